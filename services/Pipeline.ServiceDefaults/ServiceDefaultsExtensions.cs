@@ -1,0 +1,177 @@
+using Grpc.Net.ClientFactory;
+using MassTransit;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+using StackExchange.Redis;
+
+namespace Pipeline.ServiceDefaults;
+
+public static class ServiceDefaultsExtensions
+{
+    /// <summary>The name of MassTransit's ActivitySource and Meter.</summary>
+    public const string MassTransitTelemetryName = "MassTransit";
+
+    /// <summary>
+    /// Wires what every service has: OpenTelemetry traces and metrics (OTLP export when
+    /// OTEL_EXPORTER_OTLP_ENDPOINT is set), the service's own Redis, MassTransit on RabbitMQ, gRPC
+    /// with health and reflection, and health checks. <paramref name="configureBus"/> adds the
+    /// service's consumers.
+    /// </summary>
+    public static WebApplicationBuilder AddServiceDefaults(
+        this WebApplicationBuilder builder,
+        string serviceName,
+        Action<IBusRegistrationConfigurator>? configureBus = null)
+    {
+        var identity = new ServiceIdentity(builder.Configuration["OTEL_SERVICE_NAME"] is { Length: > 0 } n ? n : serviceName);
+        builder.Services.AddSingleton(identity);
+        builder.Services.AddSingleton<ApiKeyValidator>();
+
+        builder.AddRedis();
+        builder.AddTelemetry(identity);
+        builder.AddBus(serviceName, configureBus);
+
+        builder.Services.AddGrpc(o =>
+        {
+            o.MaxReceiveMessageSize = builder.Configuration.GetValue("Grpc:MaxReceiveMessageBytes", 16 * 1024 * 1024);
+            o.EnableDetailedErrors = builder.Environment.IsDevelopment();
+        });
+        builder.Services.AddGrpcReflection();
+        builder.Services.AddGrpcHealthChecks(o =>
+        {
+            // The empty service name is the whole server, as grpc_health_probe asks by default.
+            o.Services.Map("", r => r.Tags.Contains("ready"));
+        });
+
+        builder.Services.AddHealthChecks()
+            .AddCheck("self", () => HealthCheckResult.Healthy(), tags: ["live"])
+            .AddCheck<RedisHealthCheck>("redis", tags: ["ready"]);
+        return builder;
+    }
+
+    /// <summary>Health endpoints on every port (/health/live, /health/ready), gRPC health and reflection.</summary>
+    public static WebApplication MapServiceDefaults(this WebApplication app)
+    {
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = r => r.Tags.Contains("live") });
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions
+        {
+            Predicate = r => r.Tags.Contains("ready"),
+            ResponseWriter = WriteHealthReport,
+        });
+        app.MapGrpcHealthChecksService();
+        app.MapGrpcReflectionService();
+        return app;
+    }
+
+    /// <summary>
+    /// A typed gRPC client for another service of the pipeline, at <c>Services:&lt;service&gt;:grpc</c>
+    /// or the default port of ARCHITECTURE.md.
+    /// </summary>
+    public static IHttpClientBuilder AddPipelineGrpcClient<TClient>(this WebApplicationBuilder builder, string service)
+        where TClient : class
+    {
+        var address = builder.Configuration[$"Services:{service}:grpc"] is { Length: > 0 } a
+            ? new Uri(a)
+            : ServicePorts.DefaultGrpcAddress(service);
+        return builder.Services.AddGrpcClient<TClient>(o => o.Address = address)
+            .ConfigureChannel(c => c.MaxReceiveMessageSize = 16 * 1024 * 1024);
+    }
+
+    private static void AddRedis(this WebApplicationBuilder builder)
+    {
+        var connectionString = builder.Configuration.GetConnectionString("redis")
+            ?? throw new InvalidOperationException("ConnectionStrings:redis is not set.");
+        var options = ConfigurationOptions.Parse(connectionString);
+        // Keep trying in the background while Redis is down instead of failing the process.
+        options.AbortOnConnectFail = false;
+        options.ClientName ??= builder.Environment.ApplicationName;
+        builder.Services.AddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(options));
+        builder.Services.AddSingleton(sp => sp.GetRequiredService<IConnectionMultiplexer>().GetDatabase());
+    }
+
+    private static void AddTelemetry(this WebApplicationBuilder builder, ServiceIdentity identity)
+    {
+        var otel = builder.Services.AddOpenTelemetry()
+            .ConfigureResource(r => r.AddService(identity.Name))
+            .WithTracing(t => t
+                .AddSource(identity.ActivitySource.Name)
+                .AddSource(MassTransitTelemetryName)
+                .AddAspNetCoreInstrumentation(o => o.Filter = ctx => !IsHealthProbe(ctx))
+                .AddGrpcClientInstrumentation()
+                .AddHttpClientInstrumentation()
+                .AddRedisInstrumentation())
+            .WithMetrics(m => m
+                .AddMeter(identity.Meter.Name)
+                .AddMeter(MassTransitTelemetryName)
+                .AddAspNetCoreInstrumentation()
+                .AddHttpClientInstrumentation()
+                .AddRuntimeInstrumentation());
+
+        if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+        {
+            // Reads the standard OTEL_EXPORTER_OTLP_* variables (endpoint, protocol, headers).
+            otel.UseOtlpExporter();
+        }
+    }
+
+    private static bool IsHealthProbe(HttpContext context) =>
+        context.Request.Path.StartsWithSegments("/health")
+        || context.Request.Path.StartsWithSegments("/grpc.health.v1.Health");
+
+    private static void AddBus(this WebApplicationBuilder builder, string serviceName, Action<IBusRegistrationConfigurator>? configureBus)
+    {
+        var rabbit = RabbitMqAddress.Parse(builder.Configuration.GetConnectionString("rabbitmq") ?? "amqp://guest:guest@127.0.0.1:5672/");
+        var prefetch = builder.Configuration.GetValue("Bus:PrefetchCount", 16);
+
+        builder.Services.AddMassTransit(x =>
+        {
+            // Queues are named for the service and the consumer: embed-paper-ingested, rank-paper-embedded.
+            x.SetEndpointNameFormatter(new KebabCaseEndpointNameFormatter(serviceName + "-", false));
+            configureBus?.Invoke(x);
+
+            x.UsingRabbitMq((context, cfg) =>
+            {
+                cfg.Host(rabbit.Host, rabbit.Port, rabbit.VirtualHost, h =>
+                {
+                    h.Username(rabbit.Username);
+                    h.Password(rabbit.Password);
+                    // The broker confirms every publish before Publish returns: a paper is not
+                    // reported accepted until the broker has it.
+                    h.PublisherConfirmation = true;
+                    h.Heartbeat(TimeSpan.FromSeconds(10));
+                });
+                // Queues are durable and messages persistent (MassTransit's defaults, stated here).
+                cfg.Durable = true;
+                cfg.AutoDelete = false;
+                cfg.PrefetchCount = prefetch;
+                // Transient failures are retried in place; what still fails goes to <queue>_error
+                // with the exception in its headers (MassTransit's fault handling).
+                cfg.UseMessageRetry(r => r.Exponential(5, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(300)));
+                cfg.ConfigureEndpoints(context);
+            });
+        });
+        builder.Services.Configure<MassTransitHostOptions>(o =>
+        {
+            o.WaitUntilStarted = false;
+            o.StopTimeout = TimeSpan.FromSeconds(15);
+        });
+    }
+
+    private static Task WriteHealthReport(HttpContext context, HealthReport report)
+    {
+        context.Response.ContentType = "application/json";
+        return context.Response.WriteAsJsonAsync(new
+        {
+            status = report.Status.ToString(),
+            checks = report.Entries.ToDictionary(e => e.Key, e => new { status = e.Value.Status.ToString(), description = e.Value.Description }),
+        });
+    }
+}
