@@ -1,0 +1,77 @@
+using System.Diagnostics.Metrics;
+using MassTransit;
+using Pipeline.Contracts.Messages;
+using Pipeline.Ingest.Storage;
+using Pipeline.ServiceDefaults;
+
+namespace Pipeline.Ingest.Papers;
+
+/// <summary>
+/// Takes a batch of submitted papers: validates each alone, de-duplicates by id, stores what is new
+/// or changed and publishes <see cref="PaperIngested"/> for it. One bad paper never stops the others.
+/// </summary>
+public sealed class PaperIntake(PaperStore store, IBus bus, ServiceIdentity identity, TimeProvider clock)
+{
+    private readonly Counter<long> _papers = identity.Meter.CreateCounter<long>(
+        "pipeline.ingest.papers", description: "Submitted papers by outcome (accepted, updated, duplicate, rejected)");
+
+    public async Task<IReadOnlyList<IntakeResult>> SubmitAsync(IReadOnlyList<PaperSubmission> submissions, CancellationToken cancellationToken)
+    {
+        var results = new IntakeResult[submissions.Count];
+        var valid = new List<(int Index, PaperSummary Paper)>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < submissions.Count; i++)
+        {
+            var validation = PaperValidator.Validate(submissions[i]);
+            if (validation.Paper is not { } paper)
+            {
+                results[i] = new IntakeResult(i, submissions[i].Id ?? "", IntakeOutcome.Rejected, validation.Reason);
+            }
+            else if (!seen.Add(paper.Id))
+            {
+                results[i] = new IntakeResult(i, paper.Id, IntakeOutcome.Rejected, "the same id appears earlier in this request");
+            }
+            else
+            {
+                valid.Add((i, paper));
+            }
+        }
+
+        var existing = await store.GetManyAsync(valid.Select(v => v.Paper.Id).ToArray());
+        var now = clock.GetUtcNow();
+        var toStore = new List<StoredPaper>();
+        var events = new List<PaperIngested>();
+        for (var k = 0; k < valid.Count; k++)
+        {
+            var (index, paper) = valid[k];
+            var fingerprint = PaperFingerprint.Record(paper);
+            var (outcome, publish) = IntakeDecision.Decide(existing[k], fingerprint);
+            results[index] = new IntakeResult(index, paper.Id, outcome, null);
+            if (!publish)
+            {
+                continue;
+            }
+
+            var stored = new StoredPaper(paper, PaperFingerprint.Content(paper), fingerprint, existing[k]?.IngestedAt ?? now, Published: false);
+            toStore.Add(stored);
+            events.Add(new PaperIngested(paper, stored.ContentHash, outcome == IntakeOutcome.Updated, now));
+        }
+
+        if (toStore.Count > 0)
+        {
+            await store.SaveAsync(toStore);
+            // Publisher confirms: this returns once the broker holds every event.
+            await bus.PublishBatch(events, cancellationToken);
+            await store.MarkPublishedAsync(toStore.Select(p => p.Paper.Id));
+        }
+
+        foreach (var result in results)
+        {
+            _papers.Add(1, new KeyValuePair<string, object?>("outcome", result.Outcome.ToString().ToLowerInvariant()));
+        }
+
+        return results;
+    }
+}
+
+public sealed record IntakeResult(int Index, string Id, IntakeOutcome Outcome, string? Reason);

@@ -1,0 +1,202 @@
+using System.Text.RegularExpressions;
+using Pipeline.Contracts.Messages;
+
+namespace Pipeline.Ingest.Papers;
+
+/// <summary>
+/// Turns a submitted paper into a clean <see cref="PaperSummary"/>, or says why it cannot be taken.
+/// Ids are normalised (an arXiv id with a version suffix such as 2410.17243v2 becomes id
+/// 2410.17243, version 2), whitespace in title and abstract is folded, and every field is bounded.
+/// </summary>
+public static partial class PaperValidator
+{
+    public const int MaxIdLength = 128;
+    public const int MaxTitleLength = 1_000;
+    public const int MaxAbstractLength = 20_000;
+    public const int MaxAuthors = 1_000;
+    public const int MaxAuthorLength = 300;
+    public const int MaxCategories = 50;
+    public const int MaxCategoryLength = 64;
+    public const int MaxUrlLength = 2_048;
+    public const int MaxSourceLength = 64;
+
+    // New-style arXiv ids (0704.0001 to 2410.17243), optionally with a version.
+    [GeneratedRegex(@"^(?<id>\d{4}\.\d{4,5})(v(?<v>\d{1,4}))?$")]
+    private static partial Regex NewStyleArxivId();
+
+    // Old-style arXiv ids: archive(.subject class)/YYMMNNN, such as astro-ph/0601001 or math.GT/0309136.
+    [GeneratedRegex(@"^(?<id>[a-z]+(-[a-z]+)?(\.[A-Z]{2})?/\d{7})(v(?<v>\d{1,4}))?$")]
+    private static partial Regex OldStyleArxivId();
+
+    // Papers from elsewhere carry their source as a prefix: hf:..., doi:10.1000/xyz, local:...
+    [GeneratedRegex(@"^[a-z][a-z0-9-]{0,31}:[A-Za-z0-9._~:/()\-]{1,120}$")]
+    private static partial Regex PrefixedId();
+
+    [GeneratedRegex(@"\s+")]
+    private static partial Regex Whitespace();
+
+    public static PaperValidation Validate(PaperSubmission submission)
+    {
+        var rawId = (submission.Id ?? "").Trim();
+        if (rawId.Length == 0)
+        {
+            return PaperValidation.Reject("id is required");
+        }
+
+        if (rawId.Length > MaxIdLength)
+        {
+            return PaperValidation.Reject($"id is longer than {MaxIdLength} characters");
+        }
+
+        string id;
+        var version = submission.Version;
+        bool isArxiv;
+        var arxiv = NewStyleArxivId().Match(rawId);
+        if (!arxiv.Success)
+        {
+            arxiv = OldStyleArxivId().Match(rawId);
+        }
+
+        if (arxiv.Success)
+        {
+            id = arxiv.Groups["id"].Value;
+            isArxiv = true;
+            if (arxiv.Groups["v"].Success)
+            {
+                var fromId = int.Parse(arxiv.Groups["v"].Value, System.Globalization.CultureInfo.InvariantCulture);
+                if (version != 0 && version != fromId)
+                {
+                    return PaperValidation.Reject($"id says version {fromId} but version is {version}");
+                }
+
+                version = fromId;
+            }
+        }
+        else if (PrefixedId().IsMatch(rawId))
+        {
+            id = rawId;
+            isArxiv = false;
+        }
+        else
+        {
+            return PaperValidation.Reject($"id '{Shorten(rawId)}' is neither an arXiv id (2410.17243, astro-ph/0601001) nor a source-prefixed id (hf:..., doi:...)");
+        }
+
+        if (version < 0)
+        {
+            return PaperValidation.Reject("version must not be negative");
+        }
+
+        var title = Fold(submission.Title);
+        if (title.Length == 0)
+        {
+            return PaperValidation.Reject("title is required");
+        }
+
+        if (title.Length > MaxTitleLength)
+        {
+            return PaperValidation.Reject($"title is longer than {MaxTitleLength} characters");
+        }
+
+        // Checked before folding so a huge abstract costs no work.
+        if ((submission.Abstract?.Length ?? 0) > MaxAbstractLength * 2)
+        {
+            return PaperValidation.Reject($"abstract is longer than {MaxAbstractLength} characters");
+        }
+
+        var abstractText = Fold(submission.Abstract);
+        if (abstractText.Length == 0)
+        {
+            return PaperValidation.Reject("abstract is required");
+        }
+
+        if (abstractText.Length > MaxAbstractLength)
+        {
+            return PaperValidation.Reject($"abstract is longer than {MaxAbstractLength} characters");
+        }
+
+        var authors = submission.Authors.Select(Fold).Where(a => a.Length > 0).ToArray();
+        if (authors.Length > MaxAuthors)
+        {
+            return PaperValidation.Reject($"more than {MaxAuthors} authors");
+        }
+
+        if (authors.FirstOrDefault(a => a.Length > MaxAuthorLength) is { } longAuthor)
+        {
+            return PaperValidation.Reject($"author '{Shorten(longAuthor)}' is longer than {MaxAuthorLength} characters");
+        }
+
+        var categories = submission.Categories.Select(c => c.Trim()).Where(c => c.Length > 0).Distinct().ToArray();
+        if (categories.Length > MaxCategories)
+        {
+            return PaperValidation.Reject($"more than {MaxCategories} categories");
+        }
+
+        if (categories.FirstOrDefault(c => c.Length > MaxCategoryLength || c.Any(char.IsControl)) is { } badCategory)
+        {
+            return PaperValidation.Reject($"category '{Shorten(badCategory)}' is too long or has control characters");
+        }
+
+        var url = (submission.Url ?? "").Trim();
+        if (url.Length == 0 && isArxiv)
+        {
+            url = $"https://arxiv.org/abs/{id}";
+        }
+
+        if (url.Length > MaxUrlLength)
+        {
+            return PaperValidation.Reject($"url is longer than {MaxUrlLength} characters");
+        }
+
+        if (url.Length > 0 && !(Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"))
+        {
+            return PaperValidation.Reject("url must be an absolute http or https address");
+        }
+
+        var source = (submission.Source ?? "").Trim();
+        if (source.Length == 0)
+        {
+            source = "api";
+        }
+
+        if (source.Length > MaxSourceLength || source.Any(char.IsControl))
+        {
+            return PaperValidation.Reject($"source is longer than {MaxSourceLength} characters or has control characters");
+        }
+
+        if (submission.Upvotes < 0)
+        {
+            return PaperValidation.Reject("upvotes must not be negative");
+        }
+
+        return PaperValidation.Accept(new PaperSummary(
+            id, version, title, abstractText, authors, categories, submission.PublishedAt, url, source, submission.Upvotes));
+    }
+
+    /// <summary>Collapses every run of white space (line breaks included) to one space and trims.</summary>
+    public static string Fold(string? text) =>
+        string.IsNullOrEmpty(text) ? "" : Whitespace().Replace(text, " ").Trim();
+
+    private static string Shorten(string text) => text.Length <= 40 ? text : text[..40] + "…";
+}
+
+/// <summary>A paper as a client sent it, before validation.</summary>
+public sealed record PaperSubmission(
+    string? Id,
+    int Version,
+    string? Title,
+    string? Abstract,
+    IReadOnlyList<string> Authors,
+    IReadOnlyList<string> Categories,
+    DateTimeOffset? PublishedAt,
+    string? Url,
+    string? Source,
+    int Upvotes);
+
+/// <summary>Either a clean paper or the reason it was refused.</summary>
+public sealed record PaperValidation(PaperSummary? Paper, string? Reason)
+{
+    public static PaperValidation Accept(PaperSummary paper) => new(paper, null);
+
+    public static PaperValidation Reject(string reason) => new(null, reason);
+}

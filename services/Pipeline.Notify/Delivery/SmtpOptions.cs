@@ -1,0 +1,18 @@
+using MailKit.Security;
+
+namespace Pipeline.Notify.Delivery;
+
+/// <summary>Where mail goes: the <c>Smtp</c> configuration section (Smtp__Host, Smtp__Port, ...).</summary>
+public sealed class SmtpOptions
+{
+    public string Host { get; set; } = "127.0.0.1";
+    public int Port { get; set; } = 1025;
+
+    /// <summary>None, StartTls, StartTlsWhenAvailable, SslOnConnect or Auto.</summary>
+    public SecureSocketOptions Security { get; set; } = SecureSocketOptions.None;
+    public string? Username { get; set; }
+    public string? Password { get; set; }
+    public string From { get; set; } = "papers@pipeline.localhost";
+    public string FromName { get; set; } = "Paper pipeline";
+    public int TimeoutSeconds { get; set; } = 30;
+}

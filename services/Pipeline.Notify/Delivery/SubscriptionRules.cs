@@ -1,0 +1,78 @@
+namespace Pipeline.Notify.Delivery;
+
+/// <summary>Preferences as a subscriber asked for them, before validation.</summary>
+public sealed record PreferencesRequest(
+    IReadOnlyList<string> Interests,
+    string Cadence,
+    string? TimeZone,
+    int Hour,
+    int MaxPapers,
+    double InstantThreshold);
+
+/// <summary>Validated preferences.</summary>
+public sealed record Preferences(
+    IReadOnlyList<string> Interests,
+    string Cadence,
+    string TimeZone,
+    int Hour,
+    int MaxPapers,
+    double InstantThreshold);
+
+/// <summary>The bounds on what a subscriber can ask for.</summary>
+public static class SubscriptionRules
+{
+    public const int MaxInterests = 20;
+    public const int MaxInterestLength = 200;
+    public const int DefaultMaxPapers = 10;
+    public const int MaxPapersLimit = 50;
+    public static readonly string[] Cadences = ["daily", "weekly", "instant"];
+
+    public static (Preferences? Preferences, string? Error) Validate(PreferencesRequest request, double defaultThreshold)
+    {
+        var interests = request.Interests.Select(i => i.Trim()).Where(i => i.Length > 0).Distinct(StringComparer.OrdinalIgnoreCase).ToArray();
+        if (interests.Length == 0)
+        {
+            return (null, "give at least one interest, such as 'diffusion models'");
+        }
+
+        if (interests.Length > MaxInterests)
+        {
+            return (null, $"at most {MaxInterests} interests");
+        }
+
+        if (interests.FirstOrDefault(i => i.Length > MaxInterestLength || i.Any(char.IsControl)) is { } bad)
+        {
+            return (null, $"interest '{bad[..Math.Min(bad.Length, 40)]}' is longer than {MaxInterestLength} characters or has control characters");
+        }
+
+        if (!Cadences.Contains(request.Cadence))
+        {
+            return (null, "cadence must be daily, weekly or instant");
+        }
+
+        var zone = string.IsNullOrWhiteSpace(request.TimeZone) ? "UTC" : request.TimeZone.Trim();
+        if (zone.Length > 64 || !TimeZoneInfo.TryFindSystemTimeZoneById(zone, out _))
+        {
+            return (null, $"'{zone[..Math.Min(zone.Length, 64)]}' is not a known time zone (use an IANA name such as Europe/Berlin)");
+        }
+
+        if (request.Hour is < 0 or > 23)
+        {
+            return (null, "hour must be between 0 and 23");
+        }
+
+        var maxPapers = request.MaxPapers == 0 ? DefaultMaxPapers : request.MaxPapers;
+        if (maxPapers is < 1 or > MaxPapersLimit)
+        {
+            return (null, $"max_papers must be between 1 and {MaxPapersLimit}");
+        }
+
+        var threshold = request.InstantThreshold == 0 ? defaultThreshold : request.InstantThreshold;
+        if (double.IsNaN(threshold) || threshold is < 0 or > 1)
+        {
+            return (null, "instant_threshold must be between 0 and 1");
+        }
+
+        return (new Preferences(interests, request.Cadence, zone, request.Hour, maxPapers, threshold), null);
+    }
+}

@@ -1,0 +1,26 @@
+using System.Security.Cryptography;
+using System.Text;
+using StackExchange.Redis;
+
+namespace Pipeline.Notify.Delivery;
+
+/// <summary>
+/// The HMAC key for links: <c>Tokens__SigningKey</c> when configured (at least 32 characters), else
+/// a random key made once and kept in notify's Redis, so no secret lives in the repository and links
+/// keep working across restarts.
+/// </summary>
+public static class TokenKey
+{
+    public static byte[] Resolve(IConfiguration configuration, IDatabase redis)
+    {
+        if (configuration["Tokens:SigningKey"] is { Length: > 0 } configured)
+        {
+            return configured.Length >= 32
+                ? Encoding.UTF8.GetBytes(configured)
+                : throw new InvalidOperationException("Tokens:SigningKey must be at least 32 characters.");
+        }
+
+        redis.StringSet("notify:token-key", Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), when: When.NotExists);
+        return Convert.FromBase64String(redis.StringGet("notify:token-key")!);
+    }
+}

@@ -1,0 +1,35 @@
+using MassTransit;
+using Pipeline.Contracts.Messages;
+using Pipeline.Rank.Ranking;
+using Pipeline.Rank.Storage;
+
+namespace Pipeline.Rank.Consumers;
+
+/// <summary>
+/// Indexes an embedded paper and raises an instant alert for every subscriber it matches. Safe to
+/// run twice: the paper is upserted, and an alert already raised is not raised again.
+/// </summary>
+public sealed class PaperEmbeddedConsumer(RankStore store, PaperIndex index, InstantMatcher matcher) : IConsumer<PaperEmbedded>
+{
+    public async Task Consume(ConsumeContext<PaperEmbedded> context)
+    {
+        var message = context.Message;
+        var paper = new IndexedPaper(message.Paper, message.IngestedAt);
+        await store.SavePaperAsync(paper, message.Vector);
+        index.Upsert(paper, message.Vector);
+
+        foreach (var match in matcher.Match(message.Vector))
+        {
+            var subscriberId = match.Profile.SubscriberId;
+            if (await store.WasMatchedAsync(subscriberId, message.Paper.Id))
+            {
+                continue;
+            }
+
+            // Published before it is marked: a crash in between raises the alert again, and notify
+            // sends each (subscriber, paper) alert once.
+            await context.Publish(new PaperMatched(subscriberId, message.Paper, match.Score, match.Interest, match.Reason, DateTimeOffset.UtcNow));
+            await store.MarkMatchedAsync(subscriberId, message.Paper.Id);
+        }
+    }
+}

@@ -1,0 +1,27 @@
+using Pipeline.Contracts.Embed.V1;
+using Pipeline.Rank.Consumers;
+using Pipeline.Rank.Grpc;
+using Pipeline.Rank.Ranking;
+using Pipeline.Rank.Storage;
+using Pipeline.ServiceDefaults;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.AddServiceDefaults("rank", bus =>
+{
+    bus.AddConsumer<PaperEmbeddedConsumer>();
+    bus.AddConsumer<SubscriberChangedConsumer>();
+});
+builder.AddPipelineGrpcClient<EmbedService.EmbedServiceClient>("embed");
+builder.Services.AddSingleton(TimeProvider.System);
+builder.Services.AddSingleton<RankStore>();
+builder.Services.AddSingleton<PaperIndex>();
+builder.Services.AddSingleton<ProfileIndex>();
+builder.Services.AddSingleton<TextEmbedder>();
+builder.Services.AddSingleton<InstantMatcher>();
+// Fills the in-memory indexes from rank's Redis before the service takes traffic.
+builder.Services.AddHostedService<IndexLoader>();
+
+var app = builder.Build();
+app.MapGrpcService<RankingGrpcService>();
+app.MapServiceDefaults();
+app.Run();
