@@ -1,0 +1,71 @@
+using Pipeline.Notify.Delivery;
+
+namespace Pipeline.Notify.Tests;
+
+internal sealed class ManualClock(DateTimeOffset now) : TimeProvider
+{
+    public DateTimeOffset Now { get; set; } = now;
+
+    public override DateTimeOffset GetUtcNow() => Now;
+}
+
+public class SubscriptionTokensSpecs
+{
+    private static readonly byte[] Key = "0123456789abcdef0123456789abcdef"u8.ToArray();
+    private readonly ManualClock _clock = new(new DateTimeOffset(2026, 11, 26, 12, 0, 0, TimeSpan.Zero));
+
+    [Fact]
+    public void A_token_names_the_subscriber_it_was_issued_for()
+    {
+        var tokens = new SubscriptionTokens(Key, _clock);
+        var check = tokens.Verify(tokens.Issue(TokenPurpose.Confirm, "sub-1", TimeSpan.FromDays(7)), TokenPurpose.Confirm);
+        Assert.True(check.Valid);
+        Assert.Equal("sub-1", check.SubscriberId);
+    }
+
+    [Fact]
+    public void A_token_for_one_purpose_does_not_work_for_another()
+    {
+        var tokens = new SubscriptionTokens(Key, _clock);
+        Assert.False(tokens.Verify(tokens.Issue(TokenPurpose.Confirm, "sub-1", null), TokenPurpose.Unsubscribe).Valid);
+    }
+
+    [Fact]
+    public void An_expired_token_is_refused_as_expired()
+    {
+        var tokens = new SubscriptionTokens(Key, _clock);
+        var token = tokens.Issue(TokenPurpose.Confirm, "sub-1", TimeSpan.FromDays(7));
+        _clock.Now = _clock.Now.AddDays(8);
+        var check = tokens.Verify(token, TokenPurpose.Confirm);
+        Assert.False(check.Valid);
+        Assert.True(check.Expired);
+    }
+
+    [Fact]
+    public void A_token_with_a_changed_subscriber_is_refused()
+    {
+        var tokens = new SubscriptionTokens(Key, _clock);
+        var token = tokens.Issue(TokenPurpose.Unsubscribe, "sub-1", null);
+        var forged = new SubscriptionTokens(Key, _clock).Issue(TokenPurpose.Unsubscribe, "sub-2", null);
+        var spliced = forged.Split('.')[0] + "." + token.Split('.')[1];
+        Assert.False(tokens.Verify(spliced, TokenPurpose.Unsubscribe).Valid);
+    }
+
+    [Fact]
+    public void A_token_signed_with_another_key_is_refused()
+    {
+        var other = new SubscriptionTokens("another key, also 32 characters!"u8.ToArray(), _clock);
+        Assert.False(new SubscriptionTokens(Key, _clock).Verify(other.Issue(TokenPurpose.Unsubscribe, "sub-1", null), TokenPurpose.Unsubscribe).Valid);
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("")]
+    [InlineData("garbage")]
+    [InlineData("a.b")]
+    [InlineData("!!!.???")]
+    public void Malformed_tokens_are_refused_without_an_exception(string? token)
+    {
+        Assert.False(new SubscriptionTokens(Key, _clock).Verify(token, TokenPurpose.Confirm).Valid);
+    }
+}

@@ -1,0 +1,129 @@
+using Pipeline.Contracts.Messages;
+using Pipeline.Rank.Ranking;
+
+namespace Pipeline.Rank.Tests;
+
+public class PaperIndexSpecs
+{
+    internal static float[] Unit(params (int Axis, float Weight)[] parts)
+    {
+        var v = new float[PaperIndex.Dimensions];
+        foreach (var (axis, weight) in parts)
+        {
+            v[axis] = weight;
+        }
+
+        var norm = MathF.Sqrt(v.Sum(x => x * x));
+        return v.Select(x => x / norm).ToArray();
+    }
+
+    internal static IndexedPaper Paper(string id, DateTimeOffset? published = null) =>
+        new(new PaperSummary(id, 1, "Title " + id, "Abstract", [], [], published, "https://arxiv.org/abs/" + id, "api", 0), DateTimeOffset.UnixEpoch);
+
+    [Fact]
+    public void Papers_come_back_most_similar_first()
+    {
+        var index = new PaperIndex();
+        index.Upsert(Paper("far"), Unit((1, 1)));
+        index.Upsert(Paper("near"), Unit((0, 1), (1, 0.2f)));
+        index.Upsert(Paper("middle"), Unit((0, 1), (1, 1)));
+
+        var top = index.Top([Unit((0, 1))], limit: 3);
+
+        Assert.Equal(["near", "middle", "far"], top.Select(s => s.Paper.Paper.Id));
+        Assert.True(top[0].Relevance > top[1].Relevance);
+    }
+
+    [Fact]
+    public void The_limit_keeps_only_the_best()
+    {
+        var index = new PaperIndex();
+        for (var i = 0; i < 2000; i++)
+        {
+            index.Upsert(Paper($"p{i}"), Unit((0, i), (1, 2000 - i)));
+        }
+
+        var top = index.Top([Unit((0, 1))], limit: 2);
+        Assert.Equal(["p1999", "p1998"], top.Select(s => s.Paper.Paper.Id));
+    }
+
+    [Fact]
+    public void Upserting_a_known_id_replaces_the_paper_instead_of_adding_one()
+    {
+        var index = new PaperIndex();
+        index.Upsert(Paper("a"), Unit((0, 1)));
+        index.Upsert(Paper("a"), Unit((1, 1)));
+
+        Assert.Equal(1, index.Count);
+        Assert.Equal(1f, index.Top([Unit((1, 1))], 1)[0].Relevance, 5);
+    }
+
+    [Fact]
+    public void The_best_matching_query_is_reported()
+    {
+        var index = new PaperIndex();
+        index.Upsert(Paper("a"), Unit((2, 1)));
+        var top = index.Top([Unit((0, 1)), Unit((2, 1))], 1);
+        Assert.Equal(1, top[0].BestQuery);
+    }
+
+    [Fact]
+    public void Excluded_papers_are_left_out()
+    {
+        var index = new PaperIndex();
+        index.Upsert(Paper("a"), Unit((0, 1)));
+        index.Upsert(Paper("b"), Unit((0, 1), (1, 1)));
+        var top = index.Top([Unit((0, 1))], 5, p => p.Paper.Id != "a");
+        Assert.Equal(["b"], top.Select(s => s.Paper.Paper.Id));
+    }
+
+    [Fact]
+    public void A_vector_of_the_wrong_size_is_refused()
+    {
+        Assert.Throws<ArgumentException>(() => new PaperIndex().Upsert(Paper("a"), new float[10]));
+    }
+}
+
+public class InstantMatcherSpecs
+{
+    private static SubscriberProfile Profile(string id, string cadence, double threshold, params float[][] vectors) =>
+        new(id, vectors.Select((_, i) => $"interest {i}").ToArray(), vectors, cadence, threshold, DateTimeOffset.UnixEpoch);
+
+    [Fact]
+    public void A_paper_above_an_instant_subscribers_threshold_matches_with_the_interest_named()
+    {
+        var profiles = new ProfileIndex();
+        profiles.Upsert(Profile("s1", "instant", 0.8, PaperIndexSpecs.Unit((5, 1)), PaperIndexSpecs.Unit((0, 1))));
+
+        var matches = new InstantMatcher(profiles).Match(PaperIndexSpecs.Unit((0, 1), (1, 0.3f)));
+
+        var match = Assert.Single(matches);
+        Assert.Equal("interest 1", match.Interest);
+        Assert.StartsWith("matches your interest 'interest 1' (similarity 0.96)", match.Reason);
+    }
+
+    [Fact]
+    public void A_paper_below_the_threshold_does_not_match()
+    {
+        var profiles = new ProfileIndex();
+        profiles.Upsert(Profile("s1", "instant", 0.8, PaperIndexSpecs.Unit((0, 1))));
+        Assert.Empty(new InstantMatcher(profiles).Match(PaperIndexSpecs.Unit((0, 1), (1, 1))));
+    }
+
+    [Fact]
+    public void Digest_subscribers_get_no_instant_alerts()
+    {
+        var profiles = new ProfileIndex();
+        profiles.Upsert(Profile("s1", "daily", 0.1, PaperIndexSpecs.Unit((0, 1))));
+        Assert.Empty(new InstantMatcher(profiles).Match(PaperIndexSpecs.Unit((0, 1))));
+    }
+
+    [Fact]
+    public void A_removed_profile_no_longer_matches()
+    {
+        var profiles = new ProfileIndex();
+        profiles.Upsert(Profile("s1", "instant", 0.1, PaperIndexSpecs.Unit((0, 1))));
+        profiles.Remove("s1");
+        Assert.Empty(new InstantMatcher(profiles).Match(PaperIndexSpecs.Unit((0, 1))));
+    }
+}
