@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs every test of the project on a fresh Debian machine: installs what the tests need
+# (RabbitMQ and Redis from Debian's packages; the .NET SDK is expected on PATH), builds once in
+# Release, runs all test projects, and ends with one summary line "Tests: N passed, N failed".
+set -euo pipefail
+cd "$(dirname "$0")"
+
+need=()
+command -v rabbitmq-server >/dev/null 2>&1 || need+=(rabbitmq-server)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "Installing ${need[*]} from Debian's packages"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# The Debian package starts a system RabbitMQ node where it can; the tests start their own nodes
+# on free ports and need neither it nor its port.
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+dotnet build Pipeline.sln -c Release -nologo -clp:ErrorsOnly
+
+log=$(mktemp)
+status=0
+dotnet test Pipeline.sln -c Release --no-build -nologo "$@" 2>&1 | tee "$log" || status=$?
+
+# One line that any CI reads: the sum over all test assemblies.
+passed=$(grep -oE 'Passed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+failed=$(grep -oE 'Failed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+skipped=$(grep -oE 'Skipped: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+rm -f "$log"
+echo "Tests: $passed passed, $failed failed, $skipped skipped"
+if [ "$status" -eq 0 ] && [ "$passed" -eq 0 ]; then
+  echo "No test ran." >&2
+  exit 1
+fi
+exit "$status"
