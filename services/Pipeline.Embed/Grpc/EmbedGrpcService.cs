@@ -1,0 +1,47 @@
+using Grpc.Core;
+using Microsoft.Extensions.Options;
+using Pipeline.Contracts.Embed.V1;
+using Pipeline.Embed.Embedding;
+
+namespace Pipeline.Embed.Grpc;
+
+/// <summary>pipeline.embed.v1.EmbedService: embeds interest and query text for rank and any client.</summary>
+public sealed class EmbedGrpcService(CachedEmbedder embedder, IOptions<EmbeddingOptions> options) : EmbedService.EmbedServiceBase
+{
+    private readonly int _maxTextsPerCall = options.Value.MaxTextsPerCall;
+
+    public override async Task<EmbedResponse> Embed(EmbedRequest request, ServerCallContext context)
+    {
+        if (request.Texts.Count == 0)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "texts is empty: send at least one text to embed."));
+        }
+
+        if (request.Texts.Count > _maxTextsPerCall)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument,
+                $"texts has {request.Texts.Count} entries; at most {_maxTextsPerCall} are allowed per call (see GetModel.max_texts_per_call)."));
+        }
+
+        var (vectors, _) = await embedder.EmbedAsync(request.Texts, context.CancellationToken);
+
+        var response = new EmbedResponse { Model = embedder.ModelId };
+        foreach (var vector in vectors)
+        {
+            var embedding = new Pipeline.Contracts.Embed.V1.Embedding();
+            embedding.Values.Add(vector);
+            response.Embeddings.Add(embedding);
+        }
+
+        return response;
+    }
+
+    public override Task<ModelInfo> GetModel(GetModelRequest request, ServerCallContext context) =>
+        Task.FromResult(new ModelInfo
+        {
+            Id = MiniLmEmbedder.ModelId,
+            Dimensions = MiniLmEmbedder.Dimensions,
+            MaxWordPieces = MiniLmEmbedder.MaxWordPieces,
+            MaxTextsPerCall = _maxTextsPerCall,
+        });
+}

@@ -1,0 +1,95 @@
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.Extensions.Options;
+using Pipeline.Embed.Embedding;
+using StackExchange.Redis;
+
+namespace Pipeline.Embed.Storage;
+
+/// <summary>
+/// Vectors already computed, in embed's own Redis: key <c>embed:{modelId}:{sha256 hex of the exact
+/// text}</c>, value the 384 float32s as raw little-endian bytes. The model id is part of the key,
+/// so a model change starts an empty cache instead of serving vectors from another model.
+/// </summary>
+/// <remarks>
+/// The cache only saves model time: when Redis fails, lookups count as misses and stores are
+/// skipped, so embedding keeps working (and the readiness check reports the outage).
+/// </remarks>
+public sealed class EmbeddingCache(IDatabase redis, IOptions<EmbeddingOptions> options, ILogger<EmbeddingCache> logger)
+{
+    private readonly TimeSpan? _timeToLive = options.Value.CacheTimeToLive;
+
+    public static string KeyFor(string modelId, string text) =>
+        $"embed:{modelId}:{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))}";
+
+    /// <summary>The cached vector of each text, or null where there is none.</summary>
+    public async Task<float[]?[]> GetManyAsync(string modelId, IReadOnlyList<string> texts)
+    {
+        if (texts.Count == 0)
+        {
+            return [];
+        }
+
+        RedisValue[] values;
+        try
+        {
+            values = await redis.StringGetAsync(texts.Select(t => (RedisKey)KeyFor(modelId, t)).ToArray());
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            logger.LogWarning(e, "Embedding cache lookup failed; embedding {Count} texts without it", texts.Count);
+            return new float[]?[texts.Count];
+        }
+
+        return values.Select(FromBytes).ToArray();
+    }
+
+    /// <summary>Stores one vector per text (same order); existing entries are overwritten with the same value.</summary>
+    public async Task SetManyAsync(string modelId, IReadOnlyList<string> texts, IReadOnlyList<float[]> vectors)
+    {
+        if (texts.Count != vectors.Count)
+        {
+            throw new ArgumentException("One vector per text is needed.", nameof(vectors));
+        }
+
+        if (texts.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            // One pipelined round trip; MSET cannot set an expiry, so each SET carries its own.
+            var batch = redis.CreateBatch();
+            var writes = new Task[texts.Count];
+            for (var i = 0; i < texts.Count; i++)
+            {
+                writes[i] = batch.StringSetAsync(KeyFor(modelId, texts[i]), ToBytes(vectors[i]), _timeToLive);
+            }
+
+            batch.Execute();
+            await Task.WhenAll(writes);
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            logger.LogWarning(e, "Embedding cache store failed for {Count} texts; they will be embedded again next time", texts.Count);
+        }
+    }
+
+    public static byte[] ToBytes(float[] vector) => MemoryMarshal.AsBytes(vector.AsSpan()).ToArray();
+
+    /// <summary>Anything that is not exactly one vector's bytes (a truncated write, another format) is a miss.</summary>
+    public static float[]? FromBytes(RedisValue value)
+    {
+        if (value.IsNullOrEmpty)
+        {
+            return null;
+        }
+
+        var bytes = (byte[])value!;
+        return bytes.Length == MiniLmEmbedder.Dimensions * sizeof(float)
+            ? MemoryMarshal.Cast<byte, float>(bytes).ToArray()
+            : null;
+    }
+}

@@ -1,0 +1,17 @@
+using Pipeline.Embed.Embedding;
+
+namespace Pipeline.Embed.Tests;
+
+/// <summary>Loads the model once for every test class that shares it (loading takes about a second).</summary>
+public sealed class EmbedderFixture : IDisposable
+{
+    public MiniLmEmbedder Embedder { get; } = new(new EmbeddingOptions { IntraOpThreads = 2, MaxBatchSize = 8 });
+
+    public void Dispose() => Embedder.Dispose();
+}
+
+[CollectionDefinition(Name)]
+public sealed class EmbedderCollection : ICollectionFixture<EmbedderFixture>
+{
+    public const string Name = "MiniLM model";
+}

@@ -1,0 +1,75 @@
+using System.Diagnostics;
+using Pipeline.Embed.Embedding;
+
+namespace Pipeline.Embed.Tests;
+
+[Collection(EmbedderCollection.Name)]
+public sealed class When_callers_share_model_runs(EmbedderFixture fixture)
+{
+    private readonly MiniLmEmbedder _embedder = fixture.Embedder;
+
+    [Fact]
+    public async Task Each_caller_gets_its_own_vectors_in_its_own_order()
+    {
+        await using var batcher = new EmbeddingBatcher(_embedder, new EmbeddingOptions { MaxConcurrentRuns = 1, MaxBatchSize = 8 });
+        var requests = Enumerable.Range(0, 12)
+            .Select(i => new[] { $"paper {i} on protein folding", string.Join(' ', Enumerable.Repeat($"sequence {i}", i + 1)) })
+            .ToArray();
+
+        var results = await Task.WhenAll(requests.Select(texts => batcher.EmbedAsync(texts)));
+
+        for (var i = 0; i < requests.Length; i++)
+        {
+            var alone = _embedder.Embed(requests[i]);
+            Assert.Equal(2, results[i].Length);
+            for (var t = 0; t < 2; t++)
+            {
+                for (var d = 0; d < MiniLmEmbedder.Dimensions; d++)
+                {
+                    Assert.True(Math.Abs(alone[t][d] - results[i][t][d]) <= 1e-5, $"request {i}, text {t}, component {d}");
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Requests_queued_together_are_embedded_in_fewer_model_runs()
+    {
+        using var source = new ActivitySource("Pipeline.Embed.Tests." + Guid.NewGuid());
+        var runs = 0;
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = s => s == source,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllData,
+            ActivityStopped = a => Interlocked.Increment(ref runs),
+        };
+        ActivitySource.AddActivityListener(listener);
+        await using var batcher = new EmbeddingBatcher(_embedder, new EmbeddingOptions { MaxConcurrentRuns = 1, MaxBatchSize = 32 }, source);
+
+        await Task.WhenAll(Enumerable.Range(0, 16).Select(i => batcher.EmbedAsync([$"paper number {i}"])));
+
+        Assert.InRange(runs, 1, 8);
+    }
+
+    [Fact]
+    public async Task A_caller_that_gives_up_does_not_stop_the_others()
+    {
+        await using var batcher = new EmbeddingBatcher(_embedder, new EmbeddingOptions { MaxConcurrentRuns = 1 });
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => batcher.EmbedAsync(["never mind"], cancelled.Token));
+        var vectors = await batcher.EmbedAsync(["still here"]);
+
+        Assert.Equal(MiniLmEmbedder.Dimensions, Assert.Single(vectors).Length);
+    }
+
+    [Fact]
+    public async Task A_stopped_batcher_refuses_new_work()
+    {
+        var batcher = new EmbeddingBatcher(_embedder, new EmbeddingOptions { MaxConcurrentRuns = 1 });
+        await batcher.DisposeAsync();
+
+        Assert.Throws<ObjectDisposedException>(() => { _ = batcher.EmbedAsync(["too late"]); });
+    }
+}

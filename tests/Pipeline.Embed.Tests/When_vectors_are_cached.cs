@@ -1,0 +1,43 @@
+using Pipeline.Embed.Embedding;
+using Pipeline.Embed.Storage;
+
+namespace Pipeline.Embed.Tests;
+
+public sealed class When_vectors_are_cached
+{
+    [Fact]
+    public void The_key_names_the_model_and_the_sha256_of_the_exact_text()
+    {
+        // sha256("abc") is the FIPS 180-2 test vector.
+        Assert.Equal("embed:sentence-transformers/all-MiniLM-L6-v2:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+            EmbeddingCache.KeyFor(MiniLmEmbedder.ModelId, "abc"));
+    }
+
+    [Fact]
+    public void Another_model_or_any_change_to_the_text_gives_another_key()
+    {
+        var key = EmbeddingCache.KeyFor(MiniLmEmbedder.ModelId, "Attention is all you need");
+
+        Assert.NotEqual(key, EmbeddingCache.KeyFor("sentence-transformers/all-MiniLM-L12-v2", "Attention is all you need"));
+        Assert.NotEqual(key, EmbeddingCache.KeyFor(MiniLmEmbedder.ModelId, "Attention is all you need "));
+        Assert.NotEqual(key, EmbeddingCache.KeyFor(MiniLmEmbedder.ModelId, "attention is all you need"));
+    }
+
+    [Fact]
+    public void A_vector_survives_the_round_trip_through_its_bytes_exactly()
+    {
+        var vector = Enumerable.Range(0, MiniLmEmbedder.Dimensions).Select(i => MathF.Sin(i) / 20).ToArray();
+
+        var bytes = EmbeddingCache.ToBytes(vector);
+
+        Assert.Equal(MiniLmEmbedder.Dimensions * sizeof(float), bytes.Length);
+        Assert.Equal(vector, EmbeddingCache.FromBytes(bytes));
+    }
+
+    [Fact]
+    public void Bytes_of_the_wrong_length_count_as_a_miss()
+    {
+        Assert.Null(EmbeddingCache.FromBytes(new byte[100]));
+        Assert.Null(EmbeddingCache.FromBytes(StackExchange.Redis.RedisValue.Null));
+    }
+}
