@@ -8,6 +8,9 @@ cd "$(dirname "$0")"
 need=()
 command -v rabbitmq-server >/dev/null 2>&1 || need+=(rabbitmq-server)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+# The deploy tests lint deploy/local/*.sh and let docker-compose parse the compose file (no engine needed).
+command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
+command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || need+=(docker-compose)
 if [ ${#need[@]} -gt 0 ]; then
   echo "Installing ${need[*]} from Debian's packages"
   export DEBIAN_FRONTEND=noninteractive

@@ -1,0 +1,92 @@
+using System.Text.Json;
+using Pipeline.ServiceDefaults;
+
+namespace Pipeline.Deploy.Tests;
+
+/// <summary>deploy/local/up.sh and down.sh: the compose topology without Docker.</summary>
+public sealed class The_local_runner
+{
+    [Fact]
+    public void Sets_every_setting_compose_gives_a_service_and_no_other()
+    {
+        var compose = ComposeFile.Load();
+        var fromCompose = ComposeFile.PipelineServices
+            .SelectMany(s => compose.Environment(s).Keys)
+            .ToHashSet(StringComparer.Ordinal);
+        var fromUp = ShellScript.AssignedSettings(ShellScript.Up);
+
+        Assert.Empty(fromCompose.Except(fromUp).Order()); // in compose, not in up.sh
+        Assert.Empty(fromUp.Except(fromCompose).Order()); // in up.sh, not in compose
+    }
+
+    [Fact]
+    public void Uses_the_port_table_of_ServicePorts()
+    {
+        Assert.Equal(Expected(p => p.Grpc), ShellScript.PortTable(ShellScript.Up, "grpc_port"));
+        Assert.Equal(Expected(p => p.Http), ShellScript.PortTable(ShellScript.Up, "http_port"));
+        Assert.Equal(Expected(p => p.Redis), ShellScript.PortTable(ShellScript.Up, "redis_port"));
+        Assert.Equal(Expected(p => p.Redis), ShellScript.PortTable(ShellScript.Down, "redis_port"));
+        Assert.Contains($"rabbitmq_port={ServicePorts.RabbitMq}", Repository.Read(ShellScript.Up));
+        Assert.Contains($"Smtp__Port:={ServicePorts.Smtp}", Repository.Read(ShellScript.Up));
+    }
+
+    [Fact]
+    public void Starts_the_services_in_consumer_order()
+    {
+        Assert.Contains($"start_order=({string.Join(' ', ComposeFile.PipelineServices)})", Repository.Read(ShellScript.Up));
+    }
+
+    [Fact]
+    public void Runs_redis_with_appendonly_everysec_and_rabbitmq_as_a_private_node_on_loopback()
+    {
+        var up = Repository.Read(ShellScript.Up);
+        Assert.Contains("--appendonly yes --appendfsync everysec", up);
+        Assert.Contains("rabbitmq_node=pipeline@localhost", up);
+        Assert.Contains("RABBITMQ_NODE_IP_ADDRESS=127.0.0.1", up);
+    }
+
+    [Fact]
+    public void Keeps_a_setting_the_caller_gave_instead_of_overwriting_it()
+    {
+        var up = Repository.Read(ShellScript.Up);
+        foreach (var name in new[] { "ConnectionStrings__rabbitmq", "OTEL_EXPORTER_OTLP_ENDPOINT", "Smtp__Host", "Smtp__Port", "Notify__PublicBaseUrl", "Services__embed__grpc", "Services__rank__grpc" })
+        {
+            Assert.Contains($": \"${{{name}:=", up);
+        }
+    }
+
+    [Fact]
+    public void Pins_maildev_to_one_version_with_a_lock_file()
+    {
+        using var package = JsonDocument.Parse(Repository.Read("deploy/local/package.json"));
+        var version = package.RootElement.GetProperty("dependencies").GetProperty("maildev").GetString();
+        Assert.Matches(@"^\d+\.\d+\.\d+$", version);
+
+        using var lockFile = JsonDocument.Parse(Repository.Read("deploy/local/package-lock.json"));
+        Assert.Equal(version, lockFile.RootElement.GetProperty("packages").GetProperty("node_modules/maildev").GetProperty("version").GetString());
+    }
+
+    [Theory]
+    [InlineData(ShellScript.Up)]
+    [InlineData(ShellScript.Down)]
+    [InlineData(ShellScript.Entrypoint)]
+    public void Scripts_are_strict_bash_that_parses(string script)
+    {
+        var text = Repository.Read(script);
+        Assert.StartsWith("#!/usr/bin/env bash\n", text);
+        Assert.Contains("set -euo pipefail", text);
+        var result = ExternalTool.TryRun("bash", ["-n", script]);
+        Assert.NotNull(result);
+        Assert.True(result.ExitCode == 0, result.ToString());
+    }
+
+    [ShellcheckFact]
+    public void Scripts_pass_shellcheck()
+    {
+        var result = ExternalTool.TryRun("shellcheck", [ShellScript.Up, ShellScript.Down, ShellScript.Entrypoint])!;
+        Assert.True(result.ExitCode == 0, result.ToString());
+    }
+
+    private static Dictionary<string, int> Expected(Func<(int Grpc, int Http, int Redis), int> port) =>
+        ServicePorts.Services.ToDictionary(s => s.Key, s => port(s.Value));
+}
