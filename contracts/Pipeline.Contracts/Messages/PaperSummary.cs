@@ -2,7 +2,7 @@ namespace Pipeline.Contracts.Messages;
 
 /// <summary>
 /// The fields of a paper that every stage after ingest needs, carried inside the events so the hot
-/// path needs no extra round trip.
+/// path needs no extra round trip. <see cref="Metadata"/> holds what some sources add.
 /// </summary>
 public sealed record PaperSummary(
     string Id,
@@ -14,4 +14,24 @@ public sealed record PaperSummary(
     DateTimeOffset? PublishedAt,
     string Url,
     string Source,
-    int Upvotes);
+    int Upvotes)
+{
+    public PaperMetadata? Metadata { get; init; }
+}
+
+/// <summary>What sources know beyond the essentials; every field optional.</summary>
+/// <param name="FeaturedOn">The day a daily-papers site featured the paper.</param>
+public sealed record PaperMetadata(
+    string? PrimaryCategory = null,
+    DateTimeOffset? UpdatedAt = null,
+    string? PdfUrl = null,
+    string? Doi = null,
+    string? Comment = null,
+    string? JournalRef = null,
+    IReadOnlyList<AuthorDetail>? AuthorDetails = null,
+    int Comments = 0,
+    string? GithubRepo = null,
+    int GithubStars = 0,
+    DateOnly? FeaturedOn = null);
+
+public sealed record AuthorDetail(string Name, IReadOnlyList<string> Affiliations);

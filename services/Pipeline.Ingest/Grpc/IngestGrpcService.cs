@@ -1,8 +1,6 @@
 using System.Globalization;
-using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Pipeline.Contracts.Ingest.V1;
-using Pipeline.Contracts.Messages;
 using Pipeline.Ingest.Papers;
 using Pipeline.Ingest.Storage;
 using Pipeline.ServiceDefaults;
@@ -27,9 +25,7 @@ public sealed class IngestGrpcService(PaperIntake intake, PaperStore store, ApiK
             throw new RpcException(new Status(StatusCode.InvalidArgument, $"At most {MaxPapersPerCall} papers per call; this call has {request.Papers.Count}."));
         }
 
-        var submissions = request.Papers.Select(p => new PaperSubmission(
-            p.Id, p.Version, p.Title, p.Abstract, p.Authors, p.Categories,
-            p.PublishedAt?.ToDateTimeOffset(), p.Url, p.Source, p.Upvotes)).ToArray();
+        var submissions = request.Papers.Select(PaperMapping.ToSubmission).ToArray();
         var results = await intake.SubmitAsync(submissions, context.CancellationToken);
 
         var response = new SubmitPapersResponse();
@@ -66,7 +62,7 @@ public sealed class IngestGrpcService(PaperIntake intake, PaperStore store, ApiK
 
         var stored = await store.GetAsync(request.Id.Trim())
             ?? throw new RpcException(new Status(StatusCode.NotFound, $"No paper with id '{request.Id}'."));
-        return ToProto(stored);
+        return PaperMapping.ToProto(stored);
     }
 
     public override async Task<ListPapersResponse> ListPapers(ListPapersRequest request, ServerCallContext context)
@@ -85,7 +81,7 @@ public sealed class IngestGrpcService(PaperIntake intake, PaperStore store, ApiK
 
         var (papers, next) = await store.ListAsync(offset, limit);
         var response = new ListPapersResponse { NextPageToken = next?.ToString(CultureInfo.InvariantCulture) ?? "" };
-        response.Papers.AddRange(papers.Select(ToProto));
+        response.Papers.AddRange(papers.Select(PaperMapping.ToProto));
         return response;
     }
 
@@ -98,25 +94,4 @@ public sealed class IngestGrpcService(PaperIntake intake, PaperStore store, ApiK
 
     public override Task<ListSourcesResponse> ListSources(ListSourcesRequest request, ServerCallContext context) =>
         throw new RpcException(new Status(StatusCode.Unimplemented, "Sources are not implemented yet."));
-
-    private static Paper ToProto(StoredPaper stored)
-    {
-        PaperSummary p = stored.Paper;
-        var paper = new Paper
-        {
-            Id = p.Id,
-            Version = p.Version,
-            Title = p.Title,
-            Abstract = p.Abstract,
-            Url = p.Url,
-            Source = p.Source,
-            Upvotes = p.Upvotes,
-            PublishedAt = p.PublishedAt is { } at ? Timestamp.FromDateTimeOffset(at) : null,
-            IngestedAt = Timestamp.FromDateTimeOffset(stored.IngestedAt),
-            ContentHash = stored.ContentHash,
-        };
-        paper.Authors.AddRange(p.Authors);
-        paper.Categories.AddRange(p.Categories);
-        return paper;
-    }
 }

@@ -25,7 +25,8 @@ public static class PaperFingerprint
         string.Join('\u001f', paper.Categories),
         paper.PublishedAt?.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "",
         paper.Url,
-        paper.Upvotes.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        paper.Upvotes.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        paper.Metadata is null ? "" : System.Text.Json.JsonSerializer.Serialize(paper.Metadata));
 
     private static string Sha256(params string[] parts)
     {

@@ -169,8 +169,66 @@ public static partial class PaperValidator
             return PaperValidation.Reject("upvotes must not be negative");
         }
 
+        var (metadata, metadataError) = ValidateMetadata(submission.Metadata);
+        if (metadataError is not null)
+        {
+            return PaperValidation.Reject(metadataError);
+        }
+
         return PaperValidation.Accept(new PaperSummary(
-            id, version, title, abstractText, authors, categories, submission.PublishedAt, url, source, submission.Upvotes));
+            id, version, title, abstractText, authors, categories, submission.PublishedAt, url, source, submission.Upvotes)
+        {
+            Metadata = metadata,
+        });
+    }
+
+    private static (PaperMetadata? Metadata, string? Error) ValidateMetadata(PaperMetadata? m)
+    {
+        if (m is null)
+        {
+            return (null, null);
+        }
+
+        string? Clean(string? text, int max, string field, out string? error)
+        {
+            error = null;
+            var folded = Fold(text);
+            if (folded.Length > max)
+            {
+                error = $"{field} is longer than {max} characters";
+            }
+
+            return folded.Length == 0 ? null : folded;
+        }
+
+        var primary = Clean(m.PrimaryCategory, MaxCategoryLength, "primary category", out var e1);
+        var doi = Clean(m.Doi, 256, "doi", out var e2);
+        var comment = Clean(m.Comment, 2_000, "comment", out var e3);
+        var journal = Clean(m.JournalRef, 500, "journal reference", out var e4);
+        var pdf = Clean(m.PdfUrl, MaxUrlLength, "pdf url", out var e5);
+        var github = Clean(m.GithubRepo, MaxUrlLength, "github repository", out var e6);
+        if (new[] { e1, e2, e3, e4, e5, e6 }.FirstOrDefault(e => e is not null) is { } error)
+        {
+            return (null, error);
+        }
+
+        if (new[] { pdf, github }.Any(u => u is not null && !(Uri.TryCreate(u, UriKind.Absolute, out var parsed) && parsed.Scheme is "http" or "https")))
+        {
+            return (null, "pdf and github addresses must be absolute http or https addresses");
+        }
+
+        if (m.Comments < 0 || m.GithubStars < 0)
+        {
+            return (null, "comment and star counts must not be negative");
+        }
+
+        var details = m.AuthorDetails?.Select(a => new AuthorDetail(Fold(a.Name), a.Affiliations.Select(Fold).Where(x => x.Length > 0).ToArray())).ToArray();
+        if (details is not null && (details.Length > MaxAuthors || details.Any(a => a.Name.Length > MaxAuthorLength || a.Affiliations.Count > 20 || a.Affiliations.Any(x => x.Length > MaxAuthorLength))))
+        {
+            return (null, $"author details exceed {MaxAuthors} authors, 20 affiliations each or {MaxAuthorLength} characters");
+        }
+
+        return (m with { PrimaryCategory = primary, Doi = doi, Comment = comment, JournalRef = journal, PdfUrl = pdf, GithubRepo = github, AuthorDetails = details }, null);
     }
 
     /// <summary>Collapses every run of white space (line breaks included) to one space and trims.</summary>
@@ -191,7 +249,10 @@ public sealed record PaperSubmission(
     DateTimeOffset? PublishedAt,
     string? Url,
     string? Source,
-    int Upvotes);
+    int Upvotes)
+{
+    public PaperMetadata? Metadata { get; init; }
+}
 
 /// <summary>Either a clean paper or the reason it was refused.</summary>
 public sealed record PaperValidation(PaperSummary? Paper, string? Reason)
