@@ -1,0 +1,53 @@
+using Pipeline.Contracts.Ingest.V1;
+
+namespace Pipeline.IntegrationTests.Flow;
+
+/// <summary>Papers written for these tests, each with an id no other test uses.</summary>
+public static class Papers
+{
+    private static int _next = Random.Shared.Next(10_000, 50_000);
+
+    public static string NewArxivId() => $"2611.{Interlocked.Increment(ref _next):D5}";
+
+    public static Paper ProteinFolding(string? id = null) => Make(id,
+        "Predicting protein structure from amino acid sequence with deep learning",
+        "We present a neural network that predicts the three-dimensional structure of proteins from their amino acid " +
+        "sequence. Trained on structures from the Protein Data Bank, the model folds proteins with atomic accuracy and " +
+        "outperforms homology modelling on hard targets, enabling structure prediction for whole proteomes.",
+        ["Ada Lovelace", "Rosalind Franklin"], ["q-bio.BM", "cs.LG"]);
+
+    public static Paper QuantumErrorCorrection(string? id = null) => Make(id,
+        "Surface codes below threshold: logical qubits with lower error rates than physical qubits",
+        "Quantum error correction protects quantum information by encoding logical qubits in many physical qubits. " +
+        "We operate surface codes of growing distance on a superconducting quantum processor and show that the logical " +
+        "error rate falls as the code grows, the signature of fault-tolerant quantum computing below threshold.",
+        ["Alan Turing"], ["quant-ph"]);
+
+    public static Paper SpeechRecognition(string? id = null) => Make(id,
+        "Speech recognition for low-resource languages with self-supervised audio models",
+        "Automatic speech recognition needs hours of transcribed audio that most of the world's languages lack. We " +
+        "pre-train a self-supervised model on untranscribed speech in hundreds of languages and fine-tune it on one hour " +
+        "of labelled data, halving the word error rate on low-resource languages.",
+        ["Grace Hopper"], ["cs.CL", "eess.AS"]);
+
+    public static Paper RoboticGrasping(string? id = null) => Make(id,
+        "Reinforcement learning of robotic grasping from camera images",
+        "We train a robot arm to grasp unseen objects with deep reinforcement learning from raw camera images. " +
+        "The policy learns from hundreds of thousands of grasp attempts collected on real robots and reaches a " +
+        "high success rate on novel household objects.",
+        ["Edsger Dijkstra"], ["cs.RO"]);
+
+    public static Paper MedievalTaxes(string? id = null) => Make(id,
+        "Tax registers of medieval northern Italian towns, 1250 to 1400",
+        "We transcribe and compare the tax registers of six towns in northern Italy between 1250 and 1400, and trace " +
+        "how the burden of taxation shifted between landowners, merchants and artisans after the Black Death.",
+        ["Barbara Tuchman"], ["econ.GN"]);
+
+    private static Paper Make(string? id, string title, string abstractText, string[] authors, string[] categories)
+    {
+        var paper = new Paper { Id = id ?? NewArxivId(), Version = 1, Title = title, Abstract = abstractText, Source = "integration-test" };
+        paper.Authors.AddRange(authors);
+        paper.Categories.AddRange(categories);
+        return paper;
+    }
+}

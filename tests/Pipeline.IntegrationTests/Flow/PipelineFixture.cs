@@ -1,0 +1,152 @@
+using System.Text.RegularExpressions;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Pipeline.Contracts.Embed.V1;
+using Pipeline.Contracts.Ingest.V1;
+using Pipeline.Contracts.Notify.V1;
+using Pipeline.Contracts.Rank.V1;
+using Pipeline.Testing;
+
+namespace Pipeline.IntegrationTests.Flow;
+
+/// <summary>
+/// The whole pipeline as a user runs it: the four services as processes from their build output,
+/// each with its own Redis, on a virtual host of the shared broker, sending mail to an SMTP sink and
+/// traces to an OTLP sink. Started once per test class by the first test that needs it.
+/// </summary>
+public sealed partial class PipelineFixture : IAsyncLifetime
+{
+    public const string ApiKey = "integration-test-api-key";
+
+    /// <summary>In the order they start: a service's consumers' queues exist before anyone publishes to them.</summary>
+    public static readonly string[] ServiceNames = ["notify", "rank", "embed", "ingest"];
+
+    private readonly SemaphoreSlim _start = new(1, 1);
+    private readonly Dictionary<string, RedisServer> _redis = [];
+    private readonly Dictionary<string, ServiceProcess> _services = [];
+    private readonly Dictionary<string, (int Grpc, int Http)> _ports = [];
+    private readonly Dictionary<string, GrpcChannel> _channels = [];
+    private bool _started;
+
+    public SmtpSink Smtp { get; private set; } = null!;
+    public OtlpTraceSink Traces { get; private set; } = null!;
+    public string RabbitMqConnectionString { get; private set; } = "";
+
+    public IngestService.IngestServiceClient Ingest => new(Channel("ingest"));
+    public EmbedService.EmbedServiceClient Embed => new(Channel("embed"));
+    public RankingService.RankingServiceClient Rank => new(Channel("rank"));
+    public SubscriptionService.SubscriptionServiceClient Notify => new(Channel("notify"));
+
+    public static Metadata WithApiKey => new() { { "x-api-key", ApiKey } };
+
+    public IReadOnlyDictionary<string, ServiceProcess> Services => _services;
+
+    public IReadOnlyDictionary<string, RedisServer> Redis => _redis;
+
+    public Uri HttpBase(string service) => new($"http://127.0.0.1:{_ports[service].Http}");
+
+    public GrpcChannel Channel(string service) => _channels[service];
+
+    public async Task EnsureStartedAsync(RabbitMqBroker broker, string virtualHost)
+    {
+        await _start.WaitAsync();
+        try
+        {
+            if (_started)
+            {
+                return;
+            }
+
+            RabbitMqConnectionString = broker.ConnectionString(virtualHost);
+            var redisStarts = ServiceNames.ToDictionary(n => n, _ => RedisServer.StartNewAsync());
+            Smtp = await SmtpSink.StartNewAsync();
+            Traces = await OtlpTraceSink.StartNewAsync();
+            foreach (var (name, start) in redisStarts)
+            {
+                _redis[name] = await start;
+                _ports[name] = (FreePort.Next(), FreePort.Next(p => _ports.Values.Any(v => v.Grpc == p || v.Http == p)));
+            }
+
+            foreach (var name in ServiceNames)
+            {
+                var service = ServiceProcess.ForService("Pipeline." + char.ToUpperInvariant(name[0]) + name[1..], EnvironmentFor(name));
+                _services[name] = service;
+                await service.StartAndWaitUntilReadyAsync(new Uri(HttpBase(name), "/health/ready"), TimeSpan.FromSeconds(90));
+                _channels[name] = GrpcChannel.ForAddress($"http://127.0.0.1:{_ports[name].Grpc}");
+            }
+
+            _started = true;
+        }
+        finally
+        {
+            _start.Release();
+        }
+    }
+
+    private Dictionary<string, string?> EnvironmentFor(string name)
+    {
+        var environment = new Dictionary<string, string?>(Traces.ExporterEnvironment(name))
+        {
+            ["Kestrel__Endpoints__Grpc__Url"] = $"http://127.0.0.1:{_ports[name].Grpc}",
+            ["Kestrel__Endpoints__Http__Url"] = HttpBase(name).ToString().TrimEnd('/'),
+            ["ConnectionStrings__redis"] = _redis[name].ConnectionString,
+            ["ConnectionStrings__rabbitmq"] = RabbitMqConnectionString,
+            ["Security__ApiKeys__0"] = ApiKey,
+            ["Services__embed__grpc"] = $"http://127.0.0.1:{_ports["embed"].Grpc}",
+            ["Services__rank__grpc"] = $"http://127.0.0.1:{_ports["rank"].Grpc}",
+            ["Smtp__Host"] = Smtp.Host,
+            ["Smtp__Port"] = Smtp.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Notify__PublicBaseUrl"] = HttpBase("notify").ToString().TrimEnd('/'),
+            ["Logging__LogLevel__Default"] = "Information",
+        };
+        return environment;
+    }
+
+    /// <summary>The link with the given path (confirm, unsubscribe) in an email's plain-text part.</summary>
+    public static Uri LinkIn(MimeKit.MimeMessage message, string path)
+    {
+        var match = LinkPattern().Matches(message.TextBody ?? "").FirstOrDefault(m => new Uri(m.Value).AbsolutePath == "/" + path)
+            ?? throw new InvalidOperationException($"No /{path} link in:\n{message.TextBody}");
+        return new Uri(match.Value);
+    }
+
+    public static string TokenOf(Uri link) =>
+        Uri.UnescapeDataString(Regex.Match(link.Query, "token=([^&]+)").Groups[1].Value);
+
+    [GeneratedRegex(@"https?://\S+")]
+    private static partial Regex LinkPattern();
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        foreach (var channel in _channels.Values)
+        {
+            channel.Dispose();
+        }
+
+        // Producers first, so nothing is published to a consumer that has gone.
+        foreach (var name in ServiceNames.Reverse())
+        {
+            if (_services.TryGetValue(name, out var service))
+            {
+                await service.DisposeAsync();
+            }
+        }
+
+        foreach (var redis in _redis.Values)
+        {
+            await redis.DisposeAsync();
+        }
+
+        if (Smtp is not null)
+        {
+            await Smtp.DisposeAsync();
+        }
+
+        if (Traces is not null)
+        {
+            await Traces.DisposeAsync();
+        }
+    }
+}

@@ -1,0 +1,320 @@
+using System.Net;
+using Grpc.Core;
+using MassTransit;
+using MimeKit;
+using Pipeline.Contracts.Ingest.V1;
+using Pipeline.Contracts.Messages;
+using Pipeline.Contracts.Notify.V1;
+using Pipeline.Contracts.Rank.V1;
+using Pipeline.IntegrationTests.Infrastructure;
+using Pipeline.Testing;
+
+namespace Pipeline.IntegrationTests.Flow;
+
+/// <summary>
+/// One paper travels from SubmitPapers to a real inbox through the four services, on real RabbitMQ,
+/// Redis, SMTP and gRPC, and the whole way is one trace.
+/// </summary>
+public sealed class PipelineFlowTests(RabbitMqFixture rabbit, PipelineFixture pipeline) : RabbitMqTestBase(rabbit), IClassFixture<PipelineFixture>
+{
+    private static readonly TimeSpan Arrival = TimeSpan.FromSeconds(60);
+
+    public override async Task InitializeAsync()
+    {
+        await base.InitializeAsync();
+        await pipeline.EnsureStartedAsync(Broker, VirtualHost);
+    }
+
+    [Fact]
+    public async Task An_instant_subscriber_gets_exactly_one_email_for_the_paper_on_their_topic()
+    {
+        var email = $"ada-{Guid.NewGuid():N}@example.org";
+        await SubscribeAndConfirmAsync(email, "protein structure prediction");
+        var onTopic = Papers.ProteinFolding();
+
+        var response = await SubmitAsync(onTopic, Papers.MedievalTaxes());
+
+        Assert.All(response.Results, r => Assert.Equal(SubmitOutcome.Accepted, r.Outcome));
+        var alert = (await pipeline.Smtp.WaitForMessagesAsync(m => IsAlertTo(m, email), 1, Arrival)).Single().Message;
+        Assert.Contains(onTopic.Title, alert.Subject);
+        Assert.Contains(onTopic.Title, alert.TextBody);
+        Assert.Contains($"https://arxiv.org/abs/{onTopic.Id}", alert.TextBody);
+        Assert.Contains($"href=\"https://arxiv.org/abs/{onTopic.Id}\"", alert.HtmlBody);
+        Assert.Contains("matches your interest 'protein structure prediction'", alert.TextBody);
+        Assert.Contains("Ada Lovelace", alert.TextBody);
+        Assert.NotNull(alert.Headers["List-Unsubscribe"]);
+
+        // The far paper went through the pipeline too (rank can find it), yet raised no email.
+        await WaitUntilRankKnowsAsync(Papers.MedievalTaxes().Title);
+        await pipeline.Smtp.AssertNoMoreMessagesAsync(TimeSpan.FromSeconds(3), m => IsAlertTo(m, email));
+        Assert.Single(pipeline.Smtp.Messages, e => IsAlertTo(e.Message, email));
+    }
+
+    [Fact]
+    public async Task One_trace_runs_from_SubmitPapers_through_the_four_services_to_the_smtp_send()
+    {
+        var email = $"alan-{Guid.NewGuid():N}@example.org";
+        await SubscribeAndConfirmAsync(email, "quantum error correction");
+
+        await SubmitAsync(Papers.QuantumErrorCorrection());
+
+        var alert = (await pipeline.Smtp.WaitForMessagesAsync(m => IsAlertTo(m, email), 1, Arrival)).Single().Message;
+        var send = await pipeline.Traces.WaitForSpanAsync(
+            s => s.Name == "smtp send" && s.Attribute("email.message_id") == alert.MessageId, Arrival);
+        Assert.Equal(("notify", OtlpSpanKind.Client), (send.ServiceName, send.Kind));
+
+        // Walk from the SMTP send up to the root; every parent must have arrived at the sink.
+        var chain = new List<ReceivedSpan> { send };
+        while (chain[^1].ParentSpanId is { } parentId)
+        {
+            var parent = await pipeline.Traces.WaitForSpanAsync(s => s.TraceId == send.TraceId && s.SpanId == parentId, TimeSpan.FromSeconds(20));
+            chain.Add(parent);
+        }
+
+        chain.Reverse();
+        var root = chain[0];
+        Assert.Equal(("ingest", OtlpSpanKind.Server), (root.ServiceName, root.Kind));
+        Assert.Contains("SubmitPapers", root.Name);
+        Assert.All(chain, s => Assert.Equal(send.TraceId, s.TraceId));
+
+        // The services in the order the paper met them, and the kinds of span that carried it.
+        Assert.Equal(["ingest", "embed", "rank", "notify"], chain.Select(s => s.ServiceName).Distinct());
+        AssertHop(chain, "ingest", OtlpSpanKind.Producer);
+        AssertHop(chain, "embed", OtlpSpanKind.Consumer);
+        AssertHop(chain, "embed", OtlpSpanKind.Producer);
+        AssertHop(chain, "rank", OtlpSpanKind.Consumer);
+        AssertHop(chain, "rank", OtlpSpanKind.Producer);
+        AssertHop(chain, "notify", OtlpSpanKind.Consumer);
+    }
+
+    [Fact]
+    public async Task Resubmitting_a_paper_and_redelivering_its_match_send_no_second_email()
+    {
+        var email = $"grace-{Guid.NewGuid():N}@example.org";
+        var subscriberId = await SubscribeAndConfirmAsync(email, "speech recognition for low-resource languages");
+        var paper = Papers.SpeechRecognition();
+        await SubmitAsync(paper);
+        await pipeline.Smtp.WaitForMessagesAsync(m => IsAlertTo(m, email), 1, Arrival);
+
+        var again = await SubmitAsync(paper);
+        Assert.Equal(SubmitOutcome.Duplicate, again.Results.Single().Outcome);
+
+        // The same PaperMatched again, as RabbitMQ would redeliver it after a crash.
+        var bus = Bus.Factory.CreateUsingRabbitMq(cfg => cfg.Host(new Uri(pipeline.RabbitMqConnectionString.Replace("amqp://guest:guest@", "rabbitmq://")), h =>
+        {
+            h.Username("guest");
+            h.Password("guest");
+        }));
+        await bus.StartAsync();
+        try
+        {
+            var summary = new PaperSummary(paper.Id, paper.Version, paper.Title, paper.Abstract, paper.Authors, paper.Categories, null,
+                $"https://arxiv.org/abs/{paper.Id}", paper.Source, 0);
+            await bus.Publish(new PaperMatched(subscriberId, summary, 0.9, "speech recognition for low-resource languages", "redelivered", DateTimeOffset.UtcNow));
+            await bus.Publish(new PaperMatched(subscriberId, summary, 0.9, "speech recognition for low-resource languages", "redelivered", DateTimeOffset.UtcNow));
+        }
+        finally
+        {
+            await bus.StopAsync();
+        }
+
+        await pipeline.Smtp.AssertNoMoreMessagesAsync(TimeSpan.FromSeconds(8), m => IsAlertTo(m, email));
+        Assert.Single(pipeline.Smtp.Messages, e => IsAlertTo(e.Message, email));
+        var deliveries = await pipeline.Notify.ListDeliveriesAsync(new ListDeliveriesRequest { SubscriberId = subscriberId }, PipelineFixture.WithApiKey);
+        Assert.Equal([paper.Id], deliveries.Deliveries.Single().PaperIds);
+    }
+
+    [Fact]
+    public async Task Unsubscribing_with_the_one_click_link_of_an_alert_stops_further_alerts()
+    {
+        var email = $"edsger-{Guid.NewGuid():N}@example.org";
+        await SubscribeAndConfirmAsync(email, "reinforcement learning for robotic grasping");
+        await SubmitAsync(Papers.RoboticGrasping());
+        var alert = (await pipeline.Smtp.WaitForMessagesAsync(m => IsAlertTo(m, email), 1, Arrival)).Single().Message;
+
+        // RFC 8058: a POST to the List-Unsubscribe address with this body, no cookies.
+        var link = new Uri(alert.Headers["List-Unsubscribe"]!.Trim('<', '>'));
+        using var http = new HttpClient();
+        var answer = await http.PostAsync(link, new FormUrlEncodedContent([new("List-Unsubscribe", "One-Click")]));
+        Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+
+        await WaitUntilAsync(async () => await RankStatusAsync(alert) == StatusCode.NotFound, "rank forgets the unsubscribed profile");
+        await SubmitAsync(Papers.RoboticGrasping());
+        await pipeline.Smtp.AssertNoMoreMessagesAsync(TimeSpan.FromSeconds(5), m => IsAlertTo(m, email));
+    }
+
+    [Fact]
+    public async Task Bad_papers_are_rejected_one_by_one_while_the_rest_of_the_call_is_accepted()
+    {
+        var good = Papers.MedievalTaxes();
+        var noTitle = Papers.MedievalTaxes();
+        noTitle.Title = "";
+        var emptyAbstract = Papers.MedievalTaxes();
+        emptyAbstract.Abstract = "";
+        var hugeAbstract = Papers.MedievalTaxes();
+        hugeAbstract.Abstract = new string('x', 1024 * 1024);
+        var badId = Papers.MedievalTaxes("not a paper id");
+
+        var response = await SubmitAsync(noTitle, good, emptyAbstract, hugeAbstract, badId);
+
+        Assert.Equal(
+            [SubmitOutcome.Rejected, SubmitOutcome.Accepted, SubmitOutcome.Rejected, SubmitOutcome.Rejected, SubmitOutcome.Rejected],
+            response.Results.OrderBy(r => r.Index).Select(r => r.Outcome));
+        Assert.Equal((1, 4), (response.Accepted, response.Rejected));
+        Assert.Contains("title is required", response.Results[0].Reason);
+        Assert.Contains("abstract is required", response.Results[2].Reason);
+        Assert.Contains("abstract is longer than", response.Results[3].Reason);
+        Assert.Contains("not a paper id", response.Results[4].Reason);
+
+        var stored = await pipeline.Ingest.GetPaperAsync(new GetPaperRequest { Id = good.Id });
+        Assert.Equal(good.Title, stored.Title);
+        // Nothing half-written: rejected papers are nowhere.
+        foreach (var rejected in new[] { noTitle, emptyAbstract, hugeAbstract })
+        {
+            var e = await Assert.ThrowsAsync<RpcException>(() => pipeline.Ingest.GetPaperAsync(new GetPaperRequest { Id = rejected.Id }).ResponseAsync);
+            Assert.Equal(StatusCode.NotFound, e.StatusCode);
+        }
+    }
+
+    [Fact]
+    public async Task SubmitPapers_without_the_api_key_is_refused_as_unauthenticated()
+    {
+        var request = new SubmitPapersRequest { Papers = { Papers.MedievalTaxes() } };
+        var e = await Assert.ThrowsAsync<RpcException>(() => pipeline.Ingest.SubmitPapersAsync(request).ResponseAsync);
+        Assert.Equal(StatusCode.Unauthenticated, e.StatusCode);
+        var wrong = await Assert.ThrowsAsync<RpcException>(() => pipeline.Ingest.SubmitPapersAsync(request, new Metadata { { "x-api-key", "guess" } }).ResponseAsync);
+        Assert.Equal(StatusCode.Unauthenticated, wrong.StatusCode);
+    }
+
+    [Theory]
+    [InlineData("not-an-address")]
+    [InlineData("ada@example.org\r\nBcc: eve@example.org")]
+    [InlineData("Ada <ada@example.org>")]
+    [InlineData("")]
+    public async Task Subscribe_refuses_an_invalid_address_as_invalid_argument(string address)
+    {
+        var request = new SubscribeRequest { Email = address, Cadence = Cadence.Instant, Interests = { "anything" } };
+        var e = await Assert.ThrowsAsync<RpcException>(() => pipeline.Notify.SubscribeAsync(request).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+    }
+
+    [Fact]
+    public async Task Confirm_with_a_forged_token_is_refused()
+    {
+        var e = await Assert.ThrowsAsync<RpcException>(() => pipeline.Notify.ConfirmAsync(new ConfirmRequest { Token = "eyJmb3JnZWQ.c2lnbmF0dXJl" }).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+    }
+
+    [Fact]
+    public async Task Search_and_Recommend_find_a_paper_by_meaning_and_say_why()
+    {
+        var paper = Papers.QuantumErrorCorrection();
+        await SubmitAsync(paper, Papers.MedievalTaxes());
+        await WaitUntilRankKnowsAsync(paper.Title);
+
+        var found = await pipeline.Rank.SearchAsync(new SearchRequest { Query = "fault-tolerant quantum computers", Limit = 1 });
+        Assert.Equal(paper.Title, found.Papers.Single().Title);
+        Assert.Contains("matches 'fault-tolerant quantum computers'", found.Papers[0].Reason);
+        Assert.InRange(found.Papers[0].Parts.Relevance, 0.3, 1.0);
+
+        var recommended = await pipeline.Rank.RecommendAsync(new RecommendRequest { Interests = { "history of taxation", "qubits" }, Limit = 5 });
+        Assert.Contains(recommended.Papers, p => p.Reason.StartsWith("matches your interest", StringComparison.Ordinal));
+
+        var empty = await Assert.ThrowsAsync<RpcException>(() => pipeline.Rank.SearchAsync(new SearchRequest { Query = " " }).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, empty.StatusCode);
+        var tooMany = await Assert.ThrowsAsync<RpcException>(() => pipeline.Rank.SearchAsync(new SearchRequest { Query = "qubits", Limit = 1001 }).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, tooMany.StatusCode);
+    }
+
+    [Fact]
+    public async Task Embed_answers_unit_vectors_for_any_text_and_refuses_an_empty_request()
+    {
+        var response = await pipeline.Embed.EmbedAsync(new Contracts.Embed.V1.EmbedRequest { Texts = { "The weather is lovely today.", "", "量子纠错" } });
+        Assert.Equal(3, response.Embeddings.Count);
+        Assert.All(response.Embeddings, e => Assert.Equal(1.0, Math.Sqrt(e.Values.Sum(v => (double)v * v)), 3));
+        var e = await Assert.ThrowsAsync<RpcException>(() => pipeline.Embed.EmbedAsync(new Contracts.Embed.V1.EmbedRequest()).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+    }
+
+    [Fact]
+    public async Task Every_service_is_ready_over_http_and_serving_over_grpc_health()
+    {
+        using var http = new HttpClient();
+        foreach (var name in PipelineFixture.ServiceNames)
+        {
+            var ready = await http.GetAsync(new Uri(pipeline.HttpBase(name), "/health/ready"));
+            Assert.True(ready.IsSuccessStatusCode, $"{name}: {await ready.Content.ReadAsStringAsync()}");
+            var health = new Grpc.Health.V1.Health.HealthClient(pipeline.Channel(name));
+            var answer = await health.CheckAsync(new Grpc.Health.V1.HealthCheckRequest());
+            Assert.Equal(Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving, answer.Status);
+        }
+    }
+
+    private async Task<string> SubscribeAndConfirmAsync(string email, string interest)
+    {
+        var subscribed = await pipeline.Notify.SubscribeAsync(new SubscribeRequest
+        {
+            Email = email, Cadence = Cadence.Instant, InstantThreshold = 0.45, Interests = { interest },
+        });
+        Assert.Equal(SubscriberStatus.Pending, subscribed.Status);
+
+        // The subscriber clicks the link in the confirmation email.
+        var confirmation = await pipeline.Smtp.WaitForMessageAsync(m => IsTo(m, email) && (m.Subject ?? "").Contains("Confirm"), Arrival);
+        using var http = new HttpClient();
+        var page = await http.GetAsync(PipelineFixture.LinkIn(confirmation.Message, "confirm"));
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+
+        var subscriber = await pipeline.Notify.GetSubscriberAsync(new GetSubscriberRequest { SubscriberId = subscribed.SubscriberId }, PipelineFixture.WithApiKey);
+        Assert.Equal(SubscriberStatus.Active, subscriber.Status);
+        await WaitUntilAsync(async () => await RankStatusAsync(subscribed.SubscriberId) == StatusCode.OK, "rank knows the new subscriber");
+        return subscribed.SubscriberId;
+    }
+
+    private async Task<StatusCode> RankStatusAsync(string subscriberId)
+    {
+        try
+        {
+            await pipeline.Rank.RecommendAsync(new RecommendRequest { SubscriberId = subscriberId, Limit = 1 });
+            return StatusCode.OK;
+        }
+        catch (RpcException e)
+        {
+            return e.StatusCode;
+        }
+    }
+
+    private Task<StatusCode> RankStatusAsync(MimeMessage alert) =>
+        RankStatusAsync(alert.MessageId!.Split('.')[1]);
+
+    private async Task<SubmitPapersResponse> SubmitAsync(params Paper[] papers) =>
+        await pipeline.Ingest.SubmitPapersAsync(new SubmitPapersRequest { Papers = { papers } }, PipelineFixture.WithApiKey);
+
+    private async Task WaitUntilRankKnowsAsync(string title) =>
+        await WaitUntilAsync(async () =>
+            (await pipeline.Rank.SearchAsync(new SearchRequest { Query = title, Limit = 3 })).Papers.Any(p => p.Title == title),
+            $"rank indexed '{title}'");
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + Arrival;
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"Timed out waiting until {what}.");
+            }
+
+            await Task.Delay(200);
+        }
+    }
+
+    private static void AssertHop(IReadOnlyList<ReceivedSpan> chain, string service, OtlpSpanKind kind) =>
+        Assert.True(chain.Any(s => s.ServiceName == service && s.Kind == kind),
+            $"no {kind} span of {service} between SubmitPapers and the SMTP send:\n{string.Join("\n", chain)}");
+
+    private static bool IsTo(MimeMessage message, string email) =>
+        message.To.Mailboxes.Any(m => string.Equals(m.Address, email, StringComparison.OrdinalIgnoreCase));
+
+    private static bool IsAlertTo(MimeMessage message, string email) =>
+        IsTo(message, email) && (message.Subject ?? "").StartsWith("New paper", StringComparison.Ordinal);
+}
