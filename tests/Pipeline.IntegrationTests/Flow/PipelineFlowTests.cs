@@ -243,7 +243,11 @@ public sealed class PipelineFlowTests(RabbitMqFixture rabbit, PipelineFixture pi
         foreach (var name in PipelineFixture.ServiceNames)
         {
             var ready = await http.GetAsync(new Uri(pipeline.HttpBase(name), "/health/ready"));
-            Assert.True(ready.IsSuccessStatusCode, $"{name}: {await ready.Content.ReadAsStringAsync()}");
+            var report = await ready.Content.ReadAsStringAsync();
+            Assert.True(ready.IsSuccessStatusCode, $"{name}: {report}");
+            // Ready means the service's own Redis and the bus both answer.
+            Assert.Contains("\"redis\"", report);
+            Assert.Contains("masstransit", report, StringComparison.OrdinalIgnoreCase);
             var health = new Grpc.Health.V1.Health.HealthClient(pipeline.Channel(name));
             var answer = await health.CheckAsync(new Grpc.Health.V1.HealthCheckRequest());
             Assert.Equal(Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving, answer.Status);
