@@ -91,6 +91,29 @@ public sealed class PaperIndex
         }
     }
 
+    /// <summary>Every paper that <paramref name="include"/> accepts (all when null), in index order.</summary>
+    public IReadOnlyList<IndexedPaper> Select(Func<IndexedPaper, bool>? include = null)
+    {
+        _lock.EnterReadLock();
+        try
+        {
+            var result = new List<IndexedPaper>();
+            for (var slot = 0; slot < _count; slot++)
+            {
+                if (include is null || include(_papers[slot]))
+                {
+                    result.Add(_papers[slot]);
+                }
+            }
+
+            return result;
+        }
+        finally
+        {
+            _lock.ExitReadLock();
+        }
+    }
+
     /// <summary>
     /// The <paramref name="limit"/> papers most similar to any of <paramref name="queries"/> (each
     /// L2-normalised, so the dot product is the cosine), best first, among those <paramref name="include"/> accepts.
