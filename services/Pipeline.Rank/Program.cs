@@ -1,7 +1,9 @@
 using Pipeline.Contracts.Embed.V1;
+using Pipeline.Contracts.Ingest.V1;
 using Pipeline.Rank.Consumers;
 using Pipeline.Rank.Grpc;
 using Pipeline.Rank.Ranking;
+using Pipeline.Rank.Ranking.Relevance;
 using Pipeline.Rank.Storage;
 using Pipeline.ServiceDefaults;
 
@@ -12,9 +14,12 @@ builder.AddServiceDefaults("rank", bus =>
     bus.AddConsumer<SubscriberChangedConsumer>();
 });
 builder.AddPipelineGrpcClient<EmbedService.EmbedServiceClient>("embed");
+// Only for rebuilding rank's state from upstream when its Redis was lost.
+builder.AddPipelineGrpcClient<IngestService.IngestServiceClient>("ingest");
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<RankStore>();
 builder.Services.AddSingleton<PaperIndex>();
+builder.Services.AddSingleton<RelevanceRanker>();
 builder.Services.AddSingleton<ProfileIndex>();
 builder.Services.AddSingleton<TextEmbedder>();
 builder.Services.AddSingleton<InstantMatcher>();

@@ -1,6 +1,7 @@
 using MassTransit;
 using Pipeline.Contracts.Messages;
 using Pipeline.Rank.Ranking;
+using Pipeline.Rank.Ranking.Relevance;
 using Pipeline.Rank.Storage;
 
 namespace Pipeline.Rank.Consumers;
@@ -9,7 +10,7 @@ namespace Pipeline.Rank.Consumers;
 /// Indexes an embedded paper and raises an instant alert for every subscriber it matches. Safe to
 /// run twice: the paper is upserted, and an alert already raised is not raised again.
 /// </summary>
-public sealed class PaperEmbeddedConsumer(RankStore store, PaperIndex index, InstantMatcher matcher) : IConsumer<PaperEmbedded>
+public sealed class PaperEmbeddedConsumer(RankStore store, PaperIndex index, RelevanceRanker relevance, InstantMatcher matcher) : IConsumer<PaperEmbedded>
 {
     public async Task Consume(ConsumeContext<PaperEmbedded> context)
     {
@@ -17,6 +18,7 @@ public sealed class PaperEmbeddedConsumer(RankStore store, PaperIndex index, Ins
         var paper = new IndexedPaper(message.Paper, message.IngestedAt);
         await store.SavePaperAsync(paper, message.Vector);
         index.Upsert(paper, message.Vector);
+        relevance.Add(paper);
 
         foreach (var match in matcher.Match(message.Vector))
         {
