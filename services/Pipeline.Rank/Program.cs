@@ -12,6 +12,7 @@ builder.AddServiceDefaults("rank", bus =>
 {
     bus.AddConsumer<PaperEmbeddedConsumer>();
     bus.AddConsumer<SubscriberChangedConsumer>();
+    bus.AddConsumer<DigestSentConsumer>();
 });
 builder.AddPipelineGrpcClient<EmbedService.EmbedServiceClient>("embed");
 // Only for rebuilding rank's state from upstream when its Redis was lost.
@@ -21,10 +22,13 @@ builder.Services.AddSingleton<RankStore>();
 builder.Services.AddSingleton<PaperIndex>();
 builder.Services.AddSingleton<RelevanceRanker>();
 builder.Services.AddSingleton<ProfileIndex>();
+builder.Services.AddSingleton<Feedback>();
+builder.Services.AddSingleton<FeedbackStore>();
 builder.Services.AddSingleton<TextEmbedder>();
 builder.Services.AddSingleton<InstantMatcher>();
 // Fills the in-memory indexes from rank's Redis before the service takes traffic.
 builder.Services.AddHostedService<IndexLoader>();
+builder.Services.AddHostedService<FeedbackLoader>();
 
 var app = builder.Build();
 app.MapGrpcService<RankingGrpcService>();

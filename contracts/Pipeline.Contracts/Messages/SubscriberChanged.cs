@@ -12,4 +12,14 @@ public sealed record SubscriberChanged(
     IReadOnlyList<string> Interests,
     string Cadence,
     double InstantThreshold,
-    DateTimeOffset ChangedAt);
+    DateTimeOffset ChangedAt)
+{
+    /// <summary>Papers the subscriber named as examples of what they want.</summary>
+    public IReadOnlyList<string> SeedPaperIds { get; init; } = [];
+
+    /// <summary>Authors whose papers the subscriber follows.</summary>
+    public IReadOnlyList<string> Authors { get; init; } = [];
+
+    /// <summary>arXiv categories the subscriber prefers (cs.LG, q-bio.BM).</summary>
+    public IReadOnlyList<string> Categories { get; init; } = [];
+}

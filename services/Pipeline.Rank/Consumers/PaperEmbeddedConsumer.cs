@@ -10,7 +10,8 @@ namespace Pipeline.Rank.Consumers;
 /// Indexes an embedded paper and raises an instant alert for every subscriber it matches. Safe to
 /// run twice: the paper is upserted, and an alert already raised is not raised again.
 /// </summary>
-public sealed class PaperEmbeddedConsumer(RankStore store, PaperIndex index, RelevanceRanker relevance, InstantMatcher matcher) : IConsumer<PaperEmbedded>
+public sealed class PaperEmbeddedConsumer(
+    RankStore store, FeedbackStore feedback, PaperIndex index, RelevanceRanker relevance, InstantMatcher matcher, IConfiguration configuration) : IConsumer<PaperEmbedded>
 {
     public async Task Consume(ConsumeContext<PaperEmbedded> context)
     {
@@ -24,6 +25,12 @@ public sealed class PaperEmbeddedConsumer(RankStore store, PaperIndex index, Rel
         {
             var subscriberId = match.Profile.SubscriberId;
             if (await store.WasMatchedAsync(subscriberId, message.Paper.Id))
+            {
+                continue;
+            }
+
+            // At most K alerts per subscriber per day: past that, the paper waits for their digest.
+            if (await feedback.CountAlertAsync(subscriberId, DateTimeOffset.UtcNow) > configuration.GetValue("Ranking:MaxInstantAlertsPerDay", 10))
             {
                 continue;
             }

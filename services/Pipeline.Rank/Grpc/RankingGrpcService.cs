@@ -1,131 +1,318 @@
+using System.Numerics.Tensors;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Pipeline.Contracts.Rank.V1;
 using Pipeline.Rank.Ranking;
+using Pipeline.Rank.Ranking.Relevance;
+using Pipeline.Rank.Storage;
 using Pipeline.ServiceDefaults;
 
 namespace Pipeline.Rank.Grpc;
 
-public sealed class RankingGrpcService(PaperIndex papers, ProfileIndex profiles, TextEmbedder embedder, ApiKeyValidator apiKeys)
-    : RankingService.RankingServiceBase
+public sealed class RankingGrpcService(
+    PaperIndex papers,
+    RelevanceRanker relevance,
+    ProfileIndex profiles,
+    Feedback feedback,
+    FeedbackStore feedbackStore,
+    TextEmbedder embedder,
+    ApiKeyValidator apiKeys,
+    TimeProvider clock) : RankingService.RankingServiceBase
 {
     public const int MaxLimit = 1_000;
     public const int MaxQueryLength = 1_000;
     public const int MaxInterests = 50;
+    public const int MaxIdLength = 128;
+
+    /// <summary>Rocchio weights: how far liked and disliked papers pull a subscriber's interests.</summary>
+    public const float LikedWeight = 0.5f;
+    public const float DislikedWeight = 0.25f;
 
     public override async Task<RankedPapers> Search(SearchRequest request, ServerCallContext context)
     {
         var query = request.Query?.Trim() ?? "";
         if (query.Length == 0)
         {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "query is empty."));
+            throw Invalid("query is empty.");
         }
 
         if (query.Length > MaxQueryLength)
         {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, $"query is longer than {MaxQueryLength} characters."));
+            throw Invalid($"query is longer than {MaxQueryLength} characters.");
         }
 
         var limit = Limit(request.Limit);
-        var vectors = await embedder.EmbedAsync([query], context.CancellationToken);
-        return Answer(papers.Top(vectors, limit), s => Reasons.MatchesQuery(query, s.Relevance));
+        var vector = (await embedder.EmbedAsync([query], context.CancellationToken))[0];
+        var hits = relevance.Rank([new RelevanceQuery(query, vector)], limit);
+        var now = clock.GetUtcNow();
+        return Answer(hits.Select(h => Ranked(h.Paper, h.Score, h.Score, 0, TrendingScore.Recency(now - h.Paper.SeenAt), Reasons.MatchesQuery(query, h.Score))));
     }
 
     public override async Task<RankedPapers> Recommend(RecommendRequest request, ServerCallContext context)
     {
         var limit = Limit(request.Limit);
-        IReadOnlyList<string> interests;
-        IReadOnlyList<float[]> vectors;
-        if (request.SubscriberId.Length > 0)
+        var subscriberId = request.SubscriberId.Trim();
+        List<RelevanceQuery> queries;
+        ProfilePreferences preferences;
+        if (subscriberId.Length > 0)
         {
-            var profile = profiles.Get(request.SubscriberId)
-                ?? throw new RpcException(new Status(StatusCode.NotFound, $"No active subscriber '{request.SubscriberId}' is known to rank."));
-            (interests, vectors) = (profile.Interests, profile.Vectors);
+            var profile = profiles.Get(subscriberId)
+                ?? throw new RpcException(new Status(StatusCode.NotFound, $"No active subscriber '{subscriberId}' is known to rank."));
+            queries = profile.Interests.Select((text, i) => new RelevanceQuery(text, profile.Vectors[i])).ToList();
+            preferences = feedback.PreferencesOf(subscriberId);
         }
         else
         {
-            interests = request.Interests.Select(i => i.Trim()).Where(i => i.Length > 0).ToArray();
-            if (interests.Count == 0)
+            var interests = Clean(request.Interests, "interests");
+            if (interests.Count == 0 && request.SeedPaperIds.Count == 0)
             {
-                throw new RpcException(new Status(StatusCode.InvalidArgument, "Give a subscriber_id or at least one interest."));
+                throw Invalid("Give a subscriber_id, or at least one interest or seed paper.");
             }
 
-            if (interests.Count > MaxInterests || interests.Any(i => i.Length > MaxQueryLength))
-            {
-                throw new RpcException(new Status(StatusCode.InvalidArgument, $"At most {MaxInterests} interests of at most {MaxQueryLength} characters each."));
-            }
-
-            vectors = await embedder.EmbedAsync(interests, context.CancellationToken);
+            var vectors = await embedder.EmbedAsync(interests, context.CancellationToken);
+            queries = interests.Select((text, i) => new RelevanceQuery(text, vectors[i])).ToList();
+            preferences = new ProfilePreferences(Clean(request.SeedPaperIds, "seed_paper_ids"), Clean(request.Authors, "authors"), Clean(request.Categories, "categories"));
         }
 
-        if (vectors.Count == 0)
+        // Seed papers are queries too: "more like this one".
+        foreach (var seed in preferences.SeedPaperIds)
+        {
+            if (papers.TryGet(seed, out var seedPaper, out var seedVector))
+            {
+                queries.Add(new RelevanceQuery(seedPaper!.Paper.Title, seedVector));
+            }
+            else if (subscriberId.Length == 0)
+            {
+                throw new RpcException(new Status(StatusCode.NotFound, $"Seed paper '{seed}' is not known to rank."));
+            }
+        }
+
+        if (queries.Count == 0)
         {
             return new RankedPapers();
         }
 
+        // Rocchio: the subscriber's votes pull every interest towards what they liked and away from what they did not.
+        var (liked, disliked) = subscriberId.Length > 0 ? feedback.OpinionsOf(subscriberId) : ([], []);
+        queries = ApplyFeedback(queries, liked, disliked);
+
         var since = request.Since?.ToDateTimeOffset();
-        var excluded = request.ExcludePaperIds.ToHashSet(StringComparer.Ordinal);
-        var top = papers.Top(vectors, limit, p => (since is null || p.SeenAt >= since) && !excluded.Contains(p.Paper.Id));
-        return Answer(top, s => Reasons.MatchesInterest(interests[s.BestQuery], s.Relevance));
+        var excluded = request.ExcludePaperIds.Concat(disliked).Concat(preferences.SeedPaperIds).ToHashSet(StringComparer.Ordinal);
+        var candidates = relevance.Rank(queries, Math.Max(limit * 4, 50), p =>
+            (since is null || p.SeenAt >= since)
+            && !excluded.Contains(p.Paper.Id)
+            && (subscriberId.Length == 0 || !feedback.WasSent(subscriberId, p.Paper.Id)));
+
+        var texts = queries.Select(q => q.Text).ToArray();
+        var pool = candidates.Select(h =>
+        {
+            papers.TryGet(h.Paper.Paper.Id, out _, out var vector);
+            return new RecommendationCandidate(h.Paper, vector, h.Score, InterestReason(h, texts, liked.Count > 0), feedback.Votes(h.Paper.Paper.Id));
+        }).ToArray();
+        var chosen = Recommender.Choose(pool, preferences, clock.GetUtcNow(), limit);
+        return Answer(chosen.Select(r => Ranked(r.Paper, r.Score, r.Relevance, r.Trending, r.Recency, r.Reason)));
+    }
+
+    public override Task<RankedPapers> Trending(TrendingRequest request, ServerCallContext context)
+    {
+        var limit = Limit(request.Limit);
+        var window = request.Window switch
+        {
+            TrendingWindow.Week => TrendingWindowKind.Week,
+            TrendingWindow.Month => TrendingWindowKind.Month,
+            _ => TrendingWindowKind.Day,
+        };
+        var category = request.Category?.Trim() ?? "";
+        if (category.Length > 64)
+        {
+            throw Invalid("category is longer than 64 characters.");
+        }
+
+        var now = clock.GetUtcNow();
+        var from = now - TrendingScore.Span(window);
+        var top = new PriorityQueue<(IndexedPaper Paper, double Score, int Points), double>(limit + 1);
+        foreach (var paper in papers.Select(p => p.SeenAt >= from && (category.Length == 0 || p.Paper.Categories.Contains(category, StringComparer.OrdinalIgnoreCase))))
+        {
+            var points = TrendingScore.Points(paper.Paper.Upvotes, feedback.Votes(paper.Paper.Id));
+            var score = TrendingScore.Of(points, now - paper.SeenAt);
+            top.Enqueue((paper, score, points), score);
+            if (top.Count > limit)
+            {
+                top.Dequeue();
+            }
+        }
+
+        var ranked = new List<RankedPaper>(top.Count);
+        while (top.TryDequeue(out var item, out _))
+        {
+            var age = now - item.Paper.SeenAt;
+            ranked.Add(Ranked(item.Paper, item.Score, 0, item.Score, TrendingScore.Recency(age), TrendingScore.Reason(item.Points, age)));
+        }
+
+        ranked.Reverse();
+        return Task.FromResult(Answer(ranked));
     }
 
     public override Task<RankedPapers> Similar(SimilarRequest request, ServerCallContext context)
     {
-        if (string.IsNullOrWhiteSpace(request.PaperId))
-        {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "paper_id is required."));
-        }
-
+        var id = RequireId(request.PaperId, "paper_id");
         var limit = Limit(request.Limit);
-        if (!papers.TryGet(request.PaperId, out var paper, out var vector))
+        if (!papers.TryGet(id, out var paper, out var vector))
         {
-            throw new RpcException(new Status(StatusCode.NotFound, $"No paper '{request.PaperId}' is known to rank."));
+            throw new RpcException(new Status(StatusCode.NotFound, $"No paper '{id}' is known to rank."));
         }
 
-        var top = papers.Top([vector], limit, p => p.Paper.Id != request.PaperId);
-        return Task.FromResult(Answer(top, s => Reasons.SimilarTo(paper!.Paper.Title, s.Relevance)));
+        var now = clock.GetUtcNow();
+        var top = papers.Top([vector], limit, p => p.Paper.Id != id);
+        return Task.FromResult(Answer(top.Select(s =>
+            Ranked(s.Paper, s.Relevance, s.Relevance, 0, TrendingScore.Recency(now - s.Paper.SeenAt), Reasons.SimilarTo(paper!.Paper.Title, s.Relevance)))));
     }
 
-    // Trending scores and votes arrive with the ranking issue.
-    public override Task<RankedPapers> Trending(TrendingRequest request, ServerCallContext context) =>
-        throw new RpcException(new Status(StatusCode.Unimplemented, "Trending is not implemented yet."));
-
-    public override Task<VoteResponse> Vote(VoteRequest request, ServerCallContext context)
+    public override async Task<VoteResponse> Vote(VoteRequest request, ServerCallContext context)
     {
         apiKeys.Require(context);
-        throw new RpcException(new Status(StatusCode.Unimplemented, "Voting is not implemented yet."));
+        var paperId = RequireId(request.PaperId, "paper_id");
+        var voterId = RequireId(request.VoterId, "voter_id");
+        if (request.Value is < -1 or > 1)
+        {
+            throw Invalid("value must be +1 (up), -1 (down) or 0 (withdraw).");
+        }
+
+        if (!papers.TryGet(paperId, out _, out _))
+        {
+            throw new RpcException(new Status(StatusCode.NotFound, $"No paper '{paperId}' is known to rank."));
+        }
+
+        var changed = feedback.Vote(paperId, voterId, request.Value);
+        if (changed)
+        {
+            await feedbackStore.SaveVoteAsync(paperId, voterId, request.Value);
+        }
+
+        return new VoteResponse { PaperId = paperId, Votes = feedback.Votes(paperId), Changed = changed };
+    }
+
+    private List<RelevanceQuery> ApplyFeedback(List<RelevanceQuery> queries, IReadOnlyList<string> liked, IReadOnlyList<string> disliked)
+    {
+        var likedCentroid = Centroid(liked);
+        var dislikedCentroid = Centroid(disliked);
+        if (likedCentroid is null && dislikedCentroid is null)
+        {
+            return queries;
+        }
+
+        return queries.Select(q =>
+        {
+            var moved = q.Vector.ToArray();
+            if (likedCentroid is not null)
+            {
+                TensorPrimitives.MultiplyAdd(likedCentroid, LikedWeight, moved, moved);
+            }
+
+            if (dislikedCentroid is not null)
+            {
+                TensorPrimitives.MultiplyAdd(dislikedCentroid, -DislikedWeight, moved, moved);
+            }
+
+            var norm = TensorPrimitives.Norm(moved);
+            if (norm > 0)
+            {
+                TensorPrimitives.Divide(moved, norm, moved);
+            }
+
+            return q with { Vector = moved };
+        }).ToList();
+    }
+
+    private float[]? Centroid(IReadOnlyList<string> paperIds)
+    {
+        float[]? sum = null;
+        var n = 0;
+        foreach (var id in paperIds)
+        {
+            if (papers.TryGet(id, out _, out var vector))
+            {
+                sum ??= new float[vector.Length];
+                TensorPrimitives.Add(sum, vector, sum);
+                n++;
+            }
+        }
+
+        if (sum is not null)
+        {
+            TensorPrimitives.Divide(sum, n, sum);
+        }
+
+        return sum;
+    }
+
+    private static string InterestReason(RelevanceHit hit, IReadOnlyList<string> queries, bool shapedByVotes)
+    {
+        var reason = Reasons.MatchesInterest(queries[hit.BestQuery], hit.Score);
+        return shapedByVotes ? reason + " and papers you liked" : reason;
+    }
+
+    private List<string> Clean(IEnumerable<string> values, string field)
+    {
+        var clean = values.Select(v => v.Trim()).Where(v => v.Length > 0).Distinct().ToList();
+        if (clean.Count > MaxInterests || clean.Any(v => v.Length > MaxQueryLength))
+        {
+            throw Invalid($"{field}: at most {MaxInterests} entries of at most {MaxQueryLength} characters each.");
+        }
+
+        return clean;
+    }
+
+    private static string RequireId(string? value, string field)
+    {
+        var id = value?.Trim() ?? "";
+        if (id.Length == 0)
+        {
+            throw Invalid($"{field} is required.");
+        }
+
+        if (id.Length > MaxIdLength)
+        {
+            throw Invalid($"{field} is longer than {MaxIdLength} characters.");
+        }
+
+        return id;
     }
 
     private static int Limit(int requested) => requested switch
     {
         0 => 10,
-        < 0 or > MaxLimit => throw new RpcException(new Status(StatusCode.InvalidArgument, $"limit must be between 1 and {MaxLimit}.")),
+        < 0 or > MaxLimit => throw Invalid($"limit must be between 1 and {MaxLimit}."),
         _ => requested,
     };
 
-    private static RankedPapers Answer(IReadOnlyList<ScoredPaper> scored, Func<ScoredPaper, string> reason)
+    private static RpcException Invalid(string message) => new(new Status(StatusCode.InvalidArgument, message));
+
+    private RankedPaper Ranked(IndexedPaper indexed, double score, double relevanceScore, double trending, double recency, string reason)
+    {
+        var p = indexed.Paper;
+        var ranked = new RankedPaper
+        {
+            Id = p.Id,
+            Title = p.Title,
+            Abstract = p.Abstract,
+            Url = p.Url,
+            Upvotes = p.Upvotes,
+            Votes = feedback.Votes(p.Id),
+            PublishedAt = p.PublishedAt is { } at ? Timestamp.FromDateTimeOffset(at) : null,
+            Score = score,
+            Parts = new ScoreParts { Relevance = relevanceScore, Trending = trending, Recency = recency },
+            Reason = reason,
+        };
+        ranked.Authors.AddRange(p.Authors);
+        ranked.Categories.AddRange(p.Categories);
+        return ranked;
+    }
+
+    private static RankedPapers Answer(IEnumerable<RankedPaper> ranked)
     {
         var answer = new RankedPapers();
-        foreach (var s in scored)
-        {
-            var p = s.Paper.Paper;
-            var ranked = new RankedPaper
-            {
-                Id = p.Id,
-                Title = p.Title,
-                Abstract = p.Abstract,
-                Url = p.Url,
-                Upvotes = p.Upvotes,
-                PublishedAt = p.PublishedAt is { } at ? Timestamp.FromDateTimeOffset(at) : null,
-                Score = s.Relevance,
-                Parts = new ScoreParts { Relevance = s.Relevance },
-                Reason = reason(s),
-            };
-            ranked.Authors.AddRange(p.Authors);
-            ranked.Categories.AddRange(p.Categories);
-            answer.Papers.Add(ranked);
-        }
-
+        answer.Papers.AddRange(ranked);
         return answer;
     }
 }

@@ -1,0 +1,97 @@
+using System.Collections.Concurrent;
+
+namespace Pipeline.Rank.Ranking;
+
+/// <summary>What a subscriber said about themselves beyond free-text interests.</summary>
+public sealed record ProfilePreferences(IReadOnlyList<string> SeedPaperIds, IReadOnlyList<string> Authors, IReadOnlyList<string> Categories)
+{
+    public static readonly ProfilePreferences None = new([], [], []);
+}
+
+/// <summary>
+/// Votes, what each subscriber was already sent, and profile preferences: in memory for scoring,
+/// persisted by <see cref="Storage.FeedbackStore"/>.
+/// </summary>
+public sealed class Feedback
+{
+    // paper -> voter -> +1 / -1
+    private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, int>> _votes = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int> _totals = new(StringComparer.Ordinal);
+    // subscriber -> paper -> +1 / -1 (the subscriber's own votes, for their profile)
+    private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, int>> _opinions = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, byte>> _sent = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, ProfilePreferences> _preferences = new(StringComparer.Ordinal);
+
+    /// <summary>Net votes of a paper (up minus down).</summary>
+    public int Votes(string paperId) => _totals.GetValueOrDefault(paperId);
+
+    /// <summary>Records a vote; 0 withdraws. Returns false when it changes nothing (the same vote again).</summary>
+    public bool Vote(string paperId, string voterId, int value)
+    {
+        var voters = _votes.GetOrAdd(paperId, _ => new(StringComparer.Ordinal));
+        lock (voters)
+        {
+            var previous = voters.GetValueOrDefault(voterId);
+            if (previous == value)
+            {
+                return false;
+            }
+
+            if (value == 0)
+            {
+                voters.TryRemove(voterId, out _);
+            }
+            else
+            {
+                voters[voterId] = value;
+            }
+
+            _totals.AddOrUpdate(paperId, value - previous, (_, t) => t + value - previous);
+            var opinions = _opinions.GetOrAdd(voterId, _ => new(StringComparer.Ordinal));
+            if (value == 0)
+            {
+                opinions.TryRemove(paperId, out _);
+            }
+            else
+            {
+                opinions[paperId] = value;
+            }
+
+            return true;
+        }
+    }
+
+    /// <summary>The papers a voter liked (+1) and disliked (-1).</summary>
+    public (IReadOnlyList<string> Liked, IReadOnlyList<string> Disliked) OpinionsOf(string voterId)
+    {
+        if (!_opinions.TryGetValue(voterId, out var opinions))
+        {
+            return ([], []);
+        }
+
+        var snapshot = opinions.ToArray();
+        return (snapshot.Where(o => o.Value > 0).Select(o => o.Key).ToArray(), snapshot.Where(o => o.Value < 0).Select(o => o.Key).ToArray());
+    }
+
+    public void MarkSent(string subscriberId, IEnumerable<string> paperIds)
+    {
+        var sent = _sent.GetOrAdd(subscriberId, _ => new(StringComparer.Ordinal));
+        foreach (var id in paperIds)
+        {
+            sent.TryAdd(id, 0);
+        }
+    }
+
+    public bool WasSent(string subscriberId, string paperId) =>
+        _sent.TryGetValue(subscriberId, out var sent) && sent.ContainsKey(paperId);
+
+    public ProfilePreferences PreferencesOf(string subscriberId) => _preferences.GetValueOrDefault(subscriberId, ProfilePreferences.None);
+
+    public void SetPreferences(string subscriberId, ProfilePreferences preferences) => _preferences[subscriberId] = preferences;
+
+    public void Forget(string subscriberId)
+    {
+        _preferences.TryRemove(subscriberId, out _);
+        _sent.TryRemove(subscriberId, out _);
+    }
+}

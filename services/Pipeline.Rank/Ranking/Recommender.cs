@@ -1,0 +1,100 @@
+using System.Numerics.Tensors;
+
+namespace Pipeline.Rank.Ranking;
+
+/// <summary>A paper that could be recommended: how relevant it is, and why.</summary>
+public sealed record RecommendationCandidate(IndexedPaper Paper, float[] Vector, double Relevance, string RelevanceReason, int Votes);
+
+/// <summary>A recommended paper with its score, the score's parts and a reason a person can read.</summary>
+public sealed record Recommendation(IndexedPaper Paper, double Score, double Relevance, double Trending, double Recency, string Reason, int Votes);
+
+/// <summary>
+/// Mixes relevance with trending and freshness, then picks a diverse list with maximal marginal
+/// relevance: each next paper is the one with the best <c>λ·score − (1−λ)·(similarity to the papers
+/// already picked)</c>, and a near-duplicate of a picked paper (cosine above 0.95) is never picked.
+/// </summary>
+public static class Recommender
+{
+    public const double RelevanceWeight = 0.75;
+    public const double TrendingWeight = 0.15;
+    public const double RecencyWeight = 0.10;
+    public const double AuthorBoost = 0.10;
+    public const double CategoryBoost = 0.05;
+    public const double Lambda = 0.7;
+    public const double NearDuplicate = 0.95;
+
+    /// <summary>The trending score of 10 points a day old: the trending part is ½ there.</summary>
+    private static readonly double TrendingMidpoint = TrendingScore.Of(10, TimeSpan.FromDays(1));
+
+    public static IReadOnlyList<Recommendation> Choose(
+        IReadOnlyList<RecommendationCandidate> candidates, ProfilePreferences preferences, DateTimeOffset now, int limit)
+    {
+        var scored = candidates.Select(c => Score(c, preferences, now)).ToList();
+        var picked = new List<(Recommendation Item, float[] Vector)>(Math.Min(limit, scored.Count));
+        var remaining = Enumerable.Range(0, scored.Count).ToList();
+        while (picked.Count < limit && remaining.Count > 0)
+        {
+            var best = -1;
+            var bestValue = double.NegativeInfinity;
+            foreach (var i in remaining.ToArray())
+            {
+                var redundancy = picked.Count == 0 ? 0 : picked.Max(p => (double)TensorPrimitives.Dot(p.Vector, candidates[i].Vector));
+                if (redundancy > NearDuplicate)
+                {
+                    remaining.Remove(i);
+                    continue;
+                }
+
+                var value = Lambda * scored[i].Score - (1 - Lambda) * redundancy;
+                if (value > bestValue)
+                {
+                    bestValue = value;
+                    best = i;
+                }
+            }
+
+            if (best < 0)
+            {
+                break;
+            }
+
+            picked.Add((scored[best], candidates[best].Vector));
+            remaining.Remove(best);
+        }
+
+        return picked.Select(p => p.Item).ToArray();
+    }
+
+    private static Recommendation Score(RecommendationCandidate c, ProfilePreferences preferences, DateTimeOffset now)
+    {
+        var paper = c.Paper.Paper;
+        var age = now - c.Paper.SeenAt;
+        var points = TrendingScore.Points(paper.Upvotes, c.Votes);
+        var trendingScore = TrendingScore.Of(points, age);
+        var trending = trendingScore / (trendingScore + TrendingMidpoint);
+        var recency = TrendingScore.Recency(age);
+
+        var reasons = new List<string> { c.RelevanceReason };
+        var relevance = c.Relevance;
+        if (paper.Authors.FirstOrDefault(a => preferences.Authors.Contains(a, StringComparer.OrdinalIgnoreCase)) is { } author)
+        {
+            relevance += AuthorBoost;
+            reasons.Add($"by {author}, whom you follow");
+        }
+
+        if (paper.Categories.FirstOrDefault(cat => preferences.Categories.Contains(cat, StringComparer.OrdinalIgnoreCase)) is { } category)
+        {
+            relevance += CategoryBoost;
+            reasons.Add($"in {category}");
+        }
+
+        relevance = Math.Min(1, relevance);
+        if (points > 0)
+        {
+            reasons.Add(TrendingScore.Reason(points, age));
+        }
+
+        var score = RelevanceWeight * relevance + TrendingWeight * trending + RecencyWeight * recency;
+        return new Recommendation(c.Paper, score, relevance, trending, recency, string.Join("; ", reasons.Where(r => r.Length > 0)), c.Votes);
+    }
+}

@@ -1,0 +1,55 @@
+using System.Globalization;
+
+namespace Pipeline.Rank.Ranking;
+
+/// <summary>
+/// What is hot, in one formula a reader can check by hand:
+/// <code>trending = (points + 1) / (age_hours + 2) ^ 1.5</code>
+/// where <c>points</c> = the source's upvotes (Hugging Face daily papers) + net votes cast here
+/// (never below 0), and <c>age_hours</c> = hours since the paper appeared (published, else ingested).
+/// A paper's heat halves roughly every time its age doubles, so a new paper with a few votes
+/// overtakes an old one with many, and a paper needs a steady flow of votes to stay on top — the
+/// Hacker News gravity rule, with gravity 1.5 instead of 1.8 because papers are read over days, not hours.
+/// </summary>
+public static class TrendingScore
+{
+    public const double Gravity = 1.5;
+
+    public static int Points(int upvotes, int votes) => Math.Max(0, upvotes + votes);
+
+    public static double Of(int points, TimeSpan age)
+    {
+        var hours = Math.Max(0, age.TotalHours);
+        return (points + 1) / Math.Pow(hours + 2, Gravity);
+    }
+
+    /// <summary>How far back a window reaches.</summary>
+    public static TimeSpan Span(TrendingWindowKind window) => window switch
+    {
+        TrendingWindowKind.Week => TimeSpan.FromDays(7),
+        TrendingWindowKind.Month => TimeSpan.FromDays(30),
+        _ => TimeSpan.FromDays(1),
+    };
+
+    /// <summary>"64 upvotes in 2 days", "3 votes in 5 hours", "new in the last hour".</summary>
+    public static string Reason(int points, TimeSpan age)
+    {
+        var span = age.TotalHours < 1 ? "the last hour"
+            : age.TotalHours < 48 ? Plural((int)age.TotalHours, "hour")
+            : Plural((int)age.TotalDays, "day");
+        return points == 0 ? $"new in {(age.TotalHours < 1 ? span : "the last " + span)}" : $"{Plural(points, "upvote")} in {span}";
+    }
+
+    /// <summary>Freshness in [0, 1]: 1 now, 0.5 after a week, 0.25 after two.</summary>
+    public static double Recency(TimeSpan age) => Math.Pow(0.5, Math.Max(0, age.TotalDays) / 7);
+
+    private static string Plural(int n, string unit) =>
+        string.Create(CultureInfo.InvariantCulture, $"{n} {unit}{(n == 1 ? "" : "s")}");
+}
+
+public enum TrendingWindowKind
+{
+    Day,
+    Week,
+    Month,
+}
