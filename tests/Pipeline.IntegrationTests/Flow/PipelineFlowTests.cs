@@ -15,16 +15,8 @@ namespace Pipeline.IntegrationTests.Flow;
 /// One paper travels from SubmitPapers to a real inbox through the four services, on real RabbitMQ,
 /// Redis, SMTP and gRPC, and the whole way is one trace.
 /// </summary>
-public sealed class PipelineFlowTests(RabbitMqFixture rabbit, PipelineFixture pipeline) : RabbitMqTestBase(rabbit), IClassFixture<PipelineFixture>
+public sealed class PipelineFlowTests(RabbitMqFixture rabbit, PipelineFixture pipeline) : PipelineTestBase(rabbit, pipeline)
 {
-    private static readonly TimeSpan Arrival = TimeSpan.FromSeconds(60);
-
-    public override async Task InitializeAsync()
-    {
-        await base.InitializeAsync();
-        await pipeline.EnsureStartedAsync(Broker, VirtualHost);
-    }
-
     [Fact]
     public async Task An_instant_subscriber_gets_exactly_one_email_for_the_paper_on_their_topic()
     {
@@ -35,7 +27,7 @@ public sealed class PipelineFlowTests(RabbitMqFixture rabbit, PipelineFixture pi
         var response = await SubmitAsync(onTopic, Papers.MedievalTaxes());
 
         Assert.All(response.Results, r => Assert.Equal(SubmitOutcome.Accepted, r.Outcome));
-        var alert = (await pipeline.Smtp.WaitForMessagesAsync(m => IsAlertTo(m, email), 1, Arrival)).Single().Message;
+        var alert = (await Pipeline.Smtp.WaitForMessagesAsync(m => IsAlertTo(m, email), 1, Arrival)).Single().Message;
         Assert.Contains(onTopic.Title, alert.Subject);
         Assert.Contains(onTopic.Title, alert.TextBody);
         Assert.Contains($"https://arxiv.org/abs/{onTopic.Id}", alert.TextBody);
@@ -46,8 +38,8 @@ public sealed class PipelineFlowTests(RabbitMqFixture rabbit, PipelineFixture pi
 
         // The far paper went through the pipeline too (rank can find it), yet raised no email.
         await WaitUntilRankKnowsAsync(Papers.MedievalTaxes().Title);
-        await pipeline.Smtp.AssertNoMoreMessagesAsync(TimeSpan.FromSeconds(3), m => IsAlertTo(m, email));
-        Assert.Single(pipeline.Smtp.Messages, e => IsAlertTo(e.Message, email));
+        await Pipeline.Smtp.AssertNoMoreMessagesAsync(TimeSpan.FromSeconds(3), m => IsAlertTo(m, email));
+        Assert.Single(Pipeline.Smtp.Messages, e => IsAlertTo(e.Message, email));
     }
 
     [Fact]
@@ -58,8 +50,8 @@ public sealed class PipelineFlowTests(RabbitMqFixture rabbit, PipelineFixture pi
 
         await SubmitAsync(Papers.QuantumErrorCorrection());
 
-        var alert = (await pipeline.Smtp.WaitForMessagesAsync(m => IsAlertTo(m, email), 1, Arrival)).Single().Message;
-        var send = await pipeline.Traces.WaitForSpanAsync(
+        var alert = (await Pipeline.Smtp.WaitForMessagesAsync(m => IsAlertTo(m, email), 1, Arrival)).Single().Message;
+        var send = await Pipeline.Traces.WaitForSpanAsync(
             s => s.Name == "smtp send" && s.Attribute("email.message_id") == alert.MessageId, Arrival);
         Assert.Equal(("notify", OtlpSpanKind.Client), (send.ServiceName, send.Kind));
 
@@ -67,7 +59,7 @@ public sealed class PipelineFlowTests(RabbitMqFixture rabbit, PipelineFixture pi
         var chain = new List<ReceivedSpan> { send };
         while (chain[^1].ParentSpanId is { } parentId)
         {
-            var parent = await pipeline.Traces.WaitForSpanAsync(s => s.TraceId == send.TraceId && s.SpanId == parentId, TimeSpan.FromSeconds(20));
+            var parent = await Pipeline.Traces.WaitForSpanAsync(s => s.TraceId == send.TraceId && s.SpanId == parentId, TimeSpan.FromSeconds(20));
             chain.Add(parent);
         }
 
@@ -94,13 +86,13 @@ public sealed class PipelineFlowTests(RabbitMqFixture rabbit, PipelineFixture pi
         var subscriberId = await SubscribeAndConfirmAsync(email, "speech recognition for low-resource languages");
         var paper = Papers.SpeechRecognition();
         await SubmitAsync(paper);
-        await pipeline.Smtp.WaitForMessagesAsync(m => IsAlertTo(m, email), 1, Arrival);
+        await Pipeline.Smtp.WaitForMessagesAsync(m => IsAlertTo(m, email), 1, Arrival);
 
         var again = await SubmitAsync(paper);
         Assert.Equal(SubmitOutcome.Duplicate, again.Results.Single().Outcome);
 
         // The same PaperMatched again, as RabbitMQ would redeliver it after a crash.
-        var bus = Bus.Factory.CreateUsingRabbitMq(cfg => cfg.Host(new Uri(pipeline.RabbitMqConnectionString.Replace("amqp://guest:guest@", "rabbitmq://")), h =>
+        var bus = Bus.Factory.CreateUsingRabbitMq(cfg => cfg.Host(new Uri(Pipeline.RabbitMqConnectionString.Replace("amqp://guest:guest@", "rabbitmq://")), h =>
         {
             h.Username("guest");
             h.Password("guest");
@@ -118,9 +110,9 @@ public sealed class PipelineFlowTests(RabbitMqFixture rabbit, PipelineFixture pi
             await bus.StopAsync();
         }
 
-        await pipeline.Smtp.AssertNoMoreMessagesAsync(TimeSpan.FromSeconds(8), m => IsAlertTo(m, email));
-        Assert.Single(pipeline.Smtp.Messages, e => IsAlertTo(e.Message, email));
-        var deliveries = await pipeline.Notify.ListDeliveriesAsync(new ListDeliveriesRequest { SubscriberId = subscriberId }, PipelineFixture.WithApiKey);
+        await Pipeline.Smtp.AssertNoMoreMessagesAsync(TimeSpan.FromSeconds(8), m => IsAlertTo(m, email));
+        Assert.Single(Pipeline.Smtp.Messages, e => IsAlertTo(e.Message, email));
+        var deliveries = await Pipeline.Notify.ListDeliveriesAsync(new ListDeliveriesRequest { SubscriberId = subscriberId }, PipelineFixture.WithApiKey);
         Assert.Equal([paper.Id], deliveries.Deliveries.Single().PaperIds);
     }
 
@@ -130,7 +122,7 @@ public sealed class PipelineFlowTests(RabbitMqFixture rabbit, PipelineFixture pi
         var email = $"edsger-{Guid.NewGuid():N}@example.org";
         await SubscribeAndConfirmAsync(email, "reinforcement learning for robotic grasping");
         await SubmitAsync(Papers.RoboticGrasping());
-        var alert = (await pipeline.Smtp.WaitForMessagesAsync(m => IsAlertTo(m, email), 1, Arrival)).Single().Message;
+        var alert = (await Pipeline.Smtp.WaitForMessagesAsync(m => IsAlertTo(m, email), 1, Arrival)).Single().Message;
 
         // RFC 8058: a POST to the List-Unsubscribe address with this body, no cookies.
         var link = new Uri(alert.Headers["List-Unsubscribe"]!.Trim('<', '>'));
@@ -140,7 +132,7 @@ public sealed class PipelineFlowTests(RabbitMqFixture rabbit, PipelineFixture pi
 
         await WaitUntilAsync(async () => await RankStatusAsync(alert) == StatusCode.NotFound, "rank forgets the unsubscribed profile");
         await SubmitAsync(Papers.RoboticGrasping());
-        await pipeline.Smtp.AssertNoMoreMessagesAsync(TimeSpan.FromSeconds(5), m => IsAlertTo(m, email));
+        await Pipeline.Smtp.AssertNoMoreMessagesAsync(TimeSpan.FromSeconds(5), m => IsAlertTo(m, email));
     }
 
     [Fact]
@@ -166,12 +158,12 @@ public sealed class PipelineFlowTests(RabbitMqFixture rabbit, PipelineFixture pi
         Assert.Contains("abstract is longer than", response.Results[3].Reason);
         Assert.Contains("not a paper id", response.Results[4].Reason);
 
-        var stored = await pipeline.Ingest.GetPaperAsync(new GetPaperRequest { Id = good.Id });
+        var stored = await Pipeline.Ingest.GetPaperAsync(new GetPaperRequest { Id = good.Id });
         Assert.Equal(good.Title, stored.Title);
         // Nothing half-written: rejected papers are nowhere.
         foreach (var rejected in new[] { noTitle, emptyAbstract, hugeAbstract })
         {
-            var e = await Assert.ThrowsAsync<RpcException>(() => pipeline.Ingest.GetPaperAsync(new GetPaperRequest { Id = rejected.Id }).ResponseAsync);
+            var e = await Assert.ThrowsAsync<RpcException>(() => Pipeline.Ingest.GetPaperAsync(new GetPaperRequest { Id = rejected.Id }).ResponseAsync);
             Assert.Equal(StatusCode.NotFound, e.StatusCode);
         }
     }
@@ -180,9 +172,9 @@ public sealed class PipelineFlowTests(RabbitMqFixture rabbit, PipelineFixture pi
     public async Task SubmitPapers_without_the_api_key_is_refused_as_unauthenticated()
     {
         var request = new SubmitPapersRequest { Papers = { Papers.MedievalTaxes() } };
-        var e = await Assert.ThrowsAsync<RpcException>(() => pipeline.Ingest.SubmitPapersAsync(request).ResponseAsync);
+        var e = await Assert.ThrowsAsync<RpcException>(() => Pipeline.Ingest.SubmitPapersAsync(request).ResponseAsync);
         Assert.Equal(StatusCode.Unauthenticated, e.StatusCode);
-        var wrong = await Assert.ThrowsAsync<RpcException>(() => pipeline.Ingest.SubmitPapersAsync(request, new Metadata { { "x-api-key", "guess" } }).ResponseAsync);
+        var wrong = await Assert.ThrowsAsync<RpcException>(() => Pipeline.Ingest.SubmitPapersAsync(request, new Metadata { { "x-api-key", "guess" } }).ResponseAsync);
         Assert.Equal(StatusCode.Unauthenticated, wrong.StatusCode);
     }
 
@@ -194,14 +186,14 @@ public sealed class PipelineFlowTests(RabbitMqFixture rabbit, PipelineFixture pi
     public async Task Subscribe_refuses_an_invalid_address_as_invalid_argument(string address)
     {
         var request = new SubscribeRequest { Email = address, Cadence = Cadence.Instant, Interests = { "anything" } };
-        var e = await Assert.ThrowsAsync<RpcException>(() => pipeline.Notify.SubscribeAsync(request).ResponseAsync);
+        var e = await Assert.ThrowsAsync<RpcException>(() => Pipeline.Notify.SubscribeAsync(request).ResponseAsync);
         Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
     }
 
     [Fact]
     public async Task Confirm_with_a_forged_token_is_refused()
     {
-        var e = await Assert.ThrowsAsync<RpcException>(() => pipeline.Notify.ConfirmAsync(new ConfirmRequest { Token = "eyJmb3JnZWQ.c2lnbmF0dXJl" }).ResponseAsync);
+        var e = await Assert.ThrowsAsync<RpcException>(() => Pipeline.Notify.ConfirmAsync(new ConfirmRequest { Token = "eyJmb3JnZWQ.c2lnbmF0dXJl" }).ResponseAsync);
         Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
     }
 
@@ -212,27 +204,27 @@ public sealed class PipelineFlowTests(RabbitMqFixture rabbit, PipelineFixture pi
         await SubmitAsync(paper, Papers.MedievalTaxes());
         await WaitUntilRankKnowsAsync(paper.Title);
 
-        var found = await pipeline.Rank.SearchAsync(new SearchRequest { Query = "fault-tolerant quantum computers", Limit = 1 });
+        var found = await Pipeline.Rank.SearchAsync(new SearchRequest { Query = "fault-tolerant quantum computers", Limit = 1 });
         Assert.Equal(paper.Title, found.Papers.Single().Title);
         Assert.Contains("matches 'fault-tolerant quantum computers'", found.Papers[0].Reason);
         Assert.InRange(found.Papers[0].Parts.Relevance, 0.3, 1.0);
 
-        var recommended = await pipeline.Rank.RecommendAsync(new RecommendRequest { Interests = { "history of taxation", "qubits" }, Limit = 5 });
+        var recommended = await Pipeline.Rank.RecommendAsync(new RecommendRequest { Interests = { "history of taxation", "qubits" }, Limit = 5 });
         Assert.Contains(recommended.Papers, p => p.Reason.StartsWith("matches your interest", StringComparison.Ordinal));
 
-        var empty = await Assert.ThrowsAsync<RpcException>(() => pipeline.Rank.SearchAsync(new SearchRequest { Query = " " }).ResponseAsync);
+        var empty = await Assert.ThrowsAsync<RpcException>(() => Pipeline.Rank.SearchAsync(new SearchRequest { Query = " " }).ResponseAsync);
         Assert.Equal(StatusCode.InvalidArgument, empty.StatusCode);
-        var tooMany = await Assert.ThrowsAsync<RpcException>(() => pipeline.Rank.SearchAsync(new SearchRequest { Query = "qubits", Limit = 1001 }).ResponseAsync);
+        var tooMany = await Assert.ThrowsAsync<RpcException>(() => Pipeline.Rank.SearchAsync(new SearchRequest { Query = "qubits", Limit = 1001 }).ResponseAsync);
         Assert.Equal(StatusCode.InvalidArgument, tooMany.StatusCode);
     }
 
     [Fact]
     public async Task Embed_answers_unit_vectors_for_any_text_and_refuses_an_empty_request()
     {
-        var response = await pipeline.Embed.EmbedAsync(new Contracts.Embed.V1.EmbedRequest { Texts = { "The weather is lovely today.", "", "量子纠错" } });
+        var response = await Pipeline.Embed.EmbedAsync(new Contracts.Embed.V1.EmbedRequest { Texts = { "The weather is lovely today.", "", "量子纠错" } });
         Assert.Equal(3, response.Embeddings.Count);
         Assert.All(response.Embeddings, e => Assert.Equal(1.0, Math.Sqrt(e.Values.Sum(v => (double)v * v)), 3));
-        var e = await Assert.ThrowsAsync<RpcException>(() => pipeline.Embed.EmbedAsync(new Contracts.Embed.V1.EmbedRequest()).ResponseAsync);
+        var e = await Assert.ThrowsAsync<RpcException>(() => Pipeline.Embed.EmbedAsync(new Contracts.Embed.V1.EmbedRequest()).ResponseAsync);
         Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
     }
 
@@ -242,83 +234,15 @@ public sealed class PipelineFlowTests(RabbitMqFixture rabbit, PipelineFixture pi
         using var http = new HttpClient();
         foreach (var name in PipelineFixture.ServiceNames)
         {
-            var ready = await http.GetAsync(new Uri(pipeline.HttpBase(name), "/health/ready"));
+            var ready = await http.GetAsync(new Uri(Pipeline.HttpBase(name), "/health/ready"));
             var report = await ready.Content.ReadAsStringAsync();
             Assert.True(ready.IsSuccessStatusCode, $"{name}: {report}");
             // Ready means the service's own Redis and the bus both answer.
             Assert.Contains("\"redis\"", report);
             Assert.Contains("masstransit", report, StringComparison.OrdinalIgnoreCase);
-            var health = new Grpc.Health.V1.Health.HealthClient(pipeline.Channel(name));
+            var health = new Grpc.Health.V1.Health.HealthClient(Pipeline.Channel(name));
             var answer = await health.CheckAsync(new Grpc.Health.V1.HealthCheckRequest());
             Assert.Equal(Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving, answer.Status);
         }
     }
-
-    private async Task<string> SubscribeAndConfirmAsync(string email, string interest)
-    {
-        var subscribed = await pipeline.Notify.SubscribeAsync(new SubscribeRequest
-        {
-            Email = email, Cadence = Cadence.Instant, InstantThreshold = 0.45, Interests = { interest },
-        });
-        Assert.Equal(SubscriberStatus.Pending, subscribed.Status);
-
-        // The subscriber clicks the link in the confirmation email.
-        var confirmation = await pipeline.Smtp.WaitForMessageAsync(m => IsTo(m, email) && (m.Subject ?? "").Contains("Confirm"), Arrival);
-        using var http = new HttpClient();
-        var page = await http.GetAsync(PipelineFixture.LinkIn(confirmation.Message, "confirm"));
-        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
-
-        var subscriber = await pipeline.Notify.GetSubscriberAsync(new GetSubscriberRequest { SubscriberId = subscribed.SubscriberId }, PipelineFixture.WithApiKey);
-        Assert.Equal(SubscriberStatus.Active, subscriber.Status);
-        await WaitUntilAsync(async () => await RankStatusAsync(subscribed.SubscriberId) == StatusCode.OK, "rank knows the new subscriber");
-        return subscribed.SubscriberId;
-    }
-
-    private async Task<StatusCode> RankStatusAsync(string subscriberId)
-    {
-        try
-        {
-            await pipeline.Rank.RecommendAsync(new RecommendRequest { SubscriberId = subscriberId, Limit = 1 });
-            return StatusCode.OK;
-        }
-        catch (RpcException e)
-        {
-            return e.StatusCode;
-        }
-    }
-
-    private Task<StatusCode> RankStatusAsync(MimeMessage alert) =>
-        RankStatusAsync(alert.MessageId!.Split('.')[1]);
-
-    private async Task<SubmitPapersResponse> SubmitAsync(params Paper[] papers) =>
-        await pipeline.Ingest.SubmitPapersAsync(new SubmitPapersRequest { Papers = { papers } }, PipelineFixture.WithApiKey);
-
-    private async Task WaitUntilRankKnowsAsync(string title) =>
-        await WaitUntilAsync(async () =>
-            (await pipeline.Rank.SearchAsync(new SearchRequest { Query = title, Limit = 3 })).Papers.Any(p => p.Title == title),
-            $"rank indexed '{title}'");
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + Arrival;
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"Timed out waiting until {what}.");
-            }
-
-            await Task.Delay(200);
-        }
-    }
-
-    private static void AssertHop(IReadOnlyList<ReceivedSpan> chain, string service, OtlpSpanKind kind) =>
-        Assert.True(chain.Any(s => s.ServiceName == service && s.Kind == kind),
-            $"no {kind} span of {service} between SubmitPapers and the SMTP send:\n{string.Join("\n", chain)}");
-
-    private static bool IsTo(MimeMessage message, string email) =>
-        message.To.Mailboxes.Any(m => string.Equals(m.Address, email, StringComparison.OrdinalIgnoreCase));
-
-    private static bool IsAlertTo(MimeMessage message, string email) =>
-        IsTo(message, email) && (message.Subject ?? "").StartsWith("New paper", StringComparison.Ordinal);
 }

@@ -32,11 +32,12 @@ public sealed class RabbitMqFixture : IAsyncLifetime
 }
 
 /// <summary>
-/// Every test class that uses the shared broker joins this collection; xunit runs them one after
+/// Every test class that uses the shared broker joins this collection (and shares one running
+/// pipeline, started by the first class that asks for it); xunit runs them one after
 /// another, so a test may stop, kill or restart the broker as long as it leaves it running.
 /// </summary>
 [CollectionDefinition(Name)]
-public sealed class RabbitMqCollection : ICollectionFixture<RabbitMqFixture>
+public sealed class RabbitMqCollection : ICollectionFixture<RabbitMqFixture>, ICollectionFixture<Flow.PipelineFixture>
 {
     public const string Name = "RabbitMQ";
 }

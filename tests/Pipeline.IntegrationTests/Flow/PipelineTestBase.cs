@@ -1,0 +1,96 @@
+using System.Net;
+using Grpc.Core;
+using MimeKit;
+using Pipeline.Contracts.Ingest.V1;
+using Pipeline.Contracts.Notify.V1;
+using Pipeline.Contracts.Rank.V1;
+using Pipeline.IntegrationTests.Infrastructure;
+using Pipeline.Testing;
+
+namespace Pipeline.IntegrationTests.Flow;
+
+/// <summary>
+/// A test class that talks to the running pipeline (one per test run, on the shared broker), with
+/// the steps a user takes: subscribe and click the link, submit papers, wait for rank.
+/// </summary>
+public abstract class PipelineTestBase(RabbitMqFixture rabbit, PipelineFixture pipeline) : RabbitMqTestBase(rabbit)
+{
+    protected static readonly TimeSpan Arrival = TimeSpan.FromSeconds(60);
+
+    protected PipelineFixture Pipeline => pipeline;
+
+    public override async Task InitializeAsync()
+    {
+        await base.InitializeAsync();
+        // The pipeline lives on the first class's virtual host; later classes share it.
+        await pipeline.EnsureStartedAsync(Broker, VirtualHost);
+    }
+
+    protected async Task<string> SubscribeAndConfirmAsync(string email, string interest)
+    {
+        var subscribed = await pipeline.Notify.SubscribeAsync(new SubscribeRequest
+        {
+            Email = email, Cadence = Cadence.Instant, InstantThreshold = 0.45, Interests = { interest },
+        });
+        Assert.Equal(SubscriberStatus.Pending, subscribed.Status);
+
+        // The subscriber clicks the link in the confirmation email.
+        var confirmation = await pipeline.Smtp.WaitForMessageAsync(m => IsTo(m, email) && (m.Subject ?? "").Contains("Confirm"), Arrival);
+        using var http = new HttpClient();
+        var page = await http.GetAsync(PipelineFixture.LinkIn(confirmation.Message, "confirm"));
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+
+        var subscriber = await pipeline.Notify.GetSubscriberAsync(new GetSubscriberRequest { SubscriberId = subscribed.SubscriberId }, PipelineFixture.WithApiKey);
+        Assert.Equal(SubscriberStatus.Active, subscriber.Status);
+        await WaitUntilAsync(async () => await RankStatusAsync(subscribed.SubscriberId) == StatusCode.OK, "rank knows the new subscriber");
+        return subscribed.SubscriberId;
+    }
+
+    protected async Task<StatusCode> RankStatusAsync(string subscriberId)
+    {
+        try
+        {
+            await pipeline.Rank.RecommendAsync(new RecommendRequest { SubscriberId = subscriberId, Limit = 1 });
+            return StatusCode.OK;
+        }
+        catch (RpcException e)
+        {
+            return e.StatusCode;
+        }
+    }
+
+    protected Task<StatusCode> RankStatusAsync(MimeMessage alert) =>
+        RankStatusAsync(alert.MessageId!.Split('.')[1]);
+
+    protected async Task<SubmitPapersResponse> SubmitAsync(params Paper[] papers) =>
+        await pipeline.Ingest.SubmitPapersAsync(new SubmitPapersRequest { Papers = { papers } }, PipelineFixture.WithApiKey);
+
+    protected async Task WaitUntilRankKnowsAsync(string title) =>
+        await WaitUntilAsync(async () =>
+            (await pipeline.Rank.SearchAsync(new SearchRequest { Query = title, Limit = 3 })).Papers.Any(p => p.Title == title),
+            $"rank indexed '{title}'");
+
+    protected static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + Arrival;
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"Timed out waiting until {what}.");
+            }
+
+            await Task.Delay(200);
+        }
+    }
+
+    protected static void AssertHop(IReadOnlyList<ReceivedSpan> chain, string service, OtlpSpanKind kind) =>
+        Assert.True(chain.Any(s => s.ServiceName == service && s.Kind == kind),
+            $"no {kind} span of {service} between SubmitPapers and the SMTP send:\n{string.Join("\n", chain)}");
+
+    protected static bool IsTo(MimeMessage message, string email) =>
+        message.To.Mailboxes.Any(m => string.Equals(m.Address, email, StringComparison.OrdinalIgnoreCase));
+
+    protected static bool IsAlertTo(MimeMessage message, string email) =>
+        IsTo(message, email) && (message.Subject ?? "").StartsWith("New paper", StringComparison.Ordinal);
+}

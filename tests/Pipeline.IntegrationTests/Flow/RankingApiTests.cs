@@ -1,0 +1,117 @@
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Pipeline.Contracts.Ingest.V1;
+using Pipeline.Contracts.Rank.V1;
+using Pipeline.IntegrationTests.Infrastructure;
+
+namespace Pipeline.IntegrationTests.Flow;
+
+/// <summary>The ranking API as its clients call it: trending, votes, recommendations, errors.</summary>
+public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipeline) : PipelineTestBase(rabbit, pipeline)
+{
+    private static Paper Published(Paper paper, TimeSpan ago, int upvotes, string category)
+    {
+        paper.PublishedAt = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow - ago);
+        paper.Upvotes = upvotes;
+        paper.Categories.Add(category);
+        return paper;
+    }
+
+    [Fact]
+    public async Task Trending_answers_like_a_front_page_hottest_first_with_the_reason()
+    {
+        var category = $"test.T{Guid.NewGuid():N}"[..16];
+        var hot = Published(Papers.QuantumErrorCorrection(), TimeSpan.FromHours(10), 50, category);
+        var fresh = Published(Papers.SpeechRecognition(), TimeSpan.FromHours(2), 5, category);
+        var old = Published(Papers.RoboticGrasping(), TimeSpan.FromDays(3), 100, category);
+        await SubmitAsync(hot, fresh, old);
+        await WaitUntilAsync(async () => (await TrendingAsync(TrendingWindow.Week, category)).Papers.Count == 3, "all three are indexed");
+
+        var day = await TrendingAsync(TrendingWindow.Day, category);
+        Assert.Equal([hot.Id, fresh.Id], day.Papers.Select(p => p.Id));
+        Assert.Equal("50 upvotes in 10 hours", day.Papers[0].Reason);
+        Assert.True(day.Papers[0].Parts.Trending > day.Papers[1].Parts.Trending);
+
+        // A week reaches back to the old paper; its 100 upvotes are three days old and weigh less.
+        var week = await TrendingAsync(TrendingWindow.Week, category);
+        Assert.Equal([hot.Id, fresh.Id, old.Id], week.Papers.Select(p => p.Id));
+    }
+
+    [Fact]
+    public async Task A_vote_counts_once_per_voter_and_moves_the_paper_up_trending()
+    {
+        var category = $"test.V{Guid.NewGuid():N}"[..16];
+        var a = Published(Papers.QuantumErrorCorrection(), TimeSpan.FromHours(5), 3, category);
+        var b = Published(Papers.SpeechRecognition(), TimeSpan.FromHours(5), 4, category);
+        await SubmitAsync(a, b);
+        await WaitUntilAsync(async () => (await TrendingAsync(TrendingWindow.Day, category)).Papers.Count == 2, "both are indexed");
+        Assert.Equal(b.Id, (await TrendingAsync(TrendingWindow.Day, category)).Papers[0].Id);
+
+        var first = await Pipeline.Rank.VoteAsync(new VoteRequest { PaperId = a.Id, VoterId = "ada", Value = 1 }, PipelineFixture.WithApiKey);
+        var again = await Pipeline.Rank.VoteAsync(new VoteRequest { PaperId = a.Id, VoterId = "ada", Value = 1 }, PipelineFixture.WithApiKey);
+        var other = await Pipeline.Rank.VoteAsync(new VoteRequest { PaperId = a.Id, VoterId = "alan", Value = 1 }, PipelineFixture.WithApiKey);
+
+        Assert.Equal((1, true), (first.Votes, first.Changed));
+        Assert.Equal((1, false), (again.Votes, again.Changed));
+        Assert.Equal(2, other.Votes);
+        var after = await TrendingAsync(TrendingWindow.Day, category);
+        Assert.Equal([a.Id, b.Id], after.Papers.Select(p => p.Id));
+        Assert.Equal(2, after.Papers[0].Votes);
+        Assert.Equal("5 upvotes in 5 hours", after.Papers[0].Reason);
+    }
+
+    [Fact]
+    public async Task Voting_without_an_api_key_is_unauthenticated_and_on_an_unknown_paper_not_found()
+    {
+        var noKey = await Assert.ThrowsAsync<RpcException>(() =>
+            Pipeline.Rank.VoteAsync(new VoteRequest { PaperId = "2611.00001", VoterId = "ada", Value = 1 }).ResponseAsync);
+        Assert.Equal(StatusCode.Unauthenticated, noKey.StatusCode);
+        var unknown = await Assert.ThrowsAsync<RpcException>(() =>
+            Pipeline.Rank.VoteAsync(new VoteRequest { PaperId = "9999.99999", VoterId = "ada", Value = 1 }, PipelineFixture.WithApiKey).ResponseAsync);
+        Assert.Equal(StatusCode.NotFound, unknown.StatusCode);
+        var badValue = await Assert.ThrowsAsync<RpcException>(() =>
+            Pipeline.Rank.VoteAsync(new VoteRequest { PaperId = "9999.99999", VoterId = "ada", Value = 5 }, PipelineFixture.WithApiKey).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, badValue.StatusCode);
+    }
+
+    [Fact]
+    public async Task Recommend_leaves_out_what_the_subscriber_was_already_sent_and_explains_the_rest()
+    {
+        var email = $"rosalind-{Guid.NewGuid():N}@example.org";
+        var subscriberId = await SubscribeAndConfirmAsync(email, "protein structure prediction");
+        var alerted = Papers.ProteinFolding();
+        await SubmitAsync(alerted);
+        await Pipeline.Smtp.WaitForMessagesAsync(m => IsAlertTo(m, email), 1, Arrival);
+
+        // notify reports the alert (DigestSent); rank then leaves the paper out.
+        await WaitUntilAsync(async () =>
+            !(await Pipeline.Rank.RecommendAsync(new RecommendRequest { SubscriberId = subscriberId, Limit = 50 })).Papers.Any(p => p.Id == alerted.Id),
+            "rank leaves out the paper already sent");
+
+        var byInterest = await Pipeline.Rank.RecommendAsync(new RecommendRequest { Interests = { "protein structure prediction" }, Limit = 5 });
+        var top = byInterest.Papers.First(p => p.Id == alerted.Id);
+        Assert.StartsWith("matches your interest 'protein structure prediction'", top.Reason);
+        Assert.Equal(top.Score, 0.75 * top.Parts.Relevance + 0.15 * top.Parts.Trending + 0.10 * top.Parts.Recency, 6);
+    }
+
+    [Fact]
+    public async Task Bad_requests_get_a_clear_status()
+    {
+        async Task<StatusCode> StatusOf(Func<Task> call)
+        {
+            var e = await Assert.ThrowsAsync<RpcException>(call);
+            Assert.False(string.IsNullOrWhiteSpace(e.Status.Detail));
+            return e.StatusCode;
+        }
+
+        Assert.Equal(StatusCode.NotFound, await StatusOf(() => Pipeline.Rank.RecommendAsync(new RecommendRequest { SubscriberId = "nobody" }).ResponseAsync));
+        Assert.Equal(StatusCode.NotFound, await StatusOf(() => Pipeline.Rank.SimilarAsync(new SimilarRequest { PaperId = "9999.99999" }).ResponseAsync));
+        Assert.Equal(StatusCode.InvalidArgument, await StatusOf(() => Pipeline.Rank.RecommendAsync(new RecommendRequest()).ResponseAsync));
+        Assert.Equal(StatusCode.InvalidArgument, await StatusOf(() => Pipeline.Rank.TrendingAsync(new TrendingRequest { Limit = -1 }).ResponseAsync));
+        Assert.Equal(StatusCode.InvalidArgument, await StatusOf(() => Pipeline.Rank.TrendingAsync(new TrendingRequest { Limit = 1001 }).ResponseAsync));
+        Assert.Equal(StatusCode.InvalidArgument, await StatusOf(() => Pipeline.Rank.SearchAsync(new SearchRequest { Query = "" }).ResponseAsync));
+    }
+
+    private async Task<RankedPapers> TrendingAsync(TrendingWindow window, string category) =>
+        await Pipeline.Rank.TrendingAsync(new TrendingRequest { Window = window, Category = category, Limit = 10 });
+}
