@@ -18,6 +18,8 @@ public sealed partial class PipelineFixture : IAsyncLifetime
 {
     public const string ApiKey = "integration-test-api-key";
 
+    public const int MaxInstantAlertsPerDay = 3;
+
     /// <summary>In the order they start: a service's consumers' queues exist before anyone publishes to them.</summary>
     public static readonly string[] ServiceNames = ["notify", "rank", "embed", "ingest"];
 
@@ -98,6 +100,8 @@ public sealed partial class PipelineFixture : IAsyncLifetime
             ["Smtp__Port"] = Smtp.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Notify__PublicBaseUrl"] = HttpBase("notify").ToString().TrimEnd('/'),
             ["Logging__LogLevel__Default"] = "Information",
+            // Low enough for a test to reach it.
+            ["Ranking__MaxInstantAlertsPerDay"] = MaxInstantAlertsPerDay.ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
         return environment;
     }

@@ -136,6 +136,20 @@ public sealed class PipelineFlowTests(RabbitMqFixture rabbit, PipelineFixture pi
     }
 
     [Fact]
+    public async Task An_instant_subscriber_gets_at_most_the_daily_number_of_alerts()
+    {
+        var email = $"barbara-{Guid.NewGuid():N}@example.org";
+        await SubscribeAndConfirmAsync(email, "medieval tax registers of Italian towns");
+
+        // Five papers on the topic, each new to the system.
+        await SubmitAsync(Enumerable.Range(0, PipelineFixture.MaxInstantAlertsPerDay + 2).Select(_ => Papers.MedievalTaxes()).ToArray());
+
+        await Pipeline.Smtp.WaitForMessagesAsync(m => IsAlertTo(m, email), PipelineFixture.MaxInstantAlertsPerDay, Arrival);
+        await Pipeline.Smtp.AssertNoMoreMessagesAsync(TimeSpan.FromSeconds(6), m => IsAlertTo(m, email));
+        Assert.Equal(PipelineFixture.MaxInstantAlertsPerDay, Pipeline.Smtp.Messages.Count(e => IsAlertTo(e.Message, email)));
+    }
+
+    [Fact]
     public async Task Bad_papers_are_rejected_one_by_one_while_the_rest_of_the_call_is_accepted()
     {
         var good = Papers.MedievalTaxes();
