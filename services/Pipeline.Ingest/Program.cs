@@ -1,5 +1,6 @@
 using Pipeline.Ingest.Grpc;
 using Pipeline.Ingest.Papers;
+using Pipeline.Ingest.Sources;
 using Pipeline.Ingest.Storage;
 using Pipeline.ServiceDefaults;
 
@@ -8,6 +9,7 @@ builder.AddServiceDefaults("ingest");
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<PaperStore>();
 builder.Services.AddSingleton<PaperIntake>();
+builder.AddPaperSources();
 
 var app = builder.Build();
 app.MapGrpcService<IngestGrpcService>();

@@ -1,13 +1,15 @@
 using System.Globalization;
 using Grpc.Core;
 using Pipeline.Contracts.Ingest.V1;
+using Google.Protobuf.WellKnownTypes;
 using Pipeline.Ingest.Papers;
+using Pipeline.Ingest.Sources;
 using Pipeline.Ingest.Storage;
 using Pipeline.ServiceDefaults;
 
 namespace Pipeline.Ingest.Grpc;
 
-public sealed class IngestGrpcService(PaperIntake intake, PaperStore store, ApiKeyValidator apiKeys) : IngestService.IngestServiceBase
+public sealed class IngestGrpcService(PaperIntake intake, PaperStore store, SourceRunner sources, ApiKeyValidator apiKeys) : IngestService.IngestServiceBase
 {
     /// <summary>Papers per SubmitPapers call; larger imports go in several calls.</summary>
     public const int MaxPapersPerCall = 1_000;
@@ -27,7 +29,48 @@ public sealed class IngestGrpcService(PaperIntake intake, PaperStore store, ApiK
 
         var submissions = request.Papers.Select(PaperMapping.ToSubmission).ToArray();
         var results = await intake.SubmitAsync(submissions, context.CancellationToken);
+        return ToResponse(results);
+    }
 
+    /// <summary>Papers per intake batch of the streaming import.</summary>
+    public const int ImportBatchSize = 500;
+
+    /// <summary>
+    /// The streaming import: any number of papers, taken in batches of <see cref="ImportBatchSize"/>
+    /// as they arrive (memory stays bounded by one batch plus the answer), answered per paper at the end.
+    /// </summary>
+    public override async Task<SubmitPapersResponse> ImportPapers(IAsyncStreamReader<Paper> requestStream, ServerCallContext context)
+    {
+        apiKeys.Require(context);
+        var all = new List<IntakeResult>();
+        var batch = new List<PaperSubmission>(ImportBatchSize);
+        async Task FlushAsync()
+        {
+            var offset = all.Count;
+            var results = await intake.SubmitAsync(batch, context.CancellationToken);
+            all.AddRange(results.Select(r => r with { Index = r.Index + offset }));
+            batch.Clear();
+        }
+
+        await foreach (var paper in requestStream.ReadAllAsync(context.CancellationToken))
+        {
+            batch.Add(PaperMapping.ToSubmission(paper));
+            if (batch.Count == ImportBatchSize)
+            {
+                await FlushAsync();
+            }
+        }
+
+        if (batch.Count > 0)
+        {
+            await FlushAsync();
+        }
+
+        return ToResponse(all);
+    }
+
+    private static SubmitPapersResponse ToResponse(IReadOnlyList<IntakeResult> results)
+    {
         var response = new SubmitPapersResponse();
         foreach (var r in results)
         {
@@ -42,7 +85,7 @@ public sealed class IngestGrpcService(PaperIntake intake, PaperStore store, ApiK
                     IntakeOutcome.Duplicate => SubmitOutcome.Duplicate,
                     _ => SubmitOutcome.Rejected,
                 },
-                Reason = r.Reason ?? "",
+                Reason = r.Outcome == IntakeOutcome.Rejected ? r.Reason ?? "" : "",
             });
         }
 
@@ -85,13 +128,56 @@ public sealed class IngestGrpcService(PaperIntake intake, PaperStore store, ApiK
         return response;
     }
 
-    // Sources arrive with the ingest-sources issue.
-    public override Task<PollSourceResponse> PollSource(PollSourceRequest request, ServerCallContext context)
+    /// <summary>Runs one source now (after a run under way) and answers its status.</summary>
+    public override async Task<PollSourceResponse> PollSource(PollSourceRequest request, ServerCallContext context)
     {
         apiKeys.Require(context);
-        throw new RpcException(new Status(StatusCode.Unimplemented, "Polling sources is not implemented yet."));
+        var source = sources.Find(request.Source.Trim())
+            ?? throw new RpcException(new Status(StatusCode.NotFound, $"No source '{request.Source}'; sources: {string.Join(", ", sources.Sources.Select(s => s.Name))}."));
+        if (!source.Options.Enabled)
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, $"Source '{source.Name}' is disabled; enable it under Sources in configuration."));
+        }
+
+        var state = await sources.RunAsync(source, context.CancellationToken);
+        return new PollSourceResponse { Status = ToProto(source, state, includeBodies: false) };
     }
 
-    public override Task<ListSourcesResponse> ListSources(ListSourcesRequest request, ServerCallContext context) =>
-        throw new RpcException(new Status(StatusCode.Unimplemented, "Sources are not implemented yet."));
+    public override async Task<ListSourcesResponse> ListSources(ListSourcesRequest request, ServerCallContext context)
+    {
+        var response = new ListSourcesResponse();
+        foreach (var source in sources.Sources)
+        {
+            response.Sources.Add(ToProto(source, await sources.StateAsync(source.Name), request.IncludeBodies));
+        }
+
+        return response;
+    }
+
+    private SourceStatus ToProto(IPaperSource source, SourceState state, bool includeBodies)
+    {
+        static Timestamp? At(DateTimeOffset? at) => at is { } t ? Timestamp.FromDateTimeOffset(t) : null;
+        var status = new SourceStatus
+        {
+            Name = source.Name,
+            Enabled = source.Options.Enabled,
+            LastRun = At(state.LastRun),
+            LastRunOk = state.LastRunOk,
+            LastSuccess = At(state.LastSuccess),
+            NewPapers = state.Counts.New,
+            Updated = state.Counts.Updated,
+            Duplicates = state.Counts.Duplicate,
+            Rejected = state.Counts.Rejected,
+            Skipped = state.Counts.Skipped,
+            LastError = state.LastError ?? "",
+            LastErrorAt = At(state.LastErrorAt),
+            Cursor = state.Cursor ?? "",
+            NextRun = source.Options.Enabled && sources.Options.SchedulerEnabled
+                ? At(state.LastRun is { } last ? last + source.Options.Interval : DateTimeOffset.UtcNow)
+                : null,
+        };
+        status.RecentRejections.AddRange(state.Rejections.Select(r => new SourceRejection { At = At(r.At), Entry = r.Entry, Reason = r.Reason }));
+        status.KeptBodies.AddRange(state.Bodies.Select(b => new KeptBody { At = At(b.At), Url = b.Url, Reason = b.Reason, Size = b.Size, Body = includeBodies ? b.Body : "" }));
+        return status;
+    }
 }

@@ -15,10 +15,13 @@ public sealed class PaperIntake(PaperStore store, IBus bus, ServiceIdentity iden
     private readonly Counter<long> _papers = identity.Meter.CreateCounter<long>(
         "pipeline.ingest.papers", description: "Submitted papers by outcome (accepted, updated, duplicate, rejected)");
 
+    private readonly Histogram<double> _lag = identity.Meter.CreateHistogram<double>(
+        "pipeline.ingest.lag", unit: "s", description: "Time from a paper's publication to its ingestion, for new papers, by source");
+
     public async Task<IReadOnlyList<IntakeResult>> SubmitAsync(IReadOnlyList<PaperSubmission> submissions, CancellationToken cancellationToken)
     {
         var results = new IntakeResult[submissions.Count];
-        var valid = new List<(int Index, PaperSummary Paper)>();
+        var valid = new List<(int Index, PaperSummary Paper, bool OnlyIfKnown)>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < submissions.Count; i++)
         {
@@ -33,7 +36,7 @@ public sealed class PaperIntake(PaperStore store, IBus bus, ServiceIdentity iden
             }
             else
             {
-                valid.Add((i, paper));
+                valid.Add((i, paper, submissions[i].OnlyIfKnown));
             }
         }
 
@@ -43,13 +46,20 @@ public sealed class PaperIntake(PaperStore store, IBus bus, ServiceIdentity iden
         var events = new List<PaperIngested>();
         for (var k = 0; k < valid.Count; k++)
         {
-            var (index, paper) = valid[k];
+            var (index, submitted, onlyIfKnown) = valid[k];
+            // One identity across sources and versions: merge with what is held before comparing.
+            var paper = PaperMerge.Merge(existing[k]?.Paper, submitted);
             var fingerprint = PaperFingerprint.Record(paper);
-            var (outcome, publish) = IntakeDecision.Decide(existing[k], fingerprint);
-            results[index] = new IntakeResult(index, paper.Id, outcome, null);
+            var (outcome, publish, reason) = IntakeDecision.Decide(existing[k], paper, fingerprint, onlyIfKnown);
+            results[index] = new IntakeResult(index, paper.Id, outcome, reason);
             if (!publish)
             {
                 continue;
+            }
+
+            if (outcome == IntakeOutcome.Accepted && existing[k] is null && paper.PublishedAt is { } published && published <= now)
+            {
+                _lag.Record((now - published).TotalSeconds, new KeyValuePair<string, object?>("source", paper.Source));
             }
 
             var stored = new StoredPaper(paper, PaperFingerprint.Content(paper), fingerprint, existing[k]?.IngestedAt ?? now, Published: false);

@@ -252,6 +252,12 @@ public sealed record PaperSubmission(
     int Upvotes)
 {
     public PaperMetadata? Metadata { get; init; }
+
+    /// <summary>
+    /// Only update a paper ingest already holds; never take it as new. Set for arXiv's
+    /// <c>replace</c> announcements, which are new versions of papers announced before.
+    /// </summary>
+    public bool OnlyIfKnown { get; init; }
 }
 
 /// <summary>Either a clean paper or the reason it was refused.</summary>

@@ -1,0 +1,119 @@
+using System.Globalization;
+using System.Net;
+using System.Text.Json;
+using Pipeline.Ingest.Sources.Fetching;
+using Pipeline.Ingest.Sources.Parsing;
+
+namespace Pipeline.Ingest.Sources;
+
+/// <summary>
+/// The arXiv query API, newest updates first, page by page. The cursor is the newest
+/// <c>updated</c> time of the last complete poll (the watermark): a poll pages until a page holds
+/// nothing newer, so the next poll after a restart fetches one page, not everything. While a poll
+/// pages, the cursor also holds where it is, so a restart mid-poll resumes at that page.
+/// </summary>
+public sealed class ArxivApiSource(ArxivApiOptions options, SourceHttp http) : HttpPaperSource(SourceName, options, http)
+{
+    public const string SourceName = "arxiv-api";
+
+    private readonly ArxivApiOptions _options = options;
+
+    public override async Task PollAsync(SourcePoll poll, CancellationToken cancellationToken)
+    {
+        var cursor = ArxivApiCursor.Read(poll.Cursor);
+        var start = cursor.ResumeStart ?? 0;
+        var pending = cursor.PendingWatermark;
+        var taken = 0;
+        var pageSize = Math.Clamp(_options.PageSize, 1, 2_000);
+        while (true)
+        {
+            var fetched = await FetchAsync(poll, PageUrl(start, pageSize), cancellationToken);
+            // arXiv answers a bad query with HTTP 400 and an Atom feed that explains it.
+            EnsureSuccess(fetched, HttpStatusCode.BadRequest);
+            var feed = await ParseAsync(poll, fetched, f => ArxivApiParser.Parse(new MemoryStream(f.Body, writable: false), SourceName));
+            if (fetched.Status == HttpStatusCode.BadRequest)
+            {
+                throw new SourceErrorException($"arXiv answered HTTP 400 to {fetched.Url}");
+            }
+
+            await poll.RejectAsync(feed.Rejections);
+            await poll.SubmitAsync(feed.Papers, cancellationToken);
+
+            var entries = feed.Papers.Count + feed.Rejections.Count;
+            var newest = feed.Papers.Select(p => p.Metadata?.UpdatedAt ?? p.PublishedAt).Max();
+            if (newest > pending || pending is null)
+            {
+                pending = newest ?? pending;
+            }
+
+            start += entries;
+            taken += entries;
+            var reachedWatermark = cursor.Watermark is { } mark && !(newest > mark);
+            var done = entries == 0
+                || reachedWatermark
+                || (feed.TotalResults is { } total && start >= total)
+                || taken >= _options.MaxResultsPerPoll;
+            if (done)
+            {
+                var watermark = pending > cursor.Watermark || cursor.Watermark is null ? pending : cursor.Watermark;
+                await poll.SaveCursorAsync(new ArxivApiCursor(watermark, null, null).Write());
+                return;
+            }
+
+            await poll.SaveCursorAsync(new ArxivApiCursor(cursor.Watermark, start, pending).Write());
+        }
+    }
+
+    /// <summary>The query of the configured categories (ORed) and search query, ANDed.</summary>
+    public string SearchQuery()
+    {
+        var parts = new List<string>();
+        if (_options.Categories.Length > 0)
+        {
+            var cats = string.Join(" OR ", _options.Categories.Select(c => "cat:" + c.Trim()));
+            parts.Add(_options.Categories.Length > 1 ? $"({cats})" : cats);
+        }
+
+        if (!string.IsNullOrWhiteSpace(_options.Query))
+        {
+            parts.Add(_options.Categories.Length > 0 ? $"({_options.Query.Trim()})" : _options.Query.Trim());
+        }
+
+        return parts.Count > 0
+            ? string.Join(" AND ", parts)
+            : throw new InvalidOperationException("Sources:ArxivApi needs Categories or a Query.");
+    }
+
+    public Uri PageUrl(int start, int pageSize) => new(
+        $"{_options.BaseUrl}?search_query={Uri.EscapeDataString(SearchQuery())}" +
+        $"&start={start.ToString(CultureInfo.InvariantCulture)}&max_results={pageSize.ToString(CultureInfo.InvariantCulture)}" +
+        $"&sortBy={Uri.EscapeDataString(_options.SortBy)}&sortOrder=descending");
+}
+
+/// <summary>The arXiv API source's cursor, stored as JSON.</summary>
+/// <param name="Watermark">Newest update seen by the last complete poll.</param>
+/// <param name="ResumeStart">The next page's start while a poll is under way.</param>
+/// <param name="PendingWatermark">Newest update seen so far by the poll under way.</param>
+public sealed record ArxivApiCursor(DateTimeOffset? Watermark, int? ResumeStart, DateTimeOffset? PendingWatermark)
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull };
+
+    public static ArxivApiCursor Read(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return new(null, null, null);
+        }
+
+        try
+        {
+            return JsonSerializer.Deserialize<ArxivApiCursor>(text, Json) ?? new(null, null, null);
+        }
+        catch (JsonException)
+        {
+            return new(null, null, null); // an unreadable cursor costs one full poll, nothing more
+        }
+    }
+
+    public string Write() => JsonSerializer.Serialize(this, Json);
+}

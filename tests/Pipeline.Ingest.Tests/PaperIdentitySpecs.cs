@@ -1,0 +1,113 @@
+using Pipeline.Contracts.Messages;
+using Pipeline.Ingest.Papers;
+using Pipeline.Ingest.Storage;
+
+namespace Pipeline.Ingest.Tests;
+
+/// <summary>One paper, one identity: across sources, versions and resubmissions.</summary>
+public class PaperIdentitySpecs
+{
+    private static readonly DateTimeOffset Published = new(2024, 10, 22, 17, 59, 59, TimeSpan.Zero);
+
+    private static readonly PaperSummary FromArxiv = new("2410.17243", 1, "Breaking the Memory Barrier", "The arXiv abstract.", ["Ada Lovelace"], ["cs.CV"], Published, "https://arxiv.org/abs/2410.17243", "arxiv-api", 0)
+    {
+        Metadata = new PaperMetadata(PrimaryCategory: "cs.CV", Doi: "10.1/x", JournalRef: "J. Test 1"),
+    };
+
+    private static readonly PaperSummary FromHuggingFace = new("2410.17243", 0, "Breaking the Memory Barrier (HF copy)", "HF's abstract.", ["A. Lovelace"], [], Published.AddHours(7), "https://arxiv.org/abs/2410.17243", "huggingface", 88)
+    {
+        Metadata = new PaperMetadata(Comments: 4, GithubRepo: "https://github.com/example/inf-cl", GithubStars: 123, FeaturedOn: new DateOnly(2024, 10, 23)),
+    };
+
+    private static StoredPaper Stored(PaperSummary paper) =>
+        new(paper, PaperFingerprint.Content(paper), PaperFingerprint.Record(paper), DateTimeOffset.UnixEpoch, Published: true);
+
+    [Fact]
+    public void Hugging_face_after_arxiv_keeps_arxiv_metadata_and_adds_the_upvotes()
+    {
+        var merged = PaperMerge.Merge(FromArxiv, FromHuggingFace);
+
+        Assert.Equal((FromArxiv.Title, FromArxiv.Abstract, "arxiv-api", 1), (merged.Title, merged.Abstract, merged.Source, merged.Version));
+        Assert.Equal(FromArxiv.Authors, merged.Authors);
+        Assert.Equal(88, merged.Upvotes);
+        Assert.Equal(("https://github.com/example/inf-cl", 123, 4), (merged.Metadata!.GithubRepo, merged.Metadata.GithubStars, merged.Metadata.Comments));
+        Assert.Equal(new DateOnly(2024, 10, 23), merged.Metadata.FeaturedOn);
+        Assert.Equal("10.1/x", merged.Metadata.Doi);
+        Assert.Equal(Published, merged.PublishedAt);
+    }
+
+    [Fact]
+    public void Arxiv_after_hugging_face_takes_arxiv_metadata_and_keeps_the_upvotes()
+    {
+        var merged = PaperMerge.Merge(FromHuggingFace, FromArxiv);
+
+        Assert.Equal((FromArxiv.Title, FromArxiv.Abstract, "arxiv-api"), (merged.Title, merged.Abstract, merged.Source));
+        Assert.Equal(88, merged.Upvotes);
+        Assert.Equal(123, merged.Metadata!.GithubStars);
+    }
+
+    [Fact]
+    public void The_same_hugging_face_numbers_again_change_nothing()
+    {
+        var held = PaperMerge.Merge(FromArxiv, FromHuggingFace);
+        var again = PaperMerge.Merge(held, FromHuggingFace);
+
+        Assert.Equal((IntakeOutcome.Duplicate, false, (string?)null), IntakeDecision.Decide(Stored(held), again, PaperFingerprint.Record(again)));
+    }
+
+    [Fact]
+    public void More_upvotes_on_hugging_face_update_the_paper_without_changing_its_embedded_text()
+    {
+        var held = PaperMerge.Merge(FromArxiv, FromHuggingFace);
+        var more = PaperMerge.Merge(held, FromHuggingFace with { Upvotes = 120 });
+
+        Assert.Equal(IntakeOutcome.Updated, IntakeDecision.Decide(Stored(held), more, PaperFingerprint.Record(more)).Outcome);
+        Assert.Equal(PaperFingerprint.Content(held), PaperFingerprint.Content(more));
+    }
+
+    [Fact]
+    public void A_new_version_updates_the_paper_and_keeps_its_first_publication_date()
+    {
+        var v2 = FromArxiv with { Version = 2, Abstract = "Revised.", PublishedAt = Published.AddDays(30) };
+        var merged = PaperMerge.Merge(FromArxiv, v2);
+
+        Assert.Equal((2, "Revised.", Published), (merged.Version, merged.Abstract, merged.PublishedAt));
+        Assert.Equal((IntakeOutcome.Updated, true, (string?)null), IntakeDecision.Decide(Stored(FromArxiv), merged, PaperFingerprint.Record(merged)));
+    }
+
+    [Fact]
+    public void An_older_version_arriving_after_a_newer_one_does_not_overwrite_it()
+    {
+        var v3 = FromArxiv with { Version = 3, Abstract = "Third version." };
+        var v2 = PaperMerge.Merge(v3, FromArxiv with { Version = 2, Abstract = "Second version." });
+
+        var (outcome, publish, reason) = IntakeDecision.Decide(Stored(v3), v2, PaperFingerprint.Record(v2));
+
+        Assert.Equal((IntakeOutcome.Duplicate, false), (outcome, publish));
+        Assert.Contains("older than the stored version 3", reason);
+    }
+
+    [Fact]
+    public void The_same_version_from_the_thinner_listing_fills_gaps_instead_of_erasing_them()
+    {
+        var fromListing = FromArxiv with { Source = "arxiv-rss", Metadata = null, PublishedAt = Published.AddDays(1) };
+        var merged = PaperMerge.Merge(FromArxiv, fromListing);
+
+        Assert.Equal(FromArxiv.Metadata, merged.Metadata);
+        Assert.Equal(Published, merged.PublishedAt);
+    }
+
+    [Fact]
+    public void A_replacement_of_a_paper_never_held_is_skipped_and_never_announced_as_new()
+    {
+        var (outcome, publish, _) = IntakeDecision.Decide(null, FromArxiv, PaperFingerprint.Record(FromArxiv), onlyIfKnown: true);
+        Assert.Equal((IntakeOutcome.Skipped, false), (outcome, publish));
+    }
+
+    [Fact]
+    public void A_replacement_of_a_paper_held_is_an_update()
+    {
+        var v2 = FromArxiv with { Version = 2, Abstract = "Revised." };
+        Assert.Equal(IntakeOutcome.Updated, IntakeDecision.Decide(Stored(FromArxiv), v2, PaperFingerprint.Record(v2), onlyIfKnown: true).Outcome);
+    }
+}

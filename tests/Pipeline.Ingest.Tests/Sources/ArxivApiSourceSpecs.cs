@@ -1,0 +1,96 @@
+using System.Text;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging.Abstractions;
+using Pipeline.Ingest.Sources;
+using Pipeline.Ingest.Sources.Fetching;
+using Pipeline.Ingest.Sources.Parsing;
+
+namespace Pipeline.Ingest.Tests.Sources;
+
+/// <summary>The arXiv API source against a local server that serves the recorded pages.</summary>
+public class ArxivApiSourceSpecs
+{
+    private static Task<LocalHttpServer> ServeRecordedPages(Func<int, byte[]>? page = null) => LocalHttpServer.StartAsync(async ctx =>
+    {
+        var start = int.Parse(ctx.Request.Query["start"].ToString(), System.Globalization.CultureInfo.InvariantCulture);
+        ctx.Response.ContentType = "application/atom+xml";
+        var body = page?.Invoke(start) ?? (start < 60
+            ? SharedData.Bytes($"arxiv-api/query-testing-start{start}-max10.xml")
+            : Encoding.UTF8.GetBytes(Fixtures.ArxivFeed()));
+        await ctx.Response.Body.WriteAsync(body);
+    });
+
+    private static ArxivApiSource Source(string baseUrl) => new(
+        new ArxivApiOptions { BaseUrl = baseUrl + "/api/query", Query = "all:testing", PageSize = 10, SortBy = "relevance", MinRequestInterval = TimeSpan.FromMilliseconds(10) },
+        new SourceHttp(new HttpClient(), new ArxivApiOptions { MinRequestInterval = TimeSpan.Zero }, new PoliteGate(TimeSpan.FromMilliseconds(10), TimeProvider.System), TimeProvider.System, NullLogger.Instance));
+
+    [SharedDataFact]
+    public async Task Six_pages_become_sixty_papers_and_the_next_poll_stops_at_the_watermark_after_one_page()
+    {
+        await using var server = await ServeRecordedPages();
+        var source = Source(server.BaseUrl);
+
+        var first = new RecordingPoll();
+        await source.PollAsync(first, CancellationToken.None);
+        Assert.Equal(60, first.Papers.Count);
+        Assert.Equal(7, server.Requests.Count); // six pages and the empty seventh
+        Assert.Contains("search_query=all%3Atesting", server.Requests[0].PathAndQuery);
+        Assert.Null(ArxivApiCursor.Read(first.SavedCursor).ResumeStart);
+
+        var second = new RecordingPoll(first.SavedCursor);
+        await source.PollAsync(second, CancellationToken.None);
+        Assert.Equal(8, server.Requests.Count);
+    }
+
+    [SharedDataFact]
+    public async Task A_poll_cut_off_mid_way_resumes_at_the_page_it_had_reached()
+    {
+        await using var server = await ServeRecordedPages(start => start == 30 ? Encoding.UTF8.GetBytes("<feed xmlns='http://www.w3.org/2005/Atom'><entry><id>") : null!);
+        var source = Source(server.BaseUrl);
+
+        var broken = new RecordingPoll();
+        await Assert.ThrowsAsync<FeedFormatException>(() => source.PollAsync(broken, CancellationToken.None));
+        Assert.Equal(30, broken.Papers.Count);
+        Assert.Equal(30, ArxivApiCursor.Read(broken.SavedCursor).ResumeStart);
+        Assert.Single(broken.KeptBodies);
+    }
+
+    [SharedDataFact]
+    public async Task The_real_400_answer_served_over_http_fails_the_poll_with_arxivs_message_and_stores_nothing()
+    {
+        await using var server = await LocalHttpServer.StartAsync(async ctx =>
+        {
+            ctx.Response.StatusCode = 400;
+            ctx.Response.ContentType = "application/atom+xml";
+            await ctx.Response.Body.WriteAsync(SharedData.Bytes("arxiv-api/error-400-malformed-id.xml"));
+        });
+        var poll = new RecordingPoll();
+
+        var error = await Assert.ThrowsAsync<SourceErrorException>(() => Source(server.BaseUrl).PollAsync(poll, CancellationToken.None));
+
+        Assert.Contains("incorrect id format for abc", error.Message);
+        Assert.Empty(poll.Papers);
+        Assert.Null(poll.SavedCursor);
+    }
+
+    [SharedDataFact]
+    public async Task The_real_empty_answer_served_over_http_is_a_quiet_poll()
+    {
+        await using var server = await LocalHttpServer.StartAsync(ctx => ctx.Response.SendFileAsync(SharedData.PathOf("arxiv-api/empty-unknown-id.xml")));
+        var poll = new RecordingPoll();
+
+        await Source(server.BaseUrl).PollAsync(poll, CancellationToken.None);
+
+        Assert.Empty(poll.Papers);
+        Assert.Empty(poll.Rejections);
+        Assert.Single(server.Requests);
+    }
+
+    [Fact]
+    public void Categories_and_query_make_one_search_query()
+    {
+        var source = new ArxivApiSource(new ArxivApiOptions { Categories = ["cs.LG", "cs.CL"], Query = "abs:diffusion" }, null!);
+        Assert.Equal("(cat:cs.LG OR cat:cs.CL) AND (abs:diffusion)", source.SearchQuery());
+        Assert.Contains("sortBy=lastUpdatedDate&sortOrder=descending", source.PageUrl(0, 100).ToString());
+    }
+}

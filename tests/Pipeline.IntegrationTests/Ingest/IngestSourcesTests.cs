@@ -1,0 +1,272 @@
+using System.Globalization;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Pipeline.Contracts.Ingest.V1;
+using Pipeline.IntegrationTests.Infrastructure;
+using Pipeline.Testing;
+
+namespace Pipeline.IntegrationTests.Ingest;
+
+/// <summary>
+/// The ingest service as a process with its own Redis, on a virtual host of the shared broker,
+/// polling a local <see cref="FeedServer"/>; driven over a real gRPC channel as an operator would.
+/// Each test polls its own source, so they hold in any order.
+/// </summary>
+public sealed class IngestSourcesFixture : IAsyncLifetime
+{
+    public const string ApiKey = "ingest-sources-test-key";
+
+    private readonly SemaphoreSlim _start = new(1, 1);
+    private RedisServer? _redis;
+    private ServiceProcess? _service;
+    private GrpcChannel? _channel;
+
+    public FeedServer Feeds { get; private set; } = null!;
+
+    public string JsonLinesPath { get; } = Path.Combine(TestArtifacts.NewDirectory("ingest-jsonl"), "papers.jsonl");
+
+    public IngestService.IngestServiceClient Client => new(_channel!);
+
+    public static Metadata WithApiKey => new() { { "x-api-key", ApiKey } };
+
+    public async Task EnsureStartedAsync(string rabbitMq)
+    {
+        await _start.WaitAsync();
+        try
+        {
+            if (_service is not null)
+            {
+                return;
+            }
+
+            Feeds = await FeedServer.StartAsync();
+            _redis = await RedisServer.StartNewAsync();
+            var grpc = FreePort.Next();
+            var http = FreePort.Next(p => p == grpc);
+            await File.WriteAllTextAsync(JsonLinesPath, "");
+            _service = ServiceProcess.ForService("Pipeline.Ingest", new Dictionary<string, string?>
+            {
+                ["Kestrel__Endpoints__Grpc__Url"] = $"http://127.0.0.1:{grpc}",
+                ["Kestrel__Endpoints__Http__Url"] = $"http://127.0.0.1:{http}",
+                ["ConnectionStrings__redis"] = _redis.ConnectionString,
+                ["ConnectionStrings__rabbitmq"] = rabbitMq,
+                ["Security__ApiKeys__0"] = ApiKey,
+                // Tests poll with PollSource alone, so every count below is one run's.
+                ["Sources__SchedulerEnabled"] = "false",
+                ["Sources__ArxivApi__Enabled"] = "true",
+                ["Sources__ArxivApi__BaseUrl"] = Feeds.BaseUrl + "/api/query",
+                ["Sources__ArxivApi__Query"] = "all:testing",
+                ["Sources__ArxivApi__SortBy"] = "relevance",
+                ["Sources__ArxivApi__PageSize"] = "10",
+                ["Sources__ArxivApi__MinRequestInterval"] = "00:00:00.050",
+                ["Sources__HuggingFace__Enabled"] = "true",
+                ["Sources__HuggingFace__BaseUrl"] = Feeds.BaseUrl + "/hf/api/daily_papers",
+                ["Sources__HuggingFace__FirstPollDays"] = "1",
+                ["Sources__HuggingFace__MinRequestInterval"] = "00:00:00",
+                ["Sources__HuggingFace__RetryBaseDelay"] = "00:00:00.100",
+                ["Sources__ArxivRss__Enabled"] = "true",
+                ["Sources__ArxivRss__BaseUrl"] = Feeds.BaseUrl + "/rss/",
+                ["Sources__ArxivRss__Categories__0"] = "cs.LG",
+                ["Sources__ArxivRss__MinRequestInterval"] = "00:00:00",
+                ["Sources__JsonLines__Enabled"] = "true",
+                ["Sources__JsonLines__Path"] = JsonLinesPath,
+            });
+            await _service.StartAndWaitUntilReadyAsync(new Uri($"http://127.0.0.1:{http}/health/ready"), TimeSpan.FromSeconds(90));
+            _channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpc}");
+        }
+        finally
+        {
+            _start.Release();
+        }
+    }
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        _channel?.Dispose();
+        if (_service is not null)
+        {
+            await _service.DisposeAsync();
+        }
+
+        if (_redis is not null)
+        {
+            await _redis.DisposeAsync();
+        }
+
+        if (Feeds is not null)
+        {
+            await Feeds.DisposeAsync();
+        }
+    }
+}
+
+public sealed class IngestSourcesTests(RabbitMqFixture broker, IngestSourcesFixture ingest) : RabbitMqTestBase(broker), IClassFixture<IngestSourcesFixture>
+{
+    public override async Task InitializeAsync()
+    {
+        await base.InitializeAsync();
+        await ingest.EnsureStartedAsync(ConnectionString);
+    }
+
+    private Task<PollSourceResponse> Poll(string source) =>
+        ingest.Client.PollSourceAsync(new PollSourceRequest { Source = source }, IngestSourcesFixture.WithApiKey, deadline: DateTime.UtcNow.AddMinutes(2)).ResponseAsync;
+
+    private async Task<SourceStatus> Listed(string source, bool bodies = false) =>
+        (await ingest.Client.ListSourcesAsync(new ListSourcesRequest { IncludeBodies = bodies })).Sources.Single(s => s.Name == source);
+
+    [Fact]
+    public async Task Six_recorded_arxiv_pages_become_sixty_distinct_papers_and_a_second_poll_brings_none_new()
+    {
+        Assert.True(FeedServer.SharedDataPresent, "../shared/data/arxiv-api holds the recorded pages this test serves.");
+
+        var first = (await Poll("arxiv-api")).Status;
+        Assert.True(first.LastRunOk, first.LastError);
+        Assert.Equal((60, 0, 0, 0), (first.NewPapers, first.Updated, first.Duplicates, first.Rejected));
+
+        var papers = new List<Paper>();
+        var token = "";
+        do
+        {
+            var page = await ingest.Client.ListPapersAsync(new ListPapersRequest { Limit = 1000, PageToken = token });
+            papers.AddRange(page.Papers);
+            token = page.NextPageToken;
+        }
+        while (token.Length > 0);
+        var fromArxiv = papers.Where(p => p.Source == "arxiv-api").ToList();
+        Assert.Equal(60, fromArxiv.Select(p => p.Id).Distinct().Count());
+        Assert.All(fromArxiv, p => Assert.True(p.Version >= 1 && p.Metadata.PrimaryCategory.Length > 0, p.Id));
+
+        var second = (await Poll("arxiv-api")).Status;
+        Assert.True(second.LastRunOk, second.LastError);
+        Assert.Equal(0, second.NewPapers);
+        Assert.Equal(0, second.Updated);
+        // The watermark stops the second poll after one page: ten papers seen again, nothing re-fetched beyond.
+        Assert.Equal(10, second.Duplicates);
+
+        var listed = await Listed("arxiv-api");
+        Assert.Equal((0, 10), (listed.NewPapers, listed.Duplicates));
+        Assert.Contains("watermark", listed.Cursor);
+        Assert.NotNull(listed.LastRun);
+    }
+
+    [Fact]
+    public async Task A_429_from_hugging_face_is_retried_after_its_retry_after_and_the_upvotes_join_the_arxiv_paper()
+    {
+        // The arXiv record of a paper HF features today.
+        var submitted = await ingest.Client.SubmitPapersAsync(new SubmitPapersRequest
+        {
+            Papers =
+            {
+                new Paper
+                {
+                    Id = "2410.17243v1", Title = "Breaking the Memory Barrier", Abstract = "The arXiv abstract.",
+                    Authors = { "Ada Lovelace" }, Categories = { "cs.CV" }, Source = "arxiv-api",
+                },
+            },
+        }, IngestSourcesFixture.WithApiKey);
+        Assert.Equal(1, submitted.Accepted);
+
+        var status = (await Poll("huggingface")).Status;
+
+        Assert.True(status.LastRunOk, status.LastError);
+        Assert.Equal((1, 1, 0), (status.NewPapers, status.Updated, status.Rejected));
+        var hf = ingest.Feeds.Requests.Where(r => r.Path.StartsWith("/hf/", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, hf.Count);
+        Assert.True(hf[1].At - hf[0].At >= TimeSpan.FromSeconds(0.9), $"retried after {hf[1].At - hf[0].At}");
+        Assert.Contains($"date={DateTime.UtcNow:yyyy-MM-dd}", hf[0].Path);
+
+        var paper = await ingest.Client.GetPaperAsync(new GetPaperRequest { Id = "2410.17243" });
+        Assert.Equal(("Breaking the Memory Barrier", "The arXiv abstract.", "arxiv-api"), (paper.Title, paper.Abstract, paper.Source));
+        Assert.Equal(88, paper.Upvotes);
+        Assert.Equal(("https://github.com/example/inf-cl", 123, 4), (paper.Metadata.GithubRepo, paper.Metadata.GithubStars, paper.Metadata.Comments));
+        Assert.Equal(DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), paper.Metadata.FeaturedOn);
+
+        var hfOnly = await ingest.Client.GetPaperAsync(new GetPaperRequest { Id = "2410.99001" });
+        Assert.Equal("Only on Hugging Face today", hfOnly.Title);
+    }
+
+    [Fact]
+    public async Task A_truncated_listing_is_rejected_as_a_whole_recorded_and_kept_for_inspection()
+    {
+        var status = (await Poll("arxiv-rss")).Status;
+
+        Assert.False(status.LastRunOk);
+        Assert.Contains("not well-formed", status.LastError);
+        Assert.Equal(0, status.NewPapers);
+        var kept = Assert.Single((await Listed("arxiv-rss", bodies: true)).KeptBodies);
+        Assert.Contains("/rss/cs.LG", kept.Url);
+        Assert.Contains("not well-formed", kept.Reason);
+        Assert.StartsWith("<?xml", kept.Body.TrimStart());
+        Assert.Equal(kept.Size, System.Text.Encoding.UTF8.GetByteCount(kept.Body));
+        Assert.Equal("", Assert.Single((await Listed("arxiv-rss")).KeptBodies).Body);
+
+        // Nothing of the cut-off body is stored, not even its complete first item.
+        var missing = await Assert.ThrowsAsync<RpcException>(() => ingest.Client.GetPaperAsync(new GetPaperRequest { Id = "2410.98001" }).ResponseAsync);
+        Assert.Equal(StatusCode.NotFound, missing.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_jsonl_file_is_read_line_by_line_and_a_bad_line_is_rejected_alone_with_its_number()
+    {
+        await File.WriteAllLinesAsync(ingest.JsonLinesPath,
+        [
+            """{"id": "local:jsonl-1", "title": "First line", "abstract": "One."}""",
+            """{"id": "local:jsonl-2", "title": "Second line" """,
+            """{"id": "local:jsonl-3", "title": "Third line", "abstract": "Three."}""",
+            """{"id": "local:jsonl-4", "title": "", "abstract": "No title."}""",
+        ]);
+
+        var first = (await Poll("jsonl")).Status;
+        Assert.True(first.LastRunOk, first.LastError);
+        Assert.Equal((2, 2), (first.NewPapers, first.Rejected));
+        var reasons = (await Listed("jsonl")).RecentRejections.Select(r => $"{r.Entry}: {r.Reason}").ToList();
+        Assert.Contains(reasons, r => r.StartsWith("line 2: not a paper in JSON", StringComparison.Ordinal));
+        Assert.Contains("line 4: title is required", reasons);
+
+        // Appended lines are the only ones read by the next poll.
+        await File.AppendAllLinesAsync(ingest.JsonLinesPath, ["""{"id": "local:jsonl-5", "title": "Fifth line", "abstract": "Five."}"""]);
+        var second = (await Poll("jsonl")).Status;
+        Assert.Equal((1, 0, 0), (second.NewPapers, second.Duplicates, second.Rejected));
+    }
+
+    [Fact]
+    public async Task A_streamed_import_of_thousands_of_papers_is_answered_per_paper_and_a_repeat_changes_nothing()
+    {
+        async Task<SubmitPapersResponse> Import()
+        {
+            using var call = ingest.Client.ImportPapers(IngestSourcesFixture.WithApiKey);
+            for (var i = 0; i < 1_200; i++)
+            {
+                await call.RequestStream.WriteAsync(new Paper
+                {
+                    Id = i == 700 ? "not an id" : $"local:import-{i}",
+                    Title = $"Imported paper {i}",
+                    Abstract = "Streamed in.",
+                });
+            }
+
+            await call.RequestStream.CompleteAsync();
+            return await call;
+        }
+
+        var first = await Import();
+        Assert.Equal((1_199, 1), (first.Accepted, first.Rejected));
+        Assert.Equal(1_200, first.Results.Count);
+        Assert.Equal(700, first.Results.Single(r => r.Outcome == SubmitOutcome.Rejected).Index);
+
+        var again = await Import();
+        Assert.Equal((0, 1_199), (again.Accepted, again.Duplicates));
+    }
+
+    [Fact]
+    public async Task Polling_needs_the_api_key_and_a_known_source()
+    {
+        var noKey = await Assert.ThrowsAsync<RpcException>(() => ingest.Client.PollSourceAsync(new PollSourceRequest { Source = "arxiv-api" }).ResponseAsync);
+        Assert.Equal(StatusCode.Unauthenticated, noKey.StatusCode);
+        var unknown = await Assert.ThrowsAsync<RpcException>(() => Poll("nowhere"));
+        Assert.Equal(StatusCode.NotFound, unknown.StatusCode);
+        Assert.Equal(["arxiv-api", "arxiv-rss", "huggingface", "jsonl"], (await ingest.Client.ListSourcesAsync(new ListSourcesRequest())).Sources.Select(s => s.Name).Order());
+    }
+}
