@@ -13,6 +13,12 @@ public sealed class RabbitMqBrokerFaultTests(RabbitMqFixture fixture) : RabbitMq
     public async Task A_persistent_message_in_a_durable_queue_survives_a_kill_and_restart_on_the_same_port()
     {
         var body = Guid.NewGuid().ToString();
+        await DeclareDurableQueueAsync("survives-kill");
+        // RabbitMQ 3.10 keeps queue definitions in Mnesia, whose log reaches the disk up to ~2 s
+        // after a declare (a confirmed persistent message is on disk at once). A node killed right
+        // after the declare loses the queue, as a real crash would; the pipeline's queues are
+        // declared at service start, long before any fault.
+        await Task.Delay(TimeSpan.FromSeconds(3));
         await PublishPersistentAsync("survives-kill", body);
         var beam = Broker.ErlangProcessId;
         Assert.NotNull(beam);
@@ -69,6 +75,14 @@ public sealed class RabbitMqBrokerFaultTests(RabbitMqFixture fixture) : RabbitMq
         var again = new ConnectionFactory { Uri = new Uri(ConnectionString) };
         await using var connection = await again.CreateConnectionAsync();
         Assert.True(connection.IsOpen);
+    }
+
+    private async Task DeclareDurableQueueAsync(string queue)
+    {
+        var factory = new ConnectionFactory { Uri = new Uri(ConnectionString), AutomaticRecoveryEnabled = false };
+        await using var connection = await factory.CreateConnectionAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false);
     }
 
     private async Task PublishPersistentAsync(string queue, string body)

@@ -36,6 +36,7 @@ public sealed class RabbitMqBroker : IAsyncDisposable
 
     private readonly RabbitMqBrokerOptions _options;
     private readonly SemaphoreSlim _lifecycle = new(1, 1);
+    private int _disposed;
     private ChildProcess? _process;
     private int _starts;
 
@@ -233,6 +234,9 @@ public sealed class RabbitMqBroker : IAsyncDisposable
     /// <summary>SIGSTOP to the node: it hangs with its sockets open (clients see timeouts, not refusals).</summary>
     public void Pause() => (_process ?? throw new InvalidOperationException("The broker is not running.")).Pause();
 
+    /// <summary>True after <see cref="Pause"/> once its processes no longer run.</summary>
+    public bool IsPaused => _process is { HasExited: false, IsPaused: true };
+
     /// <summary>SIGCONT after <see cref="Pause"/>.</summary>
     public void Resume() => (_process ?? throw new InvalidOperationException("The broker is not running.")).Resume();
 
@@ -284,6 +288,11 @@ public sealed class RabbitMqBroker : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         await KillAsync().ConfigureAwait(false);
         _lifecycle.Dispose();
         if (!TestArtifacts.KeepData)

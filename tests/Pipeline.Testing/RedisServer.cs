@@ -36,6 +36,7 @@ public sealed class RedisServer : IAsyncDisposable
 {
     private readonly RedisServerOptions _options;
     private readonly SemaphoreSlim _lifecycle = new(1, 1);
+    private int _disposed;
     private ChildProcess? _process;
 
     public RedisServer(RedisServerOptions? options = null)
@@ -186,6 +187,9 @@ public sealed class RedisServer : IAsyncDisposable
     /// <summary>SIGSTOP: the server hangs with its sockets open.</summary>
     public void Pause() => (_process ?? throw new InvalidOperationException("Redis is not running.")).Pause();
 
+    /// <summary>True after <see cref="Pause"/> once its processes no longer run.</summary>
+    public bool IsPaused => _process is { HasExited: false, IsPaused: true };
+
     /// <summary>SIGCONT after <see cref="Pause"/>.</summary>
     public void Resume() => (_process ?? throw new InvalidOperationException("Redis is not running.")).Resume();
 
@@ -217,6 +221,11 @@ public sealed class RedisServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         await KillAsync().ConfigureAwait(false);
         _lifecycle.Dispose();
         if (!TestArtifacts.KeepData)

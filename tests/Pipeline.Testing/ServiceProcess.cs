@@ -70,6 +70,7 @@ public sealed class ServiceProcess : IAsyncDisposable
     private readonly IReadOnlyList<string> _arguments;
     private readonly IReadOnlyDictionary<string, string?> _environment;
     private readonly SemaphoreSlim _lifecycle = new(1, 1);
+    private int _disposed;
     private ChildProcess? _process;
     private int _starts;
 
@@ -260,8 +261,8 @@ public sealed class ServiceProcess : IAsyncDisposable
     /// <summary>SIGCONT after <see cref="Pause"/>.</summary>
     public void Resume() => (_process ?? throw new InvalidOperationException($"{Name} is not started.")).Resume();
 
-    /// <summary>True while the process is stopped by SIGSTOP.</summary>
-    public bool IsPaused => _process is { HasExited: false } p && ProcessTable.Stat(p.Id) is { State: 'T' or 't' };
+    /// <summary>True after <see cref="Pause"/> once the process (and its children) no longer run.</summary>
+    public bool IsPaused => _process is { HasExited: false, IsPaused: true };
 
     /// <summary>Graceful stop (if running), then start with the same command and environment.</summary>
     public async Task RestartAsync(TimeSpan? grace = null, CancellationToken cancellationToken = default)
@@ -279,6 +280,11 @@ public sealed class ServiceProcess : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         if (_process is not null)
         {
             await _process.DisposeAsync().ConfigureAwait(false);

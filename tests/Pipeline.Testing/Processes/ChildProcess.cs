@@ -20,6 +20,7 @@ public sealed class ChildProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly Process? _watchdog;
     private int _disposed;
+    private volatile bool _pauseRequested;
 
     private ChildProcess(Process process, Process? watchdog, string logPath)
     {
@@ -114,10 +115,28 @@ public sealed class ChildProcess : IAsyncDisposable
     public void KillGroup() => Signal(-Id, SigKill);
 
     /// <summary>SIGSTOP to the whole process group: it hangs, its sockets stay open.</summary>
-    public void Pause() => Signal(-Id, SigStop);
+    public void Pause()
+    {
+        _pauseRequested = true;
+        Signal(-Id, SigStop);
+    }
 
     /// <summary>SIGCONT to the whole process group.</summary>
-    public void Resume() => Signal(-Id, SigCont);
+    public void Resume()
+    {
+        _pauseRequested = false;
+        Signal(-Id, SigCont);
+    }
+
+    /// <summary>
+    /// True after <see cref="Pause"/> once no process of the group runs: each is stopped (T), or
+    /// blocked (D) in a way that ends in the stop, such as a shell waiting for a vfork child that
+    /// was stopped before its exec.
+    /// </summary>
+    public bool IsPaused =>
+        _pauseRequested
+        && GroupMembers() is { Count: > 0 } members
+        && members.All(p => ProcessTable.Stat(p) is null or { State: 'T' or 't' or 'D' });
 
     /// <summary>Waits for the process to exit; true if it did within <paramref name="timeout"/>.</summary>
     public async Task<bool> WaitForExitAsync(TimeSpan timeout)
