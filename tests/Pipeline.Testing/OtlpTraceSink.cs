@@ -32,6 +32,17 @@ public enum OtlpStatusCode
 }
 
 /// <summary>A span link: the trace and span it points to.</summary>
+/// <summary>
+/// One metric data point: <see cref="Value"/> is a sum's or gauge's value, or a histogram's sum;
+/// <see cref="Count"/> is a histogram's count (0 for others).
+/// </summary>
+public sealed record ReceivedMetricPoint(
+    string ServiceName, string Name, IReadOnlyDictionary<string, string> Attributes, double Value, long Count, DateTimeOffset Time)
+{
+    public override string ToString() =>
+        $"{ServiceName} {Name} {{{string.Join(", ", Attributes.Select(a => a.Key + "=" + a.Value))}}} = {Value} (count {Count})";
+}
+
 public sealed record SpanLink(string TraceId, string SpanId, IReadOnlyDictionary<string, string> Attributes);
 
 /// <summary>A span event (an exception is one, named "exception").</summary>
@@ -73,8 +84,8 @@ public sealed record ReceivedSpan(
 
 /// <summary>
 /// An in-process OTLP receiver for traces: gRPC (h2c) on <see cref="Endpoint"/>, the default protocol
-/// of the OpenTelemetry .NET exporter, and http/protobuf on <see cref="HttpEndpoint"/>. Metrics and
-/// logs exports are accepted and dropped, so a service exporting every signal to it sees no errors.
+/// of the OpenTelemetry .NET exporter, and http/protobuf on <see cref="HttpEndpoint"/>. Metric points
+/// are kept in <see cref="Metrics"/>; logs exports are accepted and dropped, so a service exporting every signal sees no errors.
 /// </summary>
 public sealed class OtlpTraceSink : IAsyncDisposable
 {
@@ -97,7 +108,10 @@ public sealed class OtlpTraceSink : IAsyncDisposable
     /// <summary>Every span received, in arrival order.</summary>
     public ReceivedLog<ReceivedSpan> Spans { get; } = new();
 
-    /// <summary>How many metrics export requests arrived (and were dropped).</summary>
+    /// <summary>Every metric data point received: sums and gauges with their value, histograms with count and sum.</summary>
+    public ReceivedLog<ReceivedMetricPoint> Metrics { get; } = new();
+
+    /// <summary>How many metrics export requests arrived .</summary>
     public int MetricsExports => Volatile.Read(ref _metricsExports);
 
     /// <summary>How many logs export requests arrived (and were dropped).</summary>
@@ -122,7 +136,7 @@ public sealed class OtlpTraceSink : IAsyncDisposable
             ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "grpc",
             ["OTEL_BSP_SCHEDULE_DELAY"] = "200",
             ["OTEL_BLRP_SCHEDULE_DELAY"] = "200",
-            ["OTEL_METRIC_EXPORT_INTERVAL"] = "5000",
+            ["OTEL_METRIC_EXPORT_INTERVAL"] = "1000",
         };
         if (serviceName is not null)
         {
@@ -204,6 +218,25 @@ public sealed class OtlpTraceSink : IAsyncDisposable
 
     internal void CountMetrics() => Interlocked.Increment(ref _metricsExports);
 
+    internal void Accept(ExportMetricsServiceRequest request)
+    {
+        CountMetrics();
+        Metrics.AddRange(Convert(request));
+    }
+
+    /// <summary>
+    /// The newest point of a metric from a service whose attributes satisfy <paramref name="match"/>,
+    /// waiting for it up to <paramref name="timeout"/>. .NET exports cumulative sums, so the newest
+    /// point is the total so far.
+    /// </summary>
+    public async Task<ReceivedMetricPoint> WaitForMetricAsync(
+        string serviceName, string metricName, Func<ReceivedMetricPoint, bool> match, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        bool Matches(ReceivedMetricPoint p) => p.ServiceName == serviceName && p.Name == metricName && match(p);
+        await Metrics.WaitForAsync(Matches, 1, timeout, p => p.ToString(), cancellationToken).ConfigureAwait(false);
+        return Metrics.Snapshot().Where(Matches).MaxBy(p => p.Time)!;
+    }
+
     internal void CountLogs() => Interlocked.Increment(ref _logsExports);
 
     private WebApplication Build(int grpcPort, int httpPort)
@@ -236,8 +269,7 @@ public sealed class OtlpTraceSink : IAsyncDisposable
         }));
         app.MapPost("/v1/metrics", (RequestDelegate)(async context =>
         {
-            await ReadProtobufBodyAsync(context).ConfigureAwait(false);
-            CountMetrics();
+            Accept(ExportMetricsServiceRequest.Parser.ParseFrom(await ReadProtobufBodyAsync(context).ConfigureAwait(false)));
             await WriteProtobufAsync(context, new ExportMetricsServiceResponse()).ConfigureAwait(false);
         }));
         app.MapPost("/v1/logs", (RequestDelegate)(async context =>
@@ -303,6 +335,33 @@ public sealed class OtlpTraceSink : IAsyncDisposable
         return spans;
     }
 
+    private static List<ReceivedMetricPoint> Convert(ExportMetricsServiceRequest request)
+    {
+        var points = new List<ReceivedMetricPoint>();
+        foreach (var resourceMetrics in request.ResourceMetrics)
+        {
+            var serviceName = Attributes(resourceMetrics.Resource?.Attributes).GetValueOrDefault("service.name") ?? "";
+            foreach (var metric in resourceMetrics.ScopeMetrics.SelectMany(s => s.Metrics))
+            {
+                var numbers = metric.DataCase switch
+                {
+                    Metric.DataOneofCase.Sum => metric.Sum.DataPoints,
+                    Metric.DataOneofCase.Gauge => metric.Gauge.DataPoints,
+                    _ => [],
+                };
+                points.AddRange(numbers.Select(p => new ReceivedMetricPoint(serviceName, metric.Name, Attributes(p.Attributes),
+                    p.ValueCase == NumberDataPoint.ValueOneofCase.AsInt ? p.AsInt : p.AsDouble, 0, Time(p.TimeUnixNano))));
+                if (metric.DataCase == Metric.DataOneofCase.Histogram)
+                {
+                    points.AddRange(metric.Histogram.DataPoints.Select(p => new ReceivedMetricPoint(serviceName, metric.Name, Attributes(p.Attributes),
+                        p.HasSum ? p.Sum : 0, (long)p.Count, Time(p.TimeUnixNano))));
+                }
+            }
+        }
+
+        return points;
+    }
+
     private static string Hex(ByteString bytes) => System.Convert.ToHexStringLower(bytes.Span);
 
     private static DateTimeOffset Time(ulong unixNanos) => DateTimeOffset.UnixEpoch.AddTicks((long)(unixNanos / 100));
@@ -343,7 +402,7 @@ public sealed class OtlpTraceSink : IAsyncDisposable
     {
         public override Task<ExportMetricsServiceResponse> Export(ExportMetricsServiceRequest request, ServerCallContext context)
         {
-            sink.CountMetrics();
+            sink.Accept(request);
             return Task.FromResult(new ExportMetricsServiceResponse());
         }
     }

@@ -23,6 +23,9 @@ public sealed class IngestSourcesFixture : IAsyncLifetime
 
     public FeedServer Feeds { get; private set; } = null!;
 
+    /// <summary>Receives the service's traces and metrics over OTLP.</summary>
+    public OtlpTraceSink Telemetry { get; private set; } = null!;
+
     public string JsonLinesPath { get; } = Path.Combine(TestArtifacts.NewDirectory("ingest-jsonl"), "papers.jsonl");
 
     public IngestService.IngestServiceClient Client => new(_channel!);
@@ -41,10 +44,11 @@ public sealed class IngestSourcesFixture : IAsyncLifetime
 
             Feeds = await FeedServer.StartAsync();
             _redis = await RedisServer.StartNewAsync();
+            Telemetry = await OtlpTraceSink.StartNewAsync();
             var grpc = FreePort.Next();
             var http = FreePort.Next(p => p == grpc);
             await File.WriteAllTextAsync(JsonLinesPath, "");
-            _service = ServiceProcess.ForService("Pipeline.Ingest", new Dictionary<string, string?>
+            _service = ServiceProcess.ForService("Pipeline.Ingest", new Dictionary<string, string?>(Telemetry.ExporterEnvironment("ingest"))
             {
                 ["Kestrel__Endpoints__Grpc__Url"] = $"http://127.0.0.1:{grpc}",
                 ["Kestrel__Endpoints__Http__Url"] = $"http://127.0.0.1:{http}",
@@ -99,6 +103,11 @@ public sealed class IngestSourcesFixture : IAsyncLifetime
         {
             await Feeds.DisposeAsync();
         }
+
+        if (Telemetry is not null)
+        {
+            await Telemetry.DisposeAsync();
+        }
     }
 }
 
@@ -137,6 +146,18 @@ public sealed class IngestSourcesTests(RabbitMqFixture broker, IngestSourcesFixt
         var fromArxiv = papers.Where(p => p.Source == "arxiv-api").ToList();
         Assert.Equal(60, fromArxiv.Select(p => p.Id).Distinct().Count());
         Assert.All(fromArxiv, p => Assert.True(p.Version >= 1 && p.Metadata.PrimaryCategory.Length > 0, p.Id));
+
+        // What an operator sees in Jaeger and in the metrics: each page fetched and parsed, the
+        // papers counted by source and outcome, and how late they arrived after publication.
+        var fetches = await ingest.Telemetry.WaitForSpansAsync(s => s.ServiceName == "ingest" && s.Name == "fetch arxiv-api", 6, TimeSpan.FromSeconds(30));
+        Assert.All(fetches, f => Assert.Equal(OtlpSpanKind.Client, f.Kind));
+        await ingest.Telemetry.WaitForSpansAsync(s => s.ServiceName == "ingest" && s.Name == "parse arxiv-api", 6, TimeSpan.FromSeconds(30));
+        var counted = await ingest.Telemetry.WaitForMetricAsync("ingest", "pipeline.ingest.source.papers",
+            p => p.Attributes.GetValueOrDefault("source") == "arxiv-api" && p.Attributes.GetValueOrDefault("outcome") == "new" && p.Value >= 60, TimeSpan.FromSeconds(30));
+        Assert.Equal(60, counted.Value);
+        var lag = await ingest.Telemetry.WaitForMetricAsync("ingest", "pipeline.ingest.lag",
+            p => p.Attributes.GetValueOrDefault("source") == "arxiv-api" && p.Count >= 60, TimeSpan.FromSeconds(30));
+        Assert.True(lag.Value / lag.Count > 24 * 3600, "the recorded papers were published long before this test ingested them");
 
         var second = (await Poll("arxiv-api")).Status;
         Assert.True(second.LastRunOk, second.LastError);
