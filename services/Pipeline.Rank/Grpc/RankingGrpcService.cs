@@ -45,7 +45,7 @@ public sealed class RankingGrpcService(
         var vector = (await embedder.EmbedAsync([query], context.CancellationToken))[0];
         var hits = relevance.Rank([new RelevanceQuery(query, vector)], limit);
         var now = clock.GetUtcNow();
-        return Answer(hits.Select(h => Ranked(h.Paper, h.Score, h.Score, 0, TrendingScore.Recency(now - h.Paper.SeenAt), Reasons.MatchesQuery(query, h.Score))));
+        return Answer(hits.Select(h => Ranked(h.Paper, h.Score, h.Score, 0, TrendingScore.Recency(now - h.Paper.SeenAt), RelevanceReason.Explain(h, [query], "search"))));
     }
 
     public override async Task<RankedPapers> Recommend(RecommendRequest request, ServerCallContext context)
@@ -248,7 +248,7 @@ public sealed class RankingGrpcService(
 
     private static string InterestReason(RelevanceHit hit, IReadOnlyList<string> queries, bool shapedByVotes)
     {
-        var reason = Reasons.MatchesInterest(queries[hit.BestQuery], hit.Score);
+        var reason = RelevanceReason.Explain(hit, queries);
         return shapedByVotes ? reason + " and papers you liked" : reason;
     }
 

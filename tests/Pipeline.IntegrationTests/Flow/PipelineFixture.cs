@@ -102,6 +102,10 @@ public sealed partial class PipelineFixture : IAsyncLifetime
             ["Logging__LogLevel__Default"] = "Information",
             // Low enough for a test to reach it.
             ["Ranking__MaxInstantAlertsPerDay"] = MaxInstantAlertsPerDay.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            // Digests: a scheduler that looks every second and retries soon; every test subscribes from 127.0.0.1.
+            ["Notify__SchedulerTickSeconds"] = "1",
+            ["Notify__DigestRetrySeconds"] = "2",
+            ["Notify__SubscribePerClientLimit"] = "10000",
         };
         return environment;
     }

@@ -90,7 +90,7 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
 
         var byInterest = await Pipeline.Rank.RecommendAsync(new RecommendRequest { Interests = { "protein structure prediction" }, Limit = 5 });
         var top = byInterest.Papers.First(p => p.Id == alerted.Id);
-        Assert.StartsWith("matches your interest 'protein structure prediction'", top.Reason);
+        Assert.Contains("your interest 'protein structure prediction'", top.Reason);
         Assert.Equal(top.Score, 0.75 * top.Parts.Relevance + 0.15 * top.Parts.Trending + 0.10 * top.Parts.Recency, 6);
     }
 

@@ -5,23 +5,200 @@ public sealed record RelevanceQuery(string Text, float[] Vector);
 
 /// <summary>
 /// A paper's relevance to a set of queries: the fused score (0 to 1, higher is better), its dense
-/// and lexical parts, and which query it matched best.
+/// part (the cosine of the best query), its lexical part (BM25F normalised to 0 to 1, see
+/// <see cref="LexicalIndex"/>) and which query it matched best.
 /// </summary>
 public sealed record RelevanceHit(IndexedPaper Paper, double Score, double Dense, double Lexical, int BestQuery);
 
 /// <summary>
-/// Ranks papers by relevance to queries. For now dense only (cosine over the
-/// <see cref="PaperIndex"/>); the lexical side and fusion arrive with the relevance work.
+/// Ranks papers by relevance to queries: hybrid retrieval that fuses a lexical ranking (BM25F over
+/// title and abstract) with a dense one (cosine over the <see cref="PaperIndex"/> vectors).
+/// Keyword search finds rare names and acronyms that an embedding blurs; the embedding finds
+/// papers that say the same thing in other words. Each side proposes its best
+/// <see cref="RelevanceOptions.CandidatePool"/> papers and the two lists are fused.
 /// </summary>
-public sealed class RelevanceRanker(PaperIndex index)
+/// <remarks>
+/// Several queries (a subscriber's interests) rank a paper by its best query: the dense side takes
+/// the highest cosine over the queries, the lexical side the highest normalised BM25F.
+/// <para>The score of <see cref="RelevanceFusion.ReciprocalRank"/> is rank-based: 1 for a paper first
+/// on both sides, about 0.5 for one first on one side only. It orders one answer; for an absolute
+/// threshold use <see cref="RelevanceHit.Dense"/>.</para>
+/// </remarks>
+public sealed class RelevanceRanker(PaperIndex index, RelevanceOptions? options = null)
 {
-    /// <summary>Indexes a paper's text for lexical matching (its vector lives in <see cref="PaperIndex"/>).</summary>
-    public void Add(IndexedPaper paper)
+    private readonly RelevanceOptions _options = options ?? new RelevanceOptions();
+    private readonly LexicalIndex _lexical = new(options);
+
+    public RelevanceOptions Options => _options;
+
+    /// <summary>Indexes a paper's text for lexical matching (its vector lives in <see cref="PaperIndex"/>); the same id again replaces it.</summary>
+    public void Add(IndexedPaper paper) => _lexical.Add(paper);
+
+    /// <summary>
+    /// The <paramref name="limit"/> papers most relevant to any of <paramref name="queries"/>, best
+    /// first, among those <paramref name="include"/> accepts. <paramref name="mode"/> chooses the
+    /// signals (hybrid in the product; one side alone to measure it); every hit carries both parts.
+    /// </summary>
+    public IReadOnlyList<RelevanceHit> Rank(
+        IReadOnlyList<RelevanceQuery> queries,
+        int limit,
+        Func<IndexedPaper, bool>? include = null,
+        RelevanceMode mode = RelevanceMode.Hybrid)
     {
+        ArgumentNullException.ThrowIfNull(queries);
+        if (queries.Count == 0 || limit <= 0)
+        {
+            return [];
+        }
+
+        var vectors = new float[queries.Count][];
+        var terms = new IReadOnlyList<string>[queries.Count];
+        for (var q = 0; q < queries.Count; q++)
+        {
+            vectors[q] = queries[q].Vector;
+            terms[q] = TermsOf(queries[q].Text);
+            if (mode != RelevanceMode.Lexical && vectors[q].Length != PaperIndex.Dimensions)
+            {
+                throw new ArgumentException($"Query {q} has a vector of {vectors[q].Length} dimensions, not {PaperIndex.Dimensions}.", nameof(queries));
+            }
+        }
+
+        return mode switch
+        {
+            RelevanceMode.Dense => index.Top(vectors, limit, include)
+                .Select(s => WithLexical(s.Paper, Math.Max(0, s.Relevance), s.Relevance, s.BestQuery, terms))
+                .ToArray(),
+            RelevanceMode.Lexical => _lexical.Search(terms, limit, include)
+                .Select(m => WithDense(m.Paper, m.Score, m.Score, m.BestQuery, vectors))
+                .ToArray(),
+            _ => Fuse(vectors, terms, limit, include),
+        };
     }
 
-    public IReadOnlyList<RelevanceHit> Rank(IReadOnlyList<RelevanceQuery> queries, int limit, Func<IndexedPaper, bool>? include = null) =>
-        index.Top(queries.Select(q => q.Vector).ToArray(), limit, include)
-            .Select(s => new RelevanceHit(s.Paper, s.Relevance, s.Relevance, 0, s.BestQuery))
+    /// <summary>The terms the lexical side matches for a query text (also what <see cref="RelevanceReason"/> looks for).</summary>
+    public static IReadOnlyList<string> TermsOf(string? text) =>
+        SearchTerms.Of(text).Select(t => t.Term).Distinct(StringComparer.Ordinal).ToArray();
+
+    private RelevanceHit[] Fuse(float[][] vectors, IReadOnlyList<string>[] terms, int limit, Func<IndexedPaper, bool>? include)
+    {
+        var pool = Math.Max(limit, _options.CandidatePool);
+        var dense = index.Top(vectors, pool, include);
+        var lexical = _lexical.Search(terms, pool, include);
+
+        var candidates = new Dictionary<string, Candidate>(dense.Count + lexical.Count, StringComparer.Ordinal);
+        for (var rank = 0; rank < dense.Count; rank++)
+        {
+            var s = dense[rank];
+            candidates[s.Paper.Paper.Id] = new Candidate(s.Paper) { DenseRank = rank + 1, Dense = s.Relevance, DenseQuery = s.BestQuery };
+        }
+
+        for (var rank = 0; rank < lexical.Count; rank++)
+        {
+            var m = lexical[rank];
+            if (!candidates.TryGetValue(m.Paper.Paper.Id, out var candidate))
+            {
+                candidate = new Candidate(m.Paper);
+                candidates[m.Paper.Paper.Id] = candidate;
+            }
+
+            (candidate.LexicalRank, candidate.Lexical, candidate.LexicalQuery) = (rank + 1, m.Score, m.BestQuery);
+        }
+
+        if (_options.Fusion == RelevanceFusion.ScoreMix)
+        {
+            MixScores(candidates.Values, vectors, terms, dense, lexical);
+        }
+        else
+        {
+            var k = _options.RrfK;
+            foreach (var c in candidates.Values)
+            {
+                var fused = (c.DenseRank > 0 ? 1.0 / (k + c.DenseRank) : 0) + (c.LexicalRank > 0 ? 1.0 / (k + c.LexicalRank) : 0);
+                // Scaled so a paper ranked first on both sides scores 1.
+                c.Fused = fused * (k + 1) / 2;
+                c.BestQuery = c.LexicalRank > 0 && (c.DenseRank == 0 || c.LexicalRank < c.DenseRank) ? c.LexicalQuery : c.DenseQuery;
+            }
+        }
+
+        var top = candidates.Values
+            .OrderByDescending(c => c.Fused)
+            .ThenByDescending(c => c.DenseRank > 0 ? c.Dense : double.MinValue)
+            .ThenBy(c => c.Paper.Paper.Id, StringComparer.Ordinal)
+            .Take(limit)
             .ToArray();
+
+        var hits = new RelevanceHit[top.Length];
+        for (var i = 0; i < top.Length; i++)
+        {
+            var c = top[i];
+            FillMissing(c, vectors, terms);
+            hits[i] = new RelevanceHit(c.Paper, Math.Clamp(c.Fused, 0, 1), c.Dense, c.Lexical, c.BestQuery);
+        }
+
+        return hits;
+    }
+
+    /// <summary>
+    /// A convex mix of the two scores, each made comparable first: the cosine min-max normalised
+    /// over the dense candidates, BM25F divided by the best lexical candidate's.
+    /// </summary>
+    private void MixScores(IEnumerable<Candidate> candidates, float[][] vectors, IReadOnlyList<string>[] terms, IReadOnlyList<ScoredPaper> dense, IReadOnlyList<LexicalMatch> lexical)
+    {
+        var maxCosine = dense.Count > 0 ? dense[0].Relevance : 1;
+        var minCosine = dense.Count > 0 ? dense[^1].Relevance : 0;
+        var maxLexical = lexical.Count > 0 ? lexical[0].Score : 1;
+        var w = Math.Clamp(_options.DenseWeight, 0, 1);
+        foreach (var c in candidates)
+        {
+            FillMissing(c, vectors, terms);
+            var denseNorm = maxCosine > minCosine ? Math.Clamp((c.Dense - minCosine) / (maxCosine - minCosine), 0, 1) : 1;
+            var lexicalNorm = maxLexical > 0 ? Math.Clamp(c.Lexical / maxLexical, 0, 1) : 0;
+            c.Fused = w * denseNorm + (1 - w) * lexicalNorm;
+            c.BestQuery = w * denseNorm >= (1 - w) * lexicalNorm ? c.DenseQuery : c.LexicalQuery;
+        }
+    }
+
+    /// <summary>Scores the side a candidate was not proposed by, so every hit carries both parts.</summary>
+    private void FillMissing(Candidate c, float[][] vectors, IReadOnlyList<string>[] terms)
+    {
+        if (double.IsNaN(c.Dense))
+        {
+            (c.Dense, c.DenseQuery) = DenseOf(c.Paper, vectors);
+        }
+
+        if (double.IsNaN(c.Lexical))
+        {
+            (c.Lexical, c.LexicalQuery) = _lexical.Score(terms, c.Paper.Paper.Id);
+        }
+    }
+
+    private (double Cosine, int Query) DenseOf(IndexedPaper paper, float[][] vectors)
+    {
+        if (vectors.Length == 0 || vectors[0].Length != PaperIndex.Dimensions || !index.TryGet(paper.Paper.Id, out _, out var vector))
+        {
+            return (0, 0);
+        }
+
+        var (cosine, query) = PaperIndex.MaxSimilarity(vectors, vector);
+        return (cosine, query);
+    }
+
+    private RelevanceHit WithLexical(IndexedPaper paper, double score, double dense, int bestQuery, IReadOnlyList<string>[] terms) =>
+        new(paper, score, dense, _lexical.Score(terms, paper.Paper.Id).Score, bestQuery);
+
+    private RelevanceHit WithDense(IndexedPaper paper, double score, double lexical, int bestQuery, float[][] vectors) =>
+        new(paper, score, DenseOf(paper, vectors).Cosine, lexical, bestQuery);
+
+    private sealed class Candidate(IndexedPaper paper)
+    {
+        public IndexedPaper Paper { get; } = paper;
+        public int DenseRank { get; set; }
+        public double Dense { get; set; } = double.NaN;
+        public int DenseQuery { get; set; }
+        public int LexicalRank { get; set; }
+        public double Lexical { get; set; } = double.NaN;
+        public int LexicalQuery { get; set; }
+        public double Fused { get; set; }
+        public int BestQuery { get; set; }
+    }
 }

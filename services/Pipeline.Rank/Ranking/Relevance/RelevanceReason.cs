@@ -1,0 +1,73 @@
+namespace Pipeline.Rank.Ranking.Relevance;
+
+/// <summary>Says in words a person reads why a paper matched, for <c>RankedPaper.reason</c>.</summary>
+public static class RelevanceReason
+{
+    private const int MaxQuoted = 60;
+    private const int MaxWords = 4;
+
+    /// <summary>
+    /// For example "matches your interest 'diffusion models': 'diffusion' in the title, 'denoising'
+    /// in the abstract; similar in meaning (0.62)", or "similar in meaning to your search 'protein
+    /// folding' (0.62)" when no word of the query occurs in the paper.
+    /// </summary>
+    /// <param name="queryTexts">The query texts in the order they were ranked, so <see cref="RelevanceHit.BestQuery"/> indexes them.</param>
+    /// <param name="what">How to call the query: "interest", "search".</param>
+    public static string Explain(RelevanceHit hit, IReadOnlyList<string> queryTexts, string what = "interest")
+    {
+        ArgumentNullException.ThrowIfNull(hit);
+        ArgumentNullException.ThrowIfNull(queryTexts);
+        var text = hit.BestQuery >= 0 && hit.BestQuery < queryTexts.Count ? queryTexts[hit.BestQuery] : "";
+        var quoted = Quote(text);
+        var similarity = hit.Dense.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture);
+
+        var inTitle = new List<string>();
+        var inAbstract = new List<string>();
+        var titleTerms = SearchTerms.Of(hit.Paper.Paper.Title).Select(t => t.Term).ToHashSet(StringComparer.Ordinal);
+        var abstractTerms = SearchTerms.Of(hit.Paper.Paper.Abstract).Select(t => t.Term).ToHashSet(StringComparer.Ordinal);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var term in SearchTerms.Of(text))
+        {
+            if (!seen.Add(term.Term))
+            {
+                continue;
+            }
+
+            if (titleTerms.Contains(term.Term))
+            {
+                inTitle.Add(term.Word);
+            }
+            else if (abstractTerms.Contains(term.Term))
+            {
+                inAbstract.Add(term.Word);
+            }
+        }
+
+        if (inTitle.Count == 0 && inAbstract.Count == 0)
+        {
+            return $"similar in meaning to your {what} {quoted} ({similarity})";
+        }
+
+        var places = new List<string>(2);
+        if (inTitle.Count > 0)
+        {
+            places.Add($"{Words(inTitle)} in the title");
+        }
+
+        if (inAbstract.Count > 0)
+        {
+            places.Add($"{Words(inAbstract)} in the abstract");
+        }
+
+        return $"matches your {what} {quoted}: {string.Join(", ", places)}; similar in meaning ({similarity})";
+    }
+
+    private static string Words(List<string> words) =>
+        string.Join(", ", words.Take(MaxWords).Select(w => $"'{w}'")) + (words.Count > MaxWords ? " and more" : "");
+
+    private static string Quote(string text)
+    {
+        var collapsed = string.Join(' ', text.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries));
+        return collapsed.Length <= MaxQuoted ? $"'{collapsed}'" : $"'{collapsed[..(MaxQuoted - 1)].TrimEnd()}…'";
+    }
+}

@@ -1,0 +1,120 @@
+using System.Collections.Frozen;
+
+namespace Pipeline.Rank.Ranking.Relevance;
+
+/// <summary>A term as the lexical index knows it, and the word it came from (for reasons a person reads).</summary>
+public readonly record struct SearchTerm(string Term, string Word);
+
+/// <summary>
+/// Turns text into the terms the lexical index matches on: lowercased runs of letters and digits,
+/// English stopwords and one-letter tokens dropped, light stemming (Porter's step 1: plurals,
+/// -ed, -ing, y to i), and hyphenated compounds kept whole as well as split, so "GPT-4o" matches
+/// "gpt 4o", "gpt-4o" and "gpt4o", and "test-time" still matches "time".
+/// </summary>
+public static class SearchTerms
+{
+    /// <summary>Longer tokens are noise (hashes, base64, runs of digits); they are cut, not dropped.</summary>
+    public const int MaxTermLength = 40;
+
+    // A common English list (Lucene's and Snowball's core words). Domain words such as "model" or
+    // "testing" stay: IDF already weighs them down where they are common.
+    private static readonly FrozenSet<string> Stopwords = new[]
+    {
+        "a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any", "are", "as", "at",
+        "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could",
+        "did", "do", "does", "doing", "down", "during", "each", "either", "etc", "few", "for", "from", "further",
+        "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how",
+        "however", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "may", "me", "might", "more", "most",
+        "must", "my", "myself", "no", "nor", "not", "of", "off", "on", "once", "only", "or", "other", "our", "ours",
+        "ourselves", "out", "over", "own", "same", "shall", "she", "should", "so", "some", "such", "than", "that",
+        "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through",
+        "thus", "to", "too", "under", "until", "up", "upon", "us", "very", "via", "was", "we", "were", "what",
+        "when", "where", "whether", "which", "while", "who", "whom", "why", "will", "with", "within", "without",
+        "would", "yet", "you", "your", "yours", "yourself", "yourselves",
+    }.ToFrozenSet(StringComparer.Ordinal);
+
+    /// <summary>The terms of <paramref name="text"/> in order, repeats included.</summary>
+    public static List<SearchTerm> Of(string? text)
+    {
+        var terms = new List<SearchTerm>();
+        Append(text, terms);
+        return terms;
+    }
+
+    /// <summary>Appends the terms of <paramref name="text"/> to <paramref name="terms"/>.</summary>
+    public static void Append(string? text, List<SearchTerm> terms)
+    {
+        if (string.IsNullOrEmpty(text))
+        {
+            return;
+        }
+
+        Span<char> word = stackalloc char[MaxTermLength];
+        Span<char> compound = stackalloc char[MaxTermLength];
+        var wordLength = 0;
+        var compoundLength = 0;
+        var parts = 0;
+        for (var i = 0; i <= text.Length; i++)
+        {
+            var c = i < text.Length ? text[i] : ' ';
+            if (char.IsLetterOrDigit(c))
+            {
+                var lower = char.ToLowerInvariant(c);
+                if (wordLength < MaxTermLength)
+                {
+                    word[wordLength++] = lower;
+                }
+
+                if (compoundLength < MaxTermLength)
+                {
+                    compound[compoundLength++] = lower;
+                }
+
+                continue;
+            }
+
+            if (wordLength > 0)
+            {
+                Emit(word[..wordLength], terms);
+                parts++;
+                wordLength = 0;
+            }
+
+            // A hyphen between two alphanumerics continues a compound ("gpt-4", "state-of-the-art").
+            var joins = c == '-' && compoundLength > 0 && i + 1 < text.Length && char.IsLetterOrDigit(text[i + 1]);
+            if (!joins)
+            {
+                if (parts > 1)
+                {
+                    EmitWhole(compound[..compoundLength], terms);
+                }
+
+                compoundLength = 0;
+                parts = 0;
+            }
+        }
+    }
+
+    private static void Emit(ReadOnlySpan<char> word, List<SearchTerm> terms)
+    {
+        if (word.Length < 2)
+        {
+            return;
+        }
+
+        var surface = new string(word);
+        if (Stopwords.Contains(surface))
+        {
+            return;
+        }
+
+        terms.Add(new SearchTerm(EnglishStemmer.Stem(surface), surface));
+    }
+
+    // The joined compound is not stemmed further than its last part would be, and never dropped as a stopword.
+    private static void EmitWhole(ReadOnlySpan<char> compound, List<SearchTerm> terms)
+    {
+        var surface = new string(compound);
+        terms.Add(new SearchTerm(EnglishStemmer.Stem(surface), surface));
+    }
+}

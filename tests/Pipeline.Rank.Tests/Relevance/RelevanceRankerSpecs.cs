@@ -1,0 +1,155 @@
+using Pipeline.Rank.Ranking;
+using Pipeline.Rank.Ranking.Relevance;
+using static Pipeline.Rank.Tests.PaperIndexSpecs;
+using static Pipeline.Rank.Tests.Relevance.TestPapers;
+
+namespace Pipeline.Rank.Tests.Relevance;
+
+public sealed class RelevanceRankerSpecs
+{
+    // Axis 0 is "the query's meaning"; other axes are unrelated meanings.
+    private static readonly float[] Meaning = Unit((0, 1));
+
+    private static (PaperIndex Index, RelevanceRanker Ranker) Build(RelevanceOptions? options, params (IndexedPaper Paper, float[] Vector)[] papers)
+    {
+        var index = new PaperIndex();
+        var ranker = new RelevanceRanker(index, options);
+        foreach (var (paper, vector) in papers)
+        {
+            index.Upsert(paper, vector);
+            ranker.Add(paper);
+        }
+
+        return (index, ranker);
+    }
+
+    private static (PaperIndex Index, RelevanceRanker Ranker) Corpus(RelevanceOptions? options = null) => Build(options,
+        (Paper("both", "Fuzzing network protocols"), Unit((0, 1), (1, 0.3f))),
+        (Paper("words", "Fuzzing of compilers"), Unit((0, 0.1f), (2, 1))),
+        (Paper("meaning", "Random input generation for servers"), Unit((0, 1), (1, 0.5f))),
+        (Paper("neither", "Gravitation experiments"), Unit((3, 1))));
+
+    private static string[] Ids(IReadOnlyList<RelevanceHit> hits) => hits.Select(h => h.Paper.Paper.Id).ToArray();
+
+    [Theory]
+    [InlineData(RelevanceFusion.ReciprocalRank)]
+    [InlineData(RelevanceFusion.ScoreMix)]
+    public void A_paper_both_sides_find_outranks_papers_only_one_side_finds(RelevanceFusion fusion)
+    {
+        var (_, ranker) = Corpus(new RelevanceOptions { Fusion = fusion });
+
+        var hits = ranker.Rank([new RelevanceQuery("fuzzing", Meaning)], 4);
+
+        Assert.Equal("both", hits[0].Paper.Paper.Id);
+        Assert.Equal("neither", hits[^1].Paper.Paper.Id);
+        Assert.All(hits, h => Assert.InRange(h.Score, 0, 1));
+        Assert.True(hits[0].Score > hits[1].Score);
+    }
+
+    [Fact]
+    public void Reciprocal_rank_fusion_scores_1_for_a_paper_first_on_both_sides()
+    {
+        var (_, ranker) = Corpus();
+
+        var hit = ranker.Rank([new RelevanceQuery("fuzzing network", Meaning)], 1).Single();
+
+        Assert.Equal("both", hit.Paper.Paper.Id);
+        Assert.Equal(1, hit.Score, 9);
+    }
+
+    [Fact]
+    public void Each_mode_ranks_by_its_own_signal()
+    {
+        var (_, ranker) = Corpus();
+        var query = new RelevanceQuery("compilers", Meaning);
+
+        Assert.Equal(["words"], Ids(ranker.Rank([query], 4, mode: RelevanceMode.Lexical)));
+        Assert.Equal(["both", "meaning", "words", "neither"], Ids(ranker.Rank([query], 4, mode: RelevanceMode.Dense)));
+        // The only paper that says "compilers" is third by meaning; fused, its exact match lifts it first.
+        Assert.Equal("words", ranker.Rank([query], 4)[0].Paper.Paper.Id);
+    }
+
+    [Fact]
+    public void Every_hit_carries_its_cosine_and_its_lexical_score_whichever_side_found_it()
+    {
+        var (_, ranker) = Corpus();
+
+        var hits = ranker.Rank([new RelevanceQuery("fuzzing", Meaning)], 4);
+
+        var words = hits.Single(h => h.Paper.Paper.Id == "words");
+        var meaning = hits.Single(h => h.Paper.Paper.Id == "meaning");
+        Assert.InRange(words.Dense, 0.05, 0.15);
+        Assert.True(words.Lexical > 0);
+        Assert.True(meaning.Dense > 0.8);
+        Assert.Equal(0, meaning.Lexical);
+        Assert.Equal(1, hits.Single(h => h.Paper.Paper.Id == "both").Dense, 1);
+    }
+
+    [Fact]
+    public void With_several_interests_each_paper_names_the_one_it_matched_best()
+    {
+        var (_, ranker) = Build(null,
+            (Paper("fuzz", "Fuzzing network protocols"), Unit((0, 1))),
+            (Paper("grav", "Gravitation experiments"), Unit((1, 1))));
+
+        var hits = ranker.Rank([new RelevanceQuery("fuzzing", Unit((0, 1))), new RelevanceQuery("gravitation", Unit((1, 1)))], 2);
+
+        Assert.Equal(0, hits.Single(h => h.Paper.Paper.Id == "fuzz").BestQuery);
+        Assert.Equal(1, hits.Single(h => h.Paper.Paper.Id == "grav").BestQuery);
+    }
+
+    [Fact]
+    public void The_filter_applies_to_both_sides()
+    {
+        var (_, ranker) = Corpus();
+
+        var hits = ranker.Rank([new RelevanceQuery("fuzzing", Meaning)], 4, p => p.Paper.Id != "both" && p.Paper.Id != "words");
+
+        Assert.Equal(["meaning", "neither"], Ids(hits));
+    }
+
+    [Fact]
+    public void Re_adding_a_paper_replaces_its_lexical_entry()
+    {
+        var (index, ranker) = Corpus();
+        var renamed = Paper("words", "Gravitation of compilers");
+        index.Upsert(renamed, Unit((2, 1)));
+        ranker.Add(renamed);
+
+        Assert.DoesNotContain("words", Ids(ranker.Rank([new RelevanceQuery("fuzzing", Meaning)], 4, mode: RelevanceMode.Lexical)));
+        Assert.Equal(["neither", "words"], Ids(ranker.Rank([new RelevanceQuery("gravitation", Meaning)], 4, mode: RelevanceMode.Lexical)).Order());
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("   ")]
+    [InlineData("the of")]
+    [InlineData("!!!")]
+    public void A_query_without_words_still_ranks_by_meaning(string text)
+    {
+        var (_, ranker) = Corpus();
+
+        var hits = ranker.Rank([new RelevanceQuery(text, Meaning)], 2);
+
+        Assert.Equal(["both", "meaning"], Ids(hits));
+        Assert.Empty(ranker.Rank([new RelevanceQuery(text, Meaning)], 2, mode: RelevanceMode.Lexical));
+    }
+
+    [Fact]
+    public void No_queries_or_no_papers_give_no_hits()
+    {
+        var (_, ranker) = Corpus();
+        Assert.Empty(ranker.Rank([], 10));
+        Assert.Empty(ranker.Rank([new RelevanceQuery("fuzzing", Meaning)], 0));
+        Assert.Empty(new RelevanceRanker(new PaperIndex()).Rank([new RelevanceQuery("fuzzing", Meaning)], 10));
+    }
+
+    [Fact]
+    public void A_vector_of_the_wrong_size_is_refused_with_a_clear_message()
+    {
+        var (_, ranker) = Corpus();
+        var error = Assert.Throws<ArgumentException>(() => ranker.Rank([new RelevanceQuery("fuzzing", [1f, 0f])], 4));
+        Assert.Contains("2 dimensions", error.Message);
+        Assert.NotEmpty(ranker.Rank([new RelevanceQuery("fuzzing", [])], 4, mode: RelevanceMode.Lexical));
+    }
+}
