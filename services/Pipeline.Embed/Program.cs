@@ -17,7 +17,9 @@ builder.Services.AddSingleton(sp => new MiniLmEmbedder(sp.GetRequiredService<IOp
 builder.Services.AddSingleton(sp => new EmbeddingBatcher(
     sp.GetRequiredService<MiniLmEmbedder>(),
     sp.GetRequiredService<IOptions<EmbeddingOptions>>().Value,
-    sp.GetRequiredService<ServiceIdentity>().ActivitySource));
+    sp.GetRequiredService<ServiceIdentity>().ActivitySource,
+    sp.GetRequiredService<ServiceIdentity>().Meter,
+    sp.GetRequiredService<ILogger<EmbeddingBatcher>>()));
 builder.Services.AddSingleton<EmbeddingCache>();
 builder.Services.AddSingleton<CachedEmbedder>();
 

@@ -7,7 +7,14 @@ public sealed class EmbedderFixture : IDisposable
 {
     public MiniLmEmbedder Embedder { get; } = new(new EmbeddingOptions { IntraOpThreads = 2, MaxBatchSize = 8 });
 
-    public void Dispose() => Embedder.Dispose();
+    /// <summary>The same model quantised to int8 at load.</summary>
+    public MiniLmEmbedder Int8Embedder { get; } = new(new EmbeddingOptions { IntraOpThreads = 2, MaxBatchSize = 8, Precision = EmbeddingPrecision.Int8 });
+
+    public void Dispose()
+    {
+        Embedder.Dispose();
+        Int8Embedder.Dispose();
+    }
 }
 
 [CollectionDefinition(Name)]

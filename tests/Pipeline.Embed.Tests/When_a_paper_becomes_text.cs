@@ -1,4 +1,4 @@
-using Pipeline.Embed.Embedding;
+using Pipeline.Contracts.Messages;
 
 namespace Pipeline.Embed.Tests;
 

@@ -52,6 +52,41 @@ public sealed class When_callers_share_model_runs(EmbedderFixture fixture)
     }
 
     [Fact]
+    public async Task A_shared_model_run_stays_in_the_first_callers_trace_and_links_the_others()
+    {
+        using var source = new ActivitySource("Pipeline.Embed.Tests." + Guid.NewGuid());
+        var runs = new List<Activity>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = s => s == source,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllData,
+            ActivityStopped = a => { lock (runs) { runs.Add(a); } },
+        };
+        ActivitySource.AddActivityListener(listener);
+        await using var batcher = new EmbeddingBatcher(_embedder, new EmbeddingOptions { MaxConcurrentRuns = 1, MaxBatchSize = 32 }, source);
+
+        // Keep the one worker busy so that the papers after the first queue up and share a run.
+        var busy = batcher.EmbedAsync([string.Join(' ', Enumerable.Repeat("a long text that keeps the model busy", 40))]);
+        var papers = Enumerable.Range(0, 6).Select(i =>
+        {
+            // Each paper's consumer span: its own trace.
+            using var paper = source.StartActivity($"consume paper {i}", ActivityKind.Consumer, new ActivityContext(ActivityTraceId.CreateRandom(), ActivitySpanId.CreateRandom(), ActivityTraceFlags.Recorded));
+            return (Trace: paper!.TraceId, Vectors: batcher.EmbedAsync([$"paper {i} on sparse attention"]));
+        }).ToArray();
+        await busy;
+        await Task.WhenAll(papers.Select(p => p.Vectors));
+
+        var shared = runs.Where(r => r.OperationName == "run embedding model").MaxBy(r => r.Links.Count())!;
+        Assert.True(shared.Links.Count() >= 1, "no model run was shared");
+        var traces = papers.Select(p => p.Trace).ToHashSet();
+        // The run is a child in one paper's trace and every other paper it embedded is a link.
+        Assert.Contains(shared.TraceId, traces);
+        Assert.All(shared.Links, l => Assert.Contains(l.Context.TraceId, traces));
+        Assert.DoesNotContain(shared.Links, l => l.Context.TraceId == shared.TraceId);
+        Assert.Equal((int)shared.GetTagItem("embed.requests")!, shared.Links.Count() + 1);
+    }
+
+    [Fact]
     public async Task A_caller_that_gives_up_does_not_stop_the_others()
     {
         await using var batcher = new EmbeddingBatcher(_embedder, new EmbeddingOptions { MaxConcurrentRuns = 1 });

@@ -10,17 +10,26 @@ public sealed class When_vectors_are_cached
     {
         // sha256("abc") is the FIPS 180-2 test vector.
         Assert.Equal("embed:sentence-transformers/all-MiniLM-L6-v2:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
-            EmbeddingCache.KeyFor(MiniLmEmbedder.ModelId, "abc"));
+            EmbeddingCache.KeyFor(MiniLmEmbedder.IdOf(EmbeddingPrecision.Fp32), "abc"));
     }
 
     [Fact]
     public void Another_model_or_any_change_to_the_text_gives_another_key()
     {
-        var key = EmbeddingCache.KeyFor(MiniLmEmbedder.ModelId, "Attention is all you need");
+        var key = EmbeddingCache.KeyFor(MiniLmEmbedder.BaseModelId, "Attention is all you need");
 
         Assert.NotEqual(key, EmbeddingCache.KeyFor("sentence-transformers/all-MiniLM-L12-v2", "Attention is all you need"));
-        Assert.NotEqual(key, EmbeddingCache.KeyFor(MiniLmEmbedder.ModelId, "Attention is all you need "));
-        Assert.NotEqual(key, EmbeddingCache.KeyFor(MiniLmEmbedder.ModelId, "attention is all you need"));
+        Assert.NotEqual(key, EmbeddingCache.KeyFor(MiniLmEmbedder.BaseModelId, "Attention is all you need "));
+        Assert.NotEqual(key, EmbeddingCache.KeyFor(MiniLmEmbedder.BaseModelId, "attention is all you need"));
+    }
+
+    [Fact]
+    public void Int8_vectors_are_cached_apart_from_fp32_vectors_of_the_same_text()
+    {
+        // Switching Embedding:Precision is a model change: nothing computed by the other precision is served.
+        Assert.NotEqual(MiniLmEmbedder.IdOf(EmbeddingPrecision.Fp32), MiniLmEmbedder.IdOf(EmbeddingPrecision.Int8));
+        Assert.NotEqual(EmbeddingCache.KeyFor(MiniLmEmbedder.IdOf(EmbeddingPrecision.Fp32), "Attention is all you need"),
+            EmbeddingCache.KeyFor(MiniLmEmbedder.IdOf(EmbeddingPrecision.Int8), "Attention is all you need"));
     }
 
     [Fact]

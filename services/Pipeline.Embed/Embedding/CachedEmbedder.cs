@@ -8,7 +8,7 @@ namespace Pipeline.Embed.Embedding;
 /// </summary>
 public sealed class CachedEmbedder(EmbeddingBatcher batcher, EmbeddingCache cache)
 {
-    public string ModelId => MiniLmEmbedder.ModelId;
+    public string ModelId => batcher.ModelId;
 
     /// <summary>One vector per text, in order, and how many of them came from the cache.</summary>
     public async Task<(float[][] Vectors, int CacheHits)> EmbedAsync(IReadOnlyList<string> texts, CancellationToken cancellationToken)

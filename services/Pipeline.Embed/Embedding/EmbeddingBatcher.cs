@@ -1,5 +1,7 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Threading.Channels;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Pipeline.Embed.Embedding;
 
@@ -17,14 +19,21 @@ public sealed class EmbeddingBatcher : IAsyncDisposable
 {
     private readonly MiniLmEmbedder _model;
     private readonly ActivitySource? _activitySource;
+    private readonly ILogger _logger;
+    private readonly Counter<long>? _modelTexts;
+    private readonly Histogram<long>? _batchSizes;
     private readonly int _maxBatchSize;
     private readonly Channel<Request> _queue = Channel.CreateUnbounded<Request>();
     private readonly Task[] _workers;
 
-    public EmbeddingBatcher(MiniLmEmbedder model, EmbeddingOptions options, ActivitySource? activitySource = null)
+    public EmbeddingBatcher(MiniLmEmbedder model, EmbeddingOptions options, ActivitySource? activitySource = null, Meter? meter = null, ILogger<EmbeddingBatcher>? logger = null)
     {
         _model = model;
         _activitySource = activitySource;
+        _logger = logger ?? NullLogger<EmbeddingBatcher>.Instance;
+        // Per instance, so an operator running several embed instances sees each one's share.
+        _modelTexts = meter?.CreateCounter<long>("pipeline.embed.model_texts", "{text}", "Texts run through the model (cache misses).");
+        _batchSizes = meter?.CreateHistogram<long>("pipeline.embed.batch_size", "{text}", "Texts per model run.");
         _maxBatchSize = Math.Max(1, options.MaxBatchSize);
 
         // Without this the workers would inherit the constructing caller's ExecutionContext, and
@@ -34,6 +43,9 @@ public sealed class EmbeddingBatcher : IAsyncDisposable
             _workers = Enumerable.Range(0, options.EffectiveConcurrentRuns).Select(_ => Task.Run(RunAsync)).ToArray();
         }
     }
+
+    /// <summary>The id of the vectors this batcher's model makes (base model and precision).</summary>
+    public string ModelId => _model.ModelId;
 
     /// <summary>One vector per text, in order; the texts may share a model run with other callers'.</summary>
     public Task<float[][]> EmbedAsync(IReadOnlyList<string> texts, CancellationToken cancellationToken = default)
@@ -75,24 +87,10 @@ public sealed class EmbeddingBatcher : IAsyncDisposable
 
     private void Run(List<Request> requests, int textCount)
     {
+        float[][] vectors;
         try
         {
-            // The run belongs to the first caller's trace and links the others', so every trace
-            // that waited on it can find it.
-            var links = requests.Skip(1).Where(r => r.Caller is not null).Select(r => new ActivityLink(r.Caller!.Value));
-            using var activity = _activitySource?.StartActivity("run embedding model", ActivityKind.Internal, requests[0].Caller ?? default, links: links);
-            activity?.SetTag("embed.model", MiniLmEmbedder.ModelId);
-            activity?.SetTag("embed.texts", textCount);
-            activity?.SetTag("embed.requests", requests.Count);
-
-            var vectors = _model.Embed(requests.Count == 1 ? requests[0].Texts : requests.SelectMany(r => r.Texts).ToArray());
-
-            var offset = 0;
-            foreach (var request in requests)
-            {
-                request.Done.TrySetResult(vectors[offset..(offset + request.Texts.Length)]);
-                offset += request.Texts.Length;
-            }
+            vectors = RunModel(requests, textCount);
         }
         catch (Exception e)
         {
@@ -100,8 +98,43 @@ public sealed class EmbeddingBatcher : IAsyncDisposable
             {
                 request.Done.TrySetException(e);
             }
+
+            return;
+        }
+
+        // Callers resume only after the run's span has ended, so it nests inside their spans.
+        var offset = 0;
+        foreach (var request in requests)
+        {
+            request.Done.TrySetResult(vectors[offset..(offset + request.Texts.Length)]);
+            offset += request.Texts.Length;
         }
     }
+
+    private float[][] RunModel(List<Request> requests, int textCount)
+    {
+        // The run belongs to the first caller's trace and links the others', so every trace
+        // that waited on it can find it.
+        var links = requests.Skip(1).Where(r => r.Caller is not null).Select(r => new ActivityLink(r.Caller!.Value));
+        using var activity = _activitySource?.StartActivity("run embedding model", ActivityKind.Internal, requests[0].Caller ?? default, links: links);
+        activity?.SetTag("embed.model", _model.ModelId);
+        activity?.SetTag("embed.texts", textCount);
+        activity?.SetTag("embed.requests", requests.Count);
+
+        var started = Stopwatch.GetTimestamp();
+        var vectors = _model.Embed(requests.Count == 1 ? requests[0].Texts : requests.SelectMany(r => r.Texts).ToArray());
+
+        // One line per model run (not per text): enough to see how well callers share runs,
+        // and which instance did the work when several compete for the same queue.
+        _logger.LogInformation("Model run on {Texts} texts from {Requests} callers took {Milliseconds:F0} ms ({Model}, instance {Instance})",
+            textCount, requests.Count, Stopwatch.GetElapsedTime(started).TotalMilliseconds, _model.ModelId, Instance);
+        _modelTexts?.Add(textCount);
+        _batchSizes?.Record(textCount);
+        return vectors;
+    }
+
+    /// <summary>Tells instances apart in logs: the host name (a container id under compose) and the process id.</summary>
+    public static string Instance { get; } = $"{Environment.MachineName}/{Environment.ProcessId}";
 
     /// <summary>Finishes what is queued, then stops the workers.</summary>
     public async ValueTask DisposeAsync()

@@ -40,4 +40,18 @@ public sealed class EmbeddingOptions
     /// together and share model runs. At most the bus prefetch (16 by default) is delivered at once.
     /// </summary>
     public int ConsumerConcurrency { get; set; } = 16;
+
+    /// <summary>
+    /// Fp32 runs the model as published. Int8 quantises its weight matrices at startup and runs
+    /// them on ONNX Runtime's integer kernels: faster, vectors slightly different (docs/embedding.md
+    /// has the numbers). The model id, and so the cache, differs by precision.
+    /// </summary>
+    public EmbeddingPrecision Precision { get; set; } = EmbeddingPrecision.Fp32;
+}
+
+/// <summary>The arithmetic the model runs in.</summary>
+public enum EmbeddingPrecision
+{
+    Fp32,
+    Int8,
 }

@@ -39,7 +39,7 @@ public sealed class EmbedGrpcService(CachedEmbedder embedder, IOptions<Embedding
     public override Task<ModelInfo> GetModel(GetModelRequest request, ServerCallContext context) =>
         Task.FromResult(new ModelInfo
         {
-            Id = MiniLmEmbedder.ModelId,
+            Id = embedder.ModelId,
             Dimensions = MiniLmEmbedder.Dimensions,
             MaxWordPieces = MiniLmEmbedder.MaxWordPieces,
             MaxTextsPerCall = _maxTextsPerCall,

@@ -1,0 +1,29 @@
+using System.Text.Json;
+using Pipeline.Contracts.Messages;
+
+namespace Pipeline.Embed.Tests;
+
+/// <summary>The 52 papers of ../shared/data/seed/trending-papers.json (beside the repository) as embed's text.</summary>
+public static class SeedPapers
+{
+    private static readonly Lazy<string[]> Loaded = new(Load);
+
+    public static string[] Texts => Loaded.Value;
+
+    private static string[] Load()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var file = Path.Combine(dir.FullName, "..", "shared", "data", "seed", "trending-papers.json");
+            if (File.Exists(Path.Combine(dir.FullName, "Pipeline.sln")) && File.Exists(file))
+            {
+                using var document = JsonDocument.Parse(File.ReadAllText(file));
+                return document.RootElement.EnumerateArray()
+                    .Select(p => PaperText.Of(p.GetProperty("title").GetString(), p.GetProperty("abstract").GetString()))
+                    .ToArray();
+            }
+        }
+
+        throw new FileNotFoundException("../shared/data/seed/trending-papers.json was not found beside the repository.");
+    }
+}
