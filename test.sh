@@ -8,6 +8,8 @@ cd "$(dirname "$0")"
 need=()
 command -v rabbitmq-server >/dev/null 2>&1 || need+=(rabbitmq-server)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+# notify's digest test renders the email in a real browser.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # The deploy tests lint deploy/local/*.sh and let docker-compose parse the compose file (no engine needed).
 command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
 command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || need+=(docker-compose)

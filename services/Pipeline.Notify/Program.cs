@@ -1,3 +1,5 @@
+using MassTransit;
+using Pipeline.Contracts.Rank.V1;
 using Pipeline.Notify.Consumers;
 using Pipeline.Notify.Delivery;
 using Pipeline.Notify.Grpc;
@@ -7,17 +9,29 @@ using Pipeline.ServiceDefaults;
 using StackExchange.Redis;
 
 var builder = WebApplication.CreateBuilder(args);
-builder.AddServiceDefaults("notify", bus => bus.AddConsumer<PaperMatchedConsumer>());
+builder.AddServiceDefaults("notify", bus => bus.AddConsumer<PaperMatchedConsumer, PaperMatchedConsumerDefinition>());
+builder.AddPipelineGrpcClient<RankingService.RankingServiceClient>("rank");
 builder.Services.Configure<SmtpOptions>(builder.Configuration.GetSection("Smtp"));
 builder.Services.Configure<NotifyOptions>(builder.Configuration.GetSection("Notify"));
 builder.Services.AddSingleton(TimeProvider.System);
+
+// Storage: subscribers, the delivery ledger and log, the digest schedule, papers' traces.
 builder.Services.AddSingleton<SubscriberStore>();
 builder.Services.AddSingleton<DeliveryLedger>();
+builder.Services.AddSingleton<DigestSchedule>();
+builder.Services.AddSingleton<PaperTraceStore>();
 builder.Services.AddSingleton(sp => new SubscriptionTokens(
     TokenKey.Resolve(sp.GetRequiredService<IConfiguration>(), sp.GetRequiredService<IDatabase>()),
     sp.GetRequiredService<TimeProvider>()));
+
+// Delivery: subscriptions, SMTP over pooled connections, digests from rank on a schedule.
+builder.Services.AddSingleton<SmtpConnectionPool>();
 builder.Services.AddSingleton<MailSender>();
+builder.Services.AddSingleton<SubscribeRateLimits>();
 builder.Services.AddSingleton<Subscriptions>();
+builder.Services.AddSingleton<IPaperSource, RankPaperSource>();
+builder.Services.AddSingleton<DigestSender>();
+builder.Services.AddHostedService<DigestScheduler>();
 
 var app = builder.Build();
 app.MapGrpcService<SubscriptionGrpcService>();

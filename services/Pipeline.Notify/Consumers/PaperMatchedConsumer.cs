@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using MassTransit;
 using Pipeline.Contracts.Messages;
 using Pipeline.Notify.Delivery;
@@ -12,6 +13,7 @@ namespace Pipeline.Notify.Consumers;
 public sealed class PaperMatchedConsumer(
     SubscriberStore subscribers,
     DeliveryLedger ledger,
+    PaperTraceStore paperTraces,
     Subscriptions subscriptions,
     MailSender mail,
     TimeProvider clock,
@@ -23,6 +25,12 @@ public sealed class PaperMatchedConsumer(
     public async Task Consume(ConsumeContext<PaperMatched> context)
     {
         var match = context.Message;
+        if (Activity.Current is { } current)
+        {
+            // The paper's trace, for the digests that will show it later.
+            await paperTraces.RememberAsync(match.Paper.Id, current.Id!);
+        }
+
         var subscriber = await subscribers.GetAsync(match.SubscriberId);
         if (subscriber is not { Status: SubscriptionStatus.Active })
         {
@@ -47,14 +55,49 @@ public sealed class PaperMatchedConsumer(
         {
             await mail.SendAsync(message, "instant-alert", context.CancellationToken);
         }
+        catch (SmtpRecipientRejectedException e)
+        {
+            // A permanent refusal of the address: retrying cannot help, and no more mail goes to it.
+            logger.LogWarning("The SMTP server refused {Subscriber} for good ({Reply}); the address is now bouncing", subscriber.Id, e.Message);
+            await ledger.RecordBounceAsync(deliveryKey, new DeliveryRecord(deliveryKey, subscriber.Id, "instant", [], clock.GetUtcNow(), messageId)
+            {
+                Status = "bounced", Period = "instant", Subject = e.Message,
+            });
+            await subscriptions.MarkBouncingAsync(subscriber.Id, e.Message);
+            return;
+        }
         catch
         {
+            // SMTP down or 4xx: released, so the retry (PaperMatchedConsumerDefinition) sends it.
             await ledger.AbandonAsync(deliveryKey);
             throw;
         }
 
         var now = clock.GetUtcNow();
-        await ledger.CompleteAsync(deliveryKey, new DeliveryRecord(deliveryKey, subscriber.Id, "instant", [match.Paper.Id], now, messageId));
+        await ledger.CompleteAsync(deliveryKey, new DeliveryRecord(deliveryKey, subscriber.Id, "instant", [match.Paper.Id], now, messageId)
+        {
+            Period = "instant", Subject = message.Subject,
+        });
         await context.Publish(new DigestSent(subscriber.Id, "instant", [match.Paper.Id], now));
+    }
+}
+
+/// <summary>
+/// An SMTP outage is retried in place for about a minute before the bus's own retries (and then
+/// the error queue) take over: an alert waits out a short outage and still goes out once.
+/// </summary>
+public sealed class PaperMatchedConsumerDefinition : ConsumerDefinition<PaperMatchedConsumer>
+{
+    public static readonly TimeSpan[] SmtpRetryIntervals =
+        [TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(8), TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(30)];
+
+    protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator, IConsumerConfigurator<PaperMatchedConsumer> consumerConfigurator,
+        IRegistrationContext context)
+    {
+        consumerConfigurator.UseMessageRetry(r =>
+        {
+            r.Intervals(SmtpRetryIntervals);
+            r.Handle<SmtpUnavailableException>();
+        });
     }
 }

@@ -15,4 +15,10 @@ public sealed class SmtpOptions
     public string From { get; set; } = "papers@pipeline.localhost";
     public string FromName { get; set; } = "Paper pipeline";
     public int TimeoutSeconds { get; set; } = 30;
+
+    /// <summary>Connected SMTP sessions kept open and reused; 0 opens a new connection per email.</summary>
+    public int MaxConnections { get; set; } = 16;
+
+    /// <summary>An idle pooled connection older than this is closed instead of reused (servers drop idle sessions).</summary>
+    public int IdleSeconds { get; set; } = 20;
 }

@@ -7,7 +7,12 @@ public sealed record PreferencesRequest(
     string? TimeZone,
     int Hour,
     int MaxPapers,
-    double InstantThreshold);
+    double InstantThreshold,
+    int Weekday = 0,
+    bool NoteWhenEmpty = false,
+    IReadOnlyList<string>? SeedPaperIds = null,
+    IReadOnlyList<string>? Authors = null,
+    IReadOnlyList<string>? Categories = null);
 
 /// <summary>Validated preferences.</summary>
 public sealed record Preferences(
@@ -16,7 +21,12 @@ public sealed record Preferences(
     string TimeZone,
     int Hour,
     int MaxPapers,
-    double InstantThreshold);
+    double InstantThreshold,
+    int Weekday = 1,
+    bool NoteWhenEmpty = false,
+    IReadOnlyList<string>? SeedPaperIds = null,
+    IReadOnlyList<string>? Authors = null,
+    IReadOnlyList<string>? Categories = null);
 
 /// <summary>The bounds on what a subscriber can ask for.</summary>
 public static class SubscriptionRules
@@ -25,6 +35,8 @@ public static class SubscriptionRules
     public const int MaxInterestLength = 200;
     public const int DefaultMaxPapers = 10;
     public const int MaxPapersLimit = 50;
+    public const int MaxProfileItems = 50;
+    public const int MaxProfileItemLength = 200;
     public static readonly string[] Cadences = ["daily", "weekly", "instant"];
 
     public static (Preferences? Preferences, string? Error) Validate(PreferencesRequest request, double defaultThreshold)
@@ -73,6 +85,33 @@ public static class SubscriptionRules
             return (null, "instant_threshold must be between 0 and 1");
         }
 
-        return (new Preferences(interests, request.Cadence, zone, request.Hour, maxPapers, threshold), null);
+        var weekday = request.Weekday == 0 ? 1 : request.Weekday;
+        if (weekday is < 1 or > 7)
+        {
+            return (null, "weekday must be between 1 (Monday) and 7 (Sunday)");
+        }
+
+        var (seeds, seedsError) = CleanList(request.SeedPaperIds, "seed_paper_ids");
+        var (authors, authorsError) = CleanList(request.Authors, "authors");
+        var (categories, categoriesError) = CleanList(request.Categories, "categories");
+        if ((seedsError ?? authorsError ?? categoriesError) is { } listError)
+        {
+            return (null, listError);
+        }
+
+        return (new Preferences(interests, request.Cadence, zone, request.Hour, maxPapers, threshold, weekday, request.NoteWhenEmpty, seeds, authors, categories), null);
+    }
+
+    private static (IReadOnlyList<string> Items, string? Error) CleanList(IReadOnlyList<string>? items, string field)
+    {
+        var clean = (items ?? []).Select(i => i.Trim()).Where(i => i.Length > 0).Distinct(StringComparer.OrdinalIgnoreCase).ToArray();
+        if (clean.Length > MaxProfileItems)
+        {
+            return ([], $"{field}: at most {MaxProfileItems}");
+        }
+
+        return clean.Any(i => i.Length > MaxProfileItemLength || i.Any(char.IsControl))
+            ? ([], $"{field}: each at most {MaxProfileItemLength} characters, without control characters")
+            : (clean, null);
     }
 }

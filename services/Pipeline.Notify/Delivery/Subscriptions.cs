@@ -7,9 +7,14 @@ using Pipeline.Notify.Templates;
 namespace Pipeline.Notify.Delivery;
 
 /// <summary>A request that cannot be honoured, with a message for the caller.</summary>
-public sealed class SubscriptionException(string message, bool notFound = false) : Exception(message)
+public sealed class SubscriptionException(string message, bool notFound = false, bool rateLimited = false, bool notActive = false) : Exception(message)
 {
     public bool NotFound { get; } = notFound;
+
+    public bool RateLimited { get; } = rateLimited;
+
+    /// <summary>The subscriber exists but is not in a state for this (pending, unsubscribed, bouncing).</summary>
+    public bool NotActive { get; } = notActive;
 }
 
 public sealed class NotifyOptions
@@ -23,6 +28,23 @@ public sealed class NotifyOptions
     public double DefaultInstantThreshold { get; set; } = 0.5;
 
     public int ConfirmationLinkDays { get; set; } = 7;
+
+    /// <summary>The preferences link in each digest works this long; unsubscribe links never expire.</summary>
+    public int PreferencesLinkDays { get; set; } = 60;
+
+    /// <summary>How often the digest scheduler looks for due digests.</summary>
+    public double SchedulerTickSeconds { get; set; } = 30;
+
+    /// <summary>Digests composed and sent at once by one instance.</summary>
+    public int DigestConcurrency { get; set; } = 8;
+
+    /// <summary>A digest that failed (SMTP or rank down) is tried again after this, doubling up to 30 minutes.</summary>
+    public double DigestRetrySeconds { get; set; } = 30;
+
+    public int SubscribePerAddressLimit { get; set; } = 5;
+    public int SubscribePerAddressWindowSeconds { get; set; } = 3600;
+    public int SubscribePerClientLimit { get; set; } = 30;
+    public int SubscribePerClientWindowSeconds { get; set; } = 600;
 }
 
 /// <summary>
@@ -34,15 +56,22 @@ public sealed class Subscriptions(
     SubscriptionTokens tokens,
     MailSender mail,
     IBus bus,
+    DigestSchedule schedule,
+    SubscribeRateLimits rateLimits,
     IOptions<NotifyOptions> options,
     TimeProvider clock)
 {
-    public async Task<Subscriber> SubscribeAsync(string? email, PreferencesRequest request, CancellationToken cancellationToken)
+    public async Task<Subscriber> SubscribeAsync(string? email, PreferencesRequest request, string client, CancellationToken cancellationToken)
     {
         var (address, addressError) = EmailAddressRules.Check(email);
         if (address is null)
         {
             throw new SubscriptionException(addressError!);
+        }
+
+        if (rateLimits.TryAcquire(address, client) is { } limited)
+        {
+            throw new SubscriptionException(limited, rateLimited: true);
         }
 
         var (preferences, error) = SubscriptionRules.Validate(request, options.Value.DefaultInstantThreshold);
@@ -62,8 +91,8 @@ public sealed class Subscriptions(
         Subscriber subscriber;
         if (existing is null)
         {
-            subscriber = new Subscriber(Guid.NewGuid().ToString("N"), address, preferences.Interests, preferences.Cadence, preferences.TimeZone,
-                preferences.Hour, preferences.MaxPapers, preferences.InstantThreshold, SubscriptionStatus.Pending, now, now, null);
+            subscriber = Apply(new Subscriber(Guid.NewGuid().ToString("N"), address, preferences.Interests, preferences.Cadence, preferences.TimeZone,
+                preferences.Hour, preferences.MaxPapers, preferences.InstantThreshold, SubscriptionStatus.Pending, now, now, null), preferences, now);
             if (!await store.ClaimEmailAsync(address, subscriber.Id))
             {
                 throw new SubscriptionException("A subscription for this address is being created right now; try again.");
@@ -72,11 +101,7 @@ public sealed class Subscriptions(
         else
         {
             // Pending or unsubscribed: the new preferences replace the old, and a new confirmation is due.
-            subscriber = existing with
-            {
-                Interests = preferences.Interests, Cadence = preferences.Cadence, TimeZone = preferences.TimeZone, Hour = preferences.Hour,
-                MaxPapers = preferences.MaxPapers, InstantThreshold = preferences.InstantThreshold, Status = SubscriptionStatus.Pending, ChangedAt = now,
-            };
+            subscriber = Apply(existing, preferences, now) with { Status = SubscriptionStatus.Pending };
         }
 
         // Repeated calls update the pending subscription without flooding the inbox.
@@ -111,6 +136,7 @@ public sealed class Subscriptions(
         {
             subscriber = subscriber with { Status = SubscriptionStatus.Active, ChangedAt = clock.GetUtcNow() };
             await store.SaveAsync(subscriber);
+            await ScheduleAsync(subscriber);
         }
 
         // Told again on a repeated confirmation: rank applies each change once (by its time).
@@ -127,9 +153,86 @@ public sealed class Subscriptions(
             await store.SaveAsync(subscriber);
         }
 
+        await schedule.RemoveAsync(subscriber.Id);
         await PublishChangeAsync(subscriber);
         return subscriber;
     }
+
+    /// <summary>
+    /// Replaces the preferences of the subscriber the preferences link names (as a form does: every
+    /// field). Empty interests, an unspecified cadence or an empty time zone keep the current ones.
+    /// </summary>
+    public async Task<Subscriber> UpdatePreferencesAsync(string? token, PreferencesRequest request)
+    {
+        var subscriber = await FromToken(token, TokenPurpose.Preferences);
+        if (subscriber.Status is SubscriptionStatus.Unsubscribed or SubscriptionStatus.Bouncing)
+        {
+            throw new SubscriptionException("This subscription is no longer active; subscribe again.", notActive: true);
+        }
+
+        var filled = request with
+        {
+            Interests = request.Interests.Any(i => !string.IsNullOrWhiteSpace(i)) ? request.Interests : subscriber.Interests,
+            Cadence = string.IsNullOrEmpty(request.Cadence) ? subscriber.Cadence : request.Cadence,
+            TimeZone = string.IsNullOrWhiteSpace(request.TimeZone) ? subscriber.TimeZone : request.TimeZone,
+        };
+        var (preferences, error) = SubscriptionRules.Validate(filled, options.Value.DefaultInstantThreshold);
+        if (preferences is null)
+        {
+            throw new SubscriptionException(error!);
+        }
+
+        subscriber = Apply(subscriber, preferences, clock.GetUtcNow());
+        await store.SaveAsync(subscriber);
+        if (subscriber.Status is SubscriptionStatus.Active)
+        {
+            await ScheduleAsync(subscriber);
+            await PublishChangeAsync(subscriber);
+        }
+
+        return subscriber;
+    }
+
+    /// <summary>
+    /// The SMTP server refused the address for good: no more mail to it, and rank drops the profile.
+    /// The address stays taken, so a new Subscribe cannot revive it by accident.
+    /// </summary>
+    public async Task<Subscriber?> MarkBouncingAsync(string subscriberId, string reason)
+    {
+        var subscriber = await store.GetAsync(subscriberId);
+        if (subscriber is null)
+        {
+            return null;
+        }
+
+        subscriber = subscriber with { Status = SubscriptionStatus.Bouncing, BounceReason = DigestComposer.Excerpt(reason, 300), ChangedAt = clock.GetUtcNow() };
+        await store.SaveAsync(subscriber);
+        await schedule.RemoveAsync(subscriber.Id);
+        await PublishChangeAsync(subscriber);
+        return subscriber;
+    }
+
+    /// <summary>Puts an active digest subscriber's next period on the schedule; takes anyone else off it.</summary>
+    public Task ScheduleAsync(Subscriber subscriber) =>
+        subscriber.Status is SubscriptionStatus.Active && DigestCalendar.IsDigestCadence(subscriber.Cadence)
+            ? schedule.SetAsync(subscriber.Id, DigestCalendar.Next(Timing(subscriber), clock.GetUtcNow()).Start)
+            : schedule.RemoveAsync(subscriber.Id);
+
+    public static DigestTiming Timing(Subscriber subscriber) =>
+        new(subscriber.Cadence, subscriber.TimeZone, subscriber.Hour, subscriber.Weekday);
+
+    public Uri PreferencesLink(string subscriberId) =>
+        Link("preferences", tokens.Issue(TokenPurpose.Preferences, subscriberId, TimeSpan.FromDays(options.Value.PreferencesLinkDays)));
+
+    /// <summary>The subscriber a preferences link names, for the preferences page.</summary>
+    public Task<Subscriber> ForPreferencesAsync(string? token) => FromToken(token, TokenPurpose.Preferences);
+
+    private static Subscriber Apply(Subscriber subscriber, Preferences p, DateTimeOffset now) => subscriber with
+    {
+        Interests = p.Interests, Cadence = p.Cadence, TimeZone = p.TimeZone, Hour = p.Hour, MaxPapers = p.MaxPapers,
+        InstantThreshold = p.InstantThreshold, Weekday = p.Weekday, NoteWhenEmpty = p.NoteWhenEmpty,
+        SeedPaperIds = p.SeedPaperIds ?? [], Authors = p.Authors ?? [], Categories = p.Categories ?? [], ChangedAt = now,
+    };
 
     public Uri UnsubscribeLink(string subscriberId) => Link("unsubscribe", tokens.Issue(TokenPurpose.Unsubscribe, subscriberId, lifetime: null));
 
@@ -149,7 +252,12 @@ public sealed class Subscriptions(
 
     private Task PublishChangeAsync(Subscriber subscriber) =>
         bus.Publish(new SubscriberChanged(subscriber.Id, subscriber.Status == SubscriptionStatus.Active, subscriber.Interests,
-            subscriber.Cadence, subscriber.InstantThreshold, subscriber.ChangedAt));
+            subscriber.Cadence, subscriber.InstantThreshold, subscriber.ChangedAt)
+        {
+            SeedPaperIds = subscriber.SeedPaperIds,
+            Authors = subscriber.Authors,
+            Categories = subscriber.Categories,
+        });
 
     private Uri Link(string page, string token) =>
         new($"{options.Value.PublicBaseUrl.TrimEnd('/')}/{page}?token={Uri.EscapeDataString(token)}");

@@ -9,14 +9,23 @@ using Subscriber = Pipeline.Notify.Storage.Subscriber;
 
 namespace Pipeline.Notify.Grpc;
 
-public sealed class SubscriptionGrpcService(Subscriptions subscriptions, SubscriberStore store, DeliveryLedger ledger, ApiKeyValidator apiKeys)
+public sealed class SubscriptionGrpcService(
+    Subscriptions subscriptions,
+    SubscriberStore store,
+    DeliveryLedger ledger,
+    DigestSender digests,
+    ApiKeyValidator apiKeys,
+    TimeProvider clock)
     : SubscriptionService.SubscriptionServiceBase
 {
     public override async Task<SubscribeResponse> Subscribe(SubscribeRequest request, ServerCallContext context)
     {
+        // The client as the connection shows it; behind a proxy, configure forwarded headers.
+        var client = context.GetHttpContext().Connection.RemoteIpAddress?.ToString() ?? context.Peer;
         var subscriber = await Guard(() => subscriptions.SubscribeAsync(request.Email, new PreferencesRequest(
-            request.Interests, CadenceName(request.Cadence), request.Timezone, request.Hour, request.MaxPapers, request.InstantThreshold),
-            context.CancellationToken));
+            request.Interests, CadenceName(request.Cadence), request.Timezone, request.Hour, request.MaxPapers, request.InstantThreshold,
+            request.Weekday, request.NoteWhenEmpty, request.SeedPaperIds, request.Authors, request.Categories),
+            client, context.CancellationToken));
         return new SubscribeResponse { SubscriberId = subscriber.Id, Status = ToProto(subscriber.Status) };
     }
 
@@ -46,22 +55,70 @@ public sealed class SubscriptionGrpcService(Subscriptions subscriptions, Subscri
         var response = new ListDeliveriesResponse();
         foreach (var d in await ledger.ListAsync(subscriber.Id, limit))
         {
-            var delivery = new Contracts.Notify.V1.Delivery { Id = d.Id, SubscriberId = d.SubscriberId, Kind = d.Kind, SentAt = Timestamp.FromDateTimeOffset(d.SentAt), MessageId = d.MessageId };
-            delivery.PaperIds.AddRange(d.PaperIds);
-            response.Deliveries.Add(delivery);
+            response.Deliveries.Add(ToProto(d));
         }
 
         return response;
     }
 
-    // Preferences and digests arrive with the notify issue.
-    public override Task<ProtoSubscriber> UpdatePreferences(UpdatePreferencesRequest request, ServerCallContext context) =>
-        throw new RpcException(new Status(StatusCode.Unimplemented, "Updating preferences is not implemented yet."));
+    /// <summary>Takes the preferences link's token (from any digest), not the API key: the subscriber's own call.</summary>
+    public override async Task<ProtoSubscriber> UpdatePreferences(UpdatePreferencesRequest request, ServerCallContext context) =>
+        ToProto(await Guard(() => subscriptions.UpdatePreferencesAsync(request.Token, new PreferencesRequest(
+            request.Interests, request.Cadence == Cadence.Unspecified ? "" : CadenceName(request.Cadence), request.Timezone, request.Hour,
+            request.MaxPapers, request.InstantThreshold, request.Weekday, request.NoteWhenEmpty, request.SeedPaperIds, request.Authors, request.Categories))));
 
-    public override Task<SendDigestNowResponse> SendDigestNow(SendDigestNowRequest request, ServerCallContext context)
+    /// <summary>
+    /// The digest of the subscriber's current period, now, through the same once-only path as the
+    /// scheduler: a second call in the same period sends nothing and answers already_sent.
+    /// </summary>
+    public override async Task<SendDigestNowResponse> SendDigestNow(SendDigestNowRequest request, ServerCallContext context)
     {
         apiKeys.Require(context);
-        throw new RpcException(new Status(StatusCode.Unimplemented, "Digests are not implemented yet."));
+        var subscriber = await Find(request.SubscriberId);
+        if (subscriber.Status is not SubscriptionStatus.Active)
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, $"Subscriber '{subscriber.Id}' is {subscriber.Status.ToString().ToLowerInvariant()}, not active."));
+        }
+
+        // Instant subscribers have no digest calendar; theirs is a daily period at their hour.
+        var timing = Subscriptions.Timing(subscriber) is { Cadence: "instant" } t ? t with { Cadence = "daily" } : Subscriptions.Timing(subscriber);
+        var period = DigestCalendar.Current(timing, clock.GetUtcNow());
+        DigestOutcome outcome;
+        try
+        {
+            outcome = await digests.SendAsync(subscriber, period, context.CancellationToken);
+        }
+        catch (SmtpUnavailableException e)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, $"The SMTP server cannot take the digest now ({e.Message}); nothing was sent, try again later."));
+        }
+        catch (RpcException e)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, $"Rank did not answer ({e.Status.Detail}); nothing was sent, try again later."));
+        }
+
+        if (outcome.Kind is DigestOutcomeKind.InProgress)
+        {
+            throw new RpcException(new Status(StatusCode.Aborted, $"The {period.Id} digest is being sent right now."));
+        }
+
+        var response = new SendDigestNowResponse
+        {
+            Period = period.Id,
+            Outcome = outcome.Kind switch
+            {
+                DigestOutcomeKind.Sent => "sent",
+                DigestOutcomeKind.AlreadySent => "already_sent",
+                DigestOutcomeKind.NothingNew => "nothing_new",
+                _ => "bounced",
+            },
+        };
+        if (outcome.Delivery is { } delivery)
+        {
+            response.Delivery = ToProto(delivery);
+        }
+
+        return response;
     }
 
     private async Task<Subscriber> Find(string id)
@@ -82,7 +139,14 @@ public sealed class SubscriptionGrpcService(Subscriptions subscriptions, Subscri
         }
         catch (SubscriptionException e)
         {
-            throw new RpcException(new Status(e.NotFound ? StatusCode.NotFound : StatusCode.InvalidArgument, e.Message));
+            var code = e switch
+            {
+                { NotFound: true } => StatusCode.NotFound,
+                { RateLimited: true } => StatusCode.ResourceExhausted,
+                { NotActive: true } => StatusCode.FailedPrecondition,
+                _ => StatusCode.InvalidArgument,
+            };
+            throw new RpcException(new Status(code, e.Message));
         }
     }
 
@@ -121,8 +185,26 @@ public sealed class SubscriptionGrpcService(Subscriptions subscriptions, Subscri
             InstantThreshold = s.InstantThreshold,
             Status = ToProto(s.Status),
             CreatedAt = Timestamp.FromDateTimeOffset(s.CreatedAt),
+            Weekday = s.Weekday,
+            NoteWhenEmpty = s.NoteWhenEmpty,
+            LastDigestPeriod = s.LastDigestPeriod ?? "",
+            BounceReason = s.BounceReason ?? "",
         };
         proto.Interests.AddRange(s.Interests);
+        proto.SeedPaperIds.AddRange(s.SeedPaperIds);
+        proto.Authors.AddRange(s.Authors);
+        proto.Categories.AddRange(s.Categories);
         return proto;
+    }
+
+    private static Contracts.Notify.V1.Delivery ToProto(DeliveryRecord d)
+    {
+        var delivery = new Contracts.Notify.V1.Delivery
+        {
+            Id = d.Id, SubscriberId = d.SubscriberId, Kind = d.Kind, SentAt = Timestamp.FromDateTimeOffset(d.SentAt), MessageId = d.MessageId,
+            Status = d.Status, Period = d.Period,
+        };
+        delivery.PaperIds.AddRange(d.PaperIds);
+        return delivery;
     }
 }

@@ -1,12 +1,17 @@
+using System.Globalization;
 using System.Net;
+using System.Text;
 using Pipeline.Notify.Delivery;
+using Pipeline.Notify.Storage;
 
 namespace Pipeline.Notify.Pages;
 
 /// <summary>
 /// The pages the links in emails open, on notify's HTTP port. Confirming is a GET (the link is the
 /// confirmation); unsubscribing shows a button on GET, so a mail scanner that follows links
-/// unsubscribes nobody, and acts on POST, which is also RFC 8058's one-click unsubscribe.
+/// unsubscribes nobody, and acts on POST, which is also RFC 8058's one-click unsubscribe. The
+/// preferences page is a form (GET) that posts back with the same signed token; no cookies, so a
+/// forged cross-site POST has nothing to ride on without the token itself.
 /// </summary>
 public static class SubscriptionPages
 {
@@ -41,7 +46,79 @@ public static class SubscriptionPages
                 return Page(400, "This link does not work", $"<p>{WebUtility.HtmlEncode(e.Message)}</p>");
             }
         });
+        app.MapGet("/preferences", async (string? token, Subscriptions subscriptions) =>
+        {
+            try
+            {
+                var subscriber = await subscriptions.ForPreferencesAsync(token);
+                return Page(200, "Your paper digest", PreferencesForm(token!, subscriber, saved: false));
+            }
+            catch (SubscriptionException e)
+            {
+                return Page(400, "This link does not work", $"<p>{WebUtility.HtmlEncode(e.Message)}</p>");
+            }
+        });
+
+        app.MapPost("/preferences", async (HttpRequest request, Subscriptions subscriptions) =>
+        {
+            var form = request.HasFormContentType ? await request.ReadFormAsync() : null;
+            var token = form?["token"].ToString() is { Length: > 0 } t ? t : request.Query["token"].ToString();
+            try
+            {
+                var updated = await subscriptions.UpdatePreferencesAsync(token, new PreferencesRequest(
+                    (form?["interests"].ToString() ?? "").Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
+                    form?["cadence"].ToString() ?? "",
+                    form?["timezone"].ToString(),
+                    Int(form?["hour"].ToString()),
+                    Int(form?["max_papers"].ToString()),
+                    double.TryParse(form?["instant_threshold"].ToString(), NumberStyles.Float, CultureInfo.InvariantCulture, out var threshold) ? threshold : 0,
+                    Int(form?["weekday"].ToString()),
+                    form?["note_when_empty"].ToString() is "on" or "true"));
+                return Page(200, "Preferences saved", PreferencesForm(token, updated, saved: true));
+            }
+            catch (SubscriptionException e)
+            {
+                return Page(400, "Your preferences were not saved", $"<p>{WebUtility.HtmlEncode(e.Message)}</p>");
+            }
+        });
         return app;
+    }
+
+    private static int Int(string? text) => int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) ? value : 0;
+
+    private static string PreferencesForm(string token, Subscriber s, bool saved)
+    {
+        static string E(string text) => WebUtility.HtmlEncode(text);
+        static string Selected(bool on) => on ? " selected" : "";
+        var html = new StringBuilder();
+        if (saved)
+        {
+            html.Append("<p style=\"color:#047857\"><strong>Saved.</strong> Your next digest follows these preferences.</p>");
+        }
+
+        html.Append($"<p>For {E(s.Email)}.</p><form method=\"post\" action=\"/preferences\">");
+        html.Append($"<input type=\"hidden\" name=\"token\" value=\"{E(token)}\">");
+        html.Append($"<p><label>Interests, one per line<br><textarea name=\"interests\" rows=\"5\" cols=\"50\">{E(string.Join("\n", s.Interests))}</textarea></label></p>");
+        html.Append("<p><label>How often <select name=\"cadence\">");
+        foreach (var cadence in SubscriptionRules.Cadences)
+        {
+            html.Append($"<option value=\"{cadence}\"{Selected(s.Cadence == cadence)}>{cadence}</option>");
+        }
+
+        html.Append("</select></label></p><p><label>Weekly on <select name=\"weekday\">");
+        var days = new[] { "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday" };
+        for (var d = 1; d <= 7; d++)
+        {
+            html.Append(CultureInfo.InvariantCulture, $"<option value=\"{d}\"{Selected(s.Weekday == d)}>{days[d - 1]}</option>");
+        }
+
+        html.Append(CultureInfo.InvariantCulture, $"</select></label></p><p><label>At hour (0-23) <input type=\"number\" name=\"hour\" min=\"0\" max=\"23\" value=\"{s.Hour}\"></label> ");
+        html.Append($"<label>in time zone <input type=\"text\" name=\"timezone\" value=\"{E(s.TimeZone)}\"></label></p>");
+        html.Append(CultureInfo.InvariantCulture, $"<p><label>Papers per digest <input type=\"number\" name=\"max_papers\" min=\"1\" max=\"{SubscriptionRules.MaxPapersLimit}\" value=\"{s.MaxPapers}\"></label></p>");
+        html.Append(CultureInfo.InvariantCulture, $"<p><label>Instant alerts above similarity <input type=\"number\" name=\"instant_threshold\" min=\"0\" max=\"1\" step=\"0.01\" value=\"{s.InstantThreshold}\"></label></p>");
+        html.Append($"<p><label><input type=\"checkbox\" name=\"note_when_empty\"{(s.NoteWhenEmpty ? " checked" : "")}> Send a short note when there is nothing new</label></p>");
+        html.Append("<p><button type=\"submit\">Save</button></p></form>");
+        return html.ToString();
     }
 
     private static IResult Page(int status, string title, string body) => Results.Content(

@@ -40,8 +40,31 @@ public sealed class DeliveryLedger(IDatabase redis)
 
     public async Task CompleteAsync(string deliveryKey, DeliveryRecord record)
     {
+        var json = JsonSerializer.Serialize(record, SubscriberStore.Json);
         var tx = redis.CreateTransaction();
         _ = tx.StringSetAsync($"notify:delivery:{deliveryKey}", "sent");
+        // The record beside the marker, so a repeated SendDigestNow can answer with what went out.
+        _ = tx.StringSetAsync($"notify:delivery-record:{deliveryKey}", json);
+        _ = tx.ListLeftPushAsync($"notify:deliveries:{record.SubscriberId}", json);
+        _ = tx.ListTrimAsync($"notify:deliveries:{record.SubscriberId}", 0, LogLength - 1);
+        await tx.ExecuteAsync();
+    }
+
+    /// <summary>The record of a completed delivery, if there is one.</summary>
+    public async Task<DeliveryRecord?> GetAsync(string deliveryKey)
+    {
+        var json = await redis.StringGetAsync($"notify:delivery-record:{deliveryKey}");
+        return json.IsNullOrEmpty ? null : JsonSerializer.Deserialize<DeliveryRecord>(json.ToString(), SubscriberStore.Json);
+    }
+
+    /// <summary>
+    /// Logs a send that the SMTP server refused for good, and releases the claim: nothing went out,
+    /// and the subscriber is bouncing, so nothing will try again.
+    /// </summary>
+    public async Task RecordBounceAsync(string deliveryKey, DeliveryRecord record)
+    {
+        var tx = redis.CreateTransaction();
+        _ = tx.KeyDeleteAsync($"notify:delivery:{deliveryKey}");
         _ = tx.ListLeftPushAsync($"notify:deliveries:{record.SubscriberId}", JsonSerializer.Serialize(record, SubscriberStore.Json));
         _ = tx.ListTrimAsync($"notify:deliveries:{record.SubscriberId}", 0, LogLength - 1);
         await tx.ExecuteAsync();

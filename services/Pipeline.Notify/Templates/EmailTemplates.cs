@@ -1,59 +1,59 @@
-using System.Net;
-using System.Text;
+using System.Collections.Concurrent;
+using System.Text.Encodings.Web;
+using System.Text.Unicode;
+using Fluid;
 using MimeKit;
 using Pipeline.Contracts.Messages;
+using Pipeline.Notify.Delivery;
 
 namespace Pipeline.Notify.Templates;
 
 /// <summary>
-/// The emails notify sends, each as multipart/alternative (plain text and HTML). Everything that
-/// comes from a paper or a subscriber is HTML-encoded in the HTML part; header values go through
-/// MimeKit, which encodes them and refuses line breaks.
+/// The emails notify sends, each as multipart/alternative (plain text and HTML), rendered from the
+/// Liquid templates beside this file (Fluid). The HTML part is rendered with an HTML encoder, so
+/// every value from a paper or a subscriber is escaped unless a template says <c>| raw</c> (only
+/// the layout does, for the already-rendered body). Header values go through MimeKit, which
+/// encodes them and refuses line breaks.
 /// </summary>
 public static class EmailTemplates
 {
+    private static readonly FluidParser Parser = new();
+    private static readonly TemplateOptions Options = CreateOptions();
+    private static readonly ConcurrentDictionary<string, IFluidTemplate> Cache = new();
+
+    // Escapes markup and quotes but keeps letters of every script readable in the source.
+    private static readonly HtmlEncoder Html = HtmlEncoder.Create(UnicodeRanges.All);
+
     public static MimeMessage Confirmation(MailboxAddress from, string to, IReadOnlyList<string> interests, Uri confirmUrl, string messageId)
     {
-        var text = new StringBuilder()
-            .AppendLine("Please confirm your subscription to new papers about:")
-            .AppendLine()
-            .AppendJoin(Environment.NewLine, interests.Select(i => "  - " + i)).AppendLine()
-            .AppendLine()
-            .AppendLine("Confirm: " + confirmUrl)
-            .AppendLine()
-            .AppendLine("If you did not ask for this, ignore this email: nothing will be sent to you.")
-            .ToString();
-        var html = Page(
-            "Confirm your subscription",
-            $"<p>Please confirm your subscription to new papers about:</p><ul>{string.Concat(interests.Select(i => $"<li>{E(i)}</li>"))}</ul>" +
-            $"<p><a href=\"{E(confirmUrl.ToString())}\" style=\"display:inline-block;padding:10px 16px;background:#1a56db;color:#fff;text-decoration:none;border-radius:4px\">Confirm subscription</a></p>" +
-            "<p style=\"color:#666\">If you did not ask for this, ignore this email: nothing will be sent to you.</p>");
-        return Build(from, to, "Confirm your paper alerts subscription", text, html, messageId, unsubscribeUrl: null);
+        var model = new ConfirmationView(interests, confirmUrl.ToString());
+        return Build(from, to, "Confirm your paper alerts subscription", Text("confirmation", model),
+            Page("Confirm your subscription", Html_("confirmation", model), footer: null), messageId, unsubscribeUrl: null);
     }
 
     public static MimeMessage InstantAlert(MailboxAddress from, string to, PaperSummary paper, string reason, Uri unsubscribeUrl, string messageId)
     {
-        var authors = ShortAuthors(paper.Authors);
-        var text = new StringBuilder()
-            .AppendLine(paper.Title)
-            .AppendLine(authors)
-            .AppendLine(paper.Url)
-            .AppendLine()
-            .AppendLine("Why: " + reason)
-            .AppendLine()
-            .AppendLine(Excerpt(paper.Abstract, 400))
-            .AppendLine()
-            .AppendLine("Unsubscribe: " + unsubscribeUrl)
-            .ToString();
-        var html = Page(
-            "New paper for you",
-            $"<h2 style=\"font-size:18px;margin:0 0 4px\"><a href=\"{E(paper.Url)}\">{E(paper.Title)}</a></h2>" +
-            $"<p style=\"margin:0 0 8px;color:#444\">{E(authors)}</p>" +
-            $"<p style=\"margin:0 0 8px\"><strong>Why:</strong> {E(reason)}</p>" +
-            $"<p style=\"margin:0 0 16px;color:#333\">{E(Excerpt(paper.Abstract, 400))}</p>" +
-            $"<p style=\"font-size:12px;color:#666\"><a href=\"{E(unsubscribeUrl.ToString())}\">Unsubscribe</a></p>");
-        return Build(from, to, "New paper: " + Excerpt(paper.Title, 120), text, html, messageId, unsubscribeUrl);
+        var card = Card(new DigestPaper(paper.Id, paper.Title, paper.Authors, paper.Categories, paper.Url, paper.Abstract, reason, paper.PublishedAt), excerptLength: 400);
+        var model = new AlertView(card, unsubscribeUrl.ToString());
+        return Build(from, to, "New paper: " + DigestComposer.Excerpt(paper.Title, 120), Text("alert", model),
+            Page("New paper for you", Html_("alert", model), Footer(unsubscribeUrl, preferencesUrl: null)), messageId, unsubscribeUrl);
     }
+
+    /// <summary>A digest: a card per paper, a short trending section, links to preferences and unsubscribe.</summary>
+    public static MimeMessage Digest(MailboxAddress from, string to, Digest digest, Uri unsubscribeUrl, Uri preferencesUrl, string messageId)
+    {
+        var html = DigestHtml(digest, unsubscribeUrl, preferencesUrl);
+        var model = View(digest, unsubscribeUrl, preferencesUrl);
+        return Build(from, to, digest.Subject, Text("digest", model), html, messageId, unsubscribeUrl);
+    }
+
+    /// <summary>The HTML part of a digest alone (the browser test renders it).</summary>
+    public static string DigestHtml(Digest digest, Uri unsubscribeUrl, Uri preferencesUrl) =>
+        Page(digest.Subject, Html_("digest", View(digest, unsubscribeUrl, preferencesUrl)), Footer(unsubscribeUrl, preferencesUrl));
+
+    /// <summary>The Message-Id of a digest: the same for a subscriber and period however often it is built.</summary>
+    public static string DigestMessageId(string subscriberId, string periodId, string senderDomain) =>
+        $"digest.{subscriberId}.{periodId}@{senderDomain}";
 
     /// <summary>At most three names, then "et al.".</summary>
     public static string ShortAuthors(IReadOnlyList<string> authors) => authors.Count switch
@@ -64,16 +64,81 @@ public static class EmailTemplates
     };
 
     /// <summary>At most <paramref name="max"/> characters, cut at a word boundary where there is one.</summary>
-    public static string Excerpt(string text, int max)
-    {
-        if (text.Length <= max)
-        {
-            return text;
-        }
+    public static string Excerpt(string text, int max) => DigestComposer.Excerpt(text, max);
 
-        var cut = text.LastIndexOf(' ', max - 1);
-        return text[..(cut > 0 ? cut : max)].TrimEnd() + "…";
+    private static DigestView View(Digest digest, Uri unsubscribeUrl, Uri preferencesUrl)
+    {
+        var heading = digest.IsEmpty
+            ? $"Nothing new on {Delivery.Digest.Topics(digest.Interests)} {digest.When}"
+            : digest.Subject[..digest.Subject.IndexOf(':', StringComparison.Ordinal)];
+        var intro = digest.IsEmpty
+            ? "No new paper matched your interests since your last digest. We will write again when there is one."
+            : $"Picked for you {digest.When}, newest first among the most relevant.";
+        return new DigestView(heading, intro, digest.When, digest.Papers.Select(p => Card(p, 220)).ToArray(),
+            digest.Trending.Select(p => Card(p, 160)).ToArray(), preferencesUrl.ToString(), unsubscribeUrl.ToString());
     }
+
+    private static PaperCard Card(DigestPaper paper, int excerptLength) => new(
+        paper.Id,
+        DigestComposer.Excerpt(paper.Title, 300),
+        ShortAuthors(paper.Authors),
+        paper.Categories.Take(4).ToArray(),
+        string.Join(", ", paper.Categories.Take(4)),
+        DigestComposer.Excerpt(paper.Abstract, excerptLength),
+        DigestComposer.Excerpt(paper.Reason, 200),
+        DigestComposer.AbstractUrl(paper.Id, paper.Url),
+        DigestComposer.PdfUrl(paper.Id, paper.Url));
+
+    private static string Footer(Uri unsubscribeUrl, Uri? preferencesUrl) =>
+        (preferencesUrl is null ? "" : $"<a href=\"{Html.Encode(preferencesUrl.ToString())}\" style=\"color:#6b7280;\">Change what you get</a> &middot; ") +
+        $"<a href=\"{Html.Encode(unsubscribeUrl.ToString())}\" style=\"color:#6b7280;\">Unsubscribe</a>";
+
+    private static string Page(string title, string body, string? footer) =>
+        Render("layout.html", new LayoutView(title, body, footer ?? ""), Html);
+
+    private static string Html_(string name, object model) => Render(name + ".html", model, Html);
+
+    private static string Text(string name, object model) => Render(name + ".txt", model, NullEncoder.Default);
+
+    private static string Render(string name, object model, TextEncoder encoder)
+    {
+        var template = Cache.GetOrAdd(name, Load);
+        return template.Render(new TemplateContext(model, Options, allowModelMembers: true), encoder);
+    }
+
+    private static IFluidTemplate Load(string name)
+    {
+        var resource = $"Pipeline.Notify.Templates.{name}.liquid";
+        using var stream = typeof(EmailTemplates).Assembly.GetManifestResourceStream(resource)
+            ?? throw new InvalidOperationException($"The template {resource} is not embedded.");
+        using var reader = new StreamReader(stream);
+        return Parser.TryParse(reader.ReadToEnd(), out var template, out var error)
+            ? template
+            : throw new InvalidOperationException($"The template {name} does not parse: {error}");
+    }
+
+    private static TemplateOptions CreateOptions()
+    {
+        var options = new TemplateOptions();
+        options.MemberAccessStrategy.Register<LayoutView>();
+        options.MemberAccessStrategy.Register<ConfirmationView>();
+        options.MemberAccessStrategy.Register<AlertView>();
+        options.MemberAccessStrategy.Register<DigestView>();
+        options.MemberAccessStrategy.Register<PaperCard>();
+        return options;
+    }
+
+    private sealed record LayoutView(string Title, string Body, string Footer);
+
+    private sealed record ConfirmationView(IReadOnlyList<string> Interests, string ConfirmUrl);
+
+    private sealed record AlertView(PaperCard Paper, string UnsubscribeUrl);
+
+    private sealed record DigestView(string Heading, string Intro, string When, IReadOnlyList<PaperCard> Papers, IReadOnlyList<PaperCard> Trending,
+        string PreferencesUrl, string UnsubscribeUrl);
+
+    private sealed record PaperCard(string Id, string Title, string Authors, IReadOnlyList<string> Categories, string CategoryList,
+        string Excerpt, string Reason, string AbstractUrl, string PdfUrl);
 
     private static MimeMessage Build(MailboxAddress from, string to, string subject, string text, string html, string messageId, Uri? unsubscribeUrl)
     {
@@ -90,10 +155,4 @@ public static class EmailTemplates
         message.Body = new BodyBuilder { TextBody = text, HtmlBody = html }.ToMessageBody();
         return message;
     }
-
-    private static string Page(string title, string body) =>
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">" +
-        $"<title>{E(title)}</title></head><body style=\"font-family:Arial,sans-serif;max-width:600px;margin:0 auto;padding:16px\">{body}</body></html>";
-
-    private static string E(string text) => WebUtility.HtmlEncode(text);
 }

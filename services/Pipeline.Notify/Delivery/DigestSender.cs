@@ -1,0 +1,158 @@
+using System.Diagnostics;
+using MassTransit;
+using Pipeline.Contracts.Messages;
+using Pipeline.Notify.Storage;
+using Pipeline.Notify.Templates;
+using Pipeline.ServiceDefaults;
+
+namespace Pipeline.Notify.Delivery;
+
+public enum DigestOutcomeKind
+{
+    Sent,
+    AlreadySent,
+    NothingNew,
+    Bounced,
+
+    /// <summary>Another worker holds the period's claim right now.</summary>
+    InProgress,
+}
+
+public sealed record DigestOutcome(DigestOutcomeKind Kind, DigestPeriod Period, DeliveryRecord? Delivery);
+
+/// <summary>
+/// Composes and sends one subscriber's digest for one period, at most once: the delivery
+/// <c>digest:{subscriber}:{period}</c> is claimed before composing and marked sent after the SMTP
+/// server's 250 reply. The scheduler and SendDigestNow both come through here. Transient failures
+/// (SMTP or rank unreachable) release the claim and throw, for the caller to try again later.
+/// </summary>
+public sealed class DigestSender(
+    SubscriberStore store,
+    DeliveryLedger ledger,
+    IPaperSource papers,
+    PaperTraceStore paperTraces,
+    MailSender mail,
+    Subscriptions subscriptions,
+    IBus bus,
+    ServiceIdentity identity,
+    TimeProvider clock,
+    ILogger<DigestSender> logger)
+{
+    /// <summary>A claim outlives any real send; after a crash the period may be sent once more (SMTP's one window).</summary>
+    public static readonly TimeSpan SendLease = TimeSpan.FromMinutes(5);
+
+    /// <summary>Recent deliveries whose papers are left out, on top of what rank leaves out after DigestSent.</summary>
+    private const int RecentDeliveries = 30;
+
+    public static string DeliveryKey(string subscriberId, string periodId) => $"digest:{subscriberId}:{periodId}";
+
+    public async Task<DigestOutcome> SendAsync(Subscriber subscriber, DigestPeriod period, CancellationToken cancellationToken)
+    {
+        var key = DeliveryKey(subscriber.Id, period.Id);
+        switch (await ledger.BeginAsync(key, SendLease))
+        {
+            case DeliveryClaim.AlreadySent:
+                var before = await ledger.GetAsync(key);
+                await MarkHandledAsync(subscriber.Id, period, before?.SentAt);
+                return new DigestOutcome(DigestOutcomeKind.AlreadySent, period, before);
+            case DeliveryClaim.InProgress:
+                return new DigestOutcome(DigestOutcomeKind.InProgress, period, null);
+        }
+
+        try
+        {
+            return await ComposeAndSendAsync(subscriber, period, key, cancellationToken);
+        }
+        catch (SmtpRecipientRejectedException e)
+        {
+            logger.LogWarning("The SMTP server refused {Subscriber} for good ({Reply}); the address is now bouncing", subscriber.Id, e.Message);
+            var bounce = new DeliveryRecord(key, subscriber.Id, "digest", [], clock.GetUtcNow(), EmailTemplates.DigestMessageId(subscriber.Id, period.Id, subscriptions.SenderDomain()))
+            {
+                Status = "bounced", Period = period.Id, Subject = e.Message,
+            };
+            await ledger.RecordBounceAsync(key, bounce);
+            await subscriptions.MarkBouncingAsync(subscriber.Id, e.Message);
+            return new DigestOutcome(DigestOutcomeKind.Bounced, period, bounce);
+        }
+        catch
+        {
+            await ledger.AbandonAsync(key);
+            throw;
+        }
+    }
+
+    private async Task<DigestOutcome> ComposeAndSendAsync(Subscriber subscriber, DigestPeriod period, string key, CancellationToken cancellationToken)
+    {
+        Digest digest;
+        ActivityLink[] links;
+        using (var compose = identity.ActivitySource.StartActivity("compose digest"))
+        {
+            compose?.SetTag("notify.subscriber_id", subscriber.Id);
+            compose?.SetTag("notify.digest_period", period.Id);
+            var recent = await ledger.ListAsync(subscriber.Id, RecentDeliveries);
+            var sent = recent.SelectMany(d => d.PaperIds).ToHashSet(StringComparer.Ordinal);
+            var since = subscriber.LastDigestAt ?? period.Start - period.Length;
+            var recommended = papers.RecommendAsync(subscriber, since, subscriber.MaxPapers, sent, cancellationToken);
+            var trending = papers.TrendingAsync(subscriber.Cadence == "weekly", DigestComposer.TrendingCount * 4, cancellationToken);
+            digest = DigestComposer.Compose(subscriber.Id, period, subscriber.Cadence, subscriber.Interests, subscriber.MaxPapers,
+                await recommended, await trending, sent);
+            compose?.SetTag("notify.paper_count", digest.Papers.Count);
+
+            // A digest joins many papers' traces: it links to each instead of having one parent.
+            links = await LinksAsync(digest, cancellationToken);
+            foreach (var link in links)
+            {
+                compose?.AddLink(link);
+            }
+        }
+
+        if (digest.IsEmpty && !subscriber.NoteWhenEmpty)
+        {
+            // Nothing to send and the subscriber skips such days: the period is done, the claim freed
+            // (a later SendDigestNow in the same period may still find something new).
+            await ledger.AbandonAsync(key);
+            await MarkHandledAsync(subscriber.Id, period, sentAt: null);
+            return new DigestOutcome(DigestOutcomeKind.NothingNew, period, null);
+        }
+
+        var messageId = EmailTemplates.DigestMessageId(subscriber.Id, period.Id, subscriptions.SenderDomain());
+        var message = EmailTemplates.Digest(mail.Sender, subscriber.Email, digest,
+            subscriptions.UnsubscribeLink(subscriber.Id), subscriptions.PreferencesLink(subscriber.Id), messageId);
+        await mail.SendAsync(message, "digest", cancellationToken, links);
+
+        var now = clock.GetUtcNow();
+        var record = new DeliveryRecord(key, subscriber.Id, "digest", digest.PaperIds, now, messageId) { Period = period.Id, Subject = digest.Subject };
+        await ledger.CompleteAsync(key, record);
+        await MarkHandledAsync(subscriber.Id, period, now);
+        if (digest.PaperIds.Count > 0)
+        {
+            await bus.Publish(new DigestSent(subscriber.Id, period.Id, digest.PaperIds, now), CancellationToken.None);
+        }
+
+        return new DigestOutcome(DigestOutcomeKind.Sent, period, record);
+    }
+
+    private async Task<ActivityLink[]> LinksAsync(Digest digest, CancellationToken cancellationToken)
+    {
+        var all = digest.Papers.Concat(digest.Trending).ToArray();
+        var missing = all.Where(p => p.TraceParent is null).Select(p => p.Id).ToArray();
+        var known = missing.Length == 0 ? new Dictionary<string, string>() : await paperTraces.FindAsync(missing);
+        return all
+            .Select(p => p.TraceParent ?? known.GetValueOrDefault(p.Id))
+            .Where(t => t is not null && ActivityContext.TryParse(t, null, out _))
+            .Select(t => new ActivityLink(ActivityContext.Parse(t!, null)))
+            .ToArray();
+    }
+
+    /// <summary>Records the period as done, re-reading the subscriber so a concurrent preference change is kept.</summary>
+    private async Task MarkHandledAsync(string subscriberId, DigestPeriod period, DateTimeOffset? sentAt)
+    {
+        var current = await store.GetAsync(subscriberId);
+        if (current is null || (current.LastDigestPeriod == period.Id && (sentAt is null || current.LastDigestAt == sentAt)))
+        {
+            return;
+        }
+
+        await store.SaveAsync(current with { LastDigestPeriod = period.Id, LastDigestAt = sentAt ?? current.LastDigestAt });
+    }
+}

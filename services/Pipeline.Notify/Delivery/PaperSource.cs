@@ -1,0 +1,71 @@
+using Grpc.Core;
+using Pipeline.Contracts.Rank.V1;
+using Pipeline.Notify.Storage;
+
+namespace Pipeline.Notify.Delivery;
+
+/// <summary>Where digests get their papers; rank in the service, canned papers in the benchmark.</summary>
+public interface IPaperSource
+{
+    /// <summary>The subscriber's recommendations since <paramref name="since"/>, best first, without <paramref name="exclude"/>.</summary>
+    Task<IReadOnlyList<DigestPaper>> RecommendAsync(Subscriber subscriber, DateTimeOffset since, int limit, IReadOnlyCollection<string> exclude, CancellationToken cancellationToken);
+
+    /// <summary>What is trending over a day or (weekly digests) a week.</summary>
+    Task<IReadOnlyList<DigestPaper>> TrendingAsync(bool week, int limit, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// Rank's Recommend and Trending. Trending is the same for everyone, so it is asked once a minute
+/// and shared by every digest composed meanwhile (10,000 digests make one call, not 10,000).
+/// </summary>
+public sealed class RankPaperSource(RankingService.RankingServiceClient rank, TimeProvider clock) : IPaperSource
+{
+    private static readonly TimeSpan TrendingFresh = TimeSpan.FromMinutes(1);
+    private readonly Lock _gate = new();
+    private readonly Dictionary<bool, (DateTimeOffset At, Task<IReadOnlyList<DigestPaper>> Papers)> _trending = [];
+
+    public async Task<IReadOnlyList<DigestPaper>> RecommendAsync(Subscriber subscriber, DateTimeOffset since, int limit, IReadOnlyCollection<string> exclude, CancellationToken cancellationToken)
+    {
+        var request = new RecommendRequest { SubscriberId = subscriber.Id, Since = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(since), Limit = limit };
+        request.ExcludePaperIds.AddRange(exclude);
+        try
+        {
+            return Map(await rank.RecommendAsync(request, cancellationToken: cancellationToken));
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
+        {
+            // Rank has not (yet) heard of the subscriber, e.g. its Redis was rebuilt: ask by interests.
+            request.SubscriberId = "";
+            request.Interests.AddRange(subscriber.Interests);
+            request.Authors.AddRange(subscriber.Authors);
+            request.Categories.AddRange(subscriber.Categories);
+            return Map(await rank.RecommendAsync(request, cancellationToken: cancellationToken));
+        }
+    }
+
+    public Task<IReadOnlyList<DigestPaper>> TrendingAsync(bool week, int limit, CancellationToken cancellationToken)
+    {
+        var now = clock.GetUtcNow();
+        lock (_gate)
+        {
+            if (_trending.TryGetValue(week, out var cached) && now - cached.At < TrendingFresh && !cached.Papers.IsFaulted)
+            {
+                return cached.Papers;
+            }
+
+            var papers = AskTrendingAsync(week);
+            _trending[week] = (now, papers);
+            return papers;
+        }
+    }
+
+    private async Task<IReadOnlyList<DigestPaper>> AskTrendingAsync(bool week)
+    {
+        var request = new TrendingRequest { Window = week ? TrendingWindow.Week : TrendingWindow.Day, Limit = 20 };
+        return Map(await rank.TrendingAsync(request, deadline: DateTime.UtcNow.AddSeconds(30)));
+    }
+
+    private static IReadOnlyList<DigestPaper> Map(RankedPapers answer) =>
+        answer.Papers.Select(p => new DigestPaper(p.Id, p.Title, p.Authors, p.Categories, p.Url, p.Abstract, p.Reason,
+            p.PublishedAt?.ToDateTimeOffset(), p.TraceParent is { Length: > 0 } t ? t : null)).ToArray();
+}

@@ -1,0 +1,35 @@
+using MailKit.Net.Smtp;
+
+namespace Pipeline.Notify.Delivery;
+
+/// <summary>
+/// The SMTP server could not take the message now (connection refused or cut, timeout, a 4xx
+/// reply): nothing was delivered and the send is tried again later.
+/// </summary>
+public sealed class SmtpUnavailableException(string message, Exception inner) : Exception(message, inner);
+
+/// <summary>The server refused the recipient for good (a 5xx reply to RCPT TO): the address bounces.</summary>
+public sealed class SmtpRecipientRejectedException(string recipient, int replyCode, string reply, Exception inner)
+    : Exception($"{replyCode} {reply}", inner)
+{
+    public string Recipient { get; } = recipient;
+    public int ReplyCode { get; } = replyCode;
+}
+
+public static class SmtpFailures
+{
+    /// <summary>Sorts a MailKit failure into permanent-for-this-address, transient, or (null) neither.</summary>
+    public static Exception? Classify(Exception e, CancellationToken cancellationToken) => e switch
+    {
+        SmtpCommandException { ErrorCode: SmtpErrorCode.RecipientNotAccepted } c when (int)c.StatusCode >= 500 =>
+            new SmtpRecipientRejectedException(c.Mailbox?.Address ?? "", (int)c.StatusCode, c.Message, c),
+        SmtpCommandException c when (int)c.StatusCode is >= 400 and < 500 =>
+            new SmtpUnavailableException($"The SMTP server answered {(int)c.StatusCode}: {c.Message}", c),
+        SmtpProtocolException or MailKit.ServiceNotConnectedException or IOException or System.Net.Sockets.SocketException or TimeoutException =>
+            new SmtpUnavailableException($"The SMTP server is unreachable: {e.Message}", e),
+        // MailKit reports its own timeout as a cancellation that nobody asked for.
+        OperationCanceledException when !cancellationToken.IsCancellationRequested =>
+            new SmtpUnavailableException($"The SMTP server did not answer in time: {e.Message}", e),
+        _ => null,
+    };
+}

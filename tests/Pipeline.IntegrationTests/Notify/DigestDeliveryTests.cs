@@ -1,0 +1,322 @@
+using System.Net;
+using Grpc.Core;
+using MassTransit;
+using MimeKit;
+using Pipeline.Contracts.Ingest.V1;
+using Pipeline.Contracts.Messages;
+using Pipeline.Contracts.Notify.V1;
+using Pipeline.IntegrationTests.Flow;
+using Pipeline.IntegrationTests.Infrastructure;
+using Pipeline.Testing;
+using StackExchange.Redis;
+
+namespace Pipeline.IntegrationTests.Notify;
+
+/// <summary>
+/// Digests and what a subscriber touches, against the running pipeline: the digest email with cards
+/// from rank, sent once per period however often it is asked for, through SMTP outages and bounces;
+/// the preferences link and page; the limits on Subscribe.
+/// </summary>
+public sealed class DigestDeliveryTests(RabbitMqFixture rabbit, PipelineFixture pipeline) : PipelineTestBase(rabbit, pipeline)
+{
+    [Fact]
+    public async Task SendDigestNow_emails_a_digest_with_cards_from_Recommend_and_logs_the_papers_it_sent()
+    {
+        var (email, id, paper) = await DigestSubscriberWithAPaperAsync(DigestPapers.CoralReefs());
+
+        var answer = await Pipeline.Notify.SendDigestNowAsync(new SendDigestNowRequest { SubscriberId = id }, PipelineFixture.WithApiKey);
+
+        Assert.Equal("sent", answer.Outcome);
+        var digest = (await Pipeline.Smtp.WaitForMessagesAsync(m => IsDigestTo(m, email), 1, Arrival)).Single().Message;
+        Assert.Matches(@"^\d+ new papers? on coral reef bleaching during marine", digest.Subject);
+        Assert.Contains("class=\"card\"", digest.HtmlBody);
+        Assert.Contains(WebUtility.HtmlEncode(paper.Title), digest.HtmlBody);
+        Assert.Contains($"https://arxiv.org/pdf/{paper.Id}", digest.TextBody);
+        Assert.NotNull(digest.Headers["List-Unsubscribe"]);
+        Assert.Equal("List-Unsubscribe=One-Click", digest.Headers["List-Unsubscribe-Post"]);
+        Assert.Equal($"digest.{id}.{answer.Period}@pipeline.localhost", digest.MessageId);
+
+        var log = await Pipeline.Notify.ListDeliveriesAsync(new ListDeliveriesRequest { SubscriberId = id }, PipelineFixture.WithApiKey);
+        var delivery = Assert.Single(log.Deliveries);
+        Assert.Equal(("digest", "sent", answer.Period, digest.MessageId), (delivery.Kind, delivery.Status, delivery.Period, delivery.MessageId));
+        Assert.Contains(paper.Id, delivery.PaperIds);
+        Assert.Equal(answer.Delivery.PaperIds, delivery.PaperIds);
+        var subscriber = await Pipeline.Notify.GetSubscriberAsync(new GetSubscriberRequest { SubscriberId = id }, PipelineFixture.WithApiKey);
+        Assert.Equal(answer.Period, subscriber.LastDigestPeriod);
+    }
+
+    [Fact]
+    public async Task Asking_twice_for_the_same_period_sends_one_digest_and_answers_with_it_again()
+    {
+        var (email, id, _) = await DigestSubscriberWithAPaperAsync(DigestPapers.Sourdough());
+
+        var first = await Pipeline.Notify.SendDigestNowAsync(new SendDigestNowRequest { SubscriberId = id }, PipelineFixture.WithApiKey);
+        var second = await Pipeline.Notify.SendDigestNowAsync(new SendDigestNowRequest { SubscriberId = id }, PipelineFixture.WithApiKey);
+
+        Assert.Equal(("sent", "already_sent"), (first.Outcome, second.Outcome));
+        Assert.Equal(first.Delivery.Id, second.Delivery.Id);
+        Assert.Equal(first.Delivery.PaperIds, second.Delivery.PaperIds);
+        await Pipeline.Smtp.WaitForMessagesAsync(m => IsDigestTo(m, email), 1, Arrival);
+        await Pipeline.Smtp.AssertNoMoreMessagesAsync(TimeSpan.FromSeconds(3), m => IsDigestTo(m, email));
+        Assert.Single(Pipeline.Smtp.Messages, e => IsDigestTo(e.Message, email));
+    }
+
+    [Fact]
+    public async Task After_downtime_the_scheduler_sends_the_missed_digest_once_and_then_waits_for_the_next_period()
+    {
+        var (email, id, paper) = await DigestSubscriberWithAPaperAsync(DigestPapers.VolcanicAsh());
+
+        // As if notify had been down since yesterday: the digest was due a day ago.
+        await ScheduleAsync(id, DateTimeOffset.UtcNow.AddDays(-1));
+
+        var digest = (await Pipeline.Smtp.WaitForMessagesAsync(m => IsDigestTo(m, email), 1, Arrival)).Single().Message;
+        Assert.Contains(paper.Title, digest.TextBody);
+        // Several ticks later: still one, and the next is due in the future.
+        await Pipeline.Smtp.AssertNoMoreMessagesAsync(TimeSpan.FromSeconds(4), m => IsDigestTo(m, email));
+        Assert.True(await DueAtAsync(id) > DateTimeOffset.UtcNow);
+        var subscriber = await Pipeline.Notify.GetSubscriberAsync(new GetSubscriberRequest { SubscriberId = id }, PipelineFixture.WithApiKey);
+        Assert.Equal(subscriber.LastDigestPeriod, (await Pipeline.Notify.ListDeliveriesAsync(new ListDeliveriesRequest { SubscriberId = id }, PipelineFixture.WithApiKey)).Deliveries.Single().Period);
+    }
+
+    [Fact]
+    public async Task A_due_digest_waits_out_an_smtp_outage_and_is_delivered_once_when_the_server_is_back()
+    {
+        var (email, id, _) = await DigestSubscriberWithAPaperAsync(DigestPapers.Honeybees());
+        await Pipeline.Smtp.StopAsync();
+        try
+        {
+            var refused = await Assert.ThrowsAsync<RpcException>(() =>
+                Pipeline.Notify.SendDigestNowAsync(new SendDigestNowRequest { SubscriberId = id }, PipelineFixture.WithApiKey).ResponseAsync);
+            Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
+
+            await ScheduleAsync(id, DateTimeOffset.UtcNow.AddMinutes(-1));
+            // The scheduler tries and fails for a while (connection refused), backing off.
+            await Task.Delay(TimeSpan.FromSeconds(5));
+        }
+        finally
+        {
+            await Pipeline.Smtp.StartAsync();
+        }
+
+        await Pipeline.Smtp.WaitForMessagesAsync(m => IsDigestTo(m, email), 1, Arrival);
+        await Pipeline.Smtp.AssertNoMoreMessagesAsync(TimeSpan.FromSeconds(6), m => IsDigestTo(m, email));
+        Assert.Single(Pipeline.Smtp.Messages, e => IsDigestTo(e.Message, email));
+    }
+
+    [Fact]
+    public async Task An_instant_alert_waits_out_an_smtp_outage_and_arrives_once()
+    {
+        var email = $"outage-{Guid.NewGuid():N}@example.org";
+        var (interest, paper) = DigestPapers.BirdMigration();
+        await SubscribeAndConfirmAsync(email, interest);
+        await Pipeline.Smtp.StopAsync();
+        try
+        {
+            await SubmitAsync(paper);
+            await Task.Delay(TimeSpan.FromSeconds(6));
+            Assert.DoesNotContain(Pipeline.Smtp.Messages, e => IsAlertTo(e.Message, email));
+        }
+        finally
+        {
+            await Pipeline.Smtp.StartAsync();
+        }
+
+        await Pipeline.Smtp.WaitForMessagesAsync(m => IsAlertTo(m, email), 1, Arrival);
+        await Pipeline.Smtp.AssertNoMoreMessagesAsync(TimeSpan.FromSeconds(5), m => IsAlertTo(m, email));
+        Assert.Single(Pipeline.Smtp.Messages, e => IsAlertTo(e.Message, email));
+    }
+
+    [Fact]
+    public async Task An_address_refused_with_550_is_marked_bouncing_and_gets_no_more_mail()
+    {
+        var (email, id, _) = await DigestSubscriberWithAPaperAsync(DigestPapers.Glaciers());
+        Pipeline.Smtp.RejectRecipient(email, 550, "5.1.1 mailbox unavailable");
+        try
+        {
+            var answer = await Pipeline.Notify.SendDigestNowAsync(new SendDigestNowRequest { SubscriberId = id }, PipelineFixture.WithApiKey);
+            Assert.Equal("bounced", answer.Outcome);
+
+            var subscriber = await Pipeline.Notify.GetSubscriberAsync(new GetSubscriberRequest { SubscriberId = id }, PipelineFixture.WithApiKey);
+            Assert.Equal(SubscriberStatus.Bouncing, subscriber.Status);
+            Assert.Contains("550", subscriber.BounceReason);
+            var log = await Pipeline.Notify.ListDeliveriesAsync(new ListDeliveriesRequest { SubscriberId = id }, PipelineFixture.WithApiKey);
+            Assert.Equal("bounced", log.Deliveries.Single().Status);
+
+            // Neither a digest nor an alert tries the address again.
+            var again = await Assert.ThrowsAsync<RpcException>(() =>
+                Pipeline.Notify.SendDigestNowAsync(new SendDigestNowRequest { SubscriberId = id }, PipelineFixture.WithApiKey).ResponseAsync);
+            Assert.Equal(StatusCode.FailedPrecondition, again.StatusCode);
+            await PublishAsync(new PaperMatched(id, Summary(DigestPapers.Batteries().Paper), 0.9, "glacier calving in Greenland", "test", DateTimeOffset.UtcNow));
+            await ScheduleAsync(id, DateTimeOffset.UtcNow.AddDays(-1));
+            await Task.Delay(TimeSpan.FromSeconds(4));
+            Assert.Single(Pipeline.Smtp.Rejected.Snapshot(), r => string.Equals(r.Recipient, email, StringComparison.OrdinalIgnoreCase));
+            Assert.DoesNotContain(Pipeline.Smtp.Messages, e => IsTo(e.Message, email) && !e.Subject.Contains("Confirm", StringComparison.Ordinal));
+        }
+        finally
+        {
+            Pipeline.Smtp.ClearRejections();
+        }
+    }
+
+    [Fact]
+    public async Task The_preferences_link_of_a_digest_updates_the_subscription_over_grpc()
+    {
+        var (email, id, _) = await DigestSubscriberWithAPaperAsync(DigestPapers.AncientDna());
+        await Pipeline.Notify.SendDigestNowAsync(new SendDigestNowRequest { SubscriberId = id }, PipelineFixture.WithApiKey);
+        var digest = (await Pipeline.Smtp.WaitForMessagesAsync(m => IsDigestTo(m, email), 1, Arrival)).Single().Message;
+        var token = PipelineFixture.TokenOf(PipelineFixture.LinkIn(digest, "preferences"));
+
+        var updated = await Pipeline.Notify.UpdatePreferencesAsync(new UpdatePreferencesRequest
+        {
+            Token = token, Interests = { "speech recognition", "machine translation" }, Cadence = Cadence.Weekly, Weekday = 5, Hour = 18,
+            Timezone = "Asia/Tokyo", MaxPapers = 7, NoteWhenEmpty = true, Categories = { "cs.CL" },
+        });
+
+        Assert.Equal((Cadence.Weekly, 5, 18, "Asia/Tokyo", 7, true), (updated.Cadence, updated.Weekday, updated.Hour, updated.Timezone, updated.MaxPapers, updated.NoteWhenEmpty));
+        var stored = await Pipeline.Notify.GetSubscriberAsync(new GetSubscriberRequest { SubscriberId = id }, PipelineFixture.WithApiKey);
+        Assert.Equal(["speech recognition", "machine translation"], stored.Interests);
+        Assert.Equal(["cs.CL"], stored.Categories);
+        // The next digest is due on a Friday at 18:00 in Tokyo (09:00 UTC).
+        var due = (await DueAtAsync(id))!.Value;
+        Assert.Equal((DayOfWeek.Friday, 9), (due.UtcDateTime.DayOfWeek, due.UtcDateTime.Hour));
+
+        var unsubscribeToken = PipelineFixture.TokenOf(PipelineFixture.LinkIn(digest, "unsubscribe"));
+        var wrong = await Assert.ThrowsAsync<RpcException>(() =>
+            Pipeline.Notify.UpdatePreferencesAsync(new UpdatePreferencesRequest { Token = unsubscribeToken, Hour = 3 }).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, wrong.StatusCode);
+    }
+
+    [Fact]
+    public async Task The_preferences_page_shows_the_current_choices_and_saves_new_ones()
+    {
+        var (email, id, _) = await DigestSubscriberWithAPaperAsync(DigestPapers.StreetTrees());
+        await Pipeline.Notify.SendDigestNowAsync(new SendDigestNowRequest { SubscriberId = id }, PipelineFixture.WithApiKey);
+        var digest = (await Pipeline.Smtp.WaitForMessagesAsync(m => IsDigestTo(m, email), 1, Arrival)).Single().Message;
+        var link = PipelineFixture.LinkIn(digest, "preferences");
+        using var http = new HttpClient();
+
+        var form = await http.GetStringAsync(link);
+        Assert.Contains(email, form);
+        Assert.Contains("street trees cooling urban heat islands</textarea>", form);
+        Assert.Contains("<option value=\"daily\" selected>", form);
+
+        var saved = await http.PostAsync(new Uri(Pipeline.HttpBase("notify"), "/preferences"), new FormUrlEncodedContent([
+            new("token", PipelineFixture.TokenOf(link)), new("interests", "quantum error correction\nlogical qubits"), new("cadence", "daily"),
+            new("hour", "21"), new("timezone", "America/New_York"), new("max_papers", "5"), new("weekday", "1"), new("note_when_empty", "on"),
+        ]));
+        Assert.Equal(HttpStatusCode.OK, saved.StatusCode);
+        Assert.Contains("Preferences saved", await saved.Content.ReadAsStringAsync());
+        var stored = await Pipeline.Notify.GetSubscriberAsync(new GetSubscriberRequest { SubscriberId = id }, PipelineFixture.WithApiKey);
+        Assert.Equal((21, "America/New_York", 5, true), (stored.Hour, stored.Timezone, stored.MaxPapers, stored.NoteWhenEmpty));
+        Assert.Equal(["quantum error correction", "logical qubits"], stored.Interests);
+
+        var forged = await http.GetAsync(new Uri(Pipeline.HttpBase("notify"), "/preferences?token=forged.token"));
+        Assert.Equal(HttpStatusCode.BadRequest, forged.StatusCode);
+    }
+
+    [Fact]
+    public async Task Repeated_Subscribe_calls_for_one_address_are_limited_and_send_one_confirmation()
+    {
+        var email = $"eager-{Guid.NewGuid():N}@example.org";
+        var request = new SubscribeRequest { Email = email, Cadence = Cadence.Daily, Interests = { "graph neural networks" } };
+        string? id = null;
+        for (var i = 0; i < 5; i++)
+        {
+            request.Hour = i;
+            var answer = await Pipeline.Notify.SubscribeAsync(request);
+            Assert.True(id is null || id == answer.SubscriberId, "one subscriber per address");
+            id = answer.SubscriberId;
+        }
+
+        var limited = await Assert.ThrowsAsync<RpcException>(() => Pipeline.Notify.SubscribeAsync(request).ResponseAsync);
+        Assert.Equal(StatusCode.ResourceExhausted, limited.StatusCode);
+        // The pending subscription has the latest preferences, and the inbox got one confirmation.
+        var pending = await Pipeline.Notify.GetSubscriberAsync(new GetSubscriberRequest { SubscriberId = id! }, PipelineFixture.WithApiKey);
+        Assert.Equal((SubscriberStatus.Pending, 4), (pending.Status, pending.Hour));
+        await Pipeline.Smtp.WaitForMessagesAsync(m => IsTo(m, email), 1, Arrival);
+        await Pipeline.Smtp.AssertNoMoreMessagesAsync(TimeSpan.FromSeconds(2), m => IsTo(m, email));
+        Assert.Single(Pipeline.Smtp.Messages, e => IsTo(e.Message, email));
+    }
+
+    [Fact]
+    public async Task A_digests_spans_link_to_the_traces_of_the_papers_in_it()
+    {
+        // An instant subscriber makes notify see the paper's trace (PaperMatched) before the digest.
+        var topic = DigestPapers.Exoplanets();
+        var instant = $"tracer-{Guid.NewGuid():N}@example.org";
+        await SubscribeAndConfirmAsync(instant, topic.Interest);
+        var (email, id, paper) = await DigestSubscriberWithAPaperAsync(topic);
+        var alert = (await Pipeline.Smtp.WaitForMessagesAsync(m => IsAlertTo(m, instant), 1, Arrival)).Single().Message;
+        var alertSend = await Pipeline.Traces.WaitForSpanAsync(s => s.Name == "smtp send" && s.Attribute("email.message_id") == alert.MessageId, Arrival);
+
+        var answer = await Pipeline.Notify.SendDigestNowAsync(new SendDigestNowRequest { SubscriberId = id }, PipelineFixture.WithApiKey);
+        Assert.Contains(paper.Id, answer.Delivery.PaperIds);
+
+        var compose = await Pipeline.Traces.WaitForSpanAsync(s => s.Name == "compose digest" && s.Attribute("notify.subscriber_id") == id, Arrival);
+        Assert.Equal("notify", compose.ServiceName);
+        Assert.Contains(compose.Links, l => l.TraceId == alertSend.TraceId);
+        var send = await Pipeline.Traces.WaitForSpanAsync(s => s.Name == "smtp send" && s.Attribute("email.message_id") == answer.Delivery.MessageId, Arrival);
+        Assert.Contains(send.Links, l => l.TraceId == alertSend.TraceId);
+        _ = email;
+    }
+
+    /// <summary>A confirmed daily subscriber and an on-topic paper that rank has indexed.</summary>
+    private async Task<(string Email, string Id, Paper Paper)> DigestSubscriberWithAPaperAsync((string Interest, Paper Paper) topic)
+    {
+        var (interest, paper) = topic;
+        var email = $"digest-{Guid.NewGuid():N}@example.org";
+        var subscribed = await Pipeline.Notify.SubscribeAsync(new SubscribeRequest
+        {
+            Email = email, Cadence = Cadence.Daily, Hour = (DateTime.UtcNow.Hour + 12) % 24, Interests = { interest },
+        });
+        var confirmation = await Pipeline.Smtp.WaitForMessageAsync(m => IsTo(m, email) && (m.Subject ?? "").Contains("Confirm"), Arrival);
+        using (var http = new HttpClient())
+        {
+            Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(PipelineFixture.LinkIn(confirmation.Message, "confirm"))).StatusCode);
+        }
+
+        await WaitUntilAsync(async () => await RankStatusAsync(subscribed.SubscriberId) == StatusCode.OK, "rank knows the new subscriber");
+        await SubmitAsync(paper);
+        await WaitUntilRankKnowsAsync(paper.Title);
+        // The paper is new to rank after the subscriber joined; Recommend finds it.
+        await WaitUntilAsync(async () => (await Pipeline.Rank.RecommendAsync(new Contracts.Rank.V1.RecommendRequest { SubscriberId = subscribed.SubscriberId, Limit = 50 }))
+            .Papers.Any(p => p.Id == paper.Id), $"rank recommends {paper.Id}");
+        return (email, subscribed.SubscriberId, paper);
+    }
+
+    private async Task ScheduleAsync(string subscriberId, DateTimeOffset due)
+    {
+        await using var redis = await ConnectionMultiplexer.ConnectAsync(Pipeline.Redis["notify"].ConnectionString);
+        await redis.GetDatabase().SortedSetAddAsync("notify:digest-due", subscriberId, due.ToUnixTimeMilliseconds());
+    }
+
+    private async Task<DateTimeOffset?> DueAtAsync(string subscriberId)
+    {
+        await using var redis = await ConnectionMultiplexer.ConnectAsync(Pipeline.Redis["notify"].ConnectionString);
+        return await redis.GetDatabase().SortedSetScoreAsync("notify:digest-due", subscriberId) is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds((long)ms) : null;
+    }
+
+    private async Task PublishAsync(PaperMatched message)
+    {
+        var bus = Bus.Factory.CreateUsingRabbitMq(cfg => cfg.Host(new Uri(Pipeline.RabbitMqConnectionString.Replace("amqp://guest:guest@", "rabbitmq://")), h =>
+        {
+            h.Username("guest");
+            h.Password("guest");
+        }));
+        await bus.StartAsync();
+        try
+        {
+            await bus.Publish(message);
+        }
+        finally
+        {
+            await bus.StopAsync();
+        }
+    }
+
+    private static PaperSummary Summary(Paper paper) =>
+        new(paper.Id, paper.Version, paper.Title, paper.Abstract, paper.Authors, paper.Categories, null, $"https://arxiv.org/abs/{paper.Id}", paper.Source, 0);
+
+    private static bool IsDigestTo(MimeMessage message, string email) =>
+        IsTo(message, email) && (message.MessageId ?? "").StartsWith("digest.", StringComparison.Ordinal);
+}

@@ -1,0 +1,59 @@
+using Pipeline.Contracts.Ingest.V1;
+using Pipeline.IntegrationTests.Flow;
+
+namespace Pipeline.IntegrationTests.Notify;
+
+/// <summary>
+/// A paper and an interest per digest test, each on a topic no other test uses: rank leaves
+/// near-duplicates out of a recommendation list, so two tests sharing a text would see only one copy.
+/// </summary>
+public static class DigestPapers
+{
+    public static (string Interest, Paper Paper) CoralReefs() => Make("coral reef bleaching during marine heatwaves",
+        "Coral bleaching across the Great Barrier Reef during successive marine heatwaves",
+        "We map coral bleaching on the Great Barrier Reef from aerial surveys during three marine heatwaves and relate it to accumulated heat stress, finding that reefs bleached before recover less.");
+
+    public static (string Interest, Paper Paper) Sourdough() => Make("microbial communities of sourdough starters",
+        "Bacteria and yeasts of sourdough starters from home bakers on four continents",
+        "We sequence the microbes of five hundred sourdough starters and find that lactic acid bacteria and yeasts co-occur in a few stable communities that shape the bread's rise and aroma.");
+
+    public static (string Interest, Paper Paper) VolcanicAsh() => Make("forecasting volcanic ash clouds for aviation",
+        "Forecasting volcanic ash dispersion for air traffic with ensemble transport models",
+        "Volcanic ash endangers jet engines. We run ensembles of atmospheric transport models fed with satellite retrievals of an eruption column and forecast ash concentration along flight routes.");
+
+    public static (string Interest, Paper Paper) Honeybees() => Make("honeybee waggle dance communication",
+        "Decoding the honeybee waggle dance: how foragers share the distance and direction of flowers",
+        "We film thousands of waggle dances in observation hives and decode the angle and duration of each run, showing how honeybee foragers recruit nestmates to distant flower patches.");
+
+    public static (string Interest, Paper Paper) Glaciers() => Make("glacier calving in Greenland",
+        "Iceberg calving at Greenland's marine-terminating glaciers observed with terrestrial radar",
+        "Terrestrial radar interferometry records iceberg calving at three Greenland outlet glaciers every minute for a summer, linking calving events to ocean melt at the glacier front.");
+
+    public static (string Interest, Paper Paper) AncientDna() => Make("ancient DNA preserved in permafrost",
+        "Ancient environmental DNA from Siberian permafrost reveals a vanished mammoth steppe",
+        "Sediment cores from Siberian permafrost hold environmental DNA of plants and animals over fifty thousand years, tracing the decline of the mammoth steppe ecosystem.");
+
+    public static (string Interest, Paper Paper) StreetTrees() => Make("street trees cooling urban heat islands",
+        "How much do street trees cool a city? Thermal imaging of urban heat islands",
+        "Airborne thermal imaging of three European cities during heatwaves shows that street tree canopy lowers surface temperature of pavements by several degrees and reduces the urban heat island.");
+
+    public static (string Interest, Paper Paper) Exoplanets() => Make("exoplanet atmospheres with transmission spectroscopy",
+        "Water and carbon dioxide in a hot Jupiter atmosphere from JWST transmission spectroscopy",
+        "Transmission spectra of a transiting hot Jupiter taken with the James Webb Space Telescope show absorption by water vapour and carbon dioxide, constraining the planet's metallicity.");
+
+    public static (string Interest, Paper Paper) BirdMigration() => Make("tracking bird migration with weather radar",
+        "Nocturnal bird migration across North America measured by the weather radar network",
+        "Weather radars detect millions of migrating birds each night. We extract migration density and flight direction from a decade of radar scans and forecast peak migration nights.");
+
+    public static (string Interest, Paper Paper) Batteries() => Make("lithium-ion battery degradation",
+        "Predicting lithium-ion battery degradation from early charge and discharge cycles",
+        "We predict the cycle life of lithium-ion cells from the voltage curves of their first hundred cycles, using features of capacity fade that separate long-lived from short-lived batteries.");
+
+    private static (string, Paper) Make(string interest, string title, string abstractText)
+    {
+        var paper = new Paper { Id = Papers.NewArxivId(), Version = 1, Title = title, Abstract = abstractText, Source = "integration-test" };
+        paper.Authors.AddRange(["Marie Curie", "Dorothy Hodgkin", "Lise Meitner", "Chien-Shiung Wu"]);
+        paper.Categories.AddRange(["physics.gen-ph", "q-bio.PE"]);
+        return (interest, paper);
+    }
+}

@@ -1,0 +1,33 @@
+using Microsoft.Extensions.Options;
+using Pipeline.Notify.Delivery;
+
+namespace Pipeline.Notify.Tests;
+
+public class SubscribeRateLimitsSpecs
+{
+    private readonly ManualClock _clock = new(new DateTimeOffset(2026, 11, 26, 12, 0, 0, TimeSpan.Zero));
+
+    private SubscribeRateLimits Limits() => new(Options.Create(new NotifyOptions
+    {
+        SubscribePerAddressLimit = 3, SubscribePerAddressWindowSeconds = 3600, SubscribePerClientLimit = 5, SubscribePerClientWindowSeconds = 600,
+    }), _clock);
+
+    [Fact]
+    public void One_address_is_refused_after_its_limit_and_accepted_again_in_the_next_window()
+    {
+        var limits = Limits();
+        Assert.All(Enumerable.Range(0, 3), i => Assert.Null(limits.TryAcquire("ada@example.org", $"10.0.0.{i}")));
+        Assert.Contains("this address", limits.TryAcquire("ADA@example.org", "10.0.0.9"));
+        _clock.Now = _clock.Now.AddHours(1);
+        Assert.Null(limits.TryAcquire("ada@example.org", "10.0.0.10"));
+    }
+
+    [Fact]
+    public void One_client_is_refused_after_its_limit_whatever_addresses_it_tries()
+    {
+        var limits = Limits();
+        Assert.All(Enumerable.Range(0, 5), i => Assert.Null(limits.TryAcquire($"user{i}@example.org", "10.0.0.1")));
+        Assert.Contains("this client", limits.TryAcquire("someone@example.org", "10.0.0.1"));
+        Assert.Null(limits.TryAcquire("someone@example.org", "10.0.0.2"));
+    }
+}
