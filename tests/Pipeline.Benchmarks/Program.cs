@@ -1,4 +1,33 @@
 using BenchmarkDotNet.Running;
+using Pipeline.Benchmarks;
+
+if (args is ["embed-compare", ..])
+{
+    // Not a BenchmarkDotNet run: every embedding path in one process, interleaved (see EmbedComparison).
+    EmbedComparison.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 5);
+    return;
+}
+
+if (args is ["ingest-throughput", ..])
+{
+    // Not a BenchmarkDotNet run: real broker, Redis and ingest process (see IngestThroughput).
+    await IngestThroughput.RunAsync(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 10_000);
+    return;
+}
+
+if (args is ["rank-load", ..])
+{
+    // Not a BenchmarkDotNet run: real broker, Redis, embed and rank processes (see RankLoad).
+    await RankLoad.RunAsync(args[1..]);
+    return;
+}
+
+if (args is ["notify-delivery", ..])
+{
+    // Not a BenchmarkDotNet run: Redis, an SMTP server, RabbitMQ and the notify process (see NotifyDelivery).
+    await NotifyDelivery.RunAsync(args[1..]);
+    return;
+}
 
 // Every benchmark of the pipeline; pick with --filter, list with --list flat.
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using MassTransit;
 using Pipeline.Contracts.Messages;
 using Pipeline.Rank.Ranking;
@@ -18,6 +19,10 @@ public sealed class PaperEmbeddedConsumer(
         var message = context.Message;
         var paper = new IndexedPaper(message.Paper, message.IngestedAt);
         await store.SavePaperAsync(paper, message.Vector);
+        if (Activity.Current?.Id is { } traceParent)
+        {
+            await store.SaveTraceParentAsync(message.Paper.Id, traceParent);
+        }
         index.Upsert(paper, message.Vector);
         relevance.Add(paper);
 

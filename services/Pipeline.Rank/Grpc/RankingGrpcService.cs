@@ -17,6 +17,8 @@ public sealed class RankingGrpcService(
     FeedbackStore feedbackStore,
     TextEmbedder embedder,
     ApiKeyValidator apiKeys,
+    RankStore store,
+    UpstreamRebuild rebuild,
     TimeProvider clock) : RankingService.RankingServiceBase
 {
     public const int MaxLimit = 1_000;
@@ -45,7 +47,7 @@ public sealed class RankingGrpcService(
         var vector = (await embedder.EmbedAsync([query], context.CancellationToken))[0];
         var hits = relevance.Rank([new RelevanceQuery(query, vector)], limit);
         var now = clock.GetUtcNow();
-        return Answer(hits.Select(h => Ranked(h.Paper, h.Score, h.Score, 0, TrendingScore.Recency(now - h.Paper.SeenAt), RelevanceReason.Explain(h, [query], "search"))));
+        return await AnswerAsync(hits.Select(h => Ranked(h.Paper, h.Score, h.Score, 0, TrendingScore.Recency(now - h.Paper.SeenAt), RelevanceReason.Explain(h, [query], "search"))));
     }
 
     public override async Task<RankedPapers> Recommend(RecommendRequest request, ServerCallContext context)
@@ -110,10 +112,10 @@ public sealed class RankingGrpcService(
             return new RecommendationCandidate(h.Paper, vector, h.Score, InterestReason(h, texts, liked.Count > 0), feedback.Votes(h.Paper.Paper.Id));
         }).ToArray();
         var chosen = Recommender.Choose(pool, preferences, clock.GetUtcNow(), limit);
-        return Answer(chosen.Select(r => Ranked(r.Paper, r.Score, r.Relevance, r.Trending, r.Recency, r.Reason)));
+        return await AnswerAsync(chosen.Select(r => Ranked(r.Paper, r.Score, r.Relevance, r.Trending, r.Recency, r.Reason)));
     }
 
-    public override Task<RankedPapers> Trending(TrendingRequest request, ServerCallContext context)
+    public override async Task<RankedPapers> Trending(TrendingRequest request, ServerCallContext context)
     {
         var limit = Limit(request.Limit);
         var window = request.Window switch
@@ -150,10 +152,10 @@ public sealed class RankingGrpcService(
         }
 
         ranked.Reverse();
-        return Task.FromResult(Answer(ranked));
+        return await AnswerAsync(ranked);
     }
 
-    public override Task<RankedPapers> Similar(SimilarRequest request, ServerCallContext context)
+    public override async Task<RankedPapers> Similar(SimilarRequest request, ServerCallContext context)
     {
         var id = RequireId(request.PaperId, "paper_id");
         var limit = Limit(request.Limit);
@@ -164,8 +166,8 @@ public sealed class RankingGrpcService(
 
         var now = clock.GetUtcNow();
         var top = papers.Top([vector], limit, p => p.Paper.Id != id);
-        return Task.FromResult(Answer(top.Select(s =>
-            Ranked(s.Paper, s.Relevance, s.Relevance, 0, TrendingScore.Recency(now - s.Paper.SeenAt), Reasons.SimilarTo(paper!.Paper.Title, s.Relevance)))));
+        return await AnswerAsync(top.Select(s =>
+            Ranked(s.Paper, s.Relevance, s.Relevance, 0, TrendingScore.Recency(now - s.Paper.SeenAt), Reasons.SimilarTo(paper!.Paper.Title, s.Relevance))));
     }
 
     public override async Task<VoteResponse> Vote(VoteRequest request, ServerCallContext context)
@@ -190,6 +192,14 @@ public sealed class RankingGrpcService(
         }
 
         return new VoteResponse { PaperId = paperId, Votes = feedback.Votes(paperId), Changed = changed };
+    }
+
+    /// <summary>Refills rank's Redis and index from ingest's ListPapers and embed's Embed (after rank's Redis was lost).</summary>
+    public override async Task<RebuildIndexResponse> RebuildIndex(RebuildIndexRequest request, ServerCallContext context)
+    {
+        apiKeys.Require(context);
+        var result = await rebuild.RebuildAsync(context.CancellationToken);
+        return new RebuildIndexResponse { Papers = result.Papers, Skipped = result.Skipped, Seconds = result.Elapsed.TotalSeconds };
     }
 
     private List<RelevanceQuery> ApplyFeedback(List<RelevanceQuery> queries, IReadOnlyList<string> liked, IReadOnlyList<string> disliked)
@@ -295,7 +305,6 @@ public sealed class RankingGrpcService(
         {
             Id = p.Id,
             Title = p.Title,
-            Abstract = p.Abstract,
             Url = p.Url,
             Upvotes = p.Upvotes,
             Votes = feedback.Votes(p.Id),
@@ -309,10 +318,18 @@ public sealed class RankingGrpcService(
         return ranked;
     }
 
-    private static RankedPapers Answer(IEnumerable<RankedPaper> ranked)
+    /// <summary>The answer, with what the in-memory index leaves out (abstracts, trace links) read from Redis.</summary>
+    private async Task<RankedPapers> AnswerAsync(IEnumerable<RankedPaper> ranked)
     {
         var answer = new RankedPapers();
         answer.Papers.AddRange(ranked);
+        var details = await store.GetAnswerDetailsAsync(answer.Papers.Select(p => p.Id).ToArray());
+        for (var i = 0; i < details.Count; i++)
+        {
+            answer.Papers[i].Abstract = details[i].Abstract;
+            answer.Papers[i].TraceParent = details[i].TraceParent ?? "";
+        }
+
         return answer;
     }
 }

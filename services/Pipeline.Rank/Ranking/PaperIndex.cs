@@ -14,18 +14,54 @@ public sealed record IndexedPaper(PaperSummary Paper, DateTimeOffset IngestedAt)
 public readonly record struct ScoredPaper(IndexedPaper Paper, float Relevance, int BestQuery);
 
 /// <summary>
-/// Every paper and its vector, in memory, for scoring. Vectors sit in one contiguous array so a
-/// scan is a run of SIMD dot products; the index is rebuilt from rank's Redis at start.
+/// Every paper and its vector, in memory, for scoring. Vectors sit in one contiguous matrix
+/// (<see cref="VectorRows"/>, fp32, fp16 or int8) so a scan is a run of SIMD dot products over a
+/// block of rows decoded into a per-thread buffer: no allocation per paper. The index is rebuilt
+/// from rank's Redis at start.
 /// </summary>
+/// <remarks>
+/// Papers are kept without their abstract and without per-author details: at 100,000 papers the
+/// abstracts alone are about 200 MB of .NET strings and nothing here scores on them (the lexical
+/// index reads them when a paper is added). Answers fetch the abstracts of the papers they return
+/// from Redis (<see cref="Storage.RankStore.GetAbstractsAsync"/>). Category and source strings are
+/// interned: a few hundred values shared by every paper.
+/// </remarks>
 public sealed class PaperIndex
 {
     public const int Dimensions = 384;
 
+    /// <summary>The precision the service uses unless <c>Ranking:VectorPrecision</c> says otherwise (see docs/benchmarks-rank.md).</summary>
+    public const VectorPrecision ServiceDefaultPrecision = VectorPrecision.Int8;
+
     private readonly ReaderWriterLockSlim _lock = new();
     private readonly Dictionary<string, int> _slots = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _interned = new(StringComparer.Ordinal);
+    private readonly VectorRows _vectors;
     private IndexedPaper[] _papers = new IndexedPaper[1024];
-    private float[] _vectors = new float[1024 * Dimensions];
     private int _count;
+
+    /// <summary>An exact (fp32) index.</summary>
+    public PaperIndex()
+        : this(VectorPrecision.Float32)
+    {
+    }
+
+    public PaperIndex(VectorPrecision precision) => _vectors = new VectorRows(Dimensions, precision);
+
+    /// <summary>The service's index: precision from <c>Ranking:VectorPrecision</c>, else <see cref="ServiceDefaultPrecision"/>.</summary>
+    public PaperIndex(IConfiguration configuration)
+        : this(configuration.GetValue("Ranking:VectorPrecision", ServiceDefaultPrecision))
+    {
+    }
+
+    public VectorPrecision Precision => _vectors.Precision;
+
+    /// <summary>
+    /// From this many papers up, a scan runs on two threads (when there are two cores): it halved
+    /// one query's scan on the quiet 2-core machine, and costs little when every core is busy with
+    /// other queries (docs/benchmarks-rank.md). int.MaxValue turns it off.
+    /// </summary>
+    public int ParallelThreshold { get; set; } = 32_768;
 
     public int Count
     {
@@ -37,7 +73,40 @@ public sealed class PaperIndex
         }
     }
 
-    /// <summary>Adds a paper or replaces the known paper with the same id.</summary>
+    /// <summary>Bytes held by the vector matrix.</summary>
+    public long VectorBytes
+    {
+        get
+        {
+            _lock.EnterReadLock();
+            try { return _vectors.Bytes; }
+            finally { _lock.ExitReadLock(); }
+        }
+    }
+
+    /// <summary>
+    /// Makes room for <paramref name="papers"/> papers at once: the loader knows the count, and
+    /// growing by doubling would leave up to half the vector matrix unused (and copy it on the way).
+    /// </summary>
+    public void EnsureCapacity(int papers)
+    {
+        _lock.EnterWriteLock();
+        try
+        {
+            if (papers > _papers.Length)
+            {
+                Array.Resize(ref _papers, papers);
+            }
+
+            _vectors.EnsureCapacity(papers);
+        }
+        finally
+        {
+            _lock.ExitWriteLock();
+        }
+    }
+
+    /// <summary>Adds a paper or replaces the known paper with the same id. The index keeps a slim copy (no abstract).</summary>
     public void Upsert(IndexedPaper paper, ReadOnlySpan<float> vector)
     {
         if (vector.Length != Dimensions)
@@ -54,14 +123,13 @@ public sealed class PaperIndex
                 if (slot == _papers.Length)
                 {
                     Array.Resize(ref _papers, _papers.Length * 2);
-                    Array.Resize(ref _vectors, _vectors.Length * 2);
                 }
 
                 _slots[paper.Paper.Id] = slot;
             }
 
-            _papers[slot] = paper;
-            vector.CopyTo(_vectors.AsSpan(slot * Dimensions, Dimensions));
+            _papers[slot] = Slim(paper);
+            _vectors.Set(slot, vector);
         }
         finally
         {
@@ -77,7 +145,8 @@ public sealed class PaperIndex
             if (_slots.TryGetValue(id, out var slot))
             {
                 paper = _papers[slot];
-                vector = _vectors.AsSpan(slot * Dimensions, Dimensions).ToArray();
+                vector = new float[Dimensions];
+                _vectors.Get(slot, vector);
                 return true;
             }
 
@@ -97,7 +166,7 @@ public sealed class PaperIndex
         _lock.EnterReadLock();
         try
         {
-            var result = new List<IndexedPaper>();
+            var result = new List<IndexedPaper>(include is null ? _count : 0);
             for (var slot = 0; slot < _count; slot++)
             {
                 if (include is null || include(_papers[slot]))
@@ -117,6 +186,7 @@ public sealed class PaperIndex
     /// <summary>
     /// The <paramref name="limit"/> papers most similar to any of <paramref name="queries"/> (each
     /// L2-normalised, so the dot product is the cosine), best first, among those <paramref name="include"/> accepts.
+    /// <paramref name="include"/> may run on two threads at once and must not call back into this index.
     /// </summary>
     public IReadOnlyList<ScoredPaper> Top(IReadOnlyList<float[]> queries, int limit, Func<IndexedPaper, bool>? include = null)
     {
@@ -125,28 +195,35 @@ public sealed class PaperIndex
             return [];
         }
 
-        var best = new PriorityQueue<ScoredPaper, float>(limit + 1);
+        foreach (var query in queries)
+        {
+            if (query.Length != Dimensions)
+            {
+                throw new ArgumentException($"A query vector has {Dimensions} dimensions, not {query.Length}.", nameof(queries));
+            }
+        }
+
+        PriorityQueue<ScoredPaper, float> best;
         _lock.EnterReadLock();
         try
         {
-            for (var slot = 0; slot < _count; slot++)
+            if (_count >= ParallelThreshold && Environment.ProcessorCount > 1)
             {
-                var paper = _papers[slot];
-                if (include is not null && !include(paper))
+                // Two halves on two threads; the read lock held here keeps writers out of both.
+                var middle = _count / 2;
+                PriorityQueue<ScoredPaper, float>? low = null, high = null;
+                Parallel.Invoke(
+                    () => low = Scan(queries, limit, include, 0, middle),
+                    () => high = Scan(queries, limit, include, middle, _count));
+                best = low!;
+                while (high!.TryDequeue(out var s, out var score))
                 {
-                    continue;
+                    Offer(best, s, score, limit);
                 }
-
-                var vector = new ReadOnlySpan<float>(_vectors, slot * Dimensions, Dimensions);
-                var (score, bestQuery) = MaxSimilarity(queries, vector);
-                if (best.Count < limit)
-                {
-                    best.Enqueue(new ScoredPaper(paper, score, bestQuery), score);
-                }
-                else if (score > best.Peek().Relevance)
-                {
-                    best.EnqueueDequeue(new ScoredPaper(paper, score, bestQuery), score);
-                }
+            }
+            else
+            {
+                best = Scan(queries, limit, include, 0, _count);
             }
         }
         finally
@@ -179,5 +256,84 @@ public sealed class PaperIndex
         }
 
         return (score, bestQuery);
+    }
+
+    /// <summary>Slots [from, to): the best <paramref name="limit"/> as a min-heap. Caller holds the read lock.</summary>
+    private PriorityQueue<ScoredPaper, float> Scan(IReadOnlyList<float[]> queries, int limit, Func<IndexedPaper, bool>? include, int from, int to)
+    {
+        var best = new PriorityQueue<ScoredPaper, float>(limit + 1);
+        var scratch = _vectors.Scratch();
+        Span<bool> accepted = stackalloc bool[VectorRows.BlockRows];
+        for (var first = from; first < to; first += VectorRows.BlockRows)
+        {
+            var rows = Math.Min(VectorRows.BlockRows, to - first);
+            var any = false;
+            for (var r = 0; r < rows; r++)
+            {
+                accepted[r] = include is null || include(_papers[first + r]);
+                any |= accepted[r];
+            }
+
+            if (!any)
+            {
+                continue;
+            }
+
+            var block = _vectors.Decode(first, rows, scratch);
+            for (var r = 0; r < rows; r++)
+            {
+                if (!accepted[r])
+                {
+                    continue;
+                }
+
+                var slot = first + r;
+                var (score, bestQuery) = MaxSimilarity(queries, block.Slice(r * Dimensions, Dimensions));
+                score *= _vectors.ScaleOf(slot);
+                if (best.Count < limit || score > best.Peek().Relevance)
+                {
+                    Offer(best, new ScoredPaper(_papers[slot], score, bestQuery), score, limit);
+                }
+            }
+        }
+
+        return best;
+    }
+
+    private static void Offer(PriorityQueue<ScoredPaper, float> best, ScoredPaper paper, float score, int limit)
+    {
+        if (best.Count < limit)
+        {
+            best.Enqueue(paper, score);
+        }
+        else if (score > best.Peek().Relevance)
+        {
+            best.EnqueueDequeue(paper, score);
+        }
+    }
+
+    /// <summary>What the index keeps of a paper: everything but the abstract and per-author details. Caller holds the write lock.</summary>
+    private IndexedPaper Slim(IndexedPaper paper)
+    {
+        var p = paper.Paper;
+        var categories = new string[p.Categories.Count];
+        for (var i = 0; i < categories.Length; i++)
+        {
+            categories[i] = Intern(p.Categories[i]);
+        }
+
+        var metadata = p.Metadata is { AuthorDetails: not null } m ? m with { AuthorDetails = null } : p.Metadata;
+        var slim = p with { Abstract = "", Categories = categories, Source = Intern(p.Source), Metadata = metadata };
+        return paper with { Paper = slim };
+    }
+
+    private string Intern(string value)
+    {
+        if (!_interned.TryGetValue(value, out var known))
+        {
+            _interned[value] = known = value;
+        }
+
+        return known;
     }
 }

@@ -17,6 +17,7 @@ public sealed class ProfileIndex
 {
     private readonly Lock _lock = new();
     private Dictionary<string, SubscriberProfile> _profiles = new(StringComparer.Ordinal);
+    private InstantProfileMatrix? _matrix;
 
     public int Count => _profiles.Count;
 
@@ -34,6 +35,21 @@ public sealed class ProfileIndex
         }
     }
 
+    /// <summary>Many profiles in one copy: loading 10,000 one by one would copy the dictionary 10,000 times.</summary>
+    public void UpsertMany(IEnumerable<SubscriberProfile> profiles)
+    {
+        lock (_lock)
+        {
+            var copy = new Dictionary<string, SubscriberProfile>(_profiles, StringComparer.Ordinal);
+            foreach (var profile in profiles)
+            {
+                copy[profile.SubscriberId] = profile;
+            }
+
+            _profiles = copy;
+        }
+    }
+
     public void Remove(string subscriberId)
     {
         lock (_lock)
@@ -42,5 +58,87 @@ public sealed class ProfileIndex
             copy.Remove(subscriberId);
             _profiles = copy;
         }
+    }
+
+    /// <summary>
+    /// The interest vectors of every instant-alert profile stacked into one matrix, for the current
+    /// set of profiles. Built on first use after a change (profiles change far less often than
+    /// papers arrive), so the writers above stay cheap.
+    /// </summary>
+    internal InstantProfileMatrix InstantMatrix()
+    {
+        var profiles = _profiles;
+        var matrix = _matrix;
+        if (matrix is not null && ReferenceEquals(matrix.Source, profiles))
+        {
+            return matrix;
+        }
+
+        lock (_lock)
+        {
+            if (_matrix is null || !ReferenceEquals(_matrix.Source, _profiles))
+            {
+                _matrix = InstantProfileMatrix.Build(_profiles);
+            }
+
+            return _matrix;
+        }
+    }
+}
+
+/// <summary>
+/// All interest vectors of instant-alert profiles as contiguous int8 rows (a scale each); a
+/// profile's rows are adjacent (<see cref="FirstRow"/>). int8 is a quarter of the memory and of
+/// the bytes read per match; the matcher re-checks in fp32 every profile that the quantization
+/// error could put over its threshold, so the answer is exact.
+/// </summary>
+internal sealed class InstantProfileMatrix
+{
+    private InstantProfileMatrix(object source, VectorRows rows, SubscriberProfile[] profiles, int[] firstRow, float[] thresholds)
+    {
+        Source = source;
+        Rows = rows;
+        Profiles = profiles;
+        FirstRow = firstRow;
+        Thresholds = thresholds;
+    }
+
+    /// <summary>The profile dictionary this was built from.</summary>
+    public object Source { get; }
+
+    public VectorRows Rows { get; }
+
+    public SubscriberProfile[] Profiles { get; }
+
+    /// <summary>Profile p owns rows FirstRow[p] to FirstRow[p + 1] - 1 (one more entry than profiles).</summary>
+    public int[] FirstRow { get; }
+
+    public float[] Thresholds { get; }
+
+    public int RowCount => FirstRow[^1];
+
+    public static InstantProfileMatrix Build(Dictionary<string, SubscriberProfile> source)
+    {
+        var profiles = source.Values
+            .Where(p => p.WantsInstantAlerts && p.Vectors.Count > 0 && p.Vectors.All(v => v.Length == PaperIndex.Dimensions))
+            .ToArray();
+        var firstRow = new int[profiles.Length + 1];
+        var thresholds = new float[profiles.Length];
+        for (var p = 0; p < profiles.Length; p++)
+        {
+            firstRow[p + 1] = firstRow[p] + profiles[p].Vectors.Count;
+            thresholds[p] = (float)profiles[p].InstantThreshold;
+        }
+
+        var rows = new VectorRows(PaperIndex.Dimensions, VectorPrecision.Int8, firstRow[^1]);
+        for (var p = 0; p < profiles.Length; p++)
+        {
+            for (var v = 0; v < profiles[p].Vectors.Count; v++)
+            {
+                rows.Set(firstRow[p] + v, profiles[p].Vectors[v]);
+            }
+        }
+
+        return new InstantProfileMatrix(source, rows, profiles, firstRow, thresholds);
     }
 }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using Pipeline.Contracts.Messages;
@@ -7,52 +8,162 @@ using StackExchange.Redis;
 
 namespace Pipeline.Rank.Storage;
 
+/// <summary>A paper as stored in rank's Redis: all its fields (abstract included) and its fp32 vector.</summary>
+public sealed record StoredPaper(IndexedPaper Paper, float[] Vector);
+
 /// <summary>
 /// Rank's state in its own Redis: papers with their vectors (<c>rank:paper:{id}</c>, ids in the set
 /// <c>rank:papers</c>), subscriber profiles (<c>rank:subscriber:{id}</c>, ids in <c>rank:subscribers</c>)
 /// and which instant alerts were already raised (<c>rank:matched:{subscriber}:{paper}</c>).
 /// </summary>
+/// <remarks>
+/// Format 2 (<c>rank:format</c>): a paper hash holds <c>summary</c> (the paper as JSON without its
+/// abstract), <c>abstract</c> (plain text, so answers fetch it alone), <c>ingested_at</c> (Unix ms)
+/// and <c>vector</c> (384 little-endian fp32). A profile's interest vectors are one base64 block of
+/// fp32 (<c>packed</c>) instead of JSON number arrays, which took most of the load time.
+/// Format 1 hashes (<c>paper</c>: the whole paper as JSON) and profiles (<c>vectors</c>) still load;
+/// a paper is rewritten in format 2 the next time it is saved.
+/// Loads read in pipelined batches (one round trip per thousand records), so 100,000 papers load in
+/// seconds, not one round trip each.
+/// </remarks>
 public sealed class RankStore(IDatabase redis)
 {
+    public const int FormatVersion = 2;
+    public const string FormatKey = "rank:format";
     private const string PapersKey = "rank:papers";
     private const string SubscribersKey = "rank:subscribers";
+    private const int BatchSize = 1000;
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+    private static readonly RedisValue[] PaperFields = ["summary", "abstract", "ingested_at", "vector", "paper"];
+    private static readonly RedisValue[] AbstractFields = ["abstract", "paper", "trace_parent"];
 
-    public async Task SavePaperAsync(IndexedPaper paper, float[] vector)
+    private static string PaperKey(string id) => $"rank:paper:{id}";
+
+    public Task SavePaperAsync(IndexedPaper paper, float[] vector) => SavePapersAsync([new StoredPaper(paper, vector)]);
+
+    /// <summary>Saves papers in one transaction (one round trip), replacing what was stored under their ids.</summary>
+    public async Task SavePapersAsync(IReadOnlyList<StoredPaper> papers)
     {
+        if (papers.Count == 0)
+        {
+            return;
+        }
+
         var tx = redis.CreateTransaction();
-        _ = tx.HashSetAsync($"rank:paper:{paper.Paper.Id}",
-        [
-            new HashEntry("paper", JsonSerializer.Serialize(paper.Paper, Json)),
-            new HashEntry("ingested_at", paper.IngestedAt.ToUnixTimeMilliseconds()),
-            new HashEntry("vector", ToBytes(vector)),
-        ]);
-        _ = tx.SetAddAsync(PapersKey, paper.Paper.Id);
+        foreach (var (paper, vector) in papers)
+        {
+            var key = PaperKey(paper.Paper.Id);
+            _ = tx.HashSetAsync(key,
+            [
+                new HashEntry("summary", JsonSerializer.SerializeToUtf8Bytes(paper.Paper with { Abstract = "" }, Json)),
+                new HashEntry("abstract", paper.Paper.Abstract),
+                new HashEntry("ingested_at", paper.IngestedAt.ToUnixTimeMilliseconds()),
+                new HashEntry("vector", MemoryMarshal.AsBytes(vector.AsSpan()).ToArray()),
+            ]);
+            // A format 1 record of the same paper: its copy of the abstract would go stale.
+            _ = tx.HashDeleteAsync(key, "paper");
+        }
+
+        _ = tx.SetAddAsync(PapersKey, papers.Select(p => (RedisValue)p.Paper.Paper.Id).ToArray());
+        _ = tx.StringSetAsync(FormatKey, FormatVersion);
         await tx.ExecuteAsync();
     }
 
-    public async IAsyncEnumerable<(IndexedPaper Paper, float[] Vector)> LoadPapersAsync()
-    {
-        await foreach (var id in redis.SetScanAsync(PapersKey, pageSize: 1000))
-        {
-            var fields = await redis.HashGetAllAsync($"rank:paper:{id}");
-            if (fields.Length == 0)
-            {
-                continue;
-            }
+    public async Task<long> CountPapersAsync() => await redis.SetLengthAsync(PapersKey);
 
-            var map = fields.ToDictionary(f => f.Name.ToString(), f => f.Value);
-            var paper = JsonSerializer.Deserialize<PaperSummary>(map["paper"].ToString(), Json)!;
-            var ingestedAt = DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(map["ingested_at"].ToString(), CultureInfo.InvariantCulture));
-            yield return (new IndexedPaper(paper, ingestedAt), FromBytes(map["vector"]));
+    /// <summary>Every stored paper, one at a time (a convenience over <see cref="LoadPaperBatchesAsync"/>).</summary>
+    public async IAsyncEnumerable<(IndexedPaper Paper, float[] Vector)> LoadPapersAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await foreach (var batch in LoadPaperBatchesAsync(cancellationToken))
+        {
+            foreach (var stored in batch)
+            {
+                yield return (stored.Paper, stored.Vector);
+            }
         }
     }
 
+    /// <summary>
+    /// Every stored paper, a thousand at a time: while the caller indexes one batch, the next one
+    /// is already on the wire and being parsed on the thread pool.
+    /// </summary>
+    public async IAsyncEnumerable<IReadOnlyList<StoredPaper>> LoadPaperBatchesAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        Task<IReadOnlyList<StoredPaper>>? inFlight = null;
+        var ids = new List<string>(BatchSize);
+        await foreach (var id in redis.SetScanAsync(PapersKey, pageSize: BatchSize).WithCancellation(cancellationToken))
+        {
+            ids.Add(id.ToString());
+            if (ids.Count == BatchSize)
+            {
+                var next = FetchPapersAsync(ids.ToArray());
+                ids.Clear();
+                if (inFlight is not null)
+                {
+                    yield return await inFlight;
+                }
+
+                inFlight = next;
+            }
+        }
+
+        var last = ids.Count > 0 ? FetchPapersAsync(ids.ToArray()) : null;
+        if (inFlight is not null)
+        {
+            yield return await inFlight;
+        }
+
+        if (last is not null)
+        {
+            yield return await last;
+        }
+    }
+
+    /// <summary>The abstracts of the given papers, in order; "" for a paper rank does not have.</summary>
+    public async Task<IReadOnlyList<string>> GetAbstractsAsync(IReadOnlyList<string> paperIds) =>
+        (await GetAnswerDetailsAsync(paperIds)).Select(d => d.Abstract).ToArray();
+
+    /// <summary>
+    /// What an answer shows beyond the slim in-memory paper: the abstract, and the W3C traceparent
+    /// of the trace that brought the paper in (so a digest can link to it). In order of the ids.
+    /// </summary>
+    public async Task<IReadOnlyList<(string Abstract, string? TraceParent)>> GetAnswerDetailsAsync(IReadOnlyList<string> paperIds)
+    {
+        if (paperIds.Count == 0)
+        {
+            return [];
+        }
+
+        var batch = redis.CreateBatch();
+        var reads = new Task<RedisValue[]>[paperIds.Count];
+        for (var i = 0; i < reads.Length; i++)
+        {
+            reads[i] = batch.HashGetAsync(PaperKey(paperIds[i]), AbstractFields);
+        }
+
+        batch.Execute();
+        var details = new (string, string?)[reads.Length];
+        for (var i = 0; i < reads.Length; i++)
+        {
+            var values = await reads[i];
+            var abstractText = !values[0].IsNull
+                ? values[0].ToString()
+                : !values[1].IsNullOrEmpty ? JsonSerializer.Deserialize<PaperSummary>((ReadOnlySpan<byte>)(byte[])values[1]!, Json)!.Abstract : "";
+            details[i] = (abstractText, values[2].IsNullOrEmpty ? null : values[2].ToString());
+        }
+
+        return details;
+    }
+
+    /// <summary>Remembers the trace a paper arrived in (its <c>PaperEmbedded</c> consume span).</summary>
+    public Task SaveTraceParentAsync(string paperId, string traceParent) =>
+        redis.HashSetAsync(PaperKey(paperId), "trace_parent", traceParent);
+
     public async Task SaveProfileAsync(SubscriberProfile profile)
     {
-        var record = new ProfileRecord(profile.SubscriberId, profile.Interests, profile.Vectors, profile.Cadence, profile.InstantThreshold, profile.ChangedAt);
+        var record = new ProfileRecord(profile.SubscriberId, profile.Interests, null, Pack(profile.Vectors), profile.Cadence, profile.InstantThreshold, profile.ChangedAt);
         var tx = redis.CreateTransaction();
-        _ = tx.StringSetAsync($"rank:subscriber:{profile.SubscriberId}", JsonSerializer.Serialize(record, Json));
+        _ = tx.StringSetAsync($"rank:subscriber:{profile.SubscriberId}", JsonSerializer.SerializeToUtf8Bytes(record, Json));
         _ = tx.SetAddAsync(SubscribersKey, profile.SubscriberId);
         await tx.ExecuteAsync();
     }
@@ -61,7 +172,7 @@ public sealed class RankStore(IDatabase redis)
     {
         // A tombstone with the time of the change keeps an older, redelivered "active" from reviving it.
         var tx = redis.CreateTransaction();
-        _ = tx.StringSetAsync($"rank:subscriber:{subscriberId}", JsonSerializer.Serialize(new ProfileRecord(subscriberId, [], [], "none", 0, changedAt), Json));
+        _ = tx.StringSetAsync($"rank:subscriber:{subscriberId}", JsonSerializer.SerializeToUtf8Bytes(new ProfileRecord(subscriberId, [], null, null, "none", 0, changedAt), Json));
         _ = tx.SetRemoveAsync(SubscribersKey, subscriberId);
         await tx.ExecuteAsync();
     }
@@ -70,19 +181,30 @@ public sealed class RankStore(IDatabase redis)
     public async Task<DateTimeOffset?> ProfileChangedAtAsync(string subscriberId)
     {
         var json = await redis.StringGetAsync($"rank:subscriber:{subscriberId}");
-        return json.IsNullOrEmpty ? null : JsonSerializer.Deserialize<ProfileRecord>(json.ToString(), Json)!.ChangedAt;
+        return json.IsNullOrEmpty ? null : JsonSerializer.Deserialize<ProfileRecord>((ReadOnlySpan<byte>)(byte[])json!, Json)!.ChangedAt;
     }
 
-    public async IAsyncEnumerable<SubscriberProfile> LoadProfilesAsync()
+    /// <summary>Every active profile, read a thousand per round trip.</summary>
+    public async IAsyncEnumerable<SubscriberProfile> LoadProfilesAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        await foreach (var id in redis.SetScanAsync(SubscribersKey, pageSize: 1000))
+        var ids = new List<RedisKey>(BatchSize);
+        await foreach (var id in redis.SetScanAsync(SubscribersKey, pageSize: BatchSize).WithCancellation(cancellationToken))
         {
-            var json = await redis.StringGetAsync($"rank:subscriber:{id}");
-            if (!json.IsNullOrEmpty)
+            ids.Add($"rank:subscriber:{id}");
+            if (ids.Count == BatchSize)
             {
-                var r = JsonSerializer.Deserialize<ProfileRecord>(json.ToString(), Json)!;
-                yield return new SubscriberProfile(r.SubscriberId, r.Interests, r.Vectors, r.Cadence, r.InstantThreshold, r.ChangedAt);
+                foreach (var profile in await FetchProfilesAsync(ids.ToArray()))
+                {
+                    yield return profile;
+                }
+
+                ids.Clear();
             }
+        }
+
+        foreach (var profile in await FetchProfilesAsync(ids.ToArray()))
+        {
+            yield return profile;
         }
     }
 
@@ -92,14 +214,113 @@ public sealed class RankStore(IDatabase redis)
     public Task MarkMatchedAsync(string subscriberId, string paperId) =>
         redis.StringSetAsync($"rank:matched:{subscriberId}:{paperId}", 1);
 
-    private static byte[] ToBytes(float[] vector) => MemoryMarshal.AsBytes(vector.AsSpan()).ToArray();
+    private async Task<IReadOnlyList<StoredPaper>> FetchPapersAsync(string[] ids)
+    {
+        var batch = redis.CreateBatch();
+        var reads = new Task<RedisValue[]>[ids.Length];
+        for (var i = 0; i < ids.Length; i++)
+        {
+            reads[i] = batch.HashGetAsync(PaperKey(ids[i]), PaperFields);
+        }
 
-    private static float[] FromBytes(RedisValue value) => MemoryMarshal.Cast<byte, float>(((byte[])value!).AsSpan()).ToArray();
+        batch.Execute();
+        await Task.WhenAll(reads).ConfigureAwait(false);
+        var papers = new List<StoredPaper>(ids.Length);
+        foreach (var read in reads)
+        {
+            if (Parse(read.Result) is { } paper)
+            {
+                papers.Add(paper);
+            }
+        }
 
+        return papers;
+    }
+
+    /// <summary>A paper from its hash fields (<see cref="PaperFields"/>), format 2 or 1; null when the hash is gone or its vector is not 384 floats.</summary>
+    private static StoredPaper? Parse(RedisValue[] fields)
+    {
+        var (summary, @abstract, ingestedAt, vector, legacy) = (fields[0], fields[1], fields[2], fields[3], fields[4]);
+        if (vector.IsNull || ingestedAt.IsNull || (summary.IsNull && legacy.IsNull))
+        {
+            return null;
+        }
+
+        var bytes = (byte[])vector!;
+        if (bytes.Length != PaperIndex.Dimensions * sizeof(float))
+        {
+            return null;
+        }
+
+        var paper = !summary.IsNull
+            ? JsonSerializer.Deserialize<PaperSummary>((ReadOnlySpan<byte>)(byte[])summary!, Json)! with { Abstract = @abstract.IsNull ? "" : @abstract.ToString() }
+            : JsonSerializer.Deserialize<PaperSummary>((ReadOnlySpan<byte>)(byte[])legacy!, Json)!;
+        var at = DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(ingestedAt.ToString(), CultureInfo.InvariantCulture));
+        return new StoredPaper(new IndexedPaper(paper, at), MemoryMarshal.Cast<byte, float>(bytes).ToArray());
+    }
+
+    private async Task<IReadOnlyList<SubscriberProfile>> FetchProfilesAsync(RedisKey[] keys)
+    {
+        if (keys.Length == 0)
+        {
+            return [];
+        }
+
+        var values = await redis.StringGetAsync(keys);
+        var profiles = new List<SubscriberProfile>(values.Length);
+        foreach (var json in values)
+        {
+            if (json.IsNullOrEmpty)
+            {
+                continue;
+            }
+
+            var r = JsonSerializer.Deserialize<ProfileRecord>((ReadOnlySpan<byte>)(byte[])json!, Json)!;
+            var vectors = r.Packed is { } packed ? Unpack(packed, r.Interests.Count) : r.Vectors ?? [];
+            profiles.Add(new SubscriberProfile(r.SubscriberId, r.Interests, vectors, r.Cadence, r.InstantThreshold, r.ChangedAt));
+        }
+
+        return profiles;
+    }
+
+    private static byte[] Pack(IReadOnlyList<float[]> vectors)
+    {
+        var packed = new byte[vectors.Sum(v => v.Length) * sizeof(float)];
+        var offset = 0;
+        foreach (var vector in vectors)
+        {
+            MemoryMarshal.AsBytes(vector.AsSpan()).CopyTo(packed.AsSpan(offset));
+            offset += vector.Length * sizeof(float);
+        }
+
+        return packed;
+    }
+
+    /// <summary>The packed block split into one vector per interest (all of one width).</summary>
+    private static float[][] Unpack(byte[] packed, int count)
+    {
+        var floats = MemoryMarshal.Cast<byte, float>(packed);
+        if (count == 0 || floats.Length % count != 0)
+        {
+            return [];
+        }
+
+        var width = floats.Length / count;
+        var vectors = new float[count][];
+        for (var i = 0; i < vectors.Length; i++)
+        {
+            vectors[i] = floats.Slice(i * width, width).ToArray();
+        }
+
+        return vectors;
+    }
+
+    /// <summary>A profile in Redis: <see cref="Packed"/> (format 2) or <see cref="Vectors"/> (format 1) holds the interest vectors.</summary>
     private sealed record ProfileRecord(
         string SubscriberId,
         IReadOnlyList<string> Interests,
-        IReadOnlyList<float[]> Vectors,
+        IReadOnlyList<float[]>? Vectors,
+        byte[]? Packed,
         string Cadence,
         double InstantThreshold,
         DateTimeOffset ChangedAt);

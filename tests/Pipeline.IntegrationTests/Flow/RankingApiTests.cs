@@ -30,6 +30,10 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
         var day = await TrendingAsync(TrendingWindow.Day, category);
         Assert.Equal([hot.Id, fresh.Id], day.Papers.Select(p => p.Id));
         Assert.Equal("50 upvotes in 10 hours", day.Papers[0].Reason);
+        // What the in-memory index leaves out comes back from rank's Redis: the abstract, and the
+        // trace the paper arrived in (a digest links to it).
+        Assert.Equal(hot.Abstract, day.Papers[0].Abstract);
+        Assert.Matches("^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$", day.Papers[0].TraceParent);
         Assert.True(day.Papers[0].Parts.Trending > day.Papers[1].Parts.Trending);
 
         // A week reaches back to the old paper; its 100 upvotes are three days old and weigh less.

@@ -1,0 +1,212 @@
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace Pipeline.Rank.Ranking;
+
+/// <summary>How an index keeps its vectors in memory.</summary>
+public enum VectorPrecision
+{
+    /// <summary>4 bytes a dimension: exact, 1,536 bytes a 384-d vector.</summary>
+    Float32,
+
+    /// <summary>IEEE half, 2 bytes a dimension: cosines within about 1e-3 of fp32.</summary>
+    Float16,
+
+    /// <summary>One signed byte a dimension and a scale per vector (symmetric, max-abs): a quarter of fp32.</summary>
+    Int8,
+}
+
+/// <summary>
+/// A growable matrix of fixed-width float vectors stored at a chosen precision, read back as fp32
+/// a block of rows at a time so scoring runs on SIMD dot products over a small, cache-resident
+/// buffer. Not thread-safe: the owner locks.
+/// </summary>
+public sealed class VectorRows
+{
+    /// <summary>Rows decoded per block: 32 × 384 floats is 48 KB, inside L2 on anything current.</summary>
+    public const int BlockRows = 32;
+
+    [ThreadStatic]
+    private static float[]? t_scratch;
+
+    private readonly int _width;
+    private float[] _f32 = [];
+    private Half[] _f16 = [];
+    private sbyte[] _i8 = [];
+    private float[] _scales = [];
+    private int _capacity;
+
+    public VectorRows(int width, VectorPrecision precision, int capacity = 1024)
+    {
+        _width = width;
+        Precision = precision;
+        Grow(Math.Max(capacity, 1));
+    }
+
+    public VectorPrecision Precision { get; }
+
+    public int Width => _width;
+
+    /// <summary>Bytes held for vectors (what the precision buys).</summary>
+    public long Bytes => Precision switch
+    {
+        VectorPrecision.Float32 => (long)_f32.Length * sizeof(float),
+        VectorPrecision.Float16 => (long)_f16.Length * 2,
+        _ => _i8.Length + ((long)_scales.Length * sizeof(float)),
+    };
+
+    /// <summary>Makes room for rows 0 to <paramref name="rows"/> - 1.</summary>
+    public void EnsureCapacity(int rows)
+    {
+        if (rows > _capacity)
+        {
+            Grow(Math.Max(rows, Math.Min(_capacity * 2, Array.MaxLength / _width)));
+        }
+    }
+
+    public void Set(int row, ReadOnlySpan<float> vector)
+    {
+        EnsureCapacity(row + 1);
+        var offset = row * _width;
+        switch (Precision)
+        {
+            case VectorPrecision.Float32:
+                vector.CopyTo(_f32.AsSpan(offset, _width));
+                break;
+            case VectorPrecision.Float16:
+                TensorPrimitives.ConvertToHalf(vector, _f16.AsSpan(offset, _width));
+                break;
+            default:
+                Quantize(vector, _i8.AsSpan(offset, _width), out _scales[row]);
+                break;
+        }
+    }
+
+    /// <summary>Row <paramref name="row"/> as fp32 (dequantized) into the first <see cref="Width"/> floats of <paramref name="destination"/>.</summary>
+    public void Get(int row, Span<float> destination)
+    {
+        var offset = row * _width;
+        var target = destination[.._width];
+        switch (Precision)
+        {
+            case VectorPrecision.Float32:
+                _f32.AsSpan(offset, _width).CopyTo(target);
+                break;
+            case VectorPrecision.Float16:
+                TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(_f16, offset, _width), target);
+                break;
+            default:
+                WidenToSingle(new ReadOnlySpan<sbyte>(_i8, offset, _width), target);
+                TensorPrimitives.Multiply(target, _scales[row], target);
+                break;
+        }
+    }
+
+    /// <summary>
+    /// Rows <paramref name="first"/> to <paramref name="first"/> + <paramref name="count"/> - 1 as
+    /// fp32, <see cref="Width"/> floats a row. fp32 storage is returned in place; the others are
+    /// decoded into <paramref name="scratch"/>. Int8 rows come back unscaled: multiply a dot
+    /// product by <see cref="ScaleOf"/>, which is cheaper than scaling every element.
+    /// </summary>
+    public ReadOnlySpan<float> Decode(int first, int count, Span<float> scratch)
+    {
+        var offset = first * _width;
+        var length = count * _width;
+        switch (Precision)
+        {
+            case VectorPrecision.Float32:
+                return new ReadOnlySpan<float>(_f32, offset, length);
+            case VectorPrecision.Float16:
+                TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(_f16, offset, length), scratch[..length]);
+                return scratch[..length];
+            default:
+                WidenToSingle(new ReadOnlySpan<sbyte>(_i8, offset, length), scratch[..length]);
+                return scratch[..length];
+        }
+    }
+
+    /// <summary>What a dot product with row <paramref name="row"/> of <see cref="Decode"/> is multiplied by (1 unless int8).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public float ScaleOf(int row) => Precision == VectorPrecision.Int8 ? _scales[row] : 1f;
+
+    /// <summary>A per-thread buffer for <see cref="Decode"/> of up to <see cref="BlockRows"/> rows: allocated once per thread.</summary>
+    public Span<float> Scratch()
+    {
+        var needed = BlockRows * _width;
+        if (t_scratch is null || t_scratch.Length < needed)
+        {
+            t_scratch = new float[needed];
+        }
+
+        return t_scratch.AsSpan(0, needed);
+    }
+
+    /// <summary>Symmetric per-vector quantization: the largest magnitude maps to 127.</summary>
+    internal static void Quantize(ReadOnlySpan<float> vector, Span<sbyte> destination, out float scale)
+    {
+        var maxAbs = TensorPrimitives.MaxMagnitude(vector);
+        maxAbs = MathF.Abs(maxAbs);
+        if (maxAbs == 0 || !float.IsFinite(maxAbs))
+        {
+            destination.Clear();
+            scale = 0;
+            return;
+        }
+
+        scale = maxAbs / 127f;
+        var inverse = 127f / maxAbs;
+        for (var i = 0; i < vector.Length; i++)
+        {
+            destination[i] = (sbyte)Math.Clamp(MathF.Round(vector[i] * inverse), -127, 127);
+        }
+    }
+
+    /// <summary>sbyte to float, 32 at a time (AVX2/AVX-512 widening), scalar for the tail.</summary>
+    internal static void WidenToSingle(ReadOnlySpan<sbyte> source, Span<float> destination)
+    {
+        var i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            ref var src = ref MemoryMarshal.GetReference(source);
+            ref var dst = ref MemoryMarshal.GetReference(destination);
+            for (; i <= source.Length - Vector256<sbyte>.Count; i += Vector256<sbyte>.Count)
+            {
+                var bytes = Vector256.LoadUnsafe(ref src, (nuint)i);
+                var (lowShorts, highShorts) = Vector256.Widen(bytes);
+                var (a, b) = Vector256.Widen(lowShorts);
+                var (c, d) = Vector256.Widen(highShorts);
+                Vector256.ConvertToSingle(a).StoreUnsafe(ref dst, (nuint)i);
+                Vector256.ConvertToSingle(b).StoreUnsafe(ref dst, (nuint)(i + 8));
+                Vector256.ConvertToSingle(c).StoreUnsafe(ref dst, (nuint)(i + 16));
+                Vector256.ConvertToSingle(d).StoreUnsafe(ref dst, (nuint)(i + 24));
+            }
+        }
+
+        for (; i < source.Length; i++)
+        {
+            destination[i] = source[i];
+        }
+    }
+
+    private void Grow(int capacity)
+    {
+        var elements = capacity * _width;
+        switch (Precision)
+        {
+            case VectorPrecision.Float32:
+                Array.Resize(ref _f32, elements);
+                break;
+            case VectorPrecision.Float16:
+                Array.Resize(ref _f16, elements);
+                break;
+            default:
+                Array.Resize(ref _i8, elements);
+                Array.Resize(ref _scales, capacity);
+                break;
+        }
+
+        _capacity = capacity;
+    }
+}

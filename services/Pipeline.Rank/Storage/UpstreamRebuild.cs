@@ -1,0 +1,134 @@
+using System.Diagnostics;
+using Pipeline.Contracts.Embed.V1;
+using Pipeline.Contracts.Ingest.V1;
+using Pipeline.Contracts.Messages;
+using Pipeline.Rank.Ranking;
+using Pipeline.Rank.Ranking.Relevance;
+using PaperMetadata = Pipeline.Contracts.Messages.PaperMetadata;
+
+namespace Pipeline.Rank.Storage;
+
+/// <summary>What a rebuild from upstream did.</summary>
+public sealed record RebuildResult(int Papers, int Skipped, TimeSpan Elapsed);
+
+/// <summary>
+/// Refills rank's Redis and in-memory indexes after rank's Redis was lost: pages through every
+/// paper ingest holds (<c>ListPapers</c>), embeds "title. abstract" through embed (<c>Embed</c>,
+/// which answers from its cache for text it has seen), and stores and indexes each paper as the
+/// <c>PaperEmbedded</c> consumer would. Upserts only, so running it twice, or while papers keep
+/// arriving, is harmless. Subscriber profiles come back when notify republishes its subscribers.
+/// </summary>
+public sealed class UpstreamRebuild(
+    IngestService.IngestServiceClient ingest,
+    EmbedService.EmbedServiceClient embed,
+    RankStore store,
+    PaperIndex index,
+    RelevanceRanker relevance,
+    ILogger<UpstreamRebuild> logger)
+{
+    private const int PageSize = 1000;
+    private static readonly TimeSpan CallTimeout = TimeSpan.FromMinutes(2);
+    private readonly SemaphoreSlim _oneAtATime = new(1, 1);
+
+    public async Task<RebuildResult> RebuildAsync(CancellationToken cancellationToken)
+    {
+        await _oneAtATime.WaitAsync(cancellationToken);
+        try
+        {
+            var watch = Stopwatch.StartNew();
+            var model = await embed.GetModelAsync(new GetModelRequest(), deadline: DateTime.UtcNow.Add(CallTimeout), cancellationToken: cancellationToken);
+            if (model.Dimensions != PaperIndex.Dimensions)
+            {
+                throw new InvalidOperationException($"embed's model {model.Id} gives {model.Dimensions} dimensions; rank indexes {PaperIndex.Dimensions}.");
+            }
+
+            var perCall = model.MaxTextsPerCall > 0 ? Math.Min(model.MaxTextsPerCall, 256) : 64;
+            var (stored, skipped) = (0, 0);
+            var token = "";
+            do
+            {
+                var page = await ingest.ListPapersAsync(
+                    new ListPapersRequest { Limit = PageSize, PageToken = token }, deadline: DateTime.UtcNow.Add(CallTimeout), cancellationToken: cancellationToken);
+                var papers = page.Papers.Where(p => p.Id.Length > 0).ToArray();
+                skipped += page.Papers.Count - papers.Length;
+
+                var chunks = papers.Chunk(perCall).ToArray();
+                var embedded = await Task.WhenAll(chunks.Select(chunk => EmbedAsync(chunk, cancellationToken)));
+                var batch = new List<StoredPaper>(papers.Length);
+                foreach (var (chunk, vectors) in chunks.Zip(embedded))
+                {
+                    for (var i = 0; i < chunk.Length; i++)
+                    {
+                        if (vectors[i].Length != PaperIndex.Dimensions)
+                        {
+                            logger.LogWarning("Rebuild skipped paper {PaperId}: embed answered {Length} values", chunk[i].Id, vectors[i].Length);
+                            skipped++;
+                            continue;
+                        }
+
+                        batch.Add(new StoredPaper(ToIndexed(chunk[i]), vectors[i]));
+                    }
+                }
+
+                await store.SavePapersAsync(batch);
+                foreach (var (paper, vector) in batch)
+                {
+                    index.Upsert(paper, vector);
+                    relevance.Add(paper);
+                }
+
+                stored += batch.Count;
+                token = page.NextPageToken;
+                logger.LogInformation("Rebuild: {Papers} papers stored and indexed so far", stored);
+            }
+            while (token.Length > 0);
+
+            logger.LogInformation("Rebuilt rank's index from ingest and embed: {Papers} papers ({Skipped} skipped) in {Elapsed} ms", stored, skipped, watch.ElapsedMilliseconds);
+            return new RebuildResult(stored, skipped, watch.Elapsed);
+        }
+        finally
+        {
+            _oneAtATime.Release();
+        }
+    }
+
+    private async Task<float[][]> EmbedAsync(Paper[] papers, CancellationToken cancellationToken)
+    {
+        var request = new EmbedRequest();
+        request.Texts.AddRange(papers.Select(p => PaperText.Of(p.Title, p.Abstract)));
+        var response = await embed.EmbedAsync(request, deadline: DateTime.UtcNow.Add(CallTimeout), cancellationToken: cancellationToken);
+        if (response.Embeddings.Count != papers.Length)
+        {
+            throw new InvalidOperationException($"embed answered {response.Embeddings.Count} vectors for {papers.Length} texts.");
+        }
+
+        return response.Embeddings.Select(e => e.Values.ToArray()).ToArray();
+    }
+
+    /// <summary>ingest's gRPC paper as the record the PaperEmbedded event would have carried.</summary>
+    internal static IndexedPaper ToIndexed(Paper p)
+    {
+        var summary = new PaperSummary(
+            p.Id, p.Version, p.Title, p.Abstract, p.Authors.ToArray(), p.Categories.ToArray(),
+            p.PublishedAt?.ToDateTimeOffset(), p.Url, p.Source, p.Upvotes)
+        {
+            Metadata = p.Metadata is { } m ? ToRecord(m) : null,
+        };
+        return new IndexedPaper(summary, p.IngestedAt?.ToDateTimeOffset() ?? DateTimeOffset.UtcNow);
+    }
+
+    private static PaperMetadata ToRecord(Contracts.Ingest.V1.PaperMetadata m) => new(
+        NullIfEmpty(m.PrimaryCategory),
+        m.UpdatedAt?.ToDateTimeOffset(),
+        NullIfEmpty(m.PdfUrl),
+        NullIfEmpty(m.Doi),
+        NullIfEmpty(m.Comment),
+        NullIfEmpty(m.JournalRef),
+        m.AuthorDetails.Count == 0 ? null : m.AuthorDetails.Select(a => new AuthorDetail(a.Name, a.Affiliations.ToArray())).ToArray(),
+        m.Comments,
+        NullIfEmpty(m.GithubRepo),
+        m.GithubStars,
+        DateOnly.TryParseExact(m.FeaturedOn, "yyyy-MM-dd", out var day) ? day : null);
+
+    private static string? NullIfEmpty(string s) => s.Length == 0 ? null : s;
+}

@@ -1,0 +1,371 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.RegularExpressions;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Pipeline.Contracts.Embed.V1;
+using Pipeline.Contracts.Rank.V1;
+using Pipeline.Rank.Ranking;
+using Pipeline.Rank.Ranking.Relevance;
+using Pipeline.Rank.Storage;
+using Pipeline.Testing;
+using StackExchange.Redis;
+
+namespace Pipeline.Benchmarks;
+
+/// <summary>
+/// Rank under load, as clients see it: a private RabbitMQ node and Redis servers, embed and rank as
+/// processes from their Release builds, rank's Redis seeded with synthetic papers and subscribers
+/// (<see cref="RankSynthetic"/>), then Search (query embedded by the real embed service), Recommend
+/// and Trending through a real gRPC channel after a warm-up, with 1 and with 16 concurrent clients,
+/// each run bounded in calls and in time. Also: rank's startup load time (from its log line), its
+/// resident memory (VmRSS, VmHWM), and, in this process, instant matching and the load from Redis.
+/// Rank is started once per vector precision, so fp16 is measured beside its fp32 baseline.
+/// Not a BenchmarkDotNet run:
+/// <c>dotnet run -c Release --project tests/Pipeline.Benchmarks -- rank-load [papers] [subscribers] [precisions]</c>.
+/// </summary>
+public static partial class RankLoad
+{
+    private const string ApiKey = "benchmark-key";
+    private static readonly TimeSpan RunBound = TimeSpan.FromSeconds(20);
+
+    public static async Task RunAsync(string[] args)
+    {
+        var papers = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 100_000;
+        var subscribers = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 10_000;
+        var precisions = (args.Length > 2 ? args[2] : "Float16,Float32").Split(',').Select(Enum.Parse<VectorPrecision>).ToArray();
+        var report = new StringBuilder();
+        void Say(string line)
+        {
+            Console.WriteLine(line);
+            report.AppendLine(line);
+        }
+
+        Say($"rank load: {papers} papers, {subscribers} subscribers, {Environment.ProcessorCount} cores, {DateTime.UtcNow:u}");
+
+        await using var broker = await RabbitMqBroker.StartNewAsync();
+        await broker.CreateVirtualHostAsync("rank-load");
+        await using var rankRedis = await RedisServer.StartNewAsync();
+        await using var embedRedis = await RedisServer.StartNewAsync();
+        var (embedGrpc, embedHttp) = (FreePort.Next(), FreePort.Next());
+        await using var embed = ServiceProcess.ForService("Pipeline.Embed", new Dictionary<string, string?>
+        {
+            ["Kestrel__Endpoints__Grpc__Url"] = $"http://127.0.0.1:{embedGrpc}",
+            ["Kestrel__Endpoints__Http__Url"] = $"http://127.0.0.1:{embedHttp}",
+            ["ConnectionStrings__redis"] = embedRedis.ConnectionString,
+            ["ConnectionStrings__rabbitmq"] = broker.ConnectionString("rank-load"),
+            ["Logging__LogLevel__Default"] = "Warning",
+        });
+        await embed.StartAndWaitUntilReadyAsync(new Uri($"http://127.0.0.1:{embedHttp}/health/ready"), TimeSpan.FromSeconds(120));
+
+        // Seed rank's Redis the way rank writes it.
+        var data = new RankSynthetic();
+        var now = DateTimeOffset.UtcNow;
+        var subscriberIds = new List<string>(subscribers);
+        using (var redis = await ConnectionMultiplexer.ConnectAsync(rankRedis.ConnectionString + ",allowAdmin=true"))
+        {
+            var store = new RankStore(redis.GetDatabase());
+            var seed = Stopwatch.StartNew();
+            for (var start = 0; start < papers; start += 1_000)
+            {
+                await store.SavePapersAsync(Enumerable.Range(start, Math.Min(1_000, papers - start))
+                    .Select(i => data.Paper(i, now)).Select(p => new StoredPaper(p.Paper, p.Vector)).ToArray());
+            }
+
+            foreach (var chunk in Enumerable.Range(0, subscribers).Chunk(500))
+            {
+                // Every other subscriber wants instant alerts, the rest digests.
+                var profiles = chunk.Select(i => data.Subscriber(i, i % 2 == 0 ? "instant" : "daily", now)).ToArray();
+                subscriberIds.AddRange(profiles.Select(p => p.SubscriberId));
+                await Task.WhenAll(profiles.Select(store.SaveProfileAsync));
+            }
+
+            Say($"seeded rank's Redis in {seed.Elapsed.TotalSeconds:F1} s; Redis used_memory {await UsedMemoryAsync(redis, rankRedis):F0} MB");
+            await MeasureInProcessAsync(store, data, subscribers, now, Say);
+        }
+
+        var embedClient = new EmbedService.EmbedServiceClient(GrpcChannel.ForAddress($"http://127.0.0.1:{embedGrpc}"));
+        await MeasureRealVectorFidelityAsync(embedClient, Say);
+
+        foreach (var precision in precisions)
+        {
+            var (grpc, http) = (FreePort.Next(), FreePort.Next());
+            await using var rank = ServiceProcess.ForService("Pipeline.Rank", new Dictionary<string, string?>
+            {
+                ["Kestrel__Endpoints__Grpc__Url"] = $"http://127.0.0.1:{grpc}",
+                ["Kestrel__Endpoints__Http__Url"] = $"http://127.0.0.1:{http}",
+                ["ConnectionStrings__redis"] = rankRedis.ConnectionString,
+                ["ConnectionStrings__rabbitmq"] = broker.ConnectionString("rank-load"),
+                ["Services__embed__grpc"] = $"http://127.0.0.1:{embedGrpc}",
+                ["Security__ApiKeys__0"] = ApiKey,
+                ["Ranking__VectorPrecision"] = precision.ToString(),
+                ["Logging__LogLevel__Default"] = "Information",
+            });
+            var started = Stopwatch.StartNew();
+            await rank.StartAndWaitUntilReadyAsync(new Uri($"http://127.0.0.1:{http}/health/ready"), TimeSpan.FromSeconds(300));
+            Say("");
+            Say($"## rank, vectors {precision}");
+            Say($"ready after {started.Elapsed.TotalSeconds:F1} s; {LoadLine(rank.LogPath)}");
+            Say($"memory after load: {Memory(rank.ProcessId!.Value)}");
+
+            using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpc}");
+            var client = new RankingService.RankingServiceClient(channel);
+            var random = new Random(7);
+            var calls = new (string Name, Func<Task> Call)[]
+            {
+                ("Search", () => client.SearchAsync(new SearchRequest { Query = NextQuery(data, random), Limit = 10 }).ResponseAsync),
+                ("Recommend", () => client.RecommendAsync(new RecommendRequest { SubscriberId = subscriberIds[Next(random, subscriberIds.Count)], Limit = 10 }).ResponseAsync),
+                ("Trending", () => client.TrendingAsync(new TrendingRequest { Window = TrendingWindow.Week, Limit = 10 }).ResponseAsync),
+            };
+
+            foreach (var (name, call) in calls)
+            {
+                // Warm-up: JIT, connection pools, the embed cache of nothing in particular.
+                var warm = await RunAsync(call, clients: 4, maxCalls: 200, RunBound);
+                if (warm.Unimplemented > 0)
+                {
+                    Say($"{name}: UNIMPLEMENTED in this build (warm-up answered {warm.Unimplemented} of {warm.Calls} calls so)");
+                    continue;
+                }
+
+                foreach (var clients in new[] { 1, 16 })
+                {
+                    var result = await RunAsync(call, clients, maxCalls: clients == 1 ? 1_000 : 3_000, RunBound);
+                    Say($"{name,-9} {clients,2} client(s): {result}");
+                }
+            }
+
+            Say($"memory after the runs: {Memory(rank.ProcessId!.Value)}");
+            await rank.StopAsync();
+        }
+
+        var path = Path.Combine(TestArtifacts.RunDirectory, "rank-load.txt");
+        await File.WriteAllTextAsync(path, report.ToString());
+        Console.WriteLine($"report: {path}");
+    }
+
+    private static int Next(Random random, int max)
+    {
+        lock (random)
+        {
+            return random.Next(max);
+        }
+    }
+
+    private static string NextQuery(RankSynthetic data, Random random)
+    {
+        lock (random)
+        {
+            return data.QueryText();
+        }
+    }
+
+    /// <summary>Instant matching and the load from Redis, in this process, against the seeded data.</summary>
+    private static async Task MeasureInProcessAsync(RankStore store, RankSynthetic data, int subscribers, DateTimeOffset now, Action<string> say)
+    {
+        // The load rank does at start, without the host around it, once per precision; then what
+        // each index holds on the managed heap, and how far fp16 and int8 rankings are from fp32.
+        var indexes = new Dictionary<VectorPrecision, PaperIndex>();
+        foreach (var precision in new[] { VectorPrecision.Float32, VectorPrecision.Float16, VectorPrecision.Int8 })
+        {
+            var heapBefore = Heap();
+            var index = new PaperIndex(precision);
+            index.EnsureCapacity((int)await store.CountPapersAsync());
+            var watch = Stopwatch.StartNew();
+            await foreach (var batch in store.LoadPaperBatchesAsync())
+            {
+                foreach (var (paper, vector) in batch)
+                {
+                    index.Upsert(paper, vector);
+                }
+            }
+
+            indexes[precision] = index;
+            say($"in process, {precision}: {index.Count} papers read from Redis into the vector index in {watch.Elapsed.TotalSeconds:F2} s; "
+                + $"vectors {index.VectorBytes / 1e6:F0} MB; managed heap of the index (papers without abstracts, vectors, ids) {(Heap() - heapBefore) / 1e6:F0} MB");
+        }
+
+        var lexicalBefore = Heap();
+        var relevance = new RelevanceRanker(indexes[VectorPrecision.Float16]);
+        var lexical = Stopwatch.StartNew();
+        await foreach (var batch in store.LoadPaperBatchesAsync())
+        {
+            Parallel.ForEach(batch, stored => relevance.Add(stored.Paper));
+        }
+
+        say($"in process: the lexical index (RelevanceRanker.Add, 2 threads) read and indexed {indexes[VectorPrecision.Float16].Count} papers in {lexical.Elapsed.TotalSeconds:F2} s; "
+            + $"its managed heap {(Heap() - lexicalBefore) / 1e6:F0} MB");
+        GC.KeepAlive(relevance);
+
+        var queries = Enumerable.Range(0, 200).Select(_ => data.QueryVector()).ToArray();
+        foreach (var precision in new[] { VectorPrecision.Float16, VectorPrecision.Int8 })
+        {
+            var overlap = 0.0;
+            foreach (var query in queries)
+            {
+                var want = indexes[VectorPrecision.Float32].Top([query], 10).Select(h => h.Paper.Paper.Id).ToHashSet();
+                overlap += indexes[precision].Top([query], 10).Count(h => want.Contains(h.Paper.Paper.Id)) / 10.0;
+            }
+
+            say($"synthetic clustered vectors, {queries.Length} queries over {indexes[precision].Count} papers: {precision} overlap@10 with fp32 {overlap / queries.Length:F3}");
+        }
+
+        indexes.Clear();
+
+        var profiles = new ProfileIndex();
+        var loadProfiles = Stopwatch.StartNew();
+        var loaded = new List<SubscriberProfile>();
+        await foreach (var profile in store.LoadProfilesAsync())
+        {
+            loaded.Add(profile);
+        }
+
+        profiles.UpsertMany(loaded);
+        say($"in process: {profiles.Count} profiles read from Redis in {loadProfiles.Elapsed.TotalSeconds:F2} s");
+
+        // One paper against every profile made instant: the requirement is 10,000 instant profiles.
+        var allInstant = new ProfileIndex();
+        allInstant.UpsertMany(loaded.Select(p => p with { Cadence = "instant" }));
+        var matcher = new InstantMatcher(allInstant);
+        var papers = Enumerable.Range(0, 500).Select(i => data.Paper(i, now).Vector).ToArray();
+        var timings = new List<double>();
+        var matches = 0;
+        for (var round = 0; round < 3; round++)
+        {
+            timings.Clear();
+            foreach (var paper in papers)
+            {
+                var start = Stopwatch.GetTimestamp();
+                matches += matcher.Match(paper).Count;
+                timings.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            }
+        }
+
+        var simple = new List<double>();
+        foreach (var paper in papers.Take(100))
+        {
+            var start = Stopwatch.GetTimestamp();
+            foreach (var profile in allInstant.All)
+            {
+                _ = PaperIndex.MaxSimilarity(profile.Vectors, paper);
+            }
+
+            simple.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+        }
+
+        say($"instant matching, one paper against {allInstant.Count} instant profiles ({loaded.Sum(p => p.Vectors.Count)} interest vectors): "
+            + $"p50 {Percentile(timings, 0.5):F2} ms, p99 {Percentile(timings, 0.99):F2} ms; simple fp32 loop baseline p50 {Percentile(simple, 0.5):F2} ms, p99 {Percentile(simple, 0.99):F2} ms");
+        _ = subscribers;
+    }
+
+    /// <summary>overlap@5 of fp16 and int8 against fp32 on real MiniLM vectors of the shared seed papers (leave-one-out).</summary>
+    private static async Task MeasureRealVectorFidelityAsync(EmbedService.EmbedServiceClient embed, Action<string> say)
+    {
+        var request = new EmbedRequest();
+        request.Texts.AddRange(SeedPapers.Texts);
+        var vectors = (await embed.EmbedAsync(request)).Embeddings.Select(e => e.Values.ToArray()).ToArray();
+        foreach (var precision in new[] { VectorPrecision.Float16, VectorPrecision.Int8 })
+        {
+            var exact = new PaperIndex(VectorPrecision.Float32);
+            var compact = new PaperIndex(precision);
+            for (var i = 0; i < vectors.Length; i++)
+            {
+                var paper = new IndexedPaper(new Contracts.Messages.PaperSummary($"s{i}", 1, "t", "", [], [], null, "", "seed", 0), DateTimeOffset.UnixEpoch);
+                exact.Upsert(paper, vectors[i]);
+                compact.Upsert(paper, vectors[i]);
+            }
+
+            var (overlap, maxError) = (0.0, 0.0);
+            for (var q = 0; q < vectors.Length; q++)
+            {
+                var self = $"s{q}";
+                var want = exact.Top([vectors[q]], 6, p => p.Paper.Id != self);
+                var got = compact.Top([vectors[q]], 6, p => p.Paper.Id != self);
+                overlap += got.Take(5).Count(g => want.Take(5).Any(w => w.Paper.Paper.Id == g.Paper.Paper.Id)) / 5.0;
+                maxError = Math.Max(maxError, want.Zip(got).Max(z => Math.Abs(z.First.Relevance - z.Second.Relevance)));
+            }
+
+            say($"real MiniLM vectors ({vectors.Length} seed papers, leave-one-out): {precision} overlap@5 with fp32 {overlap / vectors.Length:F3}, largest score difference at equal rank {maxError:F4}");
+        }
+    }
+
+    private static async Task<RunResult> RunAsync(Func<Task> call, int clients, int maxCalls, TimeSpan bound)
+    {
+        var latencies = new List<double>(maxCalls);
+        var (started, errors, unimplemented) = (0, 0, 0);
+        var deadline = Stopwatch.StartNew();
+        var lastError = "";
+        async Task Client()
+        {
+            while (deadline.Elapsed < bound && Interlocked.Increment(ref started) <= maxCalls)
+            {
+                var start = Stopwatch.GetTimestamp();
+                try
+                {
+                    await call();
+                    var ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                    lock (latencies)
+                    {
+                        latencies.Add(ms);
+                    }
+                }
+                catch (RpcException e) when (e.StatusCode == StatusCode.Unimplemented)
+                {
+                    Interlocked.Increment(ref unimplemented);
+                }
+                catch (RpcException e)
+                {
+                    Interlocked.Increment(ref errors);
+                    lastError = e.Status.Detail;
+                }
+            }
+        }
+
+        await Task.WhenAll(Enumerable.Range(0, clients).Select(_ => Task.Run(Client)));
+        return new RunResult(latencies.Count + errors + unimplemented, latencies, errors, unimplemented, deadline.Elapsed, lastError);
+    }
+
+    private sealed record RunResult(int Calls, List<double> Latencies, int Errors, int Unimplemented, TimeSpan Elapsed, string LastError)
+    {
+        public override string ToString() => Latencies.Count == 0
+            ? $"{Calls} calls, {Errors} errors ({LastError})"
+            : string.Create(CultureInfo.InvariantCulture,
+                $"{Latencies.Count} calls in {Elapsed.TotalSeconds:F1} s ({Latencies.Count / Elapsed.TotalSeconds:F0}/s), p50 {Percentile(Latencies, 0.5):F2} ms, p99 {Percentile(Latencies, 0.99):F2} ms, max {Latencies.Max():F1} ms, errors {Errors}{(Errors > 0 ? $" ({LastError})" : "")}");
+    }
+
+    private static double Percentile(List<double> values, double p)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)];
+    }
+
+    private static long Heap()
+    {
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+        return GC.GetTotalMemory(forceFullCollection: true);
+    }
+
+    private static string Memory(int pid)
+    {
+        var status = File.ReadAllLines($"/proc/{pid}/status");
+        string Field(string name) => status.First(l => l.StartsWith(name + ":", StringComparison.Ordinal)).Split(':')[1].Trim();
+        return $"VmRSS {Field("VmRSS")}, VmHWM {Field("VmHWM")}";
+    }
+
+    private static string LoadLine(string logPath)
+    {
+        var match = LoadedPattern().Match(File.ReadAllText(logPath));
+        return match.Success ? "startup load: " + match.Value : "no load line in the log";
+    }
+
+    private static async Task<double> UsedMemoryAsync(ConnectionMultiplexer redis, RedisServer server)
+    {
+        var info = await redis.GetServer(server.ConnectionString).InfoAsync("memory");
+        var used = info.SelectMany(g => g).First(kv => kv.Key == "used_memory").Value;
+        return double.Parse(used, CultureInfo.InvariantCulture) / 1e6;
+    }
+
+    [GeneratedRegex(@"Loaded \d+ papers and \d+ profiles from Redis in \d+ ms[^\n]*")]
+    private static partial Regex LoadedPattern();
+}

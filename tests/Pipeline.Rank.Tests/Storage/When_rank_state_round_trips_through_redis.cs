@@ -1,0 +1,154 @@
+using Pipeline.Contracts.Messages;
+using Pipeline.Rank.Ranking;
+using Pipeline.Rank.Storage;
+using Pipeline.Testing;
+using StackExchange.Redis;
+
+namespace Pipeline.Rank.Tests.Storage;
+
+/// <summary>One redis-server for the class; each test uses a database of its own.</summary>
+public sealed class RedisFixture : IAsyncLifetime
+{
+    private int _nextDatabase;
+
+    public RedisServer Server { get; private set; } = null!;
+
+    public ConnectionMultiplexer Connection { get; private set; } = null!;
+
+    public IDatabase NewDatabase() => Connection.GetDatabase(Interlocked.Increment(ref _nextDatabase));
+
+    public async Task InitializeAsync()
+    {
+        Server = await RedisServer.StartNewAsync();
+        Connection = await ConnectionMultiplexer.ConnectAsync(Server.ConnectionString);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Connection.DisposeAsync();
+        await Server.DisposeAsync();
+    }
+}
+
+public class When_rank_state_round_trips_through_redis(RedisFixture redis) : IClassFixture<RedisFixture>
+{
+    private static IndexedPaper FullPaper(string id) =>
+        new(new PaperSummary(id, 2, "A title " + id, "The abstract of " + id + ", with ünïcode.", ["Ada Lovelace", "Alan Turing"], ["cs.LG", "stat.ML"],
+                new DateTimeOffset(2026, 11, 2, 10, 0, 0, TimeSpan.Zero), "https://arxiv.org/abs/" + id, "arxiv-api", 12)
+            {
+                Metadata = new PaperMetadata(PrimaryCategory: "cs.LG", GithubStars: 40, FeaturedOn: new DateOnly(2026, 11, 3)),
+            },
+            new DateTimeOffset(2026, 11, 2, 11, 30, 0, TimeSpan.Zero));
+
+    [Fact]
+    public async Task A_saved_paper_loads_back_whole_with_its_exact_vector()
+    {
+        var store = new RankStore(redis.NewDatabase());
+        var paper = FullPaper("2611.00001");
+        var vector = new ClusteredVectors(1).Paper();
+        await store.SavePaperAsync(paper, vector);
+
+        var loaded = Assert.Single(await store.LoadPapersAsync().ToListAsync());
+
+        Assert.Equal(paper.Paper with { Authors = [], Categories = [] }, loaded.Paper.Paper with { Authors = [], Categories = [] });
+        Assert.Equal(paper.Paper.Authors, loaded.Paper.Paper.Authors);
+        Assert.Equal(paper.Paper.Categories, loaded.Paper.Paper.Categories);
+        Assert.Equal(paper.IngestedAt, loaded.Paper.IngestedAt);
+        Assert.Equal(vector, loaded.Vector);
+    }
+
+    [Fact]
+    public async Task Thousands_of_papers_load_in_batches_each_exactly_once()
+    {
+        var store = new RankStore(redis.NewDatabase());
+        var data = new ClusteredVectors(2);
+        foreach (var chunk in Enumerable.Range(0, 2500).Chunk(700))
+        {
+            await store.SavePapersAsync(chunk.Select(i => new StoredPaper(FullPaper($"p{i}"), data.Paper())).ToArray());
+        }
+
+        var ids = new List<string>();
+        await foreach (var batch in store.LoadPaperBatchesAsync())
+        {
+            Assert.InRange(batch.Count, 1, 1000);
+            ids.AddRange(batch.Select(p => p.Paper.Paper.Id));
+        }
+
+        Assert.Equal(2500, ids.Distinct().Count());
+        Assert.Equal(2500, await store.CountPapersAsync());
+    }
+
+    [Fact]
+    public async Task Abstracts_come_back_in_the_order_asked_and_empty_for_unknown_papers()
+    {
+        var store = new RankStore(redis.NewDatabase());
+        await store.SavePaperAsync(FullPaper("a"), new ClusteredVectors(3).Paper());
+        await store.SavePaperAsync(FullPaper("b"), new ClusteredVectors(3).Paper());
+
+        var abstracts = await store.GetAbstractsAsync(["b", "unknown", "a"]);
+
+        Assert.Equal(["The abstract of b, with ünïcode.", "", "The abstract of a, with ünïcode."], abstracts);
+    }
+
+    [Fact]
+    public async Task A_paper_stored_in_format_1_still_loads_and_answers_its_abstract()
+    {
+        var db = redis.NewDatabase();
+        var paper = FullPaper("old");
+        var vector = new ClusteredVectors(4).Paper();
+        // Format 1, as rank wrote it before format 2: the whole paper as one JSON field.
+        await db.HashSetAsync("rank:paper:old",
+        [
+            new HashEntry("paper", System.Text.Json.JsonSerializer.Serialize(paper.Paper, new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web))),
+            new HashEntry("ingested_at", paper.IngestedAt.ToUnixTimeMilliseconds()),
+            new HashEntry("vector", System.Runtime.InteropServices.MemoryMarshal.AsBytes(vector.AsSpan()).ToArray()),
+        ]);
+        await db.SetAddAsync("rank:papers", "old");
+        var store = new RankStore(db);
+
+        var loaded = Assert.Single(await store.LoadPapersAsync().ToListAsync());
+        Assert.Equal(paper.Paper.Abstract, loaded.Paper.Paper.Abstract);
+        Assert.Equal(vector, loaded.Vector);
+        Assert.Equal([paper.Paper.Abstract], await store.GetAbstractsAsync(["old"]));
+
+        // Saved again, it moves to format 2 and keeps no stale format 1 copy.
+        await store.SavePaperAsync(paper with { Paper = paper.Paper with { Abstract = "Revised." } }, vector);
+        Assert.False(await db.HashExistsAsync("rank:paper:old", "paper"));
+        Assert.Equal(["Revised."], await store.GetAbstractsAsync(["old"]));
+        Assert.Equal(RankStore.FormatVersion, (int)await db.StringGetAsync(RankStore.FormatKey));
+    }
+
+    [Fact]
+    public async Task Profiles_round_trip_with_their_vectors_and_format_1_profiles_still_load()
+    {
+        var db = redis.NewDatabase();
+        var store = new RankStore(db);
+        var data = new ClusteredVectors(5);
+        var profile = new SubscriberProfile("s1", ["diffusion models", "protein folding"], [data.Paper(), data.Paper()], "instant", 0.55, new DateTimeOffset(2026, 11, 1, 0, 0, 0, TimeSpan.Zero));
+        await store.SaveProfileAsync(profile);
+        var legacyVector = data.Paper();
+        await db.StringSetAsync("rank:subscriber:s0",
+            $$"""{"subscriberId":"s0","interests":["graphs"],"vectors":[[{{string.Join(',', legacyVector.Select(v => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture)))}}]],"cadence":"daily","instantThreshold":0.5,"changedAt":"2026-10-01T00:00:00+00:00"}""");
+        await db.SetAddAsync("rank:subscribers", "s0");
+
+        var loaded = (await store.LoadProfilesAsync().ToListAsync()).ToDictionary(p => p.SubscriberId);
+
+        Assert.Equal(profile.Interests, loaded["s1"].Interests);
+        Assert.Equal(profile.Vectors, loaded["s1"].Vectors);
+        Assert.Equal(profile.ChangedAt, await store.ProfileChangedAtAsync("s1"));
+        Assert.Equal(legacyVector, Assert.Single(loaded["s0"].Vectors));
+        Assert.Equal("daily", loaded["s0"].Cadence);
+    }
+
+    [Fact]
+    public async Task A_deleted_profile_is_not_loaded_but_remembers_when_it_changed()
+    {
+        var store = new RankStore(redis.NewDatabase());
+        await store.SaveProfileAsync(new SubscriberProfile("s1", ["x"], [new ClusteredVectors(6).Paper()], "instant", 0.5, DateTimeOffset.UnixEpoch));
+        var deletedAt = new DateTimeOffset(2026, 11, 5, 0, 0, 0, TimeSpan.Zero);
+        await store.DeleteProfileAsync("s1", deletedAt);
+
+        Assert.Empty(await store.LoadProfilesAsync().ToListAsync());
+        Assert.Equal(deletedAt, await store.ProfileChangedAtAsync("s1"));
+    }
+}
