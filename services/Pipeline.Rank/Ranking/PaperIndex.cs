@@ -30,7 +30,7 @@ public sealed class PaperIndex
 {
     public const int Dimensions = 384;
 
-    /// <summary>The precision the service uses unless <c>Ranking:VectorPrecision</c> says otherwise (see docs/benchmarks-rank.md).</summary>
+    /// <summary>The precision the service uses unless <c>Ranking:VectorPrecision</c> says otherwise (see docs/benchmarks.md).</summary>
     public const VectorPrecision ServiceDefaultPrecision = VectorPrecision.Int8;
 
     private readonly ReaderWriterLockSlim _lock = new();
@@ -59,7 +59,7 @@ public sealed class PaperIndex
     /// <summary>
     /// From this many papers up, a scan runs on two threads (when there are two cores): it halved
     /// one query's scan on the quiet 2-core machine, and costs little when every core is busy with
-    /// other queries (docs/benchmarks-rank.md). int.MaxValue turns it off.
+    /// other queries (docs/benchmarks.md). int.MaxValue turns it off.
     /// </summary>
     public int ParallelThreshold { get; set; } = 32_768;
 

@@ -177,7 +177,7 @@ public sealed class LexicalIndexSpecs(ITestOutputHelper output)
         search.Stop();
         var perQuery = search.Elapsed.TotalMilliseconds / queries.Length;
         output.WriteLine($"indexed 100,000 papers in {build.Elapsed.TotalSeconds:0.0} s; a 3-8 term search takes {perQuery:0.00} ms");
-        // Generous against a loaded CI machine; docs/benchmarks-relevance.md reports the measured time.
+        // Generous against a loaded CI machine; docs/benchmarks.md reports the measured time.
         Assert.True(perQuery < 100, $"{perQuery:0.0} ms per search");
     }
 }
