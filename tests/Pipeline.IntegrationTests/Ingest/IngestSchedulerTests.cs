@@ -38,11 +38,13 @@ public sealed class IngestSchedulerTests(RabbitMqFixture broker) : RabbitMqTestB
             var client = new IngestService.IngestServiceClient(channel);
 
             // The scheduler polls on its own: the five papers arrive without any PollSource.
-            await Eventually(async () => (await client.ListPapersAsync(new ListPapersRequest { Limit = 100 })).Papers.Count == 5);
+            // (The papers are stored before the run is recorded, so wait for both.)
+            await Eventually(async () =>
+                (await client.ListPapersAsync(new ListPapersRequest { Limit = 100 })).Papers.Count == 5 && (await Status(client)).LastRun is not null);
             var seen = await Status(client);
 
             // Polled again a second later: nothing new is normal, not an error.
-            await Eventually(async () => (await Status(client)).LastRun.ToDateTime() > seen.LastRun.ToDateTime());
+            await Eventually(async () => (await Status(client)).LastRun?.ToDateTime() > seen.LastRun.ToDateTime());
             var later = await Status(client);
             Assert.True(later.LastRunOk, later.LastError);
             Assert.Equal((0, 0, ""), (later.NewPapers, later.Duplicates, later.LastError));
