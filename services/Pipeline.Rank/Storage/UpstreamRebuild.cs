@@ -1,10 +1,10 @@
 using System.Diagnostics;
+using Pipeline.Contracts.Conversions;
 using Pipeline.Contracts.Embed.V1;
 using Pipeline.Contracts.Ingest.V1;
 using Pipeline.Contracts.Messages;
 using Pipeline.Rank.Ranking;
 using Pipeline.Rank.Ranking.Relevance;
-using PaperMetadata = Pipeline.Contracts.Messages.PaperMetadata;
 
 namespace Pipeline.Rank.Storage;
 
@@ -112,23 +112,8 @@ public sealed class UpstreamRebuild(
             p.Id, p.Version, p.Title, p.Abstract, p.Authors.ToArray(), p.Categories.ToArray(),
             p.PublishedAt?.ToDateTimeOffset(), p.Url, p.Source, p.Upvotes)
         {
-            Metadata = p.Metadata is { } m ? ToRecord(m) : null,
+            Metadata = p.Metadata?.ToRecord(),
         };
         return new IndexedPaper(summary, p.IngestedAt?.ToDateTimeOffset() ?? DateTimeOffset.UtcNow);
     }
-
-    private static PaperMetadata ToRecord(Contracts.Ingest.V1.PaperMetadata m) => new(
-        NullIfEmpty(m.PrimaryCategory),
-        m.UpdatedAt?.ToDateTimeOffset(),
-        NullIfEmpty(m.PdfUrl),
-        NullIfEmpty(m.Doi),
-        NullIfEmpty(m.Comment),
-        NullIfEmpty(m.JournalRef),
-        m.AuthorDetails.Count == 0 ? null : m.AuthorDetails.Select(a => new AuthorDetail(a.Name, a.Affiliations.ToArray())).ToArray(),
-        m.Comments,
-        NullIfEmpty(m.GithubRepo),
-        m.GithubStars,
-        DateOnly.TryParseExact(m.FeaturedOn, "yyyy-MM-dd", out var day) ? day : null);
-
-    private static string? NullIfEmpty(string s) => s.Length == 0 ? null : s;
 }
