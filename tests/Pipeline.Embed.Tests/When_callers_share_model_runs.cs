@@ -65,8 +65,16 @@ public sealed class When_callers_share_model_runs(EmbedderFixture fixture)
         ActivitySource.AddActivityListener(listener);
         await using var batcher = new EmbeddingBatcher(_embedder, new EmbeddingOptions { MaxConcurrentRuns = 1, MaxBatchSize = 32 }, source);
 
-        // Keep the one worker busy so that the papers after the first queue up and share a run.
-        var busy = batcher.EmbedAsync([string.Join(' ', Enumerable.Repeat("a long text that keeps the model busy", 40))]);
+        // Keep the one worker busy so that the papers after the first queue up and share a run. The
+        // busy caller has a trace of its own too: on a slow machine it may share the first run.
+        Task<float[][]> busy;
+        ActivityTraceId busyTrace;
+        using (var caller = source.StartActivity("busy caller", ActivityKind.Consumer, new ActivityContext(ActivityTraceId.CreateRandom(), ActivitySpanId.CreateRandom(), ActivityTraceFlags.Recorded)))
+        {
+            busyTrace = caller!.TraceId;
+            busy = batcher.EmbedAsync([string.Join(' ', Enumerable.Repeat("a long text that keeps the model busy", 40))]);
+        }
+
         var papers = Enumerable.Range(0, 6).Select(i =>
         {
             // Each paper's consumer span: its own trace.
@@ -78,7 +86,7 @@ public sealed class When_callers_share_model_runs(EmbedderFixture fixture)
 
         var shared = runs.Where(r => r.OperationName == "run embedding model").MaxBy(r => r.Links.Count())!;
         Assert.True(shared.Links.Count() >= 1, "no model run was shared");
-        var traces = papers.Select(p => p.Trace).ToHashSet();
+        var traces = papers.Select(p => p.Trace).Append(busyTrace).ToHashSet();
         // The run is a child in one paper's trace and every other paper it embedded is a link.
         Assert.Contains(shared.TraceId, traces);
         Assert.All(shared.Links, l => Assert.Contains(l.Context.TraceId, traces));
