@@ -13,11 +13,21 @@ namespace Pipeline.Benchmarks;
 /// </summary>
 public static class EmbedComparison
 {
+    private static EmbeddingOptions Tuned(EmbeddingOptions options)
+    {
+        static int? Read(string name) => int.TryParse(Environment.GetEnvironmentVariable(name), out var v) ? v : null;
+        options.IntraOpThreads = Read("EMBED_INTRA_THREADS") ?? options.IntraOpThreads;
+        options.MaxBatchSize = Read("EMBED_MAX_BATCH") ?? options.MaxBatchSize;
+        options.MaxConcurrentRuns = Read("EMBED_RUNS") ?? options.MaxConcurrentRuns;
+        return options;
+    }
+
     public static void Run(int rounds)
     {
         var texts = SeedPapers.Texts;
-        var fp32Options = new EmbeddingOptions();
-        var int8Options = new EmbeddingOptions { Precision = EmbeddingPrecision.Int8 };
+        // EMBED_INTRA_THREADS, EMBED_MAX_BATCH and EMBED_RUNS try other settings for both service paths.
+        var fp32Options = Tuned(new EmbeddingOptions());
+        var int8Options = Tuned(new EmbeddingOptions { Precision = EmbeddingPrecision.Int8 });
         using var baseline = new SentenceEncoder();
         using var plain = new PlainOnnxLoop();
         using var fp32 = new MiniLmEmbedder(fp32Options);
