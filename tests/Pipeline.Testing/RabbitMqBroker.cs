@@ -29,15 +29,12 @@ public sealed record RabbitMqBrokerOptions
 /// ports and data (durable queues and persistent messages survive). Disposing kills every process
 /// it started; epmd, the shared Erlang port mapper daemon, is left running as intended.
 /// </summary>
-public sealed class RabbitMqBroker : IAsyncDisposable
+public sealed class RabbitMqBroker : LocalServer
 {
     private const string CliDistPortMin = "35672";
     private const string CliDistPortMax = "35772";
 
     private readonly RabbitMqBrokerOptions _options;
-    private readonly SemaphoreSlim _lifecycle = new(1, 1);
-    private int _disposed;
-    private ChildProcess? _process;
     private int _starts;
 
     public RabbitMqBroker(RabbitMqBrokerOptions? options = null)
@@ -72,9 +69,6 @@ public sealed class RabbitMqBroker : IAsyncDisposable
     /// <summary>How long the last successful start took, until AMQP answered and await_startup succeeded.</summary>
     public TimeSpan? LastStartDuration { get; private set; }
 
-    /// <summary>True while the node's process is alive (it may be paused).</summary>
-    public bool IsRunning => _process is { HasExited: false };
-
     /// <summary>The process id of the Erlang VM (beam.smp), from the pid file, while running.</summary>
     public int? ErlangProcessId =>
         IsRunning && File.Exists(PidFile) && int.TryParse(File.ReadAllText(PidFile).Trim(), out var pid) ? pid : null;
@@ -84,7 +78,7 @@ public sealed class RabbitMqBroker : IAsyncDisposable
     /// (erl_child_setup, inet_gethost, the disk monitor shell). Not epmd, which is shared and detached.
     /// </summary>
     public IReadOnlyList<int> Processes() =>
-        _process is { HasExited: false } p ? [p.Id, .. ProcessTable.Descendants(p.Id)] : [];
+        Process is { HasExited: false } p ? [p.Id, .. ProcessTable.Descendants(p.Id)] : [];
 
     private string PidFile => Path.Combine(Directory, "rabbitmq.pid");
 
@@ -114,131 +108,64 @@ public sealed class RabbitMqBroker : IAsyncDisposable
         $"amqp://guest:guest@127.0.0.1:{AmqpPort}/{Uri.EscapeDataString(virtualHost)}";
 
     /// <summary>
-    /// Starts the node (on the same ports and data as before, if it ran before) and returns when it
+    /// Launches the node (on the same ports and data as before, if it ran before) and waits until it
     /// accepts AMQP connections and <c>rabbitmqctl await_startup</c> succeeds.
     /// </summary>
-    public async Task StartAsync(CancellationToken cancellationToken = default)
+    protected override async Task<ChildProcess> LaunchAsync(CancellationToken cancellationToken)
     {
-        await _lifecycle.WaitAsync(cancellationToken).ConfigureAwait(false);
+        var server = Path.Combine(_options.BinDirectory, "rabbitmq-server");
+        if (!File.Exists(server))
+        {
+            throw new FileNotFoundException($"{server} is missing: apt-get install -y rabbitmq-server.", server);
+        }
+
+        File.Delete(PidFile);
+        _starts++;
+        File.AppendAllText(ConsoleLogPath, $"---- start #{_starts} at {DateTime.UtcNow:O}\n");
+        var process = ChildProcess.Start(server, [], Directory, ConsoleLogPath, Environment());
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_options.StartTimeout);
+        var stopwatch = System.Diagnostics.Stopwatch.StartNew();
         try
         {
-            if (IsRunning)
+            await WaitForAmqpAsync(process, timeout.Token).ConfigureAwait(false);
+            var amqp = stopwatch.Elapsed;
+            var ready = await CtlAsync(["await_startup", "--timeout", "60"], TimeSpan.FromSeconds(70), timeout.Token).ConfigureAwait(false);
+            if (!ready.Succeeded)
             {
-                return;
+                throw new InvalidOperationException($"rabbitmqctl await_startup failed:\n{ready.Output}");
             }
 
-            if (_process is not null)
-            {
-                await _process.DisposeAsync().ConfigureAwait(false);
-                _process = null;
-            }
-
-            var server = Path.Combine(_options.BinDirectory, "rabbitmq-server");
-            if (!File.Exists(server))
-            {
-                throw new FileNotFoundException($"{server} is missing: apt-get install -y rabbitmq-server.", server);
-            }
-
-            File.Delete(PidFile);
-            _starts++;
-            File.AppendAllText(ConsoleLogPath, $"---- start #{_starts} at {DateTime.UtcNow:O}\n");
-            _process = ChildProcess.Start(
-                server,
-                [],
-                Directory,
-                ConsoleLogPath,
-                Environment());
-
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(_options.StartTimeout);
-            var stopwatch = System.Diagnostics.Stopwatch.StartNew();
-            try
-            {
-                await WaitForAmqpAsync(_process, timeout.Token).ConfigureAwait(false);
-                var amqp = stopwatch.Elapsed;
-                var ready = await CtlAsync(["await_startup", "--timeout", "60"], TimeSpan.FromSeconds(70), timeout.Token).ConfigureAwait(false);
-                if (!ready.Succeeded)
-                {
-                    throw new InvalidOperationException($"rabbitmqctl await_startup failed:\n{ready.Output}");
-                }
-
-                LastStartDuration = stopwatch.Elapsed;
-                File.AppendAllText(ConsoleLogPath, $"---- AMQP answered after {amqp.TotalSeconds:F1} s, await_startup done after {stopwatch.Elapsed.TotalSeconds:F1} s\n");
-            }
-            catch (Exception e) when (e is OperationCanceledException or InvalidOperationException && !cancellationToken.IsCancellationRequested)
-            {
-                var exited = _process.HasExited ? $"rabbitmq-server exited with code {_process.ExitCode}" : "rabbitmq-server is still running";
-                await _process.DisposeAsync().ConfigureAwait(false);
-                _process = null;
-                throw new InvalidOperationException(
-                    $"RabbitMQ node {NodeName} (AMQP {AmqpPort}, distribution {DistributionPort}) did not start within {_options.StartTimeout}; {exited}. {e.Message}\n"
-                    + $"--- {ConsoleLogPath}\n{LogFiles.Tail(ConsoleLogPath, 30)}\n--- {LogPath}\n{LogFiles.Tail(LogPath, 40)}",
-                    e);
-            }
+            LastStartDuration = stopwatch.Elapsed;
+            File.AppendAllText(ConsoleLogPath, $"---- AMQP answered after {amqp.TotalSeconds:F1} s, await_startup done after {stopwatch.Elapsed.TotalSeconds:F1} s\n");
+            return process;
         }
-        finally
+        catch (Exception e) when (e is OperationCanceledException or InvalidOperationException && !cancellationToken.IsCancellationRequested)
         {
-            _lifecycle.Release();
+            var exited = process.HasExited ? $"rabbitmq-server exited with code {process.ExitCode}" : "rabbitmq-server is still running";
+            await process.DisposeAsync().ConfigureAwait(false);
+            throw new InvalidOperationException(
+                $"RabbitMQ node {NodeName} (AMQP {AmqpPort}, distribution {DistributionPort}) did not start within {_options.StartTimeout}; {exited}. {e.Message}\n"
+                + $"--- {ConsoleLogPath}\n{LogFiles.Tail(ConsoleLogPath, 30)}\n--- {LogPath}\n{LogFiles.Tail(LogPath, 40)}",
+                e);
+        }
+        catch
+        {
+            await process.DisposeAsync().ConfigureAwait(false);
+            throw;
         }
     }
 
-    /// <summary>Stops the node gracefully (SIGTERM, which rabbitmq-server turns into an orderly shutdown); kills it after the stop timeout.</summary>
-    public async Task StopAsync()
-    {
-        await _lifecycle.WaitAsync().ConfigureAwait(false);
-        try
-        {
-            if (_process is not null)
-            {
-                var stopwatch = System.Diagnostics.Stopwatch.StartNew();
-                await _process.StopAsync(_options.StopTimeout).ConfigureAwait(false);
-                await _process.DisposeAsync().ConfigureAwait(false);
-                _process = null;
-                await FreePort.WaitUntilClosedAsync(AmqpPort, TimeSpan.FromSeconds(5)).ConfigureAwait(false);
-                File.AppendAllText(ConsoleLogPath, $"---- stopped after {stopwatch.Elapsed.TotalSeconds:F1} s\n");
-            }
-        }
-        finally
-        {
-            _lifecycle.Release();
-        }
-    }
+    protected override string Description => "The broker";
 
-    /// <summary>SIGKILL to the Erlang VM and its shell wrapper (the whole process group): a crash. Returns when nothing of it is left.</summary>
-    public async Task KillAsync()
-    {
-        await _lifecycle.WaitAsync().ConfigureAwait(false);
-        try
-        {
-            if (_process is not null)
-            {
-                await _process.KillAsync().ConfigureAwait(false);
-                await _process.DisposeAsync().ConfigureAwait(false);
-                _process = null;
-                await FreePort.WaitUntilClosedAsync(AmqpPort, TimeSpan.FromSeconds(5)).ConfigureAwait(false);
-            }
-        }
-        finally
-        {
-            _lifecycle.Release();
-        }
-    }
+    protected override int ListeningPort => AmqpPort;
 
-    /// <summary>Graceful stop (if running), then start on the same ports and data.</summary>
-    public async Task RestartAsync(CancellationToken cancellationToken = default)
-    {
-        await StopAsync().ConfigureAwait(false);
-        await StartAsync(cancellationToken).ConfigureAwait(false);
-    }
+    protected override TimeSpan StopTimeout => _options.StopTimeout;
 
-    /// <summary>SIGSTOP to the node: it hangs with its sockets open (clients see timeouts, not refusals).</summary>
-    public void Pause() => (_process ?? throw new InvalidOperationException("The broker is not running.")).Pause();
-
-    /// <summary>True after <see cref="Pause"/> once its processes no longer run.</summary>
-    public bool IsPaused => _process is { HasExited: false, IsPaused: true };
-
-    /// <summary>SIGCONT after <see cref="Pause"/>.</summary>
-    public void Resume() => (_process ?? throw new InvalidOperationException("The broker is not running.")).Resume();
+    /// <summary>rabbitmq-server turns SIGTERM into an orderly shutdown (about 4 s); the console log records how long.</summary>
+    protected override void OnStopped(TimeSpan elapsed) =>
+        File.AppendAllText(ConsoleLogPath, $"---- stopped after {elapsed.TotalSeconds:F1} s\n");
 
     /// <summary>Creates a virtual host (if missing) and gives guest full permissions on it.</summary>
     public async Task CreateVirtualHostAsync(string name, CancellationToken cancellationToken = default)
@@ -286,20 +213,7 @@ public sealed class RabbitMqBroker : IAsyncDisposable
     /// <summary>The last lines of the node's log.</summary>
     public string ReadLogTail(int lines = 60) => LogFiles.Tail(LogPath, lines);
 
-    public async ValueTask DisposeAsync()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) == 1)
-        {
-            return;
-        }
-
-        await KillAsync().ConfigureAwait(false);
-        _lifecycle.Dispose();
-        if (!TestArtifacts.KeepData)
-        {
-            TestArtifacts.TryDelete(Path.Combine(Directory, "mnesia"));
-        }
-    }
+    protected override void DeleteData() => TestArtifacts.TryDelete(Path.Combine(Directory, "mnesia"));
 
     private Task<CommandResult> CtlAsync(IEnumerable<string> arguments, TimeSpan? timeout, CancellationToken cancellationToken) =>
         CommandLine.RunAsync(

@@ -32,12 +32,9 @@ public sealed record RedisServerOptions
 /// A private <c>redis-server</c> on 127.0.0.1 and a port that was free, with its own folder; no
 /// persistence unless asked for. Start, stop, kill, pause and restart on the same port and folder.
 /// </summary>
-public sealed class RedisServer : IAsyncDisposable
+public sealed class RedisServer : LocalServer
 {
     private readonly RedisServerOptions _options;
-    private readonly SemaphoreSlim _lifecycle = new(1, 1);
-    private int _disposed;
-    private ChildProcess? _process;
 
     public RedisServer(RedisServerOptions? options = null)
     {
@@ -56,9 +53,13 @@ public sealed class RedisServer : IAsyncDisposable
     /// <summary>For StackExchange.Redis: <c>127.0.0.1:&lt;port&gt;</c>.</summary>
     public string ConnectionString => $"127.0.0.1:{Port}";
 
-    public bool IsRunning => _process is { HasExited: false };
+    public int? ProcessId => IsRunning ? Process!.Id : null;
 
-    public int? ProcessId => IsRunning ? _process!.Id : null;
+    protected override string Description => "Redis";
+
+    protected override int ListeningPort => Port;
+
+    protected override TimeSpan StopTimeout => _options.StopTimeout;
 
     /// <summary>Creates a server and starts it.</summary>
     public static async Task<RedisServer> StartNewAsync(RedisServerOptions? options = null, CancellationToken cancellationToken = default)
@@ -76,122 +77,54 @@ public sealed class RedisServer : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts the server (same port and folder as before) and returns when it answers PING with PONG.</summary>
-    public async Task StartAsync(CancellationToken cancellationToken = default)
+    /// <summary>Launches redis-server (same port and folder as before) and waits until it answers PING with PONG.</summary>
+    protected override async Task<ChildProcess> LaunchAsync(CancellationToken cancellationToken)
     {
-        await _lifecycle.WaitAsync(cancellationToken).ConfigureAwait(false);
+        string[] arguments =
+        [
+            "--port", Port.ToString(CultureInfo.InvariantCulture),
+            "--bind", "127.0.0.1",
+            "--dir", Directory,
+            "--daemonize", "no",
+            "--supervised", "no",
+            "--logfile", "",
+            "--pidfile", "",
+            "--save", "",
+            "--appendonly", _options.AppendOnly ? "yes" : "no",
+            "--appendfsync", _options.AppendFsync,
+            .. _options.ExtraArguments,
+        ];
+        File.AppendAllText(LogPath, $"---- start at {DateTime.UtcNow:O}\n");
+        var process = ChildProcess.Start(_options.Executable, arguments, Directory, LogPath);
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_options.StartTimeout);
         try
         {
-            if (IsRunning)
+            while (!await PingAsync(timeout.Token).ConfigureAwait(false))
             {
-                return;
-            }
-
-            if (_process is not null)
-            {
-                await _process.DisposeAsync().ConfigureAwait(false);
-            }
-
-            string[] arguments =
-            [
-                "--port", Port.ToString(CultureInfo.InvariantCulture),
-                "--bind", "127.0.0.1",
-                "--dir", Directory,
-                "--daemonize", "no",
-                "--supervised", "no",
-                "--logfile", "",
-                "--pidfile", "",
-                "--save", "",
-                "--appendonly", _options.AppendOnly ? "yes" : "no",
-                "--appendfsync", _options.AppendFsync,
-                .. _options.ExtraArguments,
-            ];
-            File.AppendAllText(LogPath, $"---- start at {DateTime.UtcNow:O}\n");
-            _process = ChildProcess.Start(_options.Executable, arguments, Directory, LogPath);
-
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(_options.StartTimeout);
-            try
-            {
-                while (!await PingAsync(timeout.Token).ConfigureAwait(false))
+                if (process.HasExited)
                 {
-                    if (_process.HasExited)
-                    {
-                        throw new InvalidOperationException($"redis-server exited with code {_process.ExitCode}.");
-                    }
-
-                    await Task.Delay(50, timeout.Token).ConfigureAwait(false);
+                    throw new InvalidOperationException($"redis-server exited with code {process.ExitCode}.");
                 }
+
+                await Task.Delay(50, timeout.Token).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is OperationCanceledException or InvalidOperationException && !cancellationToken.IsCancellationRequested)
-            {
-                await _process.DisposeAsync().ConfigureAwait(false);
-                _process = null;
-                throw new InvalidOperationException(
-                    $"redis-server on port {Port} did not start within {_options.StartTimeout}. {e.Message}\n--- {LogPath}\n{LogFiles.Tail(LogPath, 30)}", e);
-            }
+
+            return process;
         }
-        finally
+        catch (Exception e) when (e is OperationCanceledException or InvalidOperationException && !cancellationToken.IsCancellationRequested)
         {
-            _lifecycle.Release();
+            await process.DisposeAsync().ConfigureAwait(false);
+            throw new InvalidOperationException(
+                $"redis-server on port {Port} did not start within {_options.StartTimeout}. {e.Message}\n--- {LogPath}\n{LogFiles.Tail(LogPath, 30)}", e);
+        }
+        catch
+        {
+            await process.DisposeAsync().ConfigureAwait(false);
+            throw;
         }
     }
-
-    /// <summary>SIGTERM (Redis shuts down cleanly, writing the append-only file if on), then kill after the stop timeout.</summary>
-    public async Task StopAsync()
-    {
-        await _lifecycle.WaitAsync().ConfigureAwait(false);
-        try
-        {
-            if (_process is not null)
-            {
-                await _process.StopAsync(_options.StopTimeout).ConfigureAwait(false);
-                await _process.DisposeAsync().ConfigureAwait(false);
-                _process = null;
-                await FreePort.WaitUntilClosedAsync(Port, TimeSpan.FromSeconds(5)).ConfigureAwait(false);
-            }
-        }
-        finally
-        {
-            _lifecycle.Release();
-        }
-    }
-
-    /// <summary>SIGKILL: a crash. Returns when the process is gone.</summary>
-    public async Task KillAsync()
-    {
-        await _lifecycle.WaitAsync().ConfigureAwait(false);
-        try
-        {
-            if (_process is not null)
-            {
-                await _process.KillAsync().ConfigureAwait(false);
-                await _process.DisposeAsync().ConfigureAwait(false);
-                _process = null;
-                await FreePort.WaitUntilClosedAsync(Port, TimeSpan.FromSeconds(5)).ConfigureAwait(false);
-            }
-        }
-        finally
-        {
-            _lifecycle.Release();
-        }
-    }
-
-    /// <summary>Graceful stop (if running), then start on the same port and folder.</summary>
-    public async Task RestartAsync(CancellationToken cancellationToken = default)
-    {
-        await StopAsync().ConfigureAwait(false);
-        await StartAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>SIGSTOP: the server hangs with its sockets open.</summary>
-    public void Pause() => (_process ?? throw new InvalidOperationException("Redis is not running.")).Pause();
-
-    /// <summary>True after <see cref="Pause"/> once its processes no longer run.</summary>
-    public bool IsPaused => _process is { HasExited: false, IsPaused: true };
-
-    /// <summary>SIGCONT after <see cref="Pause"/>.</summary>
-    public void Resume() => (_process ?? throw new InvalidOperationException("Redis is not running.")).Resume();
 
     /// <summary>True when the server answers PING with PONG (false while it is down or still loading).</summary>
     public async Task<bool> PingAsync(CancellationToken cancellationToken = default)
@@ -219,29 +152,19 @@ public sealed class RedisServer : IAsyncDisposable
 
     public string ReadLogTail(int lines = 60) => LogFiles.Tail(LogPath, lines);
 
-    public async ValueTask DisposeAsync()
+    protected override void DeleteData()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        foreach (var file in System.IO.Directory.EnumerateFileSystemEntries(Directory))
         {
-            return;
-        }
-
-        await KillAsync().ConfigureAwait(false);
-        _lifecycle.Dispose();
-        if (!TestArtifacts.KeepData)
-        {
-            foreach (var file in System.IO.Directory.EnumerateFileSystemEntries(Directory))
+            if (file != LogPath)
             {
-                if (file != LogPath)
+                if (System.IO.Directory.Exists(file))
                 {
-                    if (System.IO.Directory.Exists(file))
-                    {
-                        TestArtifacts.TryDelete(file);
-                    }
-                    else
-                    {
-                        File.Delete(file);
-                    }
+                    TestArtifacts.TryDelete(file);
+                }
+                else
+                {
+                    File.Delete(file);
                 }
             }
         }
