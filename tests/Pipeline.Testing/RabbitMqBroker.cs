@@ -210,6 +210,19 @@ public sealed class RabbitMqBroker : LocalServer
     public Task<CommandResult> RabbitMqCtlAsync(IEnumerable<string> arguments, CancellationToken cancellationToken = default) =>
         CtlAsync(arguments, null, cancellationToken);
 
+    /// <summary>
+    /// Runs <c>rabbitmq-plugins -n &lt;node&gt; &lt;arguments&gt;</c> against this node (<c>enable rabbitmq_shovel</c>
+    /// works on the running node and is kept in its plugin file across restarts).
+    /// </summary>
+    public Task<CommandResult> RabbitMqPluginsAsync(IEnumerable<string> arguments, CancellationToken cancellationToken = default) =>
+        CommandLine.RunAsync(
+            Path.Combine(_options.BinDirectory, "rabbitmq-plugins"),
+            ["-n", NodeName, .. arguments],
+            Environment(),
+            TimeSpan.FromSeconds(60),
+            Directory,
+            cancellationToken);
+
     /// <summary>The last lines of the node's log.</summary>
     public string ReadLogTail(int lines = 60) => LogFiles.Tail(LogPath, lines);
 

@@ -17,6 +17,14 @@ public sealed class PaperEmbeddedConsumer(
     public async Task Consume(ConsumeContext<PaperEmbedded> context)
     {
         var message = context.Message;
+        // Checked before anything is stored: a paper saved with a vector of another length would
+        // stop rank's next start, which loads every stored vector into the index.
+        if (message.Vector is not { Length: PaperIndex.Dimensions })
+        {
+            throw new ArgumentException(
+                $"PaperEmbedded for {message.Paper?.Id} has a vector of {message.Vector?.Length ?? 0} values; rank indexes {PaperIndex.Dimensions}. Nothing was stored.");
+        }
+
         var paper = new IndexedPaper(message.Paper, message.IngestedAt);
         await store.SavePaperAsync(paper, message.Vector);
         if (Activity.Current?.Id is { } traceParent)
