@@ -38,6 +38,8 @@ maildev_web_port=8025
 : "${OTEL_EXPORTER_OTLP_ENDPOINT:=}"
 : "${Services__embed__grpc:=http://127.0.0.1:${grpc_port[embed]}}"
 : "${Services__rank__grpc:=http://127.0.0.1:${grpc_port[rank]}}"
+: "${Services__ingest__grpc:=http://127.0.0.1:${grpc_port[ingest]}}"
+: "${Services__notify__grpc:=http://127.0.0.1:${grpc_port[notify]}}"
 : "${Smtp__Host:=127.0.0.1}"
 : "${Smtp__Port:=1025}"
 : "${Smtp__Security:=None}"
@@ -341,6 +343,8 @@ service_environment() {
     rank)
       printf '%s\n' \
         "Services__embed__grpc=$Services__embed__grpc" \
+        "Services__ingest__grpc=$Services__ingest__grpc" \
+        "Services__notify__grpc=$Services__notify__grpc" \
         "Security__ApiKeys__0=$Security__ApiKeys__0"
       ;;
     notify)

@@ -17,6 +17,7 @@ builder.AddServiceDefaults("rank", bus =>
 builder.AddPipelineGrpcClient<EmbedService.EmbedServiceClient>("embed");
 // Only for rebuilding rank's state from upstream when its Redis was lost.
 builder.AddPipelineGrpcClient<IngestService.IngestServiceClient>("ingest");
+builder.AddPipelineGrpcClient<Pipeline.Contracts.Notify.V1.SubscriptionService.SubscriptionServiceClient>("notify");
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<RankStore>();
 builder.Services.AddSingleton<PaperIndex>();

@@ -250,6 +250,36 @@ public sealed class Subscriptions(
             ?? throw new SubscriptionException("This subscription no longer exists.", notFound: true);
     }
 
+    /// <summary>
+    /// Publishes every subscriber's current state (SubscriberChanged) and, for active subscribers,
+    /// every logged delivery (DigestSent), for a rank that lost its Redis. Both consumers upsert,
+    /// so a repeat changes nothing.
+    /// </summary>
+    public async Task<(int Subscribers, int Deliveries)> RepublishAllAsync(DeliveryLedger ledger, CancellationToken cancellationToken)
+    {
+        var (subscribers, deliveries) = (0, 0);
+        await foreach (var subscriber in store.ListAllAsync(cancellationToken))
+        {
+            await PublishChangeAsync(subscriber);
+            subscribers++;
+            if (subscriber.Status != SubscriptionStatus.Active)
+            {
+                continue;
+            }
+
+            foreach (var delivery in await ledger.ListAsync(subscriber.Id, 500))
+            {
+                if (delivery.Status == "sent" && delivery.PaperIds.Count > 0)
+                {
+                    await bus.Publish(new DigestSent(subscriber.Id, delivery.Period, delivery.PaperIds, delivery.SentAt), cancellationToken);
+                    deliveries++;
+                }
+            }
+        }
+
+        return (subscribers, deliveries);
+    }
+
     private Task PublishChangeAsync(Subscriber subscriber) =>
         bus.Publish(new SubscriberChanged(subscriber.Id, subscriber.Status == SubscriptionStatus.Active, subscriber.Interests,
             subscriber.Cadence, subscriber.InstantThreshold, subscriber.ChangedAt)

@@ -67,6 +67,14 @@ public sealed class SubscriptionGrpcService(
             request.Interests, request.Cadence == Cadence.Unspecified ? "" : CadenceName(request.Cadence), request.Timezone, request.Hour,
             request.MaxPapers, request.InstantThreshold, request.Weekday, request.NoteWhenEmpty, request.SeedPaperIds, request.Authors, request.Categories))));
 
+    /// <summary>Republishes every subscriber and their deliveries for a rank that lost its Redis.</summary>
+    public override async Task<RepublishSubscribersResponse> RepublishSubscribers(RepublishSubscribersRequest request, ServerCallContext context)
+    {
+        apiKeys.Require(context);
+        var (subscribers, deliveries) = await subscriptions.RepublishAllAsync(ledger, context.CancellationToken);
+        return new RepublishSubscribersResponse { Subscribers = subscribers, Deliveries = deliveries };
+    }
+
     /// <summary>
     /// The digest of the subscriber's current period, now, through the same once-only path as the
     /// scheduler: a second call in the same period sends nothing and answers already_sent.

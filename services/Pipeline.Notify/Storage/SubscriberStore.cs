@@ -34,5 +34,24 @@ public sealed class SubscriberStore(IDatabase redis)
     public Task SaveAsync(Subscriber subscriber) =>
         redis.StringSetAsync($"notify:subscriber:{subscriber.Id}", JsonSerializer.Serialize(subscriber, Json));
 
+    /// <summary>
+    /// Every subscriber, read with SCAN in pages (an operator's call, such as republishing after
+    /// rank lost its Redis; never on a request path).
+    /// </summary>
+    public async IAsyncEnumerable<Subscriber> ListAllAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        foreach (var server in redis.Multiplexer.GetServers().Where(s => s.IsConnected && !s.IsReplica))
+        {
+            await foreach (var key in server.KeysAsync(redis.Database, "notify:subscriber:*", pageSize: 1000).WithCancellation(cancellationToken))
+            {
+                var json = await redis.StringGetAsync(key);
+                if (!json.IsNullOrEmpty && JsonSerializer.Deserialize<Subscriber>(json.ToString(), Json) is { } subscriber)
+                {
+                    yield return subscriber;
+                }
+            }
+        }
+    }
+
     private static string EmailKey(string email) => $"notify:email:{email.ToLowerInvariant()}";
 }

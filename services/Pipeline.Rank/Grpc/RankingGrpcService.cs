@@ -198,8 +198,11 @@ public sealed class RankingGrpcService(
     public override async Task<RebuildIndexResponse> RebuildIndex(RebuildIndexRequest request, ServerCallContext context)
     {
         apiKeys.Require(context);
-        var result = await rebuild.RebuildAsync(context.CancellationToken);
-        return new RebuildIndexResponse { Papers = result.Papers, Skipped = result.Skipped, Seconds = result.Elapsed.TotalSeconds };
+        var result = await rebuild.RebuildAsync(context.RequestHeaders.GetValue(ApiKeyValidator.HeaderName), context.CancellationToken);
+        return new RebuildIndexResponse
+        {
+            Papers = result.Papers, Skipped = result.Skipped, Seconds = result.Elapsed.TotalSeconds, Subscribers = result.Subscribers,
+        };
     }
 
     private List<RelevanceQuery> ApplyFeedback(List<RelevanceQuery> queries, IReadOnlyList<string> liked, IReadOnlyList<string> disliked)

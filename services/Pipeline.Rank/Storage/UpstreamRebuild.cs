@@ -3,24 +3,30 @@ using Pipeline.Contracts.Conversions;
 using Pipeline.Contracts.Embed.V1;
 using Pipeline.Contracts.Ingest.V1;
 using Pipeline.Contracts.Messages;
+using Pipeline.Contracts.Notify.V1;
+using Grpc.Core;
 using Pipeline.Rank.Ranking;
 using Pipeline.Rank.Ranking.Relevance;
 
 namespace Pipeline.Rank.Storage;
 
 /// <summary>What a rebuild from upstream did.</summary>
-public sealed record RebuildResult(int Papers, int Skipped, TimeSpan Elapsed);
+/// <param name="Subscribers">Subscribers notify republished; -1 when notify could not be asked.</param>
+public sealed record RebuildResult(int Papers, int Skipped, TimeSpan Elapsed, int Subscribers = -1);
 
 /// <summary>
 /// Refills rank's Redis and in-memory indexes after rank's Redis was lost: pages through every
 /// paper ingest holds (<c>ListPapers</c>), embeds "title. abstract" through embed (<c>Embed</c>,
 /// which answers from its cache for text it has seen), and stores and indexes each paper as the
 /// <c>PaperEmbedded</c> consumer would. Upserts only, so running it twice, or while papers keep
-/// arriving, is harmless. Subscriber profiles come back when notify republishes its subscribers.
+/// arriving, is harmless. Then asks notify to republish every subscriber (<c>RepublishSubscribers</c>,
+/// with the caller's API key): profiles and "already sent" lists come back as those messages are
+/// consumed. Votes live only in rank's Redis and are not restored (run it with AOF, as compose does).
 /// </summary>
 public sealed class UpstreamRebuild(
     IngestService.IngestServiceClient ingest,
     EmbedService.EmbedServiceClient embed,
+    SubscriptionService.SubscriptionServiceClient notify,
     RankStore store,
     PaperIndex index,
     RelevanceRanker relevance,
@@ -30,7 +36,8 @@ public sealed class UpstreamRebuild(
     private static readonly TimeSpan CallTimeout = TimeSpan.FromMinutes(2);
     private readonly SemaphoreSlim _oneAtATime = new(1, 1);
 
-    public async Task<RebuildResult> RebuildAsync(CancellationToken cancellationToken)
+    /// <param name="apiKey">The caller's API key, passed on to notify's RepublishSubscribers.</param>
+    public async Task<RebuildResult> RebuildAsync(string? apiKey, CancellationToken cancellationToken)
     {
         await _oneAtATime.WaitAsync(cancellationToken);
         try
@@ -83,12 +90,38 @@ public sealed class UpstreamRebuild(
             }
             while (token.Length > 0);
 
-            logger.LogInformation("Rebuilt rank's index from ingest and embed: {Papers} papers ({Skipped} skipped) in {Elapsed} ms", stored, skipped, watch.ElapsedMilliseconds);
-            return new RebuildResult(stored, skipped, watch.Elapsed);
+            // Papers first: a profile's seed papers must be indexed when its SubscriberChanged arrives.
+            var subscribers = await RepublishSubscribersAsync(apiKey, cancellationToken);
+            logger.LogInformation("Rebuilt rank's index from ingest and embed: {Papers} papers ({Skipped} skipped), {Subscribers} subscribers republished by notify, in {Elapsed} ms",
+                stored, skipped, subscribers, watch.ElapsedMilliseconds);
+            return new RebuildResult(stored, skipped, watch.Elapsed, subscribers);
         }
         finally
         {
             _oneAtATime.Release();
+        }
+    }
+
+    private async Task<int> RepublishSubscribersAsync(string? apiKey, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var headers = new Metadata();
+            if (!string.IsNullOrEmpty(apiKey))
+            {
+                headers.Add(Pipeline.ServiceDefaults.ApiKeyValidator.HeaderName, apiKey);
+            }
+
+            var answer = await notify.RepublishSubscribersAsync(
+                new RepublishSubscribersRequest(), headers, DateTime.UtcNow.Add(CallTimeout), cancellationToken);
+            return answer.Subscribers;
+        }
+        catch (RpcException e)
+        {
+            // The papers are back either way; profiles then return with each subscriber's next change.
+            logger.LogWarning("Rebuild could not ask notify to republish its subscribers ({Status}: {Detail}); profiles return with each subscriber's next change",
+                e.StatusCode, e.Status.Detail);
+            return -1;
         }
     }
 

@@ -1,6 +1,9 @@
+using System.Net;
 using Grpc.Core;
 using Grpc.Net.Client;
+using MimeKit;
 using Pipeline.Contracts.Ingest.V1;
+using Pipeline.Contracts.Notify.V1;
 using Pipeline.Contracts.Rank.V1;
 using Pipeline.IntegrationTests.Flow;
 using Pipeline.IntegrationTests.Infrastructure;
@@ -11,19 +14,21 @@ namespace Pipeline.IntegrationTests.Rank;
 
 /// <summary>
 /// Rank's Redis is lost and rank restarts empty; <c>RebuildIndex</c> refills its Redis and its
-/// index from ingest's <c>ListPapers</c> and embed's <c>Embed</c>, and the next restart loads
-/// them again. Ingest, embed and rank run as processes with a Redis each, on a virtual host of the
-/// shared broker; rank's state is wiped here, so they are not the shared pipeline's.
+/// index from ingest's <c>ListPapers</c> and embed's <c>Embed</c>, asks notify to republish its
+/// subscribers (profiles and what each was sent), and the next restart loads it all again. The four
+/// services run as processes with a Redis each and an SMTP sink, on a virtual host of the shared
+/// broker; rank's state is wiped here, so they are not the shared pipeline's.
 /// </summary>
 public sealed class RankRebuildTests(RabbitMqFixture rabbit) : RabbitMqTestBase(rabbit)
 {
     private const string ApiKey = "rank-rebuild-test-key";
     private static readonly TimeSpan Arrival = TimeSpan.FromSeconds(90);
-    private static readonly string[] Services = ["rank", "embed", "ingest"];
+    private static readonly string[] Services = ["notify", "rank", "embed", "ingest"];
     private readonly Dictionary<string, RedisServer> _redis = [];
     private readonly Dictionary<string, ServiceProcess> _services = [];
     private readonly Dictionary<string, (int Grpc, int Http)> _ports = [];
     private readonly Dictionary<string, GrpcChannel> _channels = [];
+    private SmtpSink _smtp = null!;
 
     private RankingService.RankingServiceClient Rank => new(_channels["rank"]);
 
@@ -32,11 +37,12 @@ public sealed class RankRebuildTests(RabbitMqFixture rabbit) : RabbitMqTestBase(
     public override async Task InitializeAsync()
     {
         await base.InitializeAsync();
+        _smtp = await SmtpSink.StartNewAsync();
         foreach (var name in Services)
         {
             _redis[name] = await RedisServer.StartNewAsync();
             var grpc = FreePort.Next();
-            _ports[name] = (grpc, FreePort.Next(p => p == grpc));
+            _ports[name] = (grpc, FreePort.Next(p => p == grpc || _ports.Values.Any(v => v.Grpc == p || v.Http == p)));
         }
 
         // Consumers first, so their queues exist before anyone publishes.
@@ -51,6 +57,11 @@ public sealed class RankRebuildTests(RabbitMqFixture rabbit) : RabbitMqTestBase(
                 ["Security__ApiKeys__0"] = ApiKey,
                 ["Services__embed__grpc"] = $"http://127.0.0.1:{_ports["embed"].Grpc}",
                 ["Services__ingest__grpc"] = $"http://127.0.0.1:{_ports["ingest"].Grpc}",
+                ["Services__notify__grpc"] = $"http://127.0.0.1:{_ports["notify"].Grpc}",
+                ["Services__rank__grpc"] = $"http://127.0.0.1:{_ports["rank"].Grpc}",
+                ["Smtp__Host"] = _smtp.Host,
+                ["Smtp__Port"] = _smtp.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ["Notify__PublicBaseUrl"] = $"http://127.0.0.1:{_ports["notify"].Http}",
                 ["Sources__SchedulerEnabled"] = "false",
             });
             _services[name] = service;
@@ -60,13 +71,18 @@ public sealed class RankRebuildTests(RabbitMqFixture rabbit) : RabbitMqTestBase(
     }
 
     [Fact]
-    public async Task After_rank_loses_its_redis_a_rebuild_restores_every_paper_from_ingest_and_embed()
+    public async Task After_rank_loses_its_redis_a_rebuild_restores_every_paper_from_ingest_and_embed_and_every_subscriber_from_notify()
     {
+        // An instant subscriber on protein folding, who gets the alert for the first paper.
+        var email = $"rebuild-{Guid.NewGuid():N}@example.org";
+        var subscriberId = await SubscribeAndConfirmAsync(email, "protein structure prediction");
         Paper[] papers = [Papers.ProteinFolding(), Papers.QuantumErrorCorrection(), Papers.MedievalTaxes()];
         var submitted = await new IngestService.IngestServiceClient(_channels["ingest"])
             .SubmitPapersAsync(new SubmitPapersRequest { Papers = { papers } }, WithApiKey);
         Assert.Equal(3, submitted.Accepted);
         await WaitUntilAsync(async () => await KnowsAsync(papers[0].Id) && await KnowsAsync(papers[2].Id), "rank indexed the papers");
+        await _smtp.WaitForMessagesAsync(m => IsAlertTo(m, email), 1, Arrival);
+        await WaitUntilAsync(async () => !(await RecommendedAsync(subscriberId)).Contains(papers[0].Id), "rank knows the alert was sent");
 
         // Rank's Redis is lost, and rank restarts with nothing to load.
         using (var redis = await ConnectionMultiplexer.ConnectAsync(_redis["rank"].ConnectionString + ",allowAdmin=true"))
@@ -77,10 +93,12 @@ public sealed class RankRebuildTests(RabbitMqFixture rabbit) : RabbitMqTestBase(
         await _services["rank"].RestartAsync();
         await _services["rank"].WaitUntilReadyAsync(Ready("rank"), Arrival);
         Assert.False(await KnowsAsync(papers[0].Id));
+        Assert.Equal(StatusCode.NotFound, await RecommendStatusAsync(subscriberId));
 
         var rebuilt = await Rank.RebuildIndexAsync(new RebuildIndexRequest(), WithApiKey, deadline: DateTime.UtcNow.AddMinutes(2));
 
         Assert.Equal(3, rebuilt.Papers);
+        Assert.Equal(1, rebuilt.Subscribers);
         foreach (var paper in papers)
         {
             Assert.True(await KnowsAsync(paper.Id), $"rank knows {paper.Id} after the rebuild");
@@ -90,6 +108,20 @@ public sealed class RankRebuildTests(RabbitMqFixture rabbit) : RabbitMqTestBase(
         Assert.Equal(papers[0].Id, found.Papers.Single().Id);
         Assert.Equal(papers[0].Abstract, found.Papers.Single().Abstract);
 
+        // The subscriber's profile is back, and so is what they were sent: Recommend leaves the alerted paper out.
+        await WaitUntilAsync(async () => await RecommendStatusAsync(subscriberId) == StatusCode.OK, "rank knows the subscriber again");
+        // (Profiles and sent lists come through two queues, so one may land before the other.)
+        await WaitUntilAsync(async () => await RecommendedAsync(subscriberId) is var ids && ids.Contains(papers[1].Id) && !ids.Contains(papers[0].Id),
+            "Recommend lists the papers not sent and leaves out the one alerted before the loss");
+
+        // Instant matching works again: a new paper on the topic brings one alert, the old one none.
+        var next = Papers.ProteinFolding();
+        await new IngestService.IngestServiceClient(_channels["ingest"]).SubmitPapersAsync(new SubmitPapersRequest { Papers = { next } }, WithApiKey);
+        var alerts = await _smtp.WaitForMessagesAsync(m => IsAlertTo(m, email), 2, Arrival);
+        Assert.Equal([papers[0].Id, next.Id], alerts.Select(a => Uri.UnescapeDataString(a.Message.MessageId!.Split('.', 3)[2].Split('@')[0])));
+        await _smtp.AssertNoMoreMessagesAsync(TimeSpan.FromSeconds(3), m => IsAlertTo(m, email));
+        Assert.Equal(2, _smtp.Messages.Count(e => IsAlertTo(e.Message, email)));
+
         // The rebuild wrote rank's Redis, not only its memory: a restart loads the papers again.
         await _services["rank"].RestartAsync();
         await _services["rank"].WaitUntilReadyAsync(Ready("rank"), Arrival);
@@ -97,6 +129,8 @@ public sealed class RankRebuildTests(RabbitMqFixture rabbit) : RabbitMqTestBase(
         {
             Assert.True(await KnowsAsync(paper.Id), $"rank knows {paper.Id} after a restart");
         }
+
+        Assert.Equal(StatusCode.OK, await RecommendStatusAsync(subscriberId));
     }
 
     [Fact]
@@ -105,6 +139,44 @@ public sealed class RankRebuildTests(RabbitMqFixture rabbit) : RabbitMqTestBase(
         var e = await Assert.ThrowsAsync<RpcException>(() => Rank.RebuildIndexAsync(new RebuildIndexRequest()).ResponseAsync);
         Assert.Equal(StatusCode.Unauthenticated, e.StatusCode);
     }
+
+    /// <summary>Subscribe, then click the link in the confirmation email, as a subscriber does.</summary>
+    private async Task<string> SubscribeAndConfirmAsync(string email, string interest)
+    {
+        var notify = new SubscriptionService.SubscriptionServiceClient(_channels["notify"]);
+        var subscribed = await notify.SubscribeAsync(new SubscribeRequest
+        {
+            Email = email, Cadence = Cadence.Instant, InstantThreshold = 0.45, Interests = { interest },
+        });
+        var confirmation = await _smtp.WaitForMessageAsync(m => IsTo(m, email) && (m.Subject ?? "").Contains("Confirm"), Arrival);
+        using var http = new HttpClient();
+        var page = await http.GetAsync(PipelineFixture.LinkIn(confirmation.Message, "confirm"));
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        await WaitUntilAsync(async () => await RecommendStatusAsync(subscribed.SubscriberId) == StatusCode.OK, "rank knows the new subscriber");
+        return subscribed.SubscriberId;
+    }
+
+    private async Task<StatusCode> RecommendStatusAsync(string subscriberId)
+    {
+        try
+        {
+            await Rank.RecommendAsync(new RecommendRequest { SubscriberId = subscriberId, Limit = 1 });
+            return StatusCode.OK;
+        }
+        catch (RpcException e)
+        {
+            return e.StatusCode;
+        }
+    }
+
+    private async Task<string[]> RecommendedAsync(string subscriberId) =>
+        (await Rank.RecommendAsync(new RecommendRequest { SubscriberId = subscriberId, Limit = 10 })).Papers.Select(p => p.Id).ToArray();
+
+    private static bool IsTo(MimeMessage message, string email) =>
+        message.To.Mailboxes.Any(m => string.Equals(m.Address, email, StringComparison.OrdinalIgnoreCase));
+
+    private static bool IsAlertTo(MimeMessage message, string email) =>
+        IsTo(message, email) && (message.Subject ?? "").StartsWith("New paper", StringComparison.Ordinal);
 
     private Uri Ready(string name) => new($"http://127.0.0.1:{_ports[name].Http}/health/ready");
 
@@ -154,6 +226,11 @@ public sealed class RankRebuildTests(RabbitMqFixture rabbit) : RabbitMqTestBase(
         foreach (var redis in _redis.Values)
         {
             await redis.DisposeAsync();
+        }
+
+        if (_smtp is not null)
+        {
+            await _smtp.DisposeAsync();
         }
 
         await base.DisposeAsync();
