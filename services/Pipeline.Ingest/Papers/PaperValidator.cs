@@ -98,6 +98,11 @@ public static partial class PaperValidator
             return PaperValidation.Reject($"title is longer than {MaxTitleLength} characters");
         }
 
+        if (Unprintable(title) is { } titleProblem)
+        {
+            return PaperValidation.Reject($"title {titleProblem}");
+        }
+
         // Checked before folding so a huge abstract costs no work.
         if ((submission.Abstract?.Length ?? 0) > MaxAbstractLength * 2)
         {
@@ -115,6 +120,11 @@ public static partial class PaperValidator
             return PaperValidation.Reject($"abstract is longer than {MaxAbstractLength} characters");
         }
 
+        if (Unprintable(abstractText) is { } abstractProblem)
+        {
+            return PaperValidation.Reject($"abstract {abstractProblem}");
+        }
+
         var authors = submission.Authors.Select(Fold).Where(a => a.Length > 0).ToArray();
         if (authors.Length > MaxAuthors)
         {
@@ -124,6 +134,11 @@ public static partial class PaperValidator
         if (authors.FirstOrDefault(a => a.Length > MaxAuthorLength) is { } longAuthor)
         {
             return PaperValidation.Reject($"author '{Shorten(longAuthor)}' is longer than {MaxAuthorLength} characters");
+        }
+
+        if (authors.Select(a => (Author: a, Problem: Unprintable(a))).FirstOrDefault(a => a.Problem is not null) is { Problem: { } authorProblem } oddAuthor)
+        {
+            return PaperValidation.Reject($"author '{Shorten(Printable(oddAuthor.Author))}' {authorProblem}");
         }
 
         var categories = submission.Categories.Select(c => c.Trim()).Where(c => c.Length > 0).Distinct().ToArray();
@@ -230,6 +245,46 @@ public static partial class PaperValidator
 
         return (m with { PrimaryCategory = primary, Doi = doi, Comment = comment, JournalRef = journal, PdfUrl = pdf, GithubRepo = github, AuthorDetails = details }, null);
     }
+
+    /// <summary>
+    /// Why text that reaches emails and pages cannot be taken as it is, or null: a C0 control character
+    /// or DEL (NUL and the like; line breaks and tabs are folded before this), a bidirectional override,
+    /// embedding or isolate (U+202A-U+202E, U+2066-U+2069: they make text read differently from
+    /// what it says), or half of a surrogate pair (not Unicode at all).
+    /// </summary>
+    public static string? Unprintable(string text)
+    {
+        for (var i = 0; i < text.Length; i++)
+        {
+            var c = text[i];
+            if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+            {
+                i++;
+                continue;
+            }
+
+            if (char.IsSurrogate(c))
+            {
+                return $"has a lone surrogate U+{(int)c:X4} (not valid Unicode)";
+            }
+
+            // C0 and DEL; C1 (U+0080-U+009F) is left alone: real arXiv records carry it in doubly encoded text.
+            if (c < ' ' || c == '\u007F')
+            {
+                return $"has the control character U+{(int)c:X4}";
+            }
+
+            if (c is >= '\u202A' and <= '\u202E' or >= '\u2066' and <= '\u2069')
+            {
+                return $"has the bidirectional control U+{(int)c:X4}";
+            }
+        }
+
+        return null;
+    }
+
+    private static string Printable(string text) =>
+        new(text.Select(c => c < ' ' || c == '\u007F' || char.IsSurrogate(c) || c is >= '\u202A' and <= '\u202E' or >= '\u2066' and <= '\u2069' ? '?' : c).ToArray());
 
     /// <summary>Collapses every run of white space (line breaks included) to one space and trims.</summary>
     public static string Fold(string? text) =>

@@ -4,7 +4,7 @@ namespace Pipeline.Notify.Delivery;
 
 /// <summary>
 /// Accepts a bare RFC 5322 addr-spec (local@domain) and nothing else: no display name, no CR or LF
-/// (header injection), no groups, bounded lengths (RFC 5321: 64 for the local part, 254 in all).
+/// (header injection), no invisible formatting characters (bidi overrides), no groups, bounded lengths (RFC 5321: 64 for the local part, 254 in all).
 /// </summary>
 public static class EmailAddressRules
 {
@@ -26,9 +26,10 @@ public static class EmailAddressRules
             return (null, "email is required");
         }
 
-        if (input.Any(c => c is '\r' or '\n' || char.IsControl(c)))
+        // Invisible formatting characters (bidi overrides, zero-width ones) make an address read as another.
+        if (input.Any(c => c is '\r' or '\n' || char.IsControl(c) || char.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.Format))
         {
-            return (null, "email must not contain line breaks or control characters");
+            return (null, "email must not contain line breaks, control characters or invisible formatting characters");
         }
 
         var text = input.Trim();

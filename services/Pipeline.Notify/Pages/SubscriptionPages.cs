@@ -30,9 +30,12 @@ public static class SubscriptionPages
             }
         });
 
-        app.MapGet("/unsubscribe", (string? token) => Page(200, "Unsubscribe",
-            $"<form method=\"post\" action=\"/unsubscribe?token={WebUtility.HtmlEncode(Uri.EscapeDataString(token ?? ""))}\">" +
-            "<p>Stop all emails from this subscription?</p><button type=\"submit\">Unsubscribe</button></form>"));
+        // The token is checked before the button is shown, so a broken link says so at once.
+        app.MapGet("/unsubscribe", (string? token, SubscriptionTokens tokens) => tokens.Verify(token, TokenPurpose.Unsubscribe) is { Valid: false } check
+            ? Page(400, "This link does not work", $"<p>{WebUtility.HtmlEncode(check.Error)}</p>")
+            : Page(200, "Unsubscribe",
+                $"<form method=\"post\" action=\"/unsubscribe?token={WebUtility.HtmlEncode(Uri.EscapeDataString(token ?? ""))}\">" +
+                "<p>Stop all emails from this subscription?</p><button type=\"submit\">Unsubscribe</button></form>"));
 
         app.MapPost("/unsubscribe", async (string? token, Subscriptions subscriptions) =>
         {

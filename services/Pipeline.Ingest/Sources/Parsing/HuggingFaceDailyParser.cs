@@ -62,7 +62,7 @@ public static class HuggingFaceDailyParser
                 }
                 catch (Exception e) when (e is FormatException or InvalidOperationException)
                 {
-                    var id = item.ValueKind == JsonValueKind.Object ? Field(item, "id") : null;
+                    var id = IdForRejection(item);
                     rejections.Add(new EntryRejection(id is { Length: > 0 } ? AtomXml.Short(id) : $"item {position}", e.Message));
                 }
             }
@@ -139,6 +139,19 @@ public static class HuggingFaceDailyParser
         {
             Metadata = metadata,
         };
+    }
+
+    // The id names a rejection, unless the id is what could not be read (invalid UTF-8, a lone surrogate).
+    private static string? IdForRejection(JsonElement item)
+    {
+        try
+        {
+            return item.ValueKind == JsonValueKind.Object ? Field(item, "id") : null;
+        }
+        catch (Exception e) when (e is FormatException or InvalidOperationException)
+        {
+            return null;
+        }
     }
 
     private static JsonElement? Property(JsonElement? paper, JsonElement item, string name)

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Text;
+using System.Text.Json;
 using Google.Protobuf;
 using Pipeline.Ingest.Grpc;
 using Pipeline.Ingest.Papers;
@@ -16,7 +17,8 @@ public sealed record JsonLine(long LineNumber, long EndOffset, PaperSubmission? 
 /// Reads papers from JSON Lines, one JSON object per line in the gRPC <c>Paper</c> JSON form
 /// (<c>{"id": "2410.17243v2", "title": ..., "abstract": ..., "authors": [...], "publishedAt": "2024-10-22T00:00:00Z"}</c>;
 /// proto field names such as <c>published_at</c> work too, unknown fields are ignored). Line by
-/// line with a bound on line length, so a huge or broken line is rejected alone, with its number.
+/// line with a bound on line length, so a huge or broken line is rejected alone, with its number;
+/// so is a line that is not valid UTF-8 or nests deeper than <see cref="MaxDepth"/>.
 /// </summary>
 public static class JsonLinesReader
 {
@@ -113,8 +115,36 @@ public static class JsonLinesReader
             return null; // blank lines are allowed
         }
 
-        return Parse(Encoding.UTF8.GetString(span), lineNumber, endOffset, source);
+        string text;
+        try
+        {
+            text = StrictUtf8.GetString(span);
+        }
+        catch (DecoderFallbackException e)
+        {
+            return new JsonLine(lineNumber, endOffset, null, $"not valid UTF-8 (byte {e.Index} of the line)");
+        }
+
+        // Checked before parsing: unknown fields are skipped, but never nested without bound.
+        var depth = new Utf8JsonReader(span, new JsonReaderOptions { MaxDepth = MaxDepth });
+        try
+        {
+            while (depth.Read())
+            {
+            }
+        }
+        catch (JsonException e)
+        {
+            return new JsonLine(lineNumber, endOffset, null, $"not a paper in JSON: {AtomXml.Short(e.Message)}");
+        }
+
+        return Parse(text, lineNumber, endOffset, source);
     }
+
+    /// <summary>How deep JSON may nest on one line (a paper needs 3 levels).</summary>
+    public const int MaxDepth = 32;
+
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <summary>One line of text as a paper (also used for each message of the streaming import).</summary>
     public static JsonLine Parse(string text, long lineNumber, long endOffset, string source)

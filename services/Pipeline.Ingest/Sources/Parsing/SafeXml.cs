@@ -6,7 +6,8 @@ namespace Pipeline.Ingest.Sources.Parsing;
 /// The only way sources read XML. Feeds come from the network, so: DTDs are ignored (a DOCTYPE is
 /// skipped, its entities are never declared, so a reference to one is an error instead of an
 /// expansion: no billion laughs), no resolver (no file or URL is ever opened for an external
-/// entity), entity expansion capped anyway, and the document size capped.
+/// entity), entity expansion capped anyway, the document size capped, and entries read at most
+/// <see cref="MaxEntryDepth"/> elements deep (<see cref="AtomXml"/>).
 /// </summary>
 public static class SafeXml
 {
@@ -22,6 +23,9 @@ public static class SafeXml
         CloseInput = false,
         Async = false,
     };
+
+    /// <summary>How deep elements may nest inside one entry (arXiv's go 3 deep); deeper refuses the body.</summary>
+    public const int MaxEntryDepth = 32;
 
     /// <summary>Default cap: 16 M characters, beyond any real feed page.</summary>
     public const long DefaultMaxCharacters = 16L * 1024 * 1024;
