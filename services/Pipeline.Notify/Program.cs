@@ -17,6 +17,8 @@ builder.Services.AddSingleton(TimeProvider.System);
 
 // Storage: subscribers, the delivery ledger and log, the digest schedule, papers' traces.
 builder.Services.AddSingleton<SubscriberStore>();
+builder.Services.AddSingleton<NotifyInstance>();
+builder.Services.AddHostedService<NotifyInstanceHeartbeat>();
 builder.Services.AddSingleton<DeliveryLedger>();
 builder.Services.AddSingleton<DigestSchedule>();
 builder.Services.AddSingleton<PaperTraceStore>();

@@ -130,12 +130,26 @@ public static class ServiceDefaultsExtensions
     {
         var rabbit = RabbitMqAddress.Parse(builder.Configuration.GetConnectionString("rabbitmq") ?? "amqp://guest:guest@127.0.0.1:5672/");
         var prefetch = builder.Configuration.GetValue("Bus:PrefetchCount", 16);
+        var quorum = QueueTypeIsQuorum(builder.Configuration["Bus:QueueType"]);
 
         builder.Services.AddMassTransit(x =>
         {
             // Queues are named for the service and the consumer: embed-paper-ingested, rank-paper-embedded.
             x.SetEndpointNameFormatter(new KebabCaseEndpointNameFormatter(serviceName + "-", false));
             configureBus?.Invoke(x);
+            if (quorum)
+            {
+                // Bus:QueueType=quorum, for a clustered broker: the consumer queues are replicated
+                // (Raft) quorum queues, which survive the loss of a minority of the nodes. A queue's
+                // type is fixed when it is declared: switching needs new queues (see operations.md).
+                x.AddConfigureEndpointsCallback((_, _, endpoint) =>
+                {
+                    if (endpoint is IRabbitMqReceiveEndpointConfigurator rabbitEndpoint)
+                    {
+                        rabbitEndpoint.SetQuorumQueue();
+                    }
+                });
+            }
 
             x.UsingRabbitMq((context, cfg) =>
             {
@@ -154,7 +168,13 @@ public static class ServiceDefaultsExtensions
                 cfg.PrefetchCount = prefetch;
                 // Transient failures are retried in place; what still fails goes to <queue>_error
                 // with the exception in its headers (MassTransit's fault handling).
-                cfg.UseMessageRetry(r => r.Exponential(5, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(300)));
+                // A message a consumer refuses as malformed (ArgumentException) cannot succeed on a
+                // retry: it goes to the error queue at once.
+                cfg.UseMessageRetry(r =>
+                {
+                    r.Exponential(5, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(300));
+                    r.Ignore<ArgumentException>();
+                });
                 cfg.ConfigureEndpoints(context);
             });
         });
@@ -164,6 +184,14 @@ public static class ServiceDefaultsExtensions
             o.StopTimeout = TimeSpan.FromSeconds(15);
         });
     }
+
+    /// <summary>Bus:QueueType: <c>classic</c> (the default) or <c>quorum</c>; anything else is a configuration error.</summary>
+    public static bool QueueTypeIsQuorum(string? queueType) => queueType?.Trim().ToLowerInvariant() switch
+    {
+        null or "" or "classic" => false,
+        "quorum" => true,
+        _ => throw new InvalidOperationException($"Bus:QueueType is '{queueType}'; use classic or quorum."),
+    };
 
     private static Task WriteHealthReport(HttpContext context, HealthReport report)
     {

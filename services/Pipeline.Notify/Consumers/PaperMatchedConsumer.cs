@@ -44,8 +44,9 @@ public sealed class PaperMatchedConsumer(
             case DeliveryClaim.AlreadySent:
                 return;
             case DeliveryClaim.InProgress:
-                // Retried by the endpoint's retry policy; by then the other send has finished.
-                throw new InvalidOperationException($"The alert {deliveryKey} is being sent by another consumer.");
+                // Retried (PaperMatchedConsumerDefinition) for longer than a dead instance's heartbeat
+                // lives: by then the other send has finished, or its instance is gone and this takes over.
+                throw new DeliveryInProgressException($"The alert {deliveryKey} is being sent by another consumer.");
         }
 
         // Stable per (subscriber, paper): a copy that slips through still threads as one message.
@@ -82,9 +83,14 @@ public sealed class PaperMatchedConsumer(
     }
 }
 
+/// <summary>The alert is claimed by another consumer (possibly of a notify instance that died mid-send).</summary>
+public sealed class DeliveryInProgressException(string message) : InvalidOperationException(message);
+
 /// <summary>
-/// An SMTP outage is retried in place for about a minute before the bus's own retries (and then
-/// the error queue) take over: an alert waits out a short outage and still goes out once.
+/// An SMTP outage, and an alert claimed by another consumer, are retried in place for about a
+/// minute before the bus's own retries (and then the error queue) take over: an alert waits out a
+/// short outage, or the heartbeat of a notify instance that died while sending it, and still goes
+/// out once.
 /// </summary>
 public sealed class PaperMatchedConsumerDefinition : ConsumerDefinition<PaperMatchedConsumer>
 {
@@ -98,6 +104,7 @@ public sealed class PaperMatchedConsumerDefinition : ConsumerDefinition<PaperMat
         {
             r.Intervals(SmtpRetryIntervals);
             r.Handle<SmtpUnavailableException>();
+            r.Handle<DeliveryInProgressException>();
         });
     }
 }

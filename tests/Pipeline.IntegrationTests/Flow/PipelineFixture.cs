@@ -45,6 +45,17 @@ public sealed partial class PipelineFixture : IAsyncLifetime
 
     public IReadOnlyDictionary<string, RedisServer> Redis => _redis;
 
+    /// <summary>
+    /// Settings given to every service on top of (and winning over) the defaults below, for a fixture
+    /// that runs the pipeline differently (the reliability tests raise the daily alert cap). Set before
+    /// <see cref="EnsureStartedAsync"/>.
+    /// </summary>
+    public Dictionary<string, string?> EnvironmentOverrides { get; } = [];
+
+    /// <summary>Starts a service that was stopped or killed (same ports, Redis and settings) and waits until it is ready.</summary>
+    public async Task StartServiceAsync(string name, TimeSpan? timeout = null) =>
+        await _services[name].StartAndWaitUntilReadyAsync(new Uri(HttpBase(name), "/health/ready"), timeout ?? TimeSpan.FromSeconds(90));
+
     public Uri HttpBase(string service) => new($"http://127.0.0.1:{_ports[service].Http}");
 
     public GrpcChannel Channel(string service) => _channels[service];
@@ -96,6 +107,8 @@ public sealed partial class PipelineFixture : IAsyncLifetime
             ["Security__ApiKeys__0"] = ApiKey,
             ["Services__embed__grpc"] = $"http://127.0.0.1:{_ports["embed"].Grpc}",
             ["Services__rank__grpc"] = $"http://127.0.0.1:{_ports["rank"].Grpc}",
+            ["Services__ingest__grpc"] = $"http://127.0.0.1:{_ports["ingest"].Grpc}",
+            ["Services__notify__grpc"] = $"http://127.0.0.1:{_ports["notify"].Grpc}",
             ["Smtp__Host"] = Smtp.Host,
             ["Smtp__Port"] = Smtp.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Notify__PublicBaseUrl"] = HttpBase("notify").ToString().TrimEnd('/'),
@@ -107,6 +120,11 @@ public sealed partial class PipelineFixture : IAsyncLifetime
             ["Notify__DigestRetrySeconds"] = "2",
             ["Notify__SubscribePerClientLimit"] = "10000",
         };
+        foreach (var (key, value) in EnvironmentOverrides)
+        {
+            environment[key] = value;
+        }
+
         return environment;
     }
 

@@ -1,0 +1,92 @@
+using Xunit.Abstractions;
+
+namespace Pipeline.IntegrationTests.Reliability;
+
+/// <summary>
+/// The broker dies (SIGKILL) or restarts while papers flow: every service reconnects by itself,
+/// nothing confirmed to the broker is lost, and consumption resumes for papers sent afterwards.
+/// </summary>
+public sealed class BrokerFaultTests(ReliabilityFixture fixture, ITestOutputHelper output) : ReliabilityTestBase(fixture, output)
+{
+    [Fact]
+    public async Task Killing_the_broker_while_500_papers_flow_loses_none_and_sends_each_due_alert_once()
+    {
+        var (email, subscriberId) = await SubscribeAsync("broker-kill");
+        var category = SyntheticPapers.NewCategory();
+        var papers = SyntheticPapers.Mix(category, 500, onTopicEvery: 25);
+        int indexedAtKill;
+        try
+        {
+            await SubmitAllAsync(papers.Take(250).ToArray());
+            await WaitUntilAsync(async () => (await IndexedAsync(category)).Count > 0, "the first papers reach rank");
+            indexedAtKill = (await IndexedAsync(category)).Count;
+            Log($"killing the broker with {indexedAtKill} of 500 papers in rank; queues: {await QueuesAsync()}");
+            await Broker.KillAsync();
+
+            // The client goes on submitting: its calls fail while the broker is down and are sent again.
+            var rest = SubmitAllAsync(papers.Skip(250).ToArray(), batchSize: 25);
+            await Task.Delay(TimeSpan.FromSeconds(10));
+            Log("starting the broker again");
+            await Broker.StartAsync(Budget.Token);
+            Log($"broker up; queues: {await QueuesAsync()}");
+            var failedCalls = await rest;
+            Log($"every paper submitted ({failedCalls} calls failed and were sent again)");
+        }
+        finally
+        {
+            if (!Broker.IsRunning)
+            {
+                await Broker.StartAsync();
+            }
+        }
+
+        Assert.True(indexedAtKill < papers.Count, "the broker died after the flow had finished: nothing was in flight");
+        await AssertAllIndexedAsync(papers, category);
+        await AssertEachAlertOnceAsync(email, subscriberId, SyntheticPapers.OnTopicOf(papers));
+    }
+
+    [Fact]
+    public async Task After_a_broker_restart_in_the_middle_of_a_batch_the_consumers_resume_and_later_papers_arrive()
+    {
+        var (email, subscriberId) = await SubscribeAsync("broker-restart");
+        var category = SyntheticPapers.NewCategory();
+        var first = SyntheticPapers.Mix(category, 300, onTopicEvery: 30);
+        var later = SyntheticPapers.Mix(category, 40, onTopicEvery: 4);
+        try
+        {
+            // Embed and rank are busy with deliveries (prefetched, some mid-acknowledgement) when the
+            // broker shuts down and closes every connection: their acknowledgements fail.
+            await SubmitAllAsync(first, batchSize: 100);
+            await WaitUntilAsync(async () => (await IndexedAsync(category)).Count > 0, "the first papers reach rank");
+            Log($"restarting the broker with {(await IndexedAsync(category)).Count} of {first.Count} papers in rank");
+            await Broker.RestartAsync(Budget.Token);
+            Log($"broker up again; queues: {await QueuesAsync()}");
+        }
+        finally
+        {
+            if (!Broker.IsRunning)
+            {
+                await Broker.StartAsync();
+            }
+        }
+
+        // Papers submitted only now must travel the whole way too: the consumers did not go silent.
+        await SubmitAllAsync(later, batchSize: 10);
+        Log("later papers submitted");
+        await AssertAllIndexedAsync([.. first, .. later], category);
+        await AssertEachAlertOnceAsync(email, subscriberId, SyntheticPapers.OnTopicOf([.. first, .. later]));
+
+        // The quieter queues work too: a new subscriber reaches rank (rank-subscriber-changed), and the
+        // DigestSent of every alert is taken off rank-digest-sent.
+        await SubscribeAsync("after-restart");
+        await WaitUntilAsync(async () => await Broker.QueueDepthAsync(ReliabilityFixture.VirtualHost, "rank-digest-sent") == 0,
+            $"rank consumes rank-digest-sent (consumers: {await ConsumersAsync()})", TimeSpan.FromSeconds(30));
+    }
+
+    /// <summary>Consumers per queue as rabbitmqctl list_queues shows them, for failure messages.</summary>
+    private async Task<string> ConsumersAsync()
+    {
+        var result = await Broker.RabbitMqCtlAsync(["list_queues", "-q", "--no-table-headers", "-p", ReliabilityFixture.VirtualHost, "name", "consumers"]);
+        return result.Output.Replace('\t', '=').Replace('\n', ' ').Trim();
+    }
+}
