@@ -29,5 +29,12 @@ if (args is ["notify-delivery", ..])
     return;
 }
 
+if (args is ["load-held", ..])
+{
+    // Not a BenchmarkDotNet run: the whole pipeline under a burst of papers and subscribers (see LoadHeld).
+    Environment.ExitCode = await LoadHeld.RunAsync(args[1..]);
+    return;
+}
+
 // Every benchmark of the pipeline; pick with --filter, list with --list flat.
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
