@@ -8,10 +8,15 @@ namespace Pipeline.Notify.Delivery;
 /// <summary>
 /// Hands a message to the SMTP server over a pooled connection, inside an "smtp send" client span.
 /// Failures come out sorted: <see cref="SmtpRecipientRejectedException"/> (the address bounces) or
-/// <see cref="SmtpUnavailableException"/> (try again later).
+/// <see cref="SmtpUnavailableException"/> (try again later). Every attempt is counted in
+/// <c>pipeline.notify.emails{kind, outcome}</c>: sent, rejected (a 5xx for the address: it bounces),
+/// unavailable (the server is down or answered 4xx: retried) or failed (anything else).
 /// </summary>
 public sealed class MailSender(IOptions<SmtpOptions> options, SmtpConnectionPool pool, ServiceIdentity identity)
 {
+    private readonly System.Diagnostics.Metrics.Counter<long> _emails = identity.Meter.CreateCounter<long>(
+        "pipeline.notify.emails", unit: "{email}", description: "SMTP send attempts by kind (confirmation, alert, digest) and outcome");
+
     public async Task SendAsync(MimeMessage message, string kind, CancellationToken cancellationToken, IEnumerable<ActivityLink>? links = null)
     {
         var smtp = options.Value;
@@ -24,12 +29,20 @@ public sealed class MailSender(IOptions<SmtpOptions> options, SmtpConnectionPool
         {
             var reply = await pool.SendAsync(message, cancellationToken);
             activity?.SetTag("smtp.reply", reply);
+            Count(kind, "sent");
         }
         catch (Exception e)
         {
             activity?.SetStatus(ActivityStatusCode.Error, e.Message);
             activity?.AddException(e);
-            if (SmtpFailures.Classify(e, cancellationToken) is { } sorted)
+            var sorted = SmtpFailures.Classify(e, cancellationToken);
+            Count(kind, sorted switch
+            {
+                SmtpRecipientRejectedException => "rejected",
+                SmtpUnavailableException => "unavailable",
+                _ => "failed",
+            });
+            if (sorted is not null)
             {
                 throw sorted;
             }
@@ -37,6 +50,9 @@ public sealed class MailSender(IOptions<SmtpOptions> options, SmtpConnectionPool
             throw;
         }
     }
+
+    private void Count(string kind, string outcome) =>
+        _emails.Add(1, new KeyValuePair<string, object?>("kind", kind), new KeyValuePair<string, object?>("outcome", outcome));
 
     public MailboxAddress Sender => new(options.Value.FromName, options.Value.From);
 }

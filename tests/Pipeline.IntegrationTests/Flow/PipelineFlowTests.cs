@@ -40,6 +40,10 @@ public sealed class PipelineFlowTests(RabbitMqFixture rabbit, PipelineFixture pi
         await WaitUntilRankKnowsAsync(Papers.MedievalTaxes().Title);
         await Pipeline.Smtp.AssertNoMoreMessagesAsync(TimeSpan.FromSeconds(3), m => IsAlertTo(m, email));
         Assert.Single(Pipeline.Smtp.Messages, e => IsAlertTo(e.Message, email));
+
+        // An operator sees the send in notify's metrics.
+        await Pipeline.Traces.WaitForMetricAsync("notify", "pipeline.notify.emails",
+            p => p.Attributes.GetValueOrDefault("kind") == "instant-alert" && p.Attributes.GetValueOrDefault("outcome") == "sent" && p.Value >= 1, Arrival);
     }
 
     [Fact]

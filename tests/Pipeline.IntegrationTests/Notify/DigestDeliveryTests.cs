@@ -141,6 +141,9 @@ public sealed class DigestDeliveryTests(RabbitMqFixture rabbit, PipelineFixture 
             Assert.Contains("550", subscriber.BounceReason);
             var log = await Pipeline.Notify.ListDeliveriesAsync(new ListDeliveriesRequest { SubscriberId = id }, PipelineFixture.WithApiKey);
             Assert.Equal("bounced", log.Deliveries.Single().Status);
+            // An operator sees the refusal in notify's metrics.
+            await Pipeline.Traces.WaitForMetricAsync("notify", "pipeline.notify.emails",
+                p => p.Attributes.GetValueOrDefault("kind") == "digest" && p.Attributes.GetValueOrDefault("outcome") == "rejected" && p.Value >= 1, Arrival);
 
             // Neither a digest nor an alert tries the address again.
             var again = await Assert.ThrowsAsync<RpcException>(() =>
