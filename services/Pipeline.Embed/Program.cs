@@ -13,7 +13,9 @@ builder.AddServiceDefaults("embed", bus => bus.AddConsumer<PaperIngestedConsumer
 
 // The model, the queue that batches callers into shared runs, the vector cache, and the three put together.
 builder.Services.Configure<EmbeddingOptions>(builder.Configuration.GetSection(EmbeddingOptions.SectionName));
-builder.Services.AddSingleton(sp => new MiniLmEmbedder(sp.GetRequiredService<IOptions<EmbeddingOptions>>().Value));
+builder.Services.AddSingleton(sp => new MiniLmEmbedder(
+    sp.GetRequiredService<IOptions<EmbeddingOptions>>().Value,
+    sp.GetRequiredService<ILogger<MiniLmEmbedder>>()));
 builder.Services.AddSingleton(sp => new EmbeddingBatcher(
     sp.GetRequiredService<MiniLmEmbedder>(),
     sp.GetRequiredService<IOptions<EmbeddingOptions>>().Value,

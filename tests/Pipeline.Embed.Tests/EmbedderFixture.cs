@@ -10,10 +10,14 @@ public sealed class EmbedderFixture : IDisposable
     /// <summary>The same model quantised to int8 at load.</summary>
     public MiniLmEmbedder Int8Embedder { get; } = new(new EmbeddingOptions { IntraOpThreads = 2, MaxBatchSize = 8, Precision = EmbeddingPrecision.Int8 });
 
+    /// <summary>The model as exported, without the attention fusion (Embedding:FuseAttention = false).</summary>
+    public MiniLmEmbedder UnfusedEmbedder { get; } = new(new EmbeddingOptions { IntraOpThreads = 2, MaxBatchSize = 8, FuseAttention = false });
+
     public void Dispose()
     {
         Embedder.Dispose();
         Int8Embedder.Dispose();
+        UnfusedEmbedder.Dispose();
     }
 }
 

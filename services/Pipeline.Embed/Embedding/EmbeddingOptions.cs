@@ -22,10 +22,12 @@ public sealed class EmbeddingOptions
         MaxConcurrentRuns is > 0 and var n ? n : Math.Max(1, Environment.ProcessorCount / Math.Max(1, IntraOpThreads));
 
     /// <summary>
-    /// Texts padded into one model run. Small batches keep a run's activations in cache; with two
-    /// runs side by side, 4 to 8 was as fast as 32 and needed 500 MB less memory (docs/benchmarks.md).
+    /// Texts in one model run. Small batches keep a run's activations in cache: at 256 word pieces
+    /// a text is already a 256-row matrix product. Fused runs of 4 did 13% more papers per
+    /// CPU-second than the exported model in runs of 8 (docs/benchmarks.md); runs of 1 were within
+    /// noise of 4. Above 1 so that callers waiting together still share a run.
     /// </summary>
-    public int MaxBatchSize { get; set; } = 8;
+    public int MaxBatchSize { get; set; } = 4;
 
     /// <summary>The most texts one gRPC <c>Embed</c> call may carry (ModelInfo.max_texts_per_call).</summary>
     public int MaxTextsPerCall { get; set; } = 256;
@@ -48,6 +50,14 @@ public sealed class EmbeddingOptions
     /// has the numbers). The model id, and so the cache, differs by precision.
     /// </summary>
     public EmbeddingPrecision Precision { get; set; } = EmbeddingPrecision.Fp32;
+
+    /// <summary>
+    /// fp32: rewrite each layer's self-attention into one ONNX Runtime MultiHeadAttention kernel at
+    /// load (<see cref="TransformerFusion"/>; logged at startup). Same vectors within float rounding,
+    /// so the model id does not change; runs then hold texts of one length only. False runs the
+    /// model as exported. Int8 always runs the exported graph.
+    /// </summary>
+    public bool FuseAttention { get; set; } = true;
 }
 
 /// <summary>The arithmetic the model runs in.</summary>

@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using System.Numerics.Tensors;
 using FastBertTokenizer;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.ML.OnnxRuntime;
 using SessionOptions = Microsoft.ML.OnnxRuntime.SessionOptions;
 
@@ -38,11 +40,14 @@ public sealed class MiniLmEmbedder : IDisposable
     private readonly string[] _inputNames;
     private readonly string[] _outputNames = [HiddenStateOutput];
     private readonly bool _takesTokenTypeIds;
+    private readonly bool _takesMask;
+    private readonly bool _attentionFused;
     private readonly int _maxBatchSize;
 
-    public MiniLmEmbedder(EmbeddingOptions options)
+    public MiniLmEmbedder(EmbeddingOptions options, ILogger<MiniLmEmbedder>? logger = null)
     {
         ArgumentNullException.ThrowIfNull(options);
+        logger ??= NullLogger<MiniLmEmbedder>.Instance;
         _maxBatchSize = Math.Max(1, options.MaxBatchSize);
         Precision = options.Precision;
         ModelId = IdOf(options.Precision);
@@ -62,21 +67,52 @@ public sealed class MiniLmEmbedder : IDisposable
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
             GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
         };
-        var model = ReadResource(resources, ModelResource);
-        // The int8 rewrite takes about a second, once per process; it is cheaper than a cache file
+        // The graph rewrites take a fraction of a second, once per process; cheaper than a cache file
         // that would have to be invalidated when the package changes.
-        _session = new InferenceSession(Precision == EmbeddingPrecision.Int8 ? Int8Quantizer.Quantize(model) : model, sessionOptions);
+        var model = ReadResource(resources, ModelResource);
+        // fp32 only: int8 keeps the exported graph, so its vectors (whose activation scales depend
+        // on what shares a run, padding included) stay those measured in docs/embedding.md.
+        if (options.FuseAttention && Precision == EmbeddingPrecision.Fp32)
+        {
+            var started = Stopwatch.GetTimestamp();
+            var fusion = TransformerFusion.Fuse(model);
+            model = fusion.Model;
+            _attentionFused = fusion.Attentions > 0;
+            logger.LogInformation(
+                "Fused the self-attention of {Layers} layers into MultiHeadAttention ({NodesBefore} → {NodesAfter} nodes, inputs dropped: {Dropped}) in {Elapsed:F0} ms",
+                fusion.Attentions, fusion.NodesBefore, fusion.NodesAfter, fusion.DroppedInputs.Count == 0 ? "none" : string.Join(", ", fusion.DroppedInputs),
+                Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            if (fusion.Attentions == 0)
+            {
+                logger.LogWarning("The model's attention did not match the pattern the fusion expects; it runs unfused");
+            }
+        }
+
+        if (Precision == EmbeddingPrecision.Int8)
+        {
+            model = Int8Quantizer.Quantize(model);
+        }
+
+        _session = new InferenceSession(model, sessionOptions);
 
         var inputs = _session.InputMetadata.Keys.ToHashSet(StringComparer.Ordinal);
-        if (!inputs.Contains("input_ids") || !inputs.Contains("attention_mask") || !_session.OutputMetadata.ContainsKey(HiddenStateOutput))
+        if (!inputs.Contains("input_ids") || !_session.OutputMetadata.ContainsKey(HiddenStateOutput))
         {
             throw new InvalidOperationException(
                 $"The packaged model is not the BERT export this embedder expects (inputs: {string.Join(", ", inputs)}).");
         }
 
+        // The fused model has no mask input (its runs must have no padding: see Embed).
+        _takesMask = inputs.Contains("attention_mask");
         _takesTokenTypeIds = inputs.Contains("token_type_ids");
-        _inputNames = _takesTokenTypeIds ? ["input_ids", "attention_mask", "token_type_ids"] : ["input_ids", "attention_mask"];
+        _inputNames = ["input_ids", .. _takesMask ? ["attention_mask"] : Array.Empty<string>(), .. _takesTokenTypeIds ? ["token_type_ids"] : Array.Empty<string>()];
     }
+
+    /// <summary>
+    /// Whether the model's self-attention runs fused (<see cref="EmbeddingOptions.FuseAttention"/>),
+    /// in which case a run only ever holds texts of one length.
+    /// </summary>
+    public bool AttentionFused => _attentionFused;
 
     /// <summary>
     /// Names the vectors this embedder makes: the base model, plus the precision when it is not
@@ -121,9 +157,11 @@ public sealed class MiniLmEmbedder : IDisposable
         }
 
         // Batch texts of similar length together (as sentence-transformers does) so short texts
-        // are not padded to the length of a long one.
+        // are not padded to the length of a long one. The fused model takes no mask, so there a run
+        // holds texts of exactly one length (abstracts, truncated at 256, nearly all share it).
         var order = Enumerable.Range(0, texts.Count).OrderByDescending(i => lengths[i]).ToArray();
-        foreach (var batch in order.Chunk(_maxBatchSize))
+        var batches = _attentionFused ? order.GroupBy(i => lengths[i]).SelectMany(g => g.Chunk(_maxBatchSize)) : order.Chunk(_maxBatchSize);
+        foreach (var batch in batches)
         {
             RunBatch(batch, pieces, mask, lengths, vectors);
         }
@@ -148,7 +186,7 @@ public sealed class MiniLmEmbedder : IDisposable
         using var attentionValue = OrtValue.CreateTensorValueFromMemory(attention, shape);
         // A single sentence has segment 0 throughout.
         using var segmentsValue = _takesTokenTypeIds ? OrtValue.CreateTensorValueFromMemory(new long[ids.Length], shape) : null;
-        OrtValue[] inputs = segmentsValue is null ? [idsValue, attentionValue] : [idsValue, attentionValue, segmentsValue];
+        OrtValue[] inputs = [idsValue, .. _takesMask ? [attentionValue] : Array.Empty<OrtValue>(), .. segmentsValue is null ? Array.Empty<OrtValue>() : [segmentsValue]];
 
         using var runOptions = new RunOptions();
         using var outputs = _session.Run(runOptions, _inputNames, inputs, _outputNames);
