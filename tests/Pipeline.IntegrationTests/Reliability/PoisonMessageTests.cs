@@ -49,10 +49,10 @@ public sealed class PoisonMessageTests(RabbitMqFixture rabbit, PipelineFixture p
         var submitted = Papers.RoboticGrasping();
         Assert.Equal(1, (await SubmitAsync(submitted)).Accepted);
 
-        // The one behind them is indexed while rank still retries the bad one (about 10 s).
+        // The one behind them is indexed: the bad ones hold nothing up (a malformed message goes to
+        // the error queue without retries; one that is retried is retried beside the queue, not in front of it).
         await WaitUntilAsync(() => KnowsAsync(behind.Id), $"rank indexed {behind.Id} behind the bad messages");
         var behindIndexedAt = clock.Elapsed;
-        Assert.Empty(await PeekErrorsAsync([shortVectorId]));
         await WaitUntilAsync(() => KnowsAsync(submitted.Id), $"rank indexed the submitted {submitted.Id}");
 
         var failed = await WaitForErrorsAsync([garbageId, shortVectorId], TestBudget - clock.Elapsed);
