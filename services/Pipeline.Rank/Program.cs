@@ -26,6 +26,7 @@ builder.Services.AddSingleton<ProfileIndex>();
 builder.Services.AddSingleton<Feedback>();
 builder.Services.AddSingleton<FeedbackStore>();
 builder.Services.AddSingleton<TextEmbedder>();
+builder.Services.AddSingleton<TrendingBoard>();
 builder.Services.AddSingleton<InstantMatcher>();
 builder.Services.AddSingleton<UpstreamRebuild>();
 // Fills the in-memory indexes from rank's Redis before the service takes traffic.

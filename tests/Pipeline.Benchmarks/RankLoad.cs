@@ -23,7 +23,9 @@ namespace Pipeline.Benchmarks;
 /// resident memory (VmRSS, VmHWM), and, in this process, instant matching and the load from Redis.
 /// Rank is started once per vector precision, so fp16 is measured beside its fp32 baseline.
 /// Not a BenchmarkDotNet run:
-/// <c>dotnet run -c Release --project tests/Pipeline.Benchmarks -- rank-load [papers] [subscribers] [precisions]</c>.
+/// <c>dotnet run -c Release --project tests/Pipeline.Benchmarks -- rank-load [papers] [subscribers] [precisions]</c>;
+/// <c>RANK_LOAD_BUILDS</c> runs other rank builds (a baseline) in the same run, <c>RANK_LOAD_SERVICE_ONLY=1</c>
+/// skips the in-process part, and <c>rank-load profile</c> runs <see cref="RankProfile"/> instead.
 /// </summary>
 public static partial class RankLoad
 {
@@ -32,6 +34,12 @@ public static partial class RankLoad
 
     public static async Task RunAsync(string[] args)
     {
+        if (args is ["profile", ..])
+        {
+            RankProfile.Run(args[1..]);
+            return;
+        }
+
         var papers = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 100_000;
         var subscribers = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 10_000;
         var precisions = (args.Length > 2 ? args[2] : "Float16,Float32").Split(',').Select(Enum.Parse<VectorPrecision>).ToArray();
@@ -82,67 +90,116 @@ public static partial class RankLoad
             }
 
             Say($"seeded rank's Redis in {seed.Elapsed.TotalSeconds:F1} s; Redis used_memory {await UsedMemoryAsync(redis, rankRedis):F0} MB");
-            await MeasureInProcessAsync(store, data, subscribers, now, Say);
+            // RANK_LOAD_SERVICE_ONLY=1 skips the in-process measurements (for repeated service runs).
+            if (Environment.GetEnvironmentVariable("RANK_LOAD_SERVICE_ONLY") != "1")
+            {
+                await MeasureInProcessAsync(store, data, subscribers, now, Say);
+            }
         }
 
         var embedClient = new EmbedService.EmbedServiceClient(GrpcChannel.ForAddress($"http://127.0.0.1:{embedGrpc}"));
-        await MeasureRealVectorFidelityAsync(embedClient, Say);
+        if (Environment.GetEnvironmentVariable("RANK_LOAD_SERVICE_ONLY") != "1")
+        {
+            await MeasureRealVectorFidelityAsync(embedClient, Say);
+        }
+
+        await MeasureEmbedAloneAsync(embedClient, data, Say);
+
+        // Which rank builds to measure, each against the same Redis and embed, one after the other
+        // for every precision, so a change is compared with its baseline in the same run (the
+        // machine's load changes from minute to minute). RANK_LOAD_BUILDS="name=folder|KEY=value,KEY=value;...":
+        // a folder holding a Pipeline.Rank build (a copy of bin/Release/net10.0), and optional extra
+        // environment for rank (e.g. DOTNET_gcServer=0). Unset: this repository's Release build.
+        var builds = new List<(string Name, string? Folder, Dictionary<string, string?> Environment)>();
+        foreach (var spec in (Environment.GetEnvironmentVariable("RANK_LOAD_BUILDS") ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var (name, rest) = (spec.Split('=', 2)[0], spec.Split('=', 2).ElementAtOrDefault(1) ?? "");
+            var folder = rest.Split('|', 2)[0];
+            var settings = rest.Split('|', 2).ElementAtOrDefault(1) ?? "";
+            builds.Add(($"{name} ({folder}{(settings.Length > 0 ? ", " + settings : "")})", folder.Length > 0 ? folder : null,
+                settings.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(kv => kv.Split('=', 2)).ToDictionary(kv => kv[0], kv => (string?)kv.ElementAtOrDefault(1))));
+        }
+
+        if (builds.Count == 0)
+        {
+            builds.Add(("this build", null, []));
+        }
 
         foreach (var precision in precisions)
         {
-            var (grpc, http) = (FreePort.Next(), FreePort.Next());
-            await using var rank = ServiceProcess.ForService("Pipeline.Rank", new Dictionary<string, string?>
+            foreach (var (buildName, folder, extra) in builds)
             {
-                ["Kestrel__Endpoints__Grpc__Url"] = $"http://127.0.0.1:{grpc}",
-                ["Kestrel__Endpoints__Http__Url"] = $"http://127.0.0.1:{http}",
-                ["ConnectionStrings__redis"] = rankRedis.ConnectionString,
-                ["ConnectionStrings__rabbitmq"] = broker.ConnectionString("rank-load"),
-                ["Services__embed__grpc"] = $"http://127.0.0.1:{embedGrpc}",
-                ["Security__ApiKeys__0"] = ApiKey,
-                ["Ranking__VectorPrecision"] = precision.ToString(),
-                ["Logging__LogLevel__Default"] = "Information",
-            });
-            var started = Stopwatch.StartNew();
-            await rank.StartAndWaitUntilReadyAsync(new Uri($"http://127.0.0.1:{http}/health/ready"), TimeSpan.FromSeconds(300));
-            Say("");
-            Say($"## rank, vectors {precision}");
-            Say($"ready after {started.Elapsed.TotalSeconds:F1} s; {LoadLine(rank.LogPath)}");
-            Say($"memory after load: {Memory(rank.ProcessId!.Value)}");
-
-            using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpc}");
-            var client = new RankingService.RankingServiceClient(channel);
-            var random = new Random(7);
-            var calls = new (string Name, Func<Task> Call)[]
-            {
-                ("Search", () => client.SearchAsync(new SearchRequest { Query = NextQuery(data, random), Limit = 10 }).ResponseAsync),
-                ("Recommend", () => client.RecommendAsync(new RecommendRequest { SubscriberId = subscriberIds[Next(random, subscriberIds.Count)], Limit = 10 }).ResponseAsync),
-                ("Trending", () => client.TrendingAsync(new TrendingRequest { Window = TrendingWindow.Week, Limit = 10 }).ResponseAsync),
-            };
-
-            foreach (var (name, call) in calls)
-            {
-                // Warm-up: JIT, connection pools, the embed cache of nothing in particular.
-                var warm = await RunAsync(call, clients: 4, maxCalls: 200, RunBound);
-                if (warm.Unimplemented > 0)
-                {
-                    Say($"{name}: UNIMPLEMENTED in this build (warm-up answered {warm.Unimplemented} of {warm.Calls} calls so)");
-                    continue;
-                }
-
-                foreach (var clients in new[] { 1, 16 })
-                {
-                    var result = await RunAsync(call, clients, maxCalls: clients == 1 ? 1_000 : 3_000, RunBound);
-                    Say($"{name,-9} {clients,2} client(s): {result}");
-                }
+                await MeasureServiceAsync(precision, buildName, folder, extra, broker, rankRedis, embedGrpc, data, subscriberIds, Say);
             }
-
-            Say($"memory after the runs: {Memory(rank.ProcessId!.Value)}");
-            await rank.StopAsync();
         }
 
         var path = Path.Combine(TestArtifacts.RunDirectory, "rank-load.txt");
         await File.WriteAllTextAsync(path, report.ToString());
         Console.WriteLine($"report: {path}");
+    }
+
+    private static async Task MeasureServiceAsync(
+        VectorPrecision precision, string buildName, string? folder, Dictionary<string, string?> extra, RabbitMqBroker broker, RedisServer rankRedis, int embedGrpc,
+        RankSynthetic data, List<string> subscriberIds, Action<string> Say)
+    {
+        var (grpc, http) = (FreePort.Next(), FreePort.Next());
+        var environment = new Dictionary<string, string?>
+        {
+            ["Kestrel__Endpoints__Grpc__Url"] = $"http://127.0.0.1:{grpc}",
+            ["Kestrel__Endpoints__Http__Url"] = $"http://127.0.0.1:{http}",
+            ["ConnectionStrings__redis"] = rankRedis.ConnectionString,
+            ["ConnectionStrings__rabbitmq"] = broker.ConnectionString("rank-load"),
+            ["Services__embed__grpc"] = $"http://127.0.0.1:{embedGrpc}",
+            ["Security__ApiKeys__0"] = ApiKey,
+            ["Ranking__VectorPrecision"] = precision.ToString(),
+            ["Logging__LogLevel__Default"] = "Information",
+        };
+        foreach (var (key, value) in extra)
+        {
+            environment[key] = value;
+        }
+
+        await using var rank = folder is null
+            ? ServiceProcess.ForService("Pipeline.Rank", environment)
+            : new ServiceProcess("Pipeline.Rank", ServiceProcess.DotnetHost, [Path.Combine(folder, "Pipeline.Rank.dll")], folder, environment);
+        var started = Stopwatch.StartNew();
+        await rank.StartAndWaitUntilReadyAsync(new Uri($"http://127.0.0.1:{http}/health/ready"), TimeSpan.FromSeconds(300));
+        Say("");
+        Say($"## rank, vectors {precision}, {buildName}");
+        Say($"ready after {started.Elapsed.TotalSeconds:F1} s; {LoadLine(rank.LogPath)}");
+        Say($"memory after load: {Memory(rank.ProcessId!.Value)}");
+
+        using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpc}");
+        var client = new RankingService.RankingServiceClient(channel);
+        var random = new Random(7);
+        // Every Search asks a query text not asked before in this run (checked here), so no cache
+        // of query embeddings, rank's or embed's, answers it: the numbers are cold queries.
+        var calls = new (string Name, Func<Task> Call)[]
+        {
+            ("Search", () => client.SearchAsync(new SearchRequest { Query = NextQuery(data, random), Limit = 10 }).ResponseAsync),
+            ("Recommend", () => client.RecommendAsync(new RecommendRequest { SubscriberId = subscriberIds[Next(random, subscriberIds.Count)], Limit = 10 }).ResponseAsync),
+            ("Trending", () => client.TrendingAsync(new TrendingRequest { Window = TrendingWindow.Week, Limit = 10 }).ResponseAsync),
+        };
+
+        foreach (var (name, call) in calls)
+        {
+            // Warm-up: JIT, connection pools, the embed cache of nothing in particular.
+            var warm = await RunAsync(call, clients: 4, maxCalls: 200, RunBound);
+            if (warm.Unimplemented > 0)
+            {
+                Say($"{name}: UNIMPLEMENTED in this build (warm-up answered {warm.Unimplemented} of {warm.Calls} calls so)");
+                continue;
+            }
+
+            foreach (var clients in new[] { 1, 16 })
+            {
+                var result = await RunAsync(call, clients, maxCalls: clients == 1 ? 1_000 : 3_000, RunBound);
+                Say($"{name,-9} {clients,2} client(s): {result}");
+            }
+        }
+
+        Say($"memory after the runs: {Memory(rank.ProcessId!.Value)}");
+        await rank.StopAsync();
     }
 
     private static int Next(Random random, int max)
@@ -153,12 +210,52 @@ public static partial class RankLoad
         }
     }
 
+    private static readonly HashSet<string> AskedQueries = new(StringComparer.Ordinal);
+
+    /// <summary>A query text never asked before in this process (drawn again on a repeat).</summary>
     private static string NextQuery(RankSynthetic data, Random random)
     {
         lock (random)
         {
-            return data.QueryText();
+            lock (AskedQueries)
+            {
+                while (true)
+                {
+                    var query = data.QueryText();
+                    if (AskedQueries.Add(query))
+                    {
+                        return query;
+                    }
+                }
+            }
         }
+    }
+
+    /// <summary>
+    /// embed's Embed for one short, never-seen query text, straight from this process: the share of
+    /// a Search that rank does not control (rank calls the same rpc for every new query).
+    /// </summary>
+    private static async Task MeasureEmbedAloneAsync(EmbedService.EmbedServiceClient embed, RankSynthetic data, Action<string> say)
+    {
+        var random = new Random(11);
+        async Task<List<double>> Run(int calls)
+        {
+            var times = new List<double>(calls);
+            for (var i = 0; i < calls; i++)
+            {
+                var request = new EmbedRequest();
+                request.Texts.Add(NextQuery(data, random));
+                var start = Stopwatch.GetTimestamp();
+                await embed.EmbedAsync(request);
+                times.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            }
+
+            return times;
+        }
+
+        await Run(50);
+        var times = await Run(300);
+        say($"embed alone, one new 4-word query per call, 1 client: p50 {Percentile(times, 0.5):F2} ms, p99 {Percentile(times, 0.99):F2} ms");
     }
 
     /// <summary>Instant matching and the load from Redis, in this process, against the seeded data.</summary>

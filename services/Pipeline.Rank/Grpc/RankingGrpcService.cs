@@ -19,6 +19,7 @@ public sealed class RankingGrpcService(
     ApiKeyValidator apiKeys,
     RankStore store,
     UpstreamRebuild rebuild,
+    TrendingBoard trending,
     TimeProvider clock) : RankingService.RankingServiceBase
 {
     public const int MaxLimit = 1_000;
@@ -47,7 +48,7 @@ public sealed class RankingGrpcService(
         var vector = (await embedder.EmbedAsync([query], context.CancellationToken))[0];
         var hits = relevance.Rank([new RelevanceQuery(query, vector)], limit);
         var now = clock.GetUtcNow();
-        return await AnswerAsync(hits.Select(h => Ranked(h.Paper, h.Score, h.Score, 0, TrendingScore.Recency(now - h.Paper.SeenAt), RelevanceReason.Explain(h, [query], "search"))));
+        return await AnswerAsync(hits.Select(h => Ranked(h.Paper, h.Score, h.Score, 0, TrendingScore.Recency(now - h.Paper.SeenAt), relevance.Explain(h, [query], "search"))));
     }
 
     public override async Task<RankedPapers> Recommend(RecommendRequest request, ServerCallContext context)
@@ -100,10 +101,15 @@ public sealed class RankingGrpcService(
 
         var since = request.Since?.ToDateTimeOffset();
         var excluded = request.ExcludePaperIds.Concat(disliked).Concat(preferences.SeedPaperIds).ToHashSet(StringComparer.Ordinal);
-        var candidates = relevance.Rank(queries, Math.Max(limit * 4, 50), p =>
-            (since is null || p.SeenAt >= since)
-            && !excluded.Contains(p.Paper.Id)
-            && (subscriberId.Length == 0 || !feedback.WasSent(subscriberId, p.Paper.Id)));
+        var sent = subscriberId.Length > 0 ? feedback.SentTo(subscriberId) : null;
+        // The filter runs once per paper on the dense side: none at all when nothing is filtered,
+        // and the subscriber's sent papers looked up once, not per paper.
+        Func<IndexedPaper, bool>? include = since is null && excluded.Count == 0 && sent is null
+            ? null
+            : p => (since is null || p.SeenAt >= since)
+                && (excluded.Count == 0 || !excluded.Contains(p.Paper.Id))
+                && (sent is null || !sent.ContainsKey(p.Paper.Id));
+        var candidates = relevance.Rank(queries, Math.Max(limit * 4, 50), include);
 
         var texts = queries.Select(q => q.Text).ToArray();
         var pool = candidates.Select(h =>
@@ -131,28 +137,22 @@ public sealed class RankingGrpcService(
         }
 
         var now = clock.GetUtcNow();
-        var from = now - TrendingScore.Span(window);
-        var top = new PriorityQueue<(IndexedPaper Paper, double Score, int Points), double>(limit + 1);
-        foreach (var paper in papers.Select(p => p.SeenAt >= from && (category.Length == 0 || p.Paper.Categories.Contains(category, StringComparer.OrdinalIgnoreCase))))
+        if (trending.Kept(window, category, limit, now) is { } kept)
         {
-            var points = TrendingScore.Points(paper.Paper.Upvotes, feedback.Votes(paper.Paper.Id));
-            var score = TrendingScore.Of(points, now - paper.SeenAt);
-            top.Enqueue((paper, score, points), score);
-            if (top.Count > limit)
-            {
-                top.Dequeue();
-            }
+            return kept;
         }
 
-        var ranked = new List<RankedPaper>(top.Count);
-        while (top.TryDequeue(out var item, out _))
+        var version = trending.Version;
+        var ranked = new List<RankedPaper>(limit);
+        foreach (var entry in trending.Top(window, category, limit, now))
         {
-            var age = now - item.Paper.SeenAt;
-            ranked.Add(Ranked(item.Paper, item.Score, 0, item.Score, TrendingScore.Recency(age), TrendingScore.Reason(item.Points, age)));
+            var age = now - entry.Paper.SeenAt;
+            ranked.Add(Ranked(entry.Paper, entry.Score, 0, entry.Score, TrendingScore.Recency(age), TrendingScore.Reason(entry.Points, age)));
         }
 
-        ranked.Reverse();
-        return await AnswerAsync(ranked);
+        var answer = await AnswerAsync(ranked);
+        trending.Keep(window, category, limit, version, now, answer);
+        return answer;
     }
 
     public override async Task<RankedPapers> Similar(SimilarRequest request, ServerCallContext context)
@@ -165,7 +165,8 @@ public sealed class RankingGrpcService(
         }
 
         var now = clock.GetUtcNow();
-        var top = papers.Top([vector], limit, p => p.Paper.Id != id);
+        // One more than asked and the paper itself dropped: the same answer as a filter, without a call per paper.
+        var top = papers.Top([vector], limit + 1).Where(s => s.Paper.Paper.Id != id).Take(limit);
         return await AnswerAsync(top.Select(s =>
             Ranked(s.Paper, s.Relevance, s.Relevance, 0, TrendingScore.Recency(now - s.Paper.SeenAt), Reasons.SimilarTo(paper!.Paper.Title, s.Relevance))));
     }
@@ -259,9 +260,9 @@ public sealed class RankingGrpcService(
         return sum;
     }
 
-    private static string InterestReason(RelevanceHit hit, IReadOnlyList<string> queries, bool shapedByVotes)
+    private string InterestReason(RelevanceHit hit, IReadOnlyList<string> queries, bool shapedByVotes)
     {
-        var reason = RelevanceReason.Explain(hit, queries);
+        var reason = relevance.Explain(hit, queries);
         return shapedByVotes ? reason + " and papers you liked" : reason;
     }
 

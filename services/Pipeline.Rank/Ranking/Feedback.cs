@@ -21,6 +21,13 @@ public sealed class Feedback
     private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, int>> _opinions = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, byte>> _sent = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, ProfilePreferences> _preferences = new(StringComparer.Ordinal);
+    private long _version;
+
+    /// <summary>Goes up with every vote that changes a total (answers cached on votes compare it).</summary>
+    public long Version => Interlocked.Read(ref _version);
+
+    /// <summary>False until the first vote (then a paper's votes are worth looking up).</summary>
+    public bool AnyVotes => !_totals.IsEmpty;
 
     /// <summary>Net votes of a paper (up minus down).</summary>
     public int Votes(string paperId) => _totals.GetValueOrDefault(paperId);
@@ -47,6 +54,7 @@ public sealed class Feedback
             }
 
             _totals.AddOrUpdate(paperId, value - previous, (_, t) => t + value - previous);
+            Interlocked.Increment(ref _version);
             var opinions = _opinions.GetOrAdd(voterId, _ => new(StringComparer.Ordinal));
             if (value == 0)
             {
@@ -81,6 +89,10 @@ public sealed class Feedback
             sent.TryAdd(id, 0);
         }
     }
+
+    /// <summary>What the subscriber was already sent (a live view; null when nothing), so a filter looks the subscriber up once.</summary>
+    public IReadOnlyDictionary<string, byte>? SentTo(string subscriberId) =>
+        _sent.TryGetValue(subscriberId, out var sent) && !sent.IsEmpty ? sent : null;
 
     public bool WasSent(string subscriberId, string paperId) =>
         _sent.TryGetValue(subscriberId, out var sent) && sent.ContainsKey(paperId);

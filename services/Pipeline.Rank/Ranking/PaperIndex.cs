@@ -38,7 +38,11 @@ public sealed class PaperIndex
     private readonly Dictionary<string, string> _interned = new(StringComparer.Ordinal);
     private readonly VectorRows _vectors;
     private IndexedPaper[] _papers = new IndexedPaper[1024];
+    // When each paper appeared (UTC ticks), contiguous: a window is found without touching 100,000 objects.
+    private long[] _seen = new long[1024];
     private int _count;
+    private long _version;
+    private int _scans;
 
     /// <summary>An exact (fp32) index.</summary>
     public PaperIndex()
@@ -56,10 +60,13 @@ public sealed class PaperIndex
 
     public VectorPrecision Precision => _vectors.Precision;
 
+    /// <summary>Goes up with every upsert (answers cached on the index compare it).</summary>
+    public long Version => Interlocked.Read(ref _version);
+
     /// <summary>
-    /// From this many papers up, a scan runs on two threads (when there are two cores): it halved
-    /// one query's scan on the quiet 2-core machine, and costs little when every core is busy with
-    /// other queries (docs/benchmarks.md). int.MaxValue turns it off.
+    /// From this many papers up, a scan runs on two threads (when there are two cores and no other
+    /// scan is running): it halved one query's scan on the quiet 2-core machine (docs/benchmarks.md).
+    /// int.MaxValue turns it off.
     /// </summary>
     public int ParallelThreshold { get; set; } = 32_768;
 
@@ -96,6 +103,7 @@ public sealed class PaperIndex
             if (papers > _papers.Length)
             {
                 Array.Resize(ref _papers, papers);
+                Array.Resize(ref _seen, papers);
             }
 
             _vectors.EnsureCapacity(papers);
@@ -123,17 +131,34 @@ public sealed class PaperIndex
                 if (slot == _papers.Length)
                 {
                     Array.Resize(ref _papers, _papers.Length * 2);
+                    Array.Resize(ref _seen, _papers.Length);
                 }
 
                 _slots[paper.Paper.Id] = slot;
             }
 
             _papers[slot] = Slim(paper);
+            _seen[slot] = paper.SeenAt.UtcTicks;
             _vectors.Set(slot, vector);
+            Interlocked.Increment(ref _version);
         }
         finally
         {
             _lock.ExitWriteLock();
+        }
+    }
+
+    /// <summary>The index's (slim) copy of paper <paramref name="id"/>, or null.</summary>
+    public IndexedPaper? Find(string id)
+    {
+        _lock.EnterReadLock();
+        try
+        {
+            return _slots.TryGetValue(id, out var slot) ? _papers[slot] : null;
+        }
+        finally
+        {
+            _lock.ExitReadLock();
         }
     }
 
@@ -153,6 +178,35 @@ public sealed class PaperIndex
             paper = null;
             vector = [];
             return false;
+        }
+        finally
+        {
+            _lock.ExitReadLock();
+        }
+    }
+
+    /// <summary>
+    /// The papers that appeared at or after <paramref name="from"/> (see <see cref="IndexedPaper.SeenAt"/>),
+    /// of <paramref name="category"/> when not empty (case-insensitive), in index order. Reads the
+    /// contiguous times first and touches only the papers of the window.
+    /// </summary>
+    public IReadOnlyList<IndexedPaper> SeenSince(DateTimeOffset from, string category = "")
+    {
+        var ticks = from.UtcTicks;
+        _lock.EnterReadLock();
+        try
+        {
+            var result = new List<IndexedPaper>();
+            var seen = _seen.AsSpan(0, _count);
+            for (var slot = 0; slot < seen.Length; slot++)
+            {
+                if (seen[slot] >= ticks && (category.Length == 0 || _papers[slot].Paper.Categories.Contains(category, StringComparer.OrdinalIgnoreCase)))
+                {
+                    result.Add(_papers[slot]);
+                }
+            }
+
+            return result;
         }
         finally
         {
@@ -203,18 +257,23 @@ public sealed class PaperIndex
             }
         }
 
+        // int8 rows are scored against an int16 copy of each query in integer arithmetic.
+        var quantized = Precision == VectorPrecision.Int8 ? QuantizedQueries.Of(queries) : null;
         PriorityQueue<ScoredPaper, float> best;
+        var scans = Interlocked.Increment(ref _scans);
         _lock.EnterReadLock();
         try
         {
-            if (_count >= ParallelThreshold && Environment.ProcessorCount > 1)
+            // Two threads only when this is the only scan running: with other requests in flight
+            // every core is already busy, and splitting would only add hand-offs.
+            if (_count >= ParallelThreshold && Environment.ProcessorCount > 1 && scans == 1)
             {
                 // Two halves on two threads; the read lock held here keeps writers out of both.
                 var middle = _count / 2;
                 PriorityQueue<ScoredPaper, float>? low = null, high = null;
                 Parallel.Invoke(
-                    () => low = Scan(queries, limit, include, 0, middle),
-                    () => high = Scan(queries, limit, include, middle, _count));
+                    () => low = Scan(queries, quantized, limit, include, 0, middle),
+                    () => high = Scan(queries, quantized, limit, include, middle, _count));
                 best = low!;
                 while (high!.TryDequeue(out var s, out var score))
                 {
@@ -223,12 +282,13 @@ public sealed class PaperIndex
             }
             else
             {
-                best = Scan(queries, limit, include, 0, _count);
+                best = Scan(queries, quantized, limit, include, 0, _count);
             }
         }
         finally
         {
             _lock.ExitReadLock();
+            Interlocked.Decrement(ref _scans);
         }
 
         var result = new ScoredPaper[best.Count];
@@ -259,9 +319,15 @@ public sealed class PaperIndex
     }
 
     /// <summary>Slots [from, to): the best <paramref name="limit"/> as a min-heap. Caller holds the read lock.</summary>
-    private PriorityQueue<ScoredPaper, float> Scan(IReadOnlyList<float[]> queries, int limit, Func<IndexedPaper, bool>? include, int from, int to)
+    private PriorityQueue<ScoredPaper, float> Scan(IReadOnlyList<float[]> queries, QuantizedQueries? quantized, int limit, Func<IndexedPaper, bool>? include, int from, int to)
     {
         var best = new PriorityQueue<ScoredPaper, float>(limit + 1);
+        if (quantized is not null)
+        {
+            ScanInt8(quantized, limit, include, from, to, best);
+            return best;
+        }
+
         var scratch = _vectors.Scratch();
         Span<bool> accepted = stackalloc bool[VectorRows.BlockRows];
         for (var first = from; first < to; first += VectorRows.BlockRows)
@@ -298,6 +364,92 @@ public sealed class PaperIndex
         }
 
         return best;
+    }
+
+    /// <summary>
+    /// <see cref="Scan"/> for int8 rows: integer dot products against the int16 queries, straight
+    /// from the matrix (no decode, no scratch). Caller holds the read lock.
+    /// </summary>
+    private void ScanInt8(QuantizedQueries queries, int limit, Func<IndexedPaper, bool>? include, int from, int to, PriorityQueue<ScoredPaper, float> best)
+    {
+        Span<bool> accepted = stackalloc bool[VectorRows.BlockRows];
+        var floor = float.NegativeInfinity;
+        for (var first = from; first < to; first += VectorRows.BlockRows)
+        {
+            var rows = Math.Min(VectorRows.BlockRows, to - first);
+            if (include is not null)
+            {
+                var any = false;
+                for (var r = 0; r < rows; r++)
+                {
+                    accepted[r] = include(_papers[first + r]);
+                    any |= accepted[r];
+                }
+
+                if (!any)
+                {
+                    continue;
+                }
+            }
+
+            for (var r = 0; r < rows; r++)
+            {
+                if (include is not null && !accepted[r])
+                {
+                    continue;
+                }
+
+                var slot = first + r;
+                var row = _vectors.Int8Row(slot);
+                var score = float.NegativeInfinity;
+                var bestQuery = 0;
+                for (var q = 0; q < queries.Count; q++)
+                {
+                    var s = VectorRows.DotInt8(row, queries.Values(q)) * queries.Scales[q];
+                    if (s > score)
+                    {
+                        score = s;
+                        bestQuery = q;
+                    }
+                }
+
+                score *= _vectors.ScaleOf(slot);
+                if (best.Count < limit || score > floor)
+                {
+                    Offer(best, new ScoredPaper(_papers[slot], score, bestQuery), score, limit);
+                    if (best.Count == limit)
+                    {
+                        floor = best.Peek().Relevance;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Queries as int16 (see <see cref="VectorRows.QuantizeQuery"/>), back to back, with their scales.</summary>
+    private sealed class QuantizedQueries
+    {
+        private QuantizedQueries(short[] flat, float[] scales) => (Flat, Scales) = (flat, scales);
+
+        public short[] Flat { get; }
+
+        public float[] Scales { get; }
+
+        public int Count => Scales.Length;
+
+        public ReadOnlySpan<short> Values(int query) => Flat.AsSpan(query * Dimensions, Dimensions);
+
+        public static QuantizedQueries Of(IReadOnlyList<float[]> queries)
+        {
+            var flat = new short[queries.Count * Dimensions];
+            var scales = new float[queries.Count];
+            for (var q = 0; q < queries.Count; q++)
+            {
+                scales[q] = VectorRows.QuantizeQuery(queries[q], flat.AsSpan(q * Dimensions, Dimensions));
+            }
+
+            return new QuantizedQueries(flat, scales);
+        }
     }
 
     private static void Offer(PriorityQueue<ScoredPaper, float> best, ScoredPaper paper, float score, int limit)

@@ -30,22 +30,32 @@ public static class Recommender
         IReadOnlyList<RecommendationCandidate> candidates, ProfilePreferences preferences, DateTimeOffset now, int limit)
     {
         var scored = candidates.Select(c => Score(c, preferences, now)).ToList();
-        var picked = new List<(Recommendation Item, float[] Vector)>(Math.Min(limit, scored.Count));
-        var remaining = Enumerable.Range(0, scored.Count).ToList();
-        while (picked.Count < limit && remaining.Count > 0)
+        var picked = new List<Recommendation>(Math.Min(limit, scored.Count));
+        // Each candidate's highest cosine to a paper already picked, updated with each pick: one
+        // dot product per candidate and pick instead of one per candidate, pick and earlier pick.
+        var redundancy = new double[scored.Count];
+        var open = new bool[scored.Count];
+        Array.Fill(open, true);
+        var remaining = scored.Count;
+        while (picked.Count < limit && remaining > 0)
         {
             var best = -1;
             var bestValue = double.NegativeInfinity;
-            foreach (var i in remaining.ToArray())
+            for (var i = 0; i < scored.Count; i++)
             {
-                var redundancy = picked.Count == 0 ? 0 : picked.Max(p => (double)TensorPrimitives.Dot(p.Vector, candidates[i].Vector));
-                if (redundancy > NearDuplicate)
+                if (!open[i])
                 {
-                    remaining.Remove(i);
                     continue;
                 }
 
-                var value = Lambda * scored[i].Score - (1 - Lambda) * redundancy;
+                if (redundancy[i] > NearDuplicate)
+                {
+                    open[i] = false;
+                    remaining--;
+                    continue;
+                }
+
+                var value = Lambda * scored[i].Score - (1 - Lambda) * redundancy[i];
                 if (value > bestValue)
                 {
                     bestValue = value;
@@ -58,11 +68,23 @@ public static class Recommender
                 break;
             }
 
-            picked.Add((scored[best], candidates[best].Vector));
-            remaining.Remove(best);
+            picked.Add(scored[best]);
+            open[best] = false;
+            remaining--;
+            var vector = candidates[best].Vector;
+            for (var i = 0; i < scored.Count; i++)
+            {
+                if (open[i])
+                {
+                    var cosine = picked.Count == 1
+                        ? (double)TensorPrimitives.Dot(vector, candidates[i].Vector)
+                        : Math.Max(redundancy[i], TensorPrimitives.Dot(vector, candidates[i].Vector));
+                    redundancy[i] = cosine;
+                }
+            }
         }
 
-        return picked.Select(p => p.Item).ToArray();
+        return picked.ToArray();
     }
 
     private static Recommendation Score(RecommendationCandidate c, ProfilePreferences preferences, DateTimeOffset now)

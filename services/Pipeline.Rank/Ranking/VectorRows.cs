@@ -2,6 +2,7 @@ using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Pipeline.Rank.Ranking;
 
@@ -141,6 +142,85 @@ public sealed class VectorRows
         }
 
         return t_scratch.AsSpan(0, needed);
+    }
+
+    /// <summary>The int8 row <paramref name="row"/> (unscaled; see <see cref="ScaleOf"/>). Int8 storage only.</summary>
+    internal ReadOnlySpan<sbyte> Int8Row(int row) => new(_i8, row * _width, _width);
+
+    /// <summary>
+    /// A query for <see cref="DotInt8"/>: symmetric int16 quantization (the largest magnitude maps
+    /// to 32,767), so the error is about 1.5e-5 of the largest element, far below int8's. The dot
+    /// product of an int8 row and an int16 query is exact in int32 for up to 512 dimensions
+    /// (127 × 32,767 × 512 &lt; 2³¹).
+    /// </summary>
+    internal static float QuantizeQuery(ReadOnlySpan<float> vector, Span<short> destination)
+    {
+        var maxAbs = MathF.Abs(TensorPrimitives.MaxMagnitude(vector));
+        if (maxAbs == 0 || !float.IsFinite(maxAbs))
+        {
+            destination.Clear();
+            return 0;
+        }
+
+        var inverse = 32767f / maxAbs;
+        for (var i = 0; i < vector.Length; i++)
+        {
+            destination[i] = (short)Math.Clamp(MathF.Round(vector[i] * inverse), -32767, 32767);
+        }
+
+        return maxAbs / 32767f;
+    }
+
+    /// <summary>
+    /// Σ row[i] · query[i] in int32: int8 widened to int16 and multiplied pairwise into int32
+    /// (vpmaddwd), 32 elements at a time with AVX-512BW, 16 with AVX2, scalar otherwise. No decode
+    /// into floats and no scratch buffer: a quarter of the bytes of fp32 and about a third of the
+    /// instructions of widening to float.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static int DotInt8(ReadOnlySpan<sbyte> row, ReadOnlySpan<short> query)
+    {
+        var length = row.Length;
+        ref var r = ref MemoryMarshal.GetReference(row);
+        ref var q = ref MemoryMarshal.GetReference(query);
+        var i = 0;
+        var sum = 0;
+        if (Avx512BW.IsSupported && length >= 64)
+        {
+            var a = Vector512<int>.Zero;
+            var b = Vector512<int>.Zero;
+            for (; i <= length - 64; i += 64)
+            {
+                a += Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.LoadUnsafe(ref r, (nuint)i)), Vector512.LoadUnsafe(ref q, (nuint)i));
+                b += Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.LoadUnsafe(ref r, (nuint)(i + 32))), Vector512.LoadUnsafe(ref q, (nuint)(i + 32)));
+            }
+
+            for (; i <= length - 32; i += 32)
+            {
+                a += Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.LoadUnsafe(ref r, (nuint)i)), Vector512.LoadUnsafe(ref q, (nuint)i));
+            }
+
+            sum = Vector512.Sum(a + b);
+        }
+        else if (Avx2.IsSupported && length >= 32)
+        {
+            var a = Vector256<int>.Zero;
+            var b = Vector256<int>.Zero;
+            for (; i <= length - 32; i += 32)
+            {
+                a += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref r, (nuint)i)), Vector256.LoadUnsafe(ref q, (nuint)i));
+                b += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref r, (nuint)(i + 16))), Vector256.LoadUnsafe(ref q, (nuint)(i + 16)));
+            }
+
+            sum = Vector256.Sum(a + b);
+        }
+
+        for (; i < length; i++)
+        {
+            sum += Unsafe.Add(ref r, i) * Unsafe.Add(ref q, i);
+        }
+
+        return sum;
     }
 
     /// <summary>Symmetric per-vector quantization: the largest magnitude maps to 127.</summary>

@@ -56,6 +56,37 @@ public sealed class LexicalIndexSpecs(ITestOutputHelper output)
     }
 
     [Fact]
+    public void The_index_keeps_no_abstracts_but_knows_where_each_word_occurs()
+    {
+        var index = IndexOf(Paper("x", "Mutation testing", "We mutate programs and measure test suites."));
+
+        var match = index.Search(Query("suites"), 10).Single();
+
+        Assert.Equal("", match.Paper.Paper.Abstract);
+        Assert.Equal(
+            [(true, false), (false, true), (true, true), (false, false)],
+            index.Places("x", RelevanceRanker.TermsOf("mutation suites test unknownword")));
+        Assert.Equal([(false, false)], index.Places("nobody", ["mutation"]));
+    }
+
+    [Fact]
+    public void The_same_text_again_keeps_the_entry_and_changed_text_retires_the_old_words()
+    {
+        var index = IndexOf(Paper("x", "Alpha particles", "Decay of nuclei."), Paper("y", "Alpha rays"));
+        var before = index.Search(Query("alpha"), 10);
+
+        index.Add(Paper("x", "Alpha particles", "Decay of nuclei.") with { IngestedAt = DateTimeOffset.UnixEpoch.AddDays(1) });
+        var same = index.Search(Query("alpha"), 10);
+        Assert.Equal(before.Select(m => m.Score), same.Select(m => m.Score));
+        Assert.Equal(DateTimeOffset.UnixEpoch.AddDays(1), same.Single(m => m.Paper.Paper.Id == "x").Paper.IngestedAt);
+
+        index.Add(Paper("x", "Alpha particles", "Fission of nuclei."));
+        Assert.Empty(index.Search(Query("decay"), 10));
+        Assert.Equal(["x"], Ids(index.Search(Query("fission"), 10)));
+        Assert.Equal(2, index.Count);
+    }
+
+    [Fact]
     public void Many_replacements_compact_the_index_without_losing_papers()
     {
         var index = IndexOf(Paper("stays", "Gravitation experiments"));

@@ -109,6 +109,32 @@ public sealed class RelevanceRankerSpecs
     }
 
     [Fact]
+    public void A_reason_names_abstract_words_whichever_side_found_the_paper()
+    {
+        // The indexes keep papers without their abstracts; the reason still finds the abstract's words.
+        var (_, ranker) = Build(null,
+            (Paper("dense", "Random inputs for servers", "We study denoising of network traffic."), Unit((0, 1))),
+            (Paper("other", "Gravitation experiments"), Unit((3, 1))));
+
+        var hit = ranker.Rank([new RelevanceQuery("protocol denoising", Meaning)], 1, mode: RelevanceMode.Dense).Single();
+
+        Assert.Equal("", hit.Paper.Paper.Abstract);
+        Assert.Equal(
+            "matches your search 'protocol denoising': 'denoising' in the abstract; similar in meaning (1.00)",
+            ranker.Explain(hit, ["protocol denoising"], "search"));
+    }
+
+    [Fact]
+    public void The_lexical_side_shares_the_vector_index_slim_copy_of_a_paper()
+    {
+        var (index, ranker) = Corpus();
+
+        var hit = ranker.Rank([new RelevanceQuery("gravitation", Meaning)], 1, mode: RelevanceMode.Lexical).Single();
+
+        Assert.Same(index.Find("neither"), hit.Paper);
+    }
+
+    [Fact]
     public void Re_adding_a_paper_replaces_its_lexical_entry()
     {
         var (index, ranker) = Corpus();

@@ -1,5 +1,3 @@
-using System.Buffers;
-
 namespace Pipeline.Rank.Ranking.Relevance;
 
 /// <summary>A paper's lexical score for a set of queries: the normalised BM25F of its best query, and which that was.</summary>
@@ -14,6 +12,10 @@ public readonly record struct LexicalMatch(IndexedPaper Paper, double Score, int
 /// title and in the abstract, four bits each (capped at 15, where BM25 has long saturated). At four
 /// bytes a posting, 100,000 papers (about eight million postings) take 32 MB, up to twice that
 /// while lists grow by doubling.</para>
+/// <para>The index keeps no text: each slot holds the slim paper it was given (by
+/// <see cref="RelevanceRanker"/>, the one <see cref="PaperIndex"/> keeps) and the paper's terms as
+/// sorted ints (term id, title tf, abstract tf), to retire them, to detect an unchanged re-delivery
+/// and to say where a query word occurs (<see cref="Places"/>).</para>
 /// <para>A replaced paper gets a new slot and its old slot is left dead, so slots only grow and every
 /// posting list stays sorted by slot (a paper's terms can be found by binary search). When dead
 /// slots outnumber live ones the index compacts itself in one pass.</para>
@@ -26,12 +28,19 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     private const int SlotShift = 8;
     private const int MaxSlots = int.MaxValue >> SlotShift;
     private const int MaxFieldFrequency = 15;
+    private const int FrequencyMask = (1 << SlotShift) - 1;
 
     private readonly RelevanceOptions _options = options ?? new RelevanceOptions();
     private readonly ReaderWriterLockSlim _lock = new();
-    private readonly Dictionary<string, Postings> _postings = new(StringComparer.Ordinal);
+    private const int MaxTerms = int.MaxValue >> SlotShift;
+
+    private readonly Dictionary<string, int> _termIds = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _slotsById = new(StringComparer.Ordinal);
+    private readonly Stack<Accumulator> _accumulators = new();
+    private Postings[] _terms = new Postings[1024];
+    private int _termCount;
     private IndexedPaper?[] _papers = new IndexedPaper?[1024];
+    private int[]?[] _slotTerms = new int[]?[1024];
     private float[] _titleLengths = new float[1024];
     private float[] _abstractLengths = new float[1024];
     private int _slotCount;
@@ -50,25 +59,32 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
         }
     }
 
-    /// <summary>Indexes a paper's title and abstract, replacing what was indexed under the same id.</summary>
-    public void Add(IndexedPaper paper)
+    /// <summary>
+    /// Indexes a paper's title and abstract, replacing what was indexed under the same id. The index
+    /// keeps <paramref name="keep"/> to answer with (by default the paper without its abstract: at
+    /// 100,000 papers the abstracts are about 200 MB, and answers read them from Redis), and each
+    /// paper's terms as ids with their frequencies, to retire them when the paper is replaced and to
+    /// say where a query word occurs (<see cref="Places"/>).
+    /// </summary>
+    public void Add(IndexedPaper paper, IndexedPaper? keep = null)
     {
         ArgumentNullException.ThrowIfNull(paper);
         var document = Document.Of(paper);
+        keep ??= paper.Paper.Abstract.Length == 0 ? paper : paper with { Paper = paper.Paper with { Abstract = "" } };
         _lock.EnterWriteLock();
         try
         {
+            var terms = TermsOf(document);
             if (_slotsById.TryGetValue(paper.Paper.Id, out var known))
             {
-                var old = _papers[known]!;
-                if (old.Paper.Title == paper.Paper.Title && old.Paper.Abstract == paper.Paper.Abstract)
+                if (terms.AsSpan().SequenceEqual(_slotTerms[known]) && _titleLengths[known] == document.TitleLength && _abstractLengths[known] == document.AbstractLength)
                 {
                     // Same text (a redelivery, a new upvote count): nothing to re-index.
-                    _papers[known] = paper;
+                    _papers[known] = keep;
                     return;
                 }
 
-                Retire(known, Document.Of(old));
+                Retire(known);
             }
 
             if (_slotCount - _liveCount > Math.Max(1024, _liveCount) || _slotCount == MaxSlots)
@@ -86,26 +102,22 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
             {
                 var size = Math.Min(_papers.Length * 2, MaxSlots);
                 Array.Resize(ref _papers, size);
+                Array.Resize(ref _slotTerms, size);
                 Array.Resize(ref _titleLengths, size);
                 Array.Resize(ref _abstractLengths, size);
             }
 
-            _papers[slot] = paper;
+            _papers[slot] = keep;
+            _slotTerms[slot] = terms;
             _slotsById[paper.Paper.Id] = slot;
             _titleLengths[slot] = document.TitleLength;
             _abstractLengths[slot] = document.AbstractLength;
             _titleLengthSum += document.TitleLength;
             _abstractLengthSum += document.AbstractLength;
             _liveCount++;
-            foreach (var (term, (title, @abstract)) in document.Frequencies)
+            foreach (var term in terms)
             {
-                if (!_postings.TryGetValue(term, out var postings))
-                {
-                    postings = new Postings();
-                    _postings[term] = postings;
-                }
-
-                postings.Append((slot << SlotShift) | (Math.Min(title, MaxFieldFrequency) << 4) | Math.Min(@abstract, MaxFieldFrequency));
+                _terms[term >>> SlotShift].Append((slot << SlotShift) | (term & FrequencyMask));
             }
         }
         finally
@@ -113,6 +125,91 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
             _lock.ExitWriteLock();
         }
     }
+
+    /// <summary>
+    /// Where each of <paramref name="terms"/> occurs in paper <paramref name="paperId"/>: in the
+    /// title, in the abstract (both can be true), or neither when the paper or the term is unknown.
+    /// </summary>
+    public (bool InTitle, bool InAbstract)[] Places(string paperId, IReadOnlyList<string> terms)
+    {
+        var places = new (bool, bool)[terms.Count];
+        _lock.EnterReadLock();
+        try
+        {
+            if (!_slotsById.TryGetValue(paperId, out var slot) || _slotTerms[slot] is not { } known)
+            {
+                return places;
+            }
+
+            for (var i = 0; i < terms.Count; i++)
+            {
+                if (!_termIds.TryGetValue(terms[i], out var id))
+                {
+                    continue;
+                }
+
+                var at = BinarySearchTerm(known, id);
+                if (at >= 0)
+                {
+                    places[i] = (((known[at] >> 4) & MaxFieldFrequency) > 0, (known[at] & MaxFieldFrequency) > 0);
+                }
+            }
+
+            return places;
+        }
+        finally
+        {
+            _lock.ExitReadLock();
+        }
+    }
+
+    /// <summary>A document's terms as (term id, title tf, abstract tf) packed like postings with the term id for the slot, sorted. Caller holds the write lock.</summary>
+    private int[] TermsOf(Document document)
+    {
+        var terms = new int[document.Frequencies.Count];
+        var i = 0;
+        foreach (var (term, (title, @abstract)) in document.Frequencies)
+        {
+            if (!_termIds.TryGetValue(term, out var id))
+            {
+                if (_termCount == MaxTerms)
+                {
+                    throw new InvalidOperationException($"The lexical index holds at most {MaxTerms} distinct terms.");
+                }
+
+                id = _termCount++;
+                if (id == _terms.Length)
+                {
+                    Array.Resize(ref _terms, _terms.Length * 2);
+                }
+
+                _terms[id] = new Postings();
+                _termIds[term] = id;
+            }
+
+            terms[i++] = (id << SlotShift) | (Math.Min(title, MaxFieldFrequency) << 4) | Math.Min(@abstract, MaxFieldFrequency);
+        }
+
+        Array.Sort(terms);
+        return terms;
+    }
+
+    private static int BinarySearchTerm(int[] terms, int id)
+    {
+        int low = 0, high = terms.Length - 1;
+        while (low <= high)
+        {
+            var middle = (low + high) >>> 1;
+            var at = terms[middle] >>> SlotShift;
+            if (at == id) return middle;
+            if (at < id) low = middle + 1;
+            else high = middle - 1;
+        }
+
+        return -1;
+    }
+
+    private Postings? PostingsOf(string term) => _termIds.TryGetValue(term, out var id) ? _terms[id] : null;
 
     /// <summary>
     /// The <paramref name="limit"/> papers with the highest score for any of the queries (each a
@@ -127,9 +224,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
         }
 
         _lock.EnterReadLock();
-        float[]? scores = null;
-        float[]? best = null;
-        int[]? bestQuery = null;
+        Accumulator? work = null;
         try
         {
             if (_liveCount == 0)
@@ -137,40 +232,88 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
                 return [];
             }
 
+            // Only the papers a posting list reaches are touched after the two clears: a query's
+            // cost is its postings, not the corpus.
             var slots = _slotCount;
-            scores = ArrayPool<float>.Shared.Rent(slots);
-            best = ArrayPool<float>.Shared.Rent(slots);
-            bestQuery = ArrayPool<int>.Shared.Rent(slots);
+            work = RentAccumulator(slots);
+            var (scores, best, bestQuery, touched, matched) = (work.Scores, work.Best, work.BestQuery, work.Touched, work.Matched);
+            scores.AsSpan(0, slots).Clear();
             best.AsSpan(0, slots).Clear();
-            var matchedAny = false;
+            var matchedCount = 0;
             for (var q = 0; q < queries.Count; q++)
             {
-                var scoresSpan = scores.AsSpan(0, slots);
-                scoresSpan.Clear();
-                if (!Accumulate(queries[q], scoresSpan))
+                var touchedCount = Accumulate(queries[q], scores, touched, out var normaliser);
+                for (var i = 0; i < touchedCount; i++)
                 {
-                    continue;
-                }
-
-                matchedAny = true;
-                for (var slot = 0; slot < slots; slot++)
-                {
-                    if (scoresSpan[slot] > best[slot])
+                    var slot = touched[i];
+                    var score = scores[slot] * normaliser;
+                    scores[slot] = 0;
+                    if (score > best[slot])
                     {
-                        best[slot] = scoresSpan[slot];
+                        if (best[slot] == 0)
+                        {
+                            matched[matchedCount++] = slot;
+                        }
+
+                        best[slot] = score;
                         bestQuery[slot] = q;
                     }
                 }
             }
 
-            return matchedAny ? TopOf(best.AsSpan(0, slots), bestQuery, limit, include) : [];
+            return matchedCount > 0 ? TopOf(matched.AsSpan(0, matchedCount), best, bestQuery, limit, include) : [];
         }
         finally
         {
             _lock.ExitReadLock();
-            if (scores is not null) ArrayPool<float>.Shared.Return(scores);
-            if (best is not null) ArrayPool<float>.Shared.Return(best);
-            if (bestQuery is not null) ArrayPool<int>.Shared.Return(bestQuery);
+            if (work is not null)
+            {
+                ReturnAccumulator(work);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Scratch arrays for a search, a slot each (20 bytes a paper: 2 MB at 100,000). The index keeps
+    /// at most two per core for reuse; the shared array pool would keep one per thread and array
+    /// type, tens of MB under concurrent load.
+    /// </summary>
+    private sealed class Accumulator(int slots)
+    {
+        public readonly float[] Scores = new float[slots];
+        public readonly float[] Best = new float[slots];
+        public readonly int[] BestQuery = new int[slots];
+        public readonly int[] Touched = new int[slots];
+        public readonly int[] Matched = new int[slots];
+
+        public int Capacity => Scores.Length;
+    }
+
+    private Accumulator RentAccumulator(int slots)
+    {
+        lock (_accumulators)
+        {
+            while (_accumulators.TryPop(out var kept))
+            {
+                if (kept.Capacity >= slots)
+                {
+                    return kept;
+                }
+            }
+        }
+
+        // Room to grow, so a growing index does not allocate anew on every search.
+        return new Accumulator(Math.Max(slots, Math.Min(MaxSlots, slots + (slots / 8))));
+    }
+
+    private void ReturnAccumulator(Accumulator work)
+    {
+        lock (_accumulators)
+        {
+            if (_accumulators.Count < 2 * Environment.ProcessorCount)
+            {
+                _accumulators.Push(work);
+            }
         }
     }
 
@@ -194,7 +337,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
                 var totalIdf = 0.0;
                 foreach (var term in Distinct(queries[q]))
                 {
-                    var postings = _postings.GetValueOrDefault(term);
+                    var postings = PostingsOf(term);
                     var idf = Idf(postings?.Live ?? 0);
                     totalIdf += idf;
                     var at = postings?.Find(slot) ?? -1;
@@ -219,15 +362,19 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
         }
     }
 
-    /// <summary>Adds one query's normalised scores into <paramref name="scores"/>; false when no query term is known.</summary>
-    private bool Accumulate(IReadOnlyList<string> terms, Span<float> scores)
+    /// <summary>
+    /// Adds one query's BM25F scores into <paramref name="scores"/> (zero on entry) and lists the
+    /// papers it reached in <paramref name="touched"/>; returns how many. A score times
+    /// <paramref name="normaliser"/> (one over the query's total IDF) is the normalised score.
+    /// </summary>
+    private int Accumulate(IReadOnlyList<string> terms, float[] scores, int[] touched, out float normaliser)
     {
         var (avgTitle, avgAbstract) = AverageLengths();
         var totalIdf = 0.0;
-        var known = 0;
+        var count = 0;
         foreach (var term in Distinct(terms))
         {
-            var postings = _postings.GetValueOrDefault(term);
+            var postings = PostingsOf(term);
             var idf = Idf(postings?.Live ?? 0);
             // An unknown term still counts in the total: a paper that matches half the query scores half.
             totalIdf += idf;
@@ -236,7 +383,6 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
                 continue;
             }
 
-            known++;
             var weight = (float)idf;
             var items = postings.Items.AsSpan(0, postings.Count);
             foreach (var item in items)
@@ -244,18 +390,18 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
                 var slot = item >>> SlotShift;
                 if (_papers[slot] is not null)
                 {
+                    if (scores[slot] == 0)
+                    {
+                        touched[count++] = slot;
+                    }
+
                     scores[slot] += weight * Saturate(item, slot, avgTitle, avgAbstract);
                 }
             }
         }
 
-        if (known == 0)
-        {
-            return false;
-        }
-
-        System.Numerics.Tensors.TensorPrimitives.Multiply(scores, (float)(1 / totalIdf), scores);
-        return true;
+        normaliser = count > 0 ? (float)(1 / totalIdf) : 0;
+        return count;
     }
 
     /// <summary>BM25F's saturated, length-normalised term frequency over both fields, in [0, 1).</summary>
@@ -289,11 +435,11 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     private static IEnumerable<string> Distinct(IReadOnlyList<string> terms) =>
         terms.Count <= 1 ? terms : terms.Distinct(StringComparer.Ordinal);
 
-    private LexicalMatch[] TopOf(ReadOnlySpan<float> best, int[] bestQuery, int limit, Func<IndexedPaper, bool>? include)
+    private LexicalMatch[] TopOf(ReadOnlySpan<int> matched, float[] best, int[] bestQuery, int limit, Func<IndexedPaper, bool>? include)
     {
         // A min-heap of the best so far; on equal scores the earlier paper ranks first, so answers are stable.
         var heap = new PriorityQueue<int, (float Score, int Slot)>(limit + 1, WorseFirst.Instance);
-        for (var slot = 0; slot < best.Length; slot++)
+        foreach (var slot in matched)
         {
             var score = best[slot];
             if (score <= 0)
@@ -331,13 +477,14 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
         return top;
     }
 
-    private void Retire(int slot, Document old)
+    private void Retire(int slot)
     {
-        foreach (var term in old.Frequencies.Keys)
+        foreach (var term in _slotTerms[slot]!)
         {
-            _postings[term].Live--;
+            _terms[term >>> SlotShift].Live--;
         }
 
+        _slotTerms[slot] = null;
         _titleLengthSum -= _titleLengths[slot];
         _abstractLengthSum -= _abstractLengths[slot];
         _papers[slot] = null;
@@ -355,6 +502,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
             {
                 renumbered[slot] = next;
                 _papers[next] = paper;
+                _slotTerms[next] = _slotTerms[slot];
                 _titleLengths[next] = _titleLengths[slot];
                 _abstractLengths[next] = _abstractLengths[slot];
                 _slotsById[paper.Paper.Id] = next;
@@ -367,20 +515,12 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
         }
 
         Array.Clear(_papers, next, _slotCount - next);
+        Array.Clear(_slotTerms, next, _slotCount - next);
         _slotCount = next;
-        var emptied = new List<string>();
-        foreach (var (term, postings) in _postings)
+        // A term no live paper has keeps its id and an empty list (terms are few next to postings).
+        for (var id = 0; id < _termCount; id++)
         {
-            postings.Renumber(renumbered);
-            if (postings.Count == 0)
-            {
-                emptied.Add(term);
-            }
-        }
-
-        foreach (var term in emptied)
-        {
-            _postings.Remove(term);
+            _terms[id].Renumber(renumbered);
         }
     }
 

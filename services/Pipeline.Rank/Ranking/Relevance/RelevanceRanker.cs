@@ -31,8 +31,20 @@ public sealed class RelevanceRanker(PaperIndex index, RelevanceOptions? options 
 
     public RelevanceOptions Options => _options;
 
-    /// <summary>Indexes a paper's text for lexical matching (its vector lives in <see cref="PaperIndex"/>); the same id again replaces it.</summary>
-    public void Add(IndexedPaper paper) => _lexical.Add(paper);
+    /// <summary>
+    /// Indexes a paper's text for lexical matching (its vector lives in <see cref="PaperIndex"/>);
+    /// the same id again replaces it. Call it after <see cref="PaperIndex.Upsert"/>: the lexical
+    /// index then shares the vector index's slim copy of the paper instead of keeping its own.
+    /// </summary>
+    public void Add(IndexedPaper paper) => _lexical.Add(paper, index.Find(paper.Paper.Id));
+
+    /// <summary>
+    /// Why <paramref name="hit"/> matched, in words (<see cref="RelevanceReason"/>): which query
+    /// words occur in the title and in the abstract, read from the lexical index, so a paper found
+    /// by either side is explained the same way without keeping its abstract in memory.
+    /// </summary>
+    public string Explain(RelevanceHit hit, IReadOnlyList<string> queryTexts, string what = "interest") =>
+        RelevanceReason.Explain(hit, queryTexts, what, terms => _lexical.Places(hit.Paper.Paper.Id, terms));
 
     /// <summary>
     /// The <paramref name="limit"/> papers most relevant to any of <paramref name="queries"/>, best

@@ -16,30 +16,47 @@ public static class RelevanceReason
     public static string Explain(RelevanceHit hit, IReadOnlyList<string> queryTexts, string what = "interest")
     {
         ArgumentNullException.ThrowIfNull(hit);
+        var titleTerms = SearchTerms.Of(hit.Paper.Paper.Title).Select(t => t.Term).ToHashSet(StringComparer.Ordinal);
+        var abstractTerms = SearchTerms.Of(hit.Paper.Paper.Abstract).Select(t => t.Term).ToHashSet(StringComparer.Ordinal);
+        return Explain(hit, queryTexts, what, terms => terms.Select(t => (titleTerms.Contains(t), abstractTerms.Contains(t))).ToArray());
+    }
+
+    /// <summary>
+    /// As above, with <paramref name="places"/> saying for each query term whether the paper has it
+    /// in its title and in its abstract (the lexical index knows without the abstract's text).
+    /// </summary>
+    public static string Explain(
+        RelevanceHit hit, IReadOnlyList<string> queryTexts, string what, Func<IReadOnlyList<string>, (bool InTitle, bool InAbstract)[]> places)
+    {
+        ArgumentNullException.ThrowIfNull(hit);
         ArgumentNullException.ThrowIfNull(queryTexts);
+        ArgumentNullException.ThrowIfNull(places);
         var text = hit.BestQuery >= 0 && hit.BestQuery < queryTexts.Count ? queryTexts[hit.BestQuery] : "";
         var quoted = Quote(text);
         var similarity = hit.Dense.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture);
 
         var inTitle = new List<string>();
         var inAbstract = new List<string>();
-        var titleTerms = SearchTerms.Of(hit.Paper.Paper.Title).Select(t => t.Term).ToHashSet(StringComparer.Ordinal);
-        var abstractTerms = SearchTerms.Of(hit.Paper.Paper.Abstract).Select(t => t.Term).ToHashSet(StringComparer.Ordinal);
         var seen = new HashSet<string>(StringComparer.Ordinal);
+        var words = new List<SearchTerm>();
         foreach (var term in SearchTerms.Of(text))
         {
-            if (!seen.Add(term.Term))
+            if (seen.Add(term.Term))
             {
-                continue;
+                words.Add(term);
             }
+        }
 
-            if (titleTerms.Contains(term.Term))
+        var found = places(words.Select(w => w.Term).ToArray());
+        for (var i = 0; i < words.Count; i++)
+        {
+            if (found[i].InTitle)
             {
-                inTitle.Add(term.Word);
+                inTitle.Add(words[i].Word);
             }
-            else if (abstractTerms.Contains(term.Term))
+            else if (found[i].InAbstract)
             {
-                inAbstract.Add(term.Word);
+                inAbstract.Add(words[i].Word);
             }
         }
 
@@ -48,18 +65,18 @@ public static class RelevanceReason
             return $"similar in meaning to your {what} {quoted} ({similarity})";
         }
 
-        var places = new List<string>(2);
+        var where = new List<string>(2);
         if (inTitle.Count > 0)
         {
-            places.Add($"{Words(inTitle)} in the title");
+            where.Add($"{Words(inTitle)} in the title");
         }
 
         if (inAbstract.Count > 0)
         {
-            places.Add($"{Words(inAbstract)} in the abstract");
+            where.Add($"{Words(inAbstract)} in the abstract");
         }
 
-        return $"matches your {what} {quoted}: {string.Join(", ", places)}; similar in meaning ({similarity})";
+        return $"matches your {what} {quoted}: {string.Join(", ", where)}; similar in meaning ({similarity})";
     }
 
     private static string Words(List<string> words) =>

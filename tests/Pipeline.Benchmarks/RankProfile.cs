@@ -1,0 +1,85 @@
+using System.Diagnostics;
+using System.Globalization;
+using Pipeline.Rank.Ranking;
+using Pipeline.Rank.Ranking.Relevance;
+
+namespace Pipeline.Benchmarks;
+
+/// <summary>
+/// Where a Search or a Recommend spends its time inside rank, without gRPC, Redis or the embedder:
+/// 100,000 synthetic papers (<see cref="RankSynthetic"/>) in an int8 <see cref="PaperIndex"/> and
+/// a <see cref="RelevanceRanker"/>, then each stage timed on its own (p50 / p99 over distinct
+/// queries, one thread), with the GC counts of the whole run.
+/// <c>dotnet Pipeline.Benchmarks.dll rank-load profile [papers] [rounds]</c>.
+/// </summary>
+public static class RankProfile
+{
+    public static void Run(string[] args)
+    {
+        var count = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 100_000;
+        var rounds = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 300;
+        var data = new RankSynthetic();
+        var now = DateTimeOffset.UtcNow;
+        var index = new PaperIndex(VectorPrecision.Int8);
+        var relevance = new RelevanceRanker(index);
+        var build = Stopwatch.StartNew();
+        index.EnsureCapacity(count);
+        for (var i = 0; i < count; i++)
+        {
+            var (paper, vector) = data.Paper(i, now);
+            index.Upsert(paper, vector);
+            relevance.Add(paper);
+        }
+
+        Console.WriteLine($"built {count} papers in {build.Elapsed.TotalSeconds:F1} s; heap {GC.GetTotalMemory(true) / 1e6:F0} MB; {Environment.ProcessorCount} cores");
+
+        var searches = Enumerable.Range(0, rounds).Select(_ => new RelevanceQuery(data.QueryText(), data.QueryVector())).ToArray();
+        var interests = Enumerable.Range(0, rounds)
+            .Select(_ => data.Subscriber(0, "daily", now))
+            .Select(s => s.Interests.Select((t, i) => new RelevanceQuery(t, s.Vectors[i])).ToArray())
+            .ToArray();
+
+        var gc0 = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
+        foreach (var parallel in new[] { int.MaxValue, 32_768 })
+        {
+            index.ParallelThreshold = parallel;
+            Console.WriteLine($"-- scans on {(parallel == int.MaxValue ? "one thread" : "two threads")}");
+            Time("dense Top, 1 query, top 100", rounds, i => index.Top([searches[i].Vector], 100).Count);
+            Time("dense Top, interests (1-5), top 100", rounds, i => index.Top(interests[i].Select(q => q.Vector).ToArray(), 100).Count);
+            Time("lexical only, 1 query, top 100", rounds, i => relevance.Rank([searches[i]], 100, mode: RelevanceMode.Lexical).Count);
+            Time("lexical only, interests, top 100", rounds, i => relevance.Rank(interests[i], 100, mode: RelevanceMode.Lexical).Count);
+            Time("hybrid Rank, 1 query, limit 10", rounds, i => relevance.Rank([searches[i]], 10).Count);
+            Time("hybrid Rank + reasons, 1 query, limit 10", rounds, i =>
+            {
+                var hits = relevance.Rank([searches[i]], 10);
+                return hits.Sum(h => relevance.Explain(h, [searches[i].Text], "search").Length);
+            });
+            Time("hybrid Rank, interests, limit 40", rounds, i => relevance.Rank(interests[i], 40).Count);
+        }
+
+        var board = new TrendingBoard(index, new Feedback());
+        Time("trending Top, week, limit 10 (not kept)", rounds, _ => board.Top(TrendingWindowKind.Week, "", 10, now).Count);
+
+        Console.WriteLine($"GC counts during the timings: gen0 {GC.CollectionCount(0) - gc0.Item1}, gen1 {GC.CollectionCount(1) - gc0.Item2}, gen2 {GC.CollectionCount(2) - gc0.Item3}; server GC {System.Runtime.GCSettings.IsServerGC}");
+    }
+
+    private static void Time(string what, int rounds, Func<int, int> run)
+    {
+        for (var i = 0; i < Math.Min(20, rounds); i++)
+        {
+            run(i);
+        }
+
+        var times = new List<double>(rounds);
+        for (var i = 0; i < rounds; i++)
+        {
+            var start = Stopwatch.GetTimestamp();
+            run(i);
+            times.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+        }
+
+        times.Sort();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{what,-45} p50 {times[times.Count / 2],7:F3} ms  p99 {times[Math.Min(times.Count - 1, (int)(times.Count * 0.99))],7:F3} ms"));
+    }
+}

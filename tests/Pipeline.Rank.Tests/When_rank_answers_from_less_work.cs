@@ -1,0 +1,129 @@
+using System.Numerics.Tensors;
+using Grpc.Core;
+using Pipeline.Contracts.Embed.V1;
+using Pipeline.Contracts.Rank.V1;
+using Pipeline.Rank.Ranking;
+
+namespace Pipeline.Rank.Tests;
+
+/// <summary>The shortcuts behind rank's latency: integer dot products, kept trending answers, remembered query vectors.</summary>
+public class When_rank_answers_from_less_work
+{
+    [Theory]
+    [InlineData(384)]
+    [InlineData(96)]
+    [InlineData(33)]
+    [InlineData(7)]
+    public void The_int8_dot_product_is_the_exact_integer_sum(int length)
+    {
+        var random = new Random(length);
+        var row = Enumerable.Range(0, length).Select(_ => (sbyte)random.Next(-127, 128)).ToArray();
+        var query = Enumerable.Range(0, length).Select(_ => (short)random.Next(-32767, 32768)).ToArray();
+        // The extremes too: the sum must not overflow.
+        row[0] = 127;
+        query[0] = -32767;
+
+        long expected = 0;
+        for (var i = 0; i < length; i++)
+        {
+            expected += row[i] * query[i];
+        }
+
+        Assert.Equal(expected, VectorRows.DotInt8(row, query));
+    }
+
+    [Fact]
+    public void An_int8_scan_scores_like_the_dequantized_vectors()
+    {
+        var data = new ClusteredVectors(3);
+        var index = new PaperIndex(VectorPrecision.Int8) { ParallelThreshold = int.MaxValue };
+        for (var i = 0; i < 500; i++)
+        {
+            index.Upsert(ClusteredVectors.PaperRecord($"p{i}"), data.Paper());
+        }
+
+        var queries = new[] { data.Near(1, 1.2f), data.Near(2, 1.2f) };
+        foreach (var hit in index.Top(queries, 20))
+        {
+            Assert.True(index.TryGet(hit.Paper.Paper.Id, out _, out var stored));
+            var exact = queries.Max(q => TensorPrimitives.Dot(q, stored));
+            Assert.Equal(exact, hit.Relevance, 3);
+        }
+    }
+
+    [Fact]
+    public void A_kept_trending_answer_lasts_until_a_paper_or_a_vote_changes_or_it_is_old()
+    {
+        var papers = new PaperIndex();
+        var feedback = new Feedback();
+        var board = new TrendingBoard(papers, feedback);
+        var now = DateTimeOffset.UnixEpoch.AddDays(100);
+        papers.Upsert(PaperIndexSpecs.Paper("a", now.AddHours(-1)), PaperIndexSpecs.Unit((0, 1)));
+        var answer = new RankedPapers();
+
+        board.Keep(TrendingWindowKind.Day, "cs.LG", 10, board.Version, now, answer);
+        Assert.Same(answer, board.Kept(TrendingWindowKind.Day, "CS.lg", 10, now.AddSeconds(1)));
+        Assert.Null(board.Kept(TrendingWindowKind.Day, "cs.LG", 11, now));
+        Assert.Null(board.Kept(TrendingWindowKind.Week, "cs.LG", 10, now));
+        Assert.Null(board.Kept(TrendingWindowKind.Day, "cs.LG", 10, now + TrendingBoard.Lifetime));
+
+        feedback.Vote("a", "voter", 1);
+        Assert.Null(board.Kept(TrendingWindowKind.Day, "cs.LG", 10, now));
+
+        board.Keep(TrendingWindowKind.Day, "cs.LG", 10, board.Version, now, answer);
+        papers.Upsert(PaperIndexSpecs.Paper("b", now), PaperIndexSpecs.Unit((1, 1)));
+        Assert.Null(board.Kept(TrendingWindowKind.Day, "cs.LG", 10, now));
+    }
+
+    [Fact]
+    public void The_board_lists_the_window_hottest_first()
+    {
+        var papers = new PaperIndex();
+        var feedback = new Feedback();
+        var now = DateTimeOffset.UnixEpoch.AddDays(100);
+        papers.Upsert(PaperIndexSpecs.Paper("old", now.AddDays(-3)), PaperIndexSpecs.Unit((0, 1)));
+        papers.Upsert(PaperIndexSpecs.Paper("cold", now.AddHours(-20)), PaperIndexSpecs.Unit((0, 1)));
+        papers.Upsert(PaperIndexSpecs.Paper("hot", now.AddHours(-2)), PaperIndexSpecs.Unit((0, 1)));
+        feedback.Vote("cold", "v", 1);
+
+        var top = new TrendingBoard(papers, feedback).Top(TrendingWindowKind.Day, "", 10, now);
+
+        Assert.Equal(["hot", "cold"], top.Select(e => e.Paper.Paper.Id));
+        Assert.Equal(1, top[1].Points);
+    }
+
+    [Fact]
+    public async Task A_repeated_text_is_embedded_once()
+    {
+        var embed = new CountingEmbedClient();
+        var embedder = new TextEmbedder(embed);
+
+        var first = await embedder.EmbedAsync(["diffusion models", "protein folding"], CancellationToken.None);
+        var second = await embedder.EmbedAsync(["protein folding", "graph networks"], CancellationToken.None);
+
+        Assert.Equal(["diffusion models", "protein folding", "graph networks"], embed.Asked);
+        Assert.Same(first[1], second[0]);
+        Assert.Equal(CountingEmbedClient.VectorOf("graph networks"), second[1]);
+    }
+
+    private sealed class CountingEmbedClient : EmbedService.EmbedServiceClient
+    {
+        public List<string> Asked { get; } = [];
+
+        public static float[] VectorOf(string text) => [text.Length, 1];
+
+        public override AsyncUnaryCall<EmbedResponse> EmbedAsync(EmbedRequest request, Metadata? headers = null, DateTime? deadline = null, CancellationToken cancellationToken = default)
+        {
+            Asked.AddRange(request.Texts);
+            var response = new EmbedResponse();
+            foreach (var text in request.Texts)
+            {
+                var embedding = new Embedding();
+                embedding.Values.Add(VectorOf(text));
+                response.Embeddings.Add(embedding);
+            }
+
+            return new AsyncUnaryCall<EmbedResponse>(Task.FromResult(response), Task.FromResult(new Metadata()), () => Status.DefaultSuccess, () => [], () => { });
+        }
+    }
+}
