@@ -374,6 +374,7 @@ public sealed class PaperIndex
     {
         Span<bool> accepted = stackalloc bool[VectorRows.BlockRows];
         var floor = float.NegativeInfinity;
+        var many = queries.Count > 1 && Dimensions == 384 && VectorRows.CanScoreManyAt384;
         for (var first = from; first < to; first += VectorRows.BlockRows)
         {
             var rows = Math.Min(VectorRows.BlockRows, to - first);
@@ -403,13 +404,21 @@ public sealed class PaperIndex
                 var row = _vectors.Int8Row(slot);
                 var score = float.NegativeInfinity;
                 var bestQuery = 0;
-                for (var q = 0; q < queries.Count; q++)
+                if (many)
                 {
-                    var s = VectorRows.DotInt8(row, queries.Values(q)) * queries.Scales[q];
-                    if (s > score)
+                    // Several interests: the row is widened once for all of them (same integers).
+                    (score, bestQuery) = VectorRows.BestDotInt8At384(row, queries.Flat, queries.Scales);
+                }
+                else
+                {
+                    for (var q = 0; q < queries.Count; q++)
                     {
-                        score = s;
-                        bestQuery = q;
+                        var s = VectorRows.DotInt8(row, queries.Values(q)) * queries.Scales[q];
+                        if (s > score)
+                        {
+                            score = s;
+                            bestQuery = q;
+                        }
                     }
                 }
 
