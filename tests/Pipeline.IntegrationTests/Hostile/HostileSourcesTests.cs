@@ -2,7 +2,6 @@ using System.IO.Compression;
 using System.Net;
 using System.Text;
 using Grpc.Core;
-using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -13,6 +12,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Pipeline.Contracts.Ingest.V1;
 using Pipeline.IntegrationTests.Infrastructure;
+using Pipeline.IntegrationTests.Ingest;
 using Pipeline.Testing;
 
 namespace Pipeline.IntegrationTests.Hostile;
@@ -111,17 +111,15 @@ public sealed class HostileSourcesFixture : IAsyncLifetime
     public const string ApiKey = "hostile-sources-test-key";
 
     private readonly SemaphoreSlim _start = new(1, 1);
-    private RedisServer? _redis;
-    private ServiceProcess? _service;
-    private GrpcChannel? _channel;
+    private IngestProcess? _ingest;
 
     public HostileFeedServer Feeds { get; private set; } = null!;
 
     public string JsonLinesPath { get; } = Path.Combine(TestArtifacts.NewDirectory("hostile-jsonl"), "papers.jsonl");
 
-    public Uri Health { get; private set; } = null!;
+    public Uri Health => _ingest!.Health;
 
-    public IngestService.IngestServiceClient Client => new(_channel!);
+    public IngestService.IngestServiceClient Client => _ingest!.Client;
 
     public static Metadata WithApiKey => new() { { "x-api-key", ApiKey } };
 
@@ -130,24 +128,15 @@ public sealed class HostileSourcesFixture : IAsyncLifetime
         await _start.WaitAsync();
         try
         {
-            if (_service is not null)
+            if (_ingest is not null)
             {
                 return;
             }
 
             Feeds = await HostileFeedServer.StartAsync();
-            _redis = await RedisServer.StartNewAsync();
-            var grpc = FreePort.Next();
-            var http = FreePort.Next(p => p == grpc);
             await File.WriteAllTextAsync(JsonLinesPath, "");
-            _service = ServiceProcess.ForService("Pipeline.Ingest", new Dictionary<string, string?>
+            _ingest = await IngestProcess.StartAsync(rabbitMq, ApiKey, new Dictionary<string, string?>
             {
-                ["Kestrel__Endpoints__Grpc__Url"] = $"http://127.0.0.1:{grpc}",
-                ["Kestrel__Endpoints__Http__Url"] = $"http://127.0.0.1:{http}",
-                ["ConnectionStrings__redis"] = _redis.ConnectionString,
-                ["ConnectionStrings__rabbitmq"] = rabbitMq,
-                ["Security__ApiKeys__0"] = ApiKey,
-                ["Sources__SchedulerEnabled"] = "false",
                 ["Sources__ArxivApi__Enabled"] = "true",
                 ["Sources__ArxivApi__BaseUrl"] = Feeds.BaseUrl + "/api/query",
                 ["Sources__ArxivApi__Query"] = "all:hostile",
@@ -167,9 +156,6 @@ public sealed class HostileSourcesFixture : IAsyncLifetime
                 ["Sources__JsonLines__Path"] = JsonLinesPath,
                 // MaxResponseBytes is left at its default (16 MB): the limit a deployment has.
             });
-            Health = new Uri($"http://127.0.0.1:{http}/health/ready");
-            await _service.StartAndWaitUntilReadyAsync(Health, TimeSpan.FromSeconds(90));
-            _channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpc}");
         }
         finally
         {
@@ -177,21 +163,15 @@ public sealed class HostileSourcesFixture : IAsyncLifetime
         }
     }
 
-    public bool IsRunning => _service?.IsRunning == true;
+    public bool IsRunning => _ingest?.IsRunning == true;
 
     public Task InitializeAsync() => Task.CompletedTask;
 
     public async Task DisposeAsync()
     {
-        _channel?.Dispose();
-        if (_service is not null)
+        if (_ingest is not null)
         {
-            await _service.DisposeAsync();
-        }
-
-        if (_redis is not null)
-        {
-            await _redis.DisposeAsync();
+            await _ingest.DisposeAsync();
         }
 
         if (Feeds is not null)

@@ -1,6 +1,5 @@
 using System.Globalization;
 using Grpc.Core;
-using Grpc.Net.Client;
 using Pipeline.Contracts.Ingest.V1;
 using Pipeline.IntegrationTests.Infrastructure;
 using Pipeline.Testing;
@@ -17,9 +16,7 @@ public sealed class IngestSourcesFixture : IAsyncLifetime
     public const string ApiKey = "ingest-sources-test-key";
 
     private readonly SemaphoreSlim _start = new(1, 1);
-    private RedisServer? _redis;
-    private ServiceProcess? _service;
-    private GrpcChannel? _channel;
+    private IngestProcess? _ingest;
 
     public FeedServer Feeds { get; private set; } = null!;
 
@@ -28,7 +25,7 @@ public sealed class IngestSourcesFixture : IAsyncLifetime
 
     public string JsonLinesPath { get; } = Path.Combine(TestArtifacts.NewDirectory("ingest-jsonl"), "papers.jsonl");
 
-    public IngestService.IngestServiceClient Client => new(_channel!);
+    public IngestService.IngestServiceClient Client => _ingest!.Client;
 
     public static Metadata WithApiKey => new() { { "x-api-key", ApiKey } };
 
@@ -37,26 +34,16 @@ public sealed class IngestSourcesFixture : IAsyncLifetime
         await _start.WaitAsync();
         try
         {
-            if (_service is not null)
+            if (_ingest is not null)
             {
                 return;
             }
 
             Feeds = await FeedServer.StartAsync();
-            _redis = await RedisServer.StartNewAsync();
             Telemetry = await OtlpTraceSink.StartNewAsync();
-            var grpc = FreePort.Next();
-            var http = FreePort.Next(p => p == grpc);
             await File.WriteAllTextAsync(JsonLinesPath, "");
-            _service = ServiceProcess.ForService("Pipeline.Ingest", new Dictionary<string, string?>(Telemetry.ExporterEnvironment("ingest"))
+            _ingest = await IngestProcess.StartAsync(rabbitMq, ApiKey, new Dictionary<string, string?>(Telemetry.ExporterEnvironment("ingest"))
             {
-                ["Kestrel__Endpoints__Grpc__Url"] = $"http://127.0.0.1:{grpc}",
-                ["Kestrel__Endpoints__Http__Url"] = $"http://127.0.0.1:{http}",
-                ["ConnectionStrings__redis"] = _redis.ConnectionString,
-                ["ConnectionStrings__rabbitmq"] = rabbitMq,
-                ["Security__ApiKeys__0"] = ApiKey,
-                // Tests poll with PollSource alone, so every count below is one run's.
-                ["Sources__SchedulerEnabled"] = "false",
                 ["Sources__ArxivApi__Enabled"] = "true",
                 ["Sources__ArxivApi__BaseUrl"] = Feeds.BaseUrl + "/api/query",
                 ["Sources__ArxivApi__Query"] = "all:testing",
@@ -75,8 +62,6 @@ public sealed class IngestSourcesFixture : IAsyncLifetime
                 ["Sources__JsonLines__Enabled"] = "true",
                 ["Sources__JsonLines__Path"] = JsonLinesPath,
             });
-            await _service.StartAndWaitUntilReadyAsync(new Uri($"http://127.0.0.1:{http}/health/ready"), TimeSpan.FromSeconds(90));
-            _channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpc}");
         }
         finally
         {
@@ -88,15 +73,9 @@ public sealed class IngestSourcesFixture : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        _channel?.Dispose();
-        if (_service is not null)
+        if (_ingest is not null)
         {
-            await _service.DisposeAsync();
-        }
-
-        if (_redis is not null)
-        {
-            await _redis.DisposeAsync();
+            await _ingest.DisposeAsync();
         }
 
         if (Feeds is not null)
