@@ -40,10 +40,10 @@ public static class RankProfile
             .ToArray();
 
         var gc0 = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
-        foreach (var parallel in new[] { int.MaxValue, 32_768 })
+        foreach (var (name, prefilter, parallel) in new[] { ("exact scans on one thread", int.MaxValue, int.MaxValue), ("exact scans on two threads", int.MaxValue, 32_768), ("1-bit prefilter, exact re-scoring", 0, int.MaxValue) })
         {
-            index.ParallelThreshold = parallel;
-            Console.WriteLine($"-- scans on {(parallel == int.MaxValue ? "one thread" : "two threads")}");
+            (index.PrefilterFrom, index.ParallelThreshold) = (prefilter, parallel);
+            Console.WriteLine($"-- {name}");
             Time("dense Top, 1 query, top 100", rounds, i => index.Top([searches[i].Vector], 100).Count);
             Time("dense Top, interests (1-5), top 100", rounds, i => index.Top(interests[i].Select(q => q.Vector).ToArray(), 100).Count);
             Time("lexical only, 1 query, top 100", rounds, i => relevance.Rank([searches[i]], 100, mode: RelevanceMode.Lexical).Count);
@@ -57,6 +57,58 @@ public static class RankProfile
             Time("hybrid Rank, interests, limit 40", rounds, i => relevance.Rank(interests[i], 40).Count);
         }
 
+        // The prefilter's first pass alone: every row's sign code against the query codes.
+        var rows = new VectorRows(PaperIndex.Dimensions, VectorPrecision.Int8, count);
+        for (var i = 0; i < count; i++)
+        {
+            rows.Set(i, data.Near(i % data.Topics));
+        }
+
+        var distances = new ushort[count];
+        foreach (var queryCount in new[] { 1, 3 })
+        {
+            var codes = new ulong[queryCount * rows.CodeWords];
+            for (var q = 0; q < queryCount; q++)
+            {
+                VectorRows.SignCode(searches[q].Vector, codes.AsSpan(q * rows.CodeWords, rows.CodeWords));
+            }
+
+            Time($"sign-code distances, {queryCount} queries, all rows", rounds, _ =>
+            {
+                var histogram = new int[PaperIndex.Dimensions + 2];
+                VectorRows.NearestCodes(rows.Codes(count), codes, rows.CodeWords, distances, histogram);
+                return histogram[0];
+            });
+        }
+
+        index.PrefilterFrom = 0;
+        foreach (var candidates in new[] { 500, 2_000, 8_000 })
+        {
+            index.PrefilterCandidates = candidates;
+            Time($"prefiltered Top, 1 query, top 10, {candidates} re-scored", rounds, i => index.Top([searches[i].Vector], 10).Count);
+        }
+
+        index.PrefilterCandidates = 2_000;
+
+        // What the prefilter gives up: the share of the exact top k it also returns.
+        foreach (var (what, sets) in new[] { ("1 query", searches.Select(q => new[] { q.Vector }).ToArray()), ("interests (1-5)", interests.Select(s => s.Select(q => q.Vector).ToArray()).ToArray()) })
+        {
+            foreach (var k in new[] { 10, 100 })
+            {
+                var recall = 0.0;
+                foreach (var queries in sets)
+                {
+                    index.PrefilterFrom = int.MaxValue;
+                    var exact = index.Top(queries, k).Select(s => s.Paper.Paper.Id).ToHashSet();
+                    index.PrefilterFrom = 0;
+                    recall += index.Top(queries, k).Count(s => exact.Contains(s.Paper.Paper.Id)) / (double)exact.Count;
+                }
+
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"prefilter recall@{k}, {what}: {recall / sets.Length:F4} (mean over {sets.Length})"));
+            }
+        }
+
+        index.PrefilterFrom = int.MaxValue;
         var board = new TrendingBoard(index, new Feedback());
         Time("trending Top, week, limit 10 (not kept)", rounds, _ => board.Top(TrendingWindowKind.Week, "", 10, now).Count);
 

@@ -54,6 +54,8 @@ public class When_vectors_are_stored_compactly
     {
         var (exact, _) = Build(VectorPrecision.Float32, 20_000);
         var (compact, _) = Build(precision, 20_000);
+        // Precision alone: both score every row (the prefilter has its own tests).
+        exact.PrefilterFrom = compact.PrefilterFrom = int.MaxValue;
         var queries = new ClusteredVectors(99);
         var overlap = 0.0;
         for (var q = 0; q < 50; q++)
@@ -92,6 +94,7 @@ public class When_vectors_are_stored_compactly
         var (small, _) = Build(precision, 2_000);
         var (large, _) = Build(precision, 20_000);
         small.ParallelThreshold = large.ParallelThreshold = int.MaxValue;
+        small.PrefilterFrom = large.PrefilterFrom = int.MaxValue;
         float[][] queries = [new ClusteredVectors(7).Near(1), new ClusteredVectors(7).Near(2)];
         small.Top(queries, 10);
         large.Top(queries, 10);
@@ -122,8 +125,10 @@ public class When_vectors_are_stored_compactly
     [Fact]
     public void Float16_takes_half_and_int8_about_a_quarter_of_the_memory_of_float32()
     {
-        var f32 = Build(VectorPrecision.Float32, 4096).Index.VectorBytes;
-        Assert.Equal(f32 / 2, Build(VectorPrecision.Float16, 4096).Index.VectorBytes);
-        Assert.InRange(Build(VectorPrecision.Int8, 4096).Index.VectorBytes, f32 / 4, (f32 / 4) + (4096 * sizeof(float)));
+        // Every precision also keeps a 48-byte sign code a row for the prefilter.
+        const long codes = 4096 * 48;
+        var f32 = Build(VectorPrecision.Float32, 4096).Index.VectorBytes - codes;
+        Assert.Equal(f32 / 2, Build(VectorPrecision.Float16, 4096).Index.VectorBytes - codes);
+        Assert.InRange(Build(VectorPrecision.Int8, 4096).Index.VectorBytes - codes, f32 / 4, (f32 / 4) + (4096 * sizeof(float)));
     }
 }

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
 using Pipeline.Contracts.Messages;
 
 namespace Pipeline.Rank.Ranking;
@@ -44,10 +45,11 @@ public sealed class PaperIndex
     private long _version;
     private int _scans;
 
-    /// <summary>An exact (fp32) index.</summary>
+    /// <summary>An exact index: fp32 vectors, every scan scores every row (no prefilter).</summary>
     public PaperIndex()
         : this(VectorPrecision.Float32)
     {
+        PrefilterFrom = int.MaxValue;
     }
 
     public PaperIndex(VectorPrecision precision) => _vectors = new VectorRows(Dimensions, precision);
@@ -56,6 +58,8 @@ public sealed class PaperIndex
     public PaperIndex(IConfiguration configuration)
         : this(configuration.GetValue("Ranking:VectorPrecision", ServiceDefaultPrecision))
     {
+        PrefilterFrom = configuration.GetValue("Ranking:PrefilterFrom", PrefilterFrom);
+        PrefilterCandidates = configuration.GetValue("Ranking:PrefilterCandidates", PrefilterCandidates);
     }
 
     public VectorPrecision Precision => _vectors.Precision;
@@ -69,6 +73,20 @@ public sealed class PaperIndex
     /// int.MaxValue turns it off.
     /// </summary>
     public int ParallelThreshold { get; set; } = 32_768;
+
+    /// <summary>
+    /// From this many papers up, <see cref="Top"/> ranks by sign codes first and scores only the
+    /// closest <see cref="PrefilterCandidates"/> rows exactly (a 1-bit prefilter with exact
+    /// re-scoring, see docs/ranking.md). Below it every row is scored. int.MaxValue turns it off.
+    /// </summary>
+    public int PrefilterFrom { get; set; } = 20_000;
+
+    /// <summary>
+    /// How many rows the prefilter hands to exact scoring, at least: the rows of the smallest Hamming
+    /// distances that the filter accepts (whole distance buckets, so ties are kept), and at least 20
+    /// per result asked for.
+    /// </summary>
+    public int PrefilterCandidates { get; set; } = 2_000;
 
     public int Count
     {
@@ -264,9 +282,13 @@ public sealed class PaperIndex
         _lock.EnterReadLock();
         try
         {
+            if (_count >= PrefilterFrom)
+            {
+                best = Prefiltered(queries, quantized, limit, include);
+            }
             // Two threads only when this is the only scan running: with other requests in flight
             // every core is already busy, and splitting would only add hand-offs.
-            if (_count >= ParallelThreshold && Environment.ProcessorCount > 1 && scans == 1)
+            else if (_count >= ParallelThreshold && Environment.ProcessorCount > 1 && scans == 1)
             {
                 // Two halves on two threads; the read lock held here keeps writers out of both.
                 var middle = _count / 2;
@@ -434,6 +456,133 @@ public sealed class PaperIndex
             }
         }
     }
+
+    /// <summary>
+    /// The best <paramref name="limit"/> rows by exact score among the rows whose sign codes are
+    /// closest to the queries' (the smallest Hamming distance to any query): every row costs one
+    /// XOR and popcount per 64 dimensions and query, and only the candidates are scored exactly
+    /// (and offered to <paramref name="include"/>). Candidates are taken in whole distance
+    /// buckets, nearest first, until <see cref="PrefilterCandidates"/> of them are accepted; a
+    /// filter that rejects most rows widens the net rather than returning fewer papers. Caller
+    /// holds the read lock.
+    /// </summary>
+    private PriorityQueue<ScoredPaper, float> Prefiltered(IReadOnlyList<float[]> queries, QuantizedQueries? quantized, int limit, Func<IndexedPaper, bool>? include)
+    {
+        var words = _vectors.CodeWords;
+        var codes = new ulong[queries.Count * words];
+        for (var q = 0; q < queries.Count; q++)
+        {
+            VectorRows.SignCode(queries[q], codes.AsSpan(q * words, words));
+        }
+
+        var distances = t_distances is { } kept && kept.Length >= _count ? kept : t_distances = new ushort[Math.Max(_count, _count + (_count / 8))];
+        var histogram = new int[Dimensions + 2];
+        VectorRows.NearestCodes(_vectors.Codes(_count), codes, words, distances.AsSpan(0, _count), histogram);
+
+        var best = new PriorityQueue<ScoredPaper, float>(limit + 1);
+        var scratch = quantized is null ? _vectors.Scratch() : default;
+        var many = quantized is not null && quantized.Count > 1 && VectorRows.CanScoreManyAt384;
+        var wanted = Math.Max(PrefilterCandidates, 20 * limit);
+        var accepted = 0;
+        var candidates = new List<int>(wanted + (wanted / 2));
+        var below = 0; // buckets [0, below) are done
+        var taken = 0;
+        var floor = float.NegativeInfinity;
+        while (accepted < wanted && below < histogram.Length)
+        {
+            // Whole buckets up to the one that brings the rows taken to what is still wanted (all
+            // of it if nothing was taken yet, three times what was if the filter passed none of it, else
+            // in proportion to what the filter passed).
+            var need = accepted == 0 ? Math.Max(wanted, 3L * taken) : (long)(wanted - accepted) * taken / accepted;
+            var upTo = below;
+            var rows = 0L;
+            while (upTo < histogram.Length && rows < need)
+            {
+                rows += histogram[upTo++];
+            }
+
+            taken += (int)rows;
+            candidates.Clear();
+            for (var slot = 0; slot < _count; slot++)
+            {
+                int d = distances[slot];
+                if (d >= below && d < upTo && (include is null || include(_papers[slot])))
+                {
+                    candidates.Add(slot);
+                }
+            }
+
+            accepted += candidates.Count;
+            // Candidates are scattered over the matrix: each row is hinted into cache a few rows
+            // before it is scored, so the memory waits overlap instead of adding up.
+            const int Ahead = 8;
+            var slots = CollectionsMarshal.AsSpan(candidates);
+            for (var i = 0; i < Math.Min(Ahead, slots.Length); i++)
+            {
+                _vectors.Prefetch(slots[i]);
+            }
+
+            for (var i = 0; i < slots.Length; i++)
+            {
+                if (i + Ahead < slots.Length)
+                {
+                    _vectors.Prefetch(slots[i + Ahead]);
+                }
+
+                var slot = slots[i];
+                var (score, bestQuery) = ScoreRow(slot, queries, quantized, many, scratch);
+                if (best.Count < limit || score > floor)
+                {
+                    Offer(best, new ScoredPaper(_papers[slot], score, bestQuery), score, limit);
+                    if (best.Count == limit)
+                    {
+                        floor = best.Peek().Relevance;
+                    }
+                }
+            }
+
+            below = upTo;
+        }
+
+        return best;
+    }
+
+    /// <summary>One row's exact score against the queries (the best one) and which query that was. Caller holds the read lock.</summary>
+    private (float Score, int Query) ScoreRow(int slot, IReadOnlyList<float[]> queries, QuantizedQueries? quantized, bool many, Span<float> scratch)
+    {
+        if (quantized is null)
+        {
+            var row = scratch[..Dimensions];
+            _vectors.Get(slot, row);
+            return MaxSimilarity(queries, row);
+        }
+
+        var int8 = _vectors.Int8Row(slot);
+        float score;
+        var bestQuery = 0;
+        if (many)
+        {
+            (score, bestQuery) = VectorRows.BestDotInt8At384(int8, quantized.Flat, quantized.Scales);
+        }
+        else
+        {
+            score = float.NegativeInfinity;
+            for (var q = 0; q < quantized.Count; q++)
+            {
+                var s = VectorRows.DotInt8(int8, quantized.Values(q)) * quantized.Scales[q];
+                if (s > score)
+                {
+                    score = s;
+                    bestQuery = q;
+                }
+            }
+        }
+
+        return (score * _vectors.ScaleOf(slot), bestQuery);
+    }
+
+    [ThreadStatic]
+    private static ushort[]? t_distances;
 
     /// <summary>Queries as int16 (see <see cref="VectorRows.QuantizeQuery"/>), back to back, with their scales.</summary>
     private sealed class QuantizedQueries

@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -37,6 +38,8 @@ public sealed class VectorRows
     private Half[] _f16 = [];
     private sbyte[] _i8 = [];
     private float[] _scales = [];
+    // Each row's sign code, CodeWords 64-bit words a row: bit i is set when element i is positive.
+    private ulong[] _codes = [];
     private int _capacity;
 
     public VectorRows(int width, VectorPrecision precision, int capacity = 1024)
@@ -50,13 +53,16 @@ public sealed class VectorRows
 
     public int Width => _width;
 
+    /// <summary>64-bit words in a row's sign code (<see cref="SignCode"/>): 6 at 384 dimensions, 48 bytes.</summary>
+    public int CodeWords => (_width + 63) / 64;
+
     /// <summary>Bytes held for vectors (what the precision buys).</summary>
     public long Bytes => Precision switch
     {
         VectorPrecision.Float32 => (long)_f32.Length * sizeof(float),
         VectorPrecision.Float16 => (long)_f16.Length * 2,
         _ => _i8.Length + ((long)_scales.Length * sizeof(float)),
-    };
+    } + ((long)_codes.Length * sizeof(ulong));
 
     /// <summary>Makes room for rows 0 to <paramref name="rows"/> - 1.</summary>
     public void EnsureCapacity(int rows)
@@ -71,6 +77,7 @@ public sealed class VectorRows
     {
         EnsureCapacity(row + 1);
         var offset = row * _width;
+        SignCode(vector, _codes.AsSpan(row * CodeWords, CodeWords));
         switch (Precision)
         {
             case VectorPrecision.Float32:
@@ -144,6 +151,141 @@ public sealed class VectorRows
         return t_scratch.AsSpan(0, needed);
     }
 
+    /// <summary>The sign codes of rows 0 to <paramref name="rows"/> - 1, back to back (<see cref="CodeWords"/> a row).</summary>
+    internal ReadOnlySpan<ulong> Codes(int rows) => new(_codes, 0, rows * CodeWords);
+
+    /// <summary>
+    /// A vector's sign code: bit i (of word i / 64) is set when element i is positive. The Hamming
+    /// distance between two codes estimates the angle between the vectors (random-hyperplane
+    /// hashing with the axes as hyperplanes): one XOR and one popcount per 64 dimensions, the
+    /// prefilter of <see cref="PaperIndex.Top"/> on large indexes.
+    /// </summary>
+    internal static void SignCode(ReadOnlySpan<float> vector, Span<ulong> destination)
+    {
+        destination.Clear();
+        for (var i = 0; i < vector.Length; i++)
+        {
+            if (vector[i] > 0)
+            {
+                destination[i >> 6] |= 1UL << (i & 63);
+            }
+        }
+    }
+
+    /// <summary>
+    /// For each row of <paramref name="rows"/> (sign codes, <paramref name="words"/> a row), the
+    /// smallest Hamming distance to any of <paramref name="queries"/> (codes back to back) into
+    /// <paramref name="distances"/>, and how many rows have each distance into
+    /// <paramref name="histogram"/> (at least words × 64 + 1 long, cleared by the caller).
+    /// </summary>
+    internal static void NearestCodes(ReadOnlySpan<ulong> rows, ReadOnlySpan<ulong> queries, int words, Span<ushort> distances, Span<int> histogram)
+    {
+        var count = distances.Length;
+        var queryCount = queries.Length / words;
+        if (rows.Length < count * words || histogram.Length <= words * 64 || queries.Length != queryCount * words)
+        {
+            throw new ArgumentException("The codes, distances and histogram do not fit together.");
+        }
+        if (words == 6)
+        {
+            // 384 dimensions: one pass over the rows per query (48 bytes a row, read in order),
+            // each later query's distances folded in with a vectorised minimum.
+            DistancesAt384(rows, queries[..6], distances);
+            if (queryCount > 1)
+            {
+                var other = t_otherDistances is { } kept && kept.Length >= count ? kept.AsSpan(0, count) : (t_otherDistances = new ushort[count]).AsSpan();
+                for (var q = 1; q < queryCount; q++)
+                {
+                    DistancesAt384(rows, queries.Slice(q * 6, 6), other);
+                    TensorPrimitives.Min(distances, other, distances);
+                }
+            }
+
+            ref var distance = ref MemoryMarshal.GetReference(distances);
+            ref var bucket = ref MemoryMarshal.GetReference(histogram);
+            for (var r = 0; r < count; r++)
+            {
+                Unsafe.Add(ref bucket, Unsafe.Add(ref distance, r))++;
+            }
+
+            return;
+        }
+
+        for (var r = 0; r < count; r++)
+        {
+            var row = rows.Slice(r * words, words);
+            var nearest = int.MaxValue;
+            for (var q = 0; q < queryCount; q++)
+            {
+                var code = queries.Slice(q * words, words);
+                var distance = 0;
+                for (var w = 0; w < words; w++)
+                {
+                    distance += BitOperations.PopCount(row[w] ^ code[w]);
+                }
+
+                nearest = Math.Min(nearest, distance);
+            }
+
+            distances[r] = (ushort)nearest;
+            histogram[nearest]++;
+        }
+    }
+
+    /// <summary>
+    /// Asks the CPU to start loading row <paramref name="row"/> into cache (a hint: nothing waits
+    /// for it and nothing faults). Scoring scattered rows one after another waits a memory latency
+    /// per row; hinting a few rows ahead overlaps those waits.
+    /// </summary>
+    internal unsafe void Prefetch(int row)
+    {
+        if (!Sse.IsSupported)
+        {
+            return;
+        }
+
+        // The address is only a hint: if the GC moves the array meanwhile, a stale line is loaded.
+        byte* address;
+        int bytes;
+        if (Precision == VectorPrecision.Float32)
+        {
+            address = (byte*)Unsafe.AsPointer(ref _f32[row * _width]);
+            bytes = _width * sizeof(float);
+        }
+        else if (Precision == VectorPrecision.Float16)
+        {
+            address = (byte*)Unsafe.AsPointer(ref _f16[row * _width]);
+            bytes = _width * 2;
+        }
+        else
+        {
+            address = (byte*)Unsafe.AsPointer(ref _i8[row * _width]);
+            bytes = _width;
+        }
+
+        for (var offset = 0; offset < bytes; offset += 64)
+        {
+            Sse.Prefetch0(address + offset);
+        }
+    }
+
+    [ThreadStatic]
+    private static ushort[]? t_otherDistances;
+
+    /// <summary>The Hamming distance of each 384-bit code in <paramref name="rows"/> to <paramref name="query"/>; the query's six words stay in registers.</summary>
+    private static void DistancesAt384(ReadOnlySpan<ulong> rows, ReadOnlySpan<ulong> query, Span<ushort> distances)
+    {
+        var (q0, q1, q2, q3, q4, q5) = (query[0], query[1], query[2], query[3], query[4], query[5]);
+        ref var row = ref MemoryMarshal.GetReference(rows);
+        ref var distance = ref MemoryMarshal.GetReference(distances);
+        for (var r = 0; r < distances.Length; r++, row = ref Unsafe.Add(ref row, 6))
+        {
+            var d = BitOperations.PopCount(row ^ q0) + BitOperations.PopCount(Unsafe.Add(ref row, 1) ^ q1) + BitOperations.PopCount(Unsafe.Add(ref row, 2) ^ q2)
+                + BitOperations.PopCount(Unsafe.Add(ref row, 3) ^ q3) + BitOperations.PopCount(Unsafe.Add(ref row, 4) ^ q4) + BitOperations.PopCount(Unsafe.Add(ref row, 5) ^ q5);
+            Unsafe.Add(ref distance, r) = (ushort)d;
+        }
+    }
+
     /// <summary>The int8 row <paramref name="row"/> (unscaled; see <see cref="ScaleOf"/>). Int8 storage only.</summary>
     internal ReadOnlySpan<sbyte> Int8Row(int row) => new(_i8, row * _width, _width);
 
@@ -171,12 +313,6 @@ public sealed class VectorRows
         return maxAbs / 32767f;
     }
 
-    /// <summary>
-    /// Σ row[i] · query[i] in int32: int8 widened to int16 and multiplied pairwise into int32
-    /// (vpmaddwd), 32 elements at a time with AVX-512BW, 16 with AVX2, scalar otherwise. No decode
-    /// into floats and no scratch buffer: a quarter of the bytes of fp32 and about a third of the
-    /// instructions of widening to float.
-    /// </summary>
     /// <summary>
     /// The best of <see cref="DotInt8"/> over several queries of 384 values (back to back in
     /// <paramref name="queries"/>), each times its scale: the same integers as one DotInt8 per
@@ -229,6 +365,12 @@ public sealed class VectorRows
     /// <summary>Whether <see cref="BestDotInt8At384"/> runs here (AVX-512BW).</summary>
     internal static bool CanScoreManyAt384 => Avx512BW.IsSupported;
 
+    /// <summary>
+    /// Σ row[i] · query[i] in int32: int8 widened to int16 and multiplied pairwise into int32
+    /// (vpmaddwd), 32 elements at a time with AVX-512BW, 16 with AVX2, scalar otherwise. No decode
+    /// into floats and no scratch buffer: a quarter of the bytes of fp32 and about a third of the
+    /// instructions of widening to float.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static int DotInt8(ReadOnlySpan<sbyte> row, ReadOnlySpan<short> query)
     {
@@ -338,6 +480,8 @@ public sealed class VectorRows
                 Array.Resize(ref _scales, capacity);
                 break;
         }
+
+        Array.Resize(ref _codes, capacity * CodeWords);
 
         _capacity = capacity;
     }

@@ -1,0 +1,144 @@
+using Pipeline.Rank.Ranking;
+
+namespace Pipeline.Rank.Tests;
+
+/// <summary>
+/// From <see cref="PaperIndex.PrefilterFrom"/> papers up, a scan ranks rows by their sign codes
+/// first and scores only the nearest candidates exactly. What a user would notice is a different
+/// answer: these hold it to the exact scan's.
+/// </summary>
+public class When_a_large_index_is_prefiltered
+{
+    private const int Papers = 30_000;
+
+    private static readonly Lazy<PaperIndex> Int8Index = new(() => Build(VectorPrecision.Int8));
+
+    private static PaperIndex Build(VectorPrecision precision)
+    {
+        var data = new ClusteredVectors(seed: 5);
+        var index = new PaperIndex(precision) { ParallelThreshold = int.MaxValue };
+        index.EnsureCapacity(Papers);
+        for (var i = 0; i < Papers; i++)
+        {
+            index.Upsert(ClusteredVectors.PaperRecord($"p{i}"), data.Paper());
+        }
+
+        return index;
+    }
+
+    private static (string[] Exact, string[] Prefiltered) Both(PaperIndex index, float[][] queries, int limit, Func<IndexedPaper, bool>? include = null)
+    {
+        lock (index)
+        {
+            index.PrefilterFrom = int.MaxValue;
+            var exact = index.Top(queries, limit, include).Select(s => s.Paper.Paper.Id).ToArray();
+            index.PrefilterFrom = 0;
+            var prefiltered = index.Top(queries, limit, include).Select(s => s.Paper.Paper.Id).ToArray();
+            index.PrefilterFrom = int.MaxValue;
+            return (exact, prefiltered);
+        }
+    }
+
+    [Theory]
+    [InlineData(1, 10)]
+    [InlineData(1, 100)]
+    [InlineData(3, 10)]
+    [InlineData(5, 40)]
+    public void It_finds_what_the_exact_scan_finds(int interests, int limit)
+    {
+        var queries = new ClusteredVectors(seed: 5);
+        var recall = 0.0;
+        for (var q = 0; q < 20; q++)
+        {
+            var vectors = Enumerable.Range(0, interests).Select(i => queries.Near(((q * 7) + (i * 31)) % 200, 1.2f)).ToArray();
+            var (exact, prefiltered) = Both(Int8Index.Value, vectors, limit);
+            Assert.Equal(limit, prefiltered.Length);
+            recall += prefiltered.Intersect(exact).Count() / (double)exact.Length;
+        }
+
+        Assert.True(recall / 20 >= 0.99, $"recall@{limit} with {interests} interests was {recall / 20:F3}");
+    }
+
+    [Fact]
+    public void A_filter_that_passes_one_paper_in_a_hundred_still_fills_the_answer()
+    {
+        // Queries are drawn like the papers (same topics). Like "since yesterday" over two months of papers: most near rows are filtered out, so the
+        // prefilter must widen its net rather than answer with fewer papers.
+        Func<IndexedPaper, bool> rare = p => p.Paper.Id.EndsWith("00", StringComparison.Ordinal);
+        var queries = new ClusteredVectors(seed: 5);
+        for (var q = 0; q < 5; q++)
+        {
+            var (exact, prefiltered) = Both(Int8Index.Value, [queries.Near(q * 13, 1.2f)], 10, rare);
+            Assert.Equal(10, prefiltered.Length);
+            Assert.All(prefiltered, id => Assert.EndsWith("00", id));
+            Assert.True(prefiltered.Intersect(exact).Count() >= 9, $"query {q}: [{string.Join(", ", prefiltered)}] against [{string.Join(", ", exact)}]");
+        }
+    }
+
+    [Fact]
+    public void A_filter_that_passes_nothing_answers_nothing()
+    {
+        var (exact, prefiltered) = Both(Int8Index.Value, [new ClusteredVectors(seed: 5).Near(1)], 10, _ => false);
+        Assert.Empty(exact);
+        Assert.Empty(prefiltered);
+    }
+
+    [Theory]
+    [InlineData(VectorPrecision.Float32)]
+    [InlineData(VectorPrecision.Float16)]
+    [InlineData(VectorPrecision.Int8)]
+    public void With_fewer_papers_than_candidates_it_gives_the_exact_answer(VectorPrecision precision)
+    {
+        // Every row becomes a candidate, so the answer is the exact one, scores and all.
+        var data = new ClusteredVectors(seed: 6);
+        var index = new PaperIndex(precision) { ParallelThreshold = int.MaxValue, PrefilterCandidates = 2_000 };
+        for (var i = 0; i < 1_500; i++)
+        {
+            index.Upsert(ClusteredVectors.PaperRecord($"p{i}"), data.Paper());
+        }
+
+        float[][] queries = [data.Near(3, 1.2f), data.Near(40, 1.2f)];
+        index.PrefilterFrom = int.MaxValue;
+        var exact = index.Top(queries, 25).Select(s => (s.Paper.Paper.Id, s.Relevance, s.BestQuery)).ToArray();
+        index.PrefilterFrom = 0;
+        var prefiltered = index.Top(queries, 25).Select(s => (s.Paper.Paper.Id, s.Relevance, s.BestQuery)).ToArray();
+
+        Assert.Equal(exact, prefiltered);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(4)]
+    public void Sign_code_distances_are_the_bits_in_which_the_codes_differ(int queryCount)
+    {
+        var data = new ClusteredVectors(seed: 8);
+        var rows = new VectorRows(PaperIndex.Dimensions, VectorPrecision.Int8);
+        var vectors = Enumerable.Range(0, 300).Select(_ => data.Paper()).ToArray();
+        for (var i = 0; i < vectors.Length; i++)
+        {
+            rows.Set(i, vectors[i]);
+        }
+
+        var queries = Enumerable.Range(0, queryCount).Select(q => data.Near(q)).ToArray();
+        var codes = new ulong[queryCount * 6];
+        for (var q = 0; q < queryCount; q++)
+        {
+            VectorRows.SignCode(queries[q], codes.AsSpan(q * 6, 6));
+        }
+
+        var distances = new ushort[vectors.Length];
+        var histogram = new int[PaperIndex.Dimensions + 1];
+        VectorRows.NearestCodes(rows.Codes(vectors.Length), codes, 6, distances, histogram);
+
+        for (var i = 0; i < vectors.Length; i++)
+        {
+            // Counted the slow way: dimensions where the signs differ, for the nearest query.
+            var expected = queries.Min(q => q.Zip(vectors[i], (a, b) => (a > 0) != (b > 0) ? 1 : 0).Sum());
+            Assert.Equal(expected, distances[i]);
+        }
+
+        Assert.Equal(vectors.Length, histogram.Sum());
+        Assert.Equal(distances.Count(d => d == distances[0]), histogram[distances[0]]);
+        Assert.Equal(6, rows.CodeWords);
+    }
+}
