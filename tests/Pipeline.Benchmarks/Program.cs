@@ -8,6 +8,13 @@ if (args is ["embed-compare", ..])
     return;
 }
 
+if (args is ["embed-short", ..])
+{
+    // Not a BenchmarkDotNet run: one short query per model run, in process (see EmbedShort).
+    EmbedShort.Run(args[1..]);
+    return;
+}
+
 if (args is ["ingest-throughput", ..])
 {
     // Not a BenchmarkDotNet run: real broker, Redis and ingest process (see IngestThroughput).

@@ -1,0 +1,52 @@
+using System.Diagnostics;
+using System.Globalization;
+using Pipeline.Embed.Embedding;
+
+namespace Pipeline.Benchmarks;
+
+/// <summary>
+/// What one short query costs the model (a Search's query embedding), in process, one text per run,
+/// on one thread: p50 / p99 wall time and CPU time per text, for each fp32 layout.
+/// <c>dotnet Pipeline.Benchmarks.dll embed-short [texts]</c>.
+/// </summary>
+public static class EmbedShort
+{
+    public static void Run(string[] args)
+    {
+        var count = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 300;
+        var data = new RankSynthetic(seed: 7);
+        var texts = Enumerable.Range(0, count).Select(_ => data.QueryText()).ToArray();
+        foreach (var (name, fuse, threads) in new[] { ("fused, 1 thread", true, 1), ("exported, 1 thread", false, 1), ("fused, 2 threads", true, 2) })
+        {
+            using var model = new MiniLmEmbedder(new EmbeddingOptions { FuseAttention = fuse, IntraOpThreads = threads });
+            for (var i = 0; i < 20; i++)
+            {
+                model.Embed("warm up " + i);
+            }
+
+            var times = new double[count];
+            var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+            for (var i = 0; i < count; i++)
+            {
+                var started = Stopwatch.GetTimestamp();
+                model.Embed(texts[i]);
+                times[i] = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+            }
+
+            var cpuPerText = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMilliseconds / count;
+            Array.Sort(times);
+            Console.WriteLine($"{name,-20} p50 {times[count / 2]:F2} ms  p99 {times[(int)(count * 0.99)]:F2} ms  CPU {cpuPerText:F2} ms per text");
+            foreach (var words in new[] { 1, 16, 64 })
+            {
+                var text = string.Join(' ', Enumerable.Repeat("diffusion", words));
+                var sw = Stopwatch.StartNew();
+                for (var i = 0; i < 50; i++)
+                {
+                    model.Embed(text);
+                }
+
+                Console.WriteLine($"   {words} words x50: {sw.Elapsed.TotalMilliseconds / 50:F2} ms per run");
+            }
+        }
+    }
+}
