@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using Pipeline.Rank.Ranking;
 
 namespace Pipeline.Rank.Tests;
@@ -13,6 +14,9 @@ public class When_a_large_index_is_prefiltered
 
     private static readonly Lazy<PaperIndex> Int8Index = new(() => Build(VectorPrecision.Int8));
 
+    /// <summary>When paper i appeared: one a minute, p0 first.</summary>
+    private static DateTimeOffset SeenAt(int i) => DateTimeOffset.UnixEpoch.AddMinutes(i);
+
     private static PaperIndex Build(VectorPrecision precision)
     {
         var data = new ClusteredVectors(seed: 5);
@@ -20,20 +24,21 @@ public class When_a_large_index_is_prefiltered
         index.EnsureCapacity(Papers);
         for (var i = 0; i < Papers; i++)
         {
-            index.Upsert(ClusteredVectors.PaperRecord($"p{i}"), data.Paper());
+            var record = ClusteredVectors.PaperRecord($"p{i}");
+            index.Upsert(record with { Paper = record.Paper with { PublishedAt = SeenAt(i) } }, data.Paper());
         }
 
         return index;
     }
 
-    private static (string[] Exact, string[] Prefiltered) Both(PaperIndex index, float[][] queries, int limit, Func<IndexedPaper, bool>? include = null)
+    private static (string[] Exact, string[] Prefiltered) Both(PaperIndex index, float[][] queries, int limit, Func<IndexedPaper, bool>? include = null, DateTimeOffset? since = null)
     {
         lock (index)
         {
             index.PrefilterFrom = int.MaxValue;
-            var exact = index.Top(queries, limit, include).Select(s => s.Paper.Paper.Id).ToArray();
+            var exact = index.Top(queries, limit, include, since).Select(s => s.Paper.Paper.Id).ToArray();
             index.PrefilterFrom = 0;
-            var prefiltered = index.Top(queries, limit, include).Select(s => s.Paper.Paper.Id).ToArray();
+            var prefiltered = index.Top(queries, limit, include, since).Select(s => s.Paper.Paper.Id).ToArray();
             index.PrefilterFrom = int.MaxValue;
             return (exact, prefiltered);
         }
@@ -76,6 +81,25 @@ public class When_a_large_index_is_prefiltered
     }
 
     [Fact]
+    public void A_window_keeps_only_papers_seen_since_its_start_and_still_fills_the_answer()
+    {
+        // The last 300 of 30,000 minutes: a digest's "since the last one".
+        var since = SeenAt(Papers - 300);
+        var queries = new ClusteredVectors(seed: 5);
+        for (var q = 0; q < 5; q++)
+        {
+            float[][] vectors = [queries.Near(q * 17, 1.2f), queries.Near((q * 17) + 5, 1.2f)];
+            var (exact, prefiltered) = Both(Int8Index.Value, vectors, 10, since: since);
+            var (byFilter, _) = Both(Int8Index.Value, vectors, 10, include: p => p.SeenAt >= since);
+
+            Assert.Equal(byFilter, exact);
+            Assert.Equal(10, prefiltered.Length);
+            Assert.All(prefiltered, id => Assert.True(int.Parse(id[1..], System.Globalization.CultureInfo.InvariantCulture) >= Papers - 300, id));
+            Assert.True(prefiltered.Intersect(exact).Count() >= 9, $"query {q}: [{string.Join(", ", prefiltered)}] against [{string.Join(", ", exact)}]");
+        }
+    }
+
+    [Fact]
     public void A_filter_that_passes_nothing_answers_nothing()
     {
         var (exact, prefiltered) = Both(Int8Index.Value, [new ClusteredVectors(seed: 5).Near(1)], 10, _ => false);
@@ -104,6 +128,21 @@ public class When_a_large_index_is_prefiltered
         var prefiltered = index.Top(queries, 25).Select(s => (s.Paper.Paper.Id, s.Relevance, s.BestQuery)).ToArray();
 
         Assert.Equal(exact, prefiltered);
+    }
+
+    [Fact]
+    public void The_service_reads_where_the_prefilter_starts_from_its_configuration()
+    {
+        var configured = new PaperIndex(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Ranking:PrefilterFrom"] = "5000",
+            ["Ranking:PrefilterCandidates"] = "300",
+        }).Build());
+        var defaults = new PaperIndex(new ConfigurationBuilder().Build());
+
+        Assert.Equal((5000, 300), (configured.PrefilterFrom, configured.PrefilterCandidates));
+        Assert.Equal((20_000, 2_000), (defaults.PrefilterFrom, defaults.PrefilterCandidates));
+        Assert.Equal(int.MaxValue, new PaperIndex().PrefilterFrom);
     }
 
     [Theory]

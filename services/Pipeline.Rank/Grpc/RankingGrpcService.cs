@@ -102,14 +102,14 @@ public sealed class RankingGrpcService(
         var since = request.Since?.ToDateTimeOffset();
         var excluded = request.ExcludePaperIds.Concat(disliked).Concat(preferences.SeedPaperIds).ToHashSet(StringComparer.Ordinal);
         var sent = subscriberId.Length > 0 ? feedback.SentTo(subscriberId) : null;
-        // The filter runs once per paper on the dense side: none at all when nothing is filtered,
-        // and the subscriber's sent papers looked up once, not per paper.
-        Func<IndexedPaper, bool>? include = since is null && excluded.Count == 0 && sent is null
+        // The window is read from the index's array of times; the filter then runs only on papers
+        // inside it (on the prefilter's candidates, on a large index), and none at all when nothing
+        // is excluded.
+        Func<IndexedPaper, bool>? include = excluded.Count == 0 && sent is null
             ? null
-            : p => (since is null || p.SeenAt >= since)
-                && (excluded.Count == 0 || !excluded.Contains(p.Paper.Id))
+            : p => (excluded.Count == 0 || !excluded.Contains(p.Paper.Id))
                 && (sent is null || !sent.ContainsKey(p.Paper.Id));
-        var candidates = relevance.Rank(queries, Math.Max(limit * 4, 50), include);
+        var candidates = relevance.Rank(queries, Math.Max(limit * 4, 50), include, seenSince: since);
 
         var texts = queries.Select(q => q.Text).ToArray();
         var pool = candidates.Select(h =>

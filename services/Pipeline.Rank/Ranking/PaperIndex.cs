@@ -259,8 +259,10 @@ public sealed class PaperIndex
     /// The <paramref name="limit"/> papers most similar to any of <paramref name="queries"/> (each
     /// L2-normalised, so the dot product is the cosine), best first, among those <paramref name="include"/> accepts.
     /// <paramref name="include"/> may run on two threads at once and must not call back into this index.
+    /// <paramref name="seenSince"/> keeps only papers that appeared then or later (<see cref="IndexedPaper.SeenAt"/>),
+    /// read from a contiguous array before anything else: a digest's window costs no call per paper.
     /// </summary>
-    public IReadOnlyList<ScoredPaper> Top(IReadOnlyList<float[]> queries, int limit, Func<IndexedPaper, bool>? include = null)
+    public IReadOnlyList<ScoredPaper> Top(IReadOnlyList<float[]> queries, int limit, Func<IndexedPaper, bool>? include = null, DateTimeOffset? seenSince = null)
     {
         if (queries.Count == 0 || limit <= 0)
         {
@@ -277,6 +279,7 @@ public sealed class PaperIndex
 
         // int8 rows are scored against an int16 copy of each query in integer arithmetic.
         var quantized = Precision == VectorPrecision.Int8 ? QuantizedQueries.Of(queries) : null;
+        var from = seenSince?.UtcTicks ?? long.MinValue;
         PriorityQueue<ScoredPaper, float> best;
         var scans = Interlocked.Increment(ref _scans);
         _lock.EnterReadLock();
@@ -284,7 +287,7 @@ public sealed class PaperIndex
         {
             if (_count >= PrefilterFrom)
             {
-                best = Prefiltered(queries, quantized, limit, include);
+                best = Prefiltered(queries, quantized, limit, include, from);
             }
             // Two threads only when this is the only scan running: with other requests in flight
             // every core is already busy, and splitting would only add hand-offs.
@@ -294,8 +297,8 @@ public sealed class PaperIndex
                 var middle = _count / 2;
                 PriorityQueue<ScoredPaper, float>? low = null, high = null;
                 Parallel.Invoke(
-                    () => low = Scan(queries, quantized, limit, include, 0, middle),
-                    () => high = Scan(queries, quantized, limit, include, middle, _count));
+                    () => low = Scan(queries, quantized, limit, include, from, 0, middle),
+                    () => high = Scan(queries, quantized, limit, include, from, middle, _count));
                 best = low!;
                 while (high!.TryDequeue(out var s, out var score))
                 {
@@ -304,7 +307,7 @@ public sealed class PaperIndex
             }
             else
             {
-                best = Scan(queries, quantized, limit, include, 0, _count);
+                best = Scan(queries, quantized, limit, include, from, 0, _count);
             }
         }
         finally
@@ -341,12 +344,12 @@ public sealed class PaperIndex
     }
 
     /// <summary>Slots [from, to): the best <paramref name="limit"/> as a min-heap. Caller holds the read lock.</summary>
-    private PriorityQueue<ScoredPaper, float> Scan(IReadOnlyList<float[]> queries, QuantizedQueries? quantized, int limit, Func<IndexedPaper, bool>? include, int from, int to)
+    private PriorityQueue<ScoredPaper, float> Scan(IReadOnlyList<float[]> queries, QuantizedQueries? quantized, int limit, Func<IndexedPaper, bool>? include, long seenFrom, int from, int to)
     {
         var best = new PriorityQueue<ScoredPaper, float>(limit + 1);
         if (quantized is not null)
         {
-            ScanInt8(quantized, limit, include, from, to, best);
+            ScanInt8(quantized, limit, include, seenFrom, from, to, best);
             return best;
         }
 
@@ -358,7 +361,7 @@ public sealed class PaperIndex
             var any = false;
             for (var r = 0; r < rows; r++)
             {
-                accepted[r] = include is null || include(_papers[first + r]);
+                accepted[r] = _seen[first + r] >= seenFrom && (include is null || include(_papers[first + r]));
                 any |= accepted[r];
             }
 
@@ -392,20 +395,21 @@ public sealed class PaperIndex
     /// <see cref="Scan"/> for int8 rows: integer dot products against the int16 queries, straight
     /// from the matrix (no decode, no scratch). Caller holds the read lock.
     /// </summary>
-    private void ScanInt8(QuantizedQueries queries, int limit, Func<IndexedPaper, bool>? include, int from, int to, PriorityQueue<ScoredPaper, float> best)
+    private void ScanInt8(QuantizedQueries queries, int limit, Func<IndexedPaper, bool>? include, long seenFrom, int from, int to, PriorityQueue<ScoredPaper, float> best)
     {
+        var filtered = include is not null || seenFrom != long.MinValue;
         Span<bool> accepted = stackalloc bool[VectorRows.BlockRows];
         var floor = float.NegativeInfinity;
         var many = queries.Count > 1 && Dimensions == 384 && VectorRows.CanScoreManyAt384;
         for (var first = from; first < to; first += VectorRows.BlockRows)
         {
             var rows = Math.Min(VectorRows.BlockRows, to - first);
-            if (include is not null)
+            if (filtered)
             {
                 var any = false;
                 for (var r = 0; r < rows; r++)
                 {
-                    accepted[r] = include(_papers[first + r]);
+                    accepted[r] = _seen[first + r] >= seenFrom && (include is null || include(_papers[first + r]));
                     any |= accepted[r];
                 }
 
@@ -417,7 +421,7 @@ public sealed class PaperIndex
 
             for (var r = 0; r < rows; r++)
             {
-                if (include is not null && !accepted[r])
+                if (filtered && !accepted[r])
                 {
                     continue;
                 }
@@ -466,7 +470,7 @@ public sealed class PaperIndex
     /// filter that rejects most rows widens the net rather than returning fewer papers. Caller
     /// holds the read lock.
     /// </summary>
-    private PriorityQueue<ScoredPaper, float> Prefiltered(IReadOnlyList<float[]> queries, QuantizedQueries? quantized, int limit, Func<IndexedPaper, bool>? include)
+    private PriorityQueue<ScoredPaper, float> Prefiltered(IReadOnlyList<float[]> queries, QuantizedQueries? quantized, int limit, Func<IndexedPaper, bool>? include, long seenFrom)
     {
         var words = _vectors.CodeWords;
         var codes = new ulong[queries.Count * words];
@@ -478,6 +482,18 @@ public sealed class PaperIndex
         var distances = t_distances is { } kept && kept.Length >= _count ? kept : t_distances = new ushort[Math.Max(_count, _count + (_count / 8))];
         var histogram = new int[Dimensions + 2];
         VectorRows.NearestCodes(_vectors.Codes(_count), codes, words, distances.AsSpan(0, _count), histogram);
+        if (seenFrom != long.MinValue)
+        {
+            // Outside the window: out of every bucket (the sentinel is above the last one).
+            for (var slot = 0; slot < _count; slot++)
+            {
+                if (_seen[slot] < seenFrom)
+                {
+                    histogram[distances[slot]]--;
+                    distances[slot] = ushort.MaxValue;
+                }
+            }
+        }
 
         var best = new PriorityQueue<ScoredPaper, float>(limit + 1);
         var scratch = quantized is null ? _vectors.Scratch() : default;

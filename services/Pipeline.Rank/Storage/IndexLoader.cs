@@ -34,8 +34,8 @@ public sealed class IndexLoader(RankStore store, PaperIndex papers, RelevanceRan
 
         profiles.UpsertMany(loaded);
         logger.LogInformation(
-            "Loaded {Papers} papers and {Profiles} profiles from Redis in {Elapsed} ms (papers {PaperElapsed} ms, vectors {Precision}, {VectorMegabytes} MB)",
-            papers.Count, profiles.Count, watch.ElapsedMilliseconds, loadedPapers, papers.Precision, papers.VectorBytes / 1_000_000);
+            "Loaded {Papers} papers and {Profiles} profiles from Redis in {Elapsed} ms (papers {PaperElapsed} ms, vectors {Precision}, {VectorMegabytes} MB, sign-code prefilter from {PrefilterFrom} papers)",
+            papers.Count, profiles.Count, watch.ElapsedMilliseconds, loadedPapers, papers.Precision, papers.VectorBytes / 1_000_000, papers.PrefilterFrom);
 
         // The load leaves a few hundred MB of garbage (JSON, one float[] a paper, abstracts the
         // vector index dropped); collect and compact it now and hand the pages back to the OS, so the

@@ -46,6 +46,28 @@ public sealed class RelevanceRankerSpecs
         Assert.True(hits[0].Score > hits[1].Score);
     }
 
+    [Theory]
+    [InlineData(RelevanceMode.Hybrid)]
+    [InlineData(RelevanceMode.Dense)]
+    [InlineData(RelevanceMode.Lexical)]
+    public void A_window_leaves_out_papers_seen_before_it_on_both_sides(RelevanceMode mode)
+    {
+        static IndexedPaper At(IndexedPaper paper, int day) => paper with { IngestedAt = DateTimeOffset.UnixEpoch.AddDays(day) };
+        var (_, ranker) = Build(null,
+            (At(Paper("old-both", "Fuzzing network protocols"), 1), Unit((0, 1), (1, 0.3f))),
+            (At(Paper("new-words", "Fuzzing of compilers"), 5), Unit((0, 0.2f), (2, 1))),
+            (At(Paper("new-meaning", "Random input generation for servers"), 6), Unit((0, 1), (1, 0.5f))),
+            (At(Paper("old-meaning", "Random inputs for parsers"), 2), Unit((0, 1), (1, 0.4f))));
+
+        var all = Ids(ranker.Rank([new RelevanceQuery("fuzzing", Meaning)], 4, mode: mode));
+        var recent = Ids(ranker.Rank([new RelevanceQuery("fuzzing", Meaning)], 4, mode: mode, seenSince: DateTimeOffset.UnixEpoch.AddDays(5)));
+
+        Assert.Contains(all, id => id.StartsWith("old", StringComparison.Ordinal));
+        Assert.NotEmpty(recent);
+        Assert.All(recent, id => Assert.StartsWith("new", id));
+        Assert.Equal(all.Where(id => id.StartsWith("new", StringComparison.Ordinal)), recent);
+    }
+
     [Fact]
     public void Reciprocal_rank_fusion_scores_1_for_a_paper_first_on_both_sides()
     {

@@ -50,12 +50,15 @@ public sealed class RelevanceRanker(PaperIndex index, RelevanceOptions? options 
     /// The <paramref name="limit"/> papers most relevant to any of <paramref name="queries"/>, best
     /// first, among those <paramref name="include"/> accepts. <paramref name="mode"/> chooses the
     /// signals (hybrid in the product; one side alone to measure it); every hit carries both parts.
+    /// <paramref name="seenSince"/>, when given, keeps only papers that appeared then or later (the
+    /// dense side reads it from a contiguous array; <paramref name="include"/> need not repeat it).
     /// </summary>
     public IReadOnlyList<RelevanceHit> Rank(
         IReadOnlyList<RelevanceQuery> queries,
         int limit,
         Func<IndexedPaper, bool>? include = null,
-        RelevanceMode mode = RelevanceMode.Hybrid)
+        RelevanceMode mode = RelevanceMode.Hybrid,
+        DateTimeOffset? seenSince = null)
     {
         ArgumentNullException.ThrowIfNull(queries);
         if (queries.Count == 0 || limit <= 0)
@@ -75,15 +78,22 @@ public sealed class RelevanceRanker(PaperIndex index, RelevanceOptions? options 
             }
         }
 
+        if (seenSince is { } since)
+        {
+            // The lexical side checks the window only for papers that would make its answer.
+            var inner = include;
+            include = p => p.SeenAt >= since && (inner is null || inner(p));
+        }
+
         return mode switch
         {
-            RelevanceMode.Dense => index.Top(vectors, limit, include)
+            RelevanceMode.Dense => index.Top(vectors, limit, include, seenSince)
                 .Select(s => WithLexical(s.Paper, Math.Max(0, s.Relevance), s.Relevance, s.BestQuery, terms))
                 .ToArray(),
             RelevanceMode.Lexical => _lexical.Search(terms, limit, include)
                 .Select(m => WithDense(m.Paper, m.Score, m.Score, m.BestQuery, vectors))
                 .ToArray(),
-            _ => Fuse(vectors, terms, limit, include),
+            _ => Fuse(vectors, terms, limit, include, seenSince),
         };
     }
 
@@ -91,10 +101,10 @@ public sealed class RelevanceRanker(PaperIndex index, RelevanceOptions? options 
     public static IReadOnlyList<string> TermsOf(string? text) =>
         SearchTerms.Of(text).Select(t => t.Term).Distinct(StringComparer.Ordinal).ToArray();
 
-    private RelevanceHit[] Fuse(float[][] vectors, IReadOnlyList<string>[] terms, int limit, Func<IndexedPaper, bool>? include)
+    private RelevanceHit[] Fuse(float[][] vectors, IReadOnlyList<string>[] terms, int limit, Func<IndexedPaper, bool>? include, DateTimeOffset? seenSince)
     {
         var pool = Math.Max(limit, _options.CandidatePool);
-        var dense = index.Top(vectors, pool, include);
+        var dense = index.Top(vectors, pool, include, seenSince);
         var lexical = _lexical.Search(terms, pool, include);
 
         var candidates = new Dictionary<string, Candidate>(dense.Count + lexical.Count, StringComparer.Ordinal);
