@@ -34,6 +34,9 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     private readonly ReaderWriterLockSlim _lock = new();
     private const int MaxTerms = int.MaxValue >> SlotShift;
 
+    /// <summary>A term on at least this many papers (and an eighth of them) is common: see <see cref="AccumulatePruned"/>.</summary>
+    private const int CommonPostings = 4_096;
+
     private readonly Dictionary<string, int> _termIds = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _slotsById = new(StringComparer.Ordinal);
     private readonly Stack<Accumulator> _accumulators = new();
@@ -47,6 +50,17 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     private int _liveCount;
     private double _titleLengthSum;
     private double _abstractLengthSum;
+
+    /// <summary>
+    /// Whether a search may skip the full lists of common terms when they cannot change its answer
+    /// (<see cref="AccumulatePruned"/>); on by default. Off reads every posting (to compare).
+    /// </summary>
+    public bool PruneCommonTerms { get; set; } = true;
+
+    private long _prunedQueries;
+
+    /// <summary>Queries answered without reading their common terms' lists in full (for tests and benchmarks).</summary>
+    internal long PrunedQueries => Interlocked.Read(ref _prunedQueries);
 
     /// <summary>How many papers are indexed.</summary>
     public int Count
@@ -242,7 +256,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
             var matchedCount = 0;
             for (var q = 0; q < queries.Count; q++)
             {
-                var touchedCount = Accumulate(queries[q], scores, touched, out var normaliser);
+                var touchedCount = Accumulate(queries[q], scores, touched, out var normaliser, limit, include);
                 for (var i = 0; i < touchedCount; i++)
                 {
                     var slot = touched[i];
@@ -367,40 +381,155 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     /// papers it reached in <paramref name="touched"/>; returns how many. A score times
     /// <paramref name="normaliser"/> (one over the query's total IDF) is the normalised score.
     /// </summary>
-    private int Accumulate(IReadOnlyList<string> terms, float[] scores, int[] touched, out float normaliser)
+    private int Accumulate(IReadOnlyList<string> terms, float[] scores, int[] touched, out float normaliser, int limit, Func<IndexedPaper, bool>? include)
     {
         var (avgTitle, avgAbstract) = AverageLengths();
         var totalIdf = 0.0;
-        var count = 0;
+        var matching = new List<(Postings Postings, float Weight)>(terms.Count);
         foreach (var term in Distinct(terms))
         {
             var postings = PostingsOf(term);
             var idf = Idf(postings?.Live ?? 0);
             // An unknown term still counts in the total: a paper that matches half the query scores half.
             totalIdf += idf;
-            if (postings is null || postings.Live == 0)
+            if (postings is { Live: > 0 })
             {
-                continue;
+                matching.Add((postings, (float)idf));
             }
+        }
 
-            var weight = (float)idf;
-            var items = postings.Items.AsSpan(0, postings.Count);
-            foreach (var item in items)
+        normaliser = totalIdf > 0 ? (float)(1 / totalIdf) : 0;
+        var count = AccumulatePruned(matching, scores, touched, avgTitle, avgAbstract, limit, include);
+        if (count < 0)
+        {
+            count = 0;
+            foreach (var (postings, weight) in matching)
             {
-                var slot = item >>> SlotShift;
-                if (_papers[slot] is not null)
-                {
-                    if (scores[slot] == 0)
-                    {
-                        touched[count++] = slot;
-                    }
+                count = AccumulateAll(postings, weight, scores, touched, count, avgTitle, avgAbstract);
+            }
+        }
 
-                    scores[slot] += weight * Saturate(item, slot, avgTitle, avgAbstract);
+        if (count == 0)
+        {
+            normaliser = 0;
+        }
+
+        return count;
+    }
+
+    /// <summary>
+    /// Exact top <paramref name="limit"/> without reading the long posting lists of common words
+    /// ("model", "learning": in most papers, so a tenth of the score at most) in full, after
+    /// MaxScore (Turtle and Flood, 1995): the rare terms are accumulated as usual; the common terms
+    /// are looked up only for the papers the rare ones reached (a binary search each in lists kept
+    /// in slot order). A paper the rare terms did not reach scores at most the common terms' summed
+    /// IDF (a saturated frequency is below 1); when that is below the <paramref name="limit"/>-th
+    /// score among the reached papers <paramref name="include"/> accepts, no such paper can make
+    /// the answer, and the scores of those that can are complete. Otherwise (or with no common term,
+    /// or only common terms) answers -1 with <paramref name="scores"/> cleared for a full pass.
+    /// </summary>
+    private int AccumulatePruned(List<(Postings Postings, float Weight)> matching, float[] scores, int[] touched, float avgTitle, float avgAbstract, int limit, Func<IndexedPaper, bool>? include)
+    {
+        var commonFrom = Math.Max(CommonPostings, _liveCount / 8);
+        var common = 0;
+        var commonBound = 0f;
+        foreach (var (postings, weight) in matching)
+        {
+            if (postings.Count >= commonFrom)
+            {
+                common++;
+                commonBound += weight;
+            }
+        }
+
+        if (!PruneCommonTerms || common == 0 || common == matching.Count)
+        {
+            return -1;
+        }
+
+        var count = 0;
+        foreach (var (postings, weight) in matching)
+        {
+            if (postings.Count < commonFrom)
+            {
+                count = AccumulateAll(postings, weight, scores, touched, count, avgTitle, avgAbstract);
+            }
+        }
+
+        foreach (var (postings, weight) in matching)
+        {
+            if (postings.Count >= commonFrom)
+            {
+                for (var i = 0; i < count; i++)
+                {
+                    var slot = touched[i];
+                    var at = postings.Find(slot);
+                    if (at >= 0)
+                    {
+                        scores[slot] += weight * Saturate(postings.Items[at], slot, avgTitle, avgAbstract);
+                    }
                 }
             }
         }
 
-        normaliser = count > 0 ? (float)(1 / totalIdf) : 0;
+        // The limit-th best score among the reached papers the caller accepts.
+        var floor = new PriorityQueue<int, float>(limit + 1);
+        for (var i = 0; i < count; i++)
+        {
+            var slot = touched[i];
+            var score = scores[slot];
+            if (floor.Count == limit && floor.TryPeek(out _, out var lowest) && score <= lowest)
+            {
+                continue;
+            }
+
+            if (include is not null && !include(_papers[slot]!))
+            {
+                continue;
+            }
+
+            if (floor.Count < limit)
+            {
+                floor.Enqueue(slot, score);
+            }
+            else
+            {
+                floor.EnqueueDequeue(slot, score);
+            }
+        }
+
+        if (floor.Count == limit && floor.TryPeek(out _, out var threshold) && commonBound < threshold)
+        {
+            Interlocked.Increment(ref _prunedQueries);
+            return count;
+        }
+
+        for (var i = 0; i < count; i++)
+        {
+            scores[touched[i]] = 0;
+        }
+
+        return -1;
+    }
+
+    /// <summary>Adds one term's weighted contribution for every live paper on its list; returns the new count of touched papers.</summary>
+    private int AccumulateAll(Postings postings, float weight, float[] scores, int[] touched, int count, float avgTitle, float avgAbstract)
+    {
+        var items = postings.Items.AsSpan(0, postings.Count);
+        foreach (var item in items)
+        {
+            var slot = item >>> SlotShift;
+            if (_papers[slot] is not null)
+            {
+                if (scores[slot] == 0)
+                {
+                    touched[count++] = slot;
+                }
+
+                scores[slot] += weight * Saturate(item, slot, avgTitle, avgAbstract);
+            }
+        }
+
         return count;
     }
 
