@@ -16,9 +16,15 @@ public static class EmbedShort
         var count = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 300;
         var data = new RankSynthetic(seed: 7);
         var texts = Enumerable.Range(0, count).Select(_ => data.QueryText()).ToArray();
-        foreach (var (name, fuse, threads) in new[] { ("fused, 1 thread", true, 1), ("exported, 1 thread", false, 1), ("fused, 2 threads", true, 2) })
+        foreach (var (name, fuse, threads, precision) in new[]
         {
-            using var model = new MiniLmEmbedder(new EmbeddingOptions { FuseAttention = fuse, IntraOpThreads = threads });
+            ("fp32 fused, 1 thread", true, 1, EmbeddingPrecision.Fp32),
+            ("fp32 exported, 1 thread", false, 1, EmbeddingPrecision.Fp32),
+            ("fp32 fused, 2 threads", true, 2, EmbeddingPrecision.Fp32),
+            ("int8, 1 thread", false, 1, EmbeddingPrecision.Int8),
+        })
+        {
+            using var model = new MiniLmEmbedder(new EmbeddingOptions { FuseAttention = fuse, IntraOpThreads = threads, Precision = precision });
             for (var i = 0; i < 20; i++)
             {
                 model.Embed("warm up " + i);
@@ -35,7 +41,7 @@ public static class EmbedShort
 
             var cpuPerText = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMilliseconds / count;
             Array.Sort(times);
-            Console.WriteLine($"{name,-20} p50 {times[count / 2]:F2} ms  p99 {times[(int)(count * 0.99)]:F2} ms  CPU {cpuPerText:F2} ms per text");
+            Console.WriteLine($"{name,-24} p50 {times[count / 2]:F2} ms  p99 {times[(int)(count * 0.99)]:F2} ms  CPU {cpuPerText:F2} ms per text");
             foreach (var words in new[] { 1, 16, 64 })
             {
                 var text = string.Join(' ', Enumerable.Repeat("diffusion", words));
