@@ -28,6 +28,7 @@ builder.Services.AddSingleton<FeedbackStore>();
 builder.Services.AddSingleton<TextEmbedder>();
 builder.Services.AddSingleton<TrendingBoard>();
 builder.Services.AddSingleton<InstantMatcher>();
+builder.Services.AddSingleton<RankingGate>();
 builder.Services.AddSingleton<UpstreamRebuild>();
 // Fills the in-memory indexes from rank's Redis before the service takes traffic.
 builder.Services.AddHostedService<IndexLoader>();

@@ -20,6 +20,7 @@ public sealed class RankingGrpcService(
     RankStore store,
     UpstreamRebuild rebuild,
     TrendingBoard trending,
+    RankingGate gate,
     TimeProvider clock) : RankingService.RankingServiceBase
 {
     public const int MaxLimit = 1_000;
@@ -46,9 +47,13 @@ public sealed class RankingGrpcService(
 
         var limit = Limit(request.Limit);
         var vector = (await embedder.EmbedAsync([query], context.CancellationToken))[0];
-        var hits = relevance.Rank([new RelevanceQuery(query, vector)], limit);
         var now = clock.GetUtcNow();
-        return await AnswerAsync(hits.Select(h => Ranked(h.Paper, h.Score, h.Score, 0, TrendingScore.Recency(now - h.Paper.SeenAt), relevance.Explain(h, [query], "search"))));
+        var ranked = await gate.RunAsync(
+            () => relevance.Rank([new RelevanceQuery(query, vector)], limit)
+                .Select(h => Ranked(h.Paper, h.Score, h.Score, 0, TrendingScore.Recency(now - h.Paper.SeenAt), relevance.Explain(h, [query], "search")))
+                .ToArray(),
+            context.CancellationToken);
+        return await AnswerAsync(ranked);
     }
 
     public override async Task<RankedPapers> Recommend(RecommendRequest request, ServerCallContext context)
@@ -109,15 +114,17 @@ public sealed class RankingGrpcService(
             ? null
             : p => (excluded.Count == 0 || !excluded.Contains(p.Paper.Id))
                 && (sent is null || !sent.ContainsKey(p.Paper.Id));
-        var candidates = relevance.Rank(queries, Math.Max(limit * 4, 50), include, seenSince: since);
-
         var texts = queries.Select(q => q.Text).ToArray();
-        var pool = candidates.Select(h =>
+        var chosen = await gate.RunAsync(() =>
         {
-            papers.TryGet(h.Paper.Paper.Id, out _, out var vector);
-            return new RecommendationCandidate(h.Paper, vector, h.Score, InterestReason(h, texts, liked.Count > 0), feedback.Votes(h.Paper.Paper.Id));
-        }).ToArray();
-        var chosen = Recommender.Choose(pool, preferences, clock.GetUtcNow(), limit);
+            var candidates = relevance.Rank(queries, Math.Max(limit * 4, 50), include, seenSince: since);
+            var pool = candidates.Select(h =>
+            {
+                papers.TryGet(h.Paper.Paper.Id, out _, out var vector);
+                return new RecommendationCandidate(h.Paper, vector, h.Score, InterestReason(h, texts, liked.Count > 0), feedback.Votes(h.Paper.Paper.Id));
+            }).ToArray();
+            return Recommender.Choose(pool, preferences, clock.GetUtcNow(), limit);
+        }, context.CancellationToken);
         return await AnswerAsync(chosen.Select(r => Ranked(r.Paper, r.Score, r.Relevance, r.Trending, r.Recency, r.Reason)));
     }
 
@@ -166,7 +173,7 @@ public sealed class RankingGrpcService(
 
         var now = clock.GetUtcNow();
         // One more than asked and the paper itself dropped: the same answer as a filter, without a call per paper.
-        var top = papers.Top([vector], limit + 1).Where(s => s.Paper.Paper.Id != id).Take(limit);
+        var top = await gate.RunAsync(() => papers.Top([vector], limit + 1).Where(s => s.Paper.Paper.Id != id).Take(limit).ToArray(), context.CancellationToken);
         return await AnswerAsync(top.Select(s =>
             Ranked(s.Paper, s.Relevance, s.Relevance, 0, TrendingScore.Recency(now - s.Paper.SeenAt), Reasons.SimilarTo(paper!.Paper.Title, s.Relevance))));
     }
