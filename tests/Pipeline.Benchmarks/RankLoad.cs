@@ -447,7 +447,9 @@ public static partial class RankLoad
     {
         var status = File.ReadAllLines($"/proc/{pid}/status");
         string Field(string name) => status.First(l => l.StartsWith(name + ":", StringComparison.Ordinal)).Split(':')[1].Trim();
-        return $"VmRSS {Field("VmRSS")}, VmHWM {Field("VmHWM")}";
+        // RssFile is mapped code (the runtime's and the assemblies' pages, shared and clean: what the
+        // first calls of each path touch); RssAnon is the heap and everything else the process wrote.
+        return $"VmRSS {Field("VmRSS")}, VmHWM {Field("VmHWM")} (RssAnon {Field("RssAnon")}, RssFile {Field("RssFile")})";
     }
 
     private static string LoadLine(string logPath)
