@@ -32,7 +32,7 @@ public static partial class LoadHeld
     private const string ApiKey = "load-held-api-key";
     private const string VirtualHost = "load-held";
     private const string TapQueue = "load-held-tap-paper-matched";
-    private static readonly string[] ServiceNames = ["notify", "rank", "embed", "ingest"];
+    private static IReadOnlyList<string> ServiceNames => PipelineProcesses.ServiceNames;
     private static readonly TimeSpan PollEvery = TimeSpan.FromSeconds(3);
 
     public static async Task<int> RunAsync(string[] args)
@@ -387,56 +387,41 @@ public static partial class LoadHeld
     private static double RamGb() =>
         long.Parse(File.ReadLines("/proc/meminfo").First().Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0 / 1024.0;
 
-    /// <summary>The four services, their Redis servers, the broker and the SMTP server, started and stopped together.</summary>
+    /// <summary>The four services and their Redis servers (<see cref="PipelineProcesses"/>), the broker and the SMTP server, started and stopped together.</summary>
     private sealed class PipelineUnderLoad(int subscribers) : IAsyncDisposable
     {
-        private readonly Dictionary<string, RedisServer> _redis = [];
-        private readonly Dictionary<string, ServiceProcess> _services = [];
-        private readonly Dictionary<string, (int Grpc, int Http)> _ports = [];
-        private readonly Dictionary<string, GrpcChannel> _channels = [];
+        private PipelineProcesses? _processes;
 
         public RabbitMqBroker Broker { get; private set; } = null!;
 
         public SmtpSink Smtp { get; private set; } = null!;
 
-        public GrpcChannel Channel(string service) => _channels[service];
+        public GrpcChannel Channel(string service) => _processes!.Channel(service);
 
-        public string LogPath(string service) => _services[service].LogPath;
+        public string LogPath(string service) => _processes!.Services[service].LogPath;
 
         public async Task StartAsync(Action<string> say)
         {
             var clock = Stopwatch.StartNew();
-            var redisStarts = ServiceNames.ToDictionary(n => n, _ => RedisServer.StartNewAsync());
             Broker = await RabbitMqBroker.StartNewAsync();
             await Broker.CreateVirtualHostAsync(VirtualHost);
             Smtp = await SmtpSink.StartNewAsync();
-            var taken = new HashSet<int>();
-            foreach (var (name, start) in redisStarts)
+            _processes = new PipelineProcesses(Broker.ConnectionString(VirtualHost), Smtp, ApiKey);
+            await _processes.StartAsync(_ => new Dictionary<string, string?>
             {
-                _redis[name] = await start;
-                var grpc = FreePort.Next(taken.Contains);
-                taken.Add(grpc);
-                var http = FreePort.Next(taken.Contains);
-                taken.Add(http);
-                _ports[name] = (grpc, http);
-            }
-
-            // Consumers first, so their queues exist before anyone publishes.
-            foreach (var name in ServiceNames)
-            {
-                var service = ServiceProcess.ForService("Pipeline." + char.ToUpperInvariant(name[0]) + name[1..], EnvironmentFor(name));
-                _services[name] = service;
-                await service.StartAndWaitUntilReadyAsync(new Uri($"http://127.0.0.1:{_ports[name].Http}/health/ready"), TimeSpan.FromSeconds(180));
-                _channels[name] = GrpcChannel.ForAddress($"http://127.0.0.1:{_ports[name].Grpc}");
-            }
+                // Every subscriber here comes from one client (127.0.0.1); the per-client limit is for the open internet.
+                ["Notify__SubscribePerClientLimit"] = (2 * subscribers + 100).ToString(CultureInfo.InvariantCulture),
+                // No polling of arXiv or Hugging Face: the papers are the burst.
+                ["Sources__SchedulerEnabled"] = "false",
+            }, TimeSpan.FromSeconds(180));
 
             say($"started RabbitMQ, 4 Redis servers, the SMTP server and notify, rank, embed, ingest (Release) in {clock.Elapsed.TotalSeconds:F1} s");
         }
 
         public IReadOnlyList<(string Name, int Pid)> Processes()
         {
-            var list = ServiceNames.Select(n => (n, _services[n].ProcessId!.Value)).ToList();
-            list.AddRange(ServiceNames.Select(n => ($"redis-{n}", _redis[n].ProcessId!.Value)));
+            var list = ServiceNames.Select(n => (n, _processes!.Services[n].ProcessId!.Value)).ToList();
+            list.AddRange(ServiceNames.Select(n => ($"redis-{n}", _processes!.Redis[n].ProcessId!.Value)));
             if (Broker.ErlangProcessId is { } beam)
             {
                 list.Add(("rabbitmq", beam));
@@ -446,43 +431,11 @@ public static partial class LoadHeld
             return list;
         }
 
-        private Dictionary<string, string?> EnvironmentFor(string name) => new()
-        {
-            ["Kestrel__Endpoints__Grpc__Url"] = $"http://127.0.0.1:{_ports[name].Grpc}",
-            ["Kestrel__Endpoints__Http__Url"] = $"http://127.0.0.1:{_ports[name].Http}",
-            ["ConnectionStrings__redis"] = _redis[name].ConnectionString,
-            ["ConnectionStrings__rabbitmq"] = Broker.ConnectionString(VirtualHost),
-            ["Security__ApiKeys__0"] = ApiKey,
-            ["Services__embed__grpc"] = $"http://127.0.0.1:{_ports["embed"].Grpc}",
-            ["Services__rank__grpc"] = $"http://127.0.0.1:{_ports["rank"].Grpc}",
-            ["Services__ingest__grpc"] = $"http://127.0.0.1:{_ports["ingest"].Grpc}",
-            ["Smtp__Host"] = Smtp.Host,
-            ["Smtp__Port"] = Smtp.Port.ToString(CultureInfo.InvariantCulture),
-            ["Notify__PublicBaseUrl"] = $"http://127.0.0.1:{_ports["notify"].Http}",
-            // Every subscriber here comes from one client (127.0.0.1); the per-client limit is for the open internet.
-            ["Notify__SubscribePerClientLimit"] = (2 * subscribers + 100).ToString(CultureInfo.InvariantCulture),
-            // No polling of arXiv or Hugging Face: the papers are the burst.
-            ["Sources__SchedulerEnabled"] = "false",
-        };
-
         public async ValueTask DisposeAsync()
         {
-            foreach (var channel in _channels.Values)
+            if (_processes is not null)
             {
-                channel.Dispose();
-            }
-
-            foreach (var name in ServiceNames.Reverse())
-            {
-                if (_services.TryGetValue(name, out var service))
-                {
-                    await service.DisposeAsync();
-                }
-            }
-
-            foreach (var redis in _redis.Values)
-            {
-                await redis.DisposeAsync();
+                await _processes.DisposeAsync();
             }
 
             if (Smtp is not null)

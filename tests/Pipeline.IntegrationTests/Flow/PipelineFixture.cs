@@ -21,13 +21,10 @@ public sealed partial class PipelineFixture : IAsyncLifetime
     public const int MaxInstantAlertsPerDay = 3;
 
     /// <summary>In the order they start: a service's consumers' queues exist before anyone publishes to them.</summary>
-    public static readonly string[] ServiceNames = ["notify", "rank", "embed", "ingest"];
+    public static IReadOnlyList<string> ServiceNames => PipelineProcesses.ServiceNames;
 
     private readonly SemaphoreSlim _start = new(1, 1);
-    private readonly Dictionary<string, RedisServer> _redis = [];
-    private readonly Dictionary<string, ServiceProcess> _services = [];
-    private readonly Dictionary<string, (int Grpc, int Http)> _ports = [];
-    private readonly Dictionary<string, GrpcChannel> _channels = [];
+    private PipelineProcesses? _processes;
     private bool _started;
 
     public SmtpSink Smtp { get; private set; } = null!;
@@ -41,9 +38,11 @@ public sealed partial class PipelineFixture : IAsyncLifetime
 
     public static Metadata WithApiKey => new() { { "x-api-key", ApiKey } };
 
-    public IReadOnlyDictionary<string, ServiceProcess> Services => _services;
+    public IReadOnlyDictionary<string, ServiceProcess> Services => Processes.Services;
 
-    public IReadOnlyDictionary<string, RedisServer> Redis => _redis;
+    public IReadOnlyDictionary<string, RedisServer> Redis => Processes.Redis;
+
+    private PipelineProcesses Processes => _processes ?? throw new InvalidOperationException("The pipeline has not been started.");
 
     /// <summary>
     /// Settings given to every service on top of (and winning over) the defaults below, for a fixture
@@ -54,11 +53,11 @@ public sealed partial class PipelineFixture : IAsyncLifetime
 
     /// <summary>Starts a service that was stopped or killed (same ports, Redis and settings) and waits until it is ready.</summary>
     public async Task StartServiceAsync(string name, TimeSpan? timeout = null) =>
-        await _services[name].StartAndWaitUntilReadyAsync(new Uri(HttpBase(name), "/health/ready"), timeout ?? TimeSpan.FromSeconds(90));
+        await Services[name].StartAndWaitUntilReadyAsync(new Uri(HttpBase(name), "/health/ready"), timeout ?? TimeSpan.FromSeconds(90));
 
-    public Uri HttpBase(string service) => new($"http://127.0.0.1:{_ports[service].Http}");
+    public Uri HttpBase(string service) => Processes.HttpBase(service);
 
-    public GrpcChannel Channel(string service) => _channels[service];
+    public GrpcChannel Channel(string service) => Processes.Channel(service);
 
     public async Task EnsureStartedAsync(RabbitMqBroker broker, string virtualHost)
     {
@@ -71,23 +70,10 @@ public sealed partial class PipelineFixture : IAsyncLifetime
             }
 
             RabbitMqConnectionString = broker.ConnectionString(virtualHost);
-            var redisStarts = ServiceNames.ToDictionary(n => n, _ => RedisServer.StartNewAsync());
             Smtp = await SmtpSink.StartNewAsync();
             Traces = await OtlpTraceSink.StartNewAsync();
-            foreach (var (name, start) in redisStarts)
-            {
-                _redis[name] = await start;
-                _ports[name] = (FreePort.Next(), FreePort.Next(p => _ports.Values.Any(v => v.Grpc == p || v.Http == p)));
-            }
-
-            foreach (var name in ServiceNames)
-            {
-                var service = ServiceProcess.ForService("Pipeline." + char.ToUpperInvariant(name[0]) + name[1..], EnvironmentFor(name));
-                _services[name] = service;
-                await service.StartAndWaitUntilReadyAsync(new Uri(HttpBase(name), "/health/ready"), TimeSpan.FromSeconds(90));
-                _channels[name] = GrpcChannel.ForAddress($"http://127.0.0.1:{_ports[name].Grpc}");
-            }
-
+            _processes = new PipelineProcesses(RabbitMqConnectionString, Smtp, ApiKey);
+            await _processes.StartAsync(EnvironmentFor);
             _started = true;
         }
         finally
@@ -96,22 +82,11 @@ public sealed partial class PipelineFixture : IAsyncLifetime
         }
     }
 
+    /// <summary>What the tests' pipeline adds to the base settings of <see cref="PipelineProcesses"/>.</summary>
     private Dictionary<string, string?> EnvironmentFor(string name)
     {
         var environment = new Dictionary<string, string?>(Traces.ExporterEnvironment(name))
         {
-            ["Kestrel__Endpoints__Grpc__Url"] = $"http://127.0.0.1:{_ports[name].Grpc}",
-            ["Kestrel__Endpoints__Http__Url"] = HttpBase(name).ToString().TrimEnd('/'),
-            ["ConnectionStrings__redis"] = _redis[name].ConnectionString,
-            ["ConnectionStrings__rabbitmq"] = RabbitMqConnectionString,
-            ["Security__ApiKeys__0"] = ApiKey,
-            ["Services__embed__grpc"] = $"http://127.0.0.1:{_ports["embed"].Grpc}",
-            ["Services__rank__grpc"] = $"http://127.0.0.1:{_ports["rank"].Grpc}",
-            ["Services__ingest__grpc"] = $"http://127.0.0.1:{_ports["ingest"].Grpc}",
-            ["Services__notify__grpc"] = $"http://127.0.0.1:{_ports["notify"].Grpc}",
-            ["Smtp__Host"] = Smtp.Host,
-            ["Smtp__Port"] = Smtp.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["Notify__PublicBaseUrl"] = HttpBase("notify").ToString().TrimEnd('/'),
             ["Logging__LogLevel__Default"] = "Information",
             // Low enough for a test to reach it.
             ["Ranking__MaxInstantAlertsPerDay"] = MaxInstantAlertsPerDay.ToString(System.Globalization.CultureInfo.InvariantCulture),
@@ -150,23 +125,9 @@ public sealed partial class PipelineFixture : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        foreach (var channel in _channels.Values)
+        if (_processes is not null)
         {
-            channel.Dispose();
-        }
-
-        // Producers first, so nothing is published to a consumer that has gone.
-        foreach (var name in ServiceNames.Reverse())
-        {
-            if (_services.TryGetValue(name, out var service))
-            {
-                await service.DisposeAsync();
-            }
-        }
-
-        foreach (var redis in _redis.Values)
-        {
-            await redis.DisposeAsync();
+            await _processes.DisposeAsync();
         }
 
         if (Smtp is not null)
