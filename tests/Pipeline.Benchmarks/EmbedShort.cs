@@ -42,6 +42,22 @@ public static class EmbedShort
             var cpuPerText = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMilliseconds / count;
             Array.Sort(times);
             Console.WriteLine($"{name,-24} p50 {times[count / 2]:F2} ms  p99 {times[(int)(count * 0.99)]:F2} ms  CPU {cpuPerText:F2} ms per text");
+            // Queries arriving together: one Embed call of 16 (runs of one length, up to MaxBatchSize).
+            foreach (var batchSize in new[] { 4, 16 })
+            {
+                using var batched = new MiniLmEmbedder(new EmbeddingOptions { FuseAttention = fuse, IntraOpThreads = threads, Precision = precision, MaxBatchSize = batchSize });
+                batched.Embed(texts.Take(16).ToArray());
+                var before = Process.GetCurrentProcess().TotalProcessorTime;
+                var watch = Stopwatch.StartNew();
+                for (var i = 0; i + 16 <= count; i += 16)
+                {
+                    batched.Embed(texts.Skip(i).Take(16).ToArray());
+                }
+
+                var done = count / 16 * 16;
+                Console.WriteLine($"   16 at once, runs of up to {batchSize}: {watch.Elapsed.TotalMilliseconds / done:F2} ms and {(Process.GetCurrentProcess().TotalProcessorTime - before).TotalMilliseconds / done:F2} ms CPU per text");
+            }
+
             foreach (var words in new[] { 1, 16, 64 })
             {
                 var text = string.Join(' ', Enumerable.Repeat("diffusion", words));

@@ -23,9 +23,19 @@ public sealed class RankSynthetic
     private readonly float[][] _centres;
     private readonly string[][] _topicWords;
 
-    public RankSynthetic(int seed = 42, int topics = 500)
+    /// <param name="realWords">
+    /// Topic vocabularies drawn from the words of the real papers in ../shared/data (so a query
+    /// tokenises like English: a few word pieces a word, and words are shared between topics as in
+    /// a real corpus). False draws random letter strings, as the runs before 26 Nov 17:50 did: the
+    /// tokenizer cuts each into three to five word pieces, so a 4-word query was 15–20 word pieces
+    /// and cost the model two to three times what a real one does. <c>RANK_SYNTHETIC_WORDS=random</c>
+    /// selects it.
+    /// </param>
+    public RankSynthetic(int seed = 42, int topics = 500, bool? realWords = null)
     {
         _random = new Random(seed);
+        var vocabulary = realWords ?? Environment.GetEnvironmentVariable("RANK_SYNTHETIC_WORDS") != "random" ? RealWords.Value : null;
+        RealVocabulary = vocabulary is not null;
         var shared = Gaussian(new Random(seed ^ 0x5EED));
         _centres = new float[topics][];
         _topicWords = new string[topics][];
@@ -38,11 +48,37 @@ public sealed class RankSynthetic
             }
 
             _centres[t] = Normalise(centre);
-            _topicWords[t] = Enumerable.Range(0, 40).Select(_ => Word(_random)).ToArray();
+            _topicWords[t] = Enumerable.Range(0, 40).Select(_ => vocabulary is null ? Word(_random) : vocabulary[_random.Next(vocabulary.Length)]).ToArray();
         }
     }
 
     public int Topics => _centres.Length;
+
+    /// <summary>Whether topic words are real words (see the constructor).</summary>
+    public bool RealVocabulary { get; }
+
+    /// <summary>
+    /// Distinct lowercase words of four letters or more from the titles and abstracts of the real
+    /// papers in ../shared/data (the seed papers and the arXiv API responses, parsed by ingest's own
+    /// parser), without the common words the generator mixes in anyway.
+    /// </summary>
+    private static readonly Lazy<string[]> RealWords = new(() =>
+    {
+        var texts = new List<string>(SeedPapers.Texts);
+        // The error responses (malformed id, …) have no papers; only the feeds of papers are read.
+        foreach (var file in Directory.GetFiles(SharedData.PathOf("arxiv-api"), "*.xml").Where(f => !Path.GetFileName(f).StartsWith("error-", StringComparison.Ordinal)))
+        {
+            using var stream = File.OpenRead(file);
+            texts.AddRange(Pipeline.Ingest.Sources.Parsing.ArxivApiParser.Parse(stream).Papers.Select(p => $"{p.Title} {p.Abstract}"));
+        }
+
+        return texts
+            .SelectMany(t => System.Text.RegularExpressions.Regex.Matches(t, "[A-Za-z]{4,}").Select(m => m.Value.ToLowerInvariant()))
+            .Where(w => !CommonWords.Contains(w))
+            .Distinct()
+            .Order(StringComparer.Ordinal)
+            .ToArray();
+    });
 
     /// <summary>A unit vector near topic <paramref name="topic"/>; <paramref name="spread"/> 1 gives cosines of about 0.5 between two such.</summary>
     public float[] Near(int topic, float spread = 1f)

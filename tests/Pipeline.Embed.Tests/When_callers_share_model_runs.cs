@@ -33,6 +33,25 @@ public sealed class When_callers_share_model_runs(EmbedderFixture fixture)
     }
 
     [Fact]
+    public async Task Two_workers_racing_for_the_queue_lose_no_caller_and_mix_up_no_vectors()
+    {
+        // Two workers take from one queue, one text a run, while 400 callers of mixed lengths
+        // arrive at once: every caller gets an answer, and its own.
+        await using var batcher = new EmbeddingBatcher(_embedder, new EmbeddingOptions { MaxConcurrentRuns = 2, MaxBatchSize = 1 });
+        var texts = Enumerable.Range(0, 400)
+            .Select(i => i % 5 == 0 ? string.Join(' ', Enumerable.Repeat($"long abstract {i}", 60 + i)) : $"query {i} about graphs")
+            .ToArray();
+
+        var results = await Task.WhenAll(texts.Select(t => Task.Run(() => batcher.EmbedAsync([t])))).WaitAsync(TimeSpan.FromSeconds(60));
+
+        foreach (var i in new[] { 0, 1, 2, 5, 77, 399 })
+        {
+            var alone = _embedder.Embed(texts[i]);
+            Assert.All(Enumerable.Range(0, MiniLmEmbedder.Dimensions), d => Assert.InRange(results[i][0][d], alone[d] - 1e-5f, alone[d] + 1e-5f));
+        }
+    }
+
+    [Fact]
     public async Task Requests_queued_together_are_embedded_in_fewer_model_runs()
     {
         using var source = new ActivitySource("Pipeline.Embed.Tests." + Guid.NewGuid());
