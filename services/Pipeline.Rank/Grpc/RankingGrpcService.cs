@@ -121,9 +121,14 @@ public sealed class RankingGrpcService(
             var pool = candidates.Select(h =>
             {
                 papers.TryGet(h.Paper.Paper.Id, out _, out var vector);
-                return new RecommendationCandidate(h.Paper, vector, h.Score, InterestReason(h, texts, liked.Count > 0), feedback.Votes(h.Paper.Paper.Id));
+                return new RecommendationCandidate(h.Paper, vector, h.Score, "", feedback.Votes(h.Paper.Paper.Id));
             }).ToArray();
-            return Recommender.Choose(pool, preferences, clock.GetUtcNow(), limit);
+            // Which interest a paper matches, in words, only for the papers chosen (a fifth of the
+            // pool): the reason leads with it, as when it is given with the candidate.
+            var hits = candidates.ToDictionary(h => h.Paper.Paper.Id, StringComparer.Ordinal);
+            return Recommender.Choose(pool, preferences, clock.GetUtcNow(), limit)
+                .Select(r => r with { Reason = string.Join("; ", new[] { InterestReason(hits[r.Paper.Paper.Id], texts, liked.Count > 0), r.Reason }.Where(part => part.Length > 0)) })
+                .ToArray();
         }, context.CancellationToken);
         return await AnswerAsync(chosen.Select(r => Ranked(r.Paper, r.Score, r.Relevance, r.Trending, r.Recency, r.Reason)));
     }
