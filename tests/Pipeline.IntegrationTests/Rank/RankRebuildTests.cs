@@ -23,14 +23,10 @@ public sealed class RankRebuildTests(RabbitMqFixture rabbit) : RabbitMqTestBase(
 {
     private const string ApiKey = "rank-rebuild-test-key";
     private static readonly TimeSpan Arrival = TimeSpan.FromSeconds(90);
-    private static readonly string[] Services = ["notify", "rank", "embed", "ingest"];
-    private readonly Dictionary<string, RedisServer> _redis = [];
-    private readonly Dictionary<string, ServiceProcess> _services = [];
-    private readonly Dictionary<string, (int Grpc, int Http)> _ports = [];
-    private readonly Dictionary<string, GrpcChannel> _channels = [];
     private SmtpSink _smtp = null!;
+    private PipelineProcesses _pipeline = null!;
 
-    private RankingService.RankingServiceClient Rank => new(_channels["rank"]);
+    private RankingService.RankingServiceClient Rank => new(_pipeline.Channel("rank"));
 
     private static Metadata WithApiKey => new() { { "x-api-key", ApiKey } };
 
@@ -38,36 +34,8 @@ public sealed class RankRebuildTests(RabbitMqFixture rabbit) : RabbitMqTestBase(
     {
         await base.InitializeAsync();
         _smtp = await SmtpSink.StartNewAsync();
-        foreach (var name in Services)
-        {
-            _redis[name] = await RedisServer.StartNewAsync();
-            var grpc = FreePort.Next();
-            _ports[name] = (grpc, FreePort.Next(p => p == grpc || _ports.Values.Any(v => v.Grpc == p || v.Http == p)));
-        }
-
-        // Consumers first, so their queues exist before anyone publishes.
-        foreach (var name in Services)
-        {
-            var service = ServiceProcess.ForService("Pipeline." + char.ToUpperInvariant(name[0]) + name[1..], new Dictionary<string, string?>
-            {
-                ["Kestrel__Endpoints__Grpc__Url"] = $"http://127.0.0.1:{_ports[name].Grpc}",
-                ["Kestrel__Endpoints__Http__Url"] = $"http://127.0.0.1:{_ports[name].Http}",
-                ["ConnectionStrings__redis"] = _redis[name].ConnectionString,
-                ["ConnectionStrings__rabbitmq"] = ConnectionString,
-                ["Security__ApiKeys__0"] = ApiKey,
-                ["Services__embed__grpc"] = $"http://127.0.0.1:{_ports["embed"].Grpc}",
-                ["Services__ingest__grpc"] = $"http://127.0.0.1:{_ports["ingest"].Grpc}",
-                ["Services__notify__grpc"] = $"http://127.0.0.1:{_ports["notify"].Grpc}",
-                ["Services__rank__grpc"] = $"http://127.0.0.1:{_ports["rank"].Grpc}",
-                ["Smtp__Host"] = _smtp.Host,
-                ["Smtp__Port"] = _smtp.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                ["Notify__PublicBaseUrl"] = $"http://127.0.0.1:{_ports["notify"].Http}",
-                ["Sources__SchedulerEnabled"] = "false",
-            });
-            _services[name] = service;
-            await service.StartAndWaitUntilReadyAsync(Ready(name), Arrival);
-            _channels[name] = GrpcChannel.ForAddress($"http://127.0.0.1:{_ports[name].Grpc}");
-        }
+        _pipeline = new PipelineProcesses(ConnectionString, _smtp, ApiKey);
+        await _pipeline.StartAsync(_ => new Dictionary<string, string?> { ["Sources__SchedulerEnabled"] = "false" }, Arrival);
     }
 
     [Fact]
@@ -77,7 +45,7 @@ public sealed class RankRebuildTests(RabbitMqFixture rabbit) : RabbitMqTestBase(
         var email = $"rebuild-{Guid.NewGuid():N}@example.org";
         var subscriberId = await SubscribeAndConfirmAsync(email, "protein structure prediction");
         Paper[] papers = [Papers.ProteinFolding(), Papers.QuantumErrorCorrection(), Papers.MedievalTaxes()];
-        var submitted = await new IngestService.IngestServiceClient(_channels["ingest"])
+        var submitted = await new IngestService.IngestServiceClient(_pipeline.Channel("ingest"))
             .SubmitPapersAsync(new SubmitPapersRequest { Papers = { papers } }, WithApiKey);
         Assert.Equal(3, submitted.Accepted);
         await WaitUntilAsync(async () => await KnowsAsync(papers[0].Id) && await KnowsAsync(papers[2].Id), "rank indexed the papers");
@@ -85,13 +53,13 @@ public sealed class RankRebuildTests(RabbitMqFixture rabbit) : RabbitMqTestBase(
         await WaitUntilAsync(async () => !(await RecommendedAsync(subscriberId)).Contains(papers[0].Id), "rank knows the alert was sent");
 
         // Rank's Redis is lost, and rank restarts with nothing to load.
-        using (var redis = await ConnectionMultiplexer.ConnectAsync(_redis["rank"].ConnectionString + ",allowAdmin=true"))
+        using (var redis = await ConnectionMultiplexer.ConnectAsync(_pipeline.Redis["rank"].ConnectionString + ",allowAdmin=true"))
         {
-            await redis.GetServer(_redis["rank"].ConnectionString).FlushAllDatabasesAsync();
+            await redis.GetServer(_pipeline.Redis["rank"].ConnectionString).FlushAllDatabasesAsync();
         }
 
-        await _services["rank"].RestartAsync();
-        await _services["rank"].WaitUntilReadyAsync(Ready("rank"), Arrival);
+        await _pipeline.Services["rank"].RestartAsync();
+        await _pipeline.Services["rank"].WaitUntilReadyAsync(Ready("rank"), Arrival);
         Assert.False(await KnowsAsync(papers[0].Id));
         Assert.Equal(StatusCode.NotFound, await RecommendStatusAsync(subscriberId));
 
@@ -116,15 +84,15 @@ public sealed class RankRebuildTests(RabbitMqFixture rabbit) : RabbitMqTestBase(
 
         // Instant matching works again: a new paper on the topic brings one alert, the old one none.
         var next = Papers.ProteinFolding();
-        await new IngestService.IngestServiceClient(_channels["ingest"]).SubmitPapersAsync(new SubmitPapersRequest { Papers = { next } }, WithApiKey);
+        await new IngestService.IngestServiceClient(_pipeline.Channel("ingest")).SubmitPapersAsync(new SubmitPapersRequest { Papers = { next } }, WithApiKey);
         var alerts = await _smtp.WaitForMessagesAsync(m => IsAlertTo(m, email), 2, Arrival);
         Assert.Equal([papers[0].Id, next.Id], alerts.Select(a => Uri.UnescapeDataString(a.Message.MessageId!.Split('.', 3)[2].Split('@')[0])));
         await _smtp.AssertNoMoreMessagesAsync(TimeSpan.FromSeconds(3), m => IsAlertTo(m, email));
         Assert.Equal(2, _smtp.Messages.Count(e => IsAlertTo(e.Message, email)));
 
         // The rebuild wrote rank's Redis, not only its memory: a restart loads the papers again.
-        await _services["rank"].RestartAsync();
-        await _services["rank"].WaitUntilReadyAsync(Ready("rank"), Arrival);
+        await _pipeline.Services["rank"].RestartAsync();
+        await _pipeline.Services["rank"].WaitUntilReadyAsync(Ready("rank"), Arrival);
         foreach (var paper in papers)
         {
             Assert.True(await KnowsAsync(paper.Id), $"rank knows {paper.Id} after a restart");
@@ -143,7 +111,7 @@ public sealed class RankRebuildTests(RabbitMqFixture rabbit) : RabbitMqTestBase(
     /// <summary>Subscribe, then click the link in the confirmation email, as a subscriber does.</summary>
     private async Task<string> SubscribeAndConfirmAsync(string email, string interest)
     {
-        var notify = new SubscriptionService.SubscriptionServiceClient(_channels["notify"]);
+        var notify = new SubscriptionService.SubscriptionServiceClient(_pipeline.Channel("notify"));
         var subscribed = await notify.SubscribeAsync(new SubscribeRequest
         {
             Email = email, Cadence = Cadence.Instant, InstantThreshold = 0.45, Interests = { interest },
@@ -178,7 +146,7 @@ public sealed class RankRebuildTests(RabbitMqFixture rabbit) : RabbitMqTestBase(
     private static bool IsAlertTo(MimeMessage message, string email) =>
         IsTo(message, email) && (message.Subject ?? "").StartsWith("New paper", StringComparison.Ordinal);
 
-    private Uri Ready(string name) => new($"http://127.0.0.1:{_ports[name].Http}/health/ready");
+    private Uri Ready(string name) => new(_pipeline.HttpBase(name), "/health/ready");
 
     /// <summary>Rank knows a paper when Similar finds it (NotFound otherwise).</summary>
     private async Task<bool> KnowsAsync(string paperId)
@@ -210,22 +178,9 @@ public sealed class RankRebuildTests(RabbitMqFixture rabbit) : RabbitMqTestBase(
 
     public override async Task DisposeAsync()
     {
-        foreach (var channel in _channels.Values)
+        if (_pipeline is not null)
         {
-            channel.Dispose();
-        }
-
-        foreach (var name in Enumerable.Reverse(Services))
-        {
-            if (_services.TryGetValue(name, out var service))
-            {
-                await service.DisposeAsync();
-            }
-        }
-
-        foreach (var redis in _redis.Values)
-        {
-            await redis.DisposeAsync();
+            await _pipeline.DisposeAsync();
         }
 
         if (_smtp is not null)
