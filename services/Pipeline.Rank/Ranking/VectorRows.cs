@@ -182,10 +182,11 @@ public sealed class VectorRows
     {
         var count = distances.Length;
         var queryCount = queries.Length / words;
-        if (rows.Length < count * words || histogram.Length <= words * 64 || queries.Length != queryCount * words)
+        if (queryCount == 0 || rows.Length < count * words || histogram.Length <= words * 64 || queries.Length != queryCount * words)
         {
-            throw new ArgumentException("The codes, distances and histogram do not fit together.");
+            throw new ArgumentException("The codes, distances and histogram do not fit together, or there is no query.");
         }
+
         if (words == 6)
         {
             // 384 dimensions: one pass over the rows per query (48 bytes a row, read in order),
