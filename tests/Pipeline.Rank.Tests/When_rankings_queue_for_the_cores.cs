@@ -22,6 +22,15 @@ public class When_rankings_queue_for_the_cores
             return i;
         }, CancellationToken.None))).ToArray();
 
+        // Two get in (as soon as the thread pool runs them, which on a busy machine takes a while)
+        // and no third follows while they hold their slots.
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (Volatile.Read(ref running) < 2 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.Equal(2, Volatile.Read(ref running));
         await Task.Delay(200);
         Assert.Equal(2, Volatile.Read(ref running));
         release.Set();
@@ -35,8 +44,15 @@ public class When_rankings_queue_for_the_cores
     {
         var gate = new RankingGate(1);
         var release = new ManualResetEventSlim();
-        var busy = Task.Run(() => gate.RunAsync(() => release.Wait(TimeSpan.FromSeconds(10)), CancellationToken.None));
-        await Task.Delay(100);
+        var holding = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var busy = Task.Run(() => gate.RunAsync(
+            () =>
+            {
+                holding.SetResult();
+                return release.Wait(TimeSpan.FromSeconds(30));
+            },
+            CancellationToken.None));
+        await holding.Task.WaitAsync(TimeSpan.FromSeconds(20));
 
         using var giveUp = new CancellationTokenSource(TimeSpan.FromMilliseconds(100));
         var ran = false;
