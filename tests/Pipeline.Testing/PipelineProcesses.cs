@@ -7,7 +7,8 @@ namespace Pipeline.Testing;
 /// The four services as processes from their build output, each with its own Redis, on a broker
 /// virtual host the caller owns, mailing an SMTP server the caller owns: started consumers first
 /// (notify, rank, embed, ingest, so every queue exists before anyone publishes) and stopped in the
-/// reverse order. What the integration tests' pipeline and the load-held benchmark share.
+/// reverse order. Used by the integration tests' pipeline, the rank rebuild tests and the
+/// load-held benchmark, so the three start the services the same way.
 /// </summary>
 public sealed class PipelineProcesses(string rabbitMqConnectionString, SmtpSink smtp, string apiKey) : IAsyncDisposable
 {
