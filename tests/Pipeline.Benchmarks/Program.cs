@@ -44,4 +44,4 @@ if (args is ["load-held", ..])
 }
 
 // Every benchmark of the pipeline; pick with --filter, list with --list flat.
-BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+BenchmarkSwitcher.FromAssembly(typeof(RankProfile).Assembly).Run(args);
