@@ -27,7 +27,11 @@ dotnet build Pipeline.sln -c Release -nologo -clp:ErrorsOnly
 
 log=$(mktemp)
 status=0
-dotnet test Pipeline.sln -c Release --no-build -nologo "$@" 2>&1 | tee "$log" || status=$?
+# A test that hangs must not hold CI until its deadline: after 10 minutes on one test the test host
+# is stopped and the test named (--blame-hang); the whole run is bounded too.
+timeout --kill-after=60s 40m \
+  dotnet test Pipeline.sln -c Release --no-build -nologo \
+    --blame-hang-timeout 10m --blame-hang-dump-type none "$@" 2>&1 | tee "$log" || status=$?
 
 # One line that any CI reads: the sum over all test assemblies.
 passed=$(grep -oE 'Passed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
