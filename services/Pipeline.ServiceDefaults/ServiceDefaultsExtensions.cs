@@ -5,9 +5,11 @@ using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using OpenTelemetry;
+using Pipeline.ServiceDefaults.Messaging;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
@@ -136,6 +138,8 @@ public static class ServiceDefaultsExtensions
         {
             // Queues are named for the service and the consumer: embed-paper-ingested, rank-paper-embedded.
             x.SetEndpointNameFormatter(new KebabCaseEndpointNameFormatter(serviceName + "-", false));
+            // MassTransit would otherwise report usage to its vendor over the internet on start.
+            x.DisableUsageTelemetry();
             configureBus?.Invoke(x);
             if (quorum)
             {
@@ -183,6 +187,17 @@ public static class ServiceDefaultsExtensions
             o.WaitUntilStarted = false;
             o.StopTimeout = TimeSpan.FromSeconds(15);
         });
+
+        // A consumer the bus calls ready but the broker no longer has: found and the service restarted.
+        if (builder.Configuration.GetValue("Bus:ConsumerWatchdog:Enabled", true))
+        {
+            builder.Services.TryAddSingleton(TimeProvider.System);
+            builder.Services.AddSingleton<IQueueProbe>(_ => new RabbitMqQueueProbe(rabbit, serviceName + "-consumer-watchdog"));
+            builder.Services.AddSingleton<ConsumerWatchdog>();
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<ConsumerWatchdog>());
+            builder.Services.AddReceiveEndpointObserver(sp => sp.GetRequiredService<ConsumerWatchdog>());
+            builder.Services.AddHealthChecks().AddCheck<ConsumerWatchdog>("bus-consumers", tags: ["ready"]);
+        }
     }
 
     /// <summary>Bus:QueueType: <c>classic</c> (the default) or <c>quorum</c>; anything else is a configuration error.</summary>

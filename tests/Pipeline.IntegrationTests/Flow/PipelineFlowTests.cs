@@ -258,6 +258,8 @@ public sealed class PipelineFlowTests(RabbitMqFixture rabbit, PipelineFixture pi
             // Ready means the service's own Redis and the bus both answer.
             Assert.Contains("\"redis\"", report);
             Assert.Contains("masstransit", report, StringComparison.OrdinalIgnoreCase);
+            // And the consumer watchdog has found every consumer the bus reports ready on the broker.
+            Assert.Contains("\"bus-consumers\":{\"status\":\"Healthy\"", report);
             var health = new Grpc.Health.V1.Health.HealthClient(Pipeline.Channel(name));
             var answer = await health.CheckAsync(new Grpc.Health.V1.HealthCheckRequest());
             Assert.Equal(Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving, answer.Status);
