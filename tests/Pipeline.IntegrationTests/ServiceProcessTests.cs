@@ -131,6 +131,45 @@ public sealed class ServiceProcessTests
         Assert.Contains("ConnectionStrings:redis is not set.", error.Message);
     }
 
+    [Fact]
+    public async Task A_run_that_ends_with_the_restart_code_is_started_again_and_other_ends_are_not()
+    {
+        // The first run asks for a restart (exit 75), the second runs until stopped.
+        var marker = Path.Combine(Path.GetTempPath(), $"restart-{Guid.NewGuid():N}");
+        await using var process = Shell($"echo started; if [ -e '{marker}' ]; then exec sleep 60; fi; touch '{marker}'; exit 75");
+        process.RestartExitCode = PipelineProcesses.WatchdogExitCode;
+        try
+        {
+            await process.StartAsync();
+            await WaitUntil(() => StartedLines(process) == 2 && process.IsRunning, () => Describe(process));
+            Assert.Equal(1, process.Restarts);
+
+            // A stop through the class, and then a crash with another code, are left as they are.
+            await process.StopAsync(TimeSpan.FromSeconds(5));
+            await Task.Delay(500);
+            Assert.False(process.IsRunning);
+            Assert.Equal(2, StartedLines(process));
+        }
+        finally
+        {
+            File.Delete(marker);
+        }
+
+        await using var crashing = Shell("echo started; exit 3");
+        crashing.RestartExitCode = PipelineProcesses.WatchdogExitCode;
+        await crashing.StartAsync();
+        await WaitUntil(() => !crashing.IsRunning);
+        await Task.Delay(500);
+        Assert.Equal(1, StartedLines(crashing));
+        Assert.Equal(0, crashing.Restarts);
+    }
+
+    [Fact]
+    public void The_fixture_restarts_on_the_code_the_consumer_watchdog_exits_with()
+    {
+        Assert.Equal(Pipeline.ServiceDefaults.Messaging.ConsumerWatchdog.ExitCode, PipelineProcesses.WatchdogExitCode);
+    }
+
     private static ServiceProcess Shell(string script, IReadOnlyDictionary<string, string?>? environment = null) =>
         new("shell", "/bin/sh", ["-c", script], Path.GetTempPath(), environment);
 

@@ -15,6 +15,9 @@ public sealed class PipelineProcesses(string rabbitMqConnectionString, SmtpSink 
     /// <summary>In the order they start.</summary>
     public static readonly IReadOnlyList<string> ServiceNames = ["notify", "rank", "embed", "ingest"];
 
+    /// <summary>The exit code with which a service asks to be started again (ConsumerWatchdog.ExitCode).</summary>
+    public const int WatchdogExitCode = 75;
+
     private readonly Dictionary<string, RedisServer> _redis = [];
     private readonly Dictionary<string, ServiceProcess> _services = [];
     private readonly Dictionary<string, (int Grpc, int Http)> _ports = [];
@@ -57,6 +60,8 @@ public sealed class PipelineProcesses(string rabbitMqConnectionString, SmtpSink 
             }
 
             var service = ServiceProcess.ForService("Pipeline." + char.ToUpperInvariant(name[0]) + name[1..], environment);
+            // The consumer watchdog's exit (a consumer the broker lost): compose starts it again, so do we.
+            service.RestartExitCode = WatchdogExitCode;
             _services[name] = service;
             await service.StartAndWaitUntilReadyAsync(new Uri(HttpBase(name), "/health/ready"), readyTimeout ?? TimeSpan.FromSeconds(90));
             _channels[name] = GrpcChannel.ForAddress($"http://127.0.0.1:{_ports[name].Grpc}");

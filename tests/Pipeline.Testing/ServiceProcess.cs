@@ -72,6 +72,7 @@ public sealed class ServiceProcess : IAsyncDisposable
     private readonly SemaphoreSlim _lifecycle = new(1, 1);
     private int _disposed;
     private ChildProcess? _process;
+    private ChildProcess? _ending;
     private int _starts;
 
     /// <summary>Any program: <paramref name="fileName"/> with <paramref name="arguments"/>.</summary>
@@ -128,6 +129,18 @@ public sealed class ServiceProcess : IAsyncDisposable
     /// <summary>The exit code of the last run, once it has exited.</summary>
     public int? ExitCode => _process?.ExitCode;
 
+    /// <summary>
+    /// A run that ends by itself with this exit code is started again at once, as compose's
+    /// <c>restart: unless-stopped</c> does; a stop or kill through this class is never undone.
+    /// Null (the default): nothing is restarted.
+    /// </summary>
+    public int? RestartExitCode { get; set; }
+
+    /// <summary>How many times the process was started again after ending with <see cref="RestartExitCode"/>.</summary>
+    public int Restarts => Volatile.Read(ref _restarts);
+
+    private int _restarts;
+
     /// <summary>Starts the process (if not running). Throws when the program does not exist.</summary>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
@@ -156,11 +169,45 @@ public sealed class ServiceProcess : IAsyncDisposable
             await File.AppendAllTextAsync(LogPath, $"---- start #{_starts} at {DateTime.UtcNow:O}: {CommandLineText}\n", cancellationToken).ConfigureAwait(false);
             var removed = DroppedVariables.Concat(
                 System.Environment.GetEnvironmentVariables().Keys.Cast<string>().Where(k => k.StartsWith("OTEL_", StringComparison.Ordinal)));
-            _process = ChildProcess.Start(_fileName, _arguments, WorkingDirectory, LogPath, _environment, removed);
+            var started = ChildProcess.Start(_fileName, _arguments, WorkingDirectory, LogPath, _environment, removed);
+            _process = started;
+            _ending = null;
+            if (RestartExitCode is { } restartCode)
+            {
+                _ = RestartWhenItEndsAsync(started, restartCode);
+            }
         }
         finally
         {
             _lifecycle.Release();
+        }
+    }
+
+    private async Task RestartWhenItEndsAsync(ChildProcess run, int restartCode)
+    {
+        while (!await run.WaitForExitAsync(TimeSpan.FromMinutes(1)).ConfigureAwait(false))
+        {
+            if (Volatile.Read(ref _disposed) == 1)
+            {
+                return;
+            }
+        }
+
+        await Task.Delay(200).ConfigureAwait(false); // compose waits too before a restart
+        if (run.ExitCode != restartCode || Volatile.Read(ref _disposed) == 1 || !ReferenceEquals(_process, run) || ReferenceEquals(_ending, run))
+        {
+            return;
+        }
+
+        try
+        {
+            await File.AppendAllTextAsync(LogPath, $"---- exited with {restartCode}: starting it again\n").ConfigureAwait(false);
+            Interlocked.Increment(ref _restarts);
+            await StartAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is ObjectDisposedException or InvalidOperationException)
+        {
+            // Disposed while restarting: the test is over.
         }
     }
 
@@ -223,6 +270,7 @@ public sealed class ServiceProcess : IAsyncDisposable
         await _lifecycle.WaitAsync().ConfigureAwait(false);
         try
         {
+            _ending = _process;
             if (_process is not null && !_process.HasExited)
             {
                 await _process.StopAsync(grace ?? TimeSpan.FromSeconds(20)).ConfigureAwait(false);
@@ -244,6 +292,7 @@ public sealed class ServiceProcess : IAsyncDisposable
         await _lifecycle.WaitAsync().ConfigureAwait(false);
         try
         {
+            _ending = _process;
             if (_process is not null)
             {
                 await _process.KillAsync().ConfigureAwait(false);
