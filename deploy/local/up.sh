@@ -385,7 +385,9 @@ start_service() {
     # directory is the content root, where the service finds its appsettings.json.
     export "${environment[@]}"
     cd "$(dirname "$dll")"
-    start_detached "$pidfile" "$logfile" dotnet "$dll"
+    # Under supervise.sh, which starts the service again when it exits with 75 (its consumer
+    # watchdog found a consumer the broker lost), as compose's restart policy does.
+    start_detached "$pidfile" "$logfile" "$here/supervise.sh" dotnet "$dll"
   )
   wait_until "${SERVICE_START_TIMEOUT:-180}" "$pidfile" "${assembly[$name]}.dll" "$name" "$logfile" \
     service_ready "${http_port[$name]}"

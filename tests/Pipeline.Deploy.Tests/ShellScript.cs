@@ -7,6 +7,7 @@ internal static partial class ShellScript
 {
     public const string Up = "deploy/local/up.sh";
     public const string Down = "deploy/local/down.sh";
+    public const string Supervise = "deploy/local/supervise.sh";
     public const string Entrypoint = "deploy/service-entrypoint.sh";
 
     /// <summary>

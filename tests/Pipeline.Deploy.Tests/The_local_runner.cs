@@ -69,6 +69,7 @@ public sealed class The_local_runner
     [Theory]
     [InlineData(ShellScript.Up)]
     [InlineData(ShellScript.Down)]
+    [InlineData(ShellScript.Supervise)]
     [InlineData(ShellScript.Entrypoint)]
     public void Scripts_are_strict_bash_that_parses(string script)
     {
@@ -83,8 +84,72 @@ public sealed class The_local_runner
     [ShellcheckFact]
     public void Scripts_pass_shellcheck()
     {
-        var result = ExternalTool.TryRun("shellcheck", [ShellScript.Up, ShellScript.Down, ShellScript.Entrypoint])!;
+        var result = ExternalTool.TryRun("shellcheck", [ShellScript.Up, ShellScript.Down, ShellScript.Supervise, ShellScript.Entrypoint])!;
         Assert.True(result.ExitCode == 0, result.ToString());
+    }
+
+    [Fact]
+    public void Runs_each_service_under_the_supervisor_that_restarts_it_on_exit_code_75()
+    {
+        Assert.Contains("start_detached \"$pidfile\" \"$logfile\" \"$here/supervise.sh\" dotnet \"$dll\"", Repository.Read(ShellScript.Up));
+    }
+
+    [Fact]
+    public void The_supervisor_starts_a_command_again_after_exit_75_and_passes_any_other_exit_on()
+    {
+        var marker = Path.Combine(Path.GetTempPath(), $"supervise-{Guid.NewGuid():N}");
+        try
+        {
+            var result = ExternalTool.TryRun(Repository.PathOf(ShellScript.Supervise),
+                ["sh", "-c", $"echo run; if [ -e '{marker}' ]; then exit 4; fi; touch '{marker}'; exit 75"], timeout: TimeSpan.FromSeconds(30))!;
+
+            Assert.Equal(4, result.ExitCode);
+            Assert.Equal(["run", "run"], result.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.Contains("exited with 75", result.Error);
+        }
+        finally
+        {
+            File.Delete(marker);
+        }
+    }
+
+    [Fact]
+    public async Task The_supervisor_passes_SIGTERM_on_and_ends_when_the_command_has()
+    {
+        var pidFile = Path.Combine(Path.GetTempPath(), $"supervise-{Guid.NewGuid():N}");
+        var info = new System.Diagnostics.ProcessStartInfo(Repository.PathOf(ShellScript.Supervise)) { UseShellExecute = false };
+        foreach (var arg in new[] { "sh", "-c", $"echo $$ > '{pidFile}'; exec sleep 60" })
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        using var supervisor = System.Diagnostics.Process.Start(info)!;
+        try
+        {
+            var waited = System.Diagnostics.Stopwatch.StartNew();
+            while (!File.Exists(pidFile) || File.ReadAllText(pidFile).Trim().Length == 0)
+            {
+                Assert.True(waited.Elapsed < TimeSpan.FromSeconds(10), "the command did not start");
+                await Task.Delay(50);
+            }
+
+            var child = int.Parse(File.ReadAllText(pidFile).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+            ExternalTool.TryRun("kill", ["-TERM", supervisor.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            await supervisor.WaitForExitAsync(timeout.Token);
+
+            Assert.Equal(143, supervisor.ExitCode);
+            Assert.False(Directory.Exists($"/proc/{child}"), $"the command (pid {child}) outlived its supervisor");
+        }
+        finally
+        {
+            if (!supervisor.HasExited)
+            {
+                supervisor.Kill(entireProcessTree: true);
+            }
+
+            File.Delete(pidFile);
+        }
     }
 
     private static Dictionary<string, int> Expected(Func<(int Grpc, int Http, int Redis), int> port) =>
