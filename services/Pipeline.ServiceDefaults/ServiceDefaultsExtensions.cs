@@ -193,7 +193,7 @@ public static class ServiceDefaultsExtensions
         {
             builder.Services.TryAddSingleton(TimeProvider.System);
             builder.Services.AddSingleton<IQueueProbe>(_ => new RabbitMqQueueProbe(rabbit, serviceName + "-consumer-watchdog"));
-            builder.Services.AddSingleton<ConsumerWatchdog>();
+            builder.Services.AddSingleton(sp => ActivatorUtilities.CreateInstance<ConsumerWatchdog>(sp, serviceName + "-"));
             builder.Services.AddHostedService(sp => sp.GetRequiredService<ConsumerWatchdog>());
             builder.Services.AddReceiveEndpointObserver(sp => sp.GetRequiredService<ConsumerWatchdog>());
             builder.Services.AddHealthChecks().AddCheck<ConsumerWatchdog>("bus-consumers", tags: ["ready"]);

@@ -121,7 +121,7 @@ public sealed class ConsumerWatchdogTests(RabbitMqFixture fixture) : RabbitMqTes
         }).Build();
         var lifetime = new NoLifetime();
         var probe = new RabbitMqQueueProbe(RabbitMqAddress.Parse(ConnectionString), "watchdog-tests");
-        return (new ConsumerWatchdog(probe, lifetime, TimeProvider.System, configuration, NullLogger<ConsumerWatchdog>.Instance), lifetime);
+        return (new ConsumerWatchdog("watchdog-", probe, lifetime, TimeProvider.System, configuration, NullLogger<ConsumerWatchdog>.Instance), lifetime);
     }
 
     private IBusControl Bus(ConsumerWatchdog watchdog, string queue, TaskCompletionSource<BrokerPing>? received = null)

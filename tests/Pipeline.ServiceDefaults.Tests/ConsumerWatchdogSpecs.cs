@@ -37,6 +37,8 @@ public sealed class ConsumerWatchdogSpecs
     {
         var watchdog = Watchdog();
         await watchdog.Ready(new EndpointReady(new Uri("rabbitmq://h/v/vm_host_bus_abc?temporary=true")));
+        await watchdog.Ready(new EndpointReady(new Uri("rabbitmq://h/v/vm_PipelineRank_bus_8fmyyydk86sb")));
+        await watchdog.Ready(new EndpointReady(new Uri("rabbitmq://h/v/embed-paper-ingested")));
         await watchdog.Ready(new EndpointReady(new Uri("rabbitmq://h/v/rank-digest-sent")));
         await watchdog.Ready(new EndpointReady(new Uri("rabbitmq://h/v/rank-paper-embedded")));
         await watchdog.Ready(new EndpointReady(new Uri("rabbitmq://h/v/rank-subscriber-changed")));
@@ -50,6 +52,8 @@ public sealed class ConsumerWatchdogSpecs
         Assert.Equal("rank-digest-sent", await watchdog.LookAsync(CancellationToken.None));
         Assert.DoesNotContain("rank-subscriber-changed", _probe.Asked);
         Assert.DoesNotContain("vm_host_bus_abc", _probe.Asked);
+        Assert.DoesNotContain("vm_PipelineRank_bus_8fmyyydk86sb", _probe.Asked);
+        Assert.DoesNotContain("embed-paper-ingested", _probe.Asked); // another service's queue
     }
 
     [Fact]
@@ -83,8 +87,8 @@ public sealed class ConsumerWatchdogSpecs
     public async Task Consumers_that_stay_registered_never_stop_the_service()
     {
         var watchdog = Watchdog(intervalSeconds: 0.02, graceSeconds: 0.1, realClock: true);
-        await watchdog.Ready(new EndpointReady(new Uri("rabbitmq://h/v/q")));
-        _probe.States["q"] = QueueConsumers.Consumed;
+        await watchdog.Ready(new EndpointReady(new Uri("rabbitmq://h/v/rank-q")));
+        _probe.States["rank-q"] = QueueConsumers.Consumed;
 
         await watchdog.StartAsync(CancellationToken.None);
         await _probe.WaitForLooksAsync(20, TimeSpan.FromSeconds(20));
@@ -101,7 +105,7 @@ public sealed class ConsumerWatchdogSpecs
             ["Bus:ConsumerWatchdog:IntervalSeconds"] = intervalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Bus:ConsumerWatchdog:GraceSeconds"] = graceSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
         }).Build();
-        return new ConsumerWatchdog(_probe, _lifetime, realClock ? TimeProvider.System : _clock, configuration, NullLogger<ConsumerWatchdog>.Instance);
+        return new ConsumerWatchdog("rank-", _probe, _lifetime, realClock ? TimeProvider.System : _clock, configuration, NullLogger<ConsumerWatchdog>.Instance);
     }
 
     private sealed class ManualClock(DateTimeOffset now) : TimeProvider

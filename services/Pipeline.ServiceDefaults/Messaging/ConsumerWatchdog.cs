@@ -8,8 +8,9 @@ namespace Pipeline.ServiceDefaults.Messaging;
 
 /// <summary>
 /// Looks every <c>Bus:ConsumerWatchdog:IntervalSeconds</c> (10) at each queue whose endpoint the
-/// bus reports ready (its durable ones; not the bus's temporary reply endpoint), through a
-/// connection of its own. When a queue has had no consumer at every
+/// bus reports ready and that the service's consumers read (named with the service's prefix, as
+/// rank-paper-embedded; not the bus's own reply endpoint, which is declared when first used),
+/// through a connection of its own. When a queue has had no consumer at every
 /// look for <c>Bus:ConsumerWatchdog:GraceSeconds</c> (30) while the bus still calls its endpoint
 /// ready (<see cref="ConsumerLiveness"/>), the service cannot recover in place: MassTransit does not
 /// restart an endpoint it believes healthy. The watchdog then reports the check unhealthy and stops
@@ -18,6 +19,7 @@ namespace Pipeline.ServiceDefaults.Messaging;
 /// go back to their queues, and every consumer is idempotent.
 /// </summary>
 public sealed class ConsumerWatchdog(
+    string queuePrefix,
     IQueueProbe probe,
     IHostApplicationLifetime lifetime,
     TimeProvider clock,
@@ -129,12 +131,11 @@ public sealed class ConsumerWatchdog(
 
     private Task Mark(Uri inputAddress, bool isReady)
     {
-        if (IsTemporary(inputAddress))
+        var queue = QueueName(inputAddress);
+        if (IsTemporary(inputAddress) || !queue.StartsWith(queuePrefix, StringComparison.Ordinal))
         {
             return Task.CompletedTask;
         }
-
-        var queue = QueueName(inputAddress);
         lock (_sync)
         {
             if (isReady)
