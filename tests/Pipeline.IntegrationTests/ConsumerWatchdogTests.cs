@@ -16,7 +16,7 @@ namespace Pipeline.IntegrationTests;
 /// calls ready that nobody consumes, never blames a consumer the broker has, and does not mistake a
 /// broker restart, which the bus recovers from by itself, for a lost consumer.
 /// </summary>
-public sealed class ConsumerWatchdogTests(RabbitMqFixture fixture) : RabbitMqTestBase(fixture)
+public sealed class ConsumerWatchdogTests(RabbitMqFixture fixture, Xunit.Abstractions.ITestOutputHelper output) : RabbitMqTestBase(fixture)
 {
     private static readonly TimeSpan Grace = TimeSpan.FromSeconds(3);
 
@@ -112,6 +112,125 @@ public sealed class ConsumerWatchdogTests(RabbitMqFixture fixture) : RabbitMqTes
             await bus.StopAsync();
         }
     }
+
+    /// <summary>
+    /// The fault itself, reproduced: consumers on one connection, one endpoint busy with 16
+    /// deliveries that publish as they go, and a graceful broker restart. With MassTransit 8.5.12
+    /// and RabbitMQ.Client 7.2.2 the bus comes back with some endpoints still "ready" on channels
+    /// the broker no longer has (two runs of two, and in the fault tests). Whatever the bus does,
+    /// the watchdog must name exactly such a queue, and a new bus (the restarted service) must
+    /// consume every message.
+    /// </summary>
+    [Fact]
+    public async Task After_a_graceful_broker_restart_mid_message_the_watchdog_names_a_queue_left_without_consumer_and_a_restart_loses_nothing()
+    {
+        const int Messages = 64;
+        var (watchdog, _) = Watchdog();
+        var handled = new System.Collections.Concurrent.ConcurrentDictionary<int, int>();
+        var busy = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var bus = BusyBus(handled, busy);
+        bus.ConnectReceiveEndpointObserver(watchdog);
+        await bus.StartAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
+        string? lost = null;
+        try
+        {
+            for (var i = 0; i < Messages; i++)
+            {
+                await bus.Publish(new BusyPing(i));
+            }
+
+            await busy.Task.WaitAsync(TimeSpan.FromSeconds(20));
+            await Broker.RestartAsync();
+
+            // Looks for as long as the bus may take to reconnect everything by itself, and more.
+            var looking = Stopwatch.StartNew();
+            while (lost is null && looking.Elapsed < TimeSpan.FromSeconds(45))
+            {
+                lost = await watchdog.LookAsync(CancellationToken.None);
+                await Task.Delay(500);
+            }
+
+            var consumers = await ConsumersAsync();
+            var unconsumed = consumers.Where(q => q.Value == 0).Select(q => q.Key).Order().ToArray();
+            output.WriteLine($"after {looking.Elapsed.TotalSeconds:F1} s: lost {lost ?? "none"}; consumers {string.Join(", ", consumers.Select(q => $"{q.Key}={q.Value}"))}");
+            if (lost is null)
+            {
+                // The bus recovered every endpoint this time: then no queue may be left unread.
+                Assert.Empty(unconsumed);
+            }
+            else
+            {
+                Assert.Contains(lost, unconsumed);
+            }
+        }
+        finally
+        {
+            using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+            try
+            {
+                await bus.StopAsync(stop.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                // The endpoints on dead channels may never stop: the process would exit here.
+            }
+        }
+
+        // What the supervisor does: a new process, a new bus, the same queues.
+        var restarted = BusyBus(handled, new TaskCompletionSource());
+        await restarted.StartAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
+        try
+        {
+            await WaitUntilAsync(() => Task.FromResult(handled.Count == Messages), TimeSpan.FromSeconds(60));
+            await WaitUntilAsync(async () => (await ConsumersAsync()).Values.All(c => c > 0), TimeSpan.FromSeconds(30));
+        }
+        finally
+        {
+            await restarted.StopAsync();
+        }
+    }
+
+    private IBusControl BusyBus(System.Collections.Concurrent.ConcurrentDictionary<int, int> handled, TaskCompletionSource busy) =>
+        MassTransit.Bus.Factory.CreateUsingRabbitMq(cfg =>
+        {
+            cfg.Host("127.0.0.1", (ushort)Broker.AmqpPort, VirtualHost, h =>
+            {
+                h.Username("guest");
+                h.Password("guest");
+                h.PublisherConfirmation = true;
+            });
+            cfg.ReceiveEndpoint("watchdog-quiet-1", e => e.Handler<BrokerPing>(_ => Task.CompletedTask));
+            cfg.ReceiveEndpoint("watchdog-busy", e =>
+            {
+                e.PrefetchCount = 16;
+                e.Handler<BusyPing>(async context =>
+                {
+                    busy.TrySetResult();
+                    for (var i = 0; i < 40; i++)
+                    {
+                        await context.Publish(new QuietPing(context.Message.N));
+                        await Task.Delay(50);
+                    }
+
+                    handled.AddOrUpdate(context.Message.N, 1, (_, n) => n + 1);
+                });
+            });
+            cfg.ReceiveEndpoint("watchdog-quiet-2", e => e.Handler<QuietPing>(_ => Task.CompletedTask));
+        });
+
+    /// <summary>Consumers per queue of this class's virtual host, as rabbitmqctl lists them.</summary>
+    private async Task<Dictionary<string, int>> ConsumersAsync()
+    {
+        var listed = (await Broker.RabbitMqCtlAsync(["list_queues", "-p", VirtualHost, "--no-table-headers", "--quiet", "name", "consumers"])).EnsureSuccess();
+        return listed.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(line => line.Split('\t'))
+            .Where(parts => parts.Length == 2 && (parts[0] == "watchdog-busy" || parts[0].StartsWith("watchdog-quiet", StringComparison.Ordinal)))
+            .ToDictionary(parts => parts[0], parts => int.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    public sealed record BusyPing(int N);
+
+    public sealed record QuietPing(int N);
 
     private (ConsumerWatchdog Watchdog, IHostApplicationLifetime Lifetime) Watchdog()
     {
