@@ -1,4 +1,6 @@
 using System.Globalization;
+using Grpc.Core;
+using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
 
 namespace Pipeline.Testing;
@@ -32,6 +34,16 @@ public sealed class PipelineProcesses(string rabbitMqConnectionString, SmtpSink 
     public int GrpcPort(string service) => _ports[service].Grpc;
 
     public GrpcChannel Channel(string service) => _channels[service];
+
+    /// <summary>
+    /// Calls to <paramref name="service"/> that end by <see cref="DefaultDeadline"/> at the latest
+    /// when the caller gives no deadline: a service that never answers fails the test instead of
+    /// holding the run.
+    /// </summary>
+    public CallInvoker Calls(string service) => _channels[service].Intercept(new DefaultDeadlineInterceptor(DefaultDeadline));
+
+    /// <summary>The deadline of a call made through <see cref="Calls"/> without one of its own.</summary>
+    public static readonly TimeSpan DefaultDeadline = TimeSpan.FromMinutes(3);
 
     /// <summary>
     /// Starts a Redis per service, then each service with <see cref="EnvironmentFor"/> and what
@@ -106,4 +118,30 @@ public sealed class PipelineProcesses(string rabbitMqConnectionString, SmtpSink 
             await redis.DisposeAsync();
         }
     }
+}
+
+/// <summary>Gives every call that has no deadline of its own one <paramref name="deadline"/> from now.</summary>
+public sealed class DefaultDeadlineInterceptor(TimeSpan deadline) : Interceptor
+{
+    public override TResponse BlockingUnaryCall<TRequest, TResponse>(TRequest request, ClientInterceptorContext<TRequest, TResponse> context, BlockingUnaryCallContinuation<TRequest, TResponse> continuation) =>
+        continuation(request, Bounded(context));
+
+    public override AsyncUnaryCall<TResponse> AsyncUnaryCall<TRequest, TResponse>(TRequest request, ClientInterceptorContext<TRequest, TResponse> context, AsyncUnaryCallContinuation<TRequest, TResponse> continuation) =>
+        continuation(request, Bounded(context));
+
+    public override AsyncServerStreamingCall<TResponse> AsyncServerStreamingCall<TRequest, TResponse>(TRequest request, ClientInterceptorContext<TRequest, TResponse> context, AsyncServerStreamingCallContinuation<TRequest, TResponse> continuation) =>
+        continuation(request, Bounded(context));
+
+    public override AsyncClientStreamingCall<TRequest, TResponse> AsyncClientStreamingCall<TRequest, TResponse>(ClientInterceptorContext<TRequest, TResponse> context, AsyncClientStreamingCallContinuation<TRequest, TResponse> continuation) =>
+        continuation(Bounded(context));
+
+    public override AsyncDuplexStreamingCall<TRequest, TResponse> AsyncDuplexStreamingCall<TRequest, TResponse>(ClientInterceptorContext<TRequest, TResponse> context, AsyncDuplexStreamingCallContinuation<TRequest, TResponse> continuation) =>
+        continuation(Bounded(context));
+
+    private ClientInterceptorContext<TRequest, TResponse> Bounded<TRequest, TResponse>(ClientInterceptorContext<TRequest, TResponse> context)
+        where TRequest : class
+        where TResponse : class =>
+        context.Options.Deadline is not null
+            ? context
+            : new(context.Method, context.Host, context.Options.WithDeadline(DateTime.UtcNow + deadline));
 }

@@ -57,7 +57,8 @@ public sealed partial class PipelineFixture : IAsyncLifetime
 
     public Uri HttpBase(string service) => Processes.HttpBase(service);
 
-    public GrpcChannel Channel(string service) => Processes.Channel(service);
+    /// <summary>Calls to a service, each bounded by a deadline when the test gives none (<see cref="PipelineProcesses.Calls"/>).</summary>
+    public CallInvoker Channel(string service) => Processes.Calls(service);
 
     public async Task EnsureStartedAsync(RabbitMqBroker broker, string virtualHost)
     {

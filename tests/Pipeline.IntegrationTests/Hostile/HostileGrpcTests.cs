@@ -76,7 +76,7 @@ public sealed class HostileGrpcTests(RabbitMqFixture rabbit, PipelineFixture pip
     /// <summary>Calls any RPC with raw request bytes (an empty message unless given), as a client without the generated stubs would.</summary>
     private async Task<StatusCode> CallAsync(string service, MethodDescriptor method, Metadata? headers = null, byte[]? request = null)
     {
-        var invoker = Pipeline.Channel(service).CreateCallInvoker();
+        var invoker = Pipeline.Channel(service);
         var options = new CallOptions(headers, DateTime.UtcNow.AddSeconds(30));
         request ??= [];
         try

@@ -26,7 +26,7 @@ public sealed class RankRebuildTests(RabbitMqFixture rabbit) : RabbitMqTestBase(
     private SmtpSink _smtp = null!;
     private PipelineProcesses _pipeline = null!;
 
-    private RankingService.RankingServiceClient Rank => new(_pipeline.Channel("rank"));
+    private RankingService.RankingServiceClient Rank => new(_pipeline.Calls("rank"));
 
     private static Metadata WithApiKey => new() { { "x-api-key", ApiKey } };
 
@@ -45,7 +45,7 @@ public sealed class RankRebuildTests(RabbitMqFixture rabbit) : RabbitMqTestBase(
         var email = $"rebuild-{Guid.NewGuid():N}@example.org";
         var subscriberId = await SubscribeAndConfirmAsync(email, "protein structure prediction");
         Paper[] papers = [Papers.ProteinFolding(), Papers.QuantumErrorCorrection(), Papers.MedievalTaxes()];
-        var submitted = await new IngestService.IngestServiceClient(_pipeline.Channel("ingest"))
+        var submitted = await new IngestService.IngestServiceClient(_pipeline.Calls("ingest"))
             .SubmitPapersAsync(new SubmitPapersRequest { Papers = { papers } }, WithApiKey);
         Assert.Equal(3, submitted.Accepted);
         await WaitUntilAsync(async () => await KnowsAsync(papers[0].Id) && await KnowsAsync(papers[2].Id), "rank indexed the papers");
@@ -84,7 +84,7 @@ public sealed class RankRebuildTests(RabbitMqFixture rabbit) : RabbitMqTestBase(
 
         // Instant matching works again: a new paper on the topic brings one alert, the old one none.
         var next = Papers.ProteinFolding();
-        await new IngestService.IngestServiceClient(_pipeline.Channel("ingest")).SubmitPapersAsync(new SubmitPapersRequest { Papers = { next } }, WithApiKey);
+        await new IngestService.IngestServiceClient(_pipeline.Calls("ingest")).SubmitPapersAsync(new SubmitPapersRequest { Papers = { next } }, WithApiKey);
         var alerts = await _smtp.WaitForMessagesAsync(m => IsAlertTo(m, email), 2, Arrival);
         Assert.Equal([papers[0].Id, next.Id], alerts.Select(a => Uri.UnescapeDataString(a.Message.MessageId!.Split('.', 3)[2].Split('@')[0])));
         await _smtp.AssertNoMoreMessagesAsync(TimeSpan.FromSeconds(3), m => IsAlertTo(m, email));
@@ -111,7 +111,7 @@ public sealed class RankRebuildTests(RabbitMqFixture rabbit) : RabbitMqTestBase(
     /// <summary>Subscribe, then click the link in the confirmation email, as a subscriber does.</summary>
     private async Task<string> SubscribeAndConfirmAsync(string email, string interest)
     {
-        var notify = new SubscriptionService.SubscriptionServiceClient(_pipeline.Channel("notify"));
+        var notify = new SubscriptionService.SubscriptionServiceClient(_pipeline.Calls("notify"));
         var subscribed = await notify.SubscribeAsync(new SubscribeRequest
         {
             Email = email, Cadence = Cadence.Instant, InstantThreshold = 0.45, Interests = { interest },
