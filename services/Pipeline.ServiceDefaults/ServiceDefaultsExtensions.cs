@@ -9,10 +9,10 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using OpenTelemetry;
-using Pipeline.ServiceDefaults.Messaging;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
+using Pipeline.ServiceDefaults.Messaging;
 using StackExchange.Redis;
 
 namespace Pipeline.ServiceDefaults;
