@@ -77,7 +77,7 @@ public sealed class ConsumerWatchdogTests(RabbitMqFixture fixture, Xunit.Abstrac
         }
         finally
         {
-            await bus.StopAsync();
+            await bus.StopBoundedAsync();
         }
     }
 
@@ -104,12 +104,12 @@ public sealed class ConsumerWatchdogTests(RabbitMqFixture fixture, Xunit.Abstrac
 
             // And the bus did recover: a message published now is consumed.
             var sent = new BrokerPing(Guid.NewGuid(), "after the restart");
-            await bus.Publish(sent);
+            await bus.PublishBoundedAsync(sent);
             Assert.Equal(sent, await received.Task.WaitAsync(TimeSpan.FromSeconds(60)));
         }
         finally
         {
-            await bus.StopAsync();
+            await bus.StopBoundedAsync();
         }
     }
 
@@ -136,7 +136,7 @@ public sealed class ConsumerWatchdogTests(RabbitMqFixture fixture, Xunit.Abstrac
         {
             for (var i = 0; i < Messages; i++)
             {
-                await bus.Publish(new BusyPing(i));
+                await bus.PublishBoundedAsync(new BusyPing(i));
             }
 
             await busy.Task.WaitAsync(TimeSpan.FromSeconds(20));
@@ -165,15 +165,8 @@ public sealed class ConsumerWatchdogTests(RabbitMqFixture fixture, Xunit.Abstrac
         }
         finally
         {
-            using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-            try
-            {
-                await bus.StopAsync(stop.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                // The endpoints on dead channels may never stop: the process would exit here.
-            }
+            // The endpoints on dead channels may never stop: the process would exit here.
+            await bus.StopBoundedAsync(TimeSpan.FromSeconds(20));
         }
 
         // What the supervisor does: a new process, a new bus, the same queues.
@@ -186,7 +179,7 @@ public sealed class ConsumerWatchdogTests(RabbitMqFixture fixture, Xunit.Abstrac
         }
         finally
         {
-            await restarted.StopAsync();
+            await restarted.StopBoundedAsync();
         }
     }
 

@@ -93,7 +93,7 @@ public sealed class RabbitMqBrokerFaultTests(RabbitMqFixture fixture) : RabbitMq
             new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true));
         await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false);
         // With confirmation tracking the publish returns once the broker has written the message.
-        await channel.BasicPublishAsync("", queue, mandatory: true, new BasicProperties { Persistent = true }, Encoding.UTF8.GetBytes(body));
+        await channel.BasicPublishAsync("", queue, mandatory: true, new BasicProperties { Persistent = true }, Encoding.UTF8.GetBytes(body), Bounded.Within());
         await channel.CloseAsync();
         await connection.CloseAsync();
     }

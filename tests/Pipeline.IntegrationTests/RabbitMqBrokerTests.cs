@@ -52,14 +52,14 @@ public sealed class RabbitMqBrokerTests(RabbitMqFixture fixture) : RabbitMqTestB
         try
         {
             var sent = new BrokerPing(Guid.NewGuid(), "hello");
-            await bus.Publish(sent);
+            await bus.PublishBoundedAsync(sent);
 
             var got = await received.Task.WaitAsync(TimeSpan.FromSeconds(20));
             Assert.Equal(sent, got);
         }
         finally
         {
-            await bus.StopAsync();
+            await bus.StopBoundedAsync();
         }
 
         var queues = await Broker.ListQueuesAsync(VirtualHost);
@@ -76,7 +76,7 @@ public sealed class RabbitMqBrokerTests(RabbitMqFixture fixture) : RabbitMqTestB
         await channel.QueueDeclareAsync("depth", durable: false, exclusive: false, autoDelete: false);
         for (var i = 0; i < 3; i++)
         {
-            await channel.BasicPublishAsync("", "depth", Encoding.UTF8.GetBytes($"m{i}"));
+            await channel.BasicPublishAsync("", "depth", Encoding.UTF8.GetBytes($"m{i}"), Bounded.Within());
         }
 
         Assert.Equal(3, await Broker.QueueDepthAsync(VirtualHost, "depth"));

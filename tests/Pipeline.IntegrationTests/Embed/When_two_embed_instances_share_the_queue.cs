@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text.RegularExpressions;
 using Grpc.Core;
+using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
 using MassTransit;
 using Pipeline.Contracts.Embed.V1;
@@ -31,7 +32,7 @@ public sealed partial class When_two_embed_instances_share_the_queue(RabbitMqFix
 
         foreach (var paper in papers)
         {
-            await _bus!.Publish(paper);
+            await _bus!.PublishBoundedAsync(paper);
         }
 
         await WaitUntilAsync(() => papers.All(p => _embedded.ContainsKey(p.Paper.Id)), TimeSpan.FromSeconds(90));
@@ -54,7 +55,7 @@ public sealed partial class When_two_embed_instances_share_the_queue(RabbitMqFix
         var papers = Enumerable.Range(0, 20).Select(NewPaper).ToArray();
         foreach (var paper in papers)
         {
-            await _bus!.Publish(paper);
+            await _bus!.PublishBoundedAsync(paper);
         }
 
         await WaitUntilAsync(() => papers.All(p => _embedded.ContainsKey(p.Paper.Id)), TimeSpan.FromSeconds(90));
@@ -65,7 +66,7 @@ public sealed partial class When_two_embed_instances_share_the_queue(RabbitMqFix
         // The same papers again, as after a redelivery: either instance may take each one.
         foreach (var paper in papers)
         {
-            await _bus!.Publish(paper);
+            await _bus!.PublishBoundedAsync(paper);
         }
 
         await WaitUntilAsync(() => papers.All(p => _embedded.GetValueOrDefault(p.Paper.Id) >= 2), TimeSpan.FromSeconds(60));
@@ -78,7 +79,7 @@ public sealed partial class When_two_embed_instances_share_the_queue(RabbitMqFix
     public async Task Embed_states_its_per_call_limit_refuses_more_and_truncates_a_megabyte_text()
     {
         using var channel = GrpcChannel.ForAddress(_instances[0].Environment["Kestrel__Endpoints__Grpc__Url"]!);
-        var client = new EmbedService.EmbedServiceClient(channel);
+        var client = new EmbedService.EmbedServiceClient(channel.Intercept(new DefaultDeadlineInterceptor(PipelineProcesses.DefaultDeadline)));
 
         var model = await client.GetModelAsync(new GetModelRequest());
         Assert.Equal(256, model.MaxTextsPerCall);
@@ -143,7 +144,7 @@ public sealed partial class When_two_embed_instances_share_the_queue(RabbitMqFix
     {
         if (_bus is not null)
         {
-            await _bus.StopAsync();
+            await _bus.StopBoundedAsync();
         }
 
         foreach (var instance in _instances)

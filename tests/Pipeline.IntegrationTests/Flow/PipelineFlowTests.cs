@@ -106,12 +106,12 @@ public sealed class PipelineFlowTests(RabbitMqFixture rabbit, PipelineFixture pi
         {
             var summary = new PaperSummary(paper.Id, paper.Version, paper.Title, paper.Abstract, paper.Authors, paper.Categories, null,
                 $"https://arxiv.org/abs/{paper.Id}", paper.Source, 0);
-            await bus.Publish(new PaperMatched(subscriberId, summary, 0.9, "speech recognition for low-resource languages", "redelivered", DateTimeOffset.UtcNow));
-            await bus.Publish(new PaperMatched(subscriberId, summary, 0.9, "speech recognition for low-resource languages", "redelivered", DateTimeOffset.UtcNow));
+            await bus.PublishBoundedAsync(new PaperMatched(subscriberId, summary, 0.9, "speech recognition for low-resource languages", "redelivered", DateTimeOffset.UtcNow));
+            await bus.PublishBoundedAsync(new PaperMatched(subscriberId, summary, 0.9, "speech recognition for low-resource languages", "redelivered", DateTimeOffset.UtcNow));
         }
         finally
         {
-            await bus.StopAsync();
+            await bus.StopBoundedAsync();
         }
 
         await Pipeline.Smtp.AssertNoMoreMessagesAsync(TimeSpan.FromSeconds(8), m => IsAlertTo(m, email));

@@ -1,3 +1,4 @@
+using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
 using Pipeline.Contracts.Ingest.V1;
 using Pipeline.Testing;
@@ -22,7 +23,8 @@ public sealed class IngestProcess : IAsyncDisposable
 
     public bool IsRunning => _service.IsRunning;
 
-    public IngestService.IngestServiceClient Client => new(_channel);
+    /// <summary>Calls to ingest, each bounded by a deadline when the test gives none.</summary>
+    public IngestService.IngestServiceClient Client => new(_channel.Intercept(new DefaultDeadlineInterceptor(PipelineProcesses.DefaultDeadline)));
 
     /// <summary>
     /// Starts ingest on <paramref name="rabbitMq"/> with <paramref name="apiKey"/>, its scheduler off

@@ -1,3 +1,4 @@
+using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
 using Pipeline.Contracts.Ingest.V1;
 using Pipeline.IntegrationTests.Infrastructure;
@@ -35,7 +36,7 @@ public sealed class IngestSchedulerTests(RabbitMqFixture broker) : RabbitMqTestB
         {
             await ingest.StartAndWaitUntilReadyAsync(health, TimeSpan.FromSeconds(90));
             using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpc}");
-            var client = new IngestService.IngestServiceClient(channel);
+            var client = new IngestService.IngestServiceClient(channel.Intercept(new DefaultDeadlineInterceptor(PipelineProcesses.DefaultDeadline)));
 
             // The scheduler polls on its own: the five papers arrive without any PollSource.
             // (The papers are stored before the run is recorded, so wait for both.)
@@ -57,7 +58,7 @@ public sealed class IngestSchedulerTests(RabbitMqFixture broker) : RabbitMqTestB
         await using var restarted = ServiceProcess.ForService("Pipeline.Ingest", Environment("01:00:00"));
         await restarted.StartAndWaitUntilReadyAsync(health, TimeSpan.FromSeconds(90));
         using var channel2 = GrpcChannel.ForAddress($"http://127.0.0.1:{grpc}");
-        var client2 = new IngestService.IngestServiceClient(channel2);
+        var client2 = new IngestService.IngestServiceClient(channel2.Intercept(new DefaultDeadlineInterceptor(PipelineProcesses.DefaultDeadline)));
 
         // The last run is in Redis, so the restart does not poll at once: the next run is an interval after it.
         var before = await Status(client2);

@@ -309,11 +309,11 @@ public sealed class DigestDeliveryTests(RabbitMqFixture rabbit, PipelineFixture 
         await bus.StartAsync();
         try
         {
-            await bus.Publish(message);
+            await bus.PublishBoundedAsync(message);
         }
         finally
         {
-            await bus.StopAsync();
+            await bus.StopBoundedAsync();
         }
     }
 

@@ -166,7 +166,7 @@ public sealed class PoisonMessageTests(RabbitMqFixture rabbit, PipelineFixture p
         await using var connection = await ConnectAsync();
         await using var channel = await connection.CreateChannelAsync(new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true));
         var properties = new BasicProperties { Persistent = true, ContentType = "application/vnd.masstransit+json", MessageId = messageId };
-        await channel.BasicPublishAsync("", Queue, mandatory: true, properties, body);
+        await channel.BasicPublishAsync("", Queue, mandatory: true, properties, body, Bounded.Within());
     }
 
     /// <summary>
