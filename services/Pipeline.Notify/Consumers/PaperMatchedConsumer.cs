@@ -42,6 +42,11 @@ public sealed class PaperMatchedConsumer(
         switch (await ledger.BeginAsync(deliveryKey, SendLease))
         {
             case DeliveryClaim.AlreadySent:
+                // Sent before. Its DigestSent may never have reached the broker: a broker restart
+                // between the send and that publish fails the message, which comes back here. Rank
+                // takes the same DigestSent twice alike, so it is announced again.
+                var sent = await ledger.GetAsync(deliveryKey);
+                await context.Publish(new DigestSent(subscriber.Id, "instant", [match.Paper.Id], sent?.SentAt ?? clock.GetUtcNow()));
                 return;
             case DeliveryClaim.InProgress:
                 // Retried (PaperMatchedConsumerDefinition) for longer than a dead instance's heartbeat

@@ -26,7 +26,14 @@ public sealed class SmtpConnectionPool : IAsyncDisposable
         _slots = new SemaphoreSlim(Math.Max(1, _options.MaxConnections > 0 ? _options.MaxConnections : 16));
     }
 
-    /// <summary>Sends <paramref name="message"/> and returns the server's reply to the end of DATA (the 250 line).</summary>
+    /// <summary>
+    /// Sends <paramref name="message"/> and returns the server's reply to the end of DATA (the 250 line).
+    /// <paramref name="cancellationToken"/> stops the wait for a connection and the connecting, never a
+    /// transaction under way: cut off after its DATA, a message may already be in the server's hands
+    /// while the caller, seeing a cancellation, releases its claim and sends it again (a consumer's
+    /// token is cancelled when the broker drops its connection). A transaction ends by itself, within
+    /// the client's timeout (<c>Smtp:TimeoutSeconds</c>).
+    /// </summary>
     public async Task<string> SendAsync(MimeMessage message, CancellationToken cancellationToken)
     {
         await _slots.WaitAsync(cancellationToken);
@@ -34,14 +41,14 @@ public sealed class SmtpConnectionPool : IAsyncDisposable
         try
         {
             client = await RentAsync(cancellationToken);
-            var reply = await client.SendAsync(message, cancellationToken);
+            var reply = await client.SendAsync(message, CancellationToken.None);
             if (_options.MaxConnections > 0)
             {
                 _idle.Add((client, _clock.GetUtcNow()));
             }
             else
             {
-                await client.DisconnectAsync(quit: true, cancellationToken);
+                await client.DisconnectAsync(quit: true, CancellationToken.None);
                 client.Dispose();
             }
 

@@ -95,12 +95,27 @@ public sealed class PipelineFlowTests(RabbitMqFixture rabbit, PipelineFixture pi
         var again = await SubmitAsync(paper);
         Assert.Equal(SubmitOutcome.Duplicate, again.Results.Single().Outcome);
 
-        // The same PaperMatched again, as RabbitMQ would redeliver it after a crash.
-        var bus = Bus.Factory.CreateUsingRabbitMq(cfg => cfg.Host(new Uri(Pipeline.RabbitMqConnectionString.Replace("amqp://guest:guest@", "rabbitmq://")), h =>
+        // The same PaperMatched again, as RabbitMQ would redeliver it after a crash; and what notify
+        // announces to rank (DigestSent) on a queue of the test's own.
+        var announced = new System.Collections.Concurrent.ConcurrentQueue<DigestSent>();
+        var bus = Bus.Factory.CreateUsingRabbitMq(cfg =>
         {
-            h.Username("guest");
-            h.Password("guest");
-        }));
+            cfg.Host(new Uri(Pipeline.RabbitMqConnectionString.Replace("amqp://guest:guest@", "rabbitmq://")), h =>
+            {
+                h.Username("guest");
+                h.Password("guest");
+            });
+            cfg.ReceiveEndpoint($"flow-tests-digest-sent-{Guid.NewGuid():N}", e =>
+            {
+                e.AutoDelete = true;
+                e.Durable = false;
+                e.Handler<DigestSent>(context =>
+                {
+                    announced.Enqueue(context.Message);
+                    return Task.CompletedTask;
+                });
+            });
+        });
         await bus.StartAsync();
         try
         {
@@ -108,6 +123,12 @@ public sealed class PipelineFlowTests(RabbitMqFixture rabbit, PipelineFixture pi
                 $"https://arxiv.org/abs/{paper.Id}", paper.Source, 0);
             await bus.PublishBoundedAsync(new PaperMatched(subscriberId, summary, 0.9, "speech recognition for low-resource languages", "redelivered", DateTimeOffset.UtcNow));
             await bus.PublishBoundedAsync(new PaperMatched(subscriberId, summary, 0.9, "speech recognition for low-resource languages", "redelivered", DateTimeOffset.UtcNow));
+
+            // No second email, but each redelivery tells rank again that the paper was sent: the
+            // first DigestSent may have been lost with the broker connection that failed the message.
+            await WaitUntilAsync(
+                () => Task.FromResult(announced.Count(m => m.SubscriberId == subscriberId && m.PaperIds.Contains(paper.Id)) >= 2),
+                "notify announces the already-sent alert again for each redelivery");
         }
         finally
         {

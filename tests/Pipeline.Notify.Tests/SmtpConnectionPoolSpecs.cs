@@ -1,0 +1,160 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Microsoft.Extensions.Options;
+using MimeKit;
+using Pipeline.Notify.Delivery;
+
+namespace Pipeline.Notify.Tests;
+
+/// <summary>
+/// A consumer's cancellation token is cancelled when the broker drops its connection. If that cut
+/// an SMTP transaction off after its DATA, the server would keep the message while notify, seeing
+/// a cancellation, released its claim and sent it again: the duplicate a broker restart produced in
+/// the fault tests. The pool lets a transaction under way finish.
+/// </summary>
+public sealed class SmtpConnectionPoolSpecs
+{
+    [Fact]
+    public async Task A_cancellation_after_the_message_is_handed_over_does_not_cut_the_transaction_off()
+    {
+        await using var server = HeldSmtpServer.Start();
+        await using var pool = new SmtpConnectionPool(Options.Create(new SmtpOptions { Host = "127.0.0.1", Port = server.Port, TimeoutSeconds = 20 }), TimeProvider.System);
+        using var consumer = new CancellationTokenSource();
+
+        var sending = pool.SendAsync(Message(), consumer.Token);
+        await server.DataReceived.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await consumer.CancelAsync(); // the broker went away while the server holds its reply
+        await Task.Delay(200);
+        server.Answer.TrySetResult();
+
+        var reply = await sending.WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.Contains("queued", reply, StringComparison.Ordinal);
+        Assert.Equal(1, server.Messages);
+    }
+
+    [Fact]
+    public async Task A_cancellation_before_the_transaction_starts_still_stops_the_send()
+    {
+        await using var server = HeldSmtpServer.Start();
+        await using var pool = new SmtpConnectionPool(Options.Create(new SmtpOptions { Host = "127.0.0.1", Port = server.Port, TimeoutSeconds = 20, MaxConnections = 1 }), TimeProvider.System);
+
+        // The only connection is busy: the second send waits for it and is given up.
+        var first = pool.SendAsync(Message(), CancellationToken.None);
+        await server.DataReceived.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        using var gaveUp = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => pool.SendAsync(Message(), gaveUp.Token));
+
+        server.Answer.TrySetResult();
+        await first.WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.Equal(1, server.Messages);
+    }
+
+    private static MimeMessage Message()
+    {
+        var message = new MimeMessage { Subject = "An alert", MessageId = $"alert.s.{Guid.NewGuid():N}@pipeline.localhost" };
+        message.From.Add(MailboxAddress.Parse("papers@pipeline.localhost"));
+        message.To.Add(MailboxAddress.Parse("reader@example.org"));
+        message.Body = new TextPart("plain") { Text = "A paper." };
+        return message;
+    }
+
+    /// <summary>
+    /// Speaks just enough SMTP over loopback, and holds its reply to the end of DATA until
+    /// <see cref="Answer"/> is set: the moment a real server takes to store a message.
+    /// </summary>
+    private sealed class HeldSmtpServer : IAsyncDisposable
+    {
+        private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _serving;
+        private int _messages;
+
+        private HeldSmtpServer()
+        {
+            _listener.Start();
+            _serving = Task.Run(ServeAsync);
+        }
+
+        public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+        public TaskCompletionSource DataReceived { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource Answer { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public int Messages => Volatile.Read(ref _messages);
+
+        public static HeldSmtpServer Start() => new();
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            _listener.Stop();
+            try
+            {
+                await _serving.WaitAsync(TimeSpan.FromSeconds(10));
+            }
+            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+            {
+            }
+
+            _stop.Dispose();
+        }
+
+        private async Task ServeAsync()
+        {
+            var sessions = new List<Task>();
+            try
+            {
+                while (!_stop.IsCancellationRequested)
+                {
+                    var client = await _listener.AcceptTcpClientAsync(_stop.Token);
+                    sessions.Add(Task.Run(() => SessionAsync(client)));
+                }
+            }
+            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+            {
+            }
+
+            await Task.WhenAll(sessions).WaitAsync(TimeSpan.FromSeconds(5)).ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+
+        private async Task SessionAsync(TcpClient client)
+        {
+            using (client)
+            {
+                var stream = client.GetStream();
+                using var reader = new StreamReader(stream, Encoding.ASCII);
+                await using var writer = new StreamWriter(stream, Encoding.ASCII) { NewLine = "\r\n", AutoFlush = true };
+                await writer.WriteLineAsync("220 held.test ESMTP");
+                while (await reader.ReadLineAsync(_stop.Token) is { } line)
+                {
+                    var verb = line.Split(' ', 2)[0].ToUpperInvariant();
+                    switch (verb)
+                    {
+                        case "EHLO" or "HELO":
+                            await writer.WriteLineAsync("250 held.test");
+                            break;
+                        case "DATA":
+                            await writer.WriteLineAsync("354 go on");
+                            while (await reader.ReadLineAsync(_stop.Token) is { } data && data != ".")
+                            {
+                            }
+
+                            DataReceived.TrySetResult();
+                            await Answer.Task.WaitAsync(_stop.Token);
+                            Interlocked.Increment(ref _messages);
+                            await writer.WriteLineAsync("250 2.0.0 queued");
+                            break;
+                        case "QUIT":
+                            await writer.WriteLineAsync("221 bye");
+                            return;
+                        default:
+                            await writer.WriteLineAsync("250 ok");
+                            break;
+                    }
+                }
+            }
+        }
+    }
+}
