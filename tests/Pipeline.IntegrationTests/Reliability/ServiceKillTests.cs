@@ -34,10 +34,16 @@ public sealed class ServiceKillTests(ReliabilityFixture fixture, ITestOutputHelp
                     submitting = SubmitAllAsync(papers, batchSize: 10, pause: TimeSpan.FromMilliseconds(250));
                     await Task.Delay(TimeSpan.FromSeconds(1));
                     break;
-                case "embed" or "rank":
-                    // Killed while it works: the first papers have reached rank, the rest are
-                    // prefetched, half-done or waiting. Not after the submission returns: on a loaded
-                    // machine embed and rank can finish all 160 while ingest still answers the call.
+                case "embed":
+                    // Killed holding deliveries: frozen (SIGSTOP) before the papers come, so the broker
+                    // hands it a prefetch of them that it never acknowledges, and killed once all are
+                    // submitted. (Timing a kill to the middle of its work failed both ways: embed's
+                    // cache answers papers it has seen at once, and a loaded machine is slow.)
+                    process.Pause();
+                    submitting = Task.FromResult(await SubmitAllAsync(papers, batchSize: 160));
+                    break;
+                case "rank":
+                    // Killed while it works: the first papers have reached rank, embed still sends the rest.
                     submitting = SubmitAllAsync(papers, batchSize: 160);
                     await WaitUntilAsync(async () => (await IndexedAsync(category)).Count > 0, "the first papers reach rank");
                     break;
