@@ -199,6 +199,15 @@ public static partial class RankLoad
         }
 
         Say($"memory after the runs: {Memory(rank.ProcessId!.Value)}");
+        // RANK_LOAD_HOLD_SECONDS keeps this rank running that long after the runs, for a look with
+        // dotnet-counters or dotnet-gcdump at what its memory holds.
+        if (int.TryParse(Environment.GetEnvironmentVariable("RANK_LOAD_HOLD_SECONDS"), out var hold) && hold > 0)
+        {
+            Say($"holding rank (pid {rank.ProcessId}) for {hold} s");
+            await Task.Delay(TimeSpan.FromSeconds(hold));
+            Say($"memory after holding: {Memory(rank.ProcessId!.Value)}");
+        }
+
         await rank.StopAsync();
     }
 
