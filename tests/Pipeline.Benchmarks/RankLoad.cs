@@ -31,6 +31,8 @@ public static partial class RankLoad
 {
     private const string ApiKey = "benchmark-key";
     private static readonly TimeSpan RunBound = TimeSpan.FromSeconds(20);
+    private static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(
+        double.TryParse(Environment.GetEnvironmentVariable("RANK_LOAD_WARMUP_SECONDS"), CultureInfo.InvariantCulture, out var seconds) ? seconds : 3);
 
     public static async Task RunAsync(string[] args)
     {
@@ -168,6 +170,7 @@ public static partial class RankLoad
         Say($"## rank, vectors {precision}, {buildName}");
         Say($"ready after {started.Elapsed.TotalSeconds:F1} s; {LoadLine(rank.LogPath)}");
         Say($"memory after load: {Memory(rank.ProcessId!.Value)}");
+        await HoldAsync(rank, "after load", Say);
 
         using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpc}");
         var client = new RankingService.RankingServiceClient(channel);
@@ -183,8 +186,15 @@ public static partial class RankLoad
 
         foreach (var (name, call) in calls)
         {
-            // Warm-up: JIT, connection pools, the embed cache of nothing in particular.
-            var warm = await RunAsync(call, clients: 4, maxCalls: 200, RunBound);
+            // Warm-up: JIT, connection pools, the thread pool, the embed cache of nothing in
+            // particular. By time, not by count: the runtime recompiles a hot method (tier 1) only
+            // after it has been called 30 times and a 100 ms delay has passed, in the background, so
+            // a 200-call warm-up of a 0.1 ms call (Trending) ended before that and the measured run
+            // paid for the recompilation on one of the two cores.
+            // RANK_LOAD_WARMUP_SECONDS=0 gives the old warm-up (200 calls from 4 clients), for comparison.
+            var warm = WarmUp > TimeSpan.Zero
+                ? await RunAsync(call, clients: 16, maxCalls: int.MaxValue, WarmUp)
+                : await RunAsync(call, clients: 4, maxCalls: 200, RunBound);
             if (warm.Unimplemented > 0)
             {
                 Say($"{name}: UNIMPLEMENTED in this build (warm-up answered {warm.Unimplemented} of {warm.Calls} calls so)");
@@ -199,16 +209,22 @@ public static partial class RankLoad
         }
 
         Say($"memory after the runs: {Memory(rank.ProcessId!.Value)}");
-        // RANK_LOAD_HOLD_SECONDS keeps this rank running that long after the runs, for a look with
-        // dotnet-counters or dotnet-gcdump at what its memory holds.
+        await HoldAsync(rank, "after the runs", Say);
+        await rank.StopAsync();
+    }
+
+    /// <summary>
+    /// RANK_LOAD_HOLD_SECONDS keeps rank idle that long after the load and after the runs, for a
+    /// look with dotnet-counters or dotnet-gcdump at what its memory holds.
+    /// </summary>
+    private static async Task HoldAsync(ServiceProcess rank, string when, Action<string> Say)
+    {
         if (int.TryParse(Environment.GetEnvironmentVariable("RANK_LOAD_HOLD_SECONDS"), out var hold) && hold > 0)
         {
-            Say($"holding rank (pid {rank.ProcessId}) for {hold} s");
+            Say($"holding rank (pid {rank.ProcessId}) {when} for {hold} s");
             await Task.Delay(TimeSpan.FromSeconds(hold));
             Say($"memory after holding: {Memory(rank.ProcessId!.Value)}");
         }
-
-        await rank.StopAsync();
     }
 
     private static int Next(Random random, int max)
@@ -398,7 +414,7 @@ public static partial class RankLoad
 
     private static async Task<RunResult> RunAsync(Func<Task> call, int clients, int maxCalls, TimeSpan bound)
     {
-        var latencies = new List<double>(maxCalls);
+        var latencies = new List<double>(Math.Min(maxCalls, 100_000));
         var (started, errors, unimplemented) = (0, 0, 0);
         var deadline = Stopwatch.StartNew();
         var lastError = "";

@@ -21,6 +21,25 @@ public class PaperIndexSpecs
         new(new PaperSummary(id, 1, "Title " + id, "Abstract", [], [], published, "https://arxiv.org/abs/" + id, "api", 0), DateTimeOffset.UnixEpoch);
 
     [Fact]
+    public void An_author_of_many_papers_is_kept_once_and_every_paper_still_names_its_authors()
+    {
+        var index = new PaperIndex();
+        for (var i = 0; i < 3; i++)
+        {
+            // A new string each time, as papers deserialised from Redis or the bus arrive.
+            var authors = new[] { string.Concat("Ada ", "Lovelace"), $"Co-author {i}" };
+            index.Upsert(Paper($"p{i}") with { Paper = Paper($"p{i}").Paper with { Authors = authors } }, Unit((i, 1)));
+        }
+
+        var papers = Enumerable.Range(0, 3).Select(i => index.Find($"p{i}")!.Paper).ToArray();
+
+        Assert.All(papers, p => Assert.Equal("Ada Lovelace", p.Authors[0]));
+        Assert.Equal(["Co-author 0", "Co-author 1", "Co-author 2"], papers.Select(p => p.Authors[1]));
+        Assert.Same(papers[0].Authors[0], papers[1].Authors[0]);
+        Assert.Same(papers[0].Authors[0], papers[2].Authors[0]);
+    }
+
+    [Fact]
     public void Papers_come_back_most_similar_first()
     {
         var index = new PaperIndex();

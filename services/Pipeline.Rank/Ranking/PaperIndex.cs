@@ -648,8 +648,15 @@ public sealed class PaperIndex
             categories[i] = Intern(p.Categories[i]);
         }
 
+        // Authors repeat across papers (a prolific author, a lab's list): one string each.
+        var authors = new string[p.Authors.Count];
+        for (var i = 0; i < authors.Length; i++)
+        {
+            authors[i] = Intern(p.Authors[i]);
+        }
+
         var metadata = p.Metadata is { AuthorDetails: not null } m ? m with { AuthorDetails = null } : p.Metadata;
-        var slim = p with { Abstract = "", Categories = categories, Source = Intern(p.Source), Metadata = metadata };
+        var slim = p with { Abstract = "", Authors = authors, Categories = categories, Source = Intern(p.Source), Metadata = metadata };
         return paper with { Paper = slim };
     }
 

@@ -12,7 +12,11 @@ public sealed record SubscriberProfile(
     public bool WantsInstantAlerts => string.Equals(Cadence, "instant", StringComparison.OrdinalIgnoreCase);
 }
 
-/// <summary>Every active subscriber's profile, in memory; rebuilt from rank's Redis at start.</summary>
+/// <summary>
+/// Every active subscriber's profile, in memory; rebuilt from rank's Redis at start. Interest
+/// vectors are kept in half precision (<see cref="HalfVectors"/>): a profile read back hands out
+/// fp32 copies of them.
+/// </summary>
 public sealed class ProfileIndex
 {
     private readonly Lock _lock = new();
@@ -29,6 +33,7 @@ public sealed class ProfileIndex
 
     public void Upsert(SubscriberProfile profile)
     {
+        profile = Compact(profile);
         lock (_lock)
         {
             _profiles = new Dictionary<string, SubscriberProfile>(_profiles, StringComparer.Ordinal) { [profile.SubscriberId] = profile };
@@ -43,12 +48,16 @@ public sealed class ProfileIndex
             var copy = new Dictionary<string, SubscriberProfile>(_profiles, StringComparer.Ordinal);
             foreach (var profile in profiles)
             {
-                copy[profile.SubscriberId] = profile;
+                copy[profile.SubscriberId] = Compact(profile);
             }
 
             _profiles = copy;
         }
     }
+
+    /// <summary>The index keeps interest vectors in half precision (<see cref="HalfVectors"/>).</summary>
+    private static SubscriberProfile Compact(SubscriberProfile profile) =>
+        profile.Vectors is HalfVectors ? profile : profile with { Vectors = HalfVectors.Of(profile.Vectors) };
 
     public void Remove(string subscriberId)
     {

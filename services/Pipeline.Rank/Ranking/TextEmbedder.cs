@@ -11,7 +11,7 @@ namespace Pipeline.Rank.Ranking;
 /// </summary>
 public sealed class TextEmbedder(EmbedService.EmbedServiceClient client)
 {
-    public const int CacheCapacity = 4_096;
+    public const int CacheCapacity = 1_024;
 
     private readonly Lock _lock = new();
     private readonly Dictionary<string, LinkedListNode<(string Text, float[] Vector)>> _cache = new(StringComparer.Ordinal);
