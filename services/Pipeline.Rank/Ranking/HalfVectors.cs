@@ -7,8 +7,8 @@ namespace Pipeline.Rank.Ranking;
 /// A profile's interest vectors kept in half precision (2 bytes a component instead of 4), handed
 /// out as fresh float arrays. 10,000 subscribers with three interests each hold 46 MB of fp32
 /// vectors; in fp16 they hold 23 MB. A unit vector's components lose at most 2^-11 of their value
-/// (relative), so a cosine moves by about 1e-4 (<see cref="When_profile_vectors_are_kept_in_half_precision"/>
-/// in the tests): far below what separates one paper from the next, and the instant matcher's exact
+/// (relative), so a cosine moves by about 1e-4 (the tests' When_profile_vectors_are_kept_in_half_precision
+/// hold it under 2e-4): far below what separates one paper from the next, and the instant matcher's exact
 /// re-check and the int8 matrix are both built from these same values, so they agree.
 /// </summary>
 public sealed class HalfVectors : IReadOnlyList<float[]>
