@@ -11,9 +11,15 @@ set -euo pipefail
 
 child=""
 stop() {
-  if [[ -n "$child" ]]; then
-    kill -TERM "$child" 2>/dev/null || true
-    wait "$child" || true
+  # Every background job of this shell, not only "$child": a signal that arrives between starting
+  # the command and `child=$!` runs this trap with child still empty, and the command would
+  # outlive its supervisor.
+  local running
+  running=$(jobs -p)
+  if [[ -n "$running" ]]; then
+    # shellcheck disable=SC2086 # one word per pid
+    kill -TERM $running 2>/dev/null || true
+    wait || true
   fi
   exit 143
 }

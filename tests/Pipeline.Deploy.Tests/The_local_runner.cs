@@ -114,26 +114,56 @@ public sealed class The_local_runner
     }
 
     [Fact]
-    public async Task The_supervisor_passes_SIGTERM_on_and_ends_when_the_command_has()
+    public Task The_supervisor_passes_SIGTERM_on_and_ends_when_the_command_has() =>
+        TerminateSupervisorAsync(Repository.PathOf(ShellScript.Supervise), []);
+
+    [Fact]
+    public async Task A_SIGTERM_just_after_the_command_started_still_reaches_the_command()
+    {
+        // The supervisor learns the command's pid (`child=$!`) a moment after starting it; a
+        // SIGTERM in between once left the command running after the supervisor had exited (seen
+        // in CI on a loaded machine). A copy of the script with that moment stretched to 300 ms
+        // makes the race certain rather than rare.
+        var script = await File.ReadAllTextAsync(Repository.PathOf(ShellScript.Supervise));
+        Assert.Contains("\n  child=$!\n", script);
+        var copy = Path.Combine(Path.GetTempPath(), $"supervise-slow-{Guid.NewGuid():N}.sh");
+        await File.WriteAllTextAsync(copy, script.Replace("\n  child=$!\n", "\n  sleep 0.3; child=$!\n", StringComparison.Ordinal));
+        try
+        {
+            await TerminateSupervisorAsync("bash", [copy]);
+        }
+        finally
+        {
+            File.Delete(copy);
+        }
+    }
+
+    /// <summary>
+    /// Starts the supervisor (<paramref name="program"/> and <paramref name="arguments"/>) on a
+    /// command that writes its pid and sleeps, sends the supervisor SIGTERM as soon as the command
+    /// runs, and checks that both are gone.
+    /// </summary>
+    private static async Task TerminateSupervisorAsync(string program, string[] arguments)
     {
         var pidFile = Path.Combine(Path.GetTempPath(), $"supervise-{Guid.NewGuid():N}");
-        var info = new System.Diagnostics.ProcessStartInfo(Repository.PathOf(ShellScript.Supervise)) { UseShellExecute = false };
-        foreach (var arg in new[] { "sh", "-c", $"echo $$ > '{pidFile}'; exec sleep 60" })
+        var info = new System.Diagnostics.ProcessStartInfo(program) { UseShellExecute = false };
+        foreach (var arg in arguments.Concat(["sh", "-c", $"echo $$ > '{pidFile}'; exec sleep 60"]))
         {
             info.ArgumentList.Add(arg);
         }
 
         using var supervisor = System.Diagnostics.Process.Start(info)!;
+        var child = 0;
         try
         {
             var waited = System.Diagnostics.Stopwatch.StartNew();
             while (!File.Exists(pidFile) || File.ReadAllText(pidFile).Trim().Length == 0)
             {
                 Assert.True(waited.Elapsed < TimeSpan.FromSeconds(10), "the command did not start");
-                await Task.Delay(50);
+                await Task.Delay(10);
             }
 
-            var child = int.Parse(File.ReadAllText(pidFile).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+            child = int.Parse(File.ReadAllText(pidFile).Trim(), System.Globalization.CultureInfo.InvariantCulture);
             ExternalTool.TryRun("kill", ["-TERM", supervisor.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
             await supervisor.WaitForExitAsync(timeout.Token);
@@ -146,6 +176,11 @@ public sealed class The_local_runner
             if (!supervisor.HasExited)
             {
                 supervisor.Kill(entireProcessTree: true);
+            }
+
+            if (child > 0 && Directory.Exists($"/proc/{child}"))
+            {
+                ExternalTool.TryRun("kill", ["-KILL", child.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
             }
 
             File.Delete(pidFile);
