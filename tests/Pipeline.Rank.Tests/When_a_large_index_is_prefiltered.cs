@@ -146,9 +146,11 @@ public class When_a_large_index_is_prefiltered
     }
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(4)]
-    public void Sign_code_distances_are_the_bits_in_which_the_codes_differ(int queryCount)
+    [InlineData(1, true)]
+    [InlineData(4, true)]
+    [InlineData(1, false)]
+    [InlineData(4, false)]
+    public void Sign_code_distances_are_the_bits_in_which_the_codes_differ(int queryCount, bool vectorised)
     {
         var data = new ClusteredVectors(seed: 8);
         var rows = new VectorRows(PaperIndex.Dimensions, VectorPrecision.Int8);
@@ -167,7 +169,8 @@ public class When_a_large_index_is_prefiltered
 
         var distances = new ushort[vectors.Length];
         var histogram = new int[PaperIndex.Dimensions + 1];
-        VectorRows.NearestCodes(rows.Codes(vectors.Length), codes, 6, distances, histogram);
+        // 300 rows: the last block of eight holds four.
+        VectorRows.NearestCodes(rows.Codes(vectors.Length), codes, 6, distances, histogram, vectorised);
 
         for (var i = 0; i < vectors.Length; i++)
         {
@@ -179,5 +182,20 @@ public class When_a_large_index_is_prefiltered
         Assert.Equal(vectors.Length, histogram.Sum());
         Assert.Equal(distances.Count(d => d == distances[0]), histogram[distances[0]]);
         Assert.Equal(6, rows.CodeWords);
+    }
+
+    [Fact]
+    public void The_rows_within_a_distance_range_are_found_in_order()
+    {
+        var random = new Random(3);
+        var distances = Enumerable.Range(0, 1_000).Select(_ => (ushort)random.Next(400)).ToArray();
+        distances[999] = ushort.MaxValue; // outside any window
+        foreach (var (from, below) in new[] { (0, 150), (150, 200), (200, 385), (385, 400), (10, 10) })
+        {
+            var found = new List<int>();
+            VectorRows.RowsWithin(distances, from, below, found);
+
+            Assert.Equal(Enumerable.Range(0, distances.Length).Where(i => distances[i] >= from && distances[i] < below), found);
+        }
     }
 }

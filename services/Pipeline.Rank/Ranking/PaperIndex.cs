@@ -519,13 +519,20 @@ public sealed class PaperIndex
 
             taken += (int)rows;
             candidates.Clear();
-            for (var slot = 0; slot < _count; slot++)
+            VectorRows.RowsWithin(distances.AsSpan(0, _count), below, upTo, candidates);
+            if (include is not null)
             {
-                int d = distances[slot];
-                if (d >= below && d < upTo && (include is null || include(_papers[slot])))
+                var passed = 0;
+                var found = CollectionsMarshal.AsSpan(candidates);
+                foreach (var slot in found)
                 {
-                    candidates.Add(slot);
+                    if (include(_papers[slot]))
+                    {
+                        found[passed++] = slot;
+                    }
                 }
+
+                candidates.RemoveRange(passed, candidates.Count - passed);
             }
 
             accepted += candidates.Count;

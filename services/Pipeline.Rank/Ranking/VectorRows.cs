@@ -38,7 +38,9 @@ public sealed class VectorRows
     private Half[] _f16 = [];
     private sbyte[] _i8 = [];
     private float[] _scales = [];
-    // Each row's sign code, CodeWords 64-bit words a row: bit i is set when element i is positive.
+    // Each row's sign code (bit i set when element i is positive), CodeWords 64-bit words a row,
+    // in blocks of CodeBlockRows rows stored word by word (see CodeIndex), so one SIMD register
+    // holds the same word of eight rows.
     private ulong[] _codes = [];
     private int _capacity;
 
@@ -77,7 +79,14 @@ public sealed class VectorRows
     {
         EnsureCapacity(row + 1);
         var offset = row * _width;
-        SignCode(vector, _codes.AsSpan(row * CodeWords, CodeWords));
+        var words = CodeWords;
+        Span<ulong> code = words <= 32 ? stackalloc ulong[words] : new ulong[words];
+        SignCode(vector, code);
+        for (var w = 0; w < words; w++)
+        {
+            _codes[CodeIndex(row, w, words)] = code[w];
+        }
+
         switch (Precision)
         {
             case VectorPrecision.Float32:
@@ -151,8 +160,21 @@ public sealed class VectorRows
         return t_scratch.AsSpan(0, needed);
     }
 
-    /// <summary>The sign codes of rows 0 to <paramref name="rows"/> - 1, back to back (<see cref="CodeWords"/> a row).</summary>
-    internal ReadOnlySpan<ulong> Codes(int rows) => new(_codes, 0, rows * CodeWords);
+    /// <summary>Rows in a block of the sign-code layout (<see cref="CodeIndex"/>).</summary>
+    internal const int CodeBlockRows = 8;
+
+    /// <summary>
+    /// Where word <paramref name="word"/> of row <paramref name="row"/>'s sign code is kept: rows in
+    /// blocks of eight, each block word by word (the eight rows' word 0, then their word 1, ...).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static int CodeIndex(int row, int word, int words) => ((((row / CodeBlockRows) * words) + word) * CodeBlockRows) + (row % CodeBlockRows);
+
+    /// <summary>Code words needed for <paramref name="rows"/> rows: whole blocks.</summary>
+    internal static int CodeLength(int rows, int words) => (rows + CodeBlockRows - 1) / CodeBlockRows * CodeBlockRows * words;
+
+    /// <summary>The sign codes of rows 0 to <paramref name="rows"/> - 1 (whole blocks, laid out as <see cref="CodeIndex"/> says).</summary>
+    internal ReadOnlySpan<ulong> Codes(int rows) => new(_codes, 0, CodeLength(rows, CodeWords));
 
     /// <summary>
     /// A vector's sign code: bit i (of word i / 64) is set when element i is positive. The Hamming
@@ -173,56 +195,42 @@ public sealed class VectorRows
     }
 
     /// <summary>
-    /// For each row of <paramref name="rows"/> (sign codes, <paramref name="words"/> a row), the
-    /// smallest Hamming distance to any of <paramref name="queries"/> (codes back to back) into
+    /// For each row of <paramref name="rows"/> (sign codes, <paramref name="words"/> a row, laid out
+    /// as <see cref="CodeIndex"/> says), the smallest Hamming distance to any of
+    /// <paramref name="queries"/> (codes back to back, row after row) into
     /// <paramref name="distances"/>, and how many rows have each distance into
     /// <paramref name="histogram"/> (at least words × 64 + 1 long, cleared by the caller).
     /// </summary>
-    internal static void NearestCodes(ReadOnlySpan<ulong> rows, ReadOnlySpan<ulong> queries, int words, Span<ushort> distances, Span<int> histogram)
+    internal static void NearestCodes(ReadOnlySpan<ulong> rows, ReadOnlySpan<ulong> queries, int words, Span<ushort> distances, Span<int> histogram, bool vectorised = true)
     {
         var count = distances.Length;
-        var queryCount = queries.Length / words;
-        if (queryCount == 0 || rows.Length < count * words || histogram.Length <= words * 64 || queries.Length != queryCount * words)
+        var queryCount = words > 0 ? queries.Length / words : 0;
+        if (queryCount == 0 || rows.Length < CodeLength(count, words) || histogram.Length <= words * 64 || queries.Length != queryCount * words)
         {
             throw new ArgumentException("The codes, distances and histogram do not fit together, or there is no query.");
         }
 
+        if (vectorised && Avx512BW.IsSupported && words <= 31)
+        {
+            NearestCodesAvx512(rows, queries, words, distances, histogram);
+            return;
+        }
+
         if (words == 6)
         {
-            // 384 dimensions: one pass over the rows per query (48 bytes a row, read in order),
-            // each later query's distances folded in with a vectorised minimum.
-            DistancesAt384(rows, queries[..6], distances);
-            if (queryCount > 1)
-            {
-                var other = t_otherDistances is { } kept && kept.Length >= count ? kept.AsSpan(0, count) : (t_otherDistances = new ushort[count]).AsSpan();
-                for (var q = 1; q < queryCount; q++)
-                {
-                    DistancesAt384(rows, queries.Slice(q * 6, 6), other);
-                    TensorPrimitives.Min(distances, other, distances);
-                }
-            }
-
-            ref var distance = ref MemoryMarshal.GetReference(distances);
-            ref var bucket = ref MemoryMarshal.GetReference(histogram);
-            for (var r = 0; r < count; r++)
-            {
-                Unsafe.Add(ref bucket, Unsafe.Add(ref distance, r))++;
-            }
-
+            NearestCodesAt384(rows, queries, distances, histogram);
             return;
         }
 
         for (var r = 0; r < count; r++)
         {
-            var row = rows.Slice(r * words, words);
             var nearest = int.MaxValue;
             for (var q = 0; q < queryCount; q++)
             {
-                var code = queries.Slice(q * words, words);
                 var distance = 0;
                 for (var w = 0; w < words; w++)
                 {
-                    distance += BitOperations.PopCount(row[w] ^ code[w]);
+                    distance += BitOperations.PopCount(rows[CodeIndex(r, w, words)] ^ queries[(q * words) + w]);
                 }
 
                 nearest = Math.Min(nearest, distance);
@@ -230,6 +238,156 @@ public sealed class VectorRows
 
             distances[r] = (ushort)nearest;
             histogram[nearest]++;
+        }
+    }
+
+    /// <summary>
+    /// <see cref="NearestCodes"/> eight rows at a time: a register holds one code word of a block's
+    /// eight rows; XOR with the query word, count the bits of each byte with two table look-ups
+    /// (a nibble each, <c>vpshufb</c>), add the bytes over the words, and one <c>vpsadbw</c> sums
+    /// each row's bytes into its lane. x86 has a vector popcount (AVX-512 VPOPCNTDQ), but .NET 10
+    /// exposes none. The histogram is kept in four interleaved copies so consecutive rows with the
+    /// same distance do not wait on each other's increment.
+    /// </summary>
+    private static void NearestCodesAvx512(ReadOnlySpan<ulong> rows, ReadOnlySpan<ulong> queries, int words, Span<ushort> distances, Span<int> histogram)
+    {
+        var count = distances.Length;
+        var queryCount = queries.Length / words;
+        var nibbleBits = Vector512.Create((byte)0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
+            0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+        var lowNibble = Vector512.Create((byte)0x0F);
+        Span<Vector512<ulong>> broadcast = queries.Length <= 64 ? stackalloc Vector512<ulong>[queries.Length] : new Vector512<ulong>[queries.Length];
+        for (var i = 0; i < queries.Length; i++)
+        {
+            broadcast[i] = Vector512.Create(queries[i]);
+        }
+
+        var stride = (words * 64) + 1;
+        Span<int> counts = stackalloc int[4 * stride];
+        counts.Clear();
+        ref var code = ref MemoryMarshal.GetReference(rows);
+        ref var distance = ref MemoryMarshal.GetReference(distances);
+        var blockWords = CodeBlockRows * words;
+        for (var first = 0; first < count; first += CodeBlockRows)
+        {
+            ref var block = ref Unsafe.Add(ref code, (first / CodeBlockRows) * blockWords);
+            var nearest = Vector512<ulong>.AllBitsSet;
+            for (var q = 0; q < queryCount; q++)
+            {
+                var bits = Vector512<byte>.Zero;
+                for (var w = 0; w < words; w++)
+                {
+                    var x = Vector512.LoadUnsafe(ref block, (nuint)(w * CodeBlockRows)) ^ broadcast[(q * words) + w];
+                    bits += Avx512BW.Shuffle(nibbleBits, x.AsByte() & lowNibble)
+                        + Avx512BW.Shuffle(nibbleBits, Vector512.ShiftRightLogical(x, 4).AsByte() & lowNibble);
+                }
+
+                nearest = Vector512.Min(nearest, Avx512BW.SumAbsoluteDifferences(bits, Vector512<byte>.Zero).AsUInt64());
+            }
+
+            var narrow = Avx512F.ConvertToVector128UInt16(nearest);
+            if (first + CodeBlockRows <= count)
+            {
+                narrow.StoreUnsafe(ref distance, (nuint)first);
+                ref var stored = ref Unsafe.Add(ref distance, first);
+                counts[stored]++;
+                counts[stride + Unsafe.Add(ref stored, 1)]++;
+                counts[(2 * stride) + Unsafe.Add(ref stored, 2)]++;
+                counts[(3 * stride) + Unsafe.Add(ref stored, 3)]++;
+                counts[Unsafe.Add(ref stored, 4)]++;
+                counts[stride + Unsafe.Add(ref stored, 5)]++;
+                counts[(2 * stride) + Unsafe.Add(ref stored, 6)]++;
+                counts[(3 * stride) + Unsafe.Add(ref stored, 7)]++;
+            }
+            else
+            {
+                for (var r = 0; first + r < count; r++)
+                {
+                    int d = narrow.GetElement(r);
+                    Unsafe.Add(ref distance, first + r) = (ushort)d;
+                    counts[d]++;
+                }
+            }
+        }
+
+        for (var d = 0; d < stride; d++)
+        {
+            histogram[d] += counts[d] + counts[stride + d] + counts[(2 * stride) + d] + counts[(3 * stride) + d];
+        }
+    }
+
+    /// <summary>
+    /// <see cref="NearestCodes"/> for 384-bit codes with scalar popcounts: a row's six words are
+    /// loaded once for all the queries, and each query's six words stay in registers for one.
+    /// </summary>
+    private static void NearestCodesAt384(ReadOnlySpan<ulong> rows, ReadOnlySpan<ulong> queries, Span<ushort> distances, Span<int> histogram)
+    {
+        var count = distances.Length;
+        var queryCount = queries.Length / 6;
+        var stride = (6 * 64) + 1;
+        Span<int> counts = stackalloc int[4 * stride];
+        counts.Clear();
+        ref var code = ref MemoryMarshal.GetReference(rows);
+        ref var query = ref MemoryMarshal.GetReference(queries);
+        for (var r = 0; r < count; r++)
+        {
+            ref var row = ref Unsafe.Add(ref code, ((r / CodeBlockRows) * CodeBlockRows * 6) + (r % CodeBlockRows));
+            var (w0, w1, w2, w3, w4, w5) = (row, Unsafe.Add(ref row, 8), Unsafe.Add(ref row, 16), Unsafe.Add(ref row, 24), Unsafe.Add(ref row, 32), Unsafe.Add(ref row, 40));
+            var nearest = int.MaxValue;
+            for (var q = 0; q < queryCount; q++)
+            {
+                ref var qw = ref Unsafe.Add(ref query, q * 6);
+                var d = BitOperations.PopCount(w0 ^ qw) + BitOperations.PopCount(w1 ^ Unsafe.Add(ref qw, 1)) + BitOperations.PopCount(w2 ^ Unsafe.Add(ref qw, 2))
+                    + BitOperations.PopCount(w3 ^ Unsafe.Add(ref qw, 3)) + BitOperations.PopCount(w4 ^ Unsafe.Add(ref qw, 4)) + BitOperations.PopCount(w5 ^ Unsafe.Add(ref qw, 5));
+                nearest = Math.Min(nearest, d);
+            }
+
+            distances[r] = (ushort)nearest;
+            counts[((r & 3) * stride) + nearest]++;
+        }
+
+        for (var d = 0; d < stride; d++)
+        {
+            histogram[d] += counts[d] + counts[stride + d] + counts[(2 * stride) + d] + counts[(3 * stride) + d];
+        }
+    }
+
+    /// <summary>
+    /// Appends to <paramref name="rows"/> the indexes of the <paramref name="distances"/> in
+    /// [<paramref name="from"/>, <paramref name="below"/>), in order: 32 distances compared at once,
+    /// and only the few that match (a prefilter keeps about 2 %) are visited one by one.
+    /// </summary>
+    internal static void RowsWithin(ReadOnlySpan<ushort> distances, int from, int below, List<int> rows)
+    {
+        var i = 0;
+        if (from >= below)
+        {
+            return;
+        }
+
+        if (Vector512.IsHardwareAccelerated && below <= ushort.MaxValue)
+        {
+            var low = Vector512.Create((ushort)Math.Max(from, 0));
+            var high = Vector512.Create((ushort)below);
+            ref var start = ref MemoryMarshal.GetReference(distances);
+            for (; i <= distances.Length - Vector512<ushort>.Count; i += Vector512<ushort>.Count)
+            {
+                var values = Vector512.LoadUnsafe(ref start, (nuint)i);
+                var mask = (Vector512.GreaterThanOrEqual(values, low) & Vector512.LessThan(values, high)).ExtractMostSignificantBits();
+                while (mask != 0)
+                {
+                    rows.Add(i + BitOperations.TrailingZeroCount(mask));
+                    mask &= mask - 1;
+                }
+            }
+        }
+
+        for (; i < distances.Length; i++)
+        {
+            if (distances[i] >= from && distances[i] < below)
+            {
+                rows.Add(i);
+            }
         }
     }
 
@@ -267,23 +425,6 @@ public sealed class VectorRows
         for (var offset = 0; offset < bytes; offset += 64)
         {
             Sse.Prefetch0(address + offset);
-        }
-    }
-
-    [ThreadStatic]
-    private static ushort[]? t_otherDistances;
-
-    /// <summary>The Hamming distance of each 384-bit code in <paramref name="rows"/> to <paramref name="query"/>; the query's six words stay in registers.</summary>
-    private static void DistancesAt384(ReadOnlySpan<ulong> rows, ReadOnlySpan<ulong> query, Span<ushort> distances)
-    {
-        var (q0, q1, q2, q3, q4, q5) = (query[0], query[1], query[2], query[3], query[4], query[5]);
-        ref var row = ref MemoryMarshal.GetReference(rows);
-        ref var distance = ref MemoryMarshal.GetReference(distances);
-        for (var r = 0; r < distances.Length; r++, row = ref Unsafe.Add(ref row, 6))
-        {
-            var d = BitOperations.PopCount(row ^ q0) + BitOperations.PopCount(Unsafe.Add(ref row, 1) ^ q1) + BitOperations.PopCount(Unsafe.Add(ref row, 2) ^ q2)
-                + BitOperations.PopCount(Unsafe.Add(ref row, 3) ^ q3) + BitOperations.PopCount(Unsafe.Add(ref row, 4) ^ q4) + BitOperations.PopCount(Unsafe.Add(ref row, 5) ^ q5);
-            Unsafe.Add(ref distance, r) = (ushort)d;
         }
     }
 
@@ -482,7 +623,8 @@ public sealed class VectorRows
                 break;
         }
 
-        Array.Resize(ref _codes, capacity * CodeWords);
+        // The code layout depends on the row alone, so resizing keeps every code where it is.
+        Array.Resize(ref _codes, CodeLength(capacity, CodeWords));
 
         _capacity = capacity;
     }

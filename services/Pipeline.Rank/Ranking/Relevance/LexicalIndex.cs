@@ -238,7 +238,6 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
         }
 
         _lock.EnterReadLock();
-        Accumulator? work = null;
         try
         {
             if (_liveCount == 0)
@@ -246,13 +245,12 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
                 return [];
             }
 
-            // Only the papers a posting list reaches are touched after the two clears: a query's
-            // cost is its postings, not the corpus.
+            // Only the papers a posting list reaches are touched, and only they are cleared
+            // afterwards: a query's cost is its postings, not the corpus. A pooled accumulator's
+            // scores and bests are all zero (one whose search failed is not pooled again).
             var slots = _slotCount;
-            work = RentAccumulator(slots);
+            var work = RentAccumulator(slots);
             var (scores, best, bestQuery, touched, matched) = (work.Scores, work.Best, work.BestQuery, work.Touched, work.Matched);
-            scores.AsSpan(0, slots).Clear();
-            best.AsSpan(0, slots).Clear();
             var matchedCount = 0;
             for (var q = 0; q < queries.Count; q++)
             {
@@ -275,15 +273,18 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
                 }
             }
 
-            return matchedCount > 0 ? TopOf(matched.AsSpan(0, matchedCount), best, bestQuery, limit, include) : [];
+            var top = matchedCount > 0 ? TopOf(matched.AsSpan(0, matchedCount), best, bestQuery, limit, include) : [];
+            foreach (var slot in matched.AsSpan(0, matchedCount))
+            {
+                best[slot] = 0;
+            }
+
+            ReturnAccumulator(work);
+            return top;
         }
         finally
         {
             _lock.ExitReadLock();
-            if (work is not null)
-            {
-                ReturnAccumulator(work);
-            }
         }
     }
 
