@@ -18,7 +18,8 @@ namespace Pipeline.Benchmarks;
 /// Rank under load, as clients see it: a private RabbitMQ node and Redis servers, embed and rank as
 /// processes from their Release builds, rank's Redis seeded with synthetic papers and subscribers
 /// (<see cref="RankSynthetic"/>), then Search (query embedded by the real embed service), Recommend
-/// and Trending through a real gRPC channel after a warm-up, with 1 and with 16 concurrent clients,
+/// (over all papers, and for a digest: since 1 day and since 7 days) and Trending through a real
+/// gRPC channel after a warm-up, with 1 and with 16 concurrent clients,
 /// each run bounded in calls and in time. Also: rank's startup load time (from its log line), its
 /// resident memory (VmRSS, VmHWM), and, in this process, instant matching and the load from Redis.
 /// Rank is started once per vector precision, so fp16 is measured beside its fp32 baseline.
@@ -181,6 +182,10 @@ public static partial class RankLoad
         {
             ("Search", () => client.SearchAsync(new SearchRequest { Query = NextQuery(data, random), Limit = 10 }).ResponseAsync),
             ("Recommend", () => client.RecommendAsync(new RecommendRequest { SubscriberId = subscriberIds[Next(random, subscriberIds.Count)], Limit = 10 }).ResponseAsync),
+            // What notify asks for a digest: the papers since the last one (the synthetic papers
+            // appeared over 60 days, so a day holds about 1,700 of 100,000 and a week 11,700).
+            ("Recommend since 1 day", () => client.RecommendAsync(new RecommendRequest { SubscriberId = subscriberIds[Next(random, subscriberIds.Count)], Limit = 10, Since = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddDays(-1)) }).ResponseAsync),
+            ("Recommend since 7 days", () => client.RecommendAsync(new RecommendRequest { SubscriberId = subscriberIds[Next(random, subscriberIds.Count)], Limit = 10, Since = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddDays(-7)) }).ResponseAsync),
             ("Trending", () => client.TrendingAsync(new TrendingRequest { Window = TrendingWindow.Week, Limit = 10 }).ResponseAsync),
         };
 
@@ -204,7 +209,7 @@ public static partial class RankLoad
             foreach (var clients in new[] { 1, 16 })
             {
                 var result = await RunAsync(call, clients, maxCalls: clients == 1 ? 1_000 : 3_000, RunBound);
-                Say($"{name,-9} {clients,2} client(s): {result}");
+                Say($"{name,-22} {clients,2} client(s): {result}");
             }
         }
 

@@ -1,5 +1,7 @@
+using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using Pipeline.Contracts.Messages;
 
 namespace Pipeline.Rank.Ranking;
@@ -285,9 +287,15 @@ public sealed class PaperIndex
         _lock.EnterReadLock();
         try
         {
-            if (_count >= PrefilterFrom)
+            if (_count >= PrefilterFrom && (from == long.MinValue || CountSeenFrom(from) > Math.Max(PrefilterCandidates, 20 * limit)))
             {
                 best = Prefiltered(queries, quantized, limit, include, from);
+            }
+            else if (_count >= PrefilterFrom)
+            {
+                // A window that holds no more papers than the prefilter would score anyway (a
+                // daily digest's day): all of them are scored exactly, and no row's code is read.
+                best = Scan(queries, quantized, limit, include, from, 0, _count);
             }
             // Two threads only when this is the only scan running: with other requests in flight
             // every core is already busy, and splitting would only add hand-offs.
@@ -323,6 +331,29 @@ public sealed class PaperIndex
         }
 
         return result;
+    }
+
+    /// <summary>How many papers appeared at or after <paramref name="ticks"/>: 8 times compared at once. Caller holds the read lock.</summary>
+    private int CountSeenFrom(long ticks)
+    {
+        var seen = _seen.AsSpan(0, _count);
+        var count = 0;
+        var i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var from = Vector512.Create(ticks);
+            for (; i <= seen.Length - Vector512<long>.Count; i += Vector512<long>.Count)
+            {
+                count += BitOperations.PopCount(Vector512.GreaterThanOrEqual(Vector512.Create(seen.Slice(i, Vector512<long>.Count)), from).ExtractMostSignificantBits());
+            }
+        }
+
+        for (; i < seen.Length; i++)
+        {
+            count += seen[i] >= ticks ? 1 : 0;
+        }
+
+        return count;
     }
 
     /// <summary>The highest cosine between <paramref name="vector"/> and any query, and that query's index.</summary>

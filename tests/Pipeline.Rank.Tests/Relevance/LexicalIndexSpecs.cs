@@ -248,4 +248,83 @@ public sealed class LexicalIndexSpecs(ITestOutputHelper output)
             Assert.Equal(expected, index.Search(Query("fuzzing testing"), 10).Select(m => (m.Paper.Paper.Id, m.Score)));
         }
     }
+
+    /// <summary>Paper i appeared i minutes after the epoch.</summary>
+    private static Pipeline.Rank.Ranking.IndexedPaper At(int minute, string id, string title, string @abstract)
+    {
+        var paper = Paper(id, title, @abstract);
+        return paper with { Paper = paper.Paper with { PublishedAt = DateTimeOffset.UnixEpoch.AddMinutes(minute) } };
+    }
+
+    private static (LexicalIndex Index, Func<string> Words) Timed(int papers)
+    {
+        var random = new Random(11);
+        var vocabulary = Enumerable.Range(0, 3_000).Select(i => "w" + i.ToString("x")).ToArray();
+        string Words(int n) => string.Join(' ', Enumerable.Range(0, n).Select(_ => vocabulary[(int)(Math.Pow(random.NextDouble(), 2) * vocabulary.Length)]));
+        var index = new LexicalIndex();
+        for (var i = 0; i < papers; i++)
+        {
+            index.Add(At(i, $"p{i}", Words(8), Words(60)));
+        }
+
+        return (index, () => Words(3));
+    }
+
+    [Theory]
+    [InlineData(200)] // a digest's day among many: answered from the window's own papers
+    [InlineData(15_000)] // most of the index: answered from the posting lists
+    public void A_windowed_search_answers_as_a_filter_on_the_time_would(int minutes)
+    {
+        var (index, words) = Timed(20_000);
+        var since = DateTimeOffset.UnixEpoch.AddMinutes(20_000 - minutes);
+        var windowed = index.WindowSearches;
+        for (var q = 0; q < 10; q++)
+        {
+            var query = Query(words(), words());
+
+            var inWindow = index.Search(query, 20, seenSince: since);
+            var filtered = index.Search(query, 20, p => p.SeenAt >= since);
+
+            Assert.NotEmpty(inWindow);
+            Assert.Equal(filtered.Select(m => m.Paper.Paper.Id), inWindow.Select(m => m.Paper.Paper.Id));
+            Assert.Equal(filtered.Select(m => m.BestQuery), inWindow.Select(m => m.BestQuery));
+            Assert.All(filtered.Zip(inWindow), pair => Assert.Equal(pair.First.Score, pair.Second.Score, 6));
+        }
+
+        // Which way is cheaper depends on the query (a query of rare words reads short lists).
+        if (minutes <= 200)
+        {
+            Assert.True(index.WindowSearches > windowed, "no search was answered from the window's papers");
+        }
+        else
+        {
+            Assert.Equal(windowed, index.WindowSearches);
+        }
+    }
+
+    [Fact]
+    public void A_windowed_search_skips_replaced_papers_and_applies_the_filter()
+    {
+        var index = new LexicalIndex();
+        for (var i = 0; i < 2_000; i++)
+        {
+            index.Add(At(i, $"p{i}", $"Background paper {i}", "Nothing to see here at all."));
+        }
+
+        index.Add(At(1_990, "fresh", "Fuzzing compilers", "A fuzzer for compilers."));
+        index.Add(At(1_995, "moved", "Fuzzing compilers again", "Old text."));
+        index.Add(At(1_995, "moved", "Quantum chemistry", "New text, no fuzzing anywhere in the title."));
+        index.Add(At(1_996, "excluded", "Fuzzing compilers too", "Another fuzzer."));
+        var windowed = index.WindowSearches;
+
+        // "paper" is on every background paper: reading its list costs more than the window's 20 papers.
+        var found = Ids(index.Search(Query("fuzzing compilers paper"), 50, p => p.Paper.Id != "excluded", DateTimeOffset.UnixEpoch.AddMinutes(1_980)));
+
+        Assert.Equal(1, index.WindowSearches - windowed);
+        Assert.Equal(["fresh", "moved"], found.Take(2));
+        Assert.DoesNotContain("excluded", found);
+        Assert.Equal(found.Length, found.Distinct().Count());
+        Assert.All(found.Skip(2), id => Assert.InRange(int.Parse(id[1..], System.Globalization.CultureInfo.InvariantCulture), 1_980, 1_999));
+        Assert.Equal(20 + 2, found.Length);
+    }
 }

@@ -46,6 +46,9 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     private int[]?[] _slotTerms = new int[]?[1024];
     private float[] _titleLengths = new float[1024];
     private float[] _abstractLengths = new float[1024];
+    // When each slot's paper appeared (IndexedPaper.SeenAt, UTC ticks; long.MinValue for a dead
+    // slot), read in order by a windowed search ("since the last digest").
+    private long[] _seenTicks = new long[1024];
     private int _slotCount;
     private int _liveCount;
     private double _titleLengthSum;
@@ -61,6 +64,11 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
 
     /// <summary>Queries answered without reading their common terms' lists in full (for tests and benchmarks).</summary>
     internal long PrunedQueries => Interlocked.Read(ref _prunedQueries);
+
+    private long _windowSearches;
+
+    /// <summary>Windowed searches answered from the window's papers' own term lists (for tests and benchmarks).</summary>
+    internal long WindowSearches => Interlocked.Read(ref _windowSearches);
 
     /// <summary>How many papers are indexed.</summary>
     public int Count
@@ -95,6 +103,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
                 {
                     // Same text (a redelivery, a new upvote count): nothing to re-index.
                     _papers[known] = keep;
+                    _seenTicks[known] = paper.SeenAt.UtcTicks;
                     return;
                 }
 
@@ -119,6 +128,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
                 Array.Resize(ref _slotTerms, size);
                 Array.Resize(ref _titleLengths, size);
                 Array.Resize(ref _abstractLengths, size);
+                Array.Resize(ref _seenTicks, size);
             }
 
             _papers[slot] = keep;
@@ -126,6 +136,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
             _slotsById[paper.Paper.Id] = slot;
             _titleLengths[slot] = document.TitleLength;
             _abstractLengths[slot] = document.AbstractLength;
+            _seenTicks[slot] = paper.SeenAt.UtcTicks;
             _titleLengthSum += document.TitleLength;
             _abstractLengthSum += document.AbstractLength;
             _liveCount++;
@@ -228,13 +239,20 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     /// <summary>
     /// The <paramref name="limit"/> papers with the highest score for any of the queries (each a
     /// list of terms from <see cref="SearchTerms"/>), best first, among papers that contain at
-    /// least one query term and that <paramref name="include"/> accepts.
+    /// least one query term and that <paramref name="include"/> accepts, and, with
+    /// <paramref name="seenSince"/>, that appeared then or later (<see cref="IndexedPaper.SeenAt"/>).
     /// </summary>
-    public IReadOnlyList<LexicalMatch> Search(IReadOnlyList<IReadOnlyList<string>> queries, int limit, Func<IndexedPaper, bool>? include = null)
+    public IReadOnlyList<LexicalMatch> Search(IReadOnlyList<IReadOnlyList<string>> queries, int limit, Func<IndexedPaper, bool>? include = null, DateTimeOffset? seenSince = null)
     {
         if (queries.Count == 0 || limit <= 0)
         {
             return [];
+        }
+
+        if (seenSince is { } since)
+        {
+            var inner = include;
+            include = p => p.SeenAt >= since && (inner is null || inner(p));
         }
 
         _lock.EnterReadLock();
@@ -245,16 +263,24 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
                 return [];
             }
 
+            if (seenSince is { } window && WindowSlots(queries, window.UtcTicks) is { } windowSlots)
+            {
+                Interlocked.Increment(ref _windowSearches);
+                return SearchWindow(queries, windowSlots, limit, include);
+            }
+
             // Only the papers a posting list reaches are touched, and only they are cleared
             // afterwards: a query's cost is its postings, not the corpus. A pooled accumulator's
             // scores and bests are all zero (one whose search failed is not pooled again).
+            // Papers outside the window are never touched (dead slots neither: see AccumulateAll).
+            var from = Math.Max(seenSince?.UtcTicks ?? long.MinValue, long.MinValue + 1);
             var slots = _slotCount;
             var work = RentAccumulator(slots);
             var (scores, best, bestQuery, touched, matched) = (work.Scores, work.Best, work.BestQuery, work.Touched, work.Matched);
             var matchedCount = 0;
             for (var q = 0; q < queries.Count; q++)
             {
-                var touchedCount = Accumulate(queries[q], scores, touched, out var normaliser, limit, include);
+                var touchedCount = Accumulate(queries[q], scores, touched, out var normaliser, limit, include, from);
                 for (var i = 0; i < touchedCount; i++)
                 {
                     var slot = touched[i];
@@ -286,6 +312,140 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
         {
             _lock.ExitReadLock();
         }
+    }
+
+    /// <summary>
+    /// The live slots whose paper appeared at or after <paramref name="ticks"/>, when scoring each
+    /// of them from its own term list is cheaper than reading the query terms' posting lists
+    /// (a daily digest's day among months of papers); otherwise null. Reading a posting list costs
+    /// about one step a paper on it; a paper of the window costs about a binary search a term.
+    /// Caller holds the read lock.
+    /// </summary>
+    private int[]? WindowSlots(IReadOnlyList<IReadOnlyList<string>> queries, long ticks)
+    {
+        long postings = 0;
+        var terms = 0;
+        foreach (var query in queries)
+        {
+            foreach (var term in Distinct(query))
+            {
+                postings += PostingsOf(term)?.Live ?? 0;
+                terms++;
+            }
+        }
+
+        var most = terms == 0 ? 0 : postings / (8L * terms);
+        var slots = new List<int>();
+        var seen = _seenTicks.AsSpan(0, _slotCount);
+        for (var slot = 0; slot < seen.Length; slot++)
+        {
+            if (seen[slot] >= ticks)
+            {
+                if (slots.Count >= most)
+                {
+                    return null;
+                }
+
+                slots.Add(slot);
+            }
+        }
+
+        return slots.ToArray();
+    }
+
+    /// <summary>
+    /// <see cref="Search"/> over the papers of a window, each scored from its own sorted term list:
+    /// the same BM25F sums, term by term in the same order, as the posting lists give.
+    /// Caller holds the read lock.
+    /// </summary>
+    private LexicalMatch[] SearchWindow(IReadOnlyList<IReadOnlyList<string>> queries, int[] slots, int limit, Func<IndexedPaper, bool>? include)
+    {
+        var (avgTitle, avgAbstract) = AverageLengths();
+        var weighted = new (int Id, float Weight)[queries.Count][];
+        var normalisers = new float[queries.Count];
+        for (var q = 0; q < queries.Count; q++)
+        {
+            var totalIdf = 0.0;
+            var matching = new List<(int, float)>();
+            foreach (var term in Distinct(queries[q]))
+            {
+                var found = _termIds.TryGetValue(term, out var id);
+                var live = found ? _terms[id].Live : 0;
+                var idf = Idf(live);
+                totalIdf += idf;
+                if (live > 0)
+                {
+                    matching.Add((id, (float)idf));
+                }
+            }
+
+            weighted[q] = matching.ToArray();
+            normalisers[q] = totalIdf > 0 ? (float)(1 / totalIdf) : 0;
+        }
+
+        var heap = new PriorityQueue<int, (float Score, int Slot)>(limit + 1, WorseFirst.Instance);
+        var bestQuery = new Dictionary<int, int>();
+        foreach (var slot in slots)
+        {
+            var paperTerms = _slotTerms[slot];
+            if (paperTerms is null)
+            {
+                continue;
+            }
+
+            var best = 0f;
+            var query = 0;
+            for (var q = 0; q < weighted.Length; q++)
+            {
+                var sum = 0f;
+                var reached = false;
+                foreach (var (id, weight) in weighted[q])
+                {
+                    var at = BinarySearchTerm(paperTerms, id);
+                    if (at >= 0)
+                    {
+                        sum += weight * Saturate(paperTerms[at], slot, avgTitle, avgAbstract);
+                        reached = true;
+                    }
+                }
+
+                var score = reached ? sum * normalisers[q] : 0;
+                if (score > best)
+                {
+                    best = score;
+                    query = q;
+                }
+            }
+
+            if (best <= 0 || (heap.Count == limit && heap.TryPeek(out _, out var floor) && WorseFirst.Instance.Compare((best, slot), floor) <= 0))
+            {
+                continue;
+            }
+
+            if (include is not null && !include(_papers[slot]!))
+            {
+                continue;
+            }
+
+            bestQuery[slot] = query;
+            if (heap.Count < limit)
+            {
+                heap.Enqueue(slot, (best, slot));
+            }
+            else
+            {
+                heap.EnqueueDequeue(slot, (best, slot));
+            }
+        }
+
+        var top = new LexicalMatch[heap.Count];
+        for (var i = top.Length - 1; i >= 0; i--)
+        {
+            heap.TryDequeue(out var slot, out var priority);
+            top[i] = new LexicalMatch(_papers[slot]!, priority.Score, bestQuery[slot]);
+        }
+
+        return top;
     }
 
     /// <summary>
@@ -382,7 +542,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     /// papers it reached in <paramref name="touched"/>; returns how many. A score times
     /// <paramref name="normaliser"/> (one over the query's total IDF) is the normalised score.
     /// </summary>
-    private int Accumulate(IReadOnlyList<string> terms, float[] scores, int[] touched, out float normaliser, int limit, Func<IndexedPaper, bool>? include)
+    private int Accumulate(IReadOnlyList<string> terms, float[] scores, int[] touched, out float normaliser, int limit, Func<IndexedPaper, bool>? include, long from)
     {
         var (avgTitle, avgAbstract) = AverageLengths();
         var totalIdf = 0.0;
@@ -400,13 +560,13 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
         }
 
         normaliser = totalIdf > 0 ? (float)(1 / totalIdf) : 0;
-        var count = AccumulatePruned(matching, scores, touched, avgTitle, avgAbstract, limit, include);
+        var count = AccumulatePruned(matching, scores, touched, avgTitle, avgAbstract, limit, include, from);
         if (count < 0)
         {
             count = 0;
             foreach (var (postings, weight) in matching)
             {
-                count = AccumulateAll(postings, weight, scores, touched, count, avgTitle, avgAbstract);
+                count = AccumulateAll(postings, weight, scores, touched, count, avgTitle, avgAbstract, from);
             }
         }
 
@@ -429,7 +589,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     /// the answer, and the scores of those that can are complete. Otherwise (or with no common term,
     /// or only common terms) answers -1 with <paramref name="scores"/> cleared for a full pass.
     /// </summary>
-    private int AccumulatePruned(List<(Postings Postings, float Weight)> matching, float[] scores, int[] touched, float avgTitle, float avgAbstract, int limit, Func<IndexedPaper, bool>? include)
+    private int AccumulatePruned(List<(Postings Postings, float Weight)> matching, float[] scores, int[] touched, float avgTitle, float avgAbstract, int limit, Func<IndexedPaper, bool>? include, long from)
     {
         var commonFrom = Math.Max(CommonPostings, _liveCount / 8);
         var common = 0;
@@ -453,7 +613,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
         {
             if (postings.Count < commonFrom)
             {
-                count = AccumulateAll(postings, weight, scores, touched, count, avgTitle, avgAbstract);
+                count = AccumulateAll(postings, weight, scores, touched, count, avgTitle, avgAbstract, from);
             }
         }
 
@@ -513,14 +673,16 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
         return -1;
     }
 
-    /// <summary>Adds one term's weighted contribution for every live paper on its list; returns the new count of touched papers.</summary>
-    private int AccumulateAll(Postings postings, float weight, float[] scores, int[] touched, int count, float avgTitle, float avgAbstract)
+    /// <summary>Adds one term's weighted contribution for every live paper on its list that appeared at or after <paramref name="from"/>; returns the new count of touched papers.</summary>
+    private int AccumulateAll(Postings postings, float weight, float[] scores, int[] touched, int count, float avgTitle, float avgAbstract, long from)
     {
         var items = postings.Items.AsSpan(0, postings.Count);
+        var seen = _seenTicks;
         foreach (var item in items)
         {
             var slot = item >>> SlotShift;
-            if (_papers[slot] is not null)
+            // A dead slot's time is long.MinValue, below any `from`: one read says live and in the window.
+            if (seen[slot] >= from)
             {
                 if (scores[slot] == 0)
                 {
@@ -615,6 +777,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
         }
 
         _slotTerms[slot] = null;
+        _seenTicks[slot] = long.MinValue;
         _titleLengthSum -= _titleLengths[slot];
         _abstractLengthSum -= _abstractLengths[slot];
         _papers[slot] = null;
@@ -635,6 +798,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
                 _slotTerms[next] = _slotTerms[slot];
                 _titleLengths[next] = _titleLengths[slot];
                 _abstractLengths[next] = _abstractLengths[slot];
+                _seenTicks[next] = _seenTicks[slot];
                 _slotsById[paper.Paper.Id] = next;
                 next++;
             }

@@ -78,19 +78,12 @@ public sealed class RelevanceRanker(PaperIndex index, RelevanceOptions? options 
             }
         }
 
-        if (seenSince is { } since)
-        {
-            // The lexical side checks the window only for papers that would make its answer.
-            var inner = include;
-            include = p => p.SeenAt >= since && (inner is null || inner(p));
-        }
-
         return mode switch
         {
             RelevanceMode.Dense => index.Top(vectors, limit, include, seenSince)
                 .Select(s => WithLexical(s.Paper, Math.Max(0, s.Relevance), s.Relevance, s.BestQuery, terms))
                 .ToArray(),
-            RelevanceMode.Lexical => _lexical.Search(terms, limit, include)
+            RelevanceMode.Lexical => _lexical.Search(terms, limit, include, seenSince)
                 .Select(m => WithDense(m.Paper, m.Score, m.Score, m.BestQuery, vectors))
                 .ToArray(),
             _ => Fuse(vectors, terms, limit, include, seenSince),
@@ -105,7 +98,7 @@ public sealed class RelevanceRanker(PaperIndex index, RelevanceOptions? options 
     {
         var pool = Math.Max(limit, _options.CandidatePool);
         var dense = index.Top(vectors, pool, include, seenSince);
-        var lexical = _lexical.Search(terms, pool, include);
+        var lexical = _lexical.Search(terms, pool, include, seenSince);
 
         var candidates = new Dictionary<string, Candidate>(dense.Count + lexical.Count, StringComparer.Ordinal);
         for (var rank = 0; rank < dense.Count; rank++)
