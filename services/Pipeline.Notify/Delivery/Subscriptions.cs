@@ -7,9 +7,12 @@ using Pipeline.Notify.Templates;
 namespace Pipeline.Notify.Delivery;
 
 /// <summary>A request that cannot be honoured, with a message for the caller.</summary>
-public sealed class SubscriptionException(string message, bool notFound = false, bool rateLimited = false, bool notActive = false) : Exception(message)
+public sealed class SubscriptionException(string message, bool notFound = false, bool rateLimited = false, bool notActive = false, bool unavailable = false) : Exception(message)
 {
     public bool NotFound { get; } = notFound;
+
+    /// <summary>The change is saved but could not be passed on in time (the broker did not confirm it): ask again.</summary>
+    public bool Unavailable { get; } = unavailable;
 
     public bool RateLimited { get; } = rateLimited;
 
@@ -37,6 +40,13 @@ public sealed class NotifyOptions
 
     /// <summary>Digests composed and sent at once by one instance.</summary>
     public int DigestConcurrency { get; set; } = 8;
+
+    /// <summary>
+    /// How long a confirmation, unsubscription or preferences change waits for the broker to
+    /// confirm its SubscriberChanged before the page answers 503 (the change is saved; opening the
+    /// link again publishes it again).
+    /// </summary>
+    public double PublishTimeoutSeconds { get; set; } = 10;
 
     /// <summary>A digest that failed (SMTP or rank down) is tried again after this, doubling up to 30 minutes.</summary>
     public double DigestRetrySeconds { get; set; } = 30;
@@ -280,14 +290,33 @@ public sealed class Subscriptions(
         return (subscribers, deliveries);
     }
 
-    private Task PublishChangeAsync(Subscriber subscriber) =>
-        bus.Publish(new SubscriberChanged(subscriber.Id, subscriber.Status == SubscriptionStatus.Active, subscriber.Interests,
+    /// <summary>
+    /// Tells rank (SubscriberChanged), waiting at most <see cref="NotifyOptions.PublishTimeoutSeconds"/>
+    /// for the broker's confirmation. A person is waiting for the page: after a broker restart a
+    /// publish can wait on a channel that never confirms (RabbitMQ.Client issue #1930), and an
+    /// answer that says "saved, open the link again" beats a page that never loads. The change is
+    /// stored before this; every path that publishes it publishes it again when repeated.
+    /// </summary>
+    private async Task PublishChangeAsync(Subscriber subscriber)
+    {
+        var message = new SubscriberChanged(subscriber.Id, subscriber.Status == SubscriptionStatus.Active, subscriber.Interests,
             subscriber.Cadence, subscriber.InstantThreshold, subscriber.ChangedAt)
         {
             SeedPaperIds = subscriber.SeedPaperIds,
             Authors = subscriber.Authors,
             Categories = subscriber.Categories,
-        });
+        };
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(Math.Max(0.1, options.Value.PublishTimeoutSeconds)));
+        try
+        {
+            await bus.Publish(message, deadline.Token).WaitAsync(deadline.Token);
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        {
+            throw new SubscriptionException(
+                "Your change is saved, but it could not be passed on just now. Please open the link again in a minute.", unavailable: true);
+        }
+    }
 
     private Uri Link(string page, string token) =>
         new($"{options.Value.PublicBaseUrl.TrimEnd('/')}/{page}?token={Uri.EscapeDataString(token)}");

@@ -71,7 +71,7 @@ public sealed class SubscriptionGrpcService(
     public override async Task<RepublishSubscribersResponse> RepublishSubscribers(RepublishSubscribersRequest request, ServerCallContext context)
     {
         apiKeys.Require(context);
-        var (subscribers, deliveries) = await subscriptions.RepublishAllAsync(ledger, context.CancellationToken);
+        var (subscribers, deliveries) = await Guard(() => subscriptions.RepublishAllAsync(ledger, context.CancellationToken));
         return new RepublishSubscribersResponse { Subscribers = subscribers, Deliveries = deliveries };
     }
 
@@ -150,6 +150,7 @@ public sealed class SubscriptionGrpcService(
             var code = e switch
             {
                 { NotFound: true } => StatusCode.NotFound,
+                { Unavailable: true } => StatusCode.Unavailable,
                 { RateLimited: true } => StatusCode.ResourceExhausted,
                 { NotActive: true } => StatusCode.FailedPrecondition,
                 _ => StatusCode.InvalidArgument,

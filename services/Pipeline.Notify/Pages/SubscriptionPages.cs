@@ -24,6 +24,10 @@ public static class SubscriptionPages
                 var subscriber = await subscriptions.ConfirmAsync(token);
                 return Page(200, "Subscription confirmed", $"<p>Thank you. Papers about {WebUtility.HtmlEncode(string.Join(", ", subscriber.Interests))} will reach {WebUtility.HtmlEncode(subscriber.Email)}.</p>");
             }
+            catch (SubscriptionException e) when (e.Unavailable)
+            {
+                return Page(503, "Please try again in a minute", $"<p>{WebUtility.HtmlEncode(e.Message)}</p>");
+            }
             catch (SubscriptionException e)
             {
                 return Page(400, "This link does not work", $"<p>{WebUtility.HtmlEncode(e.Message)}</p>");
@@ -44,6 +48,10 @@ public static class SubscriptionPages
                 await subscriptions.UnsubscribeAsync(token);
                 return Page(200, "Unsubscribed", "<p>You will get no more emails from this subscription.</p>");
             }
+            catch (SubscriptionException e) when (e.Unavailable)
+            {
+                return Page(503, "Please try again in a minute", $"<p>{WebUtility.HtmlEncode(e.Message)}</p>");
+            }
             catch (SubscriptionException e)
             {
                 return Page(400, "This link does not work", $"<p>{WebUtility.HtmlEncode(e.Message)}</p>");
@@ -55,6 +63,10 @@ public static class SubscriptionPages
             {
                 var subscriber = await subscriptions.ForPreferencesAsync(token);
                 return Page(200, "Your paper digest", PreferencesForm(token!, subscriber, saved: false));
+            }
+            catch (SubscriptionException e) when (e.Unavailable)
+            {
+                return Page(503, "Please try again in a minute", $"<p>{WebUtility.HtmlEncode(e.Message)}</p>");
             }
             catch (SubscriptionException e)
             {
@@ -78,6 +90,10 @@ public static class SubscriptionPages
                     Int(form?["weekday"].ToString()),
                     form?["note_when_empty"].ToString() is "on" or "true"));
                 return Page(200, "Preferences saved", PreferencesForm(token, updated, saved: true));
+            }
+            catch (SubscriptionException e) when (e.Unavailable)
+            {
+                return Page(503, "Please try again in a minute", $"<p>{WebUtility.HtmlEncode(e.Message)}</p>");
             }
             catch (SubscriptionException e)
             {
