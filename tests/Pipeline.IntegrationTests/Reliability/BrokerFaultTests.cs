@@ -112,20 +112,28 @@ public sealed class BrokerFaultTests(ReliabilityFixture fixture, ITestOutputHelp
         // waits, as it does on a channel that lost its confirmations.
         Broker.Pause();
         HttpResponseMessage page;
+        RpcException refused;
         var waited = System.Diagnostics.Stopwatch.StartNew();
         try
         {
             page = await http.GetAsync(link, Budget.Token);
+            // The same confirmation through gRPC: UNAVAILABLE, which clients retry.
+            var token = System.Web.HttpUtility.ParseQueryString(link.Query)["token"];
+            refused = await Assert.ThrowsAsync<RpcException>(async () =>
+                await Pipeline.Notify.ConfirmAsync(new ConfirmRequest { Token = token }, cancellationToken: Budget.Token));
         }
         finally
         {
             Broker.Resume();
         }
 
+        Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
+        Assert.Contains("saved", refused.Status.Detail);
+
         Log($"frozen broker: the page answered {(int)page.StatusCode} after {waited.Elapsed.TotalSeconds:F1} s");
         Assert.Equal(HttpStatusCode.ServiceUnavailable, page.StatusCode);
         Assert.Contains("open the link again", await page.Content.ReadAsStringAsync(Budget.Token));
-        Assert.InRange(waited.Elapsed, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(20));
+        Assert.InRange(waited.Elapsed, TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(30));
 
         // The broker back, the same link confirms, and rank learns the subscriber.
         var again = await http.GetAsync(link, Budget.Token);
