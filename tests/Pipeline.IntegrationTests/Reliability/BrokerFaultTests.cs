@@ -1,9 +1,6 @@
-using Pipeline.IntegrationTests.Flow;
-using Pipeline.Testing;
 using System.Net;
 using Grpc.Core;
 using Pipeline.Contracts.Notify.V1;
-using Pipeline.Contracts.Rank.V1;
 using Xunit.Abstractions;
 
 namespace Pipeline.IntegrationTests.Reliability;
@@ -99,13 +96,7 @@ public sealed class BrokerFaultTests(ReliabilityFixture fixture, ITestOutputHelp
     [Fact]
     public async Task A_confirmation_the_broker_cannot_confirm_answers_503_at_once_and_works_when_opened_again()
     {
-        var email = $"frozen-{Guid.NewGuid():N}@example.org";
-        var subscribed = await Pipeline.Notify.SubscribeAsync(new SubscribeRequest
-        {
-            Email = email, Cadence = Cadence.Instant, InstantThreshold = 0.45, Interests = { Interest },
-        }, cancellationToken: Budget.Token);
-        var confirmation = await Pipeline.Smtp.WaitForMessageAsync(m => IsTo(m, email) && (m.Subject ?? "").Contains("Confirm"), TimeSpan.FromSeconds(60));
-        var link = PipelineFixture.LinkIn(confirmation.Message, "confirm");
+        var (_, subscriberId, link) = await RequestSubscriptionAsync("frozen");
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(60) };
 
         // Frozen (SIGSTOP), the broker keeps its connections open and confirms nothing: a publish
@@ -138,17 +129,6 @@ public sealed class BrokerFaultTests(ReliabilityFixture fixture, ITestOutputHelp
         // The broker back, the same link confirms, and rank learns the subscriber.
         var again = await http.GetAsync(link, Budget.Token);
         Assert.Equal(HttpStatusCode.OK, again.StatusCode);
-        await WaitUntilAsync(async () =>
-        {
-            try
-            {
-                await Pipeline.Rank.RecommendAsync(new RecommendRequest { SubscriberId = subscribed.SubscriberId, Limit = 1 });
-                return true;
-            }
-            catch (RpcException)
-            {
-                return false;
-            }
-        }, "rank knows the subscriber confirmed after the freeze");
+        await WaitUntilRankKnowsAsync(subscriberId);
     }
 }

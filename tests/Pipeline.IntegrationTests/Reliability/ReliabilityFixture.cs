@@ -117,14 +117,8 @@ public abstract class ReliabilityTestBase(ReliabilityFixture fixture, ITestOutpu
     /// <summary>Subscribes for instant alerts on <see cref="Interest"/>, clicks the link, and waits until rank knows the profile.</summary>
     protected async Task<(string Email, string SubscriberId)> SubscribeAsync(string name)
     {
-        var email = $"{name}-{Guid.NewGuid():N}@example.org";
-        var subscribed = await Pipeline.Notify.SubscribeAsync(new SubscribeRequest
-        {
-            Email = email, Cadence = Cadence.Instant, InstantThreshold = 0.45, Interests = { Interest },
-        }, cancellationToken: Budget.Token);
-        var confirmation = await Pipeline.Smtp.WaitForMessageAsync(m => IsTo(m, email) && (m.Subject ?? "").Contains("Confirm"), TimeSpan.FromSeconds(60));
+        var (email, subscriberId, link) = await RequestSubscriptionAsync(name);
         using var http = new HttpClient();
-        var link = PipelineFixture.LinkIn(confirmation.Message, "confirm");
         var page = await http.GetAsync(link, Budget.Token);
         // 503: saved, but the broker did not confirm the change in time (after a restart a publish
         // can wait on a channel that never confirms); a person opens the link again, and so does this.
@@ -136,11 +130,29 @@ public abstract class ReliabilityTestBase(ReliabilityFixture fixture, ITestOutpu
         }
 
         Assert.Equal(HttpStatusCode.OK, page.StatusCode);
-        await WaitUntilAsync(async () =>
+        await WaitUntilRankKnowsAsync(subscriberId);
+        return (email, subscriberId);
+    }
+
+    /// <summary>Subscribes for instant alerts on <see cref="Interest"/> and returns the confirmation link of the email that arrives.</summary>
+    protected async Task<(string Email, string SubscriberId, Uri ConfirmLink)> RequestSubscriptionAsync(string name)
+    {
+        var email = $"{name}-{Guid.NewGuid():N}@example.org";
+        var subscribed = await Pipeline.Notify.SubscribeAsync(new SubscribeRequest
+        {
+            Email = email, Cadence = Cadence.Instant, InstantThreshold = 0.45, Interests = { Interest },
+        }, cancellationToken: Budget.Token);
+        var confirmation = await Pipeline.Smtp.WaitForMessageAsync(m => IsTo(m, email) && (m.Subject ?? "").Contains("Confirm"), TimeSpan.FromSeconds(60));
+        return (email, subscribed.SubscriberId, PipelineFixture.LinkIn(confirmation.Message, "confirm"));
+    }
+
+    /// <summary>Waits until rank answers Recommend for the subscriber (it has consumed the SubscriberChanged).</summary>
+    protected Task WaitUntilRankKnowsAsync(string subscriberId) =>
+        WaitUntilAsync(async () =>
         {
             try
             {
-                await Pipeline.Rank.RecommendAsync(new RecommendRequest { SubscriberId = subscribed.SubscriberId, Limit = 1 });
+                await Pipeline.Rank.RecommendAsync(new RecommendRequest { SubscriberId = subscriberId, Limit = 1 });
                 return true;
             }
             catch (RpcException)
@@ -148,8 +160,6 @@ public abstract class ReliabilityTestBase(ReliabilityFixture fixture, ITestOutpu
                 return false;
             }
         }, "rank knows the new subscriber");
-        return (email, subscribed.SubscriberId);
-    }
 
     /// <summary>
     /// Submits <paramref name="papers"/> in calls of <paramref name="batchSize"/>, as a careful client

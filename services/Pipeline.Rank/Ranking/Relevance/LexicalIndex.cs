@@ -383,8 +383,11 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
             normalisers[q] = totalIdf > 0 ? (float)(1 / totalIdf) : 0;
         }
 
-        var heap = new PriorityQueue<int, (float Score, int Slot)>(limit + 1, WorseFirst.Instance);
-        var bestQuery = new Dictionary<int, int>();
+        // Each window paper's best score and query into the pooled accumulator, as the posting
+        // path leaves them, so the answer is taken the same way (TopOf) and the slots cleared after.
+        var work = RentAccumulator(_slotCount);
+        var (best, bestQuery, matched) = (work.Best, work.BestQuery, work.Matched);
+        var matchedCount = 0;
         foreach (var slot in slots)
         {
             var paperTerms = _slotTerms[slot];
@@ -393,8 +396,6 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
                 continue;
             }
 
-            var best = 0f;
-            var query = 0;
             for (var q = 0; q < weighted.Length; q++)
             {
                 var sum = 0f;
@@ -410,41 +411,26 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
                 }
 
                 var score = reached ? sum * normalisers[q] : 0;
-                if (score > best)
+                if (score > best[slot])
                 {
-                    best = score;
-                    query = q;
+                    if (best[slot] == 0)
+                    {
+                        matched[matchedCount++] = slot;
+                    }
+
+                    best[slot] = score;
+                    bestQuery[slot] = q;
                 }
             }
-
-            if (best <= 0 || (heap.Count == limit && heap.TryPeek(out _, out var floor) && WorseFirst.Instance.Compare((best, slot), floor) <= 0))
-            {
-                continue;
-            }
-
-            if (include is not null && !include(_papers[slot]!))
-            {
-                continue;
-            }
-
-            bestQuery[slot] = query;
-            if (heap.Count < limit)
-            {
-                heap.Enqueue(slot, (best, slot));
-            }
-            else
-            {
-                heap.EnqueueDequeue(slot, (best, slot));
-            }
         }
 
-        var top = new LexicalMatch[heap.Count];
-        for (var i = top.Length - 1; i >= 0; i--)
+        var top = matchedCount > 0 ? TopOf(matched.AsSpan(0, matchedCount), best, bestQuery, limit, include) : [];
+        foreach (var slot in matched.AsSpan(0, matchedCount))
         {
-            heap.TryDequeue(out var slot, out var priority);
-            top[i] = new LexicalMatch(_papers[slot]!, priority.Score, bestQuery[slot]);
+            best[slot] = 0;
         }
 
+        ReturnAccumulator(work);
         return top;
     }
 
