@@ -276,37 +276,19 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
             var from = Math.Max(seenSince?.UtcTicks ?? long.MinValue, long.MinValue + 1);
             var slots = _slotCount;
             var work = RentAccumulator(slots);
-            var (scores, best, bestQuery, touched, matched) = (work.Scores, work.Best, work.BestQuery, work.Touched, work.Matched);
-            var matchedCount = 0;
+            var (scores, touched) = (work.Scores, work.Touched);
             for (var q = 0; q < queries.Count; q++)
             {
                 var touchedCount = Accumulate(queries[q], scores, touched, out var normaliser, limit, include, from);
                 for (var i = 0; i < touchedCount; i++)
                 {
                     var slot = touched[i];
-                    var score = scores[slot] * normaliser;
+                    work.Offer(slot, scores[slot] * normaliser, q);
                     scores[slot] = 0;
-                    if (score > best[slot])
-                    {
-                        if (best[slot] == 0)
-                        {
-                            matched[matchedCount++] = slot;
-                        }
-
-                        best[slot] = score;
-                        bestQuery[slot] = q;
-                    }
                 }
             }
 
-            var top = matchedCount > 0 ? TopOf(matched.AsSpan(0, matchedCount), best, bestQuery, limit, include) : [];
-            foreach (var slot in matched.AsSpan(0, matchedCount))
-            {
-                best[slot] = 0;
-            }
-
-            ReturnAccumulator(work);
-            return top;
+            return Answer(work, limit, include);
         }
         finally
         {
@@ -386,8 +368,6 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
         // Each window paper's best score and query into the pooled accumulator, as the posting
         // path leaves them, so the answer is taken the same way (TopOf) and the slots cleared after.
         var work = RentAccumulator(_slotCount);
-        var (best, bestQuery, matched) = (work.Best, work.BestQuery, work.Matched);
-        var matchedCount = 0;
         foreach (var slot in slots)
         {
             var paperTerms = _slotTerms[slot];
@@ -410,26 +390,28 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
                     }
                 }
 
-                var score = reached ? sum * normalisers[q] : 0;
-                if (score > best[slot])
-                {
-                    if (best[slot] == 0)
-                    {
-                        matched[matchedCount++] = slot;
-                    }
-
-                    best[slot] = score;
-                    bestQuery[slot] = q;
-                }
+                work.Offer(slot, reached ? sum * normalisers[q] : 0, q);
             }
         }
 
-        var top = matchedCount > 0 ? TopOf(matched.AsSpan(0, matchedCount), best, bestQuery, limit, include) : [];
-        foreach (var slot in matched.AsSpan(0, matchedCount))
+        return Answer(work, limit, include);
+    }
+
+    /// <summary>
+    /// The best <paramref name="limit"/> of the papers offered to <paramref name="work"/> that
+    /// <paramref name="include"/> accepts; then clears what was offered and pools the accumulator
+    /// (not reached when the filter throws: that accumulator is dropped).
+    /// </summary>
+    private LexicalMatch[] Answer(Accumulator work, int limit, Func<IndexedPaper, bool>? include)
+    {
+        var matched = work.Matched.AsSpan(0, work.MatchedCount);
+        var top = matched.Length > 0 ? TopOf(matched, work.Best, work.BestQuery, limit, include) : [];
+        foreach (var slot in matched)
         {
-            best[slot] = 0;
+            work.Best[slot] = 0;
         }
 
+        work.MatchedCount = 0;
         ReturnAccumulator(work);
         return top;
     }
@@ -447,7 +429,25 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
         public readonly int[] Touched = new int[slots];
         public readonly int[] Matched = new int[slots];
 
+        /// <summary>Papers in <see cref="Matched"/>: those with a best score above 0.</summary>
+        public int MatchedCount;
+
         public int Capacity => Scores.Length;
+
+        /// <summary>Keeps a paper's best score over the queries, and which query gave it (the first, on a tie).</summary>
+        public void Offer(int slot, float score, int query)
+        {
+            if (score > Best[slot])
+            {
+                if (Best[slot] == 0)
+                {
+                    Matched[MatchedCount++] = slot;
+                }
+
+                Best[slot] = score;
+                BestQuery[slot] = query;
+            }
+        }
     }
 
     private Accumulator RentAccumulator(int slots)
