@@ -24,13 +24,9 @@ public static class SubscriptionPages
                 var subscriber = await subscriptions.ConfirmAsync(token);
                 return Page(200, "Subscription confirmed", $"<p>Thank you. Papers about {WebUtility.HtmlEncode(string.Join(", ", subscriber.Interests))} will reach {WebUtility.HtmlEncode(subscriber.Email)}.</p>");
             }
-            catch (SubscriptionException e) when (e.Unavailable)
-            {
-                return Page(503, "Please try again in a minute", $"<p>{WebUtility.HtmlEncode(e.Message)}</p>");
-            }
             catch (SubscriptionException e)
             {
-                return Page(400, "This link does not work", $"<p>{WebUtility.HtmlEncode(e.Message)}</p>");
+                return Refused(e, "This link does not work");
             }
         });
 
@@ -48,13 +44,9 @@ public static class SubscriptionPages
                 await subscriptions.UnsubscribeAsync(token);
                 return Page(200, "Unsubscribed", "<p>You will get no more emails from this subscription.</p>");
             }
-            catch (SubscriptionException e) when (e.Unavailable)
-            {
-                return Page(503, "Please try again in a minute", $"<p>{WebUtility.HtmlEncode(e.Message)}</p>");
-            }
             catch (SubscriptionException e)
             {
-                return Page(400, "This link does not work", $"<p>{WebUtility.HtmlEncode(e.Message)}</p>");
+                return Refused(e, "This link does not work");
             }
         });
         app.MapGet("/preferences", async (string? token, Subscriptions subscriptions) =>
@@ -64,13 +56,9 @@ public static class SubscriptionPages
                 var subscriber = await subscriptions.ForPreferencesAsync(token);
                 return Page(200, "Your paper digest", PreferencesForm(token!, subscriber, saved: false));
             }
-            catch (SubscriptionException e) when (e.Unavailable)
-            {
-                return Page(503, "Please try again in a minute", $"<p>{WebUtility.HtmlEncode(e.Message)}</p>");
-            }
             catch (SubscriptionException e)
             {
-                return Page(400, "This link does not work", $"<p>{WebUtility.HtmlEncode(e.Message)}</p>");
+                return Refused(e, "This link does not work");
             }
         });
 
@@ -91,17 +79,21 @@ public static class SubscriptionPages
                     form?["note_when_empty"].ToString() is "on" or "true"));
                 return Page(200, "Preferences saved", PreferencesForm(token, updated, saved: true));
             }
-            catch (SubscriptionException e) when (e.Unavailable)
-            {
-                return Page(503, "Please try again in a minute", $"<p>{WebUtility.HtmlEncode(e.Message)}</p>");
-            }
             catch (SubscriptionException e)
             {
-                return Page(400, "Your preferences were not saved", $"<p>{WebUtility.HtmlEncode(e.Message)}</p>");
+                return Refused(e, "Your preferences were not saved");
             }
         });
         return app;
     }
+
+    /// <summary>
+    /// A request refused with its reason: 503 when the change is saved but could not be passed on in
+    /// time (open the link again), else 400 under <paramref name="title"/>.
+    /// </summary>
+    private static IResult Refused(SubscriptionException e, string title) => e.Unavailable
+        ? Page(503, "Please try again in a minute", $"<p>{WebUtility.HtmlEncode(e.Message)}</p>")
+        : Page(400, title, $"<p>{WebUtility.HtmlEncode(e.Message)}</p>");
 
     private static int Int(string? text) => int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) ? value : 0;
 

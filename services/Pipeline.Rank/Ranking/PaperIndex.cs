@@ -287,15 +287,13 @@ public sealed class PaperIndex
         _lock.EnterReadLock();
         try
         {
-            if (_count >= PrefilterFrom && (from == long.MinValue || CountSeenFrom(from) > Math.Max(PrefilterCandidates, 20 * limit)))
-            {
-                best = Prefiltered(queries, quantized, limit, include, from);
-            }
-            else if (_count >= PrefilterFrom)
+            if (_count >= PrefilterFrom)
             {
                 // A window that holds no more papers than the prefilter would score anyway (a
                 // daily digest's day): all of them are scored exactly, and no row's code is read.
-                best = Scan(queries, quantized, limit, include, from, 0, _count);
+                best = from != long.MinValue && CountSeenFrom(from) <= PrefilterWanted(limit)
+                    ? Scan(queries, quantized, limit, include, from, 0, _count)
+                    : Prefiltered(queries, quantized, limit, include, from);
             }
             // Two threads only when this is the only scan running: with other requests in flight
             // every core is already busy, and splitting would only add hand-offs.
@@ -332,6 +330,9 @@ public sealed class PaperIndex
 
         return result;
     }
+
+    /// <summary>Rows the prefilter scores exactly for an answer of <paramref name="limit"/>: <see cref="PrefilterCandidates"/>, or 20 per result.</summary>
+    private int PrefilterWanted(int limit) => Math.Max(PrefilterCandidates, 20 * limit);
 
     /// <summary>How many papers appeared at or after <paramref name="ticks"/>: 8 times compared at once. Caller holds the read lock.</summary>
     private int CountSeenFrom(long ticks)
@@ -529,7 +530,7 @@ public sealed class PaperIndex
         var best = new PriorityQueue<ScoredPaper, float>(limit + 1);
         var scratch = quantized is null ? _vectors.Scratch() : default;
         var many = quantized is not null && quantized.Count > 1 && VectorRows.CanScoreManyAt384;
-        var wanted = Math.Max(PrefilterCandidates, 20 * limit);
+        var wanted = PrefilterWanted(limit);
         var accepted = 0;
         var candidates = new List<int>(wanted + (wanted / 2));
         var below = 0; // buckets [0, below) are done

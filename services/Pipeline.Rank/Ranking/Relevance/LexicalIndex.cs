@@ -249,12 +249,6 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
             return [];
         }
 
-        if (seenSince is { } since)
-        {
-            var inner = include;
-            include = p => p.SeenAt >= since && (inner is null || inner(p));
-        }
-
         _lock.EnterReadLock();
         try
         {
@@ -343,26 +337,11 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     private LexicalMatch[] SearchWindow(IReadOnlyList<IReadOnlyList<string>> queries, int[] slots, int limit, Func<IndexedPaper, bool>? include)
     {
         var (avgTitle, avgAbstract) = AverageLengths();
-        var weighted = new (int Id, float Weight)[queries.Count][];
+        var weighted = new List<(int Id, Postings Postings, float Weight)>[queries.Count];
         var normalisers = new float[queries.Count];
         for (var q = 0; q < queries.Count; q++)
         {
-            var totalIdf = 0.0;
-            var matching = new List<(int, float)>();
-            foreach (var term in Distinct(queries[q]))
-            {
-                var found = _termIds.TryGetValue(term, out var id);
-                var live = found ? _terms[id].Live : 0;
-                var idf = Idf(live);
-                totalIdf += idf;
-                if (live > 0)
-                {
-                    matching.Add((id, (float)idf));
-                }
-            }
-
-            weighted[q] = matching.ToArray();
-            normalisers[q] = totalIdf > 0 ? (float)(1 / totalIdf) : 0;
+            (weighted[q], normalisers[q]) = Weigh(queries[q]);
         }
 
         // Each window paper's best score and query into the pooled accumulator, as the posting
@@ -380,7 +359,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
             {
                 var sum = 0f;
                 var reached = false;
-                foreach (var (id, weight) in weighted[q])
+                foreach (var (id, _, weight) in weighted[q])
                 {
                     var at = BinarySearchTerm(paperTerms, id);
                     if (at >= 0)
@@ -524,6 +503,30 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     }
 
     /// <summary>
+    /// A query's terms that some live paper has, each with its IDF as weight, and one over the
+    /// query's total IDF. An unknown term still counts in the total: a paper that matches half the
+    /// query scores half.
+    /// </summary>
+    private (List<(int Id, Postings Postings, float Weight)> Matching, float Normaliser) Weigh(IReadOnlyList<string> terms)
+    {
+        var totalIdf = 0.0;
+        var matching = new List<(int Id, Postings Postings, float Weight)>(terms.Count);
+        foreach (var term in Distinct(terms))
+        {
+            var known = _termIds.TryGetValue(term, out var id);
+            var postings = known ? _terms[id] : null;
+            var idf = Idf(postings?.Live ?? 0);
+            totalIdf += idf;
+            if (postings is { Live: > 0 })
+            {
+                matching.Add((id, postings, (float)idf));
+            }
+        }
+
+        return (matching, totalIdf > 0 ? (float)(1 / totalIdf) : 0);
+    }
+
+    /// <summary>
     /// Adds one query's BM25F scores into <paramref name="scores"/> (zero on entry) and lists the
     /// papers it reached in <paramref name="touched"/>; returns how many. A score times
     /// <paramref name="normaliser"/> (one over the query's total IDF) is the normalised score.
@@ -531,26 +534,12 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     private int Accumulate(IReadOnlyList<string> terms, float[] scores, int[] touched, out float normaliser, int limit, Func<IndexedPaper, bool>? include, long from)
     {
         var (avgTitle, avgAbstract) = AverageLengths();
-        var totalIdf = 0.0;
-        var matching = new List<(Postings Postings, float Weight)>(terms.Count);
-        foreach (var term in Distinct(terms))
-        {
-            var postings = PostingsOf(term);
-            var idf = Idf(postings?.Live ?? 0);
-            // An unknown term still counts in the total: a paper that matches half the query scores half.
-            totalIdf += idf;
-            if (postings is { Live: > 0 })
-            {
-                matching.Add((postings, (float)idf));
-            }
-        }
-
-        normaliser = totalIdf > 0 ? (float)(1 / totalIdf) : 0;
+        (var matching, normaliser) = Weigh(terms);
         var count = AccumulatePruned(matching, scores, touched, avgTitle, avgAbstract, limit, include, from);
         if (count < 0)
         {
             count = 0;
-            foreach (var (postings, weight) in matching)
+            foreach (var (_, postings, weight) in matching)
             {
                 count = AccumulateAll(postings, weight, scores, touched, count, avgTitle, avgAbstract, from);
             }
@@ -575,12 +564,12 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     /// the answer, and the scores of those that can are complete. Otherwise (or with no common term,
     /// or only common terms) answers -1 with <paramref name="scores"/> cleared for a full pass.
     /// </summary>
-    private int AccumulatePruned(List<(Postings Postings, float Weight)> matching, float[] scores, int[] touched, float avgTitle, float avgAbstract, int limit, Func<IndexedPaper, bool>? include, long from)
+    private int AccumulatePruned(List<(int Id, Postings Postings, float Weight)> matching, float[] scores, int[] touched, float avgTitle, float avgAbstract, int limit, Func<IndexedPaper, bool>? include, long from)
     {
         var commonFrom = Math.Max(CommonPostings, _liveCount / 8);
         var common = 0;
         var commonBound = 0f;
-        foreach (var (postings, weight) in matching)
+        foreach (var (_, postings, weight) in matching)
         {
             if (postings.Count >= commonFrom)
             {
@@ -595,7 +584,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
         }
 
         var count = 0;
-        foreach (var (postings, weight) in matching)
+        foreach (var (_, postings, weight) in matching)
         {
             if (postings.Count < commonFrom)
             {
@@ -603,7 +592,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
             }
         }
 
-        foreach (var (postings, weight) in matching)
+        foreach (var (_, postings, weight) in matching)
         {
             if (postings.Count >= commonFrom)
             {
