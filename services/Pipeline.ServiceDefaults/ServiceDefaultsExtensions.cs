@@ -133,6 +133,8 @@ public static class ServiceDefaultsExtensions
         var rabbit = RabbitMqAddress.Parse(builder.Configuration.GetConnectionString("rabbitmq") ?? "amqp://guest:guest@127.0.0.1:5672/");
         var prefetch = builder.Configuration.GetValue("Bus:PrefetchCount", 16);
         var quorum = QueueTypeIsQuorum(builder.Configuration["Bus:QueueType"]);
+        // Every publish from a consumer or a request waits at most this long for the broker's confirmation.
+        builder.Services.AddSingleton(PublishDeadline.From(builder.Configuration));
 
         builder.Services.AddMassTransit(x =>
         {
@@ -196,6 +198,7 @@ public static class ServiceDefaultsExtensions
             builder.Services.AddSingleton(sp => ActivatorUtilities.CreateInstance<ConsumerWatchdog>(sp, serviceName + "-"));
             builder.Services.AddHostedService(sp => sp.GetRequiredService<ConsumerWatchdog>());
             builder.Services.AddReceiveEndpointObserver(sp => sp.GetRequiredService<ConsumerWatchdog>());
+            builder.Services.AddReceiveObserver(sp => sp.GetRequiredService<ConsumerWatchdog>());
             builder.Services.AddHealthChecks().AddCheck<ConsumerWatchdog>("bus-consumers", tags: ["ready"]);
         }
     }

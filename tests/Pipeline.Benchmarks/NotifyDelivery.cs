@@ -7,6 +7,7 @@ using Pipeline.Contracts.Messages;
 using Pipeline.Notify.Delivery;
 using Pipeline.Notify.Storage;
 using Pipeline.ServiceDefaults;
+using Pipeline.ServiceDefaults.Messaging;
 using Pipeline.Testing;
 using StackExchange.Redis;
 
@@ -123,7 +124,7 @@ public static class NotifyDelivery
         var schedule = new DigestSchedule(db);
         var subscriptions = new Subscriptions(new SubscriberStore(db), new SubscriptionTokens("benchmark signing key of 32 chars!!"u8.ToArray(), clock), mail, bus,
             schedule, new SubscribeRateLimits(notifyOptions, clock), notifyOptions, clock);
-        return new DigestSender(new SubscriberStore(db), new DeliveryLedger(db), new CannedPapers(), new PaperTraceStore(db), mail, subscriptions, bus, identity, clock,
+        return new DigestSender(new SubscriberStore(db), new DeliveryLedger(db), new CannedPapers(), new PaperTraceStore(db), mail, subscriptions, bus, new PublishDeadline(PublishDeadline.Default), identity, clock,
             NullLogger<DigestSender>.Instance);
     }
 

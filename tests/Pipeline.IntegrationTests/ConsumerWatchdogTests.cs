@@ -68,7 +68,7 @@ public sealed class ConsumerWatchdogTests(RabbitMqFixture fixture, Xunit.Abstrac
             string? lost = null;
             while (lost is null && clock.Elapsed < TimeSpan.FromSeconds(30))
             {
-                lost = await watchdog.LookAsync(CancellationToken.None);
+                lost = (await watchdog.LookAsync(CancellationToken.None))?.Queue;
                 await Task.Delay(200);
             }
 
@@ -114,6 +114,66 @@ public sealed class ConsumerWatchdogTests(RabbitMqFixture fixture, Xunit.Abstrac
     }
 
     /// <summary>
+    /// A handler that never returns, on a real broker: the queue keeps its consumer, so only the
+    /// time the message has spent in its handler can tell. The watchdog names the queue after the
+    /// consume timeout, and a queue whose handlers finish is never named.
+    /// </summary>
+    [Fact]
+    public async Task A_message_stuck_in_its_handler_is_found_although_its_queue_has_a_consumer()
+    {
+        var (watchdog, _) = Watchdog(consumeTimeout: TimeSpan.FromSeconds(2));
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var stuck = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var bus = MassTransit.Bus.Factory.CreateUsingRabbitMq(cfg =>
+        {
+            cfg.Host("127.0.0.1", (ushort)Broker.AmqpPort, VirtualHost, h =>
+            {
+                h.Username("guest");
+                h.Password("guest");
+            });
+            cfg.ReceiveEndpoint("watchdog-stuck", e => e.Handler<StuckPing>(async _ =>
+            {
+                stuck.TrySetResult();
+                await release.Task;
+            }));
+        });
+        bus.ConnectReceiveEndpointObserver(watchdog);
+        bus.ConnectReceiveObserver(watchdog);
+        await bus.StartAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
+        try
+        {
+            await bus.PublishBoundedAsync(new StuckPing(1));
+            await stuck.Task.WaitAsync(TimeSpan.FromSeconds(20));
+            Assert.Null(await watchdog.LookAsync(CancellationToken.None));
+            Assert.Equal(QueueConsumers.Consumed, await ProbeAsync("watchdog-stuck"));
+
+            var clock = Stopwatch.StartNew();
+            LostConsumer? lost = null;
+            while (lost is null && clock.Elapsed < TimeSpan.FromSeconds(20))
+            {
+                await Task.Delay(200);
+                lost = await watchdog.LookAsync(CancellationToken.None);
+            }
+
+            Assert.Equal("watchdog-stuck", lost?.Queue);
+            Assert.Equal(QueueConsumers.Consumed, await ProbeAsync("watchdog-stuck"));
+        }
+        finally
+        {
+            release.TrySetResult();
+            await bus.StopBoundedAsync();
+        }
+    }
+
+    private async Task<QueueConsumers> ProbeAsync(string queue)
+    {
+        await using var probe = new RabbitMqQueueProbe(RabbitMqAddress.Parse(ConnectionString), "watchdog-tests");
+        return await probe.ConsumersAsync(queue, CancellationToken.None);
+    }
+
+    public sealed record StuckPing(int N);
+
+    /// <summary>
     /// The fault itself, reproduced: consumers on one connection, one endpoint busy with 16
     /// deliveries that publish as they go, and a graceful broker restart. With MassTransit 8.5.12
     /// and RabbitMQ.Client 7.2.2 the bus comes back with some endpoints still "ready" on channels
@@ -146,7 +206,7 @@ public sealed class ConsumerWatchdogTests(RabbitMqFixture fixture, Xunit.Abstrac
             var looking = Stopwatch.StartNew();
             while (lost is null && looking.Elapsed < TimeSpan.FromSeconds(45))
             {
-                lost = await watchdog.LookAsync(CancellationToken.None);
+                lost = (await watchdog.LookAsync(CancellationToken.None))?.Queue;
                 await Task.Delay(500);
             }
 
@@ -225,11 +285,12 @@ public sealed class ConsumerWatchdogTests(RabbitMqFixture fixture, Xunit.Abstrac
 
     public sealed record QuietPing(int N);
 
-    private (ConsumerWatchdog Watchdog, IHostApplicationLifetime Lifetime) Watchdog()
+    private (ConsumerWatchdog Watchdog, IHostApplicationLifetime Lifetime) Watchdog(TimeSpan? consumeTimeout = null)
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["Bus:ConsumerWatchdog:GraceSeconds"] = Grace.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Bus:ConsumerWatchdog:ConsumeTimeoutSeconds"] = (consumeTimeout ?? TimeSpan.FromMinutes(5)).TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
         }).Build();
         var lifetime = new NoLifetime();
         var probe = new RabbitMqQueueProbe(RabbitMqAddress.Parse(ConnectionString), "watchdog-tests");

@@ -49,7 +49,7 @@ public sealed class ConsumerWatchdogSpecs
 
         Assert.Null(await watchdog.LookAsync(CancellationToken.None));
         _clock.Advance(TimeSpan.FromSeconds(30));
-        Assert.Equal("rank-digest-sent", await watchdog.LookAsync(CancellationToken.None));
+        Assert.Equal("rank-digest-sent", (await watchdog.LookAsync(CancellationToken.None))?.Queue);
         Assert.DoesNotContain("rank-subscriber-changed", _probe.Asked);
         Assert.DoesNotContain("vm_host_bus_abc", _probe.Asked);
         Assert.DoesNotContain("vm_PipelineRank_bus_8fmyyydk86sb", _probe.Asked);
@@ -98,12 +98,123 @@ public sealed class ConsumerWatchdogSpecs
         Assert.Null(watchdog.LostQueue);
     }
 
-    private ConsumerWatchdog Watchdog(double intervalSeconds = 10, double graceSeconds = 30, bool realClock = false)
+    /// <summary>
+    /// A handler that never returns (as one waiting for a confirmation its channel lost) holds its
+    /// message and one of the endpoint's slots while the queue keeps its consumer: the watchdog names
+    /// the queue once the message has been in its handler for the consume timeout, and only then.
+    /// A real bus (in memory) tells the watchdog of its messages.
+    /// </summary>
+    [Fact]
+    public async Task A_message_stuck_in_its_handler_past_the_consume_timeout_is_found_and_one_that_finishes_is_not()
+    {
+        var watchdog = Watchdog(consumeTimeoutSeconds: 300);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var stuck = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var handled = 0;
+        var bus = Bus.Factory.CreateUsingInMemory(cfg =>
+        {
+            cfg.ReceiveEndpoint("rank-stuck", e => e.Handler<Stuck>(async _ =>
+            {
+                stuck.TrySetResult();
+                await release.Task;
+            }));
+            cfg.ReceiveEndpoint("rank-quick", e => e.Handler<Quick>(_ =>
+            {
+                Interlocked.Increment(ref handled);
+                return Task.CompletedTask;
+            }));
+            // Another service's queue on the same bus is not this watchdog's to judge.
+            cfg.ReceiveEndpoint("embed-stuck", e => e.Handler<Elsewhere>(_ => release.Task));
+        });
+        bus.ConnectReceiveObserver(watchdog);
+        await bus.StartAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
+        try
+        {
+            await bus.Publish(new Elsewhere());
+            for (var i = 0; i < 5; i++)
+            {
+                await bus.Publish(new Quick());
+            }
+
+            await WaitUntilAsync(() => Volatile.Read(ref handled) == 5);
+            await bus.Publish(new Stuck());
+            await stuck.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.Equal(1, watchdog.InFlight);
+
+            _clock.Advance(TimeSpan.FromSeconds(299));
+            Assert.Null(await watchdog.LookAsync(CancellationToken.None));
+            _clock.Advance(TimeSpan.FromSeconds(1));
+            var lost = await watchdog.LookAsync(CancellationToken.None);
+
+            Assert.Equal("rank-stuck", lost?.Queue);
+            Assert.Contains("in its handler for 300 s", lost?.Why);
+
+            // Once it finishes, nothing is in flight and nothing is found.
+            release.TrySetResult();
+            await WaitUntilAsync(() => watchdog.InFlight == 0);
+            _clock.Advance(TimeSpan.FromSeconds(600));
+            Assert.Null(await watchdog.LookAsync(CancellationToken.None));
+        }
+        finally
+        {
+            release.TrySetResult();
+            await bus.StopAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
+        }
+    }
+
+    [Fact]
+    public async Task A_stuck_message_stops_the_service_with_exit_code_75_and_the_health_check_names_it()
+    {
+        var exitCode = Environment.ExitCode;
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var bus = Bus.Factory.CreateUsingInMemory(cfg => cfg.ReceiveEndpoint("rank-stuck", e => e.Handler<Stuck>(_ => release.Task)));
+        try
+        {
+            var watchdog = Watchdog(intervalSeconds: 0.05, consumeTimeoutSeconds: 0.3, realClock: true);
+            bus.ConnectReceiveObserver(watchdog);
+            await bus.StartAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
+            await watchdog.StartAsync(CancellationToken.None);
+            await bus.Publish(new Stuck());
+
+            await _lifetime.Stopped.Task.WaitAsync(TimeSpan.FromSeconds(20));
+
+            Assert.Equal(ConsumerWatchdog.ExitCode, Environment.ExitCode);
+            Assert.Equal("rank-stuck", watchdog.LostQueue);
+            var health = await watchdog.CheckHealthAsync(new HealthCheckContext());
+            Assert.Equal(HealthStatus.Unhealthy, health.Status);
+            Assert.Contains("A message of queue rank-stuck has been in its handler", health.Description);
+            await watchdog.StopAsync(CancellationToken.None);
+        }
+        finally
+        {
+            Environment.ExitCode = exitCode;
+            release.TrySetResult();
+            await bus.StopAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
+        }
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        while (!condition())
+        {
+            await Task.Delay(10, timeout.Token);
+        }
+    }
+
+    public sealed record Stuck;
+
+    public sealed record Quick;
+
+    public sealed record Elsewhere;
+
+    private ConsumerWatchdog Watchdog(double intervalSeconds = 10, double graceSeconds = 30, double consumeTimeoutSeconds = 300, bool realClock = false)
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["Bus:ConsumerWatchdog:IntervalSeconds"] = intervalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Bus:ConsumerWatchdog:GraceSeconds"] = graceSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Bus:ConsumerWatchdog:ConsumeTimeoutSeconds"] = consumeTimeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
         }).Build();
         return new ConsumerWatchdog("rank-", _probe, _lifetime, realClock ? TimeProvider.System : _clock, configuration, NullLogger<ConsumerWatchdog>.Instance);
     }

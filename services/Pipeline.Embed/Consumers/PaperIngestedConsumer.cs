@@ -2,6 +2,7 @@ using MassTransit;
 using Pipeline.Contracts.Messages;
 using Pipeline.Embed.Embedding;
 using Pipeline.ServiceDefaults;
+using Pipeline.ServiceDefaults.Messaging;
 
 namespace Pipeline.Embed.Consumers;
 
@@ -10,7 +11,7 @@ namespace Pipeline.Embed.Consumers;
 /// Idempotent: a redelivery finds the vector in the cache (or computes the same one again) and
 /// publishes the same event, which rank applies idempotently.
 /// </summary>
-public sealed class PaperIngestedConsumer(CachedEmbedder embedder, ServiceIdentity identity) : IConsumer<PaperIngested>
+public sealed class PaperIngestedConsumer(CachedEmbedder embedder, ServiceIdentity identity, PublishDeadline publishDeadline) : IConsumer<PaperIngested>
 {
     public async Task Consume(ConsumeContext<PaperIngested> context)
     {
@@ -26,6 +27,7 @@ public sealed class PaperIngestedConsumer(CachedEmbedder embedder, ServiceIdenti
             vector = vectors[0];
         }
 
-        await context.Publish(new PaperEmbedded(message.Paper, message.ContentHash, message.IsUpdate, embedder.ModelId, vector, message.IngestedAt));
+        await context.PublishWithinAsync(new PaperEmbedded(message.Paper, message.ContentHash, message.IsUpdate, embedder.ModelId, vector, message.IngestedAt),
+            publishDeadline, context.CancellationToken);
     }
 }

@@ -6,6 +6,7 @@ using Pipeline.Ingest.Papers;
 using Pipeline.Ingest.Sources;
 using Pipeline.Ingest.Storage;
 using Pipeline.ServiceDefaults;
+using Pipeline.ServiceDefaults.Messaging;
 
 namespace Pipeline.Ingest.Grpc;
 
@@ -28,8 +29,22 @@ public sealed class IngestGrpcService(PaperIntake intake, PaperStore store, Sour
         }
 
         var submissions = request.Papers.Select(PaperMapping.ToSubmission).ToArray();
-        var results = await intake.SubmitAsync(submissions, context.CancellationToken);
+        var results = await SubmitAsync(submissions, context.CancellationToken);
         return ToResponse(results);
+    }
+
+    /// <summary>The intake, with a broker that did not confirm the events answered as UNAVAILABLE: a repeat is safe.</summary>
+    private async Task<IReadOnlyList<IntakeResult>> SubmitAsync(IReadOnlyList<PaperSubmission> submissions, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await intake.SubmitAsync(submissions, cancellationToken);
+        }
+        catch (PublishNotConfirmedException e)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable,
+                $"The papers are stored, but the broker did not confirm their events ({e.Message}). Send the same call again: papers stored but not yet announced are announced then, and a paper announced twice is taken once."));
+        }
     }
 
     /// <summary>Papers per intake batch of the streaming import.</summary>
@@ -47,7 +62,7 @@ public sealed class IngestGrpcService(PaperIntake intake, PaperStore store, Sour
         async Task FlushAsync()
         {
             var offset = all.Count;
-            var results = await intake.SubmitAsync(batch, context.CancellationToken);
+            var results = await SubmitAsync(batch, context.CancellationToken);
             all.AddRange(results.Select(r => r with { Index = r.Index + offset }));
             batch.Clear();
         }

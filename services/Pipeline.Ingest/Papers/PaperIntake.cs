@@ -3,6 +3,7 @@ using MassTransit;
 using Pipeline.Contracts.Messages;
 using Pipeline.Ingest.Storage;
 using Pipeline.ServiceDefaults;
+using Pipeline.ServiceDefaults.Messaging;
 
 namespace Pipeline.Ingest.Papers;
 
@@ -10,7 +11,7 @@ namespace Pipeline.Ingest.Papers;
 /// Takes a batch of submitted papers: validates each alone, de-duplicates by id, stores what is new
 /// or changed and publishes <see cref="PaperIngested"/> for it. One bad paper never stops the others.
 /// </summary>
-public sealed class PaperIntake(PaperStore store, IBus bus, ServiceIdentity identity, TimeProvider clock)
+public sealed class PaperIntake(PaperStore store, IBus bus, PublishDeadline publishDeadline, ServiceIdentity identity, TimeProvider clock)
 {
     private readonly Counter<long> _papers = identity.Meter.CreateCounter<long>(
         "pipeline.ingest.papers", description: "Submitted papers by outcome (accepted, updated, duplicate, rejected)");
@@ -70,8 +71,10 @@ public sealed class PaperIntake(PaperStore store, IBus bus, ServiceIdentity iden
         if (toStore.Count > 0)
         {
             await store.SaveAsync(toStore);
-            // Publisher confirms: this returns once the broker holds every event.
-            await bus.PublishBatch(events, cancellationToken);
+            // Publisher confirms: this returns once the broker holds every event, or throws
+            // PublishNotConfirmedException after the deadline. The papers stay unpublished in the
+            // store then, and a repeat of the call publishes them again.
+            await bus.PublishBatchWithinAsync(events, publishDeadline, cancellationToken);
             await store.MarkPublishedAsync(toStore.Select(p => p.Paper.Id));
         }
 

@@ -4,6 +4,7 @@ using Pipeline.Contracts.Messages;
 using Pipeline.Notify.Delivery;
 using Pipeline.Notify.Storage;
 using Pipeline.Notify.Templates;
+using Pipeline.ServiceDefaults.Messaging;
 
 namespace Pipeline.Notify.Consumers;
 
@@ -17,6 +18,7 @@ public sealed class PaperMatchedConsumer(
     Subscriptions subscriptions,
     MailSender mail,
     TimeProvider clock,
+    PublishDeadline publishDeadline,
     ILogger<PaperMatchedConsumer> logger) : IConsumer<PaperMatched>
 {
     /// <summary>How long a claim on a send holds before another consumer may take it over.</summary>
@@ -46,7 +48,8 @@ public sealed class PaperMatchedConsumer(
                 // between the send and that publish fails the message, which comes back here. Rank
                 // takes the same DigestSent twice alike, so it is announced again.
                 var sent = await ledger.GetAsync(deliveryKey);
-                await context.Publish(new DigestSent(subscriber.Id, "instant", [match.Paper.Id], sent?.SentAt ?? clock.GetUtcNow()));
+                await context.PublishWithinAsync(new DigestSent(subscriber.Id, "instant", [match.Paper.Id], sent?.SentAt ?? clock.GetUtcNow()),
+                    publishDeadline, context.CancellationToken);
                 return;
             case DeliveryClaim.InProgress:
                 // Retried (PaperMatchedConsumerDefinition) for longer than a dead instance's heartbeat
@@ -84,7 +87,7 @@ public sealed class PaperMatchedConsumer(
         {
             Period = "instant", Subject = message.Subject,
         });
-        await context.Publish(new DigestSent(subscriber.Id, "instant", [match.Paper.Id], now));
+        await context.PublishWithinAsync(new DigestSent(subscriber.Id, "instant", [match.Paper.Id], now), publishDeadline, context.CancellationToken);
     }
 }
 

@@ -4,6 +4,7 @@ using Pipeline.Contracts.Messages;
 using Pipeline.Notify.Storage;
 using Pipeline.Notify.Templates;
 using Pipeline.ServiceDefaults;
+using Pipeline.ServiceDefaults.Messaging;
 
 namespace Pipeline.Notify.Delivery;
 
@@ -34,6 +35,7 @@ public sealed class DigestSender(
     MailSender mail,
     Subscriptions subscriptions,
     IBus bus,
+    PublishDeadline publishDeadline,
     ServiceIdentity identity,
     TimeProvider clock,
     ILogger<DigestSender> logger)
@@ -126,10 +128,30 @@ public sealed class DigestSender(
         await MarkHandledAsync(subscriber.Id, period, now);
         if (digest.PaperIds.Count > 0)
         {
-            await bus.Publish(new DigestSent(subscriber.Id, period.Id, digest.PaperIds, now), CancellationToken.None);
+            await AnnounceAsync(new DigestSent(subscriber.Id, period.Id, digest.PaperIds, now));
         }
 
         return new DigestOutcome(DigestOutcomeKind.Sent, period, record);
+    }
+
+    /// <summary>
+    /// Tells rank which papers went out, waiting at most <see cref="PublishDeadline"/>. The digest is
+    /// sent and recorded by now: a broker that cannot take the message must not undo that (failing
+    /// here would free the period's claim, and a repeat would mail the subscriber a second time).
+    /// Notify leaves out the papers of its recent deliveries by itself, and RepublishSubscribers
+    /// tells rank of every logged delivery again.
+    /// </summary>
+    private async Task AnnounceAsync(DigestSent sent)
+    {
+        try
+        {
+            await bus.PublishWithinAsync(sent, publishDeadline);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogWarning(e, "The {Period} digest of {Subscriber} is sent, but DigestSent could not be published; rank learns of its papers on RepublishSubscribers",
+                sent.Period, sent.SubscriberId);
+        }
     }
 
     private async Task<ActivityLink[]> LinksAsync(Digest digest, CancellationToken cancellationToken)

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using Pipeline.Contracts.Messages;
 using Pipeline.Notify.Storage;
 using Pipeline.Notify.Templates;
+using Pipeline.ServiceDefaults.Messaging;
 
 namespace Pipeline.Notify.Delivery;
 
@@ -281,7 +282,7 @@ public sealed class Subscriptions(
             {
                 if (delivery.Status == "sent" && delivery.PaperIds.Count > 0)
                 {
-                    await bus.Publish(new DigestSent(subscriber.Id, delivery.Period, delivery.PaperIds, delivery.SentAt), cancellationToken);
+                    await PublishOrRefuseAsync(new DigestSent(subscriber.Id, delivery.Period, delivery.PaperIds, delivery.SentAt), cancellationToken);
                     deliveries++;
                 }
             }
@@ -306,12 +307,17 @@ public sealed class Subscriptions(
             Authors = subscriber.Authors,
             Categories = subscriber.Categories,
         };
-        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(Math.Max(0.1, options.Value.PublishTimeoutSeconds)));
+        await PublishOrRefuseAsync(message);
+    }
+
+    private async Task PublishOrRefuseAsync<T>(T message, CancellationToken cancellationToken = default)
+        where T : class
+    {
         try
         {
-            await bus.Publish(message, deadline.Token).WaitAsync(deadline.Token);
+            await bus.PublishWithinAsync(message, new PublishDeadline(TimeSpan.FromSeconds(Math.Max(0.1, options.Value.PublishTimeoutSeconds))), cancellationToken);
         }
-        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        catch (PublishNotConfirmedException)
         {
             throw new SubscriptionException(
                 "Your change is saved, but it could not be passed on just now. Please open the link again in a minute.", unavailable: true);

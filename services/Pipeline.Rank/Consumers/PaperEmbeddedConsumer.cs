@@ -4,6 +4,7 @@ using Pipeline.Contracts.Messages;
 using Pipeline.Rank.Ranking;
 using Pipeline.Rank.Ranking.Relevance;
 using Pipeline.Rank.Storage;
+using Pipeline.ServiceDefaults.Messaging;
 
 namespace Pipeline.Rank.Consumers;
 
@@ -12,7 +13,7 @@ namespace Pipeline.Rank.Consumers;
 /// run twice: the paper is upserted, and an alert already raised is not raised again.
 /// </summary>
 public sealed class PaperEmbeddedConsumer(
-    RankStore store, FeedbackStore feedback, PaperIndex index, RelevanceRanker relevance, InstantMatcher matcher, IConfiguration configuration) : IConsumer<PaperEmbedded>
+    RankStore store, FeedbackStore feedback, PaperIndex index, RelevanceRanker relevance, InstantMatcher matcher, IConfiguration configuration, PublishDeadline publishDeadline) : IConsumer<PaperEmbedded>
 {
     public async Task Consume(ConsumeContext<PaperEmbedded> context)
     {
@@ -50,7 +51,8 @@ public sealed class PaperEmbeddedConsumer(
 
             // Published before it is marked: a crash in between raises the alert again, and notify
             // sends each (subscriber, paper) alert once.
-            await context.Publish(new PaperMatched(subscriberId, message.Paper, match.Score, match.Interest, match.Reason, DateTimeOffset.UtcNow));
+            await context.PublishWithinAsync(new PaperMatched(subscriberId, message.Paper, match.Score, match.Interest, match.Reason, DateTimeOffset.UtcNow),
+                publishDeadline, context.CancellationToken);
             await store.MarkMatchedAsync(subscriberId, message.Paper.Id);
         }
     }

@@ -7,14 +7,21 @@ using Microsoft.Extensions.Logging;
 namespace Pipeline.ServiceDefaults.Messaging;
 
 /// <summary>
-/// Looks every <c>Bus:ConsumerWatchdog:IntervalSeconds</c> (10) at each queue whose endpoint the
-/// bus reports ready and that the service's consumers read (named with the service's prefix, as
-/// rank-paper-embedded; not the bus's own reply endpoint, which is declared when first used),
-/// through a connection of its own. When a queue has had no consumer at every
-/// look for <c>Bus:ConsumerWatchdog:GraceSeconds</c> (30) while the bus still calls its endpoint
-/// ready (<see cref="ConsumerLiveness"/>), the service cannot recover in place: MassTransit does not
-/// restart an endpoint it believes healthy. The watchdog then reports the check unhealthy and stops
-/// the service with exit code <see cref="ExitCode"/>, and its supervisor starts it again (compose's
+/// Looks every <c>Bus:ConsumerWatchdog:IntervalSeconds</c> (10) for two faults of the bus that
+/// MassTransit does not recover from in place, and restarts the service on either:
+/// <list type="bullet">
+/// <item>A <b>lost consumer</b>: a queue whose endpoint the bus reports ready and that the
+/// service's consumers read (named with the service's prefix, as rank-paper-embedded; not the bus's
+/// own reply endpoint, which is declared when first used) has had no consumer at every look, through
+/// a connection of its own, for <c>Bus:ConsumerWatchdog:GraceSeconds</c> (30)
+/// (<see cref="ConsumerLiveness"/>). MassTransit does not restart an endpoint it believes healthy.</item>
+/// <item>A <b>stuck message</b>: one message of such a queue has been in its handler, retries
+/// included, for <c>Bus:ConsumerWatchdog:ConsumeTimeoutSeconds</c> (300) (<see cref="InFlightReceives"/>).
+/// It holds one of its endpoint's concurrency slots, and when every slot is held the queue is read
+/// by nobody although it has a consumer.</item>
+/// </list>
+/// The watchdog then reports the check unhealthy and stops the service with exit code
+/// <see cref="ExitCode"/>, and its supervisor starts it again (compose's
 /// <c>restart: unless-stopped</c>, deploy/local's loop). Nothing is lost: unacknowledged messages
 /// go back to their queues, and every consumer is idempotent.
 /// </summary>
@@ -24,7 +31,7 @@ public sealed class ConsumerWatchdog(
     IHostApplicationLifetime lifetime,
     TimeProvider clock,
     IConfiguration configuration,
-    ILogger<ConsumerWatchdog> logger) : BackgroundService, IReceiveEndpointObserver, IHealthCheck
+    ILogger<ConsumerWatchdog> logger) : BackgroundService, IReceiveEndpointObserver, IReceiveObserver, IHealthCheck
 {
     /// <summary>EX_TEMPFAIL: a temporary failure, start me again.</summary>
     public const int ExitCode = 75;
@@ -32,10 +39,15 @@ public sealed class ConsumerWatchdog(
     private readonly object _sync = new();
     private readonly ConsumerLiveness _liveness = new(TimeSpan.FromSeconds(configuration.GetValue("Bus:ConsumerWatchdog:GraceSeconds", 30.0)));
     private readonly TimeSpan _interval = TimeSpan.FromSeconds(configuration.GetValue("Bus:ConsumerWatchdog:IntervalSeconds", 10.0));
-    private volatile string? _lost;
+    private readonly TimeSpan _consumeTimeout = TimeSpan.FromSeconds(configuration.GetValue("Bus:ConsumerWatchdog:ConsumeTimeoutSeconds", 300.0));
+    private readonly InFlightReceives _inFlight = new();
+    private volatile LostConsumer? _lost;
 
-    /// <summary>The queue whose consumer was found lost, if any.</summary>
-    public string? LostQueue => _lost;
+    /// <summary>The queue whose consumer was found lost or stuck, if any.</summary>
+    public string? LostQueue => _lost?.Queue;
+
+    /// <summary>How many of the service's messages are in their handlers now.</summary>
+    public int InFlight => _inFlight.Count;
 
     public Task Ready(ReceiveEndpointReady ready) => Mark(ready.InputAddress, isReady: true);
 
@@ -45,18 +57,53 @@ public sealed class ConsumerWatchdog(
 
     public Task Faulted(ReceiveEndpointFaulted faulted) => Mark(faulted.InputAddress, isReady: false);
 
+    public Task PreReceive(ReceiveContext context)
+    {
+        if (Watched(context.InputAddress) is { } queue)
+        {
+            _inFlight.Started(context, queue, clock.GetUtcNow());
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task PostReceive(ReceiveContext context)
+    {
+        _inFlight.Ended(context);
+        return Task.CompletedTask;
+    }
+
+    public Task ReceiveFault(ReceiveContext context, Exception exception)
+    {
+        _inFlight.Ended(context);
+        return Task.CompletedTask;
+    }
+
+    public Task PostConsume<T>(ConsumeContext<T> context, TimeSpan duration, string consumerType)
+        where T : class => Task.CompletedTask;
+
+    public Task ConsumeFault<T>(ConsumeContext<T> context, TimeSpan duration, string consumerType, Exception exception)
+        where T : class => Task.CompletedTask;
+
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
-        Task.FromResult(_lost is { } queue
-            ? HealthCheckResult.Unhealthy($"Queue {queue} has had no consumer for {_liveness.Grace.TotalSeconds:F0} s although its endpoint reports ready; the service is restarting.")
+        Task.FromResult(_lost is { } lost
+            ? HealthCheckResult.Unhealthy($"{lost.Why}; the service is restarting.")
             : HealthCheckResult.Healthy());
 
     /// <summary>The queue name of an endpoint address (rabbitmq://host:port/vhost/queue?options).</summary>
     public static string QueueName(Uri inputAddress) =>
         Uri.UnescapeDataString(inputAddress.AbsolutePath.TrimEnd('/').Split('/')[^1]);
 
-    /// <summary>One round of looks; the queue found lost, if any.</summary>
-    public async Task<string?> LookAsync(CancellationToken cancellationToken)
+    /// <summary>One round of looks; the queue found lost or stuck, if any.</summary>
+    public async Task<LostConsumer?> LookAsync(CancellationToken cancellationToken)
     {
+        if (_inFlight.Longest(clock.GetUtcNow()) is { } longest && longest.For >= _consumeTimeout)
+        {
+            return new LostConsumer(longest.Queue,
+                $"A message of queue {longest.Queue} has been in its handler for {longest.For.TotalSeconds:F0} s (the limit is {_consumeTimeout.TotalSeconds:F0} s): "
+                + "a handler that waits for ever, as a publish on a channel that lost its confirmations does, holds the endpoint's concurrency slots");
+        }
+
         string[] queues;
         lock (_sync)
         {
@@ -74,7 +121,8 @@ public sealed class ConsumerWatchdog(
 
             if (lost)
             {
-                return queue;
+                return new LostConsumer(queue,
+                    $"Queue {queue} has had no consumer for {_liveness.Grace.TotalSeconds:F0} s although the bus reports its endpoint ready (a connection the broker closed left this channel behind)");
             }
         }
 
@@ -88,15 +136,15 @@ public sealed class ConsumerWatchdog(
         {
             while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
             {
-                if (await LookAsync(stoppingToken).ConfigureAwait(false) is not { } queue)
+                if (await LookAsync(stoppingToken).ConfigureAwait(false) is not { } lost)
                 {
                     continue;
                 }
 
-                _lost = queue;
+                _lost = lost;
                 logger.LogCritical(
-                    "Queue {Queue} has had no consumer for {Grace} s although the bus reports its endpoint ready (a connection the broker closed left this channel behind); stopping with exit code {ExitCode} so the supervisor starts the service again",
-                    queue, _liveness.Grace.TotalSeconds, ExitCode);
+                    "{Why}; stopping with exit code {ExitCode} so the supervisor starts the service again (queue {Queue})",
+                    lost.Why, ExitCode, lost.Queue);
                 Environment.ExitCode = ExitCode;
                 lifetime.StopApplication();
                 return;
@@ -129,10 +177,21 @@ public sealed class ConsumerWatchdog(
             || query.Contains("durable=false", StringComparison.Ordinal);
     }
 
+    /// <summary>The queue of an endpoint the watchdog watches: the service's own, not temporary; else null.</summary>
+    private string? Watched(Uri? inputAddress)
+    {
+        if (inputAddress is null || IsTemporary(inputAddress))
+        {
+            return null;
+        }
+
+        var queue = QueueName(inputAddress);
+        return queue.StartsWith(queuePrefix, StringComparison.Ordinal) ? queue : null;
+    }
+
     private Task Mark(Uri inputAddress, bool isReady)
     {
-        var queue = QueueName(inputAddress);
-        if (IsTemporary(inputAddress) || !queue.StartsWith(queuePrefix, StringComparison.Ordinal))
+        if (Watched(inputAddress) is not { } queue)
         {
             return Task.CompletedTask;
         }
@@ -151,3 +210,6 @@ public sealed class ConsumerWatchdog(
         return Task.CompletedTask;
     }
 }
+
+/// <summary>A queue the watchdog found without a working consumer, and why, in words for the log and the health check.</summary>
+public sealed record LostConsumer(string Queue, string Why);

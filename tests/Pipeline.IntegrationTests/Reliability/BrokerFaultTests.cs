@@ -1,6 +1,8 @@
+using System.Diagnostics;
 using System.Net;
 using Grpc.Core;
 using Pipeline.Contracts.Notify.V1;
+using Pipeline.IntegrationTests.Flow;
 using Xunit.Abstractions;
 
 namespace Pipeline.IntegrationTests.Reliability;
@@ -131,4 +133,82 @@ public sealed class BrokerFaultTests(ReliabilityFixture fixture, ITestOutputHelp
         Assert.Equal(HttpStatusCode.OK, again.StatusCode);
         await WaitUntilRankKnowsAsync(subscriberId);
     }
+
+    /// <summary>
+    /// A digest goes out while the broker confirms nothing: SMTP took it and the ledger holds it, so
+    /// the call answers "sent" once its DigestSent has waited its deadline, and asking again for the
+    /// period answers "already sent" with no second email. (Before: the publish waited with no end,
+    /// and a publish that failed freed the period's claim, so a repeat mailed the digest again.)
+    /// </summary>
+    [Fact]
+    public async Task A_digest_sent_while_the_broker_confirms_nothing_is_answered_as_sent_and_never_sent_twice()
+    {
+        var (email, subscriberId) = await SubscribeAsync("digest-frozen", Cadence.Daily);
+        var category = SyntheticPapers.NewCategory();
+        var papers = SyntheticPapers.Mix(category, 12, onTopicEvery: 2);
+        await SubmitAllAsync(papers);
+        await AssertAllIndexedAsync(papers, category);
+
+        Broker.Pause();
+        SendDigestNowResponse first;
+        var waited = Stopwatch.StartNew();
+        try
+        {
+            first = await Pipeline.Notify.SendDigestNowAsync(new SendDigestNowRequest { SubscriberId = subscriberId }, PipelineFixture.WithApiKey,
+                deadline: DateTime.UtcNow.AddSeconds(45), cancellationToken: Budget.Token);
+        }
+        finally
+        {
+            Broker.Resume();
+        }
+
+        Log($"frozen broker: SendDigestNow answered {first.Outcome} after {waited.Elapsed.TotalSeconds:F1} s");
+        Assert.Equal("sent", first.Outcome);
+        Assert.NotEmpty(first.Delivery.PaperIds);
+        await Pipeline.Smtp.WaitForMessageAsync(m => IsDigestTo(m, email), TimeSpan.FromSeconds(30));
+
+        var second = await Pipeline.Notify.SendDigestNowAsync(new SendDigestNowRequest { SubscriberId = subscriberId }, PipelineFixture.WithApiKey,
+            deadline: DateTime.UtcNow.AddSeconds(45), cancellationToken: Budget.Token);
+        Assert.Equal("already_sent", second.Outcome);
+        Assert.Equal(first.Delivery.Id, second.Delivery.Id);
+        await Task.Delay(TimeSpan.FromSeconds(3), Budget.Token);
+        Assert.Single(Pipeline.Smtp.Messages, e => IsDigestTo(e.Message, email));
+    }
+
+    /// <summary>
+    /// SubmitPapers while the broker confirms nothing: the call answers UNAVAILABLE once the events
+    /// have waited their deadline (not when the client's own deadline runs out), and the same call
+    /// again, the broker back, carries every paper to rank.
+    /// </summary>
+    [Fact]
+    public async Task SubmitPapers_the_broker_cannot_confirm_answers_unavailable_and_the_same_call_again_delivers_the_papers()
+    {
+        var category = SyntheticPapers.NewCategory();
+        var papers = SyntheticPapers.Mix(category, 10, onTopicEvery: 5);
+        var request = new Pipeline.Contracts.Ingest.V1.SubmitPapersRequest { Papers = { papers } };
+
+        Broker.Pause();
+        RpcException refused;
+        var waited = Stopwatch.StartNew();
+        try
+        {
+            refused = await Assert.ThrowsAsync<RpcException>(async () =>
+                await Pipeline.Ingest.SubmitPapersAsync(request, PipelineFixture.WithApiKey, deadline: DateTime.UtcNow.AddSeconds(45), cancellationToken: Budget.Token));
+        }
+        finally
+        {
+            Broker.Resume();
+        }
+
+        Log($"frozen broker: SubmitPapers answered {refused.StatusCode} after {waited.Elapsed.TotalSeconds:F1} s");
+        Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
+        Assert.Contains("Send the same call again", refused.Status.Detail);
+        Assert.True(waited.Elapsed < TimeSpan.FromSeconds(30), $"answered after {waited.Elapsed}");
+
+        await SubmitAllAsync(papers);
+        await AssertAllIndexedAsync(papers, category);
+    }
+
+    private static bool IsDigestTo(MimeKit.MimeMessage message, string email) =>
+        IsTo(message, email) && (message.MessageId ?? "").StartsWith("digest.", StringComparison.Ordinal);
 }

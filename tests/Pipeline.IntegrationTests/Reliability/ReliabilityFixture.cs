@@ -34,6 +34,8 @@ public sealed class ReliabilityFixture : IAsyncLifetime
             // A confirmation page waits this long for the broker's confirmation of SubscriberChanged
             // before it answers 503 (10 s by default); short here so a frozen broker is frozen briefly.
             ["Notify__PublishTimeoutSeconds"] = "3",
+            // Every other publish (consumers, ingest, a digest's DigestSent) waits this long (15 s by default).
+            ["Bus__PublishTimeoutSeconds"] = "5",
         },
     };
 
@@ -115,9 +117,9 @@ public abstract class ReliabilityTestBase(ReliabilityFixture fixture, ITestOutpu
     protected TimeSpan Remaining => TestBudget - _clock.Elapsed;
 
     /// <summary>Subscribes for instant alerts on <see cref="Interest"/>, clicks the link, and waits until rank knows the profile.</summary>
-    protected async Task<(string Email, string SubscriberId)> SubscribeAsync(string name)
+    protected async Task<(string Email, string SubscriberId)> SubscribeAsync(string name, Cadence cadence = Cadence.Instant)
     {
-        var (email, subscriberId, link) = await RequestSubscriptionAsync(name);
+        var (email, subscriberId, link) = await RequestSubscriptionAsync(name, cadence);
         using var http = new HttpClient();
         var page = await http.GetAsync(link, Budget.Token);
         // 503: saved, but the broker did not confirm the change in time (after a restart a publish
@@ -134,13 +136,13 @@ public abstract class ReliabilityTestBase(ReliabilityFixture fixture, ITestOutpu
         return (email, subscriberId);
     }
 
-    /// <summary>Subscribes for instant alerts on <see cref="Interest"/> and returns the confirmation link of the email that arrives.</summary>
-    protected async Task<(string Email, string SubscriberId, Uri ConfirmLink)> RequestSubscriptionAsync(string name)
+    /// <summary>Subscribes to <see cref="Interest"/> (instant alerts unless told) and returns the confirmation link of the email that arrives.</summary>
+    protected async Task<(string Email, string SubscriberId, Uri ConfirmLink)> RequestSubscriptionAsync(string name, Cadence cadence = Cadence.Instant)
     {
         var email = $"{name}-{Guid.NewGuid():N}@example.org";
         var subscribed = await Pipeline.Notify.SubscribeAsync(new SubscribeRequest
         {
-            Email = email, Cadence = Cadence.Instant, InstantThreshold = 0.45, Interests = { Interest },
+            Email = email, Cadence = cadence, InstantThreshold = 0.45, Interests = { Interest },
         }, cancellationToken: Budget.Token);
         var confirmation = await Pipeline.Smtp.WaitForMessageAsync(m => IsTo(m, email) && (m.Subject ?? "").Contains("Confirm"), TimeSpan.FromSeconds(60));
         return (email, subscribed.SubscriberId, PipelineFixture.LinkIn(confirmation.Message, "confirm"));
