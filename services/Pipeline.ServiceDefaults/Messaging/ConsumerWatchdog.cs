@@ -101,7 +101,7 @@ public sealed class ConsumerWatchdog(
         {
             return new LostConsumer(longest.Queue,
                 $"A message of queue {longest.Queue} has been in its handler for {longest.For.TotalSeconds:F0} s (the limit is {_consumeTimeout.TotalSeconds:F0} s): "
-                + "a handler that waits for ever, as a publish on a channel that lost its confirmations does, holds the endpoint's concurrency slots");
+                + "it holds one of the endpoint's concurrency slots (a handler that waits for ever, as a publish on a channel that lost its confirmations does, would hold them all), and a new process has the broker hand it out again");
         }
 
         string[] queues;
