@@ -124,19 +124,11 @@ public sealed class ConsumerWatchdogTests(RabbitMqFixture fixture, Xunit.Abstrac
         var (watchdog, _) = Watchdog(consumeTimeout: TimeSpan.FromSeconds(2));
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var stuck = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var bus = MassTransit.Bus.Factory.CreateUsingRabbitMq(cfg =>
+        var bus = RabbitBus(cfg => cfg.ReceiveEndpoint("watchdog-stuck", e => e.Handler<StuckPing>(async _ =>
         {
-            cfg.Host("127.0.0.1", (ushort)Broker.AmqpPort, VirtualHost, h =>
-            {
-                h.Username("guest");
-                h.Password("guest");
-            });
-            cfg.ReceiveEndpoint("watchdog-stuck", e => e.Handler<StuckPing>(async _ =>
-            {
-                stuck.TrySetResult();
-                await release.Task;
-            }));
-        });
+            stuck.TrySetResult();
+            await release.Task;
+        })));
         bus.ConnectReceiveEndpointObserver(watchdog);
         bus.ConnectReceiveObserver(watchdog);
         await bus.StartAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
@@ -288,14 +280,8 @@ public sealed class ConsumerWatchdogTests(RabbitMqFixture fixture, Xunit.Abstrac
     /// <param name="publishDeadline">Null: the handlers publish as MassTransit does by default, waiting
     /// for the confirmation without end; else they use the services' bounded publish.</param>
     private IBusControl BusyBus(System.Collections.Concurrent.ConcurrentDictionary<int, int> handled, TaskCompletionSource busy, PublishDeadline? publishDeadline = null) =>
-        MassTransit.Bus.Factory.CreateUsingRabbitMq(cfg =>
+        RabbitBus(cfg =>
         {
-            cfg.Host("127.0.0.1", (ushort)Broker.AmqpPort, VirtualHost, h =>
-            {
-                h.Username("guest");
-                h.Password("guest");
-                h.PublisherConfirmation = true;
-            });
             cfg.ReceiveEndpoint("watchdog-quiet-1", e => e.Handler<BrokerPing>(_ => Task.CompletedTask));
             cfg.ReceiveEndpoint("watchdog-busy", e =>
             {
@@ -350,13 +336,8 @@ public sealed class ConsumerWatchdogTests(RabbitMqFixture fixture, Xunit.Abstrac
 
     private IBusControl Bus(ConsumerWatchdog watchdog, string queue, TaskCompletionSource<BrokerPing>? received = null)
     {
-        var bus = MassTransit.Bus.Factory.CreateUsingRabbitMq(cfg =>
+        var bus = RabbitBus(cfg =>
         {
-            cfg.Host("127.0.0.1", (ushort)Broker.AmqpPort, VirtualHost, h =>
-            {
-                h.Username("guest");
-                h.Password("guest");
-            });
             cfg.ReceiveEndpoint(queue, e => e.Handler<BrokerPing>(context =>
             {
                 received?.TrySetResult(context.Message);
@@ -366,6 +347,19 @@ public sealed class ConsumerWatchdogTests(RabbitMqFixture fixture, Xunit.Abstrac
         bus.ConnectReceiveEndpointObserver(watchdog);
         return bus;
     }
+
+    /// <summary>A bus on this class's virtual host, with publisher confirms as the services have them, and the given endpoints.</summary>
+    private IBusControl RabbitBus(Action<IRabbitMqBusFactoryConfigurator> endpoints) =>
+        MassTransit.Bus.Factory.CreateUsingRabbitMq(cfg =>
+        {
+            cfg.Host("127.0.0.1", (ushort)Broker.AmqpPort, VirtualHost, h =>
+            {
+                h.Username("guest");
+                h.Password("guest");
+                h.PublisherConfirmation = true;
+            });
+            endpoints(cfg);
+        });
 
     private static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout)
     {

@@ -68,14 +68,8 @@ public sealed class ConsumerWatchdogSpecs
             Assert.Equal(HealthStatus.Healthy, (await watchdog.CheckHealthAsync(new HealthCheckContext())).Status);
 
             await watchdog.StartAsync(CancellationToken.None);
-            await _lifetime.Stopped.Task.WaitAsync(TimeSpan.FromSeconds(20));
 
-            Assert.Equal(ConsumerWatchdog.ExitCode, Environment.ExitCode);
-            Assert.Equal("rank-digest-sent", watchdog.LostQueue);
-            var health = await watchdog.CheckHealthAsync(new HealthCheckContext());
-            Assert.Equal(HealthStatus.Unhealthy, health.Status);
-            Assert.Contains("rank-digest-sent", health.Description);
-            await watchdog.StopAsync(CancellationToken.None);
+            await AssertStoppedForAsync(watchdog, "rank-digest-sent", "Queue rank-digest-sent has had no consumer");
         }
         finally
         {
@@ -176,14 +170,7 @@ public sealed class ConsumerWatchdogSpecs
             await watchdog.StartAsync(CancellationToken.None);
             await bus.Publish(new Stuck());
 
-            await _lifetime.Stopped.Task.WaitAsync(TimeSpan.FromSeconds(20));
-
-            Assert.Equal(ConsumerWatchdog.ExitCode, Environment.ExitCode);
-            Assert.Equal("rank-stuck", watchdog.LostQueue);
-            var health = await watchdog.CheckHealthAsync(new HealthCheckContext());
-            Assert.Equal(HealthStatus.Unhealthy, health.Status);
-            Assert.Contains("A message of queue rank-stuck has been in its handler", health.Description);
-            await watchdog.StopAsync(CancellationToken.None);
+            await AssertStoppedForAsync(watchdog, "rank-stuck", "A message of queue rank-stuck has been in its handler");
         }
         finally
         {
@@ -191,6 +178,19 @@ public sealed class ConsumerWatchdogSpecs
             release.TrySetResult();
             await bus.StopAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
         }
+    }
+
+    /// <summary>The watchdog stops the service with exit code 75, names the queue, and its health check says why.</summary>
+    private async Task AssertStoppedForAsync(ConsumerWatchdog watchdog, string queue, string why)
+    {
+        await _lifetime.Stopped.Task.WaitAsync(TimeSpan.FromSeconds(20));
+
+        Assert.Equal(ConsumerWatchdog.ExitCode, Environment.ExitCode);
+        Assert.Equal(queue, watchdog.LostQueue);
+        var health = await watchdog.CheckHealthAsync(new HealthCheckContext());
+        Assert.Equal(HealthStatus.Unhealthy, health.Status);
+        Assert.Contains(why, health.Description);
+        await watchdog.StopAsync(CancellationToken.None);
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition)
