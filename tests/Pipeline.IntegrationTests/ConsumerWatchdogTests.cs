@@ -186,13 +186,7 @@ public sealed class ConsumerWatchdogTests(RabbitMqFixture fixture, Xunit.Abstrac
         string? lost = null;
         try
         {
-            for (var i = 0; i < Messages; i++)
-            {
-                await bus.PublishBoundedAsync(new BusyPing(i));
-            }
-
-            await busy.Task.WaitAsync(TimeSpan.FromSeconds(20));
-            await Broker.RestartAsync();
+            await RestartMidMessageAsync(bus, busy, Messages);
 
             // Looks for as long as the bus may take to reconnect everything by itself, and more.
             var looking = Stopwatch.StartNew();
@@ -256,13 +250,7 @@ public sealed class ConsumerWatchdogTests(RabbitMqFixture fixture, Xunit.Abstrac
         await bus.StartAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
         try
         {
-            for (var i = 0; i < Messages; i++)
-            {
-                await bus.PublishBoundedAsync(new BusyPing(i));
-            }
-
-            await busy.Task.WaitAsync(TimeSpan.FromSeconds(20));
-            await Broker.RestartAsync();
+            await RestartMidMessageAsync(bus, busy, Messages);
             var restarted = Stopwatch.StartNew();
 
             await WaitUntilAsync(() => Task.FromResult(handled.Count == Messages), TimeSpan.FromSeconds(90));
@@ -346,6 +334,18 @@ public sealed class ConsumerWatchdogTests(RabbitMqFixture fixture, Xunit.Abstrac
         });
         bus.ConnectReceiveEndpointObserver(watchdog);
         return bus;
+    }
+
+    /// <summary>Publishes <paramref name="messages"/> BusyPings and restarts the broker gracefully once the busy handlers are at work.</summary>
+    private async Task RestartMidMessageAsync(IBusControl bus, TaskCompletionSource busy, int messages)
+    {
+        for (var i = 0; i < messages; i++)
+        {
+            await bus.PublishBoundedAsync(new BusyPing(i));
+        }
+
+        await busy.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await Broker.RestartAsync();
     }
 
     /// <summary>A bus on this class's virtual host, with publisher confirms as the services have them, and the given endpoints.</summary>
