@@ -15,18 +15,19 @@ builder.Services.Configure<SmtpOptions>(builder.Configuration.GetSection("Smtp")
 builder.Services.Configure<NotifyOptions>(builder.Configuration.GetSection("Notify"));
 builder.Services.AddSingleton(TimeProvider.System);
 
-// Storage: subscribers, the delivery ledger and log, the digest schedule, papers' traces.
+// Storage: subscribers, the delivery ledger and log, the digest schedule, papers' traces, alerts kept through SMTP outages.
 builder.Services.AddSingleton<SubscriberStore>();
 builder.Services.AddSingleton<NotifyInstance>();
 builder.Services.AddHostedService<NotifyInstanceHeartbeat>();
 builder.Services.AddSingleton<DeliveryLedger>();
 builder.Services.AddSingleton<DigestSchedule>();
 builder.Services.AddSingleton<PaperTraceStore>();
+builder.Services.AddSingleton<DeferredAlerts>();
 builder.Services.AddSingleton(sp => new SubscriptionTokens(
     TokenKey.Resolve(sp.GetRequiredService<IConfiguration>(), sp.GetRequiredService<IDatabase>()),
     sp.GetRequiredService<TimeProvider>()));
 
-// Delivery: subscriptions, SMTP over pooled connections, digests from rank on a schedule.
+// Delivery: subscriptions, SMTP over pooled connections, digests from rank on a schedule, alerts (kept ones retried).
 builder.Services.AddSingleton<SmtpConnectionPool>();
 builder.Services.AddSingleton<MailSender>();
 builder.Services.AddSingleton<SubscribeRateLimits>();
@@ -34,6 +35,8 @@ builder.Services.AddSingleton<Subscriptions>();
 builder.Services.AddSingleton<IPaperSource, RankPaperSource>();
 builder.Services.AddSingleton<DigestSender>();
 builder.Services.AddHostedService<DigestScheduler>();
+builder.Services.AddSingleton<AlertSender>();
+builder.Services.AddHostedService<DeferredAlertSender>();
 
 var app = builder.Build();
 app.MapGrpcService<SubscriptionGrpcService>();

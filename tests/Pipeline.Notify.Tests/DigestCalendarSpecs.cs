@@ -103,4 +103,12 @@ public class DigestCalendarSpecs
         Assert.Equal([30, 60, 120, 240], Enumerable.Range(1, 4).Select(n => DigestScheduler.RetryDelay(first, n).TotalSeconds));
         Assert.Equal(TimeSpan.FromMinutes(30), DigestScheduler.RetryDelay(first, 50));
     }
+
+    [Fact]
+    public void Attempts_at_kept_alerts_back_off_doubling_up_to_their_cap_and_wait_the_first_interval_while_nothing_fails()
+    {
+        var first = TimeSpan.FromSeconds(5);
+        var max = TimeSpan.FromSeconds(60);
+        Assert.Equal([5, 5, 10, 20, 40, 60, 60], new[] { 0, 1, 2, 3, 4, 5, 500 }.Select(n => Backoff.Doubling(first, max, n).TotalSeconds));
+    }
 }

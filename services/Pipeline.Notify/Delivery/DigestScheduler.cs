@@ -127,6 +127,5 @@ public sealed class DigestScheduler(
     }
 
     /// <summary>first, first × 2, first × 4, ... up to 30 minutes.</summary>
-    public static TimeSpan RetryDelay(TimeSpan first, int failures) =>
-        TimeSpan.FromSeconds(Math.Min(MaxRetryDelay.TotalSeconds, first.TotalSeconds * Math.Pow(2, Math.Min(20, failures - 1))));
+    public static TimeSpan RetryDelay(TimeSpan first, int failures) => Backoff.Doubling(first, MaxRetryDelay, failures);
 }

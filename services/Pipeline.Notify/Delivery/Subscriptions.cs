@@ -52,6 +52,15 @@ public sealed class NotifyOptions
     /// <summary>A digest that failed (SMTP or rank down) is tried again after this, doubling up to 30 minutes.</summary>
     public double DigestRetrySeconds { get; set; } = 30;
 
+    /// <summary>
+    /// An instant alert the SMTP server could not take is tried again after this; also how often
+    /// notify looks for such alerts while nothing fails.
+    /// </summary>
+    public double AlertRetrySeconds { get; set; } = 5;
+
+    /// <summary>While SMTP keeps failing, the attempts at kept alerts back off, doubling up to this.</summary>
+    public double AlertRetryMaxSeconds { get; set; } = 60;
+
     public int SubscribePerAddressLimit { get; set; } = 5;
     public int SubscribePerAddressWindowSeconds { get; set; } = 3600;
     public int SubscribePerClientLimit { get; set; } = 30;

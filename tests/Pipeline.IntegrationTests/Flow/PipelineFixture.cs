@@ -31,6 +31,9 @@ public sealed partial class PipelineFixture : IAsyncLifetime
     public OtlpTraceSink Traces { get; private set; } = null!;
     public string RabbitMqConnectionString { get; private set; } = "";
 
+    /// <summary>The broker's virtual host the services run on.</summary>
+    public string VirtualHost { get; private set; } = "";
+
     public IngestService.IngestServiceClient Ingest => new(Channel("ingest"));
     public EmbedService.EmbedServiceClient Embed => new(Channel("embed"));
     public RankingService.RankingServiceClient Rank => new(Channel("rank"));
@@ -71,6 +74,7 @@ public sealed partial class PipelineFixture : IAsyncLifetime
             }
 
             RabbitMqConnectionString = broker.ConnectionString(virtualHost);
+            VirtualHost = virtualHost;
             Smtp = await SmtpSink.StartNewAsync();
             Traces = await OtlpTraceSink.StartNewAsync();
             _processes = new PipelineProcesses(RabbitMqConnectionString, Smtp, ApiKey);
@@ -98,6 +102,8 @@ public sealed partial class PipelineFixture : IAsyncLifetime
             // Digests: a scheduler that looks every second and retries soon; every test subscribes from 127.0.0.1.
             ["Notify__SchedulerTickSeconds"] = "1",
             ["Notify__DigestRetrySeconds"] = "2",
+            ["Notify__AlertRetrySeconds"] = "1",
+            ["Notify__AlertRetryMaxSeconds"] = "4",
             ["Notify__SubscribePerClientLimit"] = "10000",
         };
         foreach (var (key, value) in EnvironmentOverrides)

@@ -104,26 +104,45 @@ public sealed class DigestDeliveryTests(RabbitMqFixture rabbit, PipelineFixture 
     }
 
     [Fact]
-    public async Task An_instant_alert_waits_out_an_smtp_outage_and_arrives_once()
+    public async Task An_alert_smtp_cannot_take_is_kept_by_notify_not_the_broker_and_arrives_once_in_the_papers_trace_when_smtp_is_back()
     {
         var email = $"outage-{Guid.NewGuid():N}@example.org";
         var (interest, paper) = DigestPapers.BirdMigration();
-        await SubscribeAndConfirmAsync(email, interest);
+        var id = await SubscribeAndConfirmAsync(email, interest);
+        var kept = $"alert:{id}:{paper.Id}";
         await Pipeline.Smtp.StopAsync();
         try
         {
             await SubmitAsync(paper);
-            await Task.Delay(TimeSpan.FromSeconds(6));
+
+            // Notify keeps the alert and keeps trying it; the broker's message is acknowledged, so
+            // an outage of any length holds nothing in a handler and parks nothing in the error queue.
+            await WaitUntilAsync(async () => (await KeptAlertAsync(kept))?.Attempts >= 2, "notify keeps the alert and tries it again");
+            Assert.Contains("SMTP server", (await KeptAlertAsync(kept))!.Value.LastError);
+            Assert.Equal(0, await Broker.QueueDepthAsync(Pipeline.VirtualHost, "notify-paper-matched"));
+            Assert.True((await Broker.QueueDepthAsync(Pipeline.VirtualHost, "notify-paper-matched_error") ?? 0) == 0, "no alert in the error queue");
             Assert.DoesNotContain(Pipeline.Smtp.Messages, e => IsAlertTo(e.Message, email));
+            // An operator sees the alerts waiting in notify's metrics.
+            await Pipeline.Traces.WaitForMetricAsync("notify", "pipeline.notify.alerts.deferred", p => p.Value >= 1, Arrival);
         }
         finally
         {
             await Pipeline.Smtp.StartAsync();
         }
 
-        await Pipeline.Smtp.WaitForMessagesAsync(m => IsAlertTo(m, email), 1, Arrival);
-        await Pipeline.Smtp.AssertNoMoreMessagesAsync(TimeSpan.FromSeconds(5), m => IsAlertTo(m, email));
+        var alert = (await Pipeline.Smtp.WaitForMessagesAsync(m => IsAlertTo(m, email), 1, Arrival)).Single().Message;
+        Assert.Contains(paper.Title, alert.TextBody);
+        await WaitUntilAsync(async () => await KeptAlertAsync(kept) is null, "notify forgets the alert once it is sent");
+        await Pipeline.Smtp.AssertNoMoreMessagesAsync(TimeSpan.FromSeconds(4), m => IsAlertTo(m, email));
         Assert.Single(Pipeline.Smtp.Messages, e => IsAlertTo(e.Message, email));
+
+        // The late send is still in the paper's trace, which ingest's SubmitPapers began.
+        var retry = await Pipeline.Traces.WaitForSpanAsync(s => s.Name == "send deferred alert" && s.Attribute("paper.id") == paper.Id
+            && s.Attribute("notify.outcome") == "Sent", Arrival);
+        var send = await Pipeline.Traces.WaitForSpanAsync(s => s.Name == "smtp send" && s.ParentSpanId == retry.SpanId, Arrival);
+        Assert.Equal(alert.MessageId, send.Attribute("email.message_id"));
+        var root = await Pipeline.Traces.WaitForSpanAsync(s => s.TraceId == retry.TraceId && s.ServiceName == "ingest" && s.Name.Contains("SubmitPapers"), Arrival);
+        Assert.Null(root.ParentSpanId);
     }
 
     [Fact]
@@ -285,6 +304,20 @@ public sealed class DigestDeliveryTests(RabbitMqFixture rabbit, PipelineFixture 
         await WaitUntilAsync(async () => (await Pipeline.Rank.RecommendAsync(new Contracts.Rank.V1.RecommendRequest { SubscriberId = subscribed.SubscriberId, Limit = 50 }))
             .Papers.Any(p => p.Id == paper.Id), $"rank recommends {paper.Id}");
         return (email, subscribed.SubscriberId, paper);
+    }
+
+    /// <summary>The alert notify keeps in its Redis while SMTP cannot take it (attempts, last error), or null.</summary>
+    private async Task<(int Attempts, string LastError)?> KeptAlertAsync(string deliveryKey)
+    {
+        await using var redis = await ConnectionMultiplexer.ConnectAsync(Pipeline.Redis["notify"].ConnectionString);
+        var json = await redis.GetDatabase().StringGetAsync($"notify:alert-deferred:{deliveryKey}");
+        if (json.IsNullOrEmpty)
+        {
+            return null;
+        }
+
+        using var alert = System.Text.Json.JsonDocument.Parse(json.ToString());
+        return (alert.RootElement.GetProperty("attempts").GetInt32(), alert.RootElement.GetProperty("lastError").GetString() ?? "");
     }
 
     private async Task ScheduleAsync(string subscriberId, DateTimeOffset due)
