@@ -29,6 +29,7 @@ builder.Services.AddSingleton(sp => new SubscriptionTokens(
 
 // Delivery: subscriptions, SMTP over pooled connections, digests from rank on a schedule, alerts (kept ones retried).
 builder.Services.AddSingleton<SmtpConnectionPool>();
+builder.Services.AddSingleton<SmtpOutage>();
 builder.Services.AddSingleton<MailSender>();
 builder.Services.AddSingleton<SubscribeRateLimits>();
 builder.Services.AddSingleton<Subscriptions>();

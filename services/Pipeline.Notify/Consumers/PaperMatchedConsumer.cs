@@ -13,11 +13,13 @@ namespace Pipeline.Notify.Consumers;
 /// time), the alert is kept in notify's Redis (<see cref="DeferredAlerts"/>) and the message is
 /// acknowledged: <see cref="DeferredAlertSender"/> sends it once the server is back, however long
 /// the outage lasts, and no message waits in a handler or lands in the error queue meanwhile.
+/// While <see cref="SmtpOutage"/> says the server is failing, a new alert is kept without a try.
 /// </summary>
 public sealed class PaperMatchedConsumer(
     AlertSender alerts,
     DeferredAlerts deferred,
     PaperTraceStore paperTraces,
+    SmtpOutage outage,
     IOptions<NotifyOptions> options,
     TimeProvider clock,
     ILogger<PaperMatchedConsumer> logger) : IConsumer<PaperMatched>
@@ -31,18 +33,31 @@ public sealed class PaperMatchedConsumer(
             await paperTraces.RememberAsync(match.Paper.Id, current.Id!);
         }
 
+        if (outage.Ongoing() is { } ongoing)
+        {
+            // The server failed moments ago and has taken nothing since: kept without a try, which
+            // against a server that never answers would hold this handler for the SMTP timeout.
+            await KeepAsync(match, 0, $"Not tried: the SMTP server has been failing since {ongoing.Since:u} ({ongoing.Error})");
+            return;
+        }
+
         try
         {
             await alerts.SendAsync(match, context, context.CancellationToken);
         }
         catch (SmtpUnavailableException e)
         {
-            var key = AlertSender.DeliveryKey(match);
-            var now = clock.GetUtcNow();
-            await deferred.DeferAsync(key, new DeferredAlert(match, Activity.Current?.Id, now, 1, e.Message),
-                now + TimeSpan.FromSeconds(Math.Max(0.05, options.Value.AlertRetrySeconds)));
-            logger.LogWarning("The SMTP server cannot take the alert {Delivery} ({Error}); kept in notify's Redis until it can", key, e.Message);
+            await KeepAsync(match, 1, e.Message);
         }
+    }
+
+    private async Task KeepAsync(PaperMatched match, int attempts, string why)
+    {
+        var key = AlertSender.DeliveryKey(match);
+        var now = clock.GetUtcNow();
+        await deferred.DeferAsync(key, new DeferredAlert(match, Activity.Current?.Id, now, attempts, why),
+            now + TimeSpan.FromSeconds(Math.Max(0.05, options.Value.AlertRetrySeconds)));
+        logger.LogWarning("The SMTP server cannot take the alert {Delivery} ({Error}); kept in notify's Redis until it can", key, why);
     }
 }
 

@@ -10,9 +10,10 @@ namespace Pipeline.Notify.Delivery;
 /// Failures come out sorted: <see cref="SmtpRecipientRejectedException"/> (the address bounces) or
 /// <see cref="SmtpUnavailableException"/> (try again later). Every attempt is counted in
 /// <c>pipeline.notify.emails{kind, outcome}</c>: sent, rejected (a 5xx for the address: it bounces),
-/// unavailable (the server is down or answered 4xx: retried) or failed (anything else).
+/// unavailable (the server is down or answered 4xx: retried) or failed (anything else). Each
+/// unavailable and each answered attempt is reported to <see cref="SmtpOutage"/>.
 /// </summary>
-public sealed class MailSender(IOptions<SmtpOptions> options, SmtpConnectionPool pool, ServiceIdentity identity)
+public sealed class MailSender(IOptions<SmtpOptions> options, SmtpConnectionPool pool, ServiceIdentity identity, SmtpOutage? outage = null)
 {
     private readonly System.Diagnostics.Metrics.Counter<long> _emails = identity.Meter.CreateCounter<long>(
         "pipeline.notify.emails", unit: "{email}", description: "SMTP send attempts by kind (confirmation, alert, digest) and outcome");
@@ -29,6 +30,7 @@ public sealed class MailSender(IOptions<SmtpOptions> options, SmtpConnectionPool
         {
             var reply = await pool.SendAsync(message, cancellationToken);
             activity?.SetTag("smtp.reply", reply);
+            outage?.Answered();
             Count(kind, "sent");
         }
         catch (Exception e)
@@ -36,6 +38,15 @@ public sealed class MailSender(IOptions<SmtpOptions> options, SmtpConnectionPool
             activity?.SetStatus(ActivityStatusCode.Error, e.Message);
             activity?.AddException(e);
             var sorted = SmtpFailures.Classify(e, cancellationToken);
+            if (sorted is SmtpUnavailableException)
+            {
+                outage?.Failed(sorted.Message);
+            }
+            else if (sorted is SmtpRecipientRejectedException)
+            {
+                outage?.Answered();
+            }
+
             Count(kind, sorted switch
             {
                 SmtpRecipientRejectedException => "rejected",

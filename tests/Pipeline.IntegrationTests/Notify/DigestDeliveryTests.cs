@@ -146,6 +146,47 @@ public sealed class DigestDeliveryTests(RabbitMqFixture rabbit, PipelineFixture 
     }
 
     [Fact]
+    public async Task While_the_smtp_server_takes_connections_and_never_answers_a_new_alert_is_kept_without_a_try_and_each_arrives_once()
+    {
+        var first = $"hang-{Guid.NewGuid():N}@example.org";
+        var second = $"hang-{Guid.NewGuid():N}@example.org";
+        var (firstInterest, firstPaper) = DigestPapers.WildfireSmoke();
+        var (secondInterest, secondPaper) = DigestPapers.TidalEnergy();
+        var firstKey = $"alert:{await SubscribeAndConfirmAsync(first, firstInterest)}:{firstPaper.Id}";
+        var secondKey = $"alert:{await SubscribeAndConfirmAsync(second, secondInterest)}:{secondPaper.Id}";
+        Pipeline.Smtp.Pause();
+        try
+        {
+            // The first alert runs into the SMTP timeout (Smtp:TimeoutSeconds, 30 s) and is kept.
+            await SubmitAsync(firstPaper);
+            await WaitUntilAsync(async () => await KeptAlertAsync(firstKey) is not null, "notify keeps the first alert after the SMTP timeout");
+            Assert.Contains("The SMTP server", (await KeptAlertAsync(firstKey))!.Value.LastError);
+
+            // The server has not answered since: the next alert is kept at once, not tried.
+            await SubmitAsync(secondPaper);
+            await WaitUntilAsync(async () => await KeptAlertAsync(secondKey) is not null, "notify keeps the second alert");
+            var kept = (await KeptAlertAsync(secondKey))!.Value;
+            Assert.Equal(0, kept.Attempts);
+            Assert.StartsWith("Not tried: the SMTP server has been failing since", kept.LastError);
+            Assert.Equal(0, await Broker.QueueDepthAsync(Pipeline.VirtualHost, "notify-paper-matched"));
+        }
+        finally
+        {
+            Pipeline.Smtp.Resume();
+        }
+
+        foreach (var email in new[] { first, second })
+        {
+            await Pipeline.Smtp.WaitForMessagesAsync(m => IsAlertTo(m, email), 1, Arrival);
+        }
+
+        await WaitUntilAsync(async () => await KeptAlertAsync(firstKey) is null && await KeptAlertAsync(secondKey) is null, "notify forgets both alerts once sent");
+        await Pipeline.Smtp.AssertNoMoreMessagesAsync(TimeSpan.FromSeconds(4), m => IsAlertTo(m, first) || IsAlertTo(m, second));
+        Assert.Single(Pipeline.Smtp.Messages, e => IsAlertTo(e.Message, first));
+        Assert.Single(Pipeline.Smtp.Messages, e => IsAlertTo(e.Message, second));
+    }
+
+    [Fact]
     public async Task An_address_refused_with_550_is_marked_bouncing_and_gets_no_more_mail()
     {
         var (email, id, _) = await DigestSubscriberWithAPaperAsync(DigestPapers.Glaciers());

@@ -49,6 +49,14 @@ public static class DigestPapers
         "Predicting lithium-ion battery degradation from early charge and discharge cycles",
         "We predict the cycle life of lithium-ion cells from the voltage curves of their first hundred cycles, using features of capacity fade that separate long-lived from short-lived batteries.");
 
+    public static (string Interest, Paper Paper) WildfireSmoke() => Make("wildfire smoke and respiratory health",
+        "Wildfire smoke exposure and hospital admissions for asthma in the western United States",
+        "Linking satellite estimates of fine particulate matter from wildfire smoke to hospital records, we find asthma admissions rise on smoke days, most among children and older adults.");
+
+    public static (string Interest, Paper Paper) TidalEnergy() => Make("tidal stream turbines for renewable energy",
+        "Wake interactions between tidal stream turbines in a narrow channel",
+        "Flume experiments and simulations of arrays of tidal stream turbines show how wakes of upstream rotors reduce the power of those behind, and which spacings recover most of the energy.");
+
     private static (string, Paper) Make(string interest, string title, string abstractText)
     {
         var paper = new Paper { Id = Papers.NewArxivId(), Version = 1, Title = title, Abstract = abstractText, Source = "integration-test" };
