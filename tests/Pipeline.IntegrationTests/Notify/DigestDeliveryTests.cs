@@ -146,6 +146,43 @@ public sealed class DigestDeliveryTests(RabbitMqFixture rabbit, PipelineFixture 
     }
 
     [Fact]
+    public async Task An_alert_kept_through_an_smtp_outage_survives_a_notify_crash_and_arrives_once()
+    {
+        var email = $"crash-{Guid.NewGuid():N}@example.org";
+        var (interest, paper) = DigestPapers.Monsoon();
+        var kept = $"alert:{await SubscribeAndConfirmAsync(email, interest)}:{paper.Id}";
+        var notify = Pipeline.Services["notify"];
+        await Pipeline.Smtp.StopAsync();
+        try
+        {
+            await SubmitAsync(paper);
+            await WaitUntilAsync(async () => await KeptAlertAsync(kept) is not null, "notify keeps the alert");
+            // The broker no longer holds the message: the alert lives in notify's Redis alone.
+            Assert.Equal(0, await Broker.QueueDepthAsync(Pipeline.VirtualHost, "notify-paper-matched"));
+            await notify.KillAsync();
+            await Pipeline.Smtp.StartAsync();
+            await Pipeline.StartServiceAsync("notify");
+        }
+        finally
+        {
+            if (!Pipeline.Smtp.IsRunning)
+            {
+                await Pipeline.Smtp.StartAsync();
+            }
+
+            if (!notify.IsRunning)
+            {
+                await Pipeline.StartServiceAsync("notify");
+            }
+        }
+
+        await Pipeline.Smtp.WaitForMessagesAsync(m => IsAlertTo(m, email), 1, Arrival);
+        await WaitUntilAsync(async () => await KeptAlertAsync(kept) is null, "notify forgets the alert once it is sent");
+        await Pipeline.Smtp.AssertNoMoreMessagesAsync(TimeSpan.FromSeconds(4), m => IsAlertTo(m, email));
+        Assert.Single(Pipeline.Smtp.Messages, e => IsAlertTo(e.Message, email));
+    }
+
+    [Fact]
     public async Task While_the_smtp_server_takes_connections_and_never_answers_a_new_alert_is_kept_without_a_try_and_each_arrives_once()
     {
         var first = $"hang-{Guid.NewGuid():N}@example.org";

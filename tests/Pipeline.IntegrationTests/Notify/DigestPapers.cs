@@ -57,6 +57,10 @@ public static class DigestPapers
         "Wake interactions between tidal stream turbines in a narrow channel",
         "Flume experiments and simulations of arrays of tidal stream turbines show how wakes of upstream rotors reduce the power of those behind, and which spacings recover most of the energy.");
 
+    public static (string Interest, Paper Paper) Monsoon() => Make("forecasting monsoon rainfall",
+        "Seasonal forecasts of Indian summer monsoon rainfall from ocean heat content",
+        "Upper-ocean heat content in the Indian Ocean predicts the onset and strength of the summer monsoon months ahead; a statistical model built on it beats dynamical seasonal forecasts of rainfall.");
+
     private static (string, Paper) Make(string interest, string title, string abstractText)
     {
         var paper = new Paper { Id = Papers.NewArxivId(), Version = 1, Title = title, Abstract = abstractText, Source = "integration-test" };
