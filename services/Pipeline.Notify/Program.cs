@@ -38,6 +38,7 @@ builder.Services.AddSingleton<DigestSender>();
 builder.Services.AddHostedService<DigestScheduler>();
 builder.Services.AddSingleton<AlertSender>();
 builder.Services.AddHostedService<DeferredAlertSender>();
+builder.Services.AddHealthChecks().AddCheck<SmtpHealthCheck>("smtp", tags: ["ready"]);
 
 var app = builder.Build();
 app.MapGrpcService<SubscriptionGrpcService>();

@@ -122,8 +122,12 @@ public sealed class DigestDeliveryTests(RabbitMqFixture rabbit, PipelineFixture 
             Assert.Equal(0, await Broker.QueueDepthAsync(Pipeline.VirtualHost, "notify-paper-matched"));
             Assert.True((await Broker.QueueDepthAsync(Pipeline.VirtualHost, "notify-paper-matched_error") ?? 0) == 0, "no alert in the error queue");
             Assert.DoesNotContain(Pipeline.Smtp.Messages, e => IsAlertTo(e.Message, email));
-            // An operator sees the alerts waiting in notify's metrics.
+            // An operator sees the alerts waiting in notify's metrics, and the outage in its
+            // readiness, which stays 200: notify still takes subscriptions and keeps every alert.
             await Pipeline.Traces.WaitForMetricAsync("notify", "pipeline.notify.alerts.deferred", p => p.Value >= 1, Arrival);
+            var (code, smtp) = await SmtpReadinessAsync();
+            Assert.Equal((HttpStatusCode.OK, "Degraded"), (code, smtp.GetProperty("status").GetString()));
+            Assert.Matches(@"The SMTP server has been failing since .*; [1-9]\d* alerts kept until it answers", smtp.GetProperty("description").GetString());
         }
         finally
         {
@@ -135,6 +139,7 @@ public sealed class DigestDeliveryTests(RabbitMqFixture rabbit, PipelineFixture 
         await WaitUntilAsync(async () => await KeptAlertAsync(kept) is null, "notify forgets the alert once it is sent");
         await Pipeline.Smtp.AssertNoMoreMessagesAsync(TimeSpan.FromSeconds(4), m => IsAlertTo(m, email));
         Assert.Single(Pipeline.Smtp.Messages, e => IsAlertTo(e.Message, email));
+        Assert.Equal("Healthy", (await SmtpReadinessAsync()).Check.GetProperty("status").GetString());
 
         // The late send is still in the paper's trace, which ingest's SubmitPapers began.
         var retry = await Pipeline.Traces.WaitForSpanAsync(s => s.Name == "send deferred alert" && s.Attribute("paper.id") == paper.Id
@@ -382,6 +387,15 @@ public sealed class DigestDeliveryTests(RabbitMqFixture rabbit, PipelineFixture 
         await WaitUntilAsync(async () => (await Pipeline.Rank.RecommendAsync(new Contracts.Rank.V1.RecommendRequest { SubscriberId = subscribed.SubscriberId, Limit = 50 }))
             .Papers.Any(p => p.Id == paper.Id), $"rank recommends {paper.Id}");
         return (email, subscribed.SubscriberId, paper);
+    }
+
+    /// <summary>Notify's /health/ready: the status code and its <c>smtp</c> entry.</summary>
+    private async Task<(HttpStatusCode Code, System.Text.Json.JsonElement Check)> SmtpReadinessAsync()
+    {
+        using var http = new HttpClient();
+        var ready = await http.GetAsync(new Uri(Pipeline.HttpBase("notify"), "/health/ready"));
+        using var body = System.Text.Json.JsonDocument.Parse(await ready.Content.ReadAsStringAsync());
+        return (ready.StatusCode, body.RootElement.GetProperty("checks").GetProperty("smtp").Clone());
     }
 
     /// <summary>The alert notify keeps in its Redis while SMTP cannot take it (attempts, last error), or null.</summary>
