@@ -35,8 +35,8 @@ public sealed class PaperMatchedConsumer(
 
         if (outage.Ongoing() is { } ongoing)
         {
-            // The server failed moments ago and has taken nothing since: kept without a try, which
-            // against a server that never answers would hold this handler for the SMTP timeout.
+            // The last attempt failed and the server has taken nothing since: kept without a try,
+            // which against a server that never answers would hold this handler for the SMTP timeout.
             await KeepAsync(match, 0, $"Not tried: the SMTP server has been failing since {ongoing.Since:u} ({ongoing.Error})");
             return;
         }
@@ -56,7 +56,7 @@ public sealed class PaperMatchedConsumer(
         var key = AlertSender.DeliveryKey(match);
         var now = clock.GetUtcNow();
         await deferred.DeferAsync(key, new DeferredAlert(match, Activity.Current?.Id, now, attempts, why),
-            now + TimeSpan.FromSeconds(Math.Max(0.05, options.Value.AlertRetrySeconds)));
+            now + options.Value.AlertRetryInterval);
         logger.LogWarning("The SMTP server cannot take the alert {Delivery} ({Error}); kept in notify's Redis until it can", key, why);
     }
 }

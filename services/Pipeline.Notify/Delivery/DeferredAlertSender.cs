@@ -37,10 +37,7 @@ public sealed class DeferredAlertSender : BackgroundService
     }
 
     /// <summary>How long after a failed attempt an alert is due again, and the round interval while nothing fails.</summary>
-    public TimeSpan RetryInterval => TimeSpan.FromSeconds(Math.Max(0.05, _options.Value.AlertRetrySeconds));
-
-    /// <summary>The longest wait between rounds while SMTP keeps failing.</summary>
-    public TimeSpan MaxRetryInterval => TimeSpan.FromSeconds(Math.Max(_options.Value.AlertRetryMaxSeconds, _options.Value.AlertRetrySeconds));
+    private TimeSpan RetryInterval => _options.Value.AlertRetryInterval;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -70,7 +67,7 @@ public sealed class DeferredAlertSender : BackgroundService
     }
 
     /// <summary>Tries the due alerts until one fails or none is left; answers how long to wait before the next round.</summary>
-    public async Task<TimeSpan> RunDueAsync(CancellationToken cancellationToken)
+    private async Task<TimeSpan> RunDueAsync(CancellationToken cancellationToken)
     {
         try
         {
@@ -78,7 +75,7 @@ public sealed class DeferredAlertSender : BackgroundService
             {
                 if (!await TryAsync(due, cancellationToken))
                 {
-                    return Backoff.Doubling(RetryInterval, MaxRetryInterval, _failures);
+                    return Backoff.Doubling(RetryInterval, _options.Value.AlertRetryMaxInterval, _failures);
                 }
             }
 

@@ -61,6 +61,12 @@ public sealed class NotifyOptions
     /// <summary>While SMTP keeps failing, the attempts at kept alerts back off, doubling up to this.</summary>
     public double AlertRetryMaxSeconds { get; set; } = 60;
 
+    /// <summary><see cref="AlertRetrySeconds"/>, at least 50 ms.</summary>
+    public TimeSpan AlertRetryInterval => TimeSpan.FromSeconds(Math.Max(0.05, AlertRetrySeconds));
+
+    /// <summary><see cref="AlertRetryMaxSeconds"/>, never below <see cref="AlertRetryInterval"/>.</summary>
+    public TimeSpan AlertRetryMaxInterval => TimeSpan.FromSeconds(Math.Max(AlertRetryMaxSeconds, AlertRetryInterval.TotalSeconds));
+
     public int SubscribePerAddressLimit { get; set; } = 5;
     public int SubscribePerAddressWindowSeconds { get; set; } = 3600;
     public int SubscribePerClientLimit { get; set; } = 30;
