@@ -355,17 +355,24 @@ public static partial class RankLoad
         var allInstant = new ProfileIndex();
         allInstant.UpsertMany(loaded.Select(p => p with { Cadence = "instant" }));
         var matcher = new InstantMatcher(allInstant);
-        var papers = Enumerable.Range(0, 500).Select(i => data.Paper(i, now).Vector).ToArray();
+        var synthetic = Enumerable.Range(0, 500).Select(i => data.Paper(i, now)).ToArray();
+        var papers = synthetic.Select(p => p.Vector).ToArray();
         var timings = new List<double>();
+        var byMeaning = new List<double>();
         var matches = 0;
         for (var round = 0; round < 3; round++)
         {
             timings.Clear();
-            foreach (var paper in papers)
+            byMeaning.Clear();
+            foreach (var (paper, vector) in synthetic)
             {
+                // What rank runs per paper: by meaning and by the words of each interest.
                 var start = Stopwatch.GetTimestamp();
-                matches += matcher.Match(paper).Count;
+                matches += matcher.Match(vector, paper.Paper).Count;
                 timings.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+                start = Stopwatch.GetTimestamp();
+                matches += matcher.Match(vector).Count;
+                byMeaning.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
             }
         }
 
@@ -382,7 +389,7 @@ public static partial class RankLoad
         }
 
         say($"instant matching, one paper against {allInstant.Count} instant profiles ({loaded.Sum(p => p.Vectors.Count)} interest vectors): "
-            + $"p50 {Percentile(timings, 0.5):F2} ms, p99 {Percentile(timings, 0.99):F2} ms; simple fp32 loop baseline p50 {Percentile(simple, 0.5):F2} ms, p99 {Percentile(simple, 0.99):F2} ms");
+            + $"p50 {Percentile(timings, 0.5):F2} ms, p99 {Percentile(timings, 0.99):F2} ms (by meaning only: p50 {Percentile(byMeaning, 0.5):F2}, p99 {Percentile(byMeaning, 0.99):F2} ms); simple fp32 loop baseline p50 {Percentile(simple, 0.5):F2} ms, p99 {Percentile(simple, 0.99):F2} ms");
         _ = subscribers;
     }
 

@@ -35,7 +35,7 @@ public sealed class PaperEmbeddedConsumer(
         index.Upsert(paper, message.Vector);
         relevance.Add(paper);
 
-        foreach (var match in matcher.Match(message.Vector))
+        foreach (var match in matcher.Match(message.Vector, message.Paper))
         {
             var subscriberId = match.Profile.SubscriberId;
             if (await store.WasMatchedAsync(subscriberId, message.Paper.Id))

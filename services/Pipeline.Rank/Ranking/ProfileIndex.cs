@@ -103,13 +103,14 @@ public sealed class ProfileIndex
 /// </summary>
 internal sealed class InstantProfileMatrix
 {
-    private InstantProfileMatrix(object source, VectorRows rows, SubscriberProfile[] profiles, int[] firstRow, float[] thresholds)
+    private InstantProfileMatrix(object source, VectorRows rows, SubscriberProfile[] profiles, int[] firstRow, float[] thresholds, InterestWords words)
     {
         Source = source;
         Rows = rows;
         Profiles = profiles;
         FirstRow = firstRow;
         Thresholds = thresholds;
+        Words = words;
     }
 
     /// <summary>The profile dictionary this was built from.</summary>
@@ -123,6 +124,9 @@ internal sealed class InstantProfileMatrix
     public int[] FirstRow { get; }
 
     public float[] Thresholds { get; }
+
+    /// <summary>The words of every row's interest, to find the interests a paper's text contains.</summary>
+    public InterestWords Words { get; }
 
     public int RowCount => FirstRow[^1];
 
@@ -140,14 +144,16 @@ internal sealed class InstantProfileMatrix
         }
 
         var rows = new VectorRows(PaperIndex.Dimensions, VectorPrecision.Int8, firstRow[^1]);
+        var interests = new string[firstRow[^1]];
         for (var p = 0; p < profiles.Length; p++)
         {
             for (var v = 0; v < profiles[p].Vectors.Count; v++)
             {
                 rows.Set(firstRow[p] + v, profiles[p].Vectors[v]);
+                interests[firstRow[p] + v] = v < profiles[p].Interests.Count ? profiles[p].Interests[v] : "";
             }
         }
 
-        return new InstantProfileMatrix(source, rows, profiles, firstRow, thresholds);
+        return new InstantProfileMatrix(source, rows, profiles, firstRow, thresholds, InterestWords.Build(interests));
     }
 }

@@ -43,6 +43,19 @@ public static class Papers
         "how the burden of taxation shifted between landowners, merchants and artisans after the Black Death.",
         ["Barbara Tuchman"], ["econ.GN"]);
 
+    /// <summary>Uses both words of "metamorphic testing", apart, in a text whose meaning is further from it than 0.45.</summary>
+    public static Paper MetamorphicPerception(string? id = null) => Make(id,
+        "Perception failures of autonomous vehicles in winter",
+        "We check a camera perception stack under snow, fog and low sun. Metamorphic relations between transformed " +
+        "frames of the same scene reveal failures that months of field testing missed.",
+        ["Margaret Hamilton"], ["cs.SE", "cs.CV"]);
+
+    /// <summary>Shares one word ("testing") with "metamorphic testing" and little of its meaning.</summary>
+    public static Paper WinterTyres(string? id = null) => Make(id,
+        "Winter field testing of tyres on frozen lakes",
+        "We measure braking distances of twelve winter tyres on ice and packed snow at four temperatures, and rank them by grip.",
+        ["Margaret Hamilton"], ["physics.app-ph"]);
+
     private static Paper Make(string? id, string title, string abstractText, string[] authors, string[] categories)
     {
         var paper = new Paper { Id = id ?? NewArxivId(), Version = 1, Title = title, Abstract = abstractText, Source = "integration-test" };

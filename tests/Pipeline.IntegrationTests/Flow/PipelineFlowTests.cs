@@ -1,4 +1,6 @@
+using System.Globalization;
 using System.Net;
+using System.Text.RegularExpressions;
 using Grpc.Core;
 using MassTransit;
 using MimeKit;
@@ -44,6 +46,28 @@ public sealed class PipelineFlowTests(RabbitMqFixture rabbit, PipelineFixture pi
         // An operator sees the send in notify's metrics.
         await Pipeline.Traces.WaitForMetricAsync("notify", "pipeline.notify.emails",
             p => p.Attributes.GetValueOrDefault("kind") == "instant-alert" && p.Attributes.GetValueOrDefault("outcome") == "sent" && p.Value >= 1, Arrival);
+    }
+
+    [Fact]
+    public async Task A_paper_holding_every_word_of_an_interest_alerts_even_when_its_meaning_is_below_the_threshold()
+    {
+        var email = $"margaret-{Guid.NewGuid():N}@example.org";
+        await SubscribeAndConfirmAsync(email, "metamorphic testing");
+        var named = Papers.MetamorphicPerception();
+
+        await SubmitAsync(named, Papers.WinterTyres());
+
+        var alert = (await Pipeline.Smtp.WaitForMessagesAsync(m => IsAlertTo(m, email), 1, Arrival)).Single().Message;
+        Assert.Contains(named.Title, alert.Subject);
+        var reason = Regex.Match(alert.TextBody ?? "", @"matches your interest 'metamorphic testing': 'metamorphic', 'testing' in the abstract; similar in meaning \((?<similarity>[0-9.]+)\)");
+        Assert.True(reason.Success, alert.TextBody);
+        // Below the subscriber's threshold (0.45): meaning alone would not have alerted.
+        Assert.True(double.Parse(reason.Groups["similarity"].Value, CultureInfo.InvariantCulture) < 0.45, reason.Value);
+
+        // One shared word is not enough.
+        await WaitUntilRankKnowsAsync(Papers.WinterTyres().Title);
+        await Pipeline.Smtp.AssertNoMoreMessagesAsync(TimeSpan.FromSeconds(3), m => IsAlertTo(m, email));
+        Assert.Single(Pipeline.Smtp.Messages, e => IsAlertTo(e.Message, email));
     }
 
     [Fact]

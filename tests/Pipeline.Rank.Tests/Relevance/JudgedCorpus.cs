@@ -36,6 +36,7 @@ public sealed partial class JudgedCorpus : IDisposable
         Papers = [.. LoadArxiv(Path.Combine(data, "arxiv-api", "query-testing-start0-max100.xml")), .. LoadSeed(Path.Combine(data, "seed", "trending-papers.json"))];
         _embedder = new MiniLmEmbedder(new EmbeddingOptions { IntraOpThreads = 2, MaxBatchSize = 16 });
         var vectors = _embedder.Embed(Papers.Select(p => PaperText.Of(p.Paper.Title, p.Paper.Abstract)).ToArray());
+        PaperVectors = vectors;
         for (var i = 0; i < Papers.Count; i++)
         {
             Index.Upsert(Papers[i], vectors[i]);
@@ -51,6 +52,9 @@ public sealed partial class JudgedCorpus : IDisposable
     public IReadOnlyList<IndexedPaper> Papers { get; } = [];
 
     public PaperIndex Index { get; } = new();
+
+    /// <summary>The fp32 vector of each of <see cref="Papers"/>, in the same order.</summary>
+    public IReadOnlyList<float[]> PaperVectors { get; } = [];
 
     public IReadOnlyList<JudgedQuery> Queries { get; }
 

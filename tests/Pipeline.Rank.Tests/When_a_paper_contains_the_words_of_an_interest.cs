@@ -1,0 +1,123 @@
+using Pipeline.Contracts.Messages;
+using Pipeline.Rank.Ranking;
+
+namespace Pipeline.Rank.Tests;
+
+/// <summary>
+/// Instant matching's lexical half: a paper whose title or abstract holds every word of an
+/// interest alerts the subscriber even when its vector is far from the interest's, as a keyword
+/// alert would; fewer words, or another subscriber's words, do not.
+/// </summary>
+public class When_a_paper_contains_the_words_of_an_interest
+{
+    // Interest vectors on axis 0, papers on axis 1: cosine 0, so only words can match.
+    private static readonly float[] InterestVector = PaperIndexSpecs.Unit((0, 1));
+    private static readonly float[] FarPaper = PaperIndexSpecs.Unit((1, 1));
+
+    private static SubscriberProfile Instant(string id, params string[] interests) =>
+        new(id, interests, interests.Select(_ => InterestVector).ToArray(), "instant", 0.5, DateTimeOffset.UnixEpoch);
+
+    private static PaperSummary Paper(string title, string @abstract) =>
+        new("2501.00001", 1, title, @abstract, [], [], null, "https://arxiv.org/abs/2501.00001", "api", 0);
+
+    private static InstantMatcher Matcher(params SubscriberProfile[] profiles)
+    {
+        var index = new ProfileIndex();
+        index.UpsertMany(profiles);
+        return new InstantMatcher(index);
+    }
+
+    [Fact]
+    public void Every_word_in_the_title_or_abstract_alerts_and_the_reason_says_where()
+    {
+        var matcher = Matcher(Instant("ada", "protein folding", "metamorphic testing"), Instant("bob", "metamorphic relations for compilers"));
+        var paper = Paper("Metamorphic testing of deep learning libraries", "We generate follow-up inputs and check that outputs agree.");
+
+        var match = Assert.Single(matcher.Match(FarPaper, paper));
+
+        Assert.Equal("ada", match.Profile.SubscriberId);
+        Assert.Equal("metamorphic testing", match.Interest);
+        Assert.Equal(0, match.Score, 6);
+        Assert.Equal("matches your interest 'metamorphic testing': 'metamorphic', 'testing' in the title; similar in meaning (0.00)", match.Reason);
+    }
+
+    [Fact]
+    public void Words_split_between_title_and_abstract_count_and_stems_and_hyphens_are_matched_as_search_matches_them()
+    {
+        var matcher = Matcher(Instant("ada", "test-time scaling of language models"));
+
+        var match = Assert.Single(matcher.Match(FarPaper, Paper("Scaling test time compute", "Larger language models answer better when they think longer.")));
+
+        Assert.Equal("matches your interest 'test-time scaling of language models': 'test', 'time', 'scaling' in the title, 'language', 'models' in the abstract; similar in meaning (0.00)", match.Reason);
+    }
+
+    [Fact]
+    public void Some_of_the_words_are_not_enough()
+    {
+        var matcher = Matcher(Instant("ada", "metamorphic testing"), Instant("bob", "graph neural networks"));
+
+        Assert.Empty(matcher.Match(FarPaper, Paper("Property-based testing in practice", "Generators, shrinking and neural networks of properties.")));
+    }
+
+    [Fact]
+    public void An_interest_of_stopwords_only_never_matches_by_words()
+    {
+        var matcher = Matcher(Instant("ada", "the of and"));
+
+        Assert.Empty(matcher.Match(FarPaper, Paper("The art of the deal", "And then there were none.")));
+    }
+
+    [Fact]
+    public void Without_the_paper_only_similarity_counts_and_a_similar_paper_still_matches_with_its_words_named()
+    {
+        var matcher = Matcher(Instant("ada", "metamorphic testing"));
+        var paper = Paper("Metamorphic testing of compilers", "Equivalent programs must compile to equivalent behaviour.");
+
+        Assert.Empty(matcher.Match(FarPaper, null));
+
+        var similar = Assert.Single(matcher.Match(PaperIndexSpecs.Unit((0, 1), (1, 0.2f)), paper));
+        Assert.Equal(0.98, similar.Score, 2);
+        Assert.Equal("matches your interest 'metamorphic testing': 'metamorphic', 'testing' in the title; similar in meaning (0.98)", similar.Reason);
+    }
+
+    [Fact]
+    public void A_profile_matched_by_words_and_by_meaning_is_alerted_once_on_the_similar_interest()
+    {
+        var matcher = Matcher(new SubscriberProfile("ada", ["metamorphic testing", "compiler fuzzing"], [FarPaper, InterestVector], "instant", 0.5, DateTimeOffset.UnixEpoch));
+
+        var match = Assert.Single(matcher.Match(InterestVector, Paper("Metamorphic testing", "Relations between runs.")));
+
+        Assert.Equal("compiler fuzzing", match.Interest);
+        Assert.Equal(1, match.Score, 4);
+    }
+
+    [Fact]
+    public void Among_thousands_of_interests_the_matcher_finds_exactly_those_whose_words_the_paper_holds()
+    {
+        // Interests of one to three words from a small vocabulary, so many share their words and
+        // each key term files many interests; dense never matches (threshold above any cosine).
+        string[] vocabulary = ["graph", "neural", "network", "protein", "folding", "language", "model", "diffusion", "testing", "quantum", "error", "correction", "robot", "grasping", "speech", "recognition"];
+        var random = new Random(11);
+        string Words(int count) => string.Join(' ', Enumerable.Range(0, count).Select(_ => vocabulary[random.Next(vocabulary.Length)]));
+        var profiles = Enumerable.Range(0, 3000).Select(i =>
+        {
+            var interests = Enumerable.Range(0, 1 + random.Next(3)).Select(_ => Words(1 + random.Next(3))).ToArray();
+            return new SubscriberProfile($"s{i}", interests, interests.Select(_ => InterestVector).ToArray(), i % 5 == 0 ? "daily" : "instant", 1.5, DateTimeOffset.UnixEpoch);
+        }).ToArray();
+        var matcher = Matcher(profiles);
+
+        for (var p = 0; p < 50; p++)
+        {
+            var paper = Paper(Words(3), Words(6));
+            var words = (paper.Title + " " + paper.Abstract).Split(' ').ToHashSet();
+            var expected = profiles
+                .Where(s => s.WantsInstantAlerts && s.Interests.Any(i => i.Split(' ').All(words.Contains)))
+                .Select(s => s.SubscriberId).Order(StringComparer.Ordinal).ToArray();
+
+            var got = matcher.Match(FarPaper, paper).Select(m => m.Profile.SubscriberId).Order(StringComparer.Ordinal).ToArray();
+
+            Assert.Equal(expected, got);
+            Assert.All(matcher.Match(FarPaper, paper), m => Assert.True(m.Interest.Split(' ').All(words.Contains), $"{m.Interest} is not in the paper"));
+        }
+    }
+}
