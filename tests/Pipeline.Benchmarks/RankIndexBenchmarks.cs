@@ -1,6 +1,7 @@
 using BenchmarkDotNet.Attributes;
 using Pipeline.Contracts.Messages;
 using Pipeline.Rank.Ranking;
+using Pipeline.Rank.Ranking.Relevance;
 
 namespace Pipeline.Benchmarks;
 
@@ -72,7 +73,16 @@ public class RankInstantMatch
         var now = DateTimeOffset.UtcNow;
         _profiles = new ProfileIndex();
         _profiles.UpsertMany(Enumerable.Range(0, 10_000).Select(i => data.Subscriber(i, "instant", now)));
-        _matcher = new InstantMatcher(_profiles);
+        // Rank's lexical index tells the matcher which words are common; 5,000 papers are enough to tell.
+        var index = new PaperIndex();
+        var relevance = new RelevanceRanker(index);
+        foreach (var (paper, vector) in Enumerable.Range(1_000, 5_000).Select(i => data.Paper(i, now)))
+        {
+            index.Upsert(paper, vector);
+            relevance.Add(paper);
+        }
+
+        _matcher = new InstantMatcher(_profiles, relevance, null);
         var synthetic = Enumerable.Range(0, 64).Select(i => data.Paper(i, now)).ToArray();
         _papers = synthetic.Select(p => p.Vector).ToArray();
         _summaries = synthetic.Select(p => p.Paper.Paper).ToArray();

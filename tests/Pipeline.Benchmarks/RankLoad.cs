@@ -354,7 +354,8 @@ public static partial class RankLoad
         // One paper against every profile made instant: the requirement is 10,000 instant profiles.
         var allInstant = new ProfileIndex();
         allInstant.UpsertMany(loaded.Select(p => p with { Cadence = "instant" }));
-        var matcher = new InstantMatcher(allInstant);
+        // The lexical index of the 100,000 papers above tells the matcher which words are common.
+        var matcher = new InstantMatcher(allInstant, relevance, null);
         var synthetic = Enumerable.Range(0, 500).Select(i => data.Paper(i, now)).ToArray();
         var papers = synthetic.Select(p => p.Vector).ToArray();
         var timings = new List<double>();

@@ -1,5 +1,6 @@
 using Pipeline.Contracts.Messages;
 using Pipeline.Rank.Ranking;
+using Pipeline.Rank.Ranking.Relevance;
 
 namespace Pipeline.Rank.Tests;
 
@@ -119,5 +120,71 @@ public class When_a_paper_contains_the_words_of_an_interest
             Assert.Equal(expected, got);
             Assert.All(matcher.Match(FarPaper, paper), m => Assert.True(m.Interest.Split(' ').All(words.Contains), $"{m.Interest} is not in the paper"));
         }
+    }
+}
+
+/// <summary>
+/// Words that are on a large share of the papers rank holds ("deep learning") would alert on a
+/// large part of everything that arrives: such interests are matched by meaning only, once rank
+/// holds enough papers to tell which words are common.
+/// </summary>
+public class When_every_word_of_an_interest_is_common
+{
+    private static readonly float[] InterestVector = PaperIndexSpecs.Unit((0, 1));
+    private static readonly float[] FarPaper = PaperIndexSpecs.Unit((1, 1));
+
+    /// <summary>20 papers: "learning" on all, "deep" on 15 of them, "metamorphic" on one.</summary>
+    private static RelevanceRanker Corpus()
+    {
+        var index = new PaperIndex();
+        var ranker = new RelevanceRanker(index);
+        for (var i = 0; i < 20; i++)
+        {
+            var paper = Pipeline.Rank.Tests.Relevance.TestPapers.Paper($"p{i}", i < 15 ? $"Deep learning study {i}" : $"Learning study {i}", i == 0 ? "Metamorphic relations." : "Results.");
+            index.Upsert(paper, FarPaper);
+            ranker.Add(paper);
+        }
+
+        return ranker;
+    }
+
+    private static InstantMatcher Matcher(RelevanceRanker ranker, int minPapers)
+    {
+        var profiles = new ProfileIndex();
+        profiles.UpsertMany([
+            new SubscriberProfile("broad", ["deep learning"], [InterestVector], "instant", 0.5, DateTimeOffset.UnixEpoch),
+            new SubscriberProfile("narrow", ["metamorphic deep learning"], [InterestVector], "instant", 0.5, DateTimeOffset.UnixEpoch),
+        ]);
+        return new InstantMatcher(profiles, ranker, null) { CommonWordMinPapers = minPapers };
+    }
+
+    private static PaperSummary NewPaper() =>
+        new("2501.00002", 1, "Metamorphic testing of deep learning compilers", "Equivalent graphs must compute equal tensors.", [], [], null, "https://arxiv.org/abs/2501.00002", "api", 0);
+
+    [Fact]
+    public void An_interest_of_common_words_only_is_left_to_meaning_and_one_with_a_rarer_word_still_matches()
+    {
+        var ranker = Corpus();
+        Assert.Equal(0.75, ranker.ShareOf("deep"), 3);
+
+        var matches = Matcher(ranker, minPapers: 10).Match(FarPaper, NewPaper());
+
+        Assert.Equal(["narrow"], matches.Select(m => m.Profile.SubscriberId));
+    }
+
+    [Fact]
+    public void With_fewer_papers_than_the_minimum_no_word_counts_as_common()
+    {
+        var matches = Matcher(Corpus(), minPapers: 1_000).Match(FarPaper, NewPaper());
+
+        Assert.Equal(["broad", "narrow"], matches.Select(m => m.Profile.SubscriberId).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void A_common_words_interest_still_matches_by_meaning()
+    {
+        var matches = Matcher(Corpus(), minPapers: 10).Match(InterestVector, NewPaper());
+
+        Assert.Equal(["broad", "narrow"], matches.Select(m => m.Profile.SubscriberId).Order(StringComparer.Ordinal));
     }
 }

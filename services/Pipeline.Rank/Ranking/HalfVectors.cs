@@ -50,6 +50,17 @@ public sealed class HalfVectors : IReadOnlyList<float[]>
         }
     }
 
+    /// <summary>The dot product of vector <paramref name="index"/> with <paramref name="other"/>, without a copy on the heap.</summary>
+    public float Dot(int index, ReadOnlySpan<float> other)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, Count);
+        var length = _starts[index + 1] - _starts[index];
+        Span<float> vector = length <= 1024 ? stackalloc float[length] : new float[length];
+        TensorPrimitives.ConvertToSingle(_values.AsSpan(_starts[index], length), vector);
+        return TensorPrimitives.Dot(vector, other);
+    }
+
     public IEnumerator<float[]> GetEnumerator()
     {
         for (var i = 0; i < Count; i++)

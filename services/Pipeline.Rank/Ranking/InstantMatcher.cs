@@ -5,29 +5,82 @@ using Pipeline.Rank.Ranking.Relevance;
 
 namespace Pipeline.Rank.Ranking;
 
-/// <summary>A new paper that passed an instant-alert subscriber's threshold.</summary>
-public sealed record InstantMatch(SubscriberProfile Profile, double Score, string Interest, string Reason);
+/// <summary>
+/// A new paper that matched an instant-alert subscriber: similar in meaning to one of their
+/// interests, or holding every word of one. The reason is written when first read: a paper can
+/// match many subscribers, and those over their daily limit are never told.
+/// </summary>
+public sealed class InstantMatch
+{
+    private readonly PaperWords? _words;
+    private string? _reason;
+
+    internal InstantMatch(SubscriberProfile profile, double score, string interest, PaperWords? words)
+    {
+        Profile = profile;
+        Score = score;
+        Interest = interest;
+        _words = words;
+    }
+
+    public SubscriberProfile Profile { get; }
+
+    /// <summary>The cosine between the paper and <see cref="Interest"/>.</summary>
+    public double Score { get; }
+
+    public string Interest { get; }
+
+    /// <summary>"matches your interest 'diffusion models': 'diffusion', 'models' in the title; similar in meaning (0.62)".</summary>
+    public string Reason => _reason ??= _words is null ? Reasons.MatchesInterest(Interest, Score) : _words.Explain(Interest, Score);
+}
 
 /// <summary>
 /// Scores a new paper against every instant-alert profile: one matrix-vector product over the
 /// stacked int8 interest vectors (<see cref="ProfileIndex.InstantMatrix"/>), a running maximum per
 /// profile, and an exact fp32 re-check of each profile the quantization error could put over its
 /// threshold. A profile also matches, whatever the similarity, when the paper's title or abstract
-/// contains every word of one of its interests (<see cref="InterestWords"/>).
+/// contains every word of one of its interests (<see cref="InterestWords"/>), unless all of that
+/// interest's words are common: each on more than <see cref="CommonWordShare"/> of the indexed
+/// papers, once at least <see cref="CommonWordMinPapers"/> are indexed. Such words pick out a large
+/// part of everything that arrives ("deep learning", "language models"), so meaning decides.
 /// </summary>
-public sealed class InstantMatcher(ProfileIndex profiles)
+public sealed class InstantMatcher
 {
+    private readonly ProfileIndex _profiles;
+    private readonly RelevanceRanker? _relevance;
+
+    /// <summary>Without a lexical index every interest's words count.</summary>
+    public InstantMatcher(ProfileIndex profiles)
+        : this(profiles, null, null)
+    {
+    }
+
+    public InstantMatcher(ProfileIndex profiles, RelevanceRanker? relevance, IConfiguration? configuration)
+    {
+        _profiles = profiles;
+        _relevance = relevance;
+        CommonWordShare = configuration?.GetValue("Ranking:InstantCommonWordShare", 0.1) ?? 0.1;
+        CommonWordMinPapers = configuration?.GetValue("Ranking:InstantCommonWordMinPapers", 1_000) ?? 1_000;
+    }
+
+    /// <summary>A word on more than this share of the indexed papers is common (default 0.1).</summary>
+    public double CommonWordShare { get; init; }
+
+    /// <summary>Below this many indexed papers no word counts as common: too few papers to tell (default 1,000).</summary>
+    public int CommonWordMinPapers { get; init; }
+
     /// <summary>The profiles <paramref name="paperVector"/> is similar enough to, by meaning only.</summary>
     public IReadOnlyList<InstantMatch> Match(ReadOnlySpan<float> paperVector) => Match(paperVector, null);
 
     /// <summary>
     /// The profiles the paper matches: similar in meaning to an interest (cosine at or above the
-    /// profile's threshold), or containing every word of an interest when <paramref name="paper"/>
-    /// is given. The reason names the interest's words the paper has, and where.
+    /// profile's threshold), or, when <paramref name="paper"/> is given, holding every word of an
+    /// interest that has a word which is not common. The reason names the interest's words the
+    /// paper has, and where.
     /// </summary>
     public IReadOnlyList<InstantMatch> Match(ReadOnlySpan<float> paperVector, PaperSummary? paper)
     {
-        var matrix = profiles.InstantMatrix();
+        var matrix = _profiles.InstantMatrix();
         if (matrix.Profiles.Length == 0)
         {
             return [];
@@ -41,9 +94,8 @@ public sealed class InstantMatcher(ProfileIndex profiles)
         // Each int8 element is within half a step (scale / 2) of the fp32 one, so a row's int8 dot
         // product is within scale / 2 × ‖paper‖₁ of the exact one; the slack covers float rounding.
         var halfL1 = (0.5f * TensorPrimitives.SumOfMagnitudes(paperVector)) + 1e-4f;
-        var contained = ContainedRows(matrix, paper);
-        var nextContained = 0;
-        List<InstantMatch>? matches = null;
+        var words = paper is null ? null : new PaperWords(paper);
+        var scan = new Scan(matrix, words, ContainedRows(matrix, words));
         var rows = matrix.Rows;
         var scratch = rows.Scratch();
         var profile = 0;
@@ -59,7 +111,7 @@ public sealed class InstantMatcher(ProfileIndex profiles)
                 while (row >= matrix.FirstRow[profile + 1])
                 {
                     // The rows of the previous profile are done.
-                    Consider(matrix, profile, best, paperVector, paper, contained, ref nextContained, ref matches);
+                    scan.Consider(profile, best, paperVector);
                     profile++;
                     best = float.NegativeInfinity;
                 }
@@ -73,66 +125,96 @@ public sealed class InstantMatcher(ProfileIndex profiles)
             }
         }
 
-        Consider(matrix, profile, best, paperVector, paper, contained, ref nextContained, ref matches);
-        return matches is null ? [] : matches;
+        scan.Consider(profile, best, paperVector);
+        return scan.Matches is null ? [] : scan.Matches;
     }
 
-    /// <summary>The rows whose interest the paper contains word for word, in ascending order (empty without a paper).</summary>
-    private static List<int> ContainedRows(InstantProfileMatrix matrix, PaperSummary? paper)
+    /// <summary>The rows whose interest the paper holds word for word and whose words are not all common, ascending.</summary>
+    private List<int> ContainedRows(InstantProfileMatrix matrix, PaperWords? words)
     {
         var rows = new List<int>();
-        if (paper is not null && matrix.Words.Count > 0)
+        if (words is null || matrix.Words.Count == 0)
         {
-            matrix.Words.Contained(InterestWords.TermsOf(paper), rows);
-            rows.Sort();
+            return rows;
         }
 
+        matrix.Words.Contained(words.Terms, rows);
+        if (rows.Count > 0 && _relevance is { } relevance && relevance.PaperCount >= CommonWordMinPapers)
+        {
+            var common = new Dictionary<string, bool>(StringComparer.Ordinal);
+            rows.RemoveAll(row => matrix.Words.TermsOf(row).All(term =>
+                common.TryGetValue(term, out var known) ? known : common[term] = relevance.ShareOf(term) > CommonWordShare));
+        }
+
+        rows.Sort();
         return rows;
     }
 
-    /// <summary>
-    /// A profile whose best possible score reaches its threshold gets the exact fp32 check; one
-    /// with an interest the paper contains matches on that interest if the check does not pass.
-    /// </summary>
-    private static void Consider(
-        InstantProfileMatrix matrix, int profile, float upperBound, ReadOnlySpan<float> paperVector, PaperSummary? paper,
-        List<int> contained, ref int nextContained, ref List<InstantMatch>? matches)
+    /// <summary>One paper's pass over the profiles, in order.</summary>
+    private sealed class Scan(InstantProfileMatrix matrix, PaperWords? words, List<int> contained)
     {
-        // The first of this profile's rows whose interest the paper contains, if any.
-        var containedRow = -1;
-        while (nextContained < contained.Count && contained[nextContained] < matrix.FirstRow[profile + 1])
+        private int _nextContained;
+
+        public List<InstantMatch>? Matches { get; private set; }
+
+        /// <summary>
+        /// A profile whose best possible score reaches its threshold gets the exact fp32 check; one
+        /// with an interest the paper holds word for word matches on that interest if the check
+        /// does not pass.
+        /// </summary>
+        public void Consider(int profile, float upperBound, ReadOnlySpan<float> paperVector)
         {
-            if (containedRow < 0 && contained[nextContained] >= matrix.FirstRow[profile])
+            // The first of this profile's rows whose interest the paper holds, if any.
+            var containedRow = -1;
+            while (_nextContained < contained.Count && contained[_nextContained] < matrix.FirstRow[profile + 1])
             {
-                containedRow = contained[nextContained];
+                if (containedRow < 0 && contained[_nextContained] >= matrix.FirstRow[profile])
+                {
+                    containedRow = contained[_nextContained];
+                }
+
+                _nextContained++;
             }
 
-            nextContained++;
-        }
-
-        if (upperBound < matrix.Thresholds[profile] && containedRow < 0)
-        {
-            return;
-        }
-
-        var candidate = matrix.Profiles[profile];
-        var (score, query) = PaperIndex.MaxSimilarity(candidate.Vectors, paperVector);
-        if (score < candidate.InstantThreshold)
-        {
-            if (containedRow < 0)
+            var candidate = matrix.Profiles[profile];
+            if (upperBound >= matrix.Thresholds[profile])
             {
-                return;
+                var (score, query) = PaperIndex.MaxSimilarity(candidate.Vectors, paperVector);
+                if (score >= candidate.InstantThreshold)
+                {
+                    (Matches ??= []).Add(new InstantMatch(candidate, score, candidate.Interests[query], words));
+                    return;
+                }
             }
 
-            query = containedRow - matrix.FirstRow[profile];
-            score = TensorPrimitives.Dot(candidate.Vectors[query], paperVector);
+            if (containedRow >= 0)
+            {
+                var interest = containedRow - matrix.FirstRow[profile];
+                var score = candidate.Vectors is HalfVectors half
+                    ? half.Dot(interest, paperVector)
+                    : TensorPrimitives.Dot(candidate.Vectors[interest], paperVector);
+                (Matches ??= []).Add(new InstantMatch(candidate, score, candidate.Interests[interest], words));
+            }
         }
+    }
+}
 
-        var interest = candidate.Interests[query];
-        var reason = paper is null
-            ? Reasons.MatchesInterest(interest, score)
-            : RelevanceReason.Explain(new RelevanceHit(new IndexedPaper(paper, default), score, score, 0, 0), [interest]);
-        (matches ??= []).Add(new InstantMatch(candidate, score, interest, reason));
+/// <summary>A new paper's terms, and where they are, for matching interests by their words and saying why.</summary>
+internal sealed class PaperWords(PaperSummary paper)
+{
+    private HashSet<string>? _title;
+    private HashSet<string>? _abstract;
+
+    /// <summary>The distinct terms of the title and the abstract.</summary>
+    public HashSet<string> Terms { get; } = InterestWords.TermsOf(paper);
+
+    public string Explain(string interest, double score)
+    {
+        var title = _title ??= SearchTerms.Of(paper.Title).Select(t => t.Term).ToHashSet(StringComparer.Ordinal);
+        var abstractTerms = _abstract ??= SearchTerms.Of(paper.Abstract).Select(t => t.Term).ToHashSet(StringComparer.Ordinal);
+        return RelevanceReason.Explain(
+            new RelevanceHit(new IndexedPaper(paper, default), score, score, 0, 0), [interest], "interest",
+            terms => terms.Select(t => (title.Contains(t), abstractTerms.Contains(t))).ToArray());
     }
 }
 

@@ -69,6 +69,9 @@ internal sealed class InterestWords
         return new InterestWords(terms, byKey.ToFrozenDictionary(p => p.Key, p => p.Value.ToArray(), StringComparer.Ordinal)) { Count = count };
     }
 
+    /// <summary>The distinct terms of row <paramref name="row"/>'s interest.</summary>
+    public IReadOnlyList<string> TermsOf(int row) => _terms[row];
+
     /// <summary>The distinct terms of an interest; a hyphenated compound counts as its parts, which a paper has however it writes it.</summary>
     public static string[] TermsOf(string interest) =>
         SearchTerms.Of(interest.Replace('-', ' ')).Select(t => t.Term).Distinct(StringComparer.Ordinal).ToArray();

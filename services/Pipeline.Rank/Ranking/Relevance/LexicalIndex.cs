@@ -151,6 +151,20 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
         }
     }
 
+    /// <summary>The share of the indexed papers whose title or abstract has <paramref name="term"/> (0 when none are indexed).</summary>
+    public double ShareOf(string term)
+    {
+        _lock.EnterReadLock();
+        try
+        {
+            return _liveCount == 0 ? 0 : (double)(PostingsOf(term)?.Live ?? 0) / _liveCount;
+        }
+        finally
+        {
+            _lock.ExitReadLock();
+        }
+    }
+
     /// <summary>
     /// Where each of <paramref name="terms"/> occurs in paper <paramref name="paperId"/>: in the
     /// title, in the abstract (both can be true), or neither when the paper or the term is unknown.

@@ -38,6 +38,12 @@ public sealed class RelevanceRanker(PaperIndex index, RelevanceOptions? options 
     /// </summary>
     public void Add(IndexedPaper paper) => _lexical.Add(paper, index.Find(paper.Paper.Id));
 
+    /// <summary>How many papers the lexical index holds.</summary>
+    public int PaperCount => _lexical.Count;
+
+    /// <summary>The share of the indexed papers whose title or abstract has <paramref name="term"/> (a term of <see cref="SearchTerms"/>).</summary>
+    public double ShareOf(string term) => _lexical.ShareOf(term);
+
     /// <summary>
     /// Why <paramref name="hit"/> matched, in words (<see cref="RelevanceReason"/>): which query
     /// words occur in the title and in the abstract, read from the lexical index, so a paper found
