@@ -1,7 +1,11 @@
 namespace Pipeline.Contracts.Messages;
 
-/// <summary>A new paper passed an instant-alert subscriber's threshold; notify emails it once.</summary>
-/// <param name="Reason">Why it matched, for a person: "matches your interest 'diffusion models' (0.62)".</param>
+/// <summary>
+/// A new paper matched an instant-alert subscriber: similar in meaning to one of their interests
+/// above their threshold, or holding every word of one (docs/ranking.md); notify emails it once.
+/// </summary>
+/// <param name="Score">The cosine between the paper and <paramref name="MatchedInterest"/>.</param>
+/// <param name="Reason">Why it matched, for a person: "matches your interest 'diffusion models': 'diffusion', 'models' in the title; similar in meaning (0.62)".</param>
 public sealed record PaperMatched(
     string SubscriberId,
     PaperSummary Paper,
