@@ -188,3 +188,65 @@ public class When_every_word_of_an_interest_is_common
         Assert.Equal(["broad", "narrow"], matches.Select(m => m.Profile.SubscriberId).Order(StringComparer.Ordinal));
     }
 }
+
+/// <summary>A paper by an author an instant subscriber follows alerts them, whatever its words and meaning.</summary>
+public class When_a_paper_is_by_a_followed_author
+{
+    private static readonly float[] InterestVector = PaperIndexSpecs.Unit((0, 1));
+    private static readonly float[] FarPaper = PaperIndexSpecs.Unit((1, 1));
+
+    private static PaperSummary Paper(params string[] authors) =>
+        new("2501.00003", 1, "Tax registers of medieval towns", "We transcribe what merchants paid.", authors, [], null, "https://arxiv.org/abs/2501.00003", "api", 0);
+
+    private static (InstantMatcher Matcher, Feedback Feedback) Subscribers()
+    {
+        var profiles = new ProfileIndex();
+        profiles.UpsertMany([
+            new SubscriberProfile("ada", ["protein folding"], [InterestVector], "instant", 0.5, DateTimeOffset.UnixEpoch),
+            new SubscriberProfile("bob", ["protein folding"], [InterestVector], "daily", 0.5, DateTimeOffset.UnixEpoch),
+            new SubscriberProfile("cy", ["quantum codes"], [InterestVector], "instant", 0.5, DateTimeOffset.UnixEpoch),
+        ]);
+        var feedback = new Feedback();
+        feedback.SetPreferences("ada", new ProfilePreferences([], ["Grace Hopper"], []));
+        feedback.SetPreferences("bob", new ProfilePreferences([], ["Grace Hopper"], []));
+        feedback.SetPreferences("cy", new ProfilePreferences([], ["Alan Turing"], []));
+        return (new InstantMatcher(profiles, null, null, feedback), feedback);
+    }
+
+    [Fact]
+    public void An_instant_follower_is_alerted_with_the_author_named_and_a_digest_follower_is_not()
+    {
+        var (matcher, _) = Subscribers();
+
+        var match = Assert.Single(matcher.Match(FarPaper, Paper("Barbara Tuchman", "grace hopper")));
+
+        Assert.Equal("ada", match.Profile.SubscriberId);
+        Assert.Equal("by grace hopper, whom you follow", match.Reason);
+        Assert.Equal("protein folding", match.Interest);
+    }
+
+    [Fact]
+    public void Unfollowing_or_leaving_stops_the_alerts_and_a_paper_by_nobody_followed_alerts_nobody()
+    {
+        var (matcher, feedback) = Subscribers();
+        Assert.Empty(matcher.Match(FarPaper, Paper("Barbara Tuchman")));
+
+        feedback.SetPreferences("ada", new ProfilePreferences([], ["Barbara Tuchman"], []));
+        Assert.Equal("by Barbara Tuchman, whom you follow", Assert.Single(matcher.Match(FarPaper, Paper("Barbara Tuchman", "Grace Hopper"))).Reason);
+
+        feedback.Forget("ada");
+        Assert.Empty(matcher.Match(FarPaper, Paper("Barbara Tuchman", "Grace Hopper")));
+    }
+
+    [Fact]
+    public void A_follower_the_paper_is_similar_to_is_alerted_once_for_the_interest()
+    {
+        var (matcher, _) = Subscribers();
+
+        var matches = matcher.Match(InterestVector, Paper("Grace Hopper", "Alan Turing"));
+
+        Assert.Equal(["ada", "cy"], matches.Select(m => m.Profile.SubscriberId).Order(StringComparer.Ordinal));
+        Assert.Equal(["similar in meaning to your interest 'protein folding' (1.00)", "similar in meaning to your interest 'quantum codes' (1.00)"],
+            matches.OrderBy(m => m.Profile.SubscriberId, StringComparer.Ordinal).Select(m => m.Reason));
+    }
+}

@@ -21,6 +21,8 @@ public sealed class Feedback
     private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, int>> _opinions = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, byte>> _sent = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, ProfilePreferences> _preferences = new(StringComparer.Ordinal);
+    // author -> subscribers who follow them (for instant alerts); changed under its own lock with _preferences
+    private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, byte>> _followers = new(StringComparer.OrdinalIgnoreCase);
     private long _version;
 
     /// <summary>Goes up with every vote that changes a total (answers cached on votes compare it).</summary>
@@ -99,11 +101,47 @@ public sealed class Feedback
 
     public ProfilePreferences PreferencesOf(string subscriberId) => _preferences.GetValueOrDefault(subscriberId, ProfilePreferences.None);
 
-    public void SetPreferences(string subscriberId, ProfilePreferences preferences) => _preferences[subscriberId] = preferences;
+    public void SetPreferences(string subscriberId, ProfilePreferences preferences)
+    {
+        lock (_followers)
+        {
+            Unfollow(subscriberId);
+            _preferences[subscriberId] = preferences;
+            foreach (var author in preferences.Authors)
+            {
+                _followers.GetOrAdd(author.Trim(), _ => new(StringComparer.Ordinal))[subscriberId] = 0;
+            }
+        }
+    }
+
+    /// <summary>The subscribers who follow <paramref name="author"/> (the name as written, case ignored).</summary>
+    public IEnumerable<string> FollowersOf(string author) =>
+        _followers.TryGetValue(author.Trim(), out var followers) ? followers.Keys : [];
 
     public void Forget(string subscriberId)
     {
-        _preferences.TryRemove(subscriberId, out _);
+        lock (_followers)
+        {
+            Unfollow(subscriberId);
+            _preferences.TryRemove(subscriberId, out _);
+        }
+
         _sent.TryRemove(subscriberId, out _);
+    }
+
+    private void Unfollow(string subscriberId)
+    {
+        if (!_preferences.TryGetValue(subscriberId, out var previous))
+        {
+            return;
+        }
+
+        foreach (var author in previous.Authors)
+        {
+            if (_followers.TryGetValue(author.Trim(), out var followers) && followers.TryRemove(subscriberId, out _) && followers.IsEmpty)
+            {
+                _followers.TryRemove(author.Trim(), out _);
+            }
+        }
     }
 }

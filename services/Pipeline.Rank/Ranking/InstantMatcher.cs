@@ -15,12 +15,13 @@ public sealed class InstantMatch
     private readonly PaperWords? _words;
     private string? _reason;
 
-    internal InstantMatch(SubscriberProfile profile, double score, string interest, PaperWords? words)
+    internal InstantMatch(SubscriberProfile profile, double score, string interest, PaperWords? words, string? reason = null)
     {
         Profile = profile;
         Score = score;
         Interest = interest;
         _words = words;
+        _reason = reason;
     }
 
     public SubscriberProfile Profile { get; }
@@ -42,23 +43,26 @@ public sealed class InstantMatch
 /// contains every word of one of its interests (<see cref="InterestWords"/>), unless all of that
 /// interest's words are common: each on more than <see cref="CommonWordShare"/> of the indexed
 /// papers, once at least <see cref="CommonWordMinPapers"/> are indexed. Such words pick out a large
-/// part of everything that arrives ("deep learning", "language models"), so meaning decides.
+/// part of everything that arrives ("deep learning", "language models"), so meaning decides. And a
+/// paper by an author the subscriber follows matches whatever its words and meaning.
 /// </summary>
 public sealed class InstantMatcher
 {
     private readonly ProfileIndex _profiles;
     private readonly RelevanceRanker? _relevance;
+    private readonly Feedback? _feedback;
 
-    /// <summary>Without a lexical index every interest's words count.</summary>
+    /// <summary>Without a lexical index every interest's words count; without preferences no author is followed.</summary>
     public InstantMatcher(ProfileIndex profiles)
-        : this(profiles, null, null)
+        : this(profiles, null, null, null)
     {
     }
 
-    public InstantMatcher(ProfileIndex profiles, RelevanceRanker? relevance, IConfiguration? configuration)
+    public InstantMatcher(ProfileIndex profiles, RelevanceRanker? relevance, IConfiguration? configuration, Feedback? feedback = null)
     {
         _profiles = profiles;
         _relevance = relevance;
+        _feedback = feedback;
         CommonWordShare = configuration?.GetValue("Ranking:InstantCommonWordShare", 0.1) ?? 0.1;
         CommonWordMinPapers = configuration?.GetValue("Ranking:InstantCommonWordMinPapers", 1_000) ?? 1_000;
     }
@@ -95,7 +99,7 @@ public sealed class InstantMatcher
         // product is within scale / 2 × ‖paper‖₁ of the exact one; the slack covers float rounding.
         var halfL1 = (0.5f * TensorPrimitives.SumOfMagnitudes(paperVector)) + 1e-4f;
         var words = paper is null ? null : new PaperWords(paper);
-        var scan = new Scan(matrix, words, ContainedRows(matrix, words));
+        var scan = new Scan(matrix, words, ContainedRows(matrix, words), FollowedAuthors(matrix, paper));
         var rows = matrix.Rows;
         var scratch = rows.Scratch();
         var profile = 0;
@@ -150,8 +154,31 @@ public sealed class InstantMatcher
         return rows;
     }
 
+    /// <summary>Profile number → the first of the paper's authors that profile follows (null without a paper or followers).</summary>
+    private Dictionary<int, string>? FollowedAuthors(InstantProfileMatrix matrix, PaperSummary? paper)
+    {
+        if (paper is null || _feedback is null)
+        {
+            return null;
+        }
+
+        Dictionary<int, string>? followed = null;
+        foreach (var author in paper.Authors)
+        {
+            foreach (var subscriber in _feedback.FollowersOf(author))
+            {
+                if (matrix.Numbers.TryGetValue(subscriber, out var profile))
+                {
+                    (followed ??= []).TryAdd(profile, author);
+                }
+            }
+        }
+
+        return followed;
+    }
+
     /// <summary>One paper's pass over the profiles, in order.</summary>
-    private sealed class Scan(InstantProfileMatrix matrix, PaperWords? words, List<int> contained)
+    private sealed class Scan(InstantProfileMatrix matrix, PaperWords? words, List<int> contained, Dictionary<int, string>? followed)
     {
         private int _nextContained;
 
@@ -194,6 +221,13 @@ public sealed class InstantMatcher
                     ? half.Dot(interest, paperVector)
                     : TensorPrimitives.Dot(candidate.Vectors[interest], paperVector);
                 (Matches ??= []).Add(new InstantMatch(candidate, score, candidate.Interests[interest], words));
+                return;
+            }
+
+            if (followed is not null && followed.TryGetValue(profile, out var author))
+            {
+                var (score, query) = PaperIndex.MaxSimilarity(candidate.Vectors, paperVector);
+                (Matches ??= []).Add(new InstantMatch(candidate, score, candidate.Interests[query], words, Reasons.ByFollowedAuthor(author)));
             }
         }
     }
@@ -223,6 +257,8 @@ public static class Reasons
 {
     public static string MatchesInterest(string interest, double score) =>
         string.Create(CultureInfo.InvariantCulture, $"matches your interest '{interest}' (similarity {score:F2})");
+
+    public static string ByFollowedAuthor(string author) => $"by {author}, whom you follow";
 
     public static string MatchesQuery(string query, double score) =>
         string.Create(CultureInfo.InvariantCulture, $"matches '{query}' (similarity {score:F2})");

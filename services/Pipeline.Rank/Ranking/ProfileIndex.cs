@@ -111,7 +111,11 @@ internal sealed class InstantProfileMatrix
         FirstRow = firstRow;
         Thresholds = thresholds;
         Words = words;
+        Numbers = profiles.Select((p, i) => (p.SubscriberId, i)).ToDictionary(x => x.SubscriberId, x => x.i, StringComparer.Ordinal);
     }
+
+    /// <summary>Subscriber id → the profile's number in <see cref="Profiles"/>.</summary>
+    public IReadOnlyDictionary<string, int> Numbers { get; }
 
     /// <summary>The profile dictionary this was built from.</summary>
     public object Source { get; }

@@ -71,6 +71,27 @@ public sealed class PipelineFlowTests(RabbitMqFixture rabbit, PipelineFixture pi
     }
 
     [Fact]
+    public async Task A_paper_by_an_author_an_instant_subscriber_follows_alerts_them_whatever_its_topic()
+    {
+        var email = $"hypatia-{Guid.NewGuid():N}@example.org";
+        var author = $"Hypatia {Guid.NewGuid():N}"[..20];
+        await SubscribeAndConfirmAsync(email, "protein structure prediction", author);
+        var byAuthor = Papers.MedievalTaxes();
+        byAuthor.Authors.Add(author);
+
+        await SubmitAsync(byAuthor, Papers.MedievalTaxes());
+
+        var alert = (await Pipeline.Smtp.WaitForMessagesAsync(m => IsAlertTo(m, email), 1, Arrival)).Single().Message;
+        Assert.Contains(byAuthor.Title, alert.Subject);
+        Assert.Contains($"https://arxiv.org/abs/{byAuthor.Id}", alert.TextBody);
+        Assert.Contains($"Why: by {author}, whom you follow", alert.TextBody);
+
+        // The same paper by others only, far from the interest: no alert.
+        await Pipeline.Smtp.AssertNoMoreMessagesAsync(TimeSpan.FromSeconds(3), m => IsAlertTo(m, email));
+        Assert.Single(Pipeline.Smtp.Messages, e => IsAlertTo(e.Message, email));
+    }
+
+    [Fact]
     public async Task One_trace_runs_from_SubmitPapers_through_the_four_services_to_the_smtp_send()
     {
         var email = $"alan-{Guid.NewGuid():N}@example.org";

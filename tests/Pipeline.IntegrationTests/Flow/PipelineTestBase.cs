@@ -26,11 +26,11 @@ public abstract class PipelineTestBase(RabbitMqFixture rabbit, PipelineFixture p
         await pipeline.EnsureStartedAsync(Broker, VirtualHost);
     }
 
-    protected async Task<string> SubscribeAndConfirmAsync(string email, string interest)
+    protected async Task<string> SubscribeAndConfirmAsync(string email, string interest, params string[] authors)
     {
         var subscribed = await pipeline.Notify.SubscribeAsync(new SubscribeRequest
         {
-            Email = email, Cadence = Cadence.Instant, InstantThreshold = 0.45, Interests = { interest },
+            Email = email, Cadence = Cadence.Instant, InstantThreshold = 0.45, Interests = { interest }, Authors = { authors },
         });
         Assert.Equal(SubscriberStatus.Pending, subscribed.Status);
 
