@@ -7,8 +7,8 @@ namespace Pipeline.Rank.Ranking;
 
 /// <summary>
 /// A new paper that matched an instant-alert subscriber: similar in meaning to one of their
-/// interests, or holding every word of one. The reason is written when first read: a paper can
-/// match many subscribers, and those over their daily limit are never told.
+/// interests, holding every word of one, or by an author they follow. The reason is written when
+/// first read: a paper can match many subscribers, and those over their daily limit are never told.
 /// </summary>
 public sealed class InstantMatch
 {
@@ -79,8 +79,8 @@ public sealed class InstantMatcher
     /// <summary>
     /// The profiles the paper matches: similar in meaning to an interest (cosine at or above the
     /// profile's threshold), or, when <paramref name="paper"/> is given, holding every word of an
-    /// interest that has a word which is not common. The reason names the interest's words the
-    /// paper has, and where.
+    /// interest that has a word which is not common, or by an author the subscriber follows. The
+    /// reason names the interest's words the paper has and where, or the followed author.
     /// </summary>
     public IReadOnlyList<InstantMatch> Match(ReadOnlySpan<float> paperVector, PaperSummary? paper)
     {
