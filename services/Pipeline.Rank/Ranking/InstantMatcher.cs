@@ -99,7 +99,7 @@ public sealed class InstantMatcher
         // product is within scale / 2 × ‖paper‖₁ of the exact one; the slack covers float rounding.
         var halfL1 = (0.5f * TensorPrimitives.SumOfMagnitudes(paperVector)) + 1e-4f;
         var words = paper is null ? null : new PaperWords(paper);
-        var scan = new Scan(matrix, words, ContainedRows(matrix, words), FollowedAuthors(matrix, paper));
+        var scan = new Scan(matrix, words, ContainedInterests(matrix, words), FollowedAuthors(matrix, paper));
         var rows = matrix.Rows;
         var scratch = rows.Scratch();
         var profile = 0;
@@ -133,25 +133,37 @@ public sealed class InstantMatcher
         return scan.Matches is null ? [] : scan.Matches;
     }
 
-    /// <summary>The rows whose interest the paper holds word for word and whose words are not all common, ascending.</summary>
-    private List<int> ContainedRows(InstantProfileMatrix matrix, PaperWords? words)
+    /// <summary>
+    /// Profile number → the first of its interests the paper holds word for word, among those whose
+    /// words are not all common (null without a paper or such an interest).
+    /// </summary>
+    private Dictionary<int, int>? ContainedInterests(InstantProfileMatrix matrix, PaperWords? words)
     {
-        var rows = new List<int>();
         if (words is null || matrix.Words.Count == 0)
         {
-            return rows;
+            return null;
         }
 
+        var rows = new List<int>();
         matrix.Words.Contained(words.Terms, rows);
-        if (rows.Count > 0 && _relevance is { } relevance && relevance.PaperCount >= CommonWordMinPapers)
+        var common = new Dictionary<string, bool>(StringComparer.Ordinal);
+        var judgeCommon = _relevance is { } relevance && relevance.PaperCount >= CommonWordMinPapers;
+        Dictionary<int, int>? contained = null;
+        foreach (var row in rows)
         {
-            var common = new Dictionary<string, bool>(StringComparer.Ordinal);
-            rows.RemoveAll(row => matrix.Words.TermsOf(row).All(term =>
-                common.TryGetValue(term, out var known) ? known : common[term] = relevance.ShareOf(term) > CommonWordShare));
+            if (judgeCommon && matrix.Words.TermsOf(row).All(term =>
+                common.TryGetValue(term, out var known) ? known : common[term] = _relevance!.ShareOf(term) > CommonWordShare))
+            {
+                continue;
+            }
+
+            var profile = matrix.ProfileOfRow(row);
+            var interest = row - matrix.FirstRow[profile];
+            contained ??= [];
+            contained[profile] = Math.Min(interest, contained.GetValueOrDefault(profile, interest));
         }
 
-        rows.Sort();
-        return rows;
+        return contained;
     }
 
     /// <summary>Profile number → the first of the paper's authors that profile follows (null without a paper or followers).</summary>
@@ -177,32 +189,18 @@ public sealed class InstantMatcher
         return followed;
     }
 
-    /// <summary>One paper's pass over the profiles, in order.</summary>
-    private sealed class Scan(InstantProfileMatrix matrix, PaperWords? words, List<int> contained, Dictionary<int, string>? followed)
+    /// <summary>One paper's evidence besides meaning, and the matches found so far.</summary>
+    private sealed class Scan(InstantProfileMatrix matrix, PaperWords? words, Dictionary<int, int>? contained, Dictionary<int, string>? followed)
     {
-        private int _nextContained;
-
         public List<InstantMatch>? Matches { get; private set; }
 
         /// <summary>
-        /// A profile whose best possible score reaches its threshold gets the exact fp32 check; one
-        /// with an interest the paper holds word for word matches on that interest if the check
-        /// does not pass.
+        /// A profile whose best possible score reaches its threshold gets the exact fp32 check; if
+        /// that does not pass, it matches on an interest the paper holds word for word, else on a
+        /// followed author.
         /// </summary>
         public void Consider(int profile, float upperBound, ReadOnlySpan<float> paperVector)
         {
-            // The first of this profile's rows whose interest the paper holds, if any.
-            var containedRow = -1;
-            while (_nextContained < contained.Count && contained[_nextContained] < matrix.FirstRow[profile + 1])
-            {
-                if (containedRow < 0 && contained[_nextContained] >= matrix.FirstRow[profile])
-                {
-                    containedRow = contained[_nextContained];
-                }
-
-                _nextContained++;
-            }
-
             var candidate = matrix.Profiles[profile];
             if (upperBound >= matrix.Thresholds[profile])
             {
@@ -214,9 +212,8 @@ public sealed class InstantMatcher
                 }
             }
 
-            if (containedRow >= 0)
+            if (contained is not null && contained.TryGetValue(profile, out var interest))
             {
-                var interest = containedRow - matrix.FirstRow[profile];
                 var score = candidate.Vectors is HalfVectors half
                     ? half.Dot(interest, paperVector)
                     : TensorPrimitives.Dot(candidate.Vectors[interest], paperVector);

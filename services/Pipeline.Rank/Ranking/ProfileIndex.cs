@@ -134,6 +134,13 @@ internal sealed class InstantProfileMatrix
 
     public int RowCount => FirstRow[^1];
 
+    /// <summary>The profile that owns row <paramref name="row"/> (every profile has at least one row).</summary>
+    public int ProfileOfRow(int row)
+    {
+        var found = Array.BinarySearch(FirstRow, row);
+        return found >= 0 ? found : ~found - 1;
+    }
+
     public static InstantProfileMatrix Build(Dictionary<string, SubscriberProfile> source)
     {
         var profiles = source.Values
