@@ -74,4 +74,24 @@ public class SubscriptionRulesSpecs
         Assert.Null(p);
         Assert.Contains("interest", error);
     }
+
+    [Theory]
+    [InlineData("...")]
+    [InlineData("12345")]
+    [InlineData("-, -")]
+    public void An_author_without_a_letter_is_refused_naming_the_field_and_the_value(string author)
+    {
+        var (p, error) = SubscriptionRules.Validate(Request() with { Authors = ["Grace Hopper", author] }, 0.5);
+        Assert.Null(p);
+        Assert.Contains("authors", error);
+        Assert.Contains(author, error);
+    }
+
+    [Fact]
+    public void Authors_are_kept_as_written()
+    {
+        var (p, error) = SubscriptionRules.Validate(Request() with { Authors = [" Hopper, Grace M. ", "Łukasz Kaiser"] }, 0.5);
+        Assert.Null(error);
+        Assert.Equal(["Hopper, Grace M.", "Łukasz Kaiser"], p!.Authors);
+    }
 }

@@ -99,6 +99,11 @@ public static class SubscriptionRules
             return (null, listError);
         }
 
+        if (authors.FirstOrDefault(a => !a.Any(char.IsLetter)) is { } nameless)
+        {
+            return (null, $"authors: '{nameless}' is not a name (an author is followed by name, such as 'Grace Hopper' or 'G. Hopper')");
+        }
+
         return (new Preferences(interests, request.Cadence, zone, request.Hour, maxPapers, threshold, weekday, request.NoteWhenEmpty, seeds, authors, categories), null);
     }
 

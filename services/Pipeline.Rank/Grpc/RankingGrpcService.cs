@@ -77,9 +77,15 @@ public sealed class RankingGrpcService(
                 throw Invalid("Give a subscriber_id, or at least one interest or seed paper.");
             }
 
+            var authors = Clean(request.Authors, "authors");
+            if (authors.FirstOrDefault(a => !a.Any(char.IsLetter)) is { } nameless)
+            {
+                throw Invalid($"authors: '{nameless}' is not a name (an author is followed by name, such as 'Grace Hopper' or 'G. Hopper').");
+            }
+
+            preferences = new ProfilePreferences(Clean(request.SeedPaperIds, "seed_paper_ids"), authors, Clean(request.Categories, "categories"));
             var vectors = await embedder.EmbedAsync(interests, context.CancellationToken);
             queries = interests.Select((text, i) => new RelevanceQuery(text, vectors[i])).ToList();
-            preferences = new ProfilePreferences(Clean(request.SeedPaperIds, "seed_paper_ids"), Clean(request.Authors, "authors"), Clean(request.Categories, "categories"));
         }
 
         // Seed papers are queries too: "more like this one".

@@ -21,8 +21,8 @@ public sealed class Feedback
     private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, int>> _opinions = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, byte>> _sent = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, ProfilePreferences> _preferences = new(StringComparer.Ordinal);
-    // author -> subscribers who follow them (for instant alerts); changed under its own lock with _preferences
-    private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, byte>> _followers = new(StringComparer.OrdinalIgnoreCase);
+    // surname -> subscriber -> the names they follow with that surname (for instant alerts); changed under its own lock with _preferences
+    private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, AuthorName[]>> _followers = new(StringComparer.Ordinal);
     private long _version;
 
     /// <summary>Goes up with every vote that changes a total (answers cached on votes compare it).</summary>
@@ -107,16 +107,37 @@ public sealed class Feedback
         {
             Unfollow(subscriberId);
             _preferences[subscriberId] = preferences;
-            foreach (var author in preferences.Authors)
+            foreach (var bySurname in Names(preferences).GroupBy(n => n.Surname))
             {
-                _followers.GetOrAdd(author.Trim(), _ => new(StringComparer.Ordinal))[subscriberId] = 0;
+                _followers.GetOrAdd(bySurname.Key, _ => new(StringComparer.Ordinal))[subscriberId] = bySurname.ToArray();
             }
         }
     }
 
-    /// <summary>The subscribers who follow <paramref name="author"/> (the name as written, case ignored).</summary>
-    public IEnumerable<string> FollowersOf(string author) =>
-        _followers.TryGetValue(author.Trim(), out var followers) ? followers.Keys : [];
+    /// <summary>False until some subscriber follows an author (then a new paper's authors are worth looking up).</summary>
+    public bool AnyFollowed => !_followers.IsEmpty;
+
+    /// <summary>
+    /// The subscribers who follow <paramref name="author"/>, a paper's author as written: one of
+    /// their followed names is the same author by <see cref="AuthorName.Matches"/> ("Grace Hopper"
+    /// is followed by whoever follows "G. Hopper", "Hopper, Grace" or "grace hopper").
+    /// </summary>
+    public IEnumerable<string> FollowersOf(string author)
+    {
+        var name = AuthorName.Parse(author);
+        if (name.IsEmpty || !_followers.TryGetValue(name.Surname, out var followers))
+        {
+            yield break;
+        }
+
+        foreach (var (subscriber, followed) in followers)
+        {
+            if (Array.Exists(followed, f => f.Matches(name)))
+            {
+                yield return subscriber;
+            }
+        }
+    }
 
     public void Forget(string subscriberId)
     {
@@ -136,12 +157,15 @@ public sealed class Feedback
             return;
         }
 
-        foreach (var author in previous.Authors)
+        foreach (var surname in Names(previous).Select(n => n.Surname).Distinct())
         {
-            if (_followers.TryGetValue(author.Trim(), out var followers) && followers.TryRemove(subscriberId, out _) && followers.IsEmpty)
+            if (_followers.TryGetValue(surname, out var followers) && followers.TryRemove(subscriberId, out _) && followers.IsEmpty)
             {
-                _followers.TryRemove(author.Trim(), out _);
+                _followers.TryRemove(surname, out _);
             }
         }
     }
+
+    private static IEnumerable<AuthorName> Names(ProfilePreferences preferences) =>
+        preferences.Authors.Select(AuthorName.Parse).Where(n => !n.IsEmpty);
 }

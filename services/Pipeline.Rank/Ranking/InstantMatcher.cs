@@ -169,7 +169,7 @@ public sealed class InstantMatcher
     /// <summary>Profile number → the first of the paper's authors that profile follows (null without a paper or followers).</summary>
     private Dictionary<int, string>? FollowedAuthors(InstantProfileMatrix matrix, PaperSummary? paper)
     {
-        if (paper is null || _feedback is null)
+        if (paper is null || _feedback is not { AnyFollowed: true })
         {
             return null;
         }

@@ -29,7 +29,8 @@ public static class Recommender
     public static IReadOnlyList<Recommendation> Choose(
         IReadOnlyList<RecommendationCandidate> candidates, ProfilePreferences preferences, DateTimeOffset now, int limit)
     {
-        var scored = candidates.Select(c => Score(c, preferences, now)).ToList();
+        var followed = preferences.Authors.Count == 0 ? [] : preferences.Authors.Select(AuthorName.Parse).Where(n => !n.IsEmpty).ToArray();
+        var scored = candidates.Select(c => Score(c, preferences, followed, now)).ToList();
         var picked = new List<Recommendation>(Math.Min(limit, scored.Count));
         // Each candidate's highest cosine to a paper already picked, updated with each pick: one
         // dot product per candidate and pick instead of one per candidate, pick and earlier pick.
@@ -87,7 +88,13 @@ public static class Recommender
         return picked.ToArray();
     }
 
-    private static Recommendation Score(RecommendationCandidate c, ProfilePreferences preferences, DateTimeOffset now)
+    private static bool IsFollowed(string author, AuthorName[] followed)
+    {
+        var name = AuthorName.Parse(author);
+        return Array.Exists(followed, f => f.Matches(name));
+    }
+
+    private static Recommendation Score(RecommendationCandidate c, ProfilePreferences preferences, AuthorName[] followed, DateTimeOffset now)
     {
         var paper = c.Paper.Paper;
         var age = now - c.Paper.SeenAt;
@@ -98,7 +105,7 @@ public static class Recommender
 
         var reasons = new List<string> { c.RelevanceReason };
         var relevance = c.Relevance;
-        if (paper.Authors.FirstOrDefault(a => preferences.Authors.Contains(a, StringComparer.OrdinalIgnoreCase)) is { } author)
+        if (followed.Length > 0 && paper.Authors.FirstOrDefault(a => IsFollowed(a, followed)) is { } author)
         {
             relevance += AuthorBoost;
             reasons.Add($"by {author}, whom you follow");

@@ -71,12 +71,14 @@ public sealed class PipelineFlowTests(RabbitMqFixture rabbit, PipelineFixture pi
     }
 
     [Fact]
-    public async Task A_paper_by_an_author_an_instant_subscriber_follows_alerts_them_whatever_its_topic()
+    public async Task A_paper_by_an_author_an_instant_subscriber_follows_alerts_them_whatever_its_topic_or_way_of_writing_the_name()
     {
         var email = $"hypatia-{Guid.NewGuid():N}@example.org";
-        var author = $"Hypatia {Guid.NewGuid():N}"[..20];
-        await SubscribeAndConfirmAsync(email, "protein structure prediction", author);
+        // Followed as "Hypatia X", written by the paper as "X, H." (the surname made unique to this test)
+        var surname = $"Alexandrina{Guid.NewGuid():N}"[..20];
+        await SubscribeAndConfirmAsync(email, "protein structure prediction", $"Hypatia {surname}");
         var byAuthor = Papers.MedievalTaxes();
+        var author = $"{surname}, H.";
         byAuthor.Authors.Add(author);
 
         await SubmitAsync(byAuthor, Papers.MedievalTaxes());

@@ -114,6 +114,7 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
         Assert.Equal(StatusCode.InvalidArgument, await StatusOf(() => Pipeline.Rank.TrendingAsync(new TrendingRequest { Limit = -1 }).ResponseAsync));
         Assert.Equal(StatusCode.InvalidArgument, await StatusOf(() => Pipeline.Rank.TrendingAsync(new TrendingRequest { Limit = 1001 }).ResponseAsync));
         Assert.Equal(StatusCode.InvalidArgument, await StatusOf(() => Pipeline.Rank.SearchAsync(new SearchRequest { Query = "" }).ResponseAsync));
+        Assert.Equal(StatusCode.InvalidArgument, await StatusOf(() => Pipeline.Rank.RecommendAsync(new RecommendRequest { Interests = { "compilers" }, Authors = { "..." } }).ResponseAsync));
     }
 
     private async Task<RankedPapers> TrendingAsync(TrendingWindow window, string category) =>
