@@ -123,15 +123,9 @@ public sealed class RankingGrpcService(
         var texts = queries.Select(q => q.Text).ToArray();
         var chosen = await gate.RunAsync(() =>
         {
-            var candidates = relevance.Rank(queries, Math.Max(limit * 4, 50), include, seenSince: since);
-            var pool = candidates.Select(h =>
-            {
-                papers.TryGet(h.Paper.Paper.Id, out _, out var vector);
-                return new RecommendationCandidate(h.Paper, vector, h.Score, "", feedback.Votes(h.Paper.Paper.Id));
-            }).ToArray();
+            var (pool, hits) = Recommender.Candidates(relevance, papers, feedback.Votes, queries, limit, include, since);
             // Which interest a paper matches, in words, only for the papers chosen (a fifth of the
             // pool): the reason leads with it, as when it is given with the candidate.
-            var hits = candidates.ToDictionary(h => h.Paper.Paper.Id, StringComparer.Ordinal);
             return Recommender.Choose(pool, preferences, clock.GetUtcNow(), limit)
                 .Select(r => r with { Reason = string.Join("; ", new[] { InterestReason(hits[r.Paper.Paper.Id], texts, liked.Count > 0), r.Reason }.Where(part => part.Length > 0)) })
                 .ToArray();

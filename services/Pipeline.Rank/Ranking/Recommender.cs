@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Pipeline.Rank.Ranking.Relevance;
 
 namespace Pipeline.Rank.Ranking;
 
@@ -23,8 +24,52 @@ public static class Recommender
     public const double Lambda = 0.7;
     public const double NearDuplicate = 0.95;
 
+    /// <summary>A candidate needs a cosine this high to its best interest, or <see cref="MinLexical"/>.</summary>
+    public const double MinSimilarity = 0.3;
+
+    /// <summary>A candidate needs this share of its best interest's BM25F weight (about half its words, by rarity), or <see cref="MinSimilarity"/>.</summary>
+    public const double MinLexical = 0.5;
+
     /// <summary>The trending score of 10 points a day old: the trending part is ½ there.</summary>
     private static readonly double TrendingMidpoint = TrendingScore.Of(10, TimeSpan.FromDays(1));
+
+    /// <summary>
+    /// The papers a recommendation is chosen from: the hybrid ranking's best
+    /// <c>max(4 · limit, 50)</c> for the queries, among those <paramref name="include"/> accepts and
+    /// seen since <paramref name="since"/>, each with its vector and votes, and the hits by paper id
+    /// (for reasons). Fused relevance is rank-based: the best of a window with nothing on an
+    /// interest still ranks first. So a candidate must also carry evidence of its own
+    /// (<paramref name="evidence"/>, by default <see cref="HasEvidence(RelevanceHit)"/>): a cosine of
+    /// at least <see cref="MinSimilarity"/> to its best interest, or a normalised BM25F of at least
+    /// <see cref="MinLexical"/>. A quiet day then
+    /// gives a shorter digest instead of one filled with whatever shares a word
+    /// (docs/ranking.md, "Recommendations").
+    /// </summary>
+    public static (RecommendationCandidate[] Pool, Dictionary<string, RelevanceHit> Hits) Candidates(
+        RelevanceRanker relevance, PaperIndex papers, Func<string, int> votes, IReadOnlyList<RelevanceQuery> queries, int limit,
+        Func<IndexedPaper, bool>? include = null, DateTimeOffset? since = null, Func<RelevanceHit, bool>? evidence = null)
+    {
+        evidence ??= HasEvidence;
+        var hits = relevance.Rank(queries, Math.Max(limit * 4, 50), include, seenSince: since)
+            .Where(evidence)
+            .ToArray();
+        var pool = new RecommendationCandidate[hits.Length];
+        for (var i = 0; i < hits.Length; i++)
+        {
+            var h = hits[i];
+            papers.TryGet(h.Paper.Paper.Id, out _, out var vector);
+            pool[i] = new RecommendationCandidate(h.Paper, vector, h.Score, "", votes(h.Paper.Paper.Id));
+        }
+
+        return (pool, hits.ToDictionary(h => h.Paper.Paper.Id, StringComparer.Ordinal));
+    }
+
+    /// <summary>True when a hit is relevant on its own evidence, not only by its place in the ranking.</summary>
+    public static bool HasEvidence(RelevanceHit hit) => HasEvidence(hit, MinSimilarity, MinLexical);
+
+    /// <summary>The same test with other bounds (to measure them).</summary>
+    public static bool HasEvidence(RelevanceHit hit, double minSimilarity, double minLexical) =>
+        hit.Dense >= minSimilarity || hit.Lexical >= minLexical;
 
     public static IReadOnlyList<Recommendation> Choose(
         IReadOnlyList<RecommendationCandidate> candidates, ProfilePreferences preferences, DateTimeOffset now, int limit)

@@ -201,3 +201,55 @@ public sealed class RelevanceRankerSpecs
         Assert.NotEmpty(ranker.Rank([new RelevanceQuery("fuzzing", [])], 4, mode: RelevanceMode.Lexical));
     }
 }
+
+/// <summary>
+/// Recommend's candidates: fused relevance is rank-based, so the best of a day with nothing on an
+/// interest ranks first whatever it is. A candidate must also be close in meaning or hold most of
+/// the interest's words, so a quiet day gives a shorter list, not one of whatever shares a word.
+/// </summary>
+public sealed class When_recommendation_candidates_need_evidence
+{
+    private static readonly float[] Meaning = Unit((0, 1));
+
+    private static string[] CandidateIds(params (IndexedPaper Paper, float[] Vector)[] papers)
+    {
+        var index = new PaperIndex();
+        var ranker = new RelevanceRanker(index);
+        foreach (var (paper, vector) in papers)
+        {
+            index.Upsert(paper, vector);
+            ranker.Add(paper);
+        }
+
+        var (pool, hits) = Recommender.Candidates(ranker, index, _ => 0, [new RelevanceQuery("knowledge distillation", Meaning)], 10);
+        Assert.Equal(pool.Select(c => c.Paper.Paper.Id).Order(StringComparer.Ordinal), hits.Keys.Order(StringComparer.Ordinal));
+        return pool.Select(c => c.Paper.Paper.Id).Order(StringComparer.Ordinal).ToArray();
+    }
+
+    [Fact]
+    public void A_paper_sharing_one_common_word_and_little_meaning_is_not_a_candidate_even_as_the_best_there_is()
+    {
+        // cosine 0.2, and only "knowledge" (the commoner of the two words)
+        var ids = CandidateIds(
+            (Paper("one-word", "Knowledge graphs for retail", "Knowledge of shops."), Unit((0, 0.2f), (1, 0.98f))),
+            (Paper("knowledge-2", "Knowledge bases", "Knowledge."), Unit((2, 1))),
+            (Paper("nothing", "Gravitation experiments"), Unit((3, 1))));
+
+        Assert.Empty(ids);
+    }
+
+    [Fact]
+    public void A_paper_close_in_meaning_or_holding_the_interests_words_is_a_candidate()
+    {
+        // "knowledge" is on many papers, "distillation" on few: the rarer word alone is most of the interest's weight
+        var commonKnowledge = Enumerable.Range(0, 6).Select(i => (Paper($"k{i}", $"Knowledge topic {i}"), Unit((5 + i, 1))));
+        var ids = CandidateIds([
+            (Paper("close", "Teaching small networks from large ones"), Unit((0, 0.35f), (1, 0.94f))),
+            (Paper("words", "Distillation of knowledge in ensembles"), Unit((2, 1))),
+            (Paper("rare-word", "Self-distillation for detectors", "We study distillation."), Unit((4, 1))),
+            (Paper("one-word", "Knowledge graphs for retail"), Unit((0, 0.2f), (3, 0.98f))),
+            .. commonKnowledge]);
+
+        Assert.Equal(["close", "rare-word", "words"], ids);
+    }
+}
