@@ -268,7 +268,8 @@ public static partial class PaperValidator
                 return $"has a lone surrogate U+{(int)c:X4} (not valid Unicode)";
             }
 
-            // C0 and DEL; C1 (U+0080-U+009F) is left alone: real arXiv records carry it in doubly encoded text.
+            // C0 and DEL; C1 (U+0080-U+009F) is left alone: real arXiv records carry it in doubly
+            // encoded text, which Fold repairs, and what is left of it is harmless in email and HTML.
             if (c < ' ' || c == '\u007F')
             {
                 return $"has the control character U+{(int)c:X4}";
@@ -286,9 +287,12 @@ public static partial class PaperValidator
     private static string Printable(string text) =>
         new(text.Select(c => c < ' ' || c == '\u007F' || char.IsSurrogate(c) || c is >= '\u202A' and <= '\u202E' or >= '\u2066' and <= '\u2069' ? '?' : c).ToArray());
 
-    /// <summary>Collapses every run of white space (line breaks included) to one space and trims.</summary>
+    /// <summary>
+    /// Collapses every run of white space (line breaks included) to one space and trims, and repairs
+    /// UTF-8 that was read as Latin-1 ("KroiÃ\u009f" → "Kroiß", <see cref="Mojibake"/>).
+    /// </summary>
     public static string Fold(string? text) =>
-        string.IsNullOrEmpty(text) ? "" : Whitespace().Replace(text, " ").Trim();
+        string.IsNullOrEmpty(text) ? "" : Mojibake.Repair(Whitespace().Replace(text, " ").Trim());
 
     private static string Shorten(string text) => text.Length <= 40 ? text : text[..40] + "…";
 }

@@ -40,6 +40,21 @@ public class ArxivApiParserSpecs
     }
 
     [SharedDataFact]
+    public void Names_and_symbols_the_real_response_carries_doubly_encoded_are_read_back()
+    {
+        var feed = ParseShared("query-testing-start0-max100.xml");
+        var authors = feed.Papers.SelectMany(p => p.Authors).ToHashSet(StringComparer.Ordinal);
+
+        // The response holds "KroiÃ\u009f", "SÃ³lrÃºn EinarsdÃ³ttir" and "$Î±$" (UTF-8 read as Latin-1).
+        Assert.Contains("Florian Kroiß", authors);
+        Assert.Contains("Sólrún Einarsdóttir", authors);
+        Assert.Contains(feed.Papers, p => p.Abstract?.Contains("$α$", StringComparison.Ordinal) == true);
+        var text = string.Concat(feed.Papers.Select(p => p.Title + p.Abstract + string.Concat(p.Authors)));
+        Assert.DoesNotContain(text, c => c is >= '\u0080' and <= '\u009F');
+        Assert.DoesNotContain("Ã", text, StringComparison.Ordinal);
+    }
+
+    [SharedDataFact]
     public void The_six_consecutive_real_pages_hold_sixty_distinct_papers()
     {
         var ids = Enumerable.Range(0, 6)
