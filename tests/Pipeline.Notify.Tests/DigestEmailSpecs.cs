@@ -29,6 +29,20 @@ public class DigestEmailSpecs
     }
 
     [Fact]
+    public void Papers_keep_the_order_rank_chose_them_in_and_the_email_says_it_is_most_relevant_first()
+    {
+        // Rank's Recommend lists the most relevant first (mixed for diversity); the digest must not re-sort it.
+        var papers = new[] { DigestSamples.Paper(3), DigestSamples.Paper(1), DigestSamples.Paper(2) };
+        var digest = DigestComposer.Compose("sub-1", DigestSamples.Period, "daily", ["diffusion models"], 10, papers, [], new HashSet<string>());
+        var text = Email(digest).TextBody!;
+
+        var positions = papers.Select(p => text.IndexOf(p.Title, StringComparison.Ordinal)).ToArray();
+        Assert.All(positions, p => Assert.True(p >= 0));
+        Assert.Equal(positions.Order(), positions);
+        Assert.Contains("the most relevant first", text);
+    }
+
+    [Fact]
     public void Markup_from_a_paper_is_escaped_in_the_digest()
     {
         var html = Email(DigestSamples.Digest()).HtmlBody;

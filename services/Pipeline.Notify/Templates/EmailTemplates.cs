@@ -73,7 +73,7 @@ public static class EmailTemplates
             : digest.Subject[..digest.Subject.IndexOf(':', StringComparison.Ordinal)];
         var intro = digest.IsEmpty
             ? "No new paper matched your interests since your last digest. We will write again when there is one."
-            : $"Picked for you {digest.When}, newest first among the most relevant.";
+            : $"Picked for you {digest.When}, the most relevant first.";
         return new DigestView(heading, intro, digest.When, digest.Papers.Select(p => Card(p, 220)).ToArray(),
             digest.Trending.Select(p => Card(p, 160)).ToArray(), preferencesUrl.ToString(), unsubscribeUrl.ToString());
     }

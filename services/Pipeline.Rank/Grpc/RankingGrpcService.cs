@@ -123,7 +123,7 @@ public sealed class RankingGrpcService(
         var texts = queries.Select(q => q.Text).ToArray();
         var chosen = await gate.RunAsync(() =>
         {
-            var (pool, hits) = Recommender.Candidates(relevance, papers, feedback.Votes, queries, limit, include, since);
+            var (pool, hits) = Recommender.Candidates(relevance, papers, feedback.Votes, queries, limit, include, since, Recommender.EvidenceFor(preferences));
             // Which interest a paper matches, in words, only for the papers chosen (a fifth of the
             // pool): the reason leads with it, as when it is given with the candidate.
             return Recommender.Choose(pool, preferences, clock.GetUtcNow(), limit)

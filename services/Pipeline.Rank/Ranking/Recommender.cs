@@ -67,6 +67,19 @@ public static class Recommender
     /// <summary>True when a hit is relevant on its own evidence, not only by its place in the ranking.</summary>
     public static bool HasEvidence(RelevanceHit hit) => HasEvidence(hit, MinSimilarity, MinLexical);
 
+    /// <summary>
+    /// The evidence test of a subscriber's Recommend: <see cref="HasEvidence(RelevanceHit)"/>, or a
+    /// paper by an author they follow (<see cref="AuthorName"/>), which is what they asked for
+    /// whatever its topic, as instant alerts treat it.
+    /// </summary>
+    public static Func<RelevanceHit, bool> EvidenceFor(ProfilePreferences preferences)
+    {
+        var followed = Followed(preferences);
+        return followed.Length == 0
+            ? HasEvidence
+            : hit => HasEvidence(hit) || hit.Paper.Paper.Authors.Any(a => IsFollowed(a, followed));
+    }
+
     /// <summary>The same test with other bounds (to measure them).</summary>
     public static bool HasEvidence(RelevanceHit hit, double minSimilarity, double minLexical) =>
         hit.Dense >= minSimilarity || hit.Lexical >= minLexical;
@@ -74,7 +87,7 @@ public static class Recommender
     public static IReadOnlyList<Recommendation> Choose(
         IReadOnlyList<RecommendationCandidate> candidates, ProfilePreferences preferences, DateTimeOffset now, int limit)
     {
-        var followed = preferences.Authors.Count == 0 ? [] : preferences.Authors.Select(AuthorName.Parse).Where(n => !n.IsEmpty).ToArray();
+        var followed = Followed(preferences);
         var scored = candidates.Select(c => Score(c, preferences, followed, now)).ToList();
         var picked = new List<Recommendation>(Math.Min(limit, scored.Count));
         // Each candidate's highest cosine to a paper already picked, updated with each pick: one
@@ -132,6 +145,9 @@ public static class Recommender
 
         return picked.ToArray();
     }
+
+    private static AuthorName[] Followed(ProfilePreferences preferences) =>
+        preferences.Authors.Count == 0 ? [] : preferences.Authors.Select(AuthorName.Parse).Where(n => !n.IsEmpty).ToArray();
 
     private static bool IsFollowed(string author, AuthorName[] followed)
     {

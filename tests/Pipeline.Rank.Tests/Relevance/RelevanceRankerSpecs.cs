@@ -211,7 +211,9 @@ public sealed class When_recommendation_candidates_need_evidence
 {
     private static readonly float[] Meaning = Unit((0, 1));
 
-    private static string[] CandidateIds(params (IndexedPaper Paper, float[] Vector)[] papers)
+    private static string[] CandidateIds(params (IndexedPaper Paper, float[] Vector)[] papers) => CandidateIds(ProfilePreferences.None, papers);
+
+    private static string[] CandidateIds(ProfilePreferences preferences, params (IndexedPaper Paper, float[] Vector)[] papers)
     {
         var index = new PaperIndex();
         var ranker = new RelevanceRanker(index);
@@ -221,7 +223,8 @@ public sealed class When_recommendation_candidates_need_evidence
             ranker.Add(paper);
         }
 
-        var (pool, hits) = Recommender.Candidates(ranker, index, _ => 0, [new RelevanceQuery("knowledge distillation", Meaning)], 10);
+        var (pool, hits) = Recommender.Candidates(ranker, index, _ => 0, [new RelevanceQuery("knowledge distillation", Meaning)], 10,
+            evidence: Recommender.EvidenceFor(preferences));
         Assert.Equal(pool.Select(c => c.Paper.Paper.Id).Order(StringComparer.Ordinal), hits.Keys.Order(StringComparer.Ordinal));
         return pool.Select(c => c.Paper.Paper.Id).Order(StringComparer.Ordinal).ToArray();
     }
@@ -252,4 +255,18 @@ public sealed class When_recommendation_candidates_need_evidence
 
         Assert.Equal(["close", "rare-word", "words"], ids);
     }
+
+    [Fact]
+    public void A_paper_by_a_followed_author_is_a_candidate_whatever_its_evidence()
+    {
+        (IndexedPaper, float[])[] papers = [
+            (Paper("one-word", "Knowledge graphs for retail"), Unit((0, 0.2f), (1, 0.98f))),
+            (ByAuthor(Paper("by-grace", "Compilers for the UNIVAC"), "Grace M. Hopper"), Unit((2, 1))),
+            (ByAuthor(Paper("by-george", "Compilers for the ENIAC"), "George Hopper"), Unit((3, 1)))];
+
+        Assert.Equal(["by-grace"], CandidateIds(new ProfilePreferences([], ["Hopper, Grace"], []), papers));
+        Assert.Empty(CandidateIds(ProfilePreferences.None, papers));
+    }
+
+    private static IndexedPaper ByAuthor(IndexedPaper paper, string author) => paper with { Paper = paper.Paper with { Authors = [author] } };
 }
