@@ -41,9 +41,8 @@ public static class Recommender
     /// interest still ranks first. So a candidate must also carry evidence of its own
     /// (<paramref name="evidence"/>, by default <see cref="HasEvidence(RelevanceHit)"/>): a cosine of
     /// at least <see cref="MinSimilarity"/> to its best interest, or a normalised BM25F of at least
-    /// <see cref="MinLexical"/>. A quiet day then
-    /// gives a shorter digest instead of one filled with whatever shares a word
-    /// (docs/ranking.md, "Recommendations").
+    /// <see cref="MinLexical"/>. A quiet day then gives a shorter digest instead of one filled with
+    /// whatever shares a word (docs/ranking.md, "Recommendations").
     /// </summary>
     public static (RecommendationCandidate[] Pool, Dictionary<string, RelevanceHit> Hits) Candidates(
         RelevanceRanker relevance, PaperIndex papers, Func<string, int> votes, IReadOnlyList<RelevanceQuery> queries, int limit,
