@@ -201,6 +201,10 @@ public sealed class Subscriptions(
             Interests = request.Interests.Any(i => !string.IsNullOrWhiteSpace(i)) ? request.Interests : subscriber.Interests,
             Cadence = string.IsNullOrEmpty(request.Cadence) ? subscriber.Cadence : request.Cadence,
             TimeZone = string.IsNullOrWhiteSpace(request.TimeZone) ? subscriber.TimeZone : request.TimeZone,
+            // null (a form without these fields) keeps what is stored; a list, even empty, replaces it
+            SeedPaperIds = request.SeedPaperIds ?? subscriber.SeedPaperIds,
+            Authors = request.Authors ?? subscriber.Authors,
+            Categories = request.Categories ?? subscriber.Categories,
         };
         var (preferences, error) = SubscriptionRules.Validate(filled, options.Value.DefaultInstantThreshold);
         if (preferences is null)

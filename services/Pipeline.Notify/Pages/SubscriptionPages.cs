@@ -76,7 +76,10 @@ public static class SubscriptionPages
                     Int(form?["max_papers"].ToString()),
                     double.TryParse(form?["instant_threshold"].ToString(), NumberStyles.Float, CultureInfo.InvariantCulture, out var threshold) ? threshold : 0,
                     Int(form?["weekday"].ToString()),
-                    form?["note_when_empty"].ToString() is "on" or "true"));
+                    form?["note_when_empty"].ToString() is "on" or "true",
+                    Lines(form, "seed_paper_ids"),
+                    Lines(form, "authors"),
+                    Lines(form, "categories")));
                 return Page(200, "Preferences saved", PreferencesForm(token, updated, saved: true));
             }
             catch (SubscriptionException e)
@@ -94,6 +97,12 @@ public static class SubscriptionPages
     private static IResult Refused(SubscriptionException e, string title) => e.Unavailable
         ? Page(503, "Please try again in a minute", $"<p>{WebUtility.HtmlEncode(e.Message)}</p>")
         : Page(400, title, $"<p>{WebUtility.HtmlEncode(e.Message)}</p>");
+
+    /// <summary>A textarea's lines; null when the form has no such field (a form from before it existed keeps what is stored).</summary>
+    private static string[]? Lines(IFormCollection? form, string field) =>
+        form is not null && form.TryGetValue(field, out var value)
+            ? value.ToString().Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+            : null;
 
     private static int Int(string? text) => int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) ? value : 0;
 
@@ -127,6 +136,9 @@ public static class SubscriptionPages
         html.Append($"<label>in time zone <input type=\"text\" name=\"timezone\" value=\"{E(s.TimeZone)}\"></label></p>");
         html.Append(CultureInfo.InvariantCulture, $"<p><label>Papers per digest <input type=\"number\" name=\"max_papers\" min=\"1\" max=\"{SubscriptionRules.MaxPapersLimit}\" value=\"{s.MaxPapers}\"></label></p>");
         html.Append(CultureInfo.InvariantCulture, $"<p><label>Instant alerts above similarity <input type=\"number\" name=\"instant_threshold\" min=\"0\" max=\"1\" step=\"0.01\" value=\"{s.InstantThreshold}\"></label></p>");
+        html.Append($"<p><label>Authors you follow, one per line (\"Grace Hopper\" also finds \"G. M. Hopper\")<br><textarea name=\"authors\" rows=\"3\" cols=\"50\">{E(string.Join("\n", s.Authors))}</textarea></label></p>");
+        html.Append($"<p><label>Categories you prefer, one per line (such as cs.LG)<br><textarea name=\"categories\" rows=\"2\" cols=\"50\">{E(string.Join("\n", s.Categories))}</textarea></label></p>");
+        html.Append($"<p><label>Papers like these, arXiv ids one per line<br><textarea name=\"seed_paper_ids\" rows=\"2\" cols=\"50\">{E(string.Join("\n", s.SeedPaperIds))}</textarea></label></p>");
         html.Append($"<p><label><input type=\"checkbox\" name=\"note_when_empty\"{(s.NoteWhenEmpty ? " checked" : "")}> Send a short note when there is nothing new</label></p>");
         html.Append("<p><button type=\"submit\">Save</button></p></form>");
         return html.ToString();

@@ -320,6 +320,48 @@ public sealed class DigestDeliveryTests(RabbitMqFixture rabbit, PipelineFixture 
     }
 
     [Fact]
+    public async Task The_preferences_page_shows_and_edits_followed_authors_and_categories_and_a_form_without_them_keeps_them()
+    {
+        var (email, id, _) = await DigestSubscriberWithAPaperAsync(DigestPapers.Sourdough());
+        await Pipeline.Notify.SendDigestNowAsync(new SendDigestNowRequest { SubscriberId = id }, PipelineFixture.WithApiKey);
+        var digest = (await Pipeline.Smtp.WaitForMessagesAsync(m => IsDigestTo(m, email), 1, Arrival)).Single().Message;
+        var link = PipelineFixture.LinkIn(digest, "preferences");
+        var token = PipelineFixture.TokenOf(link);
+        await Pipeline.Notify.UpdatePreferencesAsync(new UpdatePreferencesRequest
+        {
+            Token = token, Cadence = Cadence.Daily, Hour = 7, Timezone = "UTC", Authors = { "Grace Hopper", "Łukasz Kaiser" }, Categories = { "cs.LG" },
+        });
+        using var http = new HttpClient();
+
+        var form = await http.GetStringAsync(link);
+        Assert.Contains("Grace Hopper\nŁukasz Kaiser</textarea>", WebUtility.HtmlDecode(form));
+        Assert.Contains("name=\"categories\"", form);
+        Assert.Contains("cs.LG</textarea>", form);
+
+        // A form as the page sent it before it had these fields: what is stored stays.
+        async Task<HttpResponseMessage> PostAsync(params KeyValuePair<string, string>[] fields) =>
+            await http.PostAsync(new Uri(Pipeline.HttpBase("notify"), "/preferences"), new FormUrlEncodedContent(
+                [new("token", token), new("interests", "sourdough starter microbiology"), new("cadence", "daily"), new("hour", "8"), new("timezone", "UTC"), .. fields]));
+        Assert.Equal(HttpStatusCode.OK, (await PostAsync()).StatusCode);
+        var kept = await Pipeline.Notify.GetSubscriberAsync(new GetSubscriberRequest { SubscriberId = id }, PipelineFixture.WithApiKey);
+        Assert.Equal(["Grace Hopper", "Łukasz Kaiser"], kept.Authors);
+        Assert.Equal(["cs.LG"], kept.Categories);
+        Assert.Equal(8, kept.Hour);
+
+        // The fields as the page sends them now: edited, and emptied.
+        Assert.Equal(HttpStatusCode.OK, (await PostAsync(KeyValuePair.Create("authors", "Barbara Liskov\r\n\r\n G. Hopper "), KeyValuePair.Create("categories", ""))).StatusCode);
+        var edited = await Pipeline.Notify.GetSubscriberAsync(new GetSubscriberRequest { SubscriberId = id }, PipelineFixture.WithApiKey);
+        Assert.Equal(["Barbara Liskov", "G. Hopper"], edited.Authors);
+        Assert.Empty(edited.Categories);
+
+        // A line that is no name is refused with the reason, and nothing changes.
+        var refused = await PostAsync(KeyValuePair.Create("authors", "Barbara Liskov\n..."));
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        Assert.Contains("is not a name", WebUtility.HtmlDecode(await refused.Content.ReadAsStringAsync()));
+        Assert.Equal(["Barbara Liskov", "G. Hopper"], (await Pipeline.Notify.GetSubscriberAsync(new GetSubscriberRequest { SubscriberId = id }, PipelineFixture.WithApiKey)).Authors);
+    }
+
+    [Fact]
     public async Task Repeated_Subscribe_calls_for_one_address_are_limited_and_send_one_confirmation()
     {
         var email = $"eager-{Guid.NewGuid():N}@example.org";
