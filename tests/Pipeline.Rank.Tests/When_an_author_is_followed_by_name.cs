@@ -33,6 +33,8 @@ public class When_an_author_is_followed_by_name
     [InlineData("B. Schölkopf", "Bernhard Schölkopf")]
     [InlineData("Bernhard Scho\u0308lkopf", "Bernhard Schölkopf")]
     [InlineData("Thi Nguyễn", "Thi Nguyen")]
+    [InlineData("Florian Kroiß", "Florian Kroiss")]
+    [InlineData("Cæcilie Sørensen", "Caecilie Sorensen")]
     [InlineData("Łukasz Kaiser", "Lukasz Kaiser")]
     [InlineData("Jean-Pierre Serre", "J.-P. Serre")]
     [InlineData("Ludwig van Beethoven", "L. van Beethoven")]

@@ -96,12 +96,26 @@ public readonly record struct AuthorName(string Surname, string Given)
         return words;
     }
 
-    /// <summary>Lowercase letters and digits only, accents dropped ("O'Néill" → "oneill", "Nguyễn" → "nguyen").</summary>
+    /// <summary>Lowercase letters and digits only, accents dropped ("O'Néill" → "oneill", "Nguyễn" → "nguyen", "Kroiß" → "kroiss").</summary>
     private static string Fold(string text)
     {
         var folded = new StringBuilder(text.Length);
         foreach (var c in text)
         {
+            // the letters written as two in plain Latin ("Kroiß" is also "Kroiss")
+            var pair = c switch
+            {
+                'ß' or 'ẞ' => "ss",
+                'æ' or 'Æ' => "ae",
+                'œ' or 'Œ' => "oe",
+                _ => null,
+            };
+            if (pair is not null)
+            {
+                folded.Append(pair);
+                continue;
+            }
+
             var plain = Unaccented(c);
             if (plain != '\0')
             {
