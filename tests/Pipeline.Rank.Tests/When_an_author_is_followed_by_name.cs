@@ -62,6 +62,72 @@ public class When_an_author_is_followed_by_name
         Assert.False(AuthorName.Same(written, followed));
     }
 
+    [Fact]
+    public void Parsing_without_allocating_finds_what_splitting_into_words_finds_for_any_name()
+    {
+        // Names of random words: letters, accents, ß, suffixes, initials, punctuation, separators, commas.
+        string[] parts = ["Grace", "hopper", "G.", "M", "jr", "Jr.", "III", "iv", "Schölkopf", "Kroiß", "Nguyễn", "O'Neill", "van", "de",
+            "-", ".", " ", "  ", ",", ", ", "Æsir", "…", "&", "12", "J.-P.", "Łukasz", "SR", "ii", "x", "Ω"];
+        var random = new Random(27);
+        Span<char> buffer = stackalloc char[512];
+        for (var i = 0; i < 20_000; i++)
+        {
+            var name = string.Join(random.Next(4) == 0 ? "" : " ", Enumerable.Range(0, random.Next(0, 7)).Select(_ => parts[random.Next(parts.Length)]));
+            var parsed = AuthorName.Parse(name);
+            Assert.Equal(SplitIntoWords(name), parsed);
+            Assert.Equal(parsed.IsEmpty ? "" : parsed.Surname, new string(buffer[..AuthorName.SurnameOf(name, buffer)]));
+        }
+    }
+
+    /// <summary>The first version of the parser (lists of folded words), kept as the rule's plain statement.</summary>
+    private static AuthorName SplitIntoWords(string written)
+    {
+        string[] suffixes = ["jr", "sr", "ii", "iii", "iv"];
+        static string Fold(string word)
+        {
+            var folded = new System.Text.StringBuilder();
+            foreach (var c in word)
+            {
+                // the same letters as the service folds: checked through Parse of a one-word name
+                var single = AuthorName.Parse(c.ToString());
+                folded.Append(single.IsEmpty ? "" : single.Surname);
+            }
+
+            return folded.ToString();
+        }
+
+        static List<string> Words(string text) =>
+            text.Split([' ', '.', '-', '\u2010', '\u2011', '\t'], StringSplitOptions.RemoveEmptyEntries).Select(Fold).Where(w => w.Length > 0).ToList();
+
+        if (string.IsNullOrWhiteSpace(written))
+        {
+            return default;
+        }
+
+        var comma = written.IndexOf(',');
+        var after = comma >= 0 ? Words(written[(comma + 1)..]) : [];
+        var inverted = comma >= 0 && !(after.Count > 0 && after.TrueForAll(w => suffixes.Contains(w)));
+        var words = inverted ? after : Words(comma >= 0 ? written[..comma] : written);
+        var surnameWords = inverted ? Words(written[..comma]) : words;
+        while (surnameWords.Count > 1 && suffixes.Contains(surnameWords[^1]))
+        {
+            surnameWords.RemoveAt(surnameWords.Count - 1);
+        }
+
+        if (surnameWords.Count == 0)
+        {
+            return default;
+        }
+
+        var surname = surnameWords[^1];
+        if (!inverted)
+        {
+            words.RemoveAt(words.Count - 1);
+        }
+
+        return new AuthorName(surname, words.Count > 0 ? words[0] : "");
+    }
+
     private static PaperSummary Paper(params string[] authors) =>
         new("2501.00009", 1, "Tax registers of medieval towns", "We transcribe what merchants paid.", authors, [], null, "https://arxiv.org/abs/2501.00009", "api", 0);
 

@@ -1,4 +1,4 @@
-using System.Text;
+using System.Buffers;
 
 namespace Pipeline.Rank.Ranking;
 
@@ -14,7 +14,8 @@ namespace Pipeline.Rank.Ranking;
 /// </summary>
 public readonly record struct AuthorName(string Surname, string Given)
 {
-    private static readonly HashSet<string> Suffixes = new(StringComparer.Ordinal) { "jr", "sr", "ii", "iii", "iv" };
+    // words are split at spaces, dots and hyphens (and the Unicode hyphens)
+    private static readonly SearchValues<char> Separators = SearchValues.Create(" .-\u2010\u2011\t");
 
     /// <summary>True for a name with no letters or digits (nothing to compare).</summary>
     public bool IsEmpty => string.IsNullOrEmpty(Surname);
@@ -27,28 +28,112 @@ public readonly record struct AuthorName(string Surname, string Given)
             return default;
         }
 
-        // "Hopper, Grace M." puts the surname first; a suffix after a comma ("Grace Hopper, Jr.") does not
-        var comma = written.IndexOf(',');
-        var inverted = comma >= 0 && !IsSuffixOnly(written[(comma + 1)..]);
-        var words = Words(inverted ? written[(comma + 1)..] : comma >= 0 ? written[..comma] : written);
-        var surnameWords = inverted ? Words(written[..comma]) : words;
-        while (surnameWords.Count > 1 && Suffixes.Contains(surnameWords[^1]))
-        {
-            surnameWords.RemoveAt(surnameWords.Count - 1);
-        }
-
-        if (surnameWords.Count == 0)
+        var text = written.AsSpan();
+        Span<char> buffer = text.Length <= 256 ? stackalloc char[2 * text.Length] : new char[2 * text.Length];
+        var (surnameRange, givenRange, inverted) = Segments(text);
+        var surnameLength = LastWord(text[surnameRange], buffer, out var surnameStart);
+        if (surnameLength == 0)
         {
             return default;
         }
 
-        var surname = surnameWords[^1];
-        if (!inverted)
+        var surname = new string(buffer[..surnameLength]);
+        // The given name is the first word: of what follows the comma, or before the surname.
+        var givenLength = FirstWord(inverted ? text[givenRange] : text[givenRange][..surnameStart], buffer);
+        return new AuthorName(surname, givenLength == 0 ? "" : new string(buffer[..givenLength]));
+    }
+
+    /// <summary>
+    /// Writes the folded surname of a name as written into <paramref name="buffer"/> (twice the
+    /// name's length) and returns its length, 0 when it has none: the surname <see cref="Parse"/>
+    /// finds, without allocating, to look a paper's author up before parsing all of it.
+    /// </summary>
+    public static int SurnameOf(ReadOnlySpan<char> written, Span<char> buffer) =>
+        LastWord(written[Segments(written).Surname], buffer, out _);
+
+    /// <summary>Where the surname and the given names are: "Hopper, Grace" puts the surname first; a suffix after a comma ("Grace Hopper, Jr.") does not.</summary>
+    private static (Range Surname, Range Given, bool Inverted) Segments(ReadOnlySpan<char> text)
+    {
+        var comma = text.IndexOf(',');
+        if (comma < 0)
         {
-            words.RemoveAt(words.Count - 1);
+            return (.., .., false);
         }
 
-        return new AuthorName(surname, words.Count > 0 ? words[0] : "");
+        return IsSuffixOnly(text[(comma + 1)..]) ? (..comma, ..comma, false) : (..comma, (comma + 1).., true);
+    }
+
+    /// <summary>
+    /// The last word of <paramref name="segment"/> that is not a suffix ("Jr.", "III"), folded into
+    /// <paramref name="buffer"/>; the first word when every word is one. Returns its length (0: no
+    /// word) and where in the segment it starts.
+    /// </summary>
+    private static int LastWord(ReadOnlySpan<char> segment, Span<char> buffer, out int start)
+    {
+        start = 0;
+        var firstStart = -1;
+        var end = segment.Length;
+        while (end > 0)
+        {
+            var wordEnd = segment[..end].LastIndexOfAnyExcept(Separators) + 1;
+            if (wordEnd == 0)
+            {
+                break;
+            }
+
+            var wordStart = segment[..wordEnd].LastIndexOfAny(Separators) + 1;
+            end = wordStart;
+            var length = Fold(segment[wordStart..wordEnd], buffer);
+            if (length == 0)
+            {
+                continue;
+            }
+
+            if (!IsSuffix(buffer[..length]))
+            {
+                start = wordStart;
+                return length;
+            }
+
+            firstStart = wordStart;
+        }
+
+        if (firstStart < 0)
+        {
+            return 0;
+        }
+
+        // every word is a suffix: the first one is the name
+        var first = segment[firstStart..];
+        var firstLength = first.IndexOfAny(Separators);
+        start = firstStart;
+        return Fold(firstLength < 0 ? first : first[..firstLength], buffer);
+    }
+
+    /// <summary>The first word of <paramref name="segment"/> with a letter or digit, folded into <paramref name="buffer"/>; its length, 0 when none.</summary>
+    private static int FirstWord(ReadOnlySpan<char> segment, Span<char> buffer)
+    {
+        while (!segment.IsEmpty)
+        {
+            var wordStart = segment.IndexOfAnyExcept(Separators);
+            if (wordStart < 0)
+            {
+                return 0;
+            }
+
+            segment = segment[wordStart..];
+            var wordEnd = segment.IndexOfAny(Separators);
+            var word = wordEnd < 0 ? segment : segment[..wordEnd];
+            var length = Fold(word, buffer);
+            if (length > 0)
+            {
+                return length;
+            }
+
+            segment = segment[word.Length..];
+        }
+
+        return 0;
     }
 
     /// <summary>True when both name the same author by the rule above.</summary>
@@ -74,33 +159,41 @@ public readonly record struct AuthorName(string Surname, string Given)
 
     public override string ToString() => IsEmpty ? "" : Given.Length == 0 ? Surname : $"{Given} {Surname}";
 
-    private static bool IsSuffixOnly(string text)
+    private static bool IsSuffixOnly(ReadOnlySpan<char> text)
     {
-        var words = Words(text);
-        return words.Count > 0 && words.TrueForAll(Suffixes.Contains);
-    }
-
-    /// <summary>The name's words: lowercased, accents dropped, split at spaces, dots and hyphens, other punctuation removed.</summary>
-    private static List<string> Words(string text)
-    {
-        var words = new List<string>();
-        foreach (var part in text.Split([' ', '.', '-', '\u2010', '\u2011', '\t'], StringSplitOptions.RemoveEmptyEntries))
+        Span<char> buffer = text.Length <= 128 ? stackalloc char[2 * text.Length] : new char[2 * text.Length];
+        var any = false;
+        foreach (var range in text.SplitAny(Separators))
         {
-            var word = Fold(part);
-            if (word.Length > 0)
+            var length = Fold(text[range], buffer);
+            if (length == 0)
             {
-                words.Add(word);
+                continue;
             }
+
+            if (!IsSuffix(buffer[..length]))
+            {
+                return false;
+            }
+
+            any = true;
         }
 
-        return words;
+        return any;
     }
 
-    /// <summary>Lowercase letters and digits only, accents dropped ("O'Néill" → "oneill", "Nguyễn" → "nguyen", "Kroiß" → "kroiss").</summary>
-    private static string Fold(string text)
+    private static bool IsSuffix(ReadOnlySpan<char> word) =>
+        word is "jr" or "sr" or "ii" or "iii" or "iv";
+
+    /// <summary>
+    /// Folds a word into <paramref name="dest"/> (twice its length): lowercase letters and digits
+    /// only, accents dropped ("O'Néill" → "oneill", "Nguyễn" → "nguyen", "Kroiß" → "kroiss").
+    /// Returns the length written.
+    /// </summary>
+    private static int Fold(ReadOnlySpan<char> word, Span<char> dest)
     {
-        var folded = new StringBuilder(text.Length);
-        foreach (var c in text)
+        var n = 0;
+        foreach (var c in word)
         {
             // the letters written as two in plain Latin ("Kroiß" is also "Kroiss")
             var pair = c switch
@@ -112,24 +205,25 @@ public readonly record struct AuthorName(string Surname, string Given)
             };
             if (pair is not null)
             {
-                folded.Append(pair);
+                dest[n++] = pair[0];
+                dest[n++] = pair[1];
                 continue;
             }
 
             var plain = Unaccented(c);
             if (plain != '\0')
             {
-                folded.Append(plain);
+                dest[n++] = plain;
             }
             else if (char.IsLetterOrDigit(c))
             {
-                folded.Append(char.ToLowerInvariant(c));
+                dest[n++] = char.ToLowerInvariant(c);
             }
 
             // combining accents (U+0300–U+036F) and punctuation are dropped
         }
 
-        return folded.ToString();
+        return n;
     }
 
     // The service runs with invariant globalization, where string.Normalize does not decompose, so

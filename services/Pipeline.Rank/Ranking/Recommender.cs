@@ -150,6 +150,20 @@ public static class Recommender
 
     private static bool IsFollowed(string author, AuthorName[] followed)
     {
+        // The surname first, without allocating: a paper can have a thousand authors.
+        Span<char> buffer = author.Length <= 256 ? stackalloc char[2 * author.Length] : new char[2 * author.Length];
+        var surname = buffer[..AuthorName.SurnameOf(author, buffer)];
+        var any = false;
+        foreach (var f in followed)
+        {
+            any |= surname.SequenceEqual(f.Surname);
+        }
+
+        if (!any)
+        {
+            return false;
+        }
+
         var name = AuthorName.Parse(author);
         return Array.Exists(followed, f => f.Matches(name));
     }
