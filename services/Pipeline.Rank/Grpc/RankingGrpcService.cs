@@ -124,10 +124,25 @@ public sealed class RankingGrpcService(
         var chosen = await gate.RunAsync(() =>
         {
             var (pool, hits) = Recommender.Candidates(relevance, papers, feedback.Votes, queries, limit, include, since, Recommender.EvidenceFor(preferences));
+            if (since is { } from && preferences.Authors.Count > 0)
+            {
+                // A digest brings every paper of its window by a followed author, on any topic, after the relevant ones.
+                pool = Recommender.WithFollowedAuthors(pool, papers, feedback.Votes, preferences, from, include, limit);
+            }
+
             // Which interest a paper matches, in words, only for the papers chosen (a fifth of the
-            // pool): the reason leads with it, as when it is given with the candidate.
+            // pool): the reason leads with it, as when it is given with the candidate. A followed
+            // author's paper with no evidence of relevance (or no hit: the window brought it) is
+            // explained by the author alone.
             return Recommender.Choose(pool, preferences, clock.GetUtcNow(), limit)
-                .Select(r => r with { Reason = string.Join("; ", new[] { InterestReason(hits[r.Paper.Paper.Id], texts, liked.Count > 0), r.Reason }.Where(part => part.Length > 0)) })
+                .Select(r => r with
+                {
+                    Reason = string.Join("; ", new[]
+                    {
+                        hits.TryGetValue(r.Paper.Paper.Id, out var hit) && Recommender.HasEvidence(hit) ? InterestReason(hit, texts, liked.Count > 0) : "",
+                        r.Reason,
+                    }.Where(part => part.Length > 0)),
+                })
                 .ToArray();
         }, context.CancellationToken);
         return await AnswerAsync(chosen.Select(r => Ranked(r.Paper, r.Score, r.Relevance, r.Trending, r.Recency, r.Reason)));

@@ -63,6 +63,48 @@ public static class Recommender
         return (pool, hits.ToDictionary(h => h.Paper.Paper.Id, StringComparer.Ordinal));
     }
 
+    /// <summary>
+    /// The pool with the papers of the window (<paramref name="since"/> on) by authors the
+    /// subscriber follows that the relevance ranking did not propose (a paper on another topic):
+    /// at most <paramref name="limit"/>, in the index's order, among those <paramref name="include"/>
+    /// accepts. They have no relevance of their own (0, then the author boost), so they fill a
+    /// digest after every paper with evidence; they have no hit, so their reason is the author
+    /// alone. A window is read from the index's contiguous times; a paper's authors are looked up
+    /// by their folded surnames before any is parsed.
+    /// </summary>
+    public static RecommendationCandidate[] WithFollowedAuthors(
+        RecommendationCandidate[] pool, PaperIndex papers, Func<string, int> votes, ProfilePreferences preferences,
+        DateTimeOffset since, Func<IndexedPaper, bool>? include, int limit)
+    {
+        var followed = Followed(preferences);
+        if (followed.Length == 0)
+        {
+            return pool;
+        }
+
+        var inPool = pool.Select(c => c.Paper.Paper.Id).ToHashSet(StringComparer.Ordinal);
+        var added = new List<RecommendationCandidate>();
+        foreach (var paper in papers.SeenSince(since))
+        {
+            if (added.Count == limit)
+            {
+                break;
+            }
+
+            if (inPool.Contains(paper.Paper.Id) || (include is not null && !include(paper)) || !paper.Paper.Authors.Any(a => IsFollowed(a, followed)))
+            {
+                continue;
+            }
+
+            if (papers.TryGet(paper.Paper.Id, out var current, out var vector))
+            {
+                added.Add(new RecommendationCandidate(current!, vector, 0, "", votes(paper.Paper.Id)));
+            }
+        }
+
+        return added.Count == 0 ? pool : [.. pool, .. added];
+    }
+
     /// <summary>True when a hit is relevant on its own evidence, not only by its place in the ranking.</summary>
     public static bool HasEvidence(RelevanceHit hit) => HasEvidence(hit, MinSimilarity, MinLexical);
 

@@ -46,6 +46,34 @@ public sealed class DigestDeliveryTests(RabbitMqFixture rabbit, PipelineFixture 
     }
 
     [Fact]
+    public async Task A_digest_brings_a_paper_by_a_followed_author_on_another_topic_with_the_author_as_its_reason()
+    {
+        // Followed as "Rosalind X"; the paper, far from the interest, writes "X, R." (the surname unique to this test).
+        var surname = $"Quill{Guid.NewGuid():N}"[..16];
+        var (email, id, onTopic) = await DigestSubscriberWithAPaperAsync(DigestPapers.Lichens(), $"Rosalind {surname}");
+        var (_, byAuthor) = DigestPapers.ChurchBells();
+        byAuthor.Authors.Clear();
+        byAuthor.Authors.Add($"{surname}, R.");
+        var (_, byOthers) = DigestPapers.ChessEndgames();
+        await SubmitAsync(byAuthor);
+        await SubmitAsync(byOthers);
+        await WaitUntilRankKnowsAsync(byAuthor.Title);
+        await WaitUntilRankKnowsAsync(byOthers.Title);
+
+        var answer = await Pipeline.Notify.SendDigestNowAsync(new SendDigestNowRequest { SubscriberId = id }, PipelineFixture.WithApiKey);
+
+        Assert.Equal("sent", answer.Outcome);
+        Assert.Contains(byAuthor.Id, answer.Delivery.PaperIds);
+        var digest = (await Pipeline.Smtp.WaitForMessagesAsync(m => IsDigestTo(m, email), 1, Arrival)).Single().Message;
+        // The papers picked for the subscriber come before the trending section: the relevant one first, the followed author's after it.
+        var picked = digest.TextBody!.Split("Trending")[0];
+        Assert.StartsWith($"1. {onTopic.Title}", picked[picked.IndexOf("1. ", StringComparison.Ordinal)..]);
+        Assert.True(picked.IndexOf(byAuthor.Title, StringComparison.Ordinal) > picked.IndexOf(onTopic.Title, StringComparison.Ordinal));
+        Assert.Contains($"Why: by {surname}, R., whom you follow", picked);
+        Assert.DoesNotContain(byOthers.Title, picked);
+    }
+
+    [Fact]
     public async Task Asking_twice_for_the_same_period_sends_one_digest_and_answers_with_it_again()
     {
         var (email, id, _) = await DigestSubscriberWithAPaperAsync(DigestPapers.Sourdough());
@@ -408,13 +436,13 @@ public sealed class DigestDeliveryTests(RabbitMqFixture rabbit, PipelineFixture 
     }
 
     /// <summary>A confirmed daily subscriber and an on-topic paper that rank has indexed.</summary>
-    private async Task<(string Email, string Id, Paper Paper)> DigestSubscriberWithAPaperAsync((string Interest, Paper Paper) topic)
+    private async Task<(string Email, string Id, Paper Paper)> DigestSubscriberWithAPaperAsync((string Interest, Paper Paper) topic, params string[] authors)
     {
         var (interest, paper) = topic;
         var email = $"digest-{Guid.NewGuid():N}@example.org";
         var subscribed = await Pipeline.Notify.SubscribeAsync(new SubscribeRequest
         {
-            Email = email, Cadence = Cadence.Daily, Hour = (DateTime.UtcNow.Hour + 12) % 24, Interests = { interest },
+            Email = email, Cadence = Cadence.Daily, Hour = (DateTime.UtcNow.Hour + 12) % 24, Interests = { interest }, Authors = { authors },
         });
         var confirmation = await Pipeline.Smtp.WaitForMessageAsync(m => IsTo(m, email) && (m.Subject ?? "").Contains("Confirm"), Arrival);
         using (var http = new HttpClient())

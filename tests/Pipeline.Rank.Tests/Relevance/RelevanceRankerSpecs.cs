@@ -269,4 +269,43 @@ public sealed class When_recommendation_candidates_need_evidence
     }
 
     private static IndexedPaper ByAuthor(IndexedPaper paper, string author) => paper with { Paper = paper.Paper with { Authors = [author] } };
+
+    [Fact]
+    public void A_window_brings_every_paper_by_a_followed_author_after_the_relevant_ones_and_none_from_before_it_or_left_out()
+    {
+        static IndexedPaper At(IndexedPaper paper, int day, string author) =>
+            paper with { Paper = paper.Paper with { Authors = [author] }, IngestedAt = DateTimeOffset.UnixEpoch.AddDays(day) };
+
+        // A busy day: 60 papers on the interest, more than the ranking proposes (50), and Grace Hopper's on another topic.
+        var index = new PaperIndex();
+        var ranker = new RelevanceRanker(index);
+        var onTopic = Enumerable.Range(0, 60).Select(i => (At(Paper($"on-topic-{i}", $"Knowledge distillation study {i}"), 10, "Ada Lovelace"), Unit((0, 1), (10 + i, 0.6f))));
+        foreach (var (paper, vector) in onTopic.Concat(
+        [
+            (At(Paper("by-grace", "Compilers for the UNIVAC"), 10, "Hopper, Grace M."), Unit((2, 1))),
+            (At(Paper("by-grace-old", "Subroutines"), 1, "Grace Hopper"), Unit((3, 1))),
+            (At(Paper("by-grace-sent", "Debugging"), 10, "G. Hopper"), Unit((4, 1))),
+            (At(Paper("by-george", "Bridges"), 10, "George Hopper"), Unit((5, 1))),
+        ]))
+        {
+            index.Upsert(paper, vector);
+            ranker.Add(paper);
+        }
+
+        var preferences = new ProfilePreferences([], ["Grace Hopper"], []);
+        var since = DateTimeOffset.UnixEpoch.AddDays(5);
+        Func<IndexedPaper, bool> notSent = p => p.Paper.Id != "by-grace-sent";
+        var (pool, _) = Recommender.Candidates(ranker, index, _ => 0, [new RelevanceQuery("knowledge distillation", Meaning)], 10, notSent, since, Recommender.EvidenceFor(preferences));
+        Assert.DoesNotContain(pool, c => c.Paper.Paper.Authors[0] != "Ada Lovelace");
+
+        var withAuthors = Recommender.WithFollowedAuthors(pool, index, _ => 0, preferences, since, notSent, 10);
+        Assert.Equal(["by-grace"], withAuthors.Skip(pool.Length).Select(c => c.Paper.Paper.Id));
+
+        // After every paper with evidence; so in a digest of ten on this day it does not fit.
+        var chosen = Recommender.Choose(withAuthors, preferences, DateTimeOffset.UnixEpoch.AddDays(11), 100);
+        Assert.Equal("by-grace", chosen[^1].Paper.Paper.Id);
+        Assert.Equal("by Hopper, Grace M., whom you follow", chosen[^1].Reason);
+        Assert.DoesNotContain(Recommender.Choose(withAuthors, preferences, DateTimeOffset.UnixEpoch.AddDays(11), 10), r => r.Paper.Paper.Id == "by-grace");
+        Assert.Same(pool, Recommender.WithFollowedAuthors(pool, index, _ => 0, ProfilePreferences.None, since, notSent, 10));
+    }
 }
