@@ -57,7 +57,9 @@ public static class Recommender
         {
             var h = hits[i];
             papers.TryGet(h.Paper.Paper.Id, out _, out var vector);
-            pool[i] = new RecommendationCandidate(h.Paper, vector, h.Score, "", votes(h.Paper.Paper.Id));
+            // A paper let in by something else than evidence (a followed author) has no relevance of its
+            // own: its rank among the window's papers says nothing, so it does not lift it.
+            pool[i] = new RecommendationCandidate(h.Paper, vector, HasEvidence(h) ? h.Score : 0, "", votes(h.Paper.Paper.Id));
         }
 
         return (pool, hits.ToDictionary(h => h.Paper.Paper.Id, StringComparer.Ordinal));

@@ -265,6 +265,19 @@ public sealed class When_recommendation_candidates_need_evidence
             (ByAuthor(Paper("by-george", "Compilers for the ENIAC"), "George Hopper"), Unit((3, 1)))];
 
         Assert.Equal(["by-grace"], CandidateIds(new ProfilePreferences([], ["Hopper, Grace"], []), papers));
+
+        // Let in by the author, not by its rank among the papers: no relevance of its own.
+        var index = new PaperIndex();
+        var ranker = new RelevanceRanker(index);
+        foreach (var (paper, vector) in papers)
+        {
+            index.Upsert(paper, vector);
+            ranker.Add(paper);
+        }
+
+        var (pool, _) = Recommender.Candidates(ranker, index, _ => 0, [new RelevanceQuery("knowledge distillation", Meaning)], 10,
+            evidence: Recommender.EvidenceFor(new ProfilePreferences([], ["Grace Hopper"], [])));
+        Assert.Equal(0, Assert.Single(pool).Relevance);
         Assert.Empty(CandidateIds(ProfilePreferences.None, papers));
     }
 
