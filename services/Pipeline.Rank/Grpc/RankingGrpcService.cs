@@ -123,7 +123,7 @@ public sealed class RankingGrpcService(
         var texts = queries.Select(q => q.Text).ToArray();
         var chosen = await gate.RunAsync(() =>
         {
-            var (pool, hits) = Recommender.Candidates(relevance, papers, feedback.Votes, queries, limit, include, since, Recommender.EvidenceFor(preferences));
+            var (pool, hits) = Recommender.Candidates(relevance, papers, feedback.Votes, queries, limit, include, since, preferences: preferences);
             if (since is { } from && preferences.Authors.Count > 0)
             {
                 // A digest brings every paper of its window by a followed author, on any topic, after the relevant ones.

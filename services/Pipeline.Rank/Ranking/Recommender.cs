@@ -42,27 +42,33 @@ public static class Recommender
     /// (<paramref name="evidence"/>, by default <see cref="HasEvidence(RelevanceHit)"/>): a cosine of
     /// at least <see cref="MinSimilarity"/> to its best interest, or a normalised BM25F of at least
     /// <see cref="MinLexical"/>. A quiet day then gives a shorter digest instead of one filled with
-    /// whatever shares a word (docs/ranking.md, "Recommendations").
+    /// whatever shares a word (docs/ranking.md, "Recommendations"). A paper without evidence by an
+    /// author <paramref name="preferences"/> follow is a candidate too, what they asked for whatever
+    /// its topic, with no relevance of its own (its rank among the window's papers says nothing).
     /// </summary>
     public static (RecommendationCandidate[] Pool, Dictionary<string, RelevanceHit> Hits) Candidates(
         RelevanceRanker relevance, PaperIndex papers, Func<string, int> votes, IReadOnlyList<RelevanceQuery> queries, int limit,
-        Func<IndexedPaper, bool>? include = null, DateTimeOffset? since = null, Func<RelevanceHit, bool>? evidence = null)
+        Func<IndexedPaper, bool>? include = null, DateTimeOffset? since = null, Func<RelevanceHit, bool>? evidence = null,
+        ProfilePreferences? preferences = null)
     {
         evidence ??= HasEvidence;
-        var hits = relevance.Rank(queries, Math.Max(limit * 4, 50), include, seenSince: since)
-            .Where(evidence)
-            .ToArray();
-        var pool = new RecommendationCandidate[hits.Length];
-        for (var i = 0; i < hits.Length; i++)
+        var followed = preferences is null ? [] : Followed(preferences);
+        var pool = new List<RecommendationCandidate>();
+        var hits = new Dictionary<string, RelevanceHit>(StringComparer.Ordinal);
+        foreach (var h in relevance.Rank(queries, Math.Max(limit * 4, 50), include, seenSince: since))
         {
-            var h = hits[i];
+            var relevant = evidence(h);
+            if (!relevant && (followed.Length == 0 || !h.Paper.Paper.Authors.Any(a => IsFollowed(a, followed))))
+            {
+                continue;
+            }
+
             papers.TryGet(h.Paper.Paper.Id, out _, out var vector);
-            // A paper let in by something else than evidence (a followed author) has no relevance of its
-            // own: its rank among the window's papers says nothing, so it does not lift it.
-            pool[i] = new RecommendationCandidate(h.Paper, vector, HasEvidence(h) ? h.Score : 0, "", votes(h.Paper.Paper.Id));
+            pool.Add(new RecommendationCandidate(h.Paper, vector, relevant ? h.Score : 0, "", votes(h.Paper.Paper.Id)));
+            hits[h.Paper.Paper.Id] = h;
         }
 
-        return (pool, hits.ToDictionary(h => h.Paper.Paper.Id, StringComparer.Ordinal));
+        return (pool.ToArray(), hits);
     }
 
     /// <summary>
@@ -109,19 +115,6 @@ public static class Recommender
 
     /// <summary>True when a hit is relevant on its own evidence, not only by its place in the ranking.</summary>
     public static bool HasEvidence(RelevanceHit hit) => HasEvidence(hit, MinSimilarity, MinLexical);
-
-    /// <summary>
-    /// The evidence test of a subscriber's Recommend: <see cref="HasEvidence(RelevanceHit)"/>, or a
-    /// paper by an author they follow (<see cref="AuthorName"/>), which is what they asked for
-    /// whatever its topic, as instant alerts treat it.
-    /// </summary>
-    public static Func<RelevanceHit, bool> EvidenceFor(ProfilePreferences preferences)
-    {
-        var followed = Followed(preferences);
-        return followed.Length == 0
-            ? HasEvidence
-            : hit => HasEvidence(hit) || hit.Paper.Paper.Authors.Any(a => IsFollowed(a, followed));
-    }
 
     /// <summary>The same test with other bounds (to measure them).</summary>
     public static bool HasEvidence(RelevanceHit hit, double minSimilarity, double minLexical) =>

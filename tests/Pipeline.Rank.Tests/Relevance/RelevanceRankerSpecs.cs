@@ -224,7 +224,7 @@ public sealed class When_recommendation_candidates_need_evidence
         }
 
         var (pool, hits) = Recommender.Candidates(ranker, index, _ => 0, [new RelevanceQuery("knowledge distillation", Meaning)], 10,
-            evidence: Recommender.EvidenceFor(preferences));
+            preferences: preferences);
         Assert.Equal(pool.Select(c => c.Paper.Paper.Id).Order(StringComparer.Ordinal), hits.Keys.Order(StringComparer.Ordinal));
         return pool.Select(c => c.Paper.Paper.Id).Order(StringComparer.Ordinal).ToArray();
     }
@@ -276,7 +276,7 @@ public sealed class When_recommendation_candidates_need_evidence
         }
 
         var (pool, _) = Recommender.Candidates(ranker, index, _ => 0, [new RelevanceQuery("knowledge distillation", Meaning)], 10,
-            evidence: Recommender.EvidenceFor(new ProfilePreferences([], ["Grace Hopper"], [])));
+            preferences: new ProfilePreferences([], ["Grace Hopper"], []));
         Assert.Equal(0, Assert.Single(pool).Relevance);
         Assert.Empty(CandidateIds(ProfilePreferences.None, papers));
     }
@@ -308,7 +308,7 @@ public sealed class When_recommendation_candidates_need_evidence
         var preferences = new ProfilePreferences([], ["Grace Hopper"], []);
         var since = DateTimeOffset.UnixEpoch.AddDays(5);
         Func<IndexedPaper, bool> notSent = p => p.Paper.Id != "by-grace-sent";
-        var (pool, _) = Recommender.Candidates(ranker, index, _ => 0, [new RelevanceQuery("knowledge distillation", Meaning)], 10, notSent, since, Recommender.EvidenceFor(preferences));
+        var (pool, _) = Recommender.Candidates(ranker, index, _ => 0, [new RelevanceQuery("knowledge distillation", Meaning)], 10, notSent, since, preferences: preferences);
         Assert.DoesNotContain(pool, c => c.Paper.Paper.Authors[0] != "Ada Lovelace");
 
         var withAuthors = Recommender.WithFollowedAuthors(pool, index, _ => 0, preferences, since, notSent, 10);
