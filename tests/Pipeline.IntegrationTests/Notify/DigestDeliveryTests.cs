@@ -350,7 +350,8 @@ public sealed class DigestDeliveryTests(RabbitMqFixture rabbit, PipelineFixture 
     [Fact]
     public async Task The_preferences_page_shows_and_edits_followed_authors_and_categories_and_a_form_without_them_keeps_them()
     {
-        var (email, id, _) = await DigestSubscriberWithAPaperAsync(DigestPapers.Sourdough());
+        // A topic of its own: two copies of one paper are near-duplicates, and Recommend lists only one.
+        var (email, id, _) = await DigestSubscriberWithAPaperAsync(DigestPapers.PeatBogs());
         await Pipeline.Notify.SendDigestNowAsync(new SendDigestNowRequest { SubscriberId = id }, PipelineFixture.WithApiKey);
         var digest = (await Pipeline.Smtp.WaitForMessagesAsync(m => IsDigestTo(m, email), 1, Arrival)).Single().Message;
         var link = PipelineFixture.LinkIn(digest, "preferences");
@@ -369,7 +370,7 @@ public sealed class DigestDeliveryTests(RabbitMqFixture rabbit, PipelineFixture 
         // A form as the page sent it before it had these fields: what is stored stays.
         async Task<HttpResponseMessage> PostAsync(params KeyValuePair<string, string>[] fields) =>
             await http.PostAsync(new Uri(Pipeline.HttpBase("notify"), "/preferences"), new FormUrlEncodedContent(
-                [new("token", token), new("interests", "sourdough starter microbiology"), new("cadence", "daily"), new("hour", "8"), new("timezone", "UTC"), .. fields]));
+                [new("token", token), new("interests", "carbon storage in peat bogs"), new("cadence", "daily"), new("hour", "8"), new("timezone", "UTC"), .. fields]));
         Assert.Equal(HttpStatusCode.OK, (await PostAsync()).StatusCode);
         var kept = await Pipeline.Notify.GetSubscriberAsync(new GetSubscriberRequest { SubscriberId = id }, PipelineFixture.WithApiKey);
         Assert.Equal(["Grace Hopper", "Łukasz Kaiser"], kept.Authors);

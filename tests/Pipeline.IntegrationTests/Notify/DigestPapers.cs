@@ -61,6 +61,10 @@ public static class DigestPapers
         "Seasonal forecasts of Indian summer monsoon rainfall from ocean heat content",
         "Upper-ocean heat content in the Indian Ocean predicts the onset and strength of the summer monsoon months ahead; a statistical model built on it beats dynamical seasonal forecasts of rainfall.");
 
+    public static (string Interest, Paper Paper) PeatBogs() => Make("carbon storage in peat bogs",
+        "How much carbon do northern peat bogs store? Cores from two hundred bogs",
+        "Peat cores from two hundred bogs across Scandinavia and Canada show how fast sphagnum moss buries carbon, and how drainage turns the bogs from carbon sinks into sources.");
+
     public static (string Interest, Paper Paper) Lichens() => Make("lichen symbiosis in arctic tundra",
         "Fungal and algal partners of lichens across the Arctic tundra",
         "We sequence the fungal and algal partners of lichens sampled along a transect of the Arctic tundra and show that the symbiosis changes partners with temperature and snow cover.");
