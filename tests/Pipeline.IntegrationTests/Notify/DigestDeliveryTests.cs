@@ -322,10 +322,7 @@ public sealed class DigestDeliveryTests(RabbitMqFixture rabbit, PipelineFixture 
     [Fact]
     public async Task The_preferences_page_shows_the_current_choices_and_saves_new_ones()
     {
-        var (email, id, _) = await DigestSubscriberWithAPaperAsync(DigestPapers.StreetTrees());
-        await Pipeline.Notify.SendDigestNowAsync(new SendDigestNowRequest { SubscriberId = id }, PipelineFixture.WithApiKey);
-        var digest = (await Pipeline.Smtp.WaitForMessagesAsync(m => IsDigestTo(m, email), 1, Arrival)).Single().Message;
-        var link = PipelineFixture.LinkIn(digest, "preferences");
+        var (email, id, link) = await PreferencesLinkAsync(DigestPapers.StreetTrees());
         using var http = new HttpClient();
 
         var form = await http.GetStringAsync(link);
@@ -351,10 +348,7 @@ public sealed class DigestDeliveryTests(RabbitMqFixture rabbit, PipelineFixture 
     public async Task The_preferences_page_shows_and_edits_followed_authors_and_categories_and_a_form_without_them_keeps_them()
     {
         // A topic of its own: two copies of one paper are near-duplicates, and Recommend lists only one.
-        var (email, id, _) = await DigestSubscriberWithAPaperAsync(DigestPapers.PeatBogs());
-        await Pipeline.Notify.SendDigestNowAsync(new SendDigestNowRequest { SubscriberId = id }, PipelineFixture.WithApiKey);
-        var digest = (await Pipeline.Smtp.WaitForMessagesAsync(m => IsDigestTo(m, email), 1, Arrival)).Single().Message;
-        var link = PipelineFixture.LinkIn(digest, "preferences");
+        var (_, id, link) = await PreferencesLinkAsync(DigestPapers.PeatBogs());
         var token = PipelineFixture.TokenOf(link);
         await Pipeline.Notify.UpdatePreferencesAsync(new UpdatePreferencesRequest
         {
@@ -437,6 +431,15 @@ public sealed class DigestDeliveryTests(RabbitMqFixture rabbit, PipelineFixture 
     }
 
     /// <summary>A confirmed daily subscriber and an on-topic paper that rank has indexed.</summary>
+    /// <summary>A digest subscriber's preferences link, as their first digest carries it.</summary>
+    private async Task<(string Email, string Id, Uri Link)> PreferencesLinkAsync((string Interest, Paper Paper) topic)
+    {
+        var (email, id, _) = await DigestSubscriberWithAPaperAsync(topic);
+        await Pipeline.Notify.SendDigestNowAsync(new SendDigestNowRequest { SubscriberId = id }, PipelineFixture.WithApiKey);
+        var digest = (await Pipeline.Smtp.WaitForMessagesAsync(m => IsDigestTo(m, email), 1, Arrival)).Single().Message;
+        return (email, id, PipelineFixture.LinkIn(digest, "preferences"));
+    }
+
     private async Task<(string Email, string Id, Paper Paper)> DigestSubscriberWithAPaperAsync((string Interest, Paper Paper) topic, params string[] authors)
     {
         var (interest, paper) = topic;
