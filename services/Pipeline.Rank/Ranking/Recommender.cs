@@ -120,18 +120,96 @@ public static class Recommender
     public static bool HasEvidence(RelevanceHit hit, double minSimilarity, double minLexical) =>
         hit.Dense >= minSimilarity || hit.Lexical >= minLexical;
 
+    /// <summary>
+    /// Picks at most <paramref name="limit"/> candidates by maximal marginal relevance. Papers by
+    /// an author the subscriber follows are what they asked for whatever their topic: up to half the
+    /// list (<see cref="FollowedShare"/>) is kept for them. When the relevant papers fill the list,
+    /// the last of them give their places to the best followed-author papers left out, which then
+    /// come after the rest (still no near-duplicate of a picked paper).
+    /// </summary>
     public static IReadOnlyList<Recommendation> Choose(
         IReadOnlyList<RecommendationCandidate> candidates, ProfilePreferences preferences, DateTimeOffset now, int limit)
     {
         var followed = Followed(preferences);
         var scored = candidates.Select(c => Score(c, preferences, followed, now)).ToList();
-        var picked = new List<Recommendation>(Math.Min(limit, scored.Count));
+        var picked = new List<int>(Math.Min(limit, scored.Count));
+        Pick(candidates, scored, picked, limit, _ => true);
+        if (followed.Length > 0 && picked.Count == limit)
+        {
+            var byFollowed = new bool[scored.Count];
+            for (var i = 0; i < scored.Count; i++)
+            {
+                byFollowed[i] = scored[i].ByFollowed;
+            }
+
+            var kept = picked.Count(i => byFollowed[i]);
+            var give = Math.Min(byFollowed.Count(f => f) - kept, limit / FollowedShare - kept);
+            if (give > 0)
+            {
+                // The last relevant picks leave; followed-author papers are picked for their places.
+                for (var at = picked.Count - 1; at >= 0 && give > 0; at--)
+                {
+                    if (!byFollowed[picked[at]])
+                    {
+                        picked.RemoveAt(at);
+                        give--;
+                    }
+                }
+
+                var stay = picked.Count;
+                Pick(candidates, scored, picked, limit, i => byFollowed[i]);
+                var given = picked[stay..];
+
+                // Places no followed-author paper could take (too close to what stays) go back to
+                // the relevant ones; the followed-author papers given places stay last.
+                Pick(candidates, scored, picked, limit, _ => true);
+                picked.RemoveRange(stay, given.Count);
+                picked.AddRange(given);
+            }
+        }
+
+        return picked.Select(i => scored[i].Recommendation).ToArray();
+    }
+
+    /// <summary>Followed authors' papers get up to 1/<c>FollowedShare</c> of a list (half of it).</summary>
+    public const int FollowedShare = 2;
+
+    /// <summary>
+    /// Adds to <paramref name="picked"/> (indexes into the candidates), until it holds
+    /// <paramref name="limit"/>, the candidates <paramref name="eligible"/> accepts by maximal
+    /// marginal relevance against what is picked already.
+    /// </summary>
+    private static void Pick(
+        IReadOnlyList<RecommendationCandidate> candidates, List<(Recommendation Recommendation, bool ByFollowed)> scored, List<int> picked,
+        int limit, Func<int, bool> eligible)
+    {
         // Each candidate's highest cosine to a paper already picked, updated with each pick: one
         // dot product per candidate and pick instead of one per candidate, pick and earlier pick.
         var redundancy = new double[scored.Count];
         var open = new bool[scored.Count];
-        Array.Fill(open, true);
-        var remaining = scored.Count;
+        for (var i = 0; i < scored.Count; i++)
+        {
+            open[i] = eligible(i);
+        }
+
+        foreach (var p in picked)
+        {
+            open[p] = false;
+        }
+
+        var remaining = open.Count(o => o);
+
+        // Nothing picked: no redundancy (0). Then the highest cosine, negative ones included.
+        if (picked.Count > 0)
+        {
+            Array.Fill(redundancy, double.NegativeInfinity);
+        }
+
+        foreach (var p in picked)
+        {
+            Cover(candidates, candidates[p].Vector, redundancy, open);
+        }
+
         while (picked.Count < limit && remaining > 0)
         {
             var best = -1;
@@ -150,7 +228,7 @@ public static class Recommender
                     continue;
                 }
 
-                var value = Lambda * scored[i].Score - (1 - Lambda) * redundancy[i];
+                var value = Lambda * scored[i].Recommendation.Score - (1 - Lambda) * redundancy[i];
                 if (value > bestValue)
                 {
                     bestValue = value;
@@ -163,23 +241,27 @@ public static class Recommender
                 break;
             }
 
-            picked.Add(scored[best]);
+            picked.Add(best);
             open[best] = false;
             remaining--;
-            var vector = candidates[best].Vector;
-            for (var i = 0; i < scored.Count; i++)
+            if (picked.Count == 1)
             {
-                if (open[i])
-                {
-                    var cosine = picked.Count == 1
-                        ? (double)TensorPrimitives.Dot(vector, candidates[i].Vector)
-                        : Math.Max(redundancy[i], TensorPrimitives.Dot(vector, candidates[i].Vector));
-                    redundancy[i] = cosine;
-                }
+                Array.Fill(redundancy, double.NegativeInfinity);
+            }
+
+            Cover(candidates, candidates[best].Vector, redundancy, open);
+        }
+    }
+
+    private static void Cover(IReadOnlyList<RecommendationCandidate> candidates, float[] vector, double[] redundancy, bool[] open)
+    {
+        for (var i = 0; i < candidates.Count; i++)
+        {
+            if (open[i])
+            {
+                redundancy[i] = Math.Max(redundancy[i], TensorPrimitives.Dot(vector, candidates[i].Vector));
             }
         }
-
-        return picked.ToArray();
     }
 
     private static AuthorName[] Followed(ProfilePreferences preferences) =>
@@ -205,7 +287,8 @@ public static class Recommender
         return Array.Exists(followed, f => f.Matches(name));
     }
 
-    private static Recommendation Score(RecommendationCandidate c, ProfilePreferences preferences, AuthorName[] followed, DateTimeOffset now)
+    private static (Recommendation Recommendation, bool ByFollowed) Score(
+        RecommendationCandidate c, ProfilePreferences preferences, AuthorName[] followed, DateTimeOffset now)
     {
         var paper = c.Paper.Paper;
         var age = now - c.Paper.SeenAt;
@@ -216,8 +299,10 @@ public static class Recommender
 
         var reasons = new List<string> { c.RelevanceReason };
         var relevance = c.Relevance;
+        var byFollowed = false;
         if (followed.Length > 0 && paper.Authors.FirstOrDefault(a => IsFollowed(a, followed)) is { } author)
         {
+            byFollowed = true;
             relevance += AuthorBoost;
             reasons.Add($"by {author}, whom you follow");
         }
@@ -235,6 +320,6 @@ public static class Recommender
         }
 
         var score = RelevanceWeight * relevance + TrendingWeight * trending + RecencyWeight * recency;
-        return new Recommendation(c.Paper, score, relevance, trending, recency, string.Join("; ", reasons.Where(r => r.Length > 0)), c.Votes);
+        return (new Recommendation(c.Paper, score, relevance, trending, recency, string.Join("; ", reasons.Where(r => r.Length > 0)), c.Votes), byFollowed);
     }
 }

@@ -46,29 +46,39 @@ public sealed class DigestDeliveryTests(RabbitMqFixture rabbit, PipelineFixture 
     }
 
     [Fact]
-    public async Task A_digest_brings_a_paper_by_a_followed_author_on_another_topic_with_the_author_as_its_reason()
+    public async Task A_full_digest_keeps_a_place_for_a_paper_by_a_followed_author_on_another_topic_with_the_author_as_its_reason()
     {
         // Followed as "Rosalind X"; the paper, far from the interest, writes "X, R." (the surname unique to this test).
+        // Two papers per digest, two relevant papers of the day: one of them gives its place.
         var surname = $"Quill{Guid.NewGuid():N}"[..16];
-        var (email, id, onTopic) = await DigestSubscriberWithAPaperAsync(DigestPapers.Lichens(), $"Rosalind {surname}");
+        var (email, id, onTopic) = await DigestSubscriberWithAPaperAsync(DigestPapers.Lichens(), [$"Rosalind {surname}"], maxPapers: 2);
+        var alsoOnTopic = DigestPapers.LichenGrowth();
         var (_, byAuthor) = DigestPapers.ChurchBells();
         byAuthor.Authors.Clear();
         byAuthor.Authors.Add($"{surname}, R.");
         var (_, byOthers) = DigestPapers.ChessEndgames();
+        await SubmitAsync(alsoOnTopic);
         await SubmitAsync(byAuthor);
         await SubmitAsync(byOthers);
         await WaitUntilRankKnowsAsync(byAuthor.Title);
         await WaitUntilRankKnowsAsync(byOthers.Title);
+        // Both lichen papers are relevant: without the followed author they would fill the digest.
+        await WaitUntilAsync(async () => (await Pipeline.Rank.RecommendAsync(new Contracts.Rank.V1.RecommendRequest { Interests = { "lichen symbiosis in arctic tundra" }, Limit = 50 }))
+            .Papers.Select(p => p.Id).Intersect([onTopic.Id, alsoOnTopic.Id]).Count() == 2, "rank recommends both lichen papers");
 
         var answer = await Pipeline.Notify.SendDigestNowAsync(new SendDigestNowRequest { SubscriberId = id }, PipelineFixture.WithApiKey);
 
         Assert.Equal("sent", answer.Outcome);
-        Assert.Contains(byAuthor.Id, answer.Delivery.PaperIds);
+        // The digest's papers first, then its trending section's.
+        Assert.Single(answer.Delivery.PaperIds.Take(2), p => p == onTopic.Id || p == alsoOnTopic.Id);
+        Assert.Equal(byAuthor.Id, answer.Delivery.PaperIds[1]);
         var digest = (await Pipeline.Smtp.WaitForMessagesAsync(m => IsDigestTo(m, email), 1, Arrival)).Single().Message;
         // The papers picked for the subscriber come before the trending section: the relevant one first, the followed author's after it.
         var picked = digest.TextBody!.Split("Trending")[0];
-        Assert.StartsWith($"1. {onTopic.Title}", picked[picked.IndexOf("1. ", StringComparison.Ordinal)..]);
-        Assert.True(picked.IndexOf(byAuthor.Title, StringComparison.Ordinal) > picked.IndexOf(onTopic.Title, StringComparison.Ordinal));
+        picked = picked[picked.IndexOf("1. ", StringComparison.Ordinal)..];
+        Assert.True(picked.StartsWith($"1. {onTopic.Title}", StringComparison.Ordinal) || picked.StartsWith($"1. {alsoOnTopic.Title}", StringComparison.Ordinal), picked);
+        Assert.Contains($"2. {byAuthor.Title}", picked);
+        Assert.DoesNotContain("3. ", picked);
         Assert.Contains($"Why: by {surname}, R., whom you follow", picked);
         Assert.DoesNotContain(byOthers.Title, picked);
     }
@@ -440,13 +450,17 @@ public sealed class DigestDeliveryTests(RabbitMqFixture rabbit, PipelineFixture 
         return (email, id, PipelineFixture.LinkIn(digest, "preferences"));
     }
 
-    private async Task<(string Email, string Id, Paper Paper)> DigestSubscriberWithAPaperAsync((string Interest, Paper Paper) topic, params string[] authors)
+    private async Task<(string Email, string Id, Paper Paper)> DigestSubscriberWithAPaperAsync((string Interest, Paper Paper) topic, params string[] authors) =>
+        await DigestSubscriberWithAPaperAsync(topic, authors, maxPapers: 0);
+
+    /// <summary>A confirmed daily subscriber (<paramref name="maxPapers"/> a digest, 0 for the default) and one paper rank recommends to them.</summary>
+    private async Task<(string Email, string Id, Paper Paper)> DigestSubscriberWithAPaperAsync((string Interest, Paper Paper) topic, string[] authors, int maxPapers)
     {
         var (interest, paper) = topic;
         var email = $"digest-{Guid.NewGuid():N}@example.org";
         var subscribed = await Pipeline.Notify.SubscribeAsync(new SubscribeRequest
         {
-            Email = email, Cadence = Cadence.Daily, Hour = (DateTime.UtcNow.Hour + 12) % 24, Interests = { interest }, Authors = { authors },
+            Email = email, Cadence = Cadence.Daily, Hour = (DateTime.UtcNow.Hour + 12) % 24, Interests = { interest }, Authors = { authors }, MaxPapers = maxPapers,
         });
         var confirmation = await Pipeline.Smtp.WaitForMessageAsync(m => IsTo(m, email) && (m.Subject ?? "").Contains("Confirm"), Arrival);
         using (var http = new HttpClient())

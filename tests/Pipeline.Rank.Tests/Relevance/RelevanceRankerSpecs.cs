@@ -314,11 +314,48 @@ public sealed class When_recommendation_candidates_need_evidence
         var withAuthors = Recommender.WithFollowedAuthors(pool, index, _ => 0, preferences, since, notSent, 10);
         Assert.Equal(["by-grace"], withAuthors.Skip(pool.Length).Select(c => c.Paper.Paper.Id));
 
-        // After every paper with evidence; so in a digest of ten on this day it does not fit.
+        // After every paper with evidence.
         var chosen = Recommender.Choose(withAuthors, preferences, DateTimeOffset.UnixEpoch.AddDays(11), 100);
         Assert.Equal("by-grace", chosen[^1].Paper.Paper.Id);
         Assert.Equal("by Hopper, Grace M., whom you follow", chosen[^1].Reason);
-        Assert.DoesNotContain(Recommender.Choose(withAuthors, preferences, DateTimeOffset.UnixEpoch.AddDays(11), 10), r => r.Paper.Paper.Id == "by-grace");
+
+        // In a digest of ten on this busy day it takes the tenth relevant paper's place, last.
+        var digest = Recommender.Choose(withAuthors, preferences, DateTimeOffset.UnixEpoch.AddDays(11), 10);
+        Assert.Equal(10, digest.Count);
+        Assert.Equal("by-grace", digest[^1].Paper.Paper.Id);
+        Assert.Equal(chosen.Take(9).Select(r => r.Paper.Paper.Id), digest.Take(9).Select(r => r.Paper.Paper.Id));
         Assert.Same(pool, Recommender.WithFollowedAuthors(pool, index, _ => 0, ProfilePreferences.None, since, notSent, 10));
+    }
+
+    [Fact]
+    public void Followed_authors_papers_take_at_most_half_a_full_list_and_never_a_near_duplicates_place()
+    {
+        var now = DateTimeOffset.UnixEpoch.AddDays(2);
+        IndexedPaper Of(string id, string author) =>
+            Paper(id, $"Paper {id}") with { Paper = Paper(id, $"Paper {id}").Paper with { Authors = [author] }, IngestedAt = now.AddHours(-1) };
+
+        // 20 relevant papers by others, 8 by the followed author with no relevance of their own.
+        var relevant = Enumerable.Range(0, 20).Select(i =>
+            new RecommendationCandidate(Of($"r{i}", "Ada Lovelace"), Unit((0, 1), (10 + i, 1)), 1 - i * 0.01, "", 0));
+        var followed = Enumerable.Range(0, 8).Select(i =>
+            new RecommendationCandidate(Of($"f{i}", "Grace Hopper"), Unit((1, 1), (40 + i, 1)), 0, "", 0));
+        var preferences = new ProfilePreferences([], ["Grace Hopper"], []);
+
+        var ten = Recommender.Choose([.. relevant, .. followed], preferences, now, 10).Select(r => r.Paper.Paper.Id).ToArray();
+        Assert.Equal(["r0", "r1", "r2", "r3", "r4"], ten.Take(5));
+        Assert.All(ten.Skip(5), id => Assert.StartsWith("f", id));
+        Assert.Equal(5, ten.Skip(5).Distinct().Count());
+
+        // A list of one is the best relevant paper; without a followed author nothing changes.
+        Assert.Equal("r0", Assert.Single(Recommender.Choose([.. relevant, .. followed], preferences, now, 1)).Paper.Paper.Id);
+        Assert.All(Recommender.Choose([.. relevant, .. followed], ProfilePreferences.None, now, 10), r => Assert.StartsWith("r", r.Paper.Paper.Id));
+
+        // Copies of one followed paper: one place is given, and the list stays full.
+        var copies = Enumerable.Range(0, 8).Select(i =>
+            new RecommendationCandidate(Of($"c{i}", "Grace Hopper"), Unit((1, 1)), 0, "", 0));
+        var withCopies = Recommender.Choose([.. relevant, .. copies], preferences, now, 10).Select(r => r.Paper.Paper.Id).ToArray();
+        Assert.Equal(10, withCopies.Length);
+        Assert.Single(withCopies, id => id.StartsWith('c'));
+        Assert.Equal("c0", withCopies[^1]);
     }
 }
