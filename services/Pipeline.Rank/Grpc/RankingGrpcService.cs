@@ -46,14 +46,41 @@ public sealed class RankingGrpcService(
         }
 
         var limit = Limit(request.Limit);
+        var include = SearchFilter(request);
+        var since = request.Since?.ToDateTimeOffset();
         var vector = (await embedder.EmbedAsync([query], context.CancellationToken))[0];
         var now = clock.GetUtcNow();
         var ranked = await gate.RunAsync(
-            () => relevance.Rank([new RelevanceQuery(query, vector)], limit)
+            () => relevance.Rank([new RelevanceQuery(query, vector)], limit, include, seenSince: since)
                 .Select(h => Ranked(h.Paper, h.Score, h.Score, 0, TrendingScore.Recency(now - h.Paper.SeenAt), relevance.Explain(h, [query], "search")))
                 .ToArray(),
             context.CancellationToken);
         return await AnswerAsync(ranked);
+    }
+
+    /// <summary>Search's category and author filters as one test of a paper, or null when there are none.</summary>
+    private Func<IndexedPaper, bool>? SearchFilter(SearchRequest request)
+    {
+        var category = request.Category?.Trim() ?? "";
+        if (category.Length > 64)
+        {
+            throw Invalid("category is longer than 64 characters.");
+        }
+
+        var authors = Clean(request.Authors, "authors");
+        if (authors.FirstOrDefault(a => !a.Any(char.IsLetter)) is { } nameless)
+        {
+            throw Invalid($"authors: '{nameless}' is not a name (such as 'Grace Hopper' or 'G. Hopper').");
+        }
+
+        var names = authors.Select(AuthorName.Parse).ToArray();
+        return (category.Length, names.Length) switch
+        {
+            (0, 0) => null,
+            (_, 0) => p => p.Paper.Categories.Contains(category, StringComparer.OrdinalIgnoreCase),
+            (0, _) => p => Recommender.IsByOneOf(p.Paper, names),
+            _ => p => p.Paper.Categories.Contains(category, StringComparer.OrdinalIgnoreCase) && Recommender.IsByOneOf(p.Paper, names),
+        };
     }
 
     public override async Task<RankedPapers> Recommend(RecommendRequest request, ServerCallContext context)

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Pipeline.Contracts.Messages;
 using Pipeline.Rank.Ranking.Relevance;
 
 namespace Pipeline.Rank.Ranking;
@@ -266,6 +267,9 @@ public static class Recommender
 
     private static AuthorName[] Followed(ProfilePreferences preferences) =>
         preferences.Authors.Count == 0 ? [] : preferences.Authors.Select(AuthorName.Parse).Where(n => !n.IsEmpty).ToArray();
+
+    /// <summary>True when one of the paper's authors is one of <paramref name="names"/>, however written.</summary>
+    public static bool IsByOneOf(PaperSummary paper, AuthorName[] names) => paper.Authors.Any(a => IsFollowed(a, names));
 
     private static bool IsFollowed(string author, AuthorName[] followed)
     {

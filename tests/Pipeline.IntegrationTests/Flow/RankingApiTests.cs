@@ -99,6 +99,41 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
     }
 
     [Fact]
+    public async Task Search_narrows_to_a_category_a_period_and_authors_however_written()
+    {
+        var category = $"test.S{Guid.NewGuid():N}"[..16];
+        var surname = $"Hopper{Guid.NewGuid():N}"[..14];
+        static Paper By(Paper paper, string author)
+        {
+            paper.Authors.Clear();
+            paper.Authors.Add(author);
+            return paper;
+        }
+
+        // Three papers on one topic: a fresh one by the author, an older one by another, a fresh one in another category.
+        var fresh = By(Published(Papers.QuantumErrorCorrection(), TimeSpan.FromHours(2), 0, category), $"{surname}, Grace M.");
+        var older = By(Published(Papers.QuantumErrorCorrection(), TimeSpan.FromDays(10), 0, category), "Ada Lovelace");
+        var elsewhere = By(Published(Papers.QuantumErrorCorrection(), TimeSpan.FromHours(2), 0, category + "x"), $"{surname}, Grace M.");
+        await SubmitAsync(fresh, older, elsewhere);
+        var query = "surface codes for quantum error correction";
+        await WaitUntilAsync(async () => (await Pipeline.Rank.SearchAsync(new SearchRequest { Query = query, Limit = 1000 })).Papers
+            .Select(p => p.Id).Intersect([fresh.Id, older.Id, elsewhere.Id]).Count() == 3, "rank finds all three");
+
+        async Task<string[]> Found(SearchRequest request)
+        {
+            request.Query = query;
+            request.Limit = 10;
+            return (await Pipeline.Rank.SearchAsync(request)).Papers.Select(p => p.Id).Order(StringComparer.Ordinal).ToArray();
+        }
+
+        Assert.Equal(new[] { fresh.Id, older.Id }.Order(StringComparer.Ordinal), await Found(new SearchRequest { Category = category.ToUpperInvariant() }));
+        Assert.Equal([fresh.Id], await Found(new SearchRequest { Category = category, Since = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddDays(-3)) }));
+        Assert.Equal(new[] { fresh.Id, elsewhere.Id }.Order(StringComparer.Ordinal), await Found(new SearchRequest { Authors = { $"G. {surname}" } }));
+        Assert.Equal([fresh.Id], await Found(new SearchRequest { Category = category, Authors = { $"Grace {surname}", "Alan Turing" } }));
+        Assert.Empty(await Found(new SearchRequest { Category = category, Authors = { $"George {surname}" } }));
+    }
+
+    [Fact]
     public async Task Bad_requests_get_a_clear_status()
     {
         async Task<StatusCode> StatusOf(Func<Task> call)
@@ -114,6 +149,8 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
         Assert.Equal(StatusCode.InvalidArgument, await StatusOf(() => Pipeline.Rank.TrendingAsync(new TrendingRequest { Limit = -1 }).ResponseAsync));
         Assert.Equal(StatusCode.InvalidArgument, await StatusOf(() => Pipeline.Rank.TrendingAsync(new TrendingRequest { Limit = 1001 }).ResponseAsync));
         Assert.Equal(StatusCode.InvalidArgument, await StatusOf(() => Pipeline.Rank.SearchAsync(new SearchRequest { Query = "" }).ResponseAsync));
+        Assert.Equal(StatusCode.InvalidArgument, await StatusOf(() => Pipeline.Rank.SearchAsync(new SearchRequest { Query = "qubits", Category = new string('c', 65) }).ResponseAsync));
+        Assert.Equal(StatusCode.InvalidArgument, await StatusOf(() => Pipeline.Rank.SearchAsync(new SearchRequest { Query = "qubits", Authors = { "-" } }).ResponseAsync));
         Assert.Equal(StatusCode.InvalidArgument, await StatusOf(() => Pipeline.Rank.RecommendAsync(new RecommendRequest { Interests = { "compilers" }, Authors = { "..." } }).ResponseAsync));
     }
 
