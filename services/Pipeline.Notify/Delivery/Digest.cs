@@ -42,7 +42,7 @@ public sealed record Digest(
             }
 
             var count = Papers.Count == 1 ? "1 new paper" : string.Create(CultureInfo.InvariantCulture, $"{Papers.Count} new papers");
-            return $"{count} on {Topics(Interests)}: {DigestComposer.Excerpt(Papers[0].Title, 80)}";
+            return $"{count} on {Topics(Interests)}: {DigestComposer.Excerpt(Templates.TexMath.ToUnicode(Papers[0].Title), 80)}";
         }
     }
 

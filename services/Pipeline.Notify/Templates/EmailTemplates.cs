@@ -35,7 +35,7 @@ public static class EmailTemplates
     {
         var card = Card(new DigestPaper(paper.Id, paper.Title, paper.Authors, paper.Categories, paper.Url, paper.Abstract, reason, paper.PublishedAt), excerptLength: 400);
         var model = new AlertView(card, unsubscribeUrl.ToString());
-        return Build(from, to, "New paper: " + DigestComposer.Excerpt(paper.Title, 120), Text("alert", model),
+        return Build(from, to, "New paper: " + DigestComposer.Excerpt(TexMath.ToUnicode(paper.Title), 120), Text("alert", model),
             Page("New paper for you", Html_("alert", model), Footer(unsubscribeUrl, preferencesUrl: null)), messageId, unsubscribeUrl);
     }
 
@@ -80,11 +80,11 @@ public static class EmailTemplates
 
     private static PaperCard Card(DigestPaper paper, int excerptLength) => new(
         paper.Id,
-        DigestComposer.Excerpt(paper.Title, 300),
+        DigestComposer.Excerpt(TexMath.ToUnicode(paper.Title), 300),
         ShortAuthors(paper.Authors),
         paper.Categories.Take(4).ToArray(),
         string.Join(", ", paper.Categories.Take(4)),
-        DigestComposer.Excerpt(paper.Abstract, excerptLength),
+        DigestComposer.Excerpt(TexMath.ToUnicode(paper.Abstract), excerptLength),
         DigestComposer.Excerpt(paper.Reason, 200),
         DigestComposer.AbstractUrl(paper.Id, paper.Url),
         DigestComposer.PdfUrl(paper.Id, paper.Url));

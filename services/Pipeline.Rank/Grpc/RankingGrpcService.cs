@@ -35,9 +35,9 @@ public sealed class RankingGrpcService(
     public override async Task<RankedPapers> Search(SearchRequest request, ServerCallContext context)
     {
         var query = request.Query?.Trim() ?? "";
-        if (query.Length == 0)
+        if (query.Length == 0 && request.Authors.Count == 0)
         {
-            throw Invalid("query is empty.");
+            throw Invalid("query is empty (give a query, or authors to list their papers).");
         }
 
         if (query.Length > MaxQueryLength)
@@ -46,10 +46,28 @@ public sealed class RankingGrpcService(
         }
 
         var limit = Limit(request.Limit);
-        var include = SearchFilter(request);
+        var (include, names) = SearchFilter(request);
         var since = request.Since?.ToDateTimeOffset();
-        var vector = (await embedder.EmbedAsync([query], context.CancellationToken))[0];
         var now = clock.GetUtcNow();
+        if (query.Length == 0)
+        {
+            // No query, only authors: their papers, newest first, as an author's listing.
+            var from = since ?? DateTimeOffset.MinValue;
+            var listed = await gate.RunAsync(
+                () => papers.Select(p => p.SeenAt >= from && include!(p))
+                    .OrderByDescending(p => p.SeenAt)
+                    .Take(limit)
+                    .Select(p =>
+                    {
+                        var recency = TrendingScore.Recency(now - p.SeenAt);
+                        return Ranked(p, recency, 0, 0, recency, $"by {Recommender.AuthorAmong(p.Paper, names)}");
+                    })
+                    .ToArray(),
+                context.CancellationToken);
+            return await AnswerAsync(listed);
+        }
+
+        var vector = (await embedder.EmbedAsync([query], context.CancellationToken))[0];
         var ranked = await gate.RunAsync(
             () => relevance.Rank([new RelevanceQuery(query, vector)], limit, include, seenSince: since)
                 .Select(h => Ranked(h.Paper, h.Score, h.Score, 0, TrendingScore.Recency(now - h.Paper.SeenAt), relevance.Explain(h, [query], "search")))
@@ -58,8 +76,8 @@ public sealed class RankingGrpcService(
         return await AnswerAsync(ranked);
     }
 
-    /// <summary>Search's category and author filters as one test of a paper, or null when there are none.</summary>
-    private Func<IndexedPaper, bool>? SearchFilter(SearchRequest request)
+    /// <summary>Search's category and author filters as one test of a paper (null when there are none), and the authors' names.</summary>
+    private (Func<IndexedPaper, bool>? Include, AuthorName[] Names) SearchFilter(SearchRequest request)
     {
         var category = request.Category?.Trim() ?? "";
         if (category.Length > 64)
@@ -74,13 +92,14 @@ public sealed class RankingGrpcService(
         }
 
         var names = authors.Select(AuthorName.Parse).ToArray();
-        return (category.Length, names.Length) switch
+        Func<IndexedPaper, bool>? include = (category.Length, names.Length) switch
         {
             (0, 0) => null,
             (_, 0) => p => p.Paper.Categories.Contains(category, StringComparer.OrdinalIgnoreCase),
-            (0, _) => p => Recommender.IsByOneOf(p.Paper, names),
-            _ => p => p.Paper.Categories.Contains(category, StringComparer.OrdinalIgnoreCase) && Recommender.IsByOneOf(p.Paper, names),
+            (0, _) => p => Recommender.AuthorAmong(p.Paper, names) is not null,
+            _ => p => p.Paper.Categories.Contains(category, StringComparer.OrdinalIgnoreCase) && Recommender.AuthorAmong(p.Paper, names) is not null,
         };
+        return (include, names);
     }
 
     public override async Task<RankedPapers> Recommend(RecommendRequest request, ServerCallContext context)

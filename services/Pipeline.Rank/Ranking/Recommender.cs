@@ -268,8 +268,8 @@ public static class Recommender
     private static AuthorName[] Followed(ProfilePreferences preferences) =>
         preferences.Authors.Count == 0 ? [] : preferences.Authors.Select(AuthorName.Parse).Where(n => !n.IsEmpty).ToArray();
 
-    /// <summary>True when one of the paper's authors is one of <paramref name="names"/>, however written.</summary>
-    public static bool IsByOneOf(PaperSummary paper, AuthorName[] names) => paper.Authors.Any(a => IsFollowed(a, names));
+    /// <summary>The first of the paper's authors (as the paper writes the name) who is one of <paramref name="names"/>, or null.</summary>
+    public static string? AuthorAmong(PaperSummary paper, AuthorName[] names) => paper.Authors.FirstOrDefault(a => IsFollowed(a, names));
 
     private static bool IsFollowed(string author, AuthorName[] followed)
     {

@@ -110,10 +110,10 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
             return paper;
         }
 
-        // Three papers on one topic: a fresh one by the author, an older one by another, a fresh one in another category.
+        // Three papers on one topic: a fresh one by the author, an older one by another, one of this morning in another category by the author.
         var fresh = By(Published(Papers.QuantumErrorCorrection(), TimeSpan.FromHours(2), 0, category), $"{surname}, Grace M.");
         var older = By(Published(Papers.QuantumErrorCorrection(), TimeSpan.FromDays(10), 0, category), "Ada Lovelace");
-        var elsewhere = By(Published(Papers.QuantumErrorCorrection(), TimeSpan.FromHours(2), 0, category + "x"), $"{surname}, Grace M.");
+        var elsewhere = By(Published(Papers.QuantumErrorCorrection(), TimeSpan.FromHours(5), 0, category + "x"), $"{surname}, Grace M.");
         await SubmitAsync(fresh, older, elsewhere);
         var query = "surface codes for quantum error correction";
         await WaitUntilAsync(async () => (await Pipeline.Rank.SearchAsync(new SearchRequest { Query = query, Limit = 1000 })).Papers
@@ -131,6 +131,17 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
         Assert.Equal(new[] { fresh.Id, elsewhere.Id }.Order(StringComparer.Ordinal), await Found(new SearchRequest { Authors = { $"G. {surname}" } }));
         Assert.Equal([fresh.Id], await Found(new SearchRequest { Category = category, Authors = { $"Grace {surname}", "Alan Turing" } }));
         Assert.Empty(await Found(new SearchRequest { Category = category, Authors = { $"George {surname}" } }));
+
+        // No query: the author's papers, newest first, each saying who wrote it.
+        var listing = await Pipeline.Rank.SearchAsync(new SearchRequest { Authors = { $"Grace {surname}" }, Limit = 10 });
+        Assert.Equal([fresh.Id, elsewhere.Id], listing.Papers.Select(p => p.Id));
+        Assert.All(listing.Papers, p => Assert.Equal($"by {surname}, Grace M.", p.Reason));
+        var lovelace = await Pipeline.Rank.SearchAsync(new SearchRequest { Authors = { "Lovelace, A." }, Category = category, Limit = 10 });
+        Assert.Equal([older.Id], lovelace.Papers.Select(p => p.Id));
+        Assert.Empty((await Pipeline.Rank.SearchAsync(new SearchRequest
+        {
+            Authors = { "Ada Lovelace" }, Category = category, Since = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddDays(-3)),
+        })).Papers);
     }
 
     [Fact]
