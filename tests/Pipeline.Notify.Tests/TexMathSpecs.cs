@@ -47,6 +47,18 @@ public sealed class When_a_title_or_abstract_holds_tex_math
         Assert.Equal(text, TexMath.ToUnicode(text));
 
     [Fact]
+    public void Hostile_text_is_returned_whole_without_deep_recursion_or_quadratic_work()
+    {
+        // 200,000 characters of unclosed groups and dollars, and spans nested almost as deep as a span may be long (300).
+        var unclosed = string.Concat(Enumerable.Repeat(@"$\frac{{{{\sqrt{", 12_500));
+        var nested = "$" + new string('{', 140) + "x" + new string('}', 140) + "$ ";
+        var deep = string.Concat(Enumerable.Repeat(nested, 600));
+
+        Assert.Equal(unclosed, TexMath.ToUnicode(unclosed));
+        Assert.Equal(string.Concat(Enumerable.Repeat("x ", 600)), TexMath.ToUnicode(deep));
+    }
+
+    [Fact]
     public void Money_before_math_does_not_hide_the_math_after_it() =>
         Assert.Equal("A $5 kit measures α and β.", TexMath.ToUnicode(@"A $5 kit measures $\alpha$ and $\beta$."));
 
