@@ -67,8 +67,10 @@ public sealed class IndexLoader(RankStore store, PaperIndex papers, RelevanceRan
             papers.Count, profiles.Count, watch.ElapsedMilliseconds, loadedPapers, papers.Precision, papers.VectorBytes / 1_000_000, papers.PrefilterFrom);
 
         // The load leaves a few hundred MB of garbage (JSON, one float[] a paper, abstracts the
-        // vector index dropped); collect and compact it now and hand the pages back to the OS, so the
-        // resident size is what the indexes hold and not the load's high-water mark.
+        // vector index dropped) and posting lists with room to grow (trimmed first); collect and
+        // compact it now and hand the pages back to the OS, so the resident size is what the
+        // indexes hold and not the load's high-water mark.
+        relevance.TrimExcess();
         GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
     }

@@ -90,6 +90,8 @@ public sealed class UpstreamRebuild(
             }
             while (token.Length > 0);
 
+            relevance.TrimExcess();
+
             // Papers first: a profile's seed papers must be indexed when its SubscriberChanged arrives.
             var subscribers = await RepublishSubscribersAsync(apiKey, cancellationToken);
             logger.LogInformation("Rebuilt rank's index from ingest and embed: {Papers} papers ({Skipped} skipped), {Subscribers} subscribers republished by notify, in {Elapsed} ms",

