@@ -35,11 +35,6 @@ public sealed class RankingGrpcService(
     public override async Task<RankedPapers> Search(SearchRequest request, ServerCallContext context)
     {
         var query = request.Query?.Trim() ?? "";
-        if (query.Length == 0 && request.Authors.Count == 0)
-        {
-            throw Invalid("query is empty (give a query, or authors to list their papers).");
-        }
-
         if (query.Length > MaxQueryLength)
         {
             throw Invalid($"query is longer than {MaxQueryLength} characters.");
@@ -47,6 +42,11 @@ public sealed class RankingGrpcService(
 
         var limit = Limit(request.Limit);
         var (include, names) = SearchFilter(request);
+        if (query.Length == 0 && names.Length == 0)
+        {
+            throw Invalid("query is empty (give a query, or authors to list their papers).");
+        }
+
         var since = request.Since?.ToDateTimeOffset();
         var now = clock.GetUtcNow();
         if (query.Length == 0)
@@ -54,7 +54,7 @@ public sealed class RankingGrpcService(
             // No query, only authors: their papers, newest first, as an author's listing.
             var from = since ?? DateTimeOffset.MinValue;
             var listed = await gate.RunAsync(
-                () => papers.Select(p => p.SeenAt >= from && include!(p))
+                () => papers.Select(p => p.SeenAt >= from && include!(p)) // names given: include is set
                     .OrderByDescending(p => p.SeenAt)
                     .Take(limit)
                     .Select(p =>

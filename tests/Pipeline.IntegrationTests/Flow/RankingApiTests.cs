@@ -162,6 +162,7 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
         Assert.Equal(StatusCode.InvalidArgument, await StatusOf(() => Pipeline.Rank.SearchAsync(new SearchRequest { Query = "" }).ResponseAsync));
         Assert.Equal(StatusCode.InvalidArgument, await StatusOf(() => Pipeline.Rank.SearchAsync(new SearchRequest { Query = "qubits", Category = new string('c', 65) }).ResponseAsync));
         Assert.Equal(StatusCode.InvalidArgument, await StatusOf(() => Pipeline.Rank.SearchAsync(new SearchRequest { Query = "qubits", Authors = { "-" } }).ResponseAsync));
+        Assert.Equal(StatusCode.InvalidArgument, await StatusOf(() => Pipeline.Rank.SearchAsync(new SearchRequest { Authors = { " ", "" } }).ResponseAsync));
         Assert.Equal(StatusCode.InvalidArgument, await StatusOf(() => Pipeline.Rank.RecommendAsync(new RecommendRequest { Interests = { "compilers" }, Authors = { "..." } }).ResponseAsync));
     }
 
