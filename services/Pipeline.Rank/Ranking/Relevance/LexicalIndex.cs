@@ -152,8 +152,8 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     }
 
     /// <summary>
-    /// Gives back the room posting lists grew into (a list doubles while small): called after a
-    /// bulk load, it frees about a third of the postings' memory (10 of 29 MB at 100,000 papers).
+    /// Gives back the room posting lists grew into, called after a bulk load: at 100,000 synthetic
+    /// papers 21.1 MB of lists hold 19.2 MB of postings (29.0 MB when lists doubled as they grew).
     /// </summary>
     public void TrimExcess()
     {
