@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Numerics.Tensors;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
@@ -92,12 +93,29 @@ public sealed class RankingGrpcService(
         }
 
         var names = authors.Select(AuthorName.Parse).ToArray();
+
+        // A filter that passes few papers reads nearly all of them. Author names are interned, so
+        // each distinct name is compared once per call (the scan may run on two threads).
+        var seen = new ConcurrentDictionary<string, bool>(ReferenceEqualityComparer.Instance);
+        bool ByAuthor(IndexedPaper p)
+        {
+            foreach (var author in p.Paper.Authors)
+            {
+                if (seen.GetOrAdd(author, static (a, n) => Recommender.IsOneOf(a, n), names))
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+
         Func<IndexedPaper, bool>? include = (category.Length, names.Length) switch
         {
             (0, 0) => null,
             (_, 0) => p => p.Paper.Categories.Contains(category, StringComparer.OrdinalIgnoreCase),
-            (0, _) => p => Recommender.AuthorAmong(p.Paper, names) is not null,
-            _ => p => p.Paper.Categories.Contains(category, StringComparer.OrdinalIgnoreCase) && Recommender.AuthorAmong(p.Paper, names) is not null,
+            (0, _) => ByAuthor,
+            _ => p => p.Paper.Categories.Contains(category, StringComparer.OrdinalIgnoreCase) && ByAuthor(p),
         };
         return (include, names);
     }

@@ -271,6 +271,9 @@ public static class Recommender
     /// <summary>The first of the paper's authors (as the paper writes the name) who is one of <paramref name="names"/>, or null.</summary>
     public static string? AuthorAmong(PaperSummary paper, AuthorName[] names) => paper.Authors.FirstOrDefault(a => IsFollowed(a, names));
 
+    /// <summary>True when <paramref name="author"/>, as a paper writes the name, is one of <paramref name="names"/>.</summary>
+    public static bool IsOneOf(string author, AuthorName[] names) => IsFollowed(author, names);
+
     private static bool IsFollowed(string author, AuthorName[] followed)
     {
         // The surname first, without allocating: a paper can have a thousand authors.
