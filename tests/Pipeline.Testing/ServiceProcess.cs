@@ -11,6 +11,10 @@ public static class RepoPaths
     /// <summary>The folder holding Pipeline.sln, found by walking up from the test assembly's folder.</summary>
     public static string RepoRoot => Root.Value;
 
+    /// <summary>The real recorded data beside the repository (<c>../shared/data</c>), or null where that folder is absent.</summary>
+    public static string? SharedDataFolder =>
+        Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared", "data")) is var data && Directory.Exists(data) ? data : null;
+
     /// <summary>Debug or Release: the configuration the test assembly itself was built with (from its output path).</summary>
     public static string Configuration { get; } = ConfigurationOf(AppContext.BaseDirectory);
 
