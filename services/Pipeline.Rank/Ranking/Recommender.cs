@@ -137,20 +137,15 @@ public static class Recommender
         Pick(candidates, scored, picked, limit, _ => true);
         if (followed.Length > 0 && picked.Count == limit)
         {
-            var byFollowed = new bool[scored.Count];
-            for (var i = 0; i < scored.Count; i++)
-            {
-                byFollowed[i] = scored[i].ByFollowed;
-            }
-
-            var kept = picked.Count(i => byFollowed[i]);
-            var give = Math.Min(byFollowed.Count(f => f) - kept, limit / FollowedShare - kept);
+            bool ByFollowed(int i) => scored[i].ByFollowed;
+            var kept = picked.Count(ByFollowed);
+            var give = Math.Min(scored.Count(s => s.ByFollowed) - kept, limit / FollowedShare - kept);
             if (give > 0)
             {
                 // The last relevant picks leave; followed-author papers are picked for their places.
                 for (var at = picked.Count - 1; at >= 0 && give > 0; at--)
                 {
-                    if (!byFollowed[picked[at]])
+                    if (!ByFollowed(picked[at]))
                     {
                         picked.RemoveAt(at);
                         give--;
@@ -158,7 +153,7 @@ public static class Recommender
                 }
 
                 var stay = picked.Count;
-                Pick(candidates, scored, picked, limit, i => byFollowed[i]);
+                Pick(candidates, scored, picked, limit, ByFollowed);
                 var given = picked[stay..];
 
                 // Places no followed-author paper could take (too close to what stays) go back to

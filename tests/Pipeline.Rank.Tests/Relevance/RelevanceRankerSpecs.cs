@@ -213,7 +213,11 @@ public sealed class When_recommendation_candidates_need_evidence
 
     private static string[] CandidateIds(params (IndexedPaper Paper, float[] Vector)[] papers) => CandidateIds(ProfilePreferences.None, papers);
 
-    private static string[] CandidateIds(ProfilePreferences preferences, params (IndexedPaper Paper, float[] Vector)[] papers)
+    private static string[] CandidateIds(ProfilePreferences preferences, params (IndexedPaper Paper, float[] Vector)[] papers) =>
+        Pool(preferences, papers).Select(c => c.Paper.Paper.Id).Order(StringComparer.Ordinal).ToArray();
+
+    /// <summary>Recommend's candidates for "knowledge distillation" among the papers, indexed as rank indexes them.</summary>
+    private static RecommendationCandidate[] Pool(ProfilePreferences preferences, (IndexedPaper Paper, float[] Vector)[] papers)
     {
         var index = new PaperIndex();
         var ranker = new RelevanceRanker(index);
@@ -226,7 +230,7 @@ public sealed class When_recommendation_candidates_need_evidence
         var (pool, hits) = Recommender.Candidates(ranker, index, _ => 0, [new RelevanceQuery("knowledge distillation", Meaning)], 10,
             preferences: preferences);
         Assert.Equal(pool.Select(c => c.Paper.Paper.Id).Order(StringComparer.Ordinal), hits.Keys.Order(StringComparer.Ordinal));
-        return pool.Select(c => c.Paper.Paper.Id).Order(StringComparer.Ordinal).ToArray();
+        return pool;
     }
 
     [Fact]
@@ -267,17 +271,7 @@ public sealed class When_recommendation_candidates_need_evidence
         Assert.Equal(["by-grace"], CandidateIds(new ProfilePreferences([], ["Hopper, Grace"], []), papers));
 
         // Let in by the author, not by its rank among the papers: no relevance of its own.
-        var index = new PaperIndex();
-        var ranker = new RelevanceRanker(index);
-        foreach (var (paper, vector) in papers)
-        {
-            index.Upsert(paper, vector);
-            ranker.Add(paper);
-        }
-
-        var (pool, _) = Recommender.Candidates(ranker, index, _ => 0, [new RelevanceQuery("knowledge distillation", Meaning)], 10,
-            preferences: new ProfilePreferences([], ["Grace Hopper"], []));
-        Assert.Equal(0, Assert.Single(pool).Relevance);
+        Assert.Equal(0, Assert.Single(Pool(new ProfilePreferences([], ["Grace Hopper"], []), papers)).Relevance);
         Assert.Empty(CandidateIds(ProfilePreferences.None, papers));
     }
 
