@@ -157,6 +157,28 @@ public sealed class HostileGrpcTests(RabbitMqFixture rabbit, PipelineFixture pip
         }
     }
 
+    /// <summary>
+    /// The service's health right after it refused a 17 MB message. The client may still be writing
+    /// the refused message's frames when the server resets its stream, and Kestrel may then close
+    /// the whole connection (HTTP/2 STREAM_CLOSED; seen once in a clean-clone CI run): the next call
+    /// on it fails and the channel connects again. So a failure of the connection is tried again,
+    /// twice; a service that stopped serving still fails the test.
+    /// </summary>
+    private async Task<HealthCheckResponse> HealthAfterRefusalAsync(string service)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await new Health.HealthClient(Pipeline.Channel(service)).CheckAsync(new HealthCheckRequest());
+            }
+            catch (RpcException e) when (attempt < 3 && e.StatusCode is StatusCode.Internal or StatusCode.Unavailable)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(500));
+            }
+        }
+    }
+
     [Fact]
     public async Task A_message_over_16_MB_is_refused_as_resource_exhausted_by_every_service_which_stays_up()
     {
@@ -188,7 +210,7 @@ public sealed class HostileGrpcTests(RabbitMqFixture rabbit, PipelineFixture pip
         {
             var e = await Assert.ThrowsAsync<RpcException>(call);
             Assert.Equal((service, StatusCode.ResourceExhausted), (service, e.StatusCode));
-            var health = await new Health.HealthClient(Pipeline.Channel(service)).CheckAsync(new HealthCheckRequest());
+            var health = await HealthAfterRefusalAsync(service);
             Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, health.Status);
             Assert.True(Pipeline.Services[service].IsRunning, $"{service} exited");
         }
