@@ -29,6 +29,13 @@ if (args is ["rank-load", ..])
     return;
 }
 
+if (args is ["embed-tail", ..])
+{
+    // Not a BenchmarkDotNet run: the embed process and the parts of its call, one client (see EmbedTail).
+    await EmbedTail.RunAsync(args[1..]);
+    return;
+}
+
 if (args is ["notify-delivery", ..])
 {
     // Not a BenchmarkDotNet run: Redis, an SMTP server, RabbitMQ and the notify process (see NotifyDelivery).
