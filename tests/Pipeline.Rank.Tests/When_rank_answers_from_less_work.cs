@@ -106,20 +106,42 @@ public class When_rank_answers_from_less_work
         Assert.Equal(CountingEmbedClient.VectorOf("graph networks"), second[1]);
     }
 
+    [Fact]
+    public async Task A_search_query_goes_to_the_query_model_and_is_remembered_apart_from_the_same_interest()
+    {
+        var embed = new CountingEmbedClient();
+        var embedder = new TextEmbedder(embed);
+
+        var interest = await embedder.EmbedAsync(["diffusion models"], CancellationToken.None);
+        var query = await embedder.EmbedAsync(["diffusion models"], TextKind.Query, CancellationToken.None);
+        var queryAgain = await embedder.EmbedAsync(["diffusion models"], TextKind.Query, CancellationToken.None);
+        var interestAgain = await embedder.EmbedAsync(["diffusion models"], CancellationToken.None);
+
+        Assert.Equal([(TextKind.Document, "diffusion models"), (TextKind.Query, "diffusion models")], embed.AskedWithKind);
+        Assert.NotEqual(interest[0], query[0]);
+        Assert.Same(query[0], queryAgain[0]);
+        Assert.Same(interest[0], interestAgain[0]);
+    }
+
     private sealed class CountingEmbedClient : EmbedService.EmbedServiceClient
     {
         public List<string> Asked { get; } = [];
+
+        public List<(TextKind Kind, string Text)> AskedWithKind { get; } = [];
 
         public static float[] VectorOf(string text) => [text.Length, 1];
 
         public override AsyncUnaryCall<EmbedResponse> EmbedAsync(EmbedRequest request, Metadata? headers = null, DateTime? deadline = null, CancellationToken cancellationToken = default)
         {
             Asked.AddRange(request.Texts);
+            var kind = request.Kind == TextKind.Unspecified ? TextKind.Document : request.Kind;
+            AskedWithKind.AddRange(request.Texts.Select(t => (kind, t)));
             var response = new EmbedResponse();
             foreach (var text in request.Texts)
             {
                 var embedding = new Embedding();
-                embedding.Values.Add(VectorOf(text));
+                // A query model's vector differs from the document model's for the same text.
+                embedding.Values.Add(kind == TextKind.Query ? [text.Length, -1] : VectorOf(text));
                 response.Embeddings.Add(embedding);
             }
 

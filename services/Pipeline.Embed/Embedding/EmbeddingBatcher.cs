@@ -134,8 +134,10 @@ public sealed class EmbeddingBatcher : IAsyncDisposable
         // and which instance did the work when several compete for the same queue.
         _logger.LogInformation("Model run on {Texts} texts from {Requests} callers took {Milliseconds:F0} ms ({Model}, instance {Instance})",
             textCount, requests.Count, Stopwatch.GetElapsedTime(started).TotalMilliseconds, _model.ModelId, Instance);
-        _modelTexts?.Add(textCount);
-        _batchSizes?.Record(textCount);
+        // Tagged by model: the query model's batcher records into the same two instruments.
+        var model = new KeyValuePair<string, object?>("embed.model", _model.ModelId);
+        _modelTexts?.Add(textCount, model);
+        _batchSizes?.Record(textCount, model);
         return vectors;
     }
 

@@ -52,6 +52,32 @@ public sealed class EmbeddingOptions
     public EmbeddingPrecision Precision { get; set; } = EmbeddingPrecision.Fp32;
 
     /// <summary>
+    /// The precision search queries are embedded in (EmbedRequest.kind = TEXT_KIND_QUERY). Int8
+    /// (default): a second, int8 copy of the model, each query in a run of its own, so a query's
+    /// vector never depends on what else was embedded with it; a short query then takes about a
+    /// third of the fp32 time and ranks as well on the judged queries (docs/embedding.md). The
+    /// same value as <see cref="Precision"/> embeds queries like documents, with no second model.
+    /// </summary>
+    public EmbeddingPrecision QueryPrecision { get; set; } = EmbeddingPrecision.Int8;
+
+    /// <summary>Whether queries have a model of their own (<see cref="QueryPrecision"/> differs from <see cref="Precision"/>).</summary>
+    public bool SeparateQueryModel => QueryPrecision != Precision;
+
+    /// <summary>These options for the query model: its precision, and runs of one text.</summary>
+    public EmbeddingOptions ForQueries() => new()
+    {
+        IntraOpThreads = IntraOpThreads,
+        MaxConcurrentRuns = MaxConcurrentRuns,
+        MaxBatchSize = 1,
+        MaxTextsPerCall = MaxTextsPerCall,
+        CacheTimeToLive = CacheTimeToLive,
+        ConsumerConcurrency = ConsumerConcurrency,
+        Precision = QueryPrecision,
+        QueryPrecision = QueryPrecision,
+        FuseAttention = FuseAttention,
+    };
+
+    /// <summary>
     /// fp32: rewrite each layer's self-attention into one ONNX Runtime MultiHeadAttention kernel at
     /// load (<see cref="TransformerFusion"/>; logged at startup). Same vectors within float rounding,
     /// so the model id does not change; runs then hold texts of one length only. False runs the

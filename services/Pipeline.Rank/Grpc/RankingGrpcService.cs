@@ -68,7 +68,7 @@ public sealed class RankingGrpcService(
             return await AnswerAsync(listed);
         }
 
-        var vector = (await embedder.EmbedAsync([query], context.CancellationToken))[0];
+        var vector = (await embedder.EmbedAsync([query], Pipeline.Contracts.Embed.V1.TextKind.Query, context.CancellationToken))[0];
         var ranked = await gate.RunAsync(
             () => relevance.Rank([new RelevanceQuery(query, vector)], limit, include, seenSince: since)
                 .Select(h => Ranked(h.Paper, h.Score, h.Score, 0, TrendingScore.Recency(now - h.Paper.SeenAt), relevance.Explain(h, [query], "search")))

@@ -315,6 +315,51 @@ public sealed class PipelineFlowTests(RabbitMqFixture rabbit, PipelineFixture pi
     }
 
     [Fact]
+    public async Task A_query_is_embedded_by_the_query_model_the_same_whatever_is_embedded_with_it()
+    {
+        var model = await Pipeline.Embed.GetModelAsync(new Contracts.Embed.V1.GetModelRequest());
+        Assert.Equal("sentence-transformers/all-MiniLM-L6-v2", model.Id);
+        Assert.Equal(model.Id + "+int8", model.QueryModel);
+
+        const string query = "contrastive pretraining of protein language models";
+        var alone = await Pipeline.Embed.EmbedAsync(new Contracts.Embed.V1.EmbedRequest { Texts = { query }, Kind = Contracts.Embed.V1.TextKind.Query });
+        Assert.Equal(model.QueryModel, alone.Model);
+
+        // In one call with other texts, and from other callers at the same time: int8 activations
+        // are scaled per model run, so a query that shared a run would come out different.
+        var others = Enumerable.Range(0, 6).Select(i => Pipeline.Embed.EmbedAsync(new Contracts.Embed.V1.EmbedRequest
+        {
+            Texts = { $"a much longer text about the thermal conductivity of layered materials, number {i}, with many more words in it" },
+            Kind = Contracts.Embed.V1.TextKind.Query,
+        }).ResponseAsync).ToArray();
+        var mixed = await Pipeline.Embed.EmbedAsync(new Contracts.Embed.V1.EmbedRequest
+        {
+            // A long text padded against a short one moves the short one's vector most.
+            Texts = { string.Join(' ', Enumerable.Repeat("Diffusion models for protein design.", 30)), $"{query} ", "曲面" },
+            Kind = Contracts.Embed.V1.TextKind.Query,
+        });
+        await Task.WhenAll(others);
+        var again = mixed.Embeddings[1].Values.ToArray();
+        Assert.Equal(alone.Embeddings[0].Values.ToArray(), again, new ToleranceComparer(1e-6f));
+
+        // The document model for the same text: a different vector (other weights), close in meaning.
+        var document = await Pipeline.Embed.EmbedAsync(new Contracts.Embed.V1.EmbedRequest { Texts = { query } });
+        Assert.Equal(model.Id, document.Model);
+        var cosine = alone.Embeddings[0].Values.Zip(document.Embeddings[0].Values, (a, b) => (double)a * b).Sum();
+        Assert.InRange(cosine, 0.97, 0.99999);
+
+        var unknown = await Assert.ThrowsAsync<RpcException>(() => Pipeline.Embed.EmbedAsync(new Contracts.Embed.V1.EmbedRequest { Texts = { query }, Kind = (Contracts.Embed.V1.TextKind)7 }).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, unknown.StatusCode);
+    }
+
+    private sealed class ToleranceComparer(float tolerance) : IEqualityComparer<float>
+    {
+        public bool Equals(float x, float y) => Math.Abs(x - y) <= tolerance;
+
+        public int GetHashCode(float obj) => 0;
+    }
+
+    [Fact]
     public async Task Every_service_is_ready_over_http_and_serving_over_grpc_health()
     {
         using var http = new HttpClient();

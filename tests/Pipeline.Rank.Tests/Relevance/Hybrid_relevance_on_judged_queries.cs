@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Numerics.Tensors;
+using Pipeline.Embed.Embedding;
 using Pipeline.Rank.Ranking.Relevance;
 using Xunit.Abstractions;
 
@@ -57,6 +59,40 @@ public sealed class Hybrid_relevance_on_judged_queries(JudgedCorpus corpus, ITes
         Assert.True(hybrid.At5 >= scores[RelevanceMode.Lexical].At5 && hybrid.At5 >= scores[RelevanceMode.Dense].At5, "hybrid nDCG@5 is below a single mode");
     }
 
+    /// <summary>
+    /// Search embeds its query with embed's int8 query model (Embedding:QueryPrecision), alone in
+    /// its run, while papers keep their fp32 vectors: the judged queries must rank as well so.
+    /// </summary>
+    [Fact]
+    public void Queries_embedded_by_the_int8_query_model_rank_as_well_as_fp32_queries()
+    {
+        if (Skipped()) return;
+
+        using var queryModel = new MiniLmEmbedder(new EmbeddingOptions().ForQueries());
+        Assert.Equal(MiniLmEmbedder.IdOf(EmbeddingPrecision.Int8), queryModel.ModelId);
+        var int8 = corpus.Queries.ToDictionary(q => q.Id, q => queryModel.Embed(q.Text));
+        var ranker = corpus.Ranker();
+        output.WriteLine("| query vectors | mode | nDCG@5 | nDCG@10 | queries better / worse than fp32 at @10 |");
+        output.WriteLine("|---|---|---|---|---|");
+        foreach (var mode in new[] { RelevanceMode.Dense, RelevanceMode.Hybrid })
+        {
+            var fp32 = Evaluate(ranker, mode);
+            var quantised = Evaluate(ranker, mode, q => new RelevanceQuery(q.Text, int8[q.Id]));
+            var better = corpus.Queries.Count(q => quantised.PerQuery[q.Id] > fp32.PerQuery[q.Id] + 1e-9);
+            var worse = corpus.Queries.Count(q => quantised.PerQuery[q.Id] < fp32.PerQuery[q.Id] - 1e-9);
+            output.WriteLine($"| fp32 | {mode.ToString().ToLowerInvariant()} | {F(fp32.At5)} | {F(fp32.At10)} | – |");
+            output.WriteLine($"| int8, one query per run | {mode.ToString().ToLowerInvariant()} | {F(quantised.At5)} | {F(quantised.At10)} | {better} / {worse} |");
+            if (mode == RelevanceMode.Hybrid)
+            {
+                Assert.True(quantised.At5 >= fp32.At5 - 0.01, $"hybrid nDCG@5 with int8 queries {F(quantised.At5)} against {F(fp32.At5)}");
+                Assert.True(quantised.At10 >= fp32.At10 - 0.01, $"hybrid nDCG@10 with int8 queries {F(quantised.At10)} against {F(fp32.At10)}");
+            }
+        }
+
+        var cosines = corpus.Queries.Select(q => (double)TensorPrimitives.CosineSimilarity(int8[q.Id], corpus.QueryVectors[q.Id])).ToArray();
+        output.WriteLine($"cosine of each query's int8 vector to its fp32 vector: mean {cosines.Average():F4}, min {cosines.Min():F4}");
+    }
+
     /// <summary>The evidence for the fusion choice in docs/ranking.md: the alternatives, untuned, side by side.</summary>
     [Fact]
     public void Fusion_alternatives_are_measured_for_the_record()
@@ -89,13 +125,13 @@ public sealed class Hybrid_relevance_on_judged_queries(JudgedCorpus corpus, ITes
         }
     }
 
-    private Scores Evaluate(RelevanceRanker ranker, RelevanceMode mode)
+    private Scores Evaluate(RelevanceRanker ranker, RelevanceMode mode, Func<JudgedQuery, RelevanceQuery>? queryOf = null)
     {
         var at5 = new Dictionary<string, double>();
         var at10 = new Dictionary<string, double>();
         foreach (var q in corpus.Queries)
         {
-            var ranked = ranker.Rank([corpus.QueryOf(q)], 10, mode: mode).Select(h => h.Paper.Paper.Id).ToArray();
+            var ranked = ranker.Rank([(queryOf ?? corpus.QueryOf)(q)], 10, mode: mode).Select(h => h.Paper.Paper.Id).ToArray();
             at5[q.Id] = Ndcg.At(5, ranked, q.Relevant);
             at10[q.Id] = Ndcg.At(10, ranked, q.Relevant);
         }
