@@ -64,18 +64,13 @@ public sealed class EmbeddingOptions
     public bool SeparateQueryModel => QueryPrecision != Precision;
 
     /// <summary>These options for the query model: its precision, and runs of one text.</summary>
-    public EmbeddingOptions ForQueries() => new()
+    public EmbeddingOptions ForQueries()
     {
-        IntraOpThreads = IntraOpThreads,
-        MaxConcurrentRuns = MaxConcurrentRuns,
-        MaxBatchSize = 1,
-        MaxTextsPerCall = MaxTextsPerCall,
-        CacheTimeToLive = CacheTimeToLive,
-        ConsumerConcurrency = ConsumerConcurrency,
-        Precision = QueryPrecision,
-        QueryPrecision = QueryPrecision,
-        FuseAttention = FuseAttention,
-    };
+        var queries = (EmbeddingOptions)MemberwiseClone();
+        queries.Precision = QueryPrecision;
+        queries.MaxBatchSize = 1;
+        return queries;
+    }
 
     /// <summary>
     /// fp32: rewrite each layer's self-attention into one ONNX Runtime MultiHeadAttention kernel at
