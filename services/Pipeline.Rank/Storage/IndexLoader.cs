@@ -17,6 +17,7 @@ public sealed class IndexLoader(RankStore store, PaperIndex papers, RelevanceRan
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var watch = Stopwatch.StartNew();
+        var (pausedBefore, gen0Before, gen2Before, allocatedBefore) = (GC.GetTotalPauseDuration(), GC.CollectionCount(0), GC.CollectionCount(2), GC.GetTotalAllocatedBytes());
         papers.EnsureCapacity((int)await store.CountPapersAsync());
         var parallel = new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = cancellationToken };
         var sinceCollection = 0;
@@ -24,9 +25,10 @@ public sealed class IndexLoader(RankStore store, PaperIndex papers, RelevanceRan
         {
             // Each batch's parsed papers (abstracts, JSON, float vectors) outlive a gen0 collection
             // while they are indexed, so they reach gen2, where nothing collects them until a full
-            // collection: left alone, the process peaked at 650 MB to hold 350. A full collection
-            // every 10,000 papers keeps the peak near the end size (404 MB at 100,000) and cost
-            // nothing measurable in load time (docs/benchmarks.md).
+            // collection: left alone, the process peaked at 515-550 MB to hold 350. A full
+            // collection every 10,000 papers keeps the peak near the end size (365-385 MB at
+            // 100,000) and costs nothing measurable in load time (docs/benchmarks.md). Done in the
+            // background it paused the load less but let the peak reach 400-410 MB.
             sinceCollection += batch.Count;
             if (sinceCollection >= CollectEveryPapers)
             {
@@ -63,8 +65,10 @@ public sealed class IndexLoader(RankStore store, PaperIndex papers, RelevanceRan
         profiles.UpsertMany(loaded);
         loaded.Clear();
         logger.LogInformation(
-            "Loaded {Papers} papers and {Profiles} profiles from Redis in {Elapsed} ms (papers {PaperElapsed} ms, vectors {Precision}, {VectorMegabytes} MB, sign-code prefilter from {PrefilterFrom} papers)",
-            papers.Count, profiles.Count, watch.ElapsedMilliseconds, loadedPapers, papers.Precision, papers.VectorBytes / 1_000_000, papers.PrefilterFrom);
+            "Loaded {Papers} papers and {Profiles} profiles from Redis in {Elapsed} ms (papers {PaperElapsed} ms, vectors {Precision}, {VectorMegabytes} MB, sign-code prefilter from {PrefilterFrom} papers; {AllocatedMegabytes} MB allocated, GC paused {PausedMs} ms in {Collections} collections, {FullCollections} full)",
+            papers.Count, profiles.Count, watch.ElapsedMilliseconds, loadedPapers, papers.Precision, papers.VectorBytes / 1_000_000, papers.PrefilterFrom,
+            (GC.GetTotalAllocatedBytes() - allocatedBefore) / 1_000_000, (long)(GC.GetTotalPauseDuration() - pausedBefore).TotalMilliseconds,
+            GC.CollectionCount(0) - gen0Before, GC.CollectionCount(2) - gen2Before);
 
         // The load leaves a few hundred MB of garbage (JSON, one float[] a paper, abstracts the
         // vector index dropped) and posting lists with room to grow (trimmed first); collect and
