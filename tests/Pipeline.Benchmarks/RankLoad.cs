@@ -33,7 +33,7 @@ public static partial class RankLoad
     private const string ApiKey = "benchmark-key";
     private static readonly TimeSpan RunBound = TimeSpan.FromSeconds(20);
     private static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(
-        double.TryParse(Environment.GetEnvironmentVariable("RANK_LOAD_WARMUP_SECONDS"), CultureInfo.InvariantCulture, out var seconds) ? seconds : 3);
+        double.TryParse(Environment.GetEnvironmentVariable("RANK_LOAD_WARMUP_SECONDS"), CultureInfo.InvariantCulture, out var seconds) ? seconds : 10);
 
     public static async Task RunAsync(string[] args)
     {
@@ -197,7 +197,9 @@ public static partial class RankLoad
             // particular. By time, not by count: the runtime recompiles a hot method (tier 1) only
             // after it has been called 30 times and a 100 ms delay has passed, in the background, so
             // a 200-call warm-up of a 0.1 ms call (Trending) ended before that and the measured run
-            // paid for the recompilation on one of the two cores.
+            // paid for the recompilation on one of the two cores. 10 s, not 3: after 3 s the
+            // tiering thread still took 44 % of rank's CPU samples in the first seconds of the
+            // one-client run of the first call after start (perf, docs/benchmarks.md).
             // RANK_LOAD_WARMUP_SECONDS=0 gives the old warm-up (200 calls from 4 clients), for comparison.
             var warm = WarmUp > TimeSpan.Zero
                 ? await RunAsync(call, clients: 16, maxCalls: int.MaxValue, WarmUp)
