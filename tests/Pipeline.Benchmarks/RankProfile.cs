@@ -39,6 +39,12 @@ public static class RankProfile
             .Select(s => s.Interests.Select((t, i) => new RelevanceQuery(t, s.Vectors[i])).ToArray())
             .ToArray();
 
+        if (Environment.GetEnvironmentVariable("RANK_PROFILE_SLOW") == "1")
+        {
+            SlowestLexical(relevance, interests);
+            return;
+        }
+
         var gc0 = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
         foreach (var (name, prefilter, parallel) in new[] { ("exact scans on one thread", int.MaxValue, int.MaxValue), ("exact scans on two threads", int.MaxValue, 32_768), ("1-bit prefilter, exact re-scoring", 0, int.MaxValue) })
         {
@@ -144,6 +150,44 @@ public static class RankProfile
         Console.WriteLine($"GC counts during the timings: gen0 {GC.CollectionCount(0) - gc0.Item1}, gen1 {GC.CollectionCount(1) - gc0.Item2}, gen2 {GC.CollectionCount(2) - gc0.Item3}; server GC {System.Runtime.GCSettings.IsServerGC}");
     }
 
+    /// <summary>
+    /// <c>RANK_PROFILE_SLOW=1</c>: the lexical side of every subscriber's interests, eight times
+    /// over (the total of each pass), then the slowest interest lists of the last pass with each
+    /// term's share of the papers (a common word is on most of them: its whole list is read).
+    /// </summary>
+    private static void SlowestLexical(RelevanceRanker relevance, RelevanceQuery[][] interests)
+    {
+        var timed = new List<(double Ms, RelevanceQuery[] Queries)>();
+        var totals = new List<double>();
+        for (var pass = 0; pass < 8; pass++)
+        {
+            var all = Stopwatch.StartNew();
+            foreach (var queries in interests)
+            {
+                var start = Stopwatch.GetTimestamp();
+                relevance.Rank(queries, 100, mode: RelevanceMode.Lexical);
+                if (pass == 7)
+                {
+                    timed.Add((Stopwatch.GetElapsedTime(start).TotalMilliseconds, queries));
+                }
+            }
+
+            if (pass > 0)
+            {
+                totals.Add(all.Elapsed.TotalMilliseconds);
+            }
+        }
+
+        totals.Sort();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{interests.Length} subscribers' interests, lexical top 100: ms a pass, sorted, after the first: {string.Join(" ", totals.Select(t => t.ToString("F0", CultureInfo.InvariantCulture)))}"));
+        foreach (var (ms, queries) in timed.OrderByDescending(t => t.Ms).Take(10))
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{ms,7:F3} ms  {string.Join(" | ", queries.Select(q => string.Join(" ", RelevanceRanker.TermsOf(q.Text).Select(t => $"{t}:{relevance.ShareOf(t):F2}"))))}"));
+        }
+    }
+
     private static void Time(string what, int rounds, Func<int, int> run)
     {
         for (var i = 0; i < Math.Min(20, rounds); i++)
@@ -152,6 +196,7 @@ public static class RankProfile
         }
 
         var times = new List<double>(rounds);
+        var allocated = GC.GetAllocatedBytesForCurrentThread();
         for (var i = 0; i < rounds; i++)
         {
             var start = Stopwatch.GetTimestamp();
@@ -159,9 +204,10 @@ public static class RankProfile
             times.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
         }
 
+        var perCall = (GC.GetAllocatedBytesForCurrentThread() - allocated) / rounds;
         times.Sort();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{what,-45} p50 {times[times.Count / 2],7:F3} ms  p99 {times[Math.Min(times.Count - 1, (int)(times.Count * 0.99))],7:F3} ms"));
+            $"{what,-45} p50 {times[times.Count / 2],7:F3} ms  p99 {times[Math.Min(times.Count - 1, (int)(times.Count * 0.99))],7:F3} ms  {perCall / 1024.0,7:F1} KB/call"));
     }
 
     private static void RowMajorDistances(ulong[] rows, ReadOnlySpan<ulong> query, ushort[] distances)

@@ -216,6 +216,32 @@ public sealed class LexicalIndexSpecs(ITestOutputHelper output)
     }
 
     [Fact]
+    public void One_query_answers_as_the_same_query_among_a_subscribers_interests_does()
+    {
+        // A search (one query) is answered straight from its sums; several queries (a subscriber's
+        // interests) keep each paper's best score first. The same query must give the same papers,
+        // scores and order either way: ties (the same text under many ids) and the filter included.
+        var (index, words) = Timed(6_000);
+        for (var i = 0; i < 40; i++)
+        {
+            index.Add(At(6_000 + i, $"twin{i}", "w0 w1 w2", "w3 w4 w5"));
+        }
+
+        Func<Pipeline.Rank.Ranking.IndexedPaper, bool> odd = p => p.Paper.Id.Length % 2 == 1;
+        foreach (var text in Enumerable.Range(0, 20).Select(_ => words()).Append("w0 w1 w2").Append("w0").Append("w1 w5"))
+        {
+            foreach (var filter in new[] { null, odd })
+            {
+                var alone = index.Search(Query(text), 25, filter);
+                var amongOthers = index.Search(Query(text, "nowhere to be found"), 25, filter);
+
+                Assert.NotEmpty(alone);
+                Assert.Equal(amongOthers.Select(m => (m.Paper.Paper.Id, m.Score, m.BestQuery)), alone.Select(m => (m.Paper.Paper.Id, m.Score, m.BestQuery)));
+            }
+        }
+    }
+
+    [Fact]
     public void Trimming_the_lists_after_a_load_changes_no_answer_and_papers_added_after_it_are_found()
     {
         // Lists of every length: "common" on every paper (past the length where lists grow by a quarter), "rareN" on few.

@@ -305,6 +305,21 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
             var slots = _slotCount;
             var work = RentAccumulator(slots);
             var (scores, touched) = (work.Scores, work.Touched);
+            if (queries.Count == 1)
+            {
+                // One query (a search): its sums are the answer's scores, taken straight from the
+                // accumulator, with no pass to keep a best query per paper.
+                var reached = Accumulate(queries[0], scores, touched, out var scale, limit, include, from);
+                var top = TopOf(touched.AsSpan(0, reached), scores, scale, null, limit, include);
+                foreach (var slot in touched.AsSpan(0, reached))
+                {
+                    scores[slot] = 0;
+                }
+
+                ReturnAccumulator(work);
+                return top;
+            }
+
             for (var q = 0; q < queries.Count; q++)
             {
                 var touchedCount = Accumulate(queries[q], scores, touched, out var normaliser, limit, include, from);
@@ -370,7 +385,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     /// </summary>
     private LexicalMatch[] SearchWindow(IReadOnlyList<IReadOnlyList<string>> queries, int[] slots, int limit, Func<IndexedPaper, bool>? include)
     {
-        var (avgTitle, avgAbstract) = AverageLengths();
+        var bm25 = Bm25Of();
         var weighted = new List<(int Id, Postings Postings, float Weight)>[queries.Count];
         var normalisers = new float[queries.Count];
         for (var q = 0; q < queries.Count; q++)
@@ -398,7 +413,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
                     var at = BinarySearchTerm(paperTerms, id);
                     if (at >= 0)
                     {
-                        sum += weight * Saturate(paperTerms[at], slot, avgTitle, avgAbstract);
+                        sum += weight * bm25.Saturate(paperTerms[at], _titleLengths[slot], _abstractLengths[slot]);
                         reached = true;
                     }
                 }
@@ -418,7 +433,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     private LexicalMatch[] Answer(Accumulator work, int limit, Func<IndexedPaper, bool>? include)
     {
         var matched = work.Matched.AsSpan(0, work.MatchedCount);
-        var top = matched.Length > 0 ? TopOf(matched, work.Best, work.BestQuery, limit, include) : [];
+        var top = matched.Length > 0 ? TopOf(matched, work.Best, 1f, work.BestQuery, limit, include) : [];
         foreach (var slot in matched)
         {
             work.Best[slot] = 0;
@@ -502,7 +517,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
                 return (0, 0);
             }
 
-            var (avgTitle, avgAbstract) = AverageLengths();
+            var bm25 = Bm25Of();
             var score = 0.0;
             var bestQuery = 0;
             for (var q = 0; q < queries.Count; q++)
@@ -517,7 +532,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
                     var at = postings?.Find(slot) ?? -1;
                     if (at >= 0)
                     {
-                        total += idf * Saturate(postings!.Items[at], slot, avgTitle, avgAbstract);
+                        total += idf * bm25.Saturate(postings!.Items[at], _titleLengths[slot], _abstractLengths[slot]);
                     }
                 }
 
@@ -567,15 +582,15 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     /// </summary>
     private int Accumulate(IReadOnlyList<string> terms, float[] scores, int[] touched, out float normaliser, int limit, Func<IndexedPaper, bool>? include, long from)
     {
-        var (avgTitle, avgAbstract) = AverageLengths();
+        var bm25 = Bm25Of();
         (var matching, normaliser) = Weigh(terms);
-        var count = AccumulatePruned(matching, scores, touched, avgTitle, avgAbstract, limit, include, from);
+        var count = AccumulatePruned(matching, scores, touched, bm25, limit, include, from);
         if (count < 0)
         {
             count = 0;
             foreach (var (_, postings, weight) in matching)
             {
-                count = AccumulateAll(postings, weight, scores, touched, count, avgTitle, avgAbstract, from);
+                count = AccumulateAll(postings, weight, scores, touched, count, bm25, from);
             }
         }
 
@@ -598,7 +613,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     /// the answer, and the scores of those that can are complete. Otherwise (or with no common term,
     /// or only common terms) answers -1 with <paramref name="scores"/> cleared for a full pass.
     /// </summary>
-    private int AccumulatePruned(List<(int Id, Postings Postings, float Weight)> matching, float[] scores, int[] touched, float avgTitle, float avgAbstract, int limit, Func<IndexedPaper, bool>? include, long from)
+    private int AccumulatePruned(List<(int Id, Postings Postings, float Weight)> matching, float[] scores, int[] touched, in Bm25 bm25, int limit, Func<IndexedPaper, bool>? include, long from)
     {
         var commonFrom = Math.Max(CommonPostings, _liveCount / 8);
         var common = 0;
@@ -622,7 +637,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
         {
             if (postings.Count < commonFrom)
             {
-                count = AccumulateAll(postings, weight, scores, touched, count, avgTitle, avgAbstract, from);
+                count = AccumulateAll(postings, weight, scores, touched, count, bm25, from);
             }
         }
 
@@ -636,7 +651,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
                     var at = postings.Find(slot);
                     if (at >= 0)
                     {
-                        scores[slot] += weight * Saturate(postings.Items[at], slot, avgTitle, avgAbstract);
+                        scores[slot] += weight * bm25.Saturate(postings.Items[at], _titleLengths[slot], _abstractLengths[slot]);
                     }
                 }
             }
@@ -683,10 +698,11 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     }
 
     /// <summary>Adds one term's weighted contribution for every live paper on its list that appeared at or after <paramref name="from"/>; returns the new count of touched papers.</summary>
-    private int AccumulateAll(Postings postings, float weight, float[] scores, int[] touched, int count, float avgTitle, float avgAbstract, long from)
+    private int AccumulateAll(Postings postings, float weight, float[] scores, int[] touched, int count, in Bm25 bm25, long from)
     {
         var items = postings.Items.AsSpan(0, postings.Count);
-        var seen = _seenTicks;
+        // Locals, so the loop reads no field of the index per posting.
+        var (seen, titleLengths, abstractLengths, constants) = (_seenTicks, _titleLengths, _abstractLengths, bm25);
         foreach (var item in items)
         {
             var slot = item >>> SlotShift;
@@ -698,57 +714,67 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
                     touched[count++] = slot;
                 }
 
-                scores[slot] += weight * Saturate(item, slot, avgTitle, avgAbstract);
+                scores[slot] += weight * constants.Saturate(item, titleLengths[slot], abstractLengths[slot]);
             }
         }
 
         return count;
     }
 
-    /// <summary>BM25F's saturated, length-normalised term frequency over both fields, in [0, 1).</summary>
-    private float Saturate(int item, int slot, float avgTitle, float avgAbstract)
-    {
-        var o = _options;
-        var title = (item >> 4) & MaxFieldFrequency;
-        var @abstract = item & MaxFieldFrequency;
-        var f = 0f;
-        if (title > 0)
-        {
-            f += (float)o.TitleWeight * title / (float)(1 - o.TitleB + o.TitleB * _titleLengths[slot] / avgTitle);
-        }
-
-        if (@abstract > 0)
-        {
-            f += @abstract / (float)(1 - o.AbstractB + o.AbstractB * _abstractLengths[slot] / avgAbstract);
-        }
-
-        return f / ((float)o.K1 + f);
-    }
-
     /// <summary>Lucene's BM25 IDF, which stays positive for terms in most papers.</summary>
     private double Idf(int documentFrequency) =>
         Math.Log(1 + (_liveCount - documentFrequency + 0.5) / (documentFrequency + 0.5));
 
-    private (float Title, float Abstract) AverageLengths() => _liveCount == 0
-        ? (1, 1)
-        : ((float)Math.Max(_titleLengthSum / _liveCount, 1), (float)Math.Max(_abstractLengthSum / _liveCount, 1));
+    /// <summary>The BM25F constants for the index as it is now (its average field lengths). Caller holds the lock.</summary>
+    private Bm25 Bm25Of()
+    {
+        var (avgTitle, avgAbstract) = _liveCount == 0
+            ? (1.0, 1.0)
+            : (Math.Max(_titleLengthSum / _liveCount, 1), Math.Max(_abstractLengthSum / _liveCount, 1));
+        var o = _options;
+        return new Bm25(
+            (float)o.TitleWeight, (float)(1 - o.TitleB), (float)(o.TitleB / avgTitle),
+            (float)(1 - o.AbstractB), (float)(o.AbstractB / avgAbstract), (float)o.K1);
+    }
+
+    /// <summary>
+    /// BM25F's saturated, length-normalised term frequency over both fields, in [0, 1), with the
+    /// query's constants worked out once: a posting then costs two divisions (three with a title hit).
+    /// </summary>
+    private readonly record struct Bm25(float TitleWeight, float TitleBase, float TitleSlope, float AbstractBase, float AbstractSlope, float K1)
+    {
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        public float Saturate(int item, float titleLength, float abstractLength)
+        {
+            // Both fields always (a field without the term adds exactly 0): no branch to mispredict
+            // on a common word that is in some titles and not in others.
+            var title = (item >> 4) & MaxFieldFrequency;
+            var @abstract = item & MaxFieldFrequency;
+            var f = (TitleWeight * title / (TitleBase + (TitleSlope * titleLength)))
+                + (@abstract / (AbstractBase + (AbstractSlope * abstractLength)));
+            return f / (K1 + f);
+        }
+    }
 
     private static IEnumerable<string> Distinct(IReadOnlyList<string> terms) =>
         terms.Count <= 1 ? terms : terms.Distinct(StringComparer.Ordinal);
 
-    private LexicalMatch[] TopOf(ReadOnlySpan<int> matched, float[] best, int[] bestQuery, int limit, Func<IndexedPaper, bool>? include)
+    /// <summary>
+    /// The best <paramref name="limit"/> of <paramref name="matched"/> that <paramref name="include"/>
+    /// accepts, each scored <paramref name="scores"/> times <paramref name="scale"/>, with its query
+    /// from <paramref name="bestQuery"/> (the first when null).
+    /// </summary>
+    private LexicalMatch[] TopOf(ReadOnlySpan<int> matched, float[] scores, float scale, int[]? bestQuery, int limit, Func<IndexedPaper, bool>? include)
     {
         // A min-heap of the best so far; on equal scores the earlier paper ranks first, so answers are stable.
         var heap = new PriorityQueue<int, (float Score, int Slot)>(limit + 1, WorseFirst.Instance);
+        // The heap's worst entry once it is full, in locals: most papers of a common word's long list
+        // fall below it and cost one comparison, not a call to the heap's comparer.
+        var (floorScore, floorSlot) = (float.NegativeInfinity, int.MaxValue);
         foreach (var slot in matched)
         {
-            var score = best[slot];
-            if (score <= 0)
-            {
-                continue;
-            }
-
-            if (heap.Count == limit && heap.TryPeek(out _, out var floor) && WorseFirst.Instance.Compare((score, slot), floor) <= 0)
+            var score = scores[slot] * scale;
+            if (score <= 0 || score < floorScore || (score == floorScore && slot > floorSlot))
             {
                 continue;
             }
@@ -766,13 +792,19 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
             {
                 heap.EnqueueDequeue(slot, (score, slot));
             }
+
+            if (heap.Count == limit)
+            {
+                heap.TryPeek(out _, out var floor);
+                (floorScore, floorSlot) = floor;
+            }
         }
 
         var top = new LexicalMatch[heap.Count];
         for (var i = top.Length - 1; i >= 0; i--)
         {
             heap.TryDequeue(out var slot, out var priority);
-            top[i] = new LexicalMatch(_papers[slot]!, priority.Score, bestQuery[slot]);
+            top[i] = new LexicalMatch(_papers[slot]!, priority.Score, bestQuery?[slot] ?? 0);
         }
 
         return top;
