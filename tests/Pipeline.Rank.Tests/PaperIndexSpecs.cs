@@ -86,6 +86,27 @@ public class PaperIndexSpecs
         Assert.Equal(1, top[0].BestQuery);
     }
 
+    [Theory]
+    [InlineData(VectorPrecision.Float32)]
+    [InlineData(VectorPrecision.Int8)]
+    public void A_papers_similarity_to_queries_is_that_of_its_stored_vector(VectorPrecision precision)
+    {
+        var index = new PaperIndex(precision);
+        index.Upsert(Paper("a"), Unit((0, 1), (1, 0.3f), (5, -0.2f)));
+        index.Upsert(Paper("b"), Unit((2, 1), (3, 0.7f)));
+        float[][] queries = [Unit((0, 1)), Unit((2, 1), (3, 1)), Unit((5, 1))];
+
+        foreach (var id in new[] { "a", "b" })
+        {
+            Assert.True(index.TryGet(id, out _, out var vector));
+            Assert.True(index.TrySimilarity(id, queries, out var similarity));
+            Assert.Equal(PaperIndex.MaxSimilarity(queries, vector), similarity);
+        }
+
+        Assert.Equal(1, index.TrySimilarity("b", queries, out var b) ? b.Query : -1);
+        Assert.False(index.TrySimilarity("unknown", queries, out _));
+    }
+
     [Fact]
     public void Excluded_papers_are_left_out()
     {

@@ -206,6 +206,34 @@ public sealed class PaperIndex
     }
 
     /// <summary>
+    /// The highest cosine between paper <paramref name="id"/>'s vector and any of
+    /// <paramref name="queries"/>, and that query's index (as <see cref="MaxSimilarity"/> of the
+    /// vector <see cref="TryGet"/> gives), without copying the vector out; false for an unknown id.
+    /// </summary>
+    public bool TrySimilarity(string id, IReadOnlyList<float[]> queries, out (float Score, int Query) similarity)
+    {
+        Span<float> row = stackalloc float[Dimensions];
+        _lock.EnterReadLock();
+        try
+        {
+            if (!_slots.TryGetValue(id, out var slot))
+            {
+                similarity = default;
+                return false;
+            }
+
+            _vectors.Get(slot, row);
+        }
+        finally
+        {
+            _lock.ExitReadLock();
+        }
+
+        similarity = MaxSimilarity(queries, row);
+        return true;
+    }
+
+    /// <summary>
     /// The papers that appeared at or after <paramref name="from"/> (see <see cref="IndexedPaper.SeenAt"/>),
     /// of <paramref name="category"/> when not empty (case-insensitive), in index order. Reads the
     /// contiguous times first and touches only the papers of the window.

@@ -198,13 +198,10 @@ public sealed class RelevanceRanker(PaperIndex index, RelevanceOptions? options 
 
     private (double Cosine, int Query) DenseOf(IndexedPaper paper, float[][] vectors)
     {
-        if (vectors.Length == 0 || vectors[0].Length != PaperIndex.Dimensions || !index.TryGet(paper.Paper.Id, out _, out var vector))
-        {
-            return (0, 0);
-        }
-
-        var (cosine, query) = PaperIndex.MaxSimilarity(vectors, vector);
-        return (cosine, query);
+        // Scored from a row on the stack: no vector allocated per candidate.
+        return vectors.Length == 0 || vectors[0].Length != PaperIndex.Dimensions || !index.TrySimilarity(paper.Paper.Id, vectors, out var similarity)
+            ? (0, 0)
+            : similarity;
     }
 
     private RelevanceHit WithLexical(IndexedPaper paper, double score, double dense, int bestQuery, IReadOnlyList<string>[] terms) =>
