@@ -181,6 +181,21 @@ public static class RankProfile
         totals.Sort();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{interests.Length} subscribers' interests, lexical top 100: ms a pass, sorted, after the first: {string.Join(" ", totals.Select(t => t.ToString("F0", CultureInfo.InvariantCulture)))}"));
+        // Queries of common words only (each on 80 % of the synthetic papers): their lists are read whole.
+        foreach (var text in new[] { "base", "approach benchmark", "learn show propose" })
+        {
+            var single = new List<double>();
+            for (var i = 0; i < 200; i++)
+            {
+                var start = Stopwatch.GetTimestamp();
+                relevance.Rank([new RelevanceQuery(text, interests[0][0].Vector)], 100, mode: RelevanceMode.Lexical);
+                single.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            }
+
+            single.Sort();
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"'{text}' alone, lexical top 100: p50 {single[100]:F3} ms, least {single[0]:F3} ms"));
+        }
+
         foreach (var (ms, queries) in timed.OrderByDescending(t => t.Ms).Take(10))
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
