@@ -152,8 +152,9 @@ public static class RankProfile
 
     /// <summary>
     /// <c>RANK_PROFILE_SLOW=1</c>: the lexical side of every subscriber's interests, eight times
-    /// over (the total of each pass), then the slowest interest lists of the last pass with each
-    /// term's share of the papers (a common word is on most of them: its whole list is read).
+    /// over (the total of each pass), then three queries of common words alone (200 times each),
+    /// then the slowest interest lists of the last pass with each term's share of the papers (a
+    /// common word is on most of them: its whole list is read).
     /// </summary>
     private static void SlowestLexical(RelevanceRanker relevance, RelevanceQuery[][] interests)
     {

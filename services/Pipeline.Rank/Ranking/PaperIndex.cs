@@ -208,7 +208,8 @@ public sealed class PaperIndex
     /// <summary>
     /// The highest cosine between paper <paramref name="id"/>'s vector and any of
     /// <paramref name="queries"/>, and that query's index (as <see cref="MaxSimilarity"/> of the
-    /// vector <see cref="TryGet"/> gives), without copying the vector out; false for an unknown id.
+    /// vector <see cref="TryGet"/> gives), from a row on the stack instead of a new vector; false
+    /// for an unknown id.
     /// </summary>
     public bool TrySimilarity(string id, IReadOnlyList<float[]> queries, out (float Score, int Query) similarity)
     {

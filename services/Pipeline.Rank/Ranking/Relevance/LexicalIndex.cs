@@ -739,7 +739,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
 
     /// <summary>
     /// BM25F's saturated, length-normalised term frequency over both fields, in [0, 1), with the
-    /// query's constants worked out once: a posting then costs two divisions (three with a title hit).
+    /// query's constants worked out once: a posting then costs three divisions and no branch.
     /// </summary>
     private readonly record struct Bm25(float TitleWeight, float TitleBase, float TitleSlope, float AbstractBase, float AbstractSlope, float K1)
     {
