@@ -768,13 +768,13 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     {
         // A min-heap of the best so far; on equal scores the earlier paper ranks first, so answers are stable.
         var heap = new PriorityQueue<int, (float Score, int Slot)>(limit + 1, WorseFirst.Instance);
-        // The heap's worst entry once it is full, in locals: most papers of a common word's long list
-        // fall below it and cost one comparison, not a call to the heap's comparer.
-        var (floorScore, floorSlot) = (float.NegativeInfinity, int.MaxValue);
+        // The heap's worst entry once it is full, kept in a local: most papers of a common word's
+        // long list fall below it and cost one comparison, without peeking into the heap.
+        var floor = (Score: float.NegativeInfinity, Slot: int.MaxValue);
         foreach (var slot in matched)
         {
             var score = scores[slot] * scale;
-            if (score <= 0 || score < floorScore || (score == floorScore && slot > floorSlot))
+            if (score <= 0 || WorseFirst.Instance.Compare((score, slot), floor) <= 0)
             {
                 continue;
             }
@@ -795,8 +795,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
 
             if (heap.Count == limit)
             {
-                heap.TryPeek(out _, out var floor);
-                (floorScore, floorSlot) = floor;
+                heap.TryPeek(out _, out floor);
             }
         }
 
