@@ -310,9 +310,9 @@ public static partial class RankLoad
             var watch = Stopwatch.StartNew();
             await foreach (var batch in store.LoadPaperBatchesAsync())
             {
-                foreach (var (paper, vector) in batch)
+                foreach (var stored in batch)
                 {
-                    index.Upsert(paper, vector);
+                    index.Upsert(stored.Paper, stored.Vector);
                 }
             }
 
@@ -326,7 +326,17 @@ public static partial class RankLoad
         var lexical = Stopwatch.StartNew();
         await foreach (var batch in store.LoadPaperBatchesAsync())
         {
-            Parallel.ForEach(batch, stored => relevance.Add(stored.Paper));
+            Parallel.ForEach(batch, stored =>
+            {
+                if (stored.AbstractUtf8 is { } text)
+                {
+                    relevance.Add(stored.Paper, text);
+                }
+                else
+                {
+                    relevance.Add(stored.Paper);
+                }
+            });
         }
 
         say($"in process: the lexical index (RelevanceRanker.Add, 2 threads) read and indexed {indexes[VectorPrecision.Float16].Count} papers in {lexical.Elapsed.TotalSeconds:F2} s; "

@@ -23,7 +23,7 @@ public sealed class IndexLoader(RankStore store, PaperIndex papers, RelevanceRan
         var sinceCollection = 0;
         await foreach (var batch in store.LoadPaperBatchesAsync(cancellationToken))
         {
-            // Each batch's parsed papers (abstracts, JSON, float vectors) outlive a gen0 collection
+            // Each batch's parsed papers (abstracts and vectors as Redis's bytes, JSON) outlive a gen0 collection
             // while they are indexed, so they reach gen2, where nothing collects them until a full
             // collection: left alone, the process peaked at 515-540 MB to hold 350. A full
             // collection every 10,000 papers keeps the peak near the end size (360-390 MB at
@@ -36,14 +36,25 @@ public sealed class IndexLoader(RankStore store, PaperIndex papers, RelevanceRan
                 GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: false);
             }
 
-            foreach (var (paper, vector) in batch)
+            foreach (var paper in batch)
             {
-                papers.Upsert(paper, vector);
+                papers.Upsert(paper.Paper, paper.Vector);
             }
 
-            // The full paper (with its abstract) for the lexical index, whose tokenising is most of
-            // the load's work: on every core, while the next batch is already being read and parsed.
-            Parallel.ForEach(batch, parallel, stored => relevance.Add(stored.Paper));
+            // The abstracts for the lexical index, whose tokenising is most of the load's work: on
+            // every core, while the next batch is already being read and parsed; from the bytes
+            // Redis sent (no string made of each abstract).
+            Parallel.ForEach(batch, parallel, paper =>
+            {
+                if (paper.AbstractUtf8 is { } text)
+                {
+                    relevance.Add(paper.Paper, text);
+                }
+                else
+                {
+                    relevance.Add(paper.Paper);
+                }
+            });
         }
 
         var loadedPapers = watch.ElapsedMilliseconds;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Text;
 using System.Text.Json;
 using Pipeline.Contracts.Messages;
 using Pipeline.Rank.Ranking;
@@ -10,6 +11,28 @@ namespace Pipeline.Rank.Storage;
 
 /// <summary>A paper as stored in rank's Redis: all its fields (abstract included) and its fp32 vector.</summary>
 public sealed record StoredPaper(IndexedPaper Paper, float[] Vector);
+
+/// <summary>
+/// A paper as the startup load reads it: its vector and abstract left in the byte arrays Redis
+/// answered with, so no float array or abstract string is made for each of 100,000 papers only to
+/// be quantised and tokenised (<see cref="Paper"/>'s own abstract is empty when
+/// <see cref="AbstractUtf8"/> holds it).
+/// </summary>
+public sealed class LoadedPaper(IndexedPaper paper, byte[] vectorBytes, byte[]? abstractUtf8)
+{
+    public IndexedPaper Paper { get; } = paper;
+
+    /// <summary>The abstract as UTF-8 (format 2), or null when <see cref="Paper"/> carries it (format 1).</summary>
+    public byte[]? AbstractUtf8 { get; } = abstractUtf8;
+
+    /// <summary>The 384 fp32 values, read in place.</summary>
+    public ReadOnlySpan<float> Vector => MemoryMarshal.Cast<byte, float>(vectorBytes);
+
+    /// <summary>The paper with its abstract, and a copy of its vector (for callers that keep them).</summary>
+    public StoredPaper ToStored() => new(
+        AbstractUtf8 is { } text ? Paper with { Paper = Paper.Paper with { Abstract = Encoding.UTF8.GetString(text) } } : Paper,
+        Vector.ToArray());
+}
 
 /// <summary>
 /// Rank's state in its own Redis: papers with their vectors (<c>rank:paper:{id}</c>, ids in the set
@@ -76,8 +99,9 @@ public sealed class RankStore(IDatabase redis)
     {
         await foreach (var batch in LoadPaperBatchesAsync(cancellationToken))
         {
-            foreach (var stored in batch)
+            foreach (var loaded in batch)
             {
+                var stored = loaded.ToStored();
                 yield return (stored.Paper, stored.Vector);
             }
         }
@@ -87,9 +111,9 @@ public sealed class RankStore(IDatabase redis)
     /// Every stored paper, a thousand at a time: while the caller indexes one batch, the next one
     /// is already on the wire and being parsed on the thread pool.
     /// </summary>
-    public async IAsyncEnumerable<IReadOnlyList<StoredPaper>> LoadPaperBatchesAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public async IAsyncEnumerable<IReadOnlyList<LoadedPaper>> LoadPaperBatchesAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        Task<IReadOnlyList<StoredPaper>>? inFlight = null;
+        Task<IReadOnlyList<LoadedPaper>>? inFlight = null;
         var ids = new List<string>(BatchSize);
         await foreach (var id in redis.SetScanAsync(PapersKey, pageSize: BatchSize).WithCancellation(cancellationToken))
         {
@@ -214,7 +238,7 @@ public sealed class RankStore(IDatabase redis)
     public Task MarkMatchedAsync(string subscriberId, string paperId) =>
         redis.StringSetAsync($"rank:matched:{subscriberId}:{paperId}", 1);
 
-    private async Task<IReadOnlyList<StoredPaper>> FetchPapersAsync(string[] ids)
+    private async Task<IReadOnlyList<LoadedPaper>> FetchPapersAsync(string[] ids)
     {
         var batch = redis.CreateBatch();
         var reads = new Task<RedisValue[]>[ids.Length];
@@ -225,7 +249,7 @@ public sealed class RankStore(IDatabase redis)
 
         batch.Execute();
         await Task.WhenAll(reads).ConfigureAwait(false);
-        var papers = new List<StoredPaper>(ids.Length);
+        var papers = new List<LoadedPaper>(ids.Length);
         foreach (var read in reads)
         {
             if (Parse(read.Result) is { } paper)
@@ -238,7 +262,7 @@ public sealed class RankStore(IDatabase redis)
     }
 
     /// <summary>A paper from its hash fields (<see cref="PaperFields"/>), format 2 or 1; null when the hash is gone or its vector is not 384 floats.</summary>
-    private static StoredPaper? Parse(RedisValue[] fields)
+    private static LoadedPaper? Parse(RedisValue[] fields)
     {
         var (summary, @abstract, ingestedAt, vector, legacy) = (fields[0], fields[1], fields[2], fields[3], fields[4]);
         if (vector.IsNull || ingestedAt.IsNull || (summary.IsNull && legacy.IsNull))
@@ -252,11 +276,10 @@ public sealed class RankStore(IDatabase redis)
             return null;
         }
 
-        var paper = !summary.IsNull
-            ? JsonSerializer.Deserialize<PaperSummary>((ReadOnlySpan<byte>)(byte[])summary!, Json)! with { Abstract = @abstract.IsNull ? "" : @abstract.ToString() }
-            : JsonSerializer.Deserialize<PaperSummary>((ReadOnlySpan<byte>)(byte[])legacy!, Json)!;
+        var paper = JsonSerializer.Deserialize<PaperSummary>((ReadOnlySpan<byte>)(byte[])(!summary.IsNull ? summary : legacy)!, Json)!;
         var at = DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(ingestedAt.ToString(), CultureInfo.InvariantCulture));
-        return new StoredPaper(new IndexedPaper(paper, at), MemoryMarshal.Cast<byte, float>(bytes).ToArray());
+        // Format 2 keeps the abstract apart ("" in the summary); format 1 has it in the JSON.
+        return new LoadedPaper(new IndexedPaper(paper, at), bytes, summary.IsNull ? null : @abstract.IsNull ? [] : (byte[])@abstract!);
     }
 
     private async Task<IReadOnlyList<SubscriberProfile>> FetchProfilesAsync(RedisKey[] keys)

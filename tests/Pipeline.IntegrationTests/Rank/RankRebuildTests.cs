@@ -99,6 +99,10 @@ public sealed class RankRebuildTests(RabbitMqFixture rabbit) : RabbitMqTestBase(
             Assert.True(await KnowsAsync(paper.Id), $"rank knows {paper.Id} after a restart");
         }
 
+        // The load indexed the abstracts it read (words that are in no title).
+        var byAbstract = await Rank.SearchAsync(new SearchRequest { Query = "homology proteomes", Limit = 5 });
+        var foundByAbstract = byAbstract.Papers.Single(p => p.Id == papers[0].Id);
+        Assert.Contains("in the abstract", foundByAbstract.Reason);
         Assert.Equal(StatusCode.OK, await RecommendStatusAsync(subscriberId));
     }
 

@@ -31,6 +31,45 @@ public sealed class RelevanceRankerSpecs
 
     private static string[] Ids(IReadOnlyList<RelevanceHit> hits) => hits.Select(h => h.Paper.Paper.Id).ToArray();
 
+    [Fact]
+    public void An_abstract_given_as_utf8_bytes_is_indexed_as_the_same_text_given_as_a_string()
+    {
+        // The startup load hands the lexical index each abstract as the bytes rank's Redis holds.
+        (IndexedPaper Paper, float[] Vector)[] papers =
+        [
+            (Paper("a", "Fuzzing network protocols", "We fuzz the naïve Übersicht parser; fuzzing finds crashes."), Unit((0, 1))),
+            (Paper("b", "Compilers", "Mutation testing of compilers, with state-of-the-art fuzzing."), Unit((1, 1))),
+            (Paper("c", "Bytes", "Invalid \uFFFD bytes and fuzzing"), Unit((2, 1))),
+        ];
+        var (_, fromStrings) = Build(null, papers);
+        var index = new PaperIndex();
+        var fromBytes = new RelevanceRanker(index);
+        foreach (var (paper, vector) in papers)
+        {
+            var bytes = System.Text.Encoding.UTF8.GetBytes(paper.Paper.Abstract);
+            if (paper.Paper.Id == "c")
+            {
+                // A malformed sequence decodes to U+FFFD, as it does into a string.
+                bytes = [.. System.Text.Encoding.UTF8.GetBytes("Invalid "), 0xC3, 0x28, .. System.Text.Encoding.UTF8.GetBytes(" bytes and fuzzing")];
+            }
+
+            var withoutAbstract = paper with { Paper = paper.Paper with { Abstract = "" } };
+            index.Upsert(withoutAbstract, vector);
+            fromBytes.Add(withoutAbstract, bytes);
+        }
+
+        foreach (var query in new[] { "fuzzing", "naïve übersicht parser", "mutation compilers state-of-the-art", "invalid bytes", "crashes" })
+        {
+            var want = fromStrings.Rank([new RelevanceQuery(query, Meaning)], 10, mode: RelevanceMode.Lexical);
+            var got = fromBytes.Rank([new RelevanceQuery(query, Meaning)], 10, mode: RelevanceMode.Lexical);
+            Assert.NotEmpty(got);
+            Assert.Equal(want.Select(h => (h.Paper.Paper.Id, h.Lexical)), got.Select(h => (h.Paper.Paper.Id, h.Lexical)));
+        }
+
+        var hit = Assert.Single(fromBytes.Rank([new RelevanceQuery("crashes", Meaning)], 10, mode: RelevanceMode.Lexical));
+        Assert.Contains("abstract", fromBytes.Explain(hit, ["crashes"]));
+    }
+
     [Theory]
     [InlineData(RelevanceFusion.ReciprocalRank)]
     [InlineData(RelevanceFusion.ScoreMix)]

@@ -89,6 +89,46 @@ public sealed class SearchTermsSpecs
     }
 
     [Fact]
+    public void Counting_with_term_strings_makes_a_terms_string_once_and_counts_the_same()
+    {
+        // The index counts each paper into a reused table whose comparer remembers term strings.
+        var strings = new TermStrings();
+        var counts = new Dictionary<string, (int Title, int Abstract)>(strings);
+        SearchTerms.CountInto("Diffusion models for protein design", counts, title: true);
+        var first = counts.Keys.ToDictionary(k => k, k => k);
+        counts.Clear();
+
+        var text = "Protein language models, and models of diffusion";
+        SearchTerms.CountInto(text, counts, title: false);
+
+        var plain = new Dictionary<string, (int Title, int Abstract)>(StringComparer.Ordinal);
+        SearchTerms.CountInto(text, plain, title: false);
+        Assert.Equal(plain.OrderBy(kv => kv.Key, StringComparer.Ordinal), counts.OrderBy(kv => kv.Key, StringComparer.Ordinal));
+        Assert.Equal((0, 2), counts["model"]);
+        foreach (var term in new[] { "diffusion", "model", "protein" })
+        {
+            Assert.Same(first[term], counts.Keys.Single(k => k == term));
+        }
+
+        Assert.Equal(first.Keys.Union(counts.Keys).Count(), strings.Count); // one string a distinct term, over both texts
+    }
+
+    [Fact]
+    public void Term_strings_remember_a_bounded_number_of_terms_and_still_count_right()
+    {
+        var strings = new TermStrings(capacity: 3);
+        var counts = new Dictionary<string, (int Title, int Abstract)>(strings);
+
+        SearchTerms.CountInto("alpha beta gamma delta epsilon alpha", counts, title: false);
+
+        Assert.InRange(strings.Count, 1, 3);
+        Assert.Equal(5, counts.Count);
+        Assert.Equal((0, 2), counts["alpha"]);
+        Assert.Equal((0, 1), counts["epsilon"]);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new TermStrings(capacity: 0));
+    }
+
+    [Fact]
     public void The_surface_word_is_kept_for_reasons()
     {
         Assert.Equal(["diffusion", "models"], SearchTerms.Of("Diffusion Models").Select(t => t.Word));

@@ -1,5 +1,6 @@
 using Pipeline.Contracts.Messages;
 using Pipeline.Rank.Ranking;
+using Pipeline.Rank.Ranking.Relevance;
 using Pipeline.Rank.Storage;
 using Pipeline.Testing;
 using StackExchange.Redis;
@@ -76,6 +77,50 @@ public class When_rank_state_round_trips_through_redis(RedisFixture redis) : ICl
 
         Assert.Equal(2500, ids.Distinct().Count());
         Assert.Equal(2500, await store.CountPapersAsync());
+    }
+
+    [Fact]
+    public async Task The_startup_load_indexes_every_paper_by_the_words_of_its_abstract_and_its_exact_vector()
+    {
+        var db = redis.NewDatabase();
+        var store = new RankStore(db);
+        var data = new ClusteredVectors(7);
+        var saved = Enumerable.Range(0, 1500).Select(i => new StoredPaper(FullPaper($"p{i}"), data.Paper())).ToList();
+        // One paper says a word nowhere else (and not in its title), with a non-ASCII spelling.
+        saved[1234] = new StoredPaper(saved[1234].Paper with { Paper = saved[1234].Paper.Paper with { Abstract = "Crystallographic naïveté, only here." } }, saved[1234].Vector);
+        foreach (var chunk in saved.Chunk(500))
+        {
+            await store.SavePapersAsync(chunk);
+        }
+
+        // And one paper in format 1 (the whole paper as JSON), which carries its own abstract.
+        var legacy = FullPaper("legacy");
+        legacy = legacy with { Paper = legacy.Paper with { Abstract = "Holography of the legacy record." } };
+        await db.HashSetAsync("rank:paper:legacy",
+        [
+            new HashEntry("paper", System.Text.Json.JsonSerializer.Serialize(legacy.Paper, new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web))),
+            new HashEntry("ingested_at", legacy.IngestedAt.ToUnixTimeMilliseconds()),
+            new HashEntry("vector", System.Runtime.InteropServices.MemoryMarshal.AsBytes(data.Paper().AsSpan()).ToArray()),
+        ]);
+        await db.SetAddAsync("rank:papers", "legacy");
+
+        var papers = new PaperIndex(VectorPrecision.Float32);
+        var relevance = new RelevanceRanker(papers);
+        await new IndexLoader(store, papers, relevance, new ProfileIndex(), Microsoft.Extensions.Logging.Abstractions.NullLogger<IndexLoader>.Instance)
+            .StartAsync(CancellationToken.None);
+
+        Assert.Equal(1501, papers.Count);
+        Assert.Equal(1501, relevance.PaperCount);
+        var query = new RelevanceQuery("crystallographic naïveté", data.Paper());
+        var hit = Assert.Single(relevance.Rank([query], 10, mode: RelevanceMode.Lexical));
+        Assert.Equal("p1234", hit.Paper.Paper.Id);
+        Assert.Equal("", hit.Paper.Paper.Abstract); // the index keeps no abstracts
+        Assert.Contains("in the abstract", relevance.Explain(hit, [query.Text]));
+        Assert.Equal("legacy", Assert.Single(relevance.Rank([new RelevanceQuery("holography", query.Vector)], 10, mode: RelevanceMode.Lexical)).Paper.Paper.Id);
+        // Every other paper is found by the words its abstract shares with the rest, and its vector is the one saved.
+        Assert.Equal(1499, relevance.Rank([new RelevanceQuery("ünïcode", query.Vector)], 2000, mode: RelevanceMode.Lexical).Count);
+        Assert.True(papers.TryGet("p42", out _, out var vector));
+        Assert.Equal(saved[42].Vector, vector);
     }
 
     [Fact]

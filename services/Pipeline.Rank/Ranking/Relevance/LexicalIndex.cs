@@ -40,6 +40,10 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     private readonly Dictionary<string, int> _termIds = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _slotsById = new(StringComparer.Ordinal);
     private readonly Stack<Accumulator> _accumulators = new();
+    // Tables that count one paper's terms, reused from paper to paper with the strings of the
+    // terms they met (TermStrings): one per concurrent Add, dropped by TrimExcess.
+    private readonly Stack<Dictionary<string, (int Title, int Abstract)>> _counts = new();
+    private readonly Lock _countsLock = new();
     private Postings[] _terms = new Postings[1024];
     private int _termCount;
     private IndexedPaper?[] _papers = new IndexedPaper?[1024];
@@ -91,7 +95,28 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     public void Add(IndexedPaper paper, IndexedPaper? keep = null)
     {
         ArgumentNullException.ThrowIfNull(paper);
-        var document = Document.Of(paper);
+        Add(paper, paper.Paper.Abstract, keep);
+    }
+
+    /// <summary>
+    /// As <see cref="Add(IndexedPaper, IndexedPaper?)"/>, with the abstract given apart from the
+    /// paper (whose own is then not read): the startup load passes the characters it decoded from
+    /// Redis into a rented buffer instead of making a string of each abstract.
+    /// </summary>
+    public void Add(IndexedPaper paper, ReadOnlySpan<char> abstractText, IndexedPaper? keep = null)
+    {
+        ArgumentNullException.ThrowIfNull(paper);
+        var counts = RentCounts();
+        Document document;
+        try
+        {
+            document = Document.Of(paper, abstractText, counts);
+        }
+        finally
+        {
+            ReturnCounts(counts);
+        }
+
         keep ??= paper.Paper.Abstract.Length == 0 ? paper : paper with { Paper = paper.Paper with { Abstract = "" } };
         _lock.EnterWriteLock();
         try
@@ -157,6 +182,12 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     /// </summary>
     public void TrimExcess()
     {
+        lock (_countsLock)
+        {
+            // The load's counting tables and the term strings they remember (about 1 MB each).
+            _counts.Clear();
+        }
+
         _lock.EnterWriteLock();
         try
         {
@@ -219,6 +250,27 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
         finally
         {
             _lock.ExitReadLock();
+        }
+    }
+
+    private Dictionary<string, (int Title, int Abstract)> RentCounts()
+    {
+        lock (_countsLock)
+        {
+            if (_counts.TryPop(out var counts))
+            {
+                return counts;
+            }
+        }
+
+        return new Dictionary<string, (int Title, int Abstract)>(new TermStrings());
+    }
+
+    private void ReturnCounts(Dictionary<string, (int Title, int Abstract)> counts)
+    {
+        lock (_countsLock)
+        {
+            _counts.Push(counts);
         }
     }
 
@@ -936,18 +988,13 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     /// <summary>A paper's terms with their frequency in the title and in the abstract.</summary>
     private sealed record Document((string Term, int Title, int Abstract)[] Frequencies, int TitleLength, int AbstractLength)
     {
-        /// <summary>One counting dictionary per thread, cleared for each paper (its buckets are reused).</summary>
-        [ThreadStatic]
-        private static Dictionary<string, (int Title, int Abstract)>? _counts;
-
-        public static Document Of(IndexedPaper paper)
+        /// <summary>Counted from spans into <paramref name="counts"/> (empty, left empty), whose comparer makes each term's string (<see cref="TermStrings"/>).</summary>
+        public static Document Of(IndexedPaper paper, ReadOnlySpan<char> abstractText, Dictionary<string, (int Title, int Abstract)> counts)
         {
-            // Counted from spans: a string is made once per distinct term of the paper, not per word.
-            var counts = _counts ??= new Dictionary<string, (int Title, int Abstract)>(StringComparer.Ordinal);
             try
             {
                 var title = SearchTerms.CountInto(paper.Paper.Title, counts, title: true);
-                var @abstract = SearchTerms.CountInto(paper.Paper.Abstract, counts, title: false);
+                var @abstract = SearchTerms.CountInto(abstractText, counts, title: false);
                 var frequencies = new (string, int, int)[counts.Count];
                 var i = 0;
                 foreach (var (term, (inTitle, inAbstract)) in counts)
@@ -962,7 +1009,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
                 counts.Clear();
                 if (counts.EnsureCapacity(0) > 4096)
                 {
-                    counts.TrimExcess(1024); // a huge paper does not pin a huge table to the thread
+                    counts.TrimExcess(1024); // a huge paper does not pin a huge table
                 }
             }
         }

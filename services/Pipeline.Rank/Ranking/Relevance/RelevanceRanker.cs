@@ -1,3 +1,6 @@
+using System.Buffers;
+using System.Text;
+
 namespace Pipeline.Rank.Ranking.Relevance;
 
 /// <summary>A query: its text (for lexical matching) and its embedding (for dense matching).</summary>
@@ -37,6 +40,26 @@ public sealed class RelevanceRanker(PaperIndex index, RelevanceOptions? options 
     /// index then shares the vector index's slim copy of the paper instead of keeping its own.
     /// </summary>
     public void Add(IndexedPaper paper) => _lexical.Add(paper, index.Find(paper.Paper.Id));
+
+    /// <summary>
+    /// As <see cref="Add(IndexedPaper)"/>, with the abstract as the UTF-8 bytes rank's Redis holds
+    /// (the paper's own <c>Abstract</c> is not read): decoded into a rented buffer, so the startup
+    /// load makes no string of each abstract only to tokenise it. Invalid bytes decode as U+FFFD,
+    /// as they do into a string.
+    /// </summary>
+    public void Add(IndexedPaper paper, ReadOnlySpan<byte> abstractUtf8)
+    {
+        var buffer = ArrayPool<char>.Shared.Rent(Encoding.UTF8.GetMaxCharCount(abstractUtf8.Length));
+        try
+        {
+            var length = Encoding.UTF8.GetChars(abstractUtf8, buffer);
+            _lexical.Add(paper, buffer.AsSpan(0, length), index.Find(paper.Paper.Id));
+        }
+        finally
+        {
+            ArrayPool<char>.Shared.Return(buffer);
+        }
+    }
 
     /// <summary>How many papers the lexical index holds.</summary>
     public int PaperCount => _lexical.Count;

@@ -1,4 +1,5 @@
 using System.Collections.Frozen;
+using System.Runtime.InteropServices;
 
 namespace Pipeline.Rank.Ranking.Relevance;
 
@@ -47,7 +48,7 @@ public static class SearchTerms
     public static void Append(string? text, List<SearchTerm> terms)
     {
         var sink = new ListSink(terms);
-        Tokenize(text, ref sink);
+        Tokenize(text.AsSpan(), ref sink);
     }
 
     /// <summary>
@@ -55,7 +56,11 @@ public static class SearchTerms
     /// the title's or the abstract's count, and returns how many there were: the terms
     /// <see cref="Of"/> gives, with a string allocated only for a term new to the dictionary.
     /// </summary>
-    public static int CountInto(string? text, Dictionary<string, (int Title, int Abstract)> counts, bool title)
+    /// <remarks>
+    /// The dictionary's comparer must accept spans (<see cref="StringComparer.Ordinal"/> does);
+    /// with a <see cref="TermStrings"/> comparer a term met on an earlier text reuses its string.
+    /// </remarks>
+    public static int CountInto(ReadOnlySpan<char> text, Dictionary<string, (int Title, int Abstract)> counts, bool title)
     {
         var sink = new CountSink(counts.GetAlternateLookup<ReadOnlySpan<char>>(), title);
         Tokenize(text, ref sink);
@@ -82,16 +87,17 @@ public static class SearchTerms
 
         public void Add(ReadOnlySpan<char> term, ReadOnlySpan<char> surface)
         {
-            counts.TryGetValue(term, out var count);
-            counts[term] = title ? (count.Title + 1, count.Abstract) : (count.Title, count.Abstract + 1);
+            // One lookup: the entry is made (its key string by the comparer) the first time only.
+            ref var count = ref CollectionsMarshal.GetValueRefOrAddDefault(counts, term, out _);
+            count = title ? (count.Title + 1, count.Abstract) : (count.Title, count.Abstract + 1);
             Total++;
         }
     }
 
-    private static void Tokenize<TSink>(string? text, ref TSink sink)
+    private static void Tokenize<TSink>(ReadOnlySpan<char> text, ref TSink sink)
         where TSink : struct, ISink
     {
-        if (string.IsNullOrEmpty(text))
+        if (text.IsEmpty)
         {
             return;
         }
