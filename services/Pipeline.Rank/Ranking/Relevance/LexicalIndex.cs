@@ -107,24 +107,28 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(paper);
         var counts = RentCounts();
-        Document document;
         try
         {
-            document = Document.Of(paper, abstractText, counts);
+            // Counted from spans, outside the lock; each term's string comes from the table's comparer.
+            var titleLength = SearchTerms.CountInto(paper.Paper.Title, counts, title: true);
+            var abstractLength = SearchTerms.CountInto(abstractText, counts, title: false);
+            Index(paper, counts, titleLength, abstractLength, keep ?? (paper.Paper.Abstract.Length == 0 ? paper : paper with { Paper = paper.Paper with { Abstract = "" } }));
         }
         finally
         {
             ReturnCounts(counts);
         }
+    }
 
-        keep ??= paper.Paper.Abstract.Length == 0 ? paper : paper with { Paper = paper.Paper with { Abstract = "" } };
+    private void Index(IndexedPaper paper, Dictionary<string, (int Title, int Abstract)> counts, int titleLength, int abstractLength, IndexedPaper keep)
+    {
         _lock.EnterWriteLock();
         try
         {
-            var terms = TermsOf(document);
+            var terms = TermsOf(counts);
             if (_slotsById.TryGetValue(paper.Paper.Id, out var known))
             {
-                if (terms.AsSpan().SequenceEqual(_slotTerms[known]) && _titleLengths[known] == document.TitleLength && _abstractLengths[known] == document.AbstractLength)
+                if (terms.AsSpan().SequenceEqual(_slotTerms[known]) && _titleLengths[known] == titleLength && _abstractLengths[known] == abstractLength)
                 {
                     // Same text (a redelivery, a new upvote count): nothing to re-index.
                     _papers[known] = keep;
@@ -159,11 +163,11 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
             _papers[slot] = keep;
             _slotTerms[slot] = terms;
             _slotsById[paper.Paper.Id] = slot;
-            _titleLengths[slot] = document.TitleLength;
-            _abstractLengths[slot] = document.AbstractLength;
+            _titleLengths[slot] = titleLength;
+            _abstractLengths[slot] = abstractLength;
             _seenTicks[slot] = paper.SeenAt.UtcTicks;
-            _titleLengthSum += document.TitleLength;
-            _abstractLengthSum += document.AbstractLength;
+            _titleLengthSum += titleLength;
+            _abstractLengthSum += abstractLength;
             _liveCount++;
             foreach (var term in terms)
             {
@@ -268,6 +272,12 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
 
     private void ReturnCounts(Dictionary<string, (int Title, int Abstract)> counts)
     {
+        counts.Clear();
+        if (counts.EnsureCapacity(0) > 4096)
+        {
+            counts.TrimExcess(1024); // a huge paper does not pin a huge table
+        }
+
         lock (_countsLock)
         {
             _counts.Push(counts);
@@ -275,11 +285,11 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     }
 
     /// <summary>A document's terms as (term id, title tf, abstract tf) packed like postings with the term id for the slot, sorted. Caller holds the write lock.</summary>
-    private int[] TermsOf(Document document)
+    private int[] TermsOf(Dictionary<string, (int Title, int Abstract)> counts)
     {
-        var terms = new int[document.Frequencies.Length];
+        var terms = new int[counts.Count];
         var i = 0;
-        foreach (var (term, title, @abstract) in document.Frequencies)
+        foreach (var (term, (title, @abstract)) in counts)
         {
             if (!_termIds.TryGetValue(term, out var id))
             {
@@ -982,36 +992,6 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
         {
             var byScore = x.Score.CompareTo(y.Score);
             return byScore != 0 ? byScore : y.Slot.CompareTo(x.Slot);
-        }
-    }
-
-    /// <summary>A paper's terms with their frequency in the title and in the abstract.</summary>
-    private sealed record Document((string Term, int Title, int Abstract)[] Frequencies, int TitleLength, int AbstractLength)
-    {
-        /// <summary>Counted from spans into <paramref name="counts"/> (empty, left empty), whose comparer makes each term's string (<see cref="TermStrings"/>).</summary>
-        public static Document Of(IndexedPaper paper, ReadOnlySpan<char> abstractText, Dictionary<string, (int Title, int Abstract)> counts)
-        {
-            try
-            {
-                var title = SearchTerms.CountInto(paper.Paper.Title, counts, title: true);
-                var @abstract = SearchTerms.CountInto(abstractText, counts, title: false);
-                var frequencies = new (string, int, int)[counts.Count];
-                var i = 0;
-                foreach (var (term, (inTitle, inAbstract)) in counts)
-                {
-                    frequencies[i++] = (term, inTitle, inAbstract);
-                }
-
-                return new Document(frequencies, title, @abstract);
-            }
-            finally
-            {
-                counts.Clear();
-                if (counts.EnsureCapacity(0) > 4096)
-                {
-                    counts.TrimExcess(1024); // a huge paper does not pin a huge table
-                }
-            }
         }
     }
 }
