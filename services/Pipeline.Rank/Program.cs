@@ -33,6 +33,9 @@ builder.Services.AddSingleton<UpstreamRebuild>();
 // Fills the in-memory indexes from rank's Redis before the service takes traffic.
 builder.Services.AddHostedService<IndexLoader>();
 builder.Services.AddHostedService<FeedbackLoader>();
+// Opens when both loads are done (hosted services start in order); the consumers wait for it.
+builder.Services.AddSingleton<StartupGate>();
+builder.Services.AddHostedService(sp => sp.GetRequiredService<StartupGate>());
 
 var app = builder.Build();
 app.MapGrpcService<RankingGrpcService>();

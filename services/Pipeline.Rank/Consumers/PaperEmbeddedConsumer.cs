@@ -13,10 +13,13 @@ namespace Pipeline.Rank.Consumers;
 /// run twice: the paper is upserted, and an alert already raised is not raised again.
 /// </summary>
 public sealed class PaperEmbeddedConsumer(
-    RankStore store, FeedbackStore feedback, PaperIndex index, RelevanceRanker relevance, InstantMatcher matcher, IConfiguration configuration, PublishDeadline publishDeadline) : IConsumer<PaperEmbedded>
+    RankStore store, FeedbackStore feedback, PaperIndex index, RelevanceRanker relevance, InstantMatcher matcher, IConfiguration configuration, PublishDeadline publishDeadline,
+    StartupGate startup) : IConsumer<PaperEmbedded>
 {
     public async Task Consume(ConsumeContext<PaperEmbedded> context)
     {
+        // Not before the indexes and the instant profiles are loaded (a match needs them all).
+        await startup.WaitAsync(context.CancellationToken);
         var message = context.Message;
         // Checked before anything is stored: a paper saved with a vector of another length would
         // stop rank's next start, which loads every stored vector into the index.

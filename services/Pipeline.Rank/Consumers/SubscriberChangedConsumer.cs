@@ -10,11 +10,14 @@ namespace Pipeline.Rank.Consumers;
 /// Changes older than the one already applied are ignored, so redelivery and reordering are harmless.
 /// </summary>
 public sealed class SubscriberChangedConsumer(
-    RankStore store, FeedbackStore feedbackStore, Feedback feedback, ProfileIndex profiles, TextEmbedder embedder, IConfiguration configuration)
+    RankStore store, FeedbackStore feedbackStore, Feedback feedback, ProfileIndex profiles, TextEmbedder embedder, IConfiguration configuration,
+    StartupGate startup)
     : IConsumer<SubscriberChanged>
 {
     public async Task Consume(ConsumeContext<SubscriberChanged> context)
     {
+        // Not before the load: the loaded (older) profile would otherwise replace this change in memory.
+        await startup.WaitAsync(context.CancellationToken);
         var message = context.Message;
         if (await store.ProfileChangedAtAsync(message.SubscriberId) is { } applied && applied > message.ChangedAt)
         {

@@ -107,6 +107,31 @@ public sealed class RankRebuildTests(RabbitMqFixture rabbit) : RabbitMqTestBase(
     }
 
     [Fact]
+    public async Task A_paper_that_waited_in_ranks_queue_during_a_long_startup_load_still_brings_its_alert_once()
+    {
+        var email = $"restart-{Guid.NewGuid():N}@example.org";
+        var subscriberId = await SubscribeAndConfirmAsync(email, "protein structure prediction");
+        // Rank's Redis holds many papers, so its next startup load takes seconds; its bus connects
+        // and receives the waiting message long before the load reaches the profiles.
+        await SeedRankRedisAsync(30_000);
+        await _pipeline.Services["rank"].StopAsync();
+
+        var paper = Papers.ProteinFolding();
+        await new IngestService.IngestServiceClient(_pipeline.Calls("ingest"))
+            .SubmitPapersAsync(new SubmitPapersRequest { Papers = { paper } }, WithApiKey);
+        await WaitUntilAsync(async () => await MessagesWaitingAsync("rank-paper-embedded") == 1, "the embedded paper waits in rank's queue");
+
+        await _pipeline.Services["rank"].StartAsync();
+        await _pipeline.Services["rank"].WaitUntilReadyAsync(Ready("rank"), Arrival);
+
+        var alert = Assert.Single(await _smtp.WaitForMessagesAsync(m => IsAlertTo(m, email), 1, Arrival));
+        Assert.Equal(paper.Id, Uri.UnescapeDataString(alert.Message.MessageId!.Split('.', 3)[2].Split('@')[0]));
+        await _smtp.AssertNoMoreMessagesAsync(TimeSpan.FromSeconds(3), m => IsAlertTo(m, email));
+        Assert.True(await KnowsAsync(paper.Id));
+        Assert.Equal(StatusCode.OK, await RecommendStatusAsync(subscriberId));
+    }
+
+    [Fact]
     public async Task A_rebuild_needs_the_api_key()
     {
         var e = await Assert.ThrowsAsync<RpcException>(() => Rank.RebuildIndexAsync(new RebuildIndexRequest()).ResponseAsync);
@@ -127,6 +152,56 @@ public sealed class RankRebuildTests(RabbitMqFixture rabbit) : RabbitMqTestBase(
         Assert.Equal(HttpStatusCode.OK, page.StatusCode);
         await WaitUntilAsync(async () => await RecommendStatusAsync(subscribed.SubscriberId) == StatusCode.OK, "rank knows the new subscriber");
         return subscribed.SubscriberId;
+    }
+
+    /// <summary>
+    /// Papers written straight into rank's Redis as rank stores them (format 2: the summary as
+    /// JSON, the abstract, when it was ingested, 384 little-endian floats), off any interest.
+    /// </summary>
+    private async Task SeedRankRedisAsync(int count)
+    {
+        using var redis = await ConnectionMultiplexer.ConnectAsync(_pipeline.Redis["rank"].ConnectionString);
+        var db = redis.GetDatabase();
+        var json = new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web);
+        var random = new Random(11);
+        foreach (var chunk in Enumerable.Range(0, count).Chunk(2_000))
+        {
+            var batch = db.CreateBatch();
+            var writes = new List<Task>();
+            foreach (var i in chunk)
+            {
+                var id = $"seed-{i}";
+                var summary = new Pipeline.Contracts.Messages.PaperSummary(id, 1, $"Ledger studies {i}", "", ["A. Clerk"], ["econ.GN"],
+                    DateTimeOffset.UtcNow.AddDays(-30), $"https://example.org/{id}", "file", 0);
+                var vector = new float[384];
+                for (var d = 0; d < vector.Length; d++)
+                {
+                    vector[d] = (float)(random.NextDouble() - 0.5);
+                }
+
+                var norm = MathF.Sqrt(vector.Sum(v => v * v));
+                writes.Add(batch.HashSetAsync($"rank:paper:{id}",
+                [
+                    new HashEntry("summary", System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(summary, json)),
+                    new HashEntry("abstract", $"Accounts of medieval tithes and grain prices, ledger {i}."),
+                    new HashEntry("ingested_at", DateTimeOffset.UtcNow.AddDays(-30).ToUnixTimeMilliseconds()),
+                    new HashEntry("vector", System.Runtime.InteropServices.MemoryMarshal.AsBytes(vector.Select(v => v / norm).ToArray().AsSpan()).ToArray()),
+                ]));
+                writes.Add(batch.SetAddAsync("rank:papers", id));
+            }
+
+            batch.Execute();
+            await Task.WhenAll(writes);
+        }
+    }
+
+    /// <summary>Messages ready in a queue of this test's virtual host.</summary>
+    private async Task<uint> MessagesWaitingAsync(string queue)
+    {
+        var factory = new RabbitMQ.Client.ConnectionFactory { Uri = new Uri(ConnectionString) };
+        await using var connection = await factory.CreateConnectionAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        return (await channel.QueueDeclarePassiveAsync(queue)).MessageCount;
     }
 
     private async Task<StatusCode> RecommendStatusAsync(string subscriberId)
