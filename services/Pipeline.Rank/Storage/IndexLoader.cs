@@ -23,12 +23,12 @@ public sealed class IndexLoader(RankStore store, PaperIndex papers, RelevanceRan
         var sinceCollection = 0;
         await foreach (var batch in store.LoadPaperBatchesAsync(cancellationToken))
         {
-            // Each batch's parsed papers (abstracts and vectors as Redis's bytes, JSON) outlive a gen0 collection
-            // while they are indexed, so they reach gen2, where nothing collects them until a full
-            // collection: left alone, the process peaked at 515-540 MB to hold 350. A full
-            // collection every 10,000 papers keeps the peak near the end size (360-390 MB at
-            // 100,000) and costs nothing measurable in load time (docs/benchmarks.md). Done in the
-            // background it paused the load less but let the peak reach 460-550 MB.
+            // Each batch's parsed papers (JSON, and abstracts and vectors as Redis's bytes) outlive
+            // a gen0 collection while they are indexed, so they reach gen2, where nothing collects
+            // them until a full collection: left alone, the process peaked at 515-540 MB to hold
+            // 350. A full collection every 10,000 papers keeps the peak near the end size (360-400
+            // MB at 100,000) and costs nothing measurable in load time (docs/benchmarks.md). Done
+            // in the background it paused the load less but let the peak reach 460-550 MB.
             sinceCollection += batch.Count;
             if (sinceCollection >= CollectEveryPapers)
             {

@@ -17,9 +17,6 @@ public sealed class StartupGate : IHostedService
 {
     private readonly TaskCompletionSource _open = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    /// <summary>Whether the load is done.</summary>
-    public bool IsOpen => _open.Task.IsCompleted;
-
     /// <summary>Completes once the load is done (at once after that).</summary>
     public Task WaitAsync(CancellationToken cancellationToken) => _open.Task.WaitAsync(cancellationToken);
 

@@ -17,7 +17,8 @@ namespace Pipeline.IntegrationTests.Rank;
 /// index from ingest's <c>ListPapers</c> and embed's <c>Embed</c>, asks notify to republish its
 /// subscribers (profiles and what each was sent), and the next restart loads it all again. The four
 /// services run as processes with a Redis each and an SMTP sink, on a virtual host of the shared
-/// broker; rank's state is wiped here, so they are not the shared pipeline's.
+/// broker; rank's state is wiped here, so they are not the shared pipeline's. Also here: a restart
+/// whose load takes seconds, with a paper waiting in rank's queue.
 /// </summary>
 public sealed class RankRebuildTests(RabbitMqFixture rabbit) : RabbitMqTestBase(rabbit)
 {

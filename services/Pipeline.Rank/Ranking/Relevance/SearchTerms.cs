@@ -54,7 +54,8 @@ public static class SearchTerms
     /// <summary>
     /// Counts the terms of <paramref name="text"/> into <paramref name="counts"/> (ordinal keys), in
     /// the title's or the abstract's count, and returns how many there were: the terms
-    /// <see cref="Of"/> gives, with a string allocated only for a term new to the dictionary.
+    /// <see cref="Of"/> gives, with a string made (by the dictionary's comparer) only for a term
+    /// new to the dictionary.
     /// </summary>
     /// <remarks>
     /// The dictionary's comparer must accept spans (<see cref="StringComparer.Ordinal"/> does);

@@ -7,9 +7,10 @@ namespace Pipeline.Rank.Ranking.Relevance;
 /// not one per distinct term per paper (about 90 strings, 3.6 KB, of each abstract).
 /// </summary>
 /// <remarks>
-/// It remembers at most <see cref="Capacity"/> terms and starts again when full, so a thread that
-/// indexes many papers keeps a bounded table (about 1 MB at 16,384 terms). Not thread-safe: each
-/// user owns one (<see cref="LexicalIndex"/> keeps a few and drops them after a bulk load).
+/// It remembers at most <see cref="Capacity"/> terms and starts again when full, so a table that
+/// counts many papers stays bounded (about 1 MB at 16,384 terms). Not thread-safe: each counting
+/// table has its own (<see cref="LexicalIndex"/> lends one to each concurrent <c>Add</c> and drops
+/// them after a bulk load).
 /// </remarks>
 public sealed class TermStrings(int capacity = TermStrings.DefaultCapacity)
     : IEqualityComparer<string>, IAlternateEqualityComparer<ReadOnlySpan<char>, string>
