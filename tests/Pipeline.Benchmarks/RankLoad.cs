@@ -326,17 +326,7 @@ public static partial class RankLoad
         var lexical = Stopwatch.StartNew();
         await foreach (var batch in store.LoadPaperBatchesAsync())
         {
-            Parallel.ForEach(batch, stored =>
-            {
-                if (stored.AbstractUtf8 is { } text)
-                {
-                    relevance.Add(stored.Paper, text);
-                }
-                else
-                {
-                    relevance.Add(stored.Paper);
-                }
-            });
+            Parallel.ForEach(batch, stored => stored.AddTo(relevance));
         }
 
         say($"in process: the lexical index (RelevanceRanker.Add, 2 threads) read and indexed {indexes[VectorPrecision.Float16].Count} papers in {lexical.Elapsed.TotalSeconds:F2} s; "

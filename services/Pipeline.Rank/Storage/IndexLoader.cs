@@ -44,17 +44,7 @@ public sealed class IndexLoader(RankStore store, PaperIndex papers, RelevanceRan
             // The abstracts for the lexical index, whose tokenising is most of the load's work: on
             // every core, while the next batch is already being read and parsed; from the bytes
             // Redis sent (no string made of each abstract).
-            Parallel.ForEach(batch, parallel, paper =>
-            {
-                if (paper.AbstractUtf8 is { } text)
-                {
-                    relevance.Add(paper.Paper, text);
-                }
-                else
-                {
-                    relevance.Add(paper.Paper);
-                }
-            });
+            Parallel.ForEach(batch, parallel, paper => paper.AddTo(relevance));
         }
 
         var loadedPapers = watch.ElapsedMilliseconds;

@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using Pipeline.Contracts.Messages;
 using Pipeline.Rank.Ranking;
+using Pipeline.Rank.Ranking.Relevance;
 using StackExchange.Redis;
 
 namespace Pipeline.Rank.Storage;
@@ -27,6 +28,19 @@ public sealed class LoadedPaper(IndexedPaper paper, byte[] vectorBytes, byte[]? 
 
     /// <summary>The 384 fp32 values, read in place.</summary>
     public ReadOnlySpan<float> Vector => MemoryMarshal.Cast<byte, float>(vectorBytes);
+
+    /// <summary>Indexes the paper's text in <paramref name="relevance"/>, from the abstract's bytes when it has them.</summary>
+    public void AddTo(RelevanceRanker relevance)
+    {
+        if (AbstractUtf8 is { } text)
+        {
+            relevance.Add(Paper, text);
+        }
+        else
+        {
+            relevance.Add(Paper);
+        }
+    }
 
     /// <summary>The paper with its abstract, and a copy of its vector (for callers that keep them).</summary>
     public StoredPaper ToStored() => new(
