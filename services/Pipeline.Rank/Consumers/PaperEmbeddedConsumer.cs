@@ -47,7 +47,7 @@ public sealed class PaperEmbeddedConsumer(
             }
 
             // At most K alerts per subscriber per day: past that, the paper waits for their digest.
-            if (await feedback.CountAlertAsync(subscriberId, DateTimeOffset.UtcNow) > configuration.GetValue("Ranking:MaxInstantAlertsPerDay", 10))
+            if (!await feedback.TryTakeAlertAsync(subscriberId, message.Paper.Id, configuration.GetValue("Ranking:MaxInstantAlertsPerDay", 10), DateTimeOffset.UtcNow))
             {
                 continue;
             }

@@ -8,7 +8,8 @@ namespace Pipeline.Rank.Storage;
 /// <summary>
 /// Votes (<c>rank:votes:{paper}</c>: voter → ±1), what each subscriber was sent
 /// (<c>rank:sent:{subscriber}</c>), profile preferences (<c>rank:prefs:{subscriber}</c>) and the
-/// daily count of instant alerts (<c>rank:alerts:{subscriber}:{day}</c>) in rank's Redis.
+/// papers each subscriber was alerted to on a day (<c>rank:alerted:{subscriber}:{day}</c>, for the
+/// daily limit) in rank's Redis.
 /// </summary>
 public sealed class FeedbackStore(IDatabase redis)
 {
@@ -50,17 +51,34 @@ public sealed class FeedbackStore(IDatabase redis)
         return tx.ExecuteAsync();
     }
 
-    /// <summary>Counts one more instant alert for the subscriber today (UTC) and returns the count.</summary>
-    public async Task<long> CountAlertAsync(string subscriberId, DateTimeOffset now)
+    // Atomic, so two papers matched at once cannot both take the day's last alert.
+    private const string TakeAlertScript = """
+        if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 1 end
+        if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+        redis.call('SADD', KEYS[1], ARGV[1])
+        redis.call('EXPIRE', KEYS[1], ARGV[3])
+        return 1
+        """;
+
+    /// <summary>
+    /// Whether an instant alert of <paramref name="paperId"/> fits the subscriber's
+    /// <paramref name="perDay"/> alerts of today (UTC); if so it is counted. The same paper is
+    /// counted once however often it is asked for (a redelivered or retried <c>PaperEmbedded</c>),
+    /// so a retry does not use up another of the day's alerts; a paper over the limit is not
+    /// remembered, so a day holds at most <paramref name="perDay"/> ids per subscriber.
+    /// </summary>
+    public async Task<bool> TryTakeAlertAsync(string subscriberId, string paperId, int perDay, DateTimeOffset now)
     {
-        var key = $"rank:alerts:{subscriberId}:{now.UtcDateTime.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)}";
-        var count = await redis.StringIncrementAsync(key);
-        if (count == 1)
+        if (perDay <= 0)
         {
-            await redis.KeyExpireAsync(key, TimeSpan.FromDays(2));
+            return false;
         }
 
-        return count;
+        var key = $"rank:alerted:{subscriberId}:{now.UtcDateTime.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)}";
+        // Kept a day past its own, so a day's count is never read back from an expired key.
+        var taken = await redis.ScriptEvaluateAsync(
+            TakeAlertScript, [key], [paperId, perDay, (long)TimeSpan.FromDays(2).TotalSeconds]);
+        return (long)taken == 1;
     }
 
     public async Task LoadIntoAsync(Feedback feedback)

@@ -196,4 +196,44 @@ public class When_rank_state_round_trips_through_redis(RedisFixture redis) : ICl
         Assert.Empty(await store.LoadProfilesAsync().ToListAsync());
         Assert.Equal(deletedAt, await store.ProfileChangedAtAsync("s1"));
     }
+
+    [Fact]
+    public async Task A_days_alerts_count_a_paper_once_however_often_it_is_asked_for_and_start_again_each_utc_day()
+    {
+        var database = redis.NewDatabase();
+        var feedback = new FeedbackStore(database);
+        var day = new DateTimeOffset(2026, 11, 5, 9, 0, 0, TimeSpan.Zero);
+        var lateOnThe4th = new DateTimeOffset(2026, 11, 5, 0, 30, 0, TimeSpan.FromHours(2)); // 4 Nov, 22:30 UTC
+
+        Assert.True(await feedback.TryTakeAlertAsync("s1", "p1", 2, day));
+        // A redelivered or retried PaperEmbedded asks for the same paper again: no second alert used up.
+        Assert.True(await feedback.TryTakeAlertAsync("s1", "p1", 2, day.AddMinutes(1)));
+        Assert.True(await feedback.TryTakeAlertAsync("s1", "p2", 2, day.AddMinutes(2)));
+        Assert.False(await feedback.TryTakeAlertAsync("s1", "p3", 2, day.AddMinutes(3)));
+        // Still over the limit for p3 when asked again, and still within it for a paper already counted.
+        Assert.False(await feedback.TryTakeAlertAsync("s1", "p3", 2, day.AddMinutes(4)));
+        Assert.True(await feedback.TryTakeAlertAsync("s1", "p2", 2, day.AddMinutes(5)));
+        // Another subscriber, another UTC day (00:30 at UTC+2 is still the 4th; the 6th starts again).
+        Assert.True(await feedback.TryTakeAlertAsync("s2", "p3", 2, day));
+        Assert.True(await feedback.TryTakeAlertAsync("s1", "p3", 2, lateOnThe4th));
+        Assert.True(await feedback.TryTakeAlertAsync("s1", "p3", 2, day.AddDays(1)));
+        Assert.False(await feedback.TryTakeAlertAsync("s1", "p4", 0, day.AddDays(1)));
+
+        // Only the papers within the limit are kept, and the day's key expires.
+        var kept = await database.SetMembersAsync("rank:alerted:s1:2026-11-05");
+        Assert.Equal(["p1", "p2"], kept.Select(k => k.ToString()).Order());
+        var ttl = await database.KeyTimeToLiveAsync("rank:alerted:s1:2026-11-05");
+        Assert.InRange(ttl!.Value, TimeSpan.FromDays(1), TimeSpan.FromDays(2));
+    }
+
+    [Fact]
+    public async Task Papers_matched_at_once_never_take_more_than_the_days_alerts()
+    {
+        var feedback = new FeedbackStore(redis.NewDatabase());
+        var day = new DateTimeOffset(2026, 11, 5, 9, 0, 0, TimeSpan.Zero);
+
+        var taken = await Task.WhenAll(Enumerable.Range(0, 200).Select(i => feedback.TryTakeAlertAsync("s1", $"p{i}", 10, day)));
+
+        Assert.Equal(10, taken.Count(t => t));
+    }
 }
