@@ -68,64 +68,91 @@ public sealed class SearchTermsSpecs
         Assert.Equal(stem, new string(buffer[..EnglishStemmer.Stem(word, buffer)]));
     }
 
+    private static Dictionary<string, (int Title, int Abstract)> Counted(TermCounter counter) =>
+        Enumerable.Range(0, counter.Distinct).Select(i => counter[i]).ToDictionary(c => c.Term, c => (c.Title, c.Abstract));
+
     [Fact]
     public void Counting_a_text_gives_the_terms_listing_it_gives()
     {
-        // The index counts a paper's terms from spans; searches and reasons list them as strings.
+        // The index counts a paper's terms from spans with a counter it reuses from paper to paper
+        // (which stems a word only the first time it meets it); searches and reasons list them as strings.
         var random = new Random(7);
         string[] vocabulary = ["Testing", "tests", "tested", "GPT-4o", "state-of-the-art", "the", "models", "a", "x", "Ünïcode", "3D",
-            "flaky", "studies", "hopping", "agreed", "self-supervised", "LLMs", "of", "analysis", "pneumonoultramicroscopicsilicovolcanoconiosis"];
-        for (var n = 0; n < 300; n++)
+            "flaky", "studies", "hopping", "agreed", "self-supervised", "LLMs", "of", "analysis", "pneumonoultramicroscopicsilicovolcanoconiosis",
+            "in-to", "into", "sky-high", "skies"];
+        foreach (var capacity in new[] { 3, TermCounter.DefaultCapacity })
         {
-            var text = string.Join(random.Next(4) == 0 ? "-" : " ", Enumerable.Range(0, random.Next(0, 40)).Select(_ => vocabulary[random.Next(vocabulary.Length)]));
-            var listed = SearchTerms.Of(text);
-            var counts = new Dictionary<string, (int Title, int Abstract)>(StringComparer.Ordinal) { ["earlier"] = (1, 0) };
+            var counter = new TermCounter(capacity);
+            for (var n = 0; n < 300; n++)
+            {
+                var title = string.Join(" ", Enumerable.Range(0, random.Next(0, 6)).Select(_ => vocabulary[random.Next(vocabulary.Length)]));
+                var text = string.Join(random.Next(4) == 0 ? "-" : " ", Enumerable.Range(0, random.Next(0, 40)).Select(_ => vocabulary[random.Next(vocabulary.Length)]));
+                var listedTitle = SearchTerms.Of(title);
+                var listed = SearchTerms.Of(text);
 
-            Assert.Equal(listed.Count, SearchTerms.CountInto(text, counts, title: false));
-            Assert.Equal((1, 0), counts["earlier"]);
-            counts.Remove("earlier");
-            Assert.Equal(listed.GroupBy(t => t.Term).ToDictionary(g => g.Key, g => (0, g.Count())), counts.ToDictionary(kv => kv.Key, kv => kv.Value));
+                counter.Begin();
+                Assert.Equal(listedTitle.Count, SearchTerms.CountInto(title, counter, title: true));
+                Assert.Equal(listed.Count, SearchTerms.CountInto(text, counter, title: false));
+
+                var expected = listedTitle.Select(t => (t.Term, Title: true)).Concat(listed.Select(t => (t.Term, Title: false)))
+                    .GroupBy(t => t.Term).ToDictionary(g => g.Key, g => (g.Count(t => t.Title), g.Count(t => !t.Title)));
+                Assert.Equal(expected.OrderBy(kv => kv.Key, StringComparer.Ordinal), Counted(counter).OrderBy(kv => kv.Key, StringComparer.Ordinal));
+            }
         }
     }
 
     [Fact]
-    public void Counting_with_term_strings_makes_a_terms_string_once_and_counts_the_same()
+    public void A_counter_makes_a_terms_string_once_and_asks_for_its_id_once()
     {
-        // The index counts each paper into a reused table whose comparer remembers term strings.
-        var strings = new TermStrings();
-        var counts = new Dictionary<string, (int Title, int Abstract)>(strings);
-        SearchTerms.CountInto("Diffusion models for protein design", counts, title: true);
-        var first = counts.Keys.ToDictionary(k => k, k => k);
-        counts.Clear();
+        var counter = new TermCounter();
+        var asked = new List<string>();
+        int IdOf(int i) => counter.IdOf(i, (term, list) => { list.Add(term); return list.Count; }, asked);
 
-        var text = "Protein language models, and models of diffusion";
-        SearchTerms.CountInto(text, counts, title: false);
+        counter.Begin();
+        SearchTerms.CountInto("Diffusion models for protein design", counter, title: true);
+        var first = Counted(counter).Keys.ToDictionary(k => k, k => k);
+        var firstIds = Enumerable.Range(0, counter.Distinct).ToDictionary(i => counter[i].Term, IdOf);
 
-        var plain = new Dictionary<string, (int Title, int Abstract)>(StringComparer.Ordinal);
-        SearchTerms.CountInto(text, plain, title: false);
-        Assert.Equal(plain.OrderBy(kv => kv.Key, StringComparer.Ordinal), counts.OrderBy(kv => kv.Key, StringComparer.Ordinal));
-        Assert.Equal((0, 2), counts["model"]);
+        counter.Begin();
+        SearchTerms.CountInto("Protein language models, and models of diffusion", counter, title: false);
+        var second = Counted(counter);
+        Assert.Equal((0, 2), second["model"]);
+        Assert.Equal(["diffusion", "language", "model", "protein"], second.Keys.Order(StringComparer.Ordinal));
+        var secondIds = Enumerable.Range(0, counter.Distinct).ToDictionary(i => counter[i].Term, IdOf);
         foreach (var term in new[] { "diffusion", "model", "protein" })
         {
-            Assert.Same(first[term], counts.Keys.Single(k => k == term));
+            Assert.Same(first[term], second.Keys.Single(k => k == term));
+            Assert.Equal(firstIds[term], secondIds[term]);
         }
 
-        Assert.Equal(first.Keys.Union(counts.Keys).Count(), strings.Count); // one string a distinct term, over both texts
+        // One question a distinct term, over both texts: "language" was the only new one.
+        Assert.Equal(["diffusion", "model", "protein", "design", "language"], asked);
+        Assert.Equal(first.Keys.Union(second.Keys).Count(), counter.Remembered);
     }
 
     [Fact]
-    public void Term_strings_remember_a_bounded_number_of_terms_and_still_count_right()
+    public void A_counter_remembers_a_bounded_number_of_terms_and_still_counts_right()
     {
-        var strings = new TermStrings(capacity: 3);
-        var counts = new Dictionary<string, (int Title, int Abstract)>(strings);
+        var counter = new TermCounter(capacity: 3);
+        var asked = 0;
 
-        SearchTerms.CountInto("alpha beta gamma delta epsilon alpha", counts, title: false);
+        counter.Begin();
+        SearchTerms.CountInto("alpha beta gamma delta epsilon alpha", counter, title: false);
+        Assert.Equal(5, counter.Distinct); // a text may go past the capacity while it is counted
+        Assert.Equal((0, 2), Counted(counter)["alpha"]);
+        for (var i = 0; i < counter.Distinct; i++)
+        {
+            counter.IdOf(i, (_, _) => ++asked, 0);
+        }
 
-        Assert.InRange(strings.Count, 1, 3);
-        Assert.Equal(5, counts.Count);
-        Assert.Equal((0, 2), counts["alpha"]);
-        Assert.Equal((0, 1), counts["epsilon"]);
-        Assert.Throws<ArgumentOutOfRangeException>(() => new TermStrings(capacity: 0));
+        counter.Begin(); // past the capacity: forgets every term, word and id
+        Assert.Equal(0, counter.Remembered);
+        SearchTerms.CountInto("alpha zeta", counter, title: true);
+        Assert.Equal(new Dictionary<string, (int, int)> { ["alpha"] = (1, 0), ["zeta"] = (1, 0) }, Counted(counter));
+        Assert.Equal(2, counter.Remembered);
+        counter.IdOf(0, (_, _) => ++asked, 0);
+        Assert.Equal(6, asked); // alpha's id is asked for again after the counter forgot it
+        Assert.Throws<ArgumentOutOfRangeException>(() => new TermCounter(capacity: 0));
     }
 
     [Fact]

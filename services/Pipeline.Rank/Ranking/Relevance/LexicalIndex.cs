@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace Pipeline.Rank.Ranking.Relevance;
 
 /// <summary>A paper's lexical score for a set of queries: the normalised BM25F of its best query, and which that was.</summary>
@@ -40,9 +42,9 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     private readonly Dictionary<string, int> _termIds = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _slotsById = new(StringComparer.Ordinal);
     private readonly Stack<Accumulator> _accumulators = new();
-    // Tables that count one paper's terms, reused from paper to paper with the strings of the
-    // terms they met (TermStrings): one per concurrent Add, dropped by TrimExcess.
-    private readonly Stack<Dictionary<string, (int Title, int Abstract)>> _counts = new();
+    // Counters of one paper's terms, reused from paper to paper with the words, term strings and
+    // term ids they met (TermCounter): one per concurrent Add, dropped by TrimExcess.
+    private readonly Stack<TermCounter> _counts = new();
     private readonly Lock _countsLock = new();
     private Postings[] _terms = new Postings[1024];
     private int _termCount;
@@ -109,7 +111,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
         var counts = RentCounts();
         try
         {
-            // Counted from spans, outside the lock; each term's string comes from the table's comparer.
+            // Counted from spans, outside the lock, by a counter that stems a word it has met only once.
             var titleLength = SearchTerms.CountInto(paper.Paper.Title, counts, title: true);
             var abstractLength = SearchTerms.CountInto(abstractText, counts, title: false);
             Index(paper, counts, titleLength, abstractLength, keep ?? (paper.Paper.Abstract.Length == 0 ? paper : paper with { Paper = paper.Paper with { Abstract = "" } }));
@@ -120,7 +122,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
         }
     }
 
-    private void Index(IndexedPaper paper, Dictionary<string, (int Title, int Abstract)> counts, int titleLength, int abstractLength, IndexedPaper keep)
+    private void Index(IndexedPaper paper, TermCounter counts, int titleLength, int abstractLength, IndexedPaper keep)
     {
         _lock.EnterWriteLock();
         try
@@ -188,7 +190,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     {
         lock (_countsLock)
         {
-            // The load's counting tables and the term strings they remember (about 1 MB each).
+            // The load's counters and the words, terms and ids they remember (about 2 MB each).
             _counts.Clear();
         }
 
@@ -257,27 +259,21 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
         }
     }
 
-    private Dictionary<string, (int Title, int Abstract)> RentCounts()
+    private TermCounter RentCounts()
     {
+        TermCounter? counts;
         lock (_countsLock)
         {
-            if (_counts.TryPop(out var counts))
-            {
-                return counts;
-            }
+            _counts.TryPop(out counts);
         }
 
-        return new Dictionary<string, (int Title, int Abstract)>(new TermStrings());
+        counts ??= new TermCounter();
+        counts.Begin();
+        return counts;
     }
 
-    private void ReturnCounts(Dictionary<string, (int Title, int Abstract)> counts)
+    private void ReturnCounts(TermCounter counts)
     {
-        counts.Clear();
-        if (counts.EnsureCapacity(0) > 4096)
-        {
-            counts.TrimExcess(1024); // a huge paper does not pin a huge table
-        }
-
         lock (_countsLock)
         {
             _counts.Push(counts);
@@ -285,34 +281,43 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     }
 
     /// <summary>A document's terms as (term id, title tf, abstract tf) packed like postings with the term id for the slot, sorted. Caller holds the write lock.</summary>
-    private int[] TermsOf(Dictionary<string, (int Title, int Abstract)> counts)
+    private int[] TermsOf(TermCounter counts)
     {
-        var terms = new int[counts.Count];
-        var i = 0;
-        foreach (var (term, (title, @abstract)) in counts)
+        var terms = new int[counts.Distinct];
+        for (var i = 0; i < terms.Length; i++)
         {
-            if (!_termIds.TryGetValue(term, out var id))
-            {
-                if (_termCount == MaxTerms)
-                {
-                    throw new InvalidOperationException($"The lexical index holds at most {MaxTerms} distinct terms.");
-                }
-
-                id = _termCount++;
-                if (id == _terms.Length)
-                {
-                    Array.Resize(ref _terms, _terms.Length * 2);
-                }
-
-                _terms[id] = new Postings();
-                _termIds[term] = id;
-            }
-
-            terms[i++] = (id << SlotShift) | (Math.Min(title, MaxFieldFrequency) << 4) | Math.Min(@abstract, MaxFieldFrequency);
+            var (_, title, @abstract) = counts[i];
+            // The counter remembers the id, so a term it has met costs no lookup here (under the lock).
+            var id = counts.IdOf(i, static (term, index) => index.IdOf(term), this);
+            terms[i] = (id << SlotShift) | (Math.Min(title, MaxFieldFrequency) << 4) | Math.Min(@abstract, MaxFieldFrequency);
         }
 
         Array.Sort(terms);
         return terms;
+    }
+
+    /// <summary>The id of <paramref name="term"/>, given it (with an empty posting list) if it has none. Caller holds the write lock.</summary>
+    private int IdOf(string term)
+    {
+        ref var id = ref CollectionsMarshal.GetValueRefOrAddDefault(_termIds, term, out var known);
+        if (!known)
+        {
+            if (_termCount == MaxTerms)
+            {
+                _termIds.Remove(term);
+                throw new InvalidOperationException($"The lexical index holds at most {MaxTerms} distinct terms.");
+            }
+
+            id = _termCount++;
+            if (id == _terms.Length)
+            {
+                Array.Resize(ref _terms, _terms.Length * 2);
+            }
+
+            _terms[id] = new Postings();
+        }
+
+        return id;
     }
 
     private static int BinarySearchTerm(int[] terms, int id)

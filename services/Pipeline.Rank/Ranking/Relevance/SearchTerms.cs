@@ -1,5 +1,4 @@
 using System.Collections.Frozen;
-using System.Runtime.InteropServices;
 
 namespace Pipeline.Rank.Ranking.Relevance;
 
@@ -52,29 +51,29 @@ public static class SearchTerms
     }
 
     /// <summary>
-    /// Counts the terms of <paramref name="text"/> into <paramref name="counts"/> (ordinal keys), in
-    /// the title's or the abstract's count, and returns how many there were: the terms
-    /// <see cref="Of"/> gives, with a string made (by the dictionary's comparer) only for a term
-    /// new to the dictionary.
+    /// Counts the terms of <paramref name="text"/> into <paramref name="counter"/> (in the title's
+    /// or the abstract's count) and returns how many there were: the terms <see cref="Of"/> gives.
+    /// A word the counter has met before is counted without being stemmed again.
     /// </summary>
-    /// <remarks>
-    /// The dictionary's comparer must accept spans (<see cref="StringComparer.Ordinal"/> does);
-    /// with a <see cref="TermStrings"/> comparer a term met on an earlier text reuses its string.
-    /// </remarks>
-    public static int CountInto(ReadOnlySpan<char> text, Dictionary<string, (int Title, int Abstract)> counts, bool title)
+    internal static int CountInto(ReadOnlySpan<char> text, TermCounter counter, bool title)
     {
-        var sink = new CountSink(counts.GetAlternateLookup<ReadOnlySpan<char>>(), title);
+        var sink = new CounterSink(counter, title);
         Tokenize(text, ref sink);
         return sink.Total;
     }
 
     private interface ISink
     {
+        /// <summary>Takes a word it already knows the term of (kept or not a stopword); false to have it stemmed and <see cref="Add"/>ed.</summary>
+        bool TryAddKnown(ReadOnlySpan<char> word);
+
         void Add(ReadOnlySpan<char> term, ReadOnlySpan<char> surface);
     }
 
     private readonly struct ListSink(List<SearchTerm> terms) : ISink
     {
+        public bool TryAddKnown(ReadOnlySpan<char> word) => false;
+
         public void Add(ReadOnlySpan<char> term, ReadOnlySpan<char> surface)
         {
             var word = new string(surface);
@@ -82,15 +81,24 @@ public static class SearchTerms
         }
     }
 
-    private struct CountSink(Dictionary<string, (int Title, int Abstract)>.AlternateLookup<ReadOnlySpan<char>> counts, bool title) : ISink
+    private struct CounterSink(TermCounter counter, bool title) : ISink
     {
         public int Total;
 
+        public bool TryAddKnown(ReadOnlySpan<char> word)
+        {
+            if (!counter.TryCount(word, title))
+            {
+                return false;
+            }
+
+            Total++;
+            return true;
+        }
+
         public void Add(ReadOnlySpan<char> term, ReadOnlySpan<char> surface)
         {
-            // One lookup: the entry is made (its key string by the comparer) the first time only.
-            ref var count = ref CollectionsMarshal.GetValueRefOrAddDefault(counts, term, out _);
-            count = title ? (count.Title + 1, count.Abstract) : (count.Title, count.Abstract + 1);
+            counter.Count(term, surface, title);
             Total++;
         }
     }
@@ -152,7 +160,7 @@ public static class SearchTerms
     private static void Emit<TSink>(ReadOnlySpan<char> word, ref TSink sink)
         where TSink : struct, ISink
     {
-        if (word.Length < 2 || StopwordSpans.Contains(word))
+        if (word.Length < 2 || StopwordSpans.Contains(word) || sink.TryAddKnown(word))
         {
             return;
         }
@@ -165,6 +173,12 @@ public static class SearchTerms
     private static void EmitWhole<TSink>(ReadOnlySpan<char> compound, ref TSink sink)
         where TSink : struct, ISink
     {
+        // A word stems the same whether it came whole or joined: a compound met before is known too.
+        if (sink.TryAddKnown(compound))
+        {
+            return;
+        }
+
         Span<char> stem = stackalloc char[MaxTermLength];
         sink.Add(stem[..EnglishStemmer.Stem(compound, stem)], compound);
     }
