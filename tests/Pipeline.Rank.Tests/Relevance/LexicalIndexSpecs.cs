@@ -241,6 +241,60 @@ public sealed class LexicalIndexSpecs(ITestOutputHelper output)
         }
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(60)]
+    public void Several_queries_answer_with_each_papers_best_query_as_if_every_reached_paper_were_offered(int limit)
+    {
+        // Only each query's own best `limit` are offered to the answer; the answer must be the one
+        // that offering every paper each query reaches gives: the same papers, scores, best queries
+        // and order, ties (the same text under many ids, ordered by arrival) and the filter included.
+        var (index, words) = Timed(3_000);
+        for (var i = 0; i < 30; i++)
+        {
+            index.Add(At(3_000 + i, $"twin{i}", "w0 w1 w2", "w3 w4 w5"));
+        }
+
+        // The reference sums every list in full, in the same order, so the scores agree to the bit.
+        index.PruneCommonTerms = false;
+        var arrival = Enumerable.Range(0, 3_000).Select(i => $"p{i}").Concat(Enumerable.Range(0, 30).Select(i => $"twin{i}"))
+            .Select((id, at) => (id, at)).ToDictionary(p => p.id, p => p.at);
+        Func<Pipeline.Rank.Ranking.IndexedPaper, bool> odd = p => p.Paper.Id.Length % 2 == 1;
+        var random = new Random(5);
+        for (var trial = 0; trial < 15; trial++)
+        {
+            var texts = Enumerable.Range(0, 2 + random.Next(4)).Select(_ => words()).ToList();
+            if (trial % 3 == 0)
+            {
+                texts.Insert(random.Next(texts.Count + 1), "w0 w1 w2 w3");
+            }
+
+            var queries = Query([.. texts]);
+            foreach (var filter in new[] { null, odd })
+            {
+                var found = index.Search(queries, limit, filter);
+
+                var best = new Dictionary<string, (double Score, int Query)>();
+                for (var q = 0; q < queries.Count; q++)
+                {
+                    foreach (var m in index.Search([queries[q]], 100_000, filter))
+                    {
+                        if (!best.TryGetValue(m.Paper.Paper.Id, out var kept) || m.Score > kept.Score)
+                        {
+                            best[m.Paper.Paper.Id] = (m.Score, q);
+                        }
+                    }
+                }
+
+                var expected = best.OrderByDescending(kv => kv.Value.Score).ThenBy(kv => arrival[kv.Key]).Take(limit)
+                    .Select(kv => (kv.Key, kv.Value.Score, kv.Value.Query)).ToArray();
+                Assert.NotEmpty(expected);
+                Assert.Equal(expected, found.Select(m => (m.Paper.Paper.Id, m.Score, m.BestQuery)));
+            }
+        }
+    }
+
     [Fact]
     public void Trimming_the_lists_after_a_load_changes_no_answer_and_papers_added_after_it_are_found()
     {

@@ -377,24 +377,24 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
                 // One query (a search): its sums are the answer's scores, taken straight from the
                 // accumulator, with no pass to keep a best query per paper.
                 var reached = Accumulate(queries[0], scores, touched, out var scale, limit, include, from);
-                var top = TopOf(touched.AsSpan(0, reached), scores, scale, null, limit, include);
-                foreach (var slot in touched.AsSpan(0, reached))
-                {
-                    scores[slot] = 0;
-                }
-
+                var top = TopOf(touched.AsSpan(0, reached), scores, scale, null, limit, include, clear: true);
                 ReturnAccumulator(work);
                 return top;
             }
 
+            // Several queries (a subscriber's interests): only each query's own best `limit` are
+            // offered, not every paper it reached. A paper whose best query leaves it out of that
+            // query's best `limit` has `limit` papers above it there, each scoring at least as much
+            // over all queries, so it cannot make the answer; and a paper that does make it is
+            // offered by its best query with its best score. Ties order by slot throughout.
+            var heap = new PriorityQueue<int, (float Score, int Slot)>(limit + 1, WorseFirst.Instance);
             for (var q = 0; q < queries.Count; q++)
             {
                 var touchedCount = Accumulate(queries[q], scores, touched, out var normaliser, limit, include, from);
-                for (var i = 0; i < touchedCount; i++)
+                Best(touched.AsSpan(0, touchedCount), scores, normaliser, limit, include, heap, clear: true);
+                while (heap.TryDequeue(out var slot, out var priority))
                 {
-                    var slot = touched[i];
-                    work.Offer(slot, scores[slot] * normaliser, q);
-                    scores[slot] = 0;
+                    work.Offer(slot, priority.Score, q);
                 }
             }
 
@@ -500,12 +500,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     private LexicalMatch[] Answer(Accumulator work, int limit, Func<IndexedPaper, bool>? include)
     {
         var matched = work.Matched.AsSpan(0, work.MatchedCount);
-        var top = matched.Length > 0 ? TopOf(matched, work.Best, 1f, work.BestQuery, limit, include) : [];
-        foreach (var slot in matched)
-        {
-            work.Best[slot] = 0;
-        }
-
+        var top = matched.Length > 0 ? TopOf(matched, work.Best, 1f, work.BestQuery, limit, include, clear: true) : [];
         work.MatchedCount = 0;
         ReturnAccumulator(work);
         return top;
@@ -831,16 +826,41 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     /// accepts, each scored <paramref name="scores"/> times <paramref name="scale"/>, with its query
     /// from <paramref name="bestQuery"/> (the first when null).
     /// </summary>
-    private LexicalMatch[] TopOf(ReadOnlySpan<int> matched, float[] scores, float scale, int[]? bestQuery, int limit, Func<IndexedPaper, bool>? include)
+    private LexicalMatch[] TopOf(ReadOnlySpan<int> matched, float[] scores, float scale, int[]? bestQuery, int limit, Func<IndexedPaper, bool>? include, bool clear = false)
     {
-        // A min-heap of the best so far; on equal scores the earlier paper ranks first, so answers are stable.
         var heap = new PriorityQueue<int, (float Score, int Slot)>(limit + 1, WorseFirst.Instance);
+        Best(matched, scores, scale, limit, include, heap, clear);
+        var top = new LexicalMatch[heap.Count];
+        for (var i = top.Length - 1; i >= 0; i--)
+        {
+            heap.TryDequeue(out var slot, out var priority);
+            top[i] = new LexicalMatch(_papers[slot]!, priority.Score, bestQuery?[slot] ?? 0);
+        }
+
+        return top;
+    }
+
+    /// <summary>
+    /// Leaves in <paramref name="heap"/> (empty on entry; worst first) the best <paramref name="limit"/>
+    /// of <paramref name="matched"/> with a score above 0 that <paramref name="include"/> accepts,
+    /// each scored <paramref name="scores"/> times <paramref name="scale"/>; on equal scores the
+    /// earlier paper ranks first, so answers are stable. With <paramref name="clear"/>, each
+    /// paper's score is set back to 0 as it is read (the accumulator is then clean for the next
+    /// query, without a pass of its own).
+    /// </summary>
+    private void Best(ReadOnlySpan<int> matched, float[] scores, float scale, int limit, Func<IndexedPaper, bool>? include, PriorityQueue<int, (float Score, int Slot)> heap, bool clear = false)
+    {
         // The heap's worst entry once it is full, kept in a local: most papers of a common word's
         // long list fall below it and cost one comparison, without peeking into the heap.
         var floor = (Score: float.NegativeInfinity, Slot: int.MaxValue);
         foreach (var slot in matched)
         {
             var score = scores[slot] * scale;
+            if (clear)
+            {
+                scores[slot] = 0;
+            }
+
             if (score <= 0 || WorseFirst.Instance.Compare((score, slot), floor) <= 0)
             {
                 continue;
@@ -865,15 +885,6 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
                 heap.TryPeek(out _, out floor);
             }
         }
-
-        var top = new LexicalMatch[heap.Count];
-        for (var i = top.Length - 1; i >= 0; i--)
-        {
-            heap.TryDequeue(out var slot, out var priority);
-            top[i] = new LexicalMatch(_papers[slot]!, priority.Score, bestQuery?[slot] ?? 0);
-        }
-
-        return top;
     }
 
     private void Retire(int slot)
