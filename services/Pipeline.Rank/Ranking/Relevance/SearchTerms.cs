@@ -64,7 +64,7 @@ public static class SearchTerms
 
     private interface ISink
     {
-        /// <summary>Takes a word it already knows the term of (kept or not a stopword); false to have it stemmed and <see cref="Add"/>ed.</summary>
+        /// <summary>Counts a word (past the stopword check) whose term the sink already knows from an earlier <see cref="Add"/>; false to have it stemmed and added.</summary>
         bool TryAddKnown(ReadOnlySpan<char> word);
 
         void Add(ReadOnlySpan<char> term, ReadOnlySpan<char> surface);
