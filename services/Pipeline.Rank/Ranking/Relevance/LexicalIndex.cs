@@ -377,7 +377,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
                 // One query (a search): its sums are the answer's scores, taken straight from the
                 // accumulator, with no pass to keep a best query per paper.
                 var reached = Accumulate(queries[0], scores, touched, out var scale, limit, include, from);
-                var top = TopOf(touched.AsSpan(0, reached), scores, scale, null, limit, include, clear: true);
+                var top = TopOf(touched.AsSpan(0, reached), scores, scale, null, limit, include);
                 ReturnAccumulator(work);
                 return top;
             }
@@ -391,7 +391,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
             for (var q = 0; q < queries.Count; q++)
             {
                 var touchedCount = Accumulate(queries[q], scores, touched, out var normaliser, limit, include, from);
-                Best(touched.AsSpan(0, touchedCount), scores, normaliser, limit, include, heap, clear: true);
+                Best(touched.AsSpan(0, touchedCount), scores, normaliser, limit, include, heap);
                 while (heap.TryDequeue(out var slot, out var priority))
                 {
                     work.Offer(slot, priority.Score, q);
@@ -500,7 +500,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     private LexicalMatch[] Answer(Accumulator work, int limit, Func<IndexedPaper, bool>? include)
     {
         var matched = work.Matched.AsSpan(0, work.MatchedCount);
-        var top = matched.Length > 0 ? TopOf(matched, work.Best, 1f, work.BestQuery, limit, include, clear: true) : [];
+        var top = matched.Length > 0 ? TopOf(matched, work.Best, 1f, work.BestQuery, limit, include) : [];
         work.MatchedCount = 0;
         ReturnAccumulator(work);
         return top;
@@ -824,12 +824,13 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     /// <summary>
     /// The best <paramref name="limit"/> of <paramref name="matched"/> that <paramref name="include"/>
     /// accepts, each scored <paramref name="scores"/> times <paramref name="scale"/>, with its query
-    /// from <paramref name="bestQuery"/> (the first when null).
+    /// from <paramref name="bestQuery"/> (the first when null); <paramref name="scores"/> of
+    /// <paramref name="matched"/> are left at 0.
     /// </summary>
-    private LexicalMatch[] TopOf(ReadOnlySpan<int> matched, float[] scores, float scale, int[]? bestQuery, int limit, Func<IndexedPaper, bool>? include, bool clear = false)
+    private LexicalMatch[] TopOf(ReadOnlySpan<int> matched, float[] scores, float scale, int[]? bestQuery, int limit, Func<IndexedPaper, bool>? include)
     {
         var heap = new PriorityQueue<int, (float Score, int Slot)>(limit + 1, WorseFirst.Instance);
-        Best(matched, scores, scale, limit, include, heap, clear);
+        Best(matched, scores, scale, limit, include, heap);
         var top = new LexicalMatch[heap.Count];
         for (var i = top.Length - 1; i >= 0; i--)
         {
@@ -844,11 +845,10 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     /// Leaves in <paramref name="heap"/> (empty on entry; worst first) the best <paramref name="limit"/>
     /// of <paramref name="matched"/> with a score above 0 that <paramref name="include"/> accepts,
     /// each scored <paramref name="scores"/> times <paramref name="scale"/>; on equal scores the
-    /// earlier paper ranks first, so answers are stable. With <paramref name="clear"/>, each
-    /// paper's score is set back to 0 as it is read (the accumulator is then clean for the next
-    /// query, without a pass of its own).
+    /// earlier paper ranks first, so answers are stable. Each paper's score is set back to 0 as it
+    /// is read: the accumulator is clean for the next query, without a pass of its own.
     /// </summary>
-    private void Best(ReadOnlySpan<int> matched, float[] scores, float scale, int limit, Func<IndexedPaper, bool>? include, PriorityQueue<int, (float Score, int Slot)> heap, bool clear = false)
+    private void Best(ReadOnlySpan<int> matched, float[] scores, float scale, int limit, Func<IndexedPaper, bool>? include, PriorityQueue<int, (float Score, int Slot)> heap)
     {
         // The heap's worst entry once it is full, kept in a local: most papers of a common word's
         // long list fall below it and cost one comparison, without peeking into the heap.
@@ -856,10 +856,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
         foreach (var slot in matched)
         {
             var score = scores[slot] * scale;
-            if (clear)
-            {
-                scores[slot] = 0;
-            }
+            scores[slot] = 0;
 
             if (score <= 0 || WorseFirst.Instance.Compare((score, slot), floor) <= 0)
             {
