@@ -21,7 +21,10 @@ builder.AddPipelineGrpcClient<Pipeline.Contracts.Notify.V1.SubscriptionService.S
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<RankStore>();
 builder.Services.AddSingleton<PaperIndex>();
-builder.Services.AddSingleton<RelevanceRanker>();
+builder.Services.AddSingleton(sp => new RelevanceRanker(sp.GetRequiredService<PaperIndex>())
+{
+    ConcurrentSides = builder.Configuration.GetValue("Ranking:ConcurrentSides", true),
+});
 builder.Services.AddSingleton<ProfileIndex>();
 builder.Services.AddSingleton<Feedback>();
 builder.Services.AddSingleton<FeedbackStore>();

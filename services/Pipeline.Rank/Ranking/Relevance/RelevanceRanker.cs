@@ -31,8 +31,21 @@ public sealed class RelevanceRanker(PaperIndex index, RelevanceOptions? options 
 {
     private readonly RelevanceOptions _options = options ?? new RelevanceOptions();
     private readonly LexicalIndex _lexical = new(options);
+    private int _fusing;
+    private long _concurrentFusions;
 
     public RelevanceOptions Options => _options;
+
+    /// <summary>
+    /// Whether a hybrid ranking that is the only one running (and has a second core) ranks its
+    /// dense and lexical sides at once, one on the calling thread and one on the thread pool; on by
+    /// default. With other rankings in flight every core is already busy and the sides run one
+    /// after the other. Off always runs them one after the other (to compare).
+    /// </summary>
+    public bool ConcurrentSides { get; set; } = true;
+
+    /// <summary>Hybrid rankings whose two sides ran at once (for tests and benchmarks).</summary>
+    internal long ConcurrentFusions => Interlocked.Read(ref _concurrentFusions);
 
     /// <summary>
     /// Indexes a paper's text for lexical matching (its vector lives in <see cref="PaperIndex"/>);
@@ -129,8 +142,7 @@ public sealed class RelevanceRanker(PaperIndex index, RelevanceOptions? options 
     private RelevanceHit[] Fuse(float[][] vectors, IReadOnlyList<string>[] terms, int limit, Func<IndexedPaper, bool>? include, DateTimeOffset? seenSince)
     {
         var pool = Math.Max(limit, _options.CandidatePool);
-        var dense = index.Top(vectors, pool, include, seenSince);
-        var lexical = _lexical.Search(terms, pool, include, seenSince);
+        var (dense, lexical) = Sides(vectors, terms, pool, include, seenSince);
 
         var candidates = new Dictionary<string, Candidate>(dense.Count + lexical.Count, StringComparer.Ordinal);
         for (var rank = 0; rank < dense.Count; rank++)
@@ -183,6 +195,46 @@ public sealed class RelevanceRanker(PaperIndex index, RelevanceOptions? options 
         }
 
         return hits;
+    }
+
+    /// <summary>
+    /// Both sides' candidates. They read the indexes only (each under its own read lock), so they
+    /// can run at once; they do when this is the only hybrid ranking in flight and there is a second
+    /// core (<see cref="ConcurrentSides"/>): the call then takes about as long as its slower side
+    /// instead of both (docs/benchmarks.md, "Both sides at once").
+    /// </summary>
+    private (IReadOnlyList<ScoredPaper> Dense, IReadOnlyList<LexicalMatch> Lexical) Sides(
+        float[][] vectors, IReadOnlyList<string>[] terms, int pool, Func<IndexedPaper, bool>? include, DateTimeOffset? seenSince)
+    {
+        var fusing = Interlocked.Increment(ref _fusing);
+        try
+        {
+            if (!ConcurrentSides || fusing > 1 || Environment.ProcessorCount < 2)
+            {
+                return (index.Top(vectors, pool, include, seenSince), _lexical.Search(terms, pool, include, seenSince));
+            }
+
+            Interlocked.Increment(ref _concurrentFusions);
+            IReadOnlyList<ScoredPaper> dense = [];
+            IReadOnlyList<LexicalMatch> lexical = [];
+            try
+            {
+                Parallel.Invoke(
+                    () => lexical = _lexical.Search(terms, pool, include, seenSince),
+                    () => dense = index.Top(vectors, pool, include, seenSince));
+            }
+            catch (AggregateException e)
+            {
+                // The caller sees what a side threw (the first, if both did), as with the sides in turn.
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]);
+            }
+
+            return (dense, lexical);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _fusing);
+        }
     }
 
     /// <summary>
