@@ -694,12 +694,18 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
             return -1;
         }
 
+        // The rare terms' papers, listed in runs: each term adds the papers it reaches first, in
+        // slot order (its list's), so each run is sorted and a common list is walked forward
+        // once a run, not searched from its start for every paper.
         var count = 0;
+        Span<int> runEnds = matching.Count <= 64 ? stackalloc int[matching.Count] : new int[matching.Count];
+        var runs = 0;
         foreach (var (_, postings, weight) in matching)
         {
             if (postings.Count < commonFrom)
             {
                 count = AccumulateAll(postings, weight, scores, touched, count, bm25, from);
+                runEnds[runs++] = count;
             }
         }
 
@@ -707,14 +713,21 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
         {
             if (postings.Count >= commonFrom)
             {
-                for (var i = 0; i < count; i++)
+                var runStart = 0;
+                foreach (var runEnd in runEnds[..runs])
                 {
-                    var slot = touched[i];
-                    var at = postings.Find(slot);
-                    if (at >= 0)
+                    var cursor = 0;
+                    for (var i = runStart; i < runEnd; i++)
                     {
-                        scores[slot] += weight * bm25.Saturate(postings.Items[at], _titleLengths[slot], _abstractLengths[slot]);
+                        var slot = touched[i];
+                        var at = postings.FindFrom(slot, ref cursor);
+                        if (at >= 0)
+                        {
+                            scores[slot] += weight * bm25.Saturate(postings.Items[at], _titleLengths[slot], _abstractLengths[slot]);
+                        }
                     }
+
+                    runStart = runEnd;
                 }
             }
         }
@@ -977,6 +990,38 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
             }
 
             return -1;
+        }
+
+        /// <summary>
+        /// Where the posting of <paramref name="slot"/> is, or -1, searching from
+        /// <paramref name="start"/> on (galloping, then binary search), and leaving
+        /// <paramref name="start"/> at the first posting of <paramref name="slot"/> or a later one:
+        /// slots asked in increasing order walk the list forward once.
+        /// </summary>
+        public int FindFrom(int slot, ref int start)
+        {
+            var items = Items;
+            var count = Count;
+            var low = start;
+            var high = low;
+            var step = 1;
+            while (high < count && (items[high] >>> SlotShift) < slot)
+            {
+                low = high + 1;
+                high += step;
+                step <<= 1;
+            }
+
+            high = Math.Min(high, count - 1);
+            while (low <= high)
+            {
+                var middle = (low + high) >>> 1;
+                if ((items[middle] >>> SlotShift) < slot) low = middle + 1;
+                else high = middle - 1;
+            }
+
+            start = low;
+            return low < count && (items[low] >>> SlotShift) == slot ? low : -1;
         }
 
         public void Renumber(int[] renumbered)
