@@ -175,6 +175,8 @@ public static class RankProfile
         Array.Fill(minimaInTurn, double.MaxValue);
         var all = new List<double>();
         var allInTurn = new List<double>();
+        var (gen0, gen1, gen2, paused) = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration());
+        var allocated = GC.GetTotalAllocatedBytes(precise: true);
         for (var pass = 0; pass < 7; pass++)
         {
             for (var i = 0; i < interests.Length; i++)
@@ -196,6 +198,9 @@ public static class RankProfile
         }
 
         relevance.ConcurrentSides = true;
+        var rankings = interests.Length * 7 * 2;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{rankings} rankings: {(GC.GetTotalAllocatedBytes(precise: true) - allocated) / 1024.0 / rankings:F0} KB allocated a ranking (all threads); GC gen0 {GC.CollectionCount(0) - gen0}, gen1 {GC.CollectionCount(1) - gen1}, gen2 {GC.CollectionCount(2) - gen2}, paused {(GC.GetTotalPauseDuration() - paused).TotalMilliseconds:F0} ms in all"));
         foreach (var (what, kept, calls) in new[] { ("sides at once", minima, all), ("sides in turn", minimaInTurn, allInTurn) })
         {
             var sorted = kept.Order().ToArray();
