@@ -193,6 +193,52 @@ public class When_a_large_index_is_prefiltered
         Assert.Equal(6, rows.CodeWords);
     }
 
+    [Theory]
+    [InlineData(6, 1)]
+    [InlineData(6, 5)]
+    [InlineData(3, 2)]
+    [InlineData(7, 3)]
+    public void Every_kernel_counts_the_differing_bits_of_any_code_length(int words, int queryCount)
+    {
+        // Raw codes, every bit pattern equally likely (all ones and all zeros too): the 384-bit
+        // kernel's carry-save adders and the general kernel against a plain popcount.
+        var random = new Random(words * 10 + queryCount);
+        const int count = 45;
+        var rows = new ulong[VectorRows.CodeLength(count, words)];
+        var plain = new ulong[count][];
+        for (var r = 0; r < count; r++)
+        {
+            plain[r] = Enumerable.Range(0, words).Select(_ => (ulong)random.NextInt64() ^ ((ulong)random.Next() << 63)).ToArray();
+            if (r == 0)
+            {
+                Array.Fill(plain[r], ulong.MaxValue);
+            }
+
+            for (var w = 0; w < words; w++)
+            {
+                rows[VectorRows.CodeIndex(r, w, words)] = plain[r][w];
+            }
+        }
+
+        var queries = Enumerable.Range(0, queryCount * words).Select(_ => (ulong)random.NextInt64()).ToArray();
+        // The first query all zeros: row 0 (all ones) differs from it in every bit.
+        Array.Fill(queries, 0UL, 0, words);
+        foreach (var vectorised in new[] { true, false })
+        {
+            var distances = new ushort[count];
+            var histogram = new int[(words * 64) + 1];
+            VectorRows.NearestCodes(rows, queries, words, distances, histogram, vectorised);
+            for (var r = 0; r < count; r++)
+            {
+                var expected = Enumerable.Range(0, queryCount)
+                    .Min(q => Enumerable.Range(0, words).Sum(w => System.Numerics.BitOperations.PopCount(plain[r][w] ^ queries[(q * words) + w])));
+                Assert.Equal(expected, distances[r]);
+            }
+
+            Assert.Equal(count, histogram.Sum());
+        }
+    }
+
     [Fact]
     public void The_rows_within_a_distance_range_are_found_in_order()
     {
