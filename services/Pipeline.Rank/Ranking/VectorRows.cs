@@ -259,14 +259,10 @@ public sealed class VectorRows
     {
         var count = distances.Length;
         var queryCount = queries.Length / words;
-        var nibbleBits = Vector512.Create((byte)0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
-            0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+        var nibbleBits = NibbleBits();
         var lowNibble = Vector512.Create((byte)0x0F);
         Span<Vector512<ulong>> broadcast = queries.Length <= 64 ? stackalloc Vector512<ulong>[queries.Length] : new Vector512<ulong>[queries.Length];
-        for (var i = 0; i < queries.Length; i++)
-        {
-            broadcast[i] = Vector512.Create(queries[i]);
-        }
+        Broadcast(queries, broadcast);
 
         var stride = (words * 64) + 1;
         Span<int> counts = stackalloc int[4 * stride];
@@ -291,35 +287,10 @@ public sealed class VectorRows
                 nearest = Vector512.Min(nearest, Avx512BW.SumAbsoluteDifferences(bits, Vector512<byte>.Zero).AsUInt64());
             }
 
-            var narrow = Avx512F.ConvertToVector128UInt16(nearest);
-            if (first + CodeBlockRows <= count)
-            {
-                narrow.StoreUnsafe(ref distance, (nuint)first);
-                ref var stored = ref Unsafe.Add(ref distance, first);
-                counts[stored]++;
-                counts[stride + Unsafe.Add(ref stored, 1)]++;
-                counts[(2 * stride) + Unsafe.Add(ref stored, 2)]++;
-                counts[(3 * stride) + Unsafe.Add(ref stored, 3)]++;
-                counts[Unsafe.Add(ref stored, 4)]++;
-                counts[stride + Unsafe.Add(ref stored, 5)]++;
-                counts[(2 * stride) + Unsafe.Add(ref stored, 6)]++;
-                counts[(3 * stride) + Unsafe.Add(ref stored, 7)]++;
-            }
-            else
-            {
-                for (var r = 0; first + r < count; r++)
-                {
-                    int d = narrow.GetElement(r);
-                    Unsafe.Add(ref distance, first + r) = (ushort)d;
-                    counts[d]++;
-                }
-            }
+            StoreBlock(nearest, first, count, ref distance, counts, stride);
         }
 
-        for (var d = 0; d < stride; d++)
-        {
-            histogram[d] += counts[d] + counts[stride + d] + counts[(2 * stride) + d] + counts[(3 * stride) + d];
-        }
+        FoldCounts(counts, stride, histogram);
     }
 
     /// <summary>
@@ -335,16 +306,12 @@ public sealed class VectorRows
         const int words = 6;
         var count = distances.Length;
         var queryCount = queries.Length / words;
-        var ones = Vector512.Create((byte)0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
-            0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+        var ones = NibbleBits();
         var twos = ones + ones;
         var fours = twos + twos;
         var lowNibble = Vector512.Create((byte)0x0F);
         Span<Vector512<ulong>> broadcast = queries.Length <= 64 ? stackalloc Vector512<ulong>[queries.Length] : new Vector512<ulong>[queries.Length];
-        for (var i = 0; i < queries.Length; i++)
-        {
-            broadcast[i] = Vector512.Create(queries[i]);
-        }
+        Broadcast(queries, broadcast);
 
         const int stride = (words * 64) + 1;
         Span<int> counts = stackalloc int[4 * stride];
@@ -385,31 +352,62 @@ public sealed class VectorRows
                 nearest = Vector512.Min(nearest, Avx512BW.SumAbsoluteDifferences(bits, Vector512<byte>.Zero).AsUInt64());
             }
 
-            var narrow = Avx512F.ConvertToVector128UInt16(nearest);
-            if (first + CodeBlockRows <= count)
-            {
-                narrow.StoreUnsafe(ref distance, (nuint)first);
-                ref var stored = ref Unsafe.Add(ref distance, first);
-                counts[stored]++;
-                counts[stride + Unsafe.Add(ref stored, 1)]++;
-                counts[(2 * stride) + Unsafe.Add(ref stored, 2)]++;
-                counts[(3 * stride) + Unsafe.Add(ref stored, 3)]++;
-                counts[Unsafe.Add(ref stored, 4)]++;
-                counts[stride + Unsafe.Add(ref stored, 5)]++;
-                counts[(2 * stride) + Unsafe.Add(ref stored, 6)]++;
-                counts[(3 * stride) + Unsafe.Add(ref stored, 7)]++;
-            }
-            else
-            {
-                for (var r = 0; first + r < count; r++)
-                {
-                    int d = narrow.GetElement(r);
-                    Unsafe.Add(ref distance, first + r) = (ushort)d;
-                    counts[d]++;
-                }
-            }
+            StoreBlock(nearest, first, count, ref distance, counts, stride);
         }
 
+        FoldCounts(counts, stride, histogram);
+    }
+
+    /// <summary>Each byte's count of set bits, by the value of a nibble: the table the AVX-512 kernels look up.</summary>
+    private static Vector512<byte> NibbleBits() =>
+        Vector512.Create((byte)0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
+            0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+
+    /// <summary>Each query word in every lane of a register.</summary>
+    private static void Broadcast(ReadOnlySpan<ulong> queries, Span<Vector512<ulong>> broadcast)
+    {
+        for (var i = 0; i < queries.Length; i++)
+        {
+            broadcast[i] = Vector512.Create(queries[i]);
+        }
+    }
+
+    /// <summary>
+    /// Stores the distances of the block of rows from <paramref name="first"/> (eight, fewer in the
+    /// last block) and counts them into four interleaved histograms of <paramref name="stride"/>
+    /// entries, so consecutive rows with the same distance do not wait on each other's increment.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreBlock(Vector512<ulong> nearest, int first, int count, ref ushort distance, Span<int> counts, int stride)
+    {
+        var narrow = Avx512F.ConvertToVector128UInt16(nearest);
+        if (first + CodeBlockRows <= count)
+        {
+            narrow.StoreUnsafe(ref distance, (nuint)first);
+            ref var stored = ref Unsafe.Add(ref distance, first);
+            counts[stored]++;
+            counts[stride + Unsafe.Add(ref stored, 1)]++;
+            counts[(2 * stride) + Unsafe.Add(ref stored, 2)]++;
+            counts[(3 * stride) + Unsafe.Add(ref stored, 3)]++;
+            counts[Unsafe.Add(ref stored, 4)]++;
+            counts[stride + Unsafe.Add(ref stored, 5)]++;
+            counts[(2 * stride) + Unsafe.Add(ref stored, 6)]++;
+            counts[(3 * stride) + Unsafe.Add(ref stored, 7)]++;
+        }
+        else
+        {
+            for (var r = 0; first + r < count; r++)
+            {
+                int d = narrow.GetElement(r);
+                Unsafe.Add(ref distance, first + r) = (ushort)d;
+                counts[d]++;
+            }
+        }
+    }
+
+    /// <summary>Adds the four interleaved histograms of <see cref="StoreBlock"/> into <paramref name="histogram"/>.</summary>
+    private static void FoldCounts(ReadOnlySpan<int> counts, int stride, Span<int> histogram)
+    {
         for (var d = 0; d < stride; d++)
         {
             histogram[d] += counts[d] + counts[stride + d] + counts[(2 * stride) + d] + counts[(3 * stride) + d];
