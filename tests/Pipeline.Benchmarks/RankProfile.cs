@@ -45,6 +45,12 @@ public static class RankProfile
             return;
         }
 
+        if (Environment.GetEnvironmentVariable("RANK_PROFILE_COLUMNS") == "1")
+        {
+            Columns(relevance, interests);
+            return;
+        }
+
         if (Environment.GetEnvironmentVariable("RANK_PROFILE_SLOW") == "1")
         {
             SlowestLexical(relevance, interests);
@@ -230,6 +236,63 @@ public static class RankProfile
     /// then the slowest interest lists of the last pass with each term's share of the papers (a
     /// common word is on most of them: its whole list is read).
     /// </summary>
+    /// <summary>
+    /// Common terms read from their columns against their posting lists
+    /// (<see cref="LexicalIndex.ReadColumns"/>), alternating call by call: the subscribers' lexical
+    /// sides, their hybrid rankings with the sides in turn, and queries of common words only; and
+    /// whether the answers are the same.
+    /// </summary>
+    private static void Columns(RelevanceRanker relevance, RelevanceQuery[][] interests)
+    {
+        var lexical = relevance.Lexical;
+        relevance.ConcurrentSides = false;
+        var commonOnly = new[] { "base", "approach benchmark", "learn show propose", "model data", "result method paper" }
+            .Select(t => new[] { new RelevanceQuery(t, interests[0][0].Vector) }).ToArray();
+        var differing = 0;
+        foreach (var (what, queries, limit, mode) in new[]
+        {
+            ("subscribers' interests, lexical top 100", interests, 100, RelevanceMode.Lexical),
+            ("subscribers' interests, hybrid limit 40, sides in turn", interests, 40, RelevanceMode.Hybrid),
+            ("common words only, lexical top 100", commonOnly, 100, RelevanceMode.Lexical),
+        })
+        {
+            var times = new Dictionary<bool, List<double>> { [true] = [], [false] = [] };
+            for (var pass = 0; pass < 7; pass++)
+            {
+                for (var i = 0; i < queries.Length; i++)
+                {
+                    var answers = new Dictionary<bool, string>();
+                    foreach (var columns in (pass + i) % 2 == 0 ? new[] { true, false } : [false, true])
+                    {
+                        lexical.ReadColumns = columns;
+                        var start = Stopwatch.GetTimestamp();
+                        var hits = relevance.Rank(queries[i], limit, mode: mode);
+                        var ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                        if (pass > 0)
+                        {
+                            times[columns].Add(ms);
+                        }
+
+                        answers[columns] = string.Join(",", hits.Select(h => $"{h.Paper.Paper.Id}:{h.Score:R}:{h.Lexical:R}"));
+                    }
+
+                    differing += answers[true] == answers[false] ? 0 : 1;
+                }
+            }
+
+            foreach (var columns in new[] { true, false })
+            {
+                var sorted = times[columns].Order().ToArray();
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{what}, {(columns ? "columns" : "lists only")}: {sorted.Length} calls, mean {sorted.Average():F3} p50 {sorted[sorted.Length / 2]:F3} p90 {sorted[(int)(sorted.Length * 0.9)]:F3} p99 {sorted[(int)(sorted.Length * 0.99)]:F3} ms"));
+            }
+        }
+
+        lexical.ReadColumns = true;
+        relevance.ConcurrentSides = true;
+        Console.WriteLine($"answers that differed between the two: {differing}; queries read with columns: {lexical.ColumnSearches}");
+    }
+
     private static void SlowestLexical(RelevanceRanker relevance, RelevanceQuery[][] interests)
     {
         var timed = new List<(double Ms, RelevanceQuery[] Queries)>();

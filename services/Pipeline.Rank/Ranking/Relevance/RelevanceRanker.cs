@@ -36,6 +36,9 @@ public sealed class RelevanceRanker(PaperIndex index, RelevanceOptions? options 
 
     public RelevanceOptions Options => _options;
 
+    /// <summary>The lexical side (for tests and benchmarks that switch its shortcuts off to compare).</summary>
+    internal LexicalIndex Lexical => _lexical;
+
     /// <summary>
     /// Whether a hybrid ranking that is the only one running (and has a second core) ranks its
     /// dense and lexical sides at once, one on the calling thread and one on the thread pool; on by
