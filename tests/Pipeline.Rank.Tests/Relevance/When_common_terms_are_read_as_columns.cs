@@ -191,6 +191,22 @@ public sealed class When_common_terms_are_read_as_columns
 
         AssertAnswersAgree("after the rewrites");
 
+        // One paper's score (what explains a paper the other side found) reads the columns too.
+        var query = Queries("model results", "learning");
+        foreach (var id in papers.Take(300).Select(p => p.Paper.Id))
+        {
+            index.ReadColumns = false;
+            var fromLists = index.Score(query, id);
+            index.ReadColumns = true;
+            Assert.Equal(fromLists, index.Score(query, id));
+            if (rewritten.Contains(id))
+            {
+                Assert.Equal(0, fromLists.Score);
+            }
+        }
+
+        Assert.True(papers.Take(300).Count(p => index.Score(query, p.Paper.Id).Score > 0) > 100);
+
         // Every paper replaced by a newer version with the common words back, and some twice: dead
         // slots outnumber live ones and the index compacts.
         var compactions = index.Compactions;

@@ -659,6 +659,17 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
                     var postings = PostingsOf(term);
                     var idf = Idf(postings?.Live ?? 0);
                     totalIdf += idf;
+                    if (ReadColumns && postings?.Column is { } column)
+                    {
+                        // A common term's frequencies at the paper's slot, without a search of its list.
+                        if (column[slot] != 0)
+                        {
+                            total += idf * bm25.Saturate(column[slot], _titleLengths[slot], _abstractLengths[slot]);
+                        }
+
+                        continue;
+                    }
+
                     var at = postings?.Find(slot) ?? -1;
                     if (at >= 0)
                     {
