@@ -47,7 +47,7 @@ public static class RankProfile
 
         if (Environment.GetEnvironmentVariable("RANK_PROFILE_COLUMNS") == "1")
         {
-            Columns(relevance, interests);
+            Columns(relevance, interests, searches);
             return;
         }
 
@@ -242,8 +242,9 @@ public static class RankProfile
     /// sides, their hybrid rankings with the sides in turn, and queries of common words only; and
     /// whether the answers are the same.
     /// </summary>
-    private static void Columns(RelevanceRanker relevance, RelevanceQuery[][] interests)
+    private static void Columns(RelevanceRanker relevance, RelevanceQuery[][] interests, RelevanceQuery[] searches)
     {
+        var single = searches.Select(q => new[] { q }).ToArray();
         var lexical = relevance.Lexical;
         relevance.ConcurrentSides = false;
         var commonOnly = new[] { "base", "approach benchmark", "learn show propose", "model data", "result method paper" }
@@ -254,6 +255,8 @@ public static class RankProfile
             ("subscribers' interests, lexical top 100", interests, 100, RelevanceMode.Lexical),
             ("subscribers' interests, hybrid limit 40, sides in turn", interests, 40, RelevanceMode.Hybrid),
             ("common words only, lexical top 100", commonOnly, 100, RelevanceMode.Lexical),
+            ("searches, lexical top 100", single, 100, RelevanceMode.Lexical),
+            ("searches, hybrid limit 10, sides in turn", single, 10, RelevanceMode.Hybrid),
         })
         {
             var times = new Dictionary<bool, List<double>> { [true] = [], [false] = [] };
