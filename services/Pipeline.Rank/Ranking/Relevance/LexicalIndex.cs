@@ -489,7 +489,9 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
         {
             foreach (var term in Distinct(query))
             {
-                postings += PostingsOf(term)?.Live ?? 0;
+                // A term read as a column costs a step per 16 slots, whatever its length.
+                var list = PostingsOf(term);
+                postings += list is null ? 0 : ReadColumns && list.Column is not null ? _slotCount / 16 : list.Live;
                 terms++;
             }
         }
