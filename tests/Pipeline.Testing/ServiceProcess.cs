@@ -92,7 +92,13 @@ public sealed class ServiceProcess : IAsyncDisposable
         _fileName = fileName;
         _arguments = arguments;
         WorkingDirectory = workingDirectory;
-        _environment = environment ?? new Dictionary<string, string?>();
+        // A service's log lines carry the UTC time, so a slow step can be placed against the
+        // broker's, Redis's and the test's own times (unless the test sets the format itself).
+        var withTimes = new Dictionary<string, string?>(environment ?? new Dictionary<string, string?>());
+        withTimes.TryAdd("Logging__Console__FormatterName", "simple");
+        withTimes.TryAdd("Logging__Console__FormatterOptions__TimestampFormat", "HH:mm:ss.fff ");
+        withTimes.TryAdd("Logging__Console__FormatterOptions__UseUtcTimestamp", "true");
+        _environment = withTimes;
         LogPath = logPath ?? Path.Combine(TestArtifacts.RunDirectory, "services", $"{name}-{Guid.NewGuid().ToString("N")[..6]}.log");
     }
 

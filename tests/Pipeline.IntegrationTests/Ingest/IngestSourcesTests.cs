@@ -138,7 +138,22 @@ public sealed class IngestSourcesTests(RabbitMqFixture broker, IngestSourcesFixt
             p => p.Attributes.GetValueOrDefault("source") == "arxiv-api" && p.Count >= 60, TimeSpan.FromSeconds(30));
         Assert.True(lag.Value / lag.Count > 24 * 3600, "the recorded papers were published long before this test ingested them");
 
-        var second = (await Poll("arxiv-api")).Status;
+        PollSourceResponse secondPoll;
+        var asked = DateTimeOffset.UtcNow;
+        try
+        {
+            secondPoll = await Poll("arxiv-api");
+        }
+        catch (RpcException e)
+        {
+            // Once (28 Nov) this poll outlived its two-minute deadline while ingest logged it
+            // done: say what the feed server saw and when, to place the wait next to ingest's log.
+            throw new Xunit.Sdk.XunitException(
+                $"The second poll, asked at {asked:HH:mm:ss.fff}, failed with {e.Status}. Feed requests: "
+                + string.Join("; ", ingest.Feeds.Requests.Select(r => $"{r.At:HH:mm:ss.fff} {r.Path}")));
+        }
+
+        var second = secondPoll.Status;
         Assert.True(second.LastRunOk, second.LastError);
         Assert.Equal(0, second.NewPapers);
         Assert.Equal(0, second.Updated);
