@@ -1050,29 +1050,9 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
         {
             var score = scores[slot] * scale;
             scores[slot] = 0;
-
-            if (score <= 0 || WorseFirst.Instance.Compare((score, slot), floor) <= 0)
+            if (score > 0)
             {
-                continue;
-            }
-
-            if (include is not null && !include(_papers[slot]!))
-            {
-                continue;
-            }
-
-            if (heap.Count < limit)
-            {
-                heap.Enqueue(slot, (score, slot));
-            }
-            else
-            {
-                heap.EnqueueDequeue(slot, (score, slot));
-            }
-
-            if (heap.Count == limit)
-            {
-                heap.TryPeek(out _, out floor);
+                Keep(slot, score, limit, include, heap, ref floor);
             }
         }
     }
@@ -1123,7 +1103,12 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
         }
     }
 
-    /// <summary>Offers one scored slot to a heap of the best <paramref name="limit"/>, as <see cref="Best"/> does.</summary>
+    /// <summary>
+    /// Offers one scored slot to a heap of the best <paramref name="limit"/> (worst first) that
+    /// <paramref name="include"/> accepts; <paramref name="floor"/> is the heap's worst once it is
+    /// full, so most slots cost one comparison.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private void Keep(int slot, float score, int limit, Func<IndexedPaper, bool>? include, PriorityQueue<int, (float Score, int Slot)> heap, ref (float Score, int Slot) floor)
     {
         if (WorseFirst.Instance.Compare((score, slot), floor) <= 0 || (include is not null && !include(_papers[slot]!)))
