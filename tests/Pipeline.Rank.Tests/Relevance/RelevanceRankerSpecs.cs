@@ -70,6 +70,44 @@ public sealed class RelevanceRankerSpecs
         Assert.Contains("abstract", fromBytes.Explain(hit, ["crashes"]));
     }
 
+    [Fact]
+    public void Papers_whose_fused_scores_tie_are_ordered_by_cosine_then_by_id()
+    {
+        // "near" is first by meaning and second by words, "worded" the other way round: their
+        // reciprocal ranks add up to the same fused score, and the higher cosine goes first.
+        var (_, ranker) = Build(null,
+            (Paper("worded", "Fuzzing fuzzing fuzzing"), Unit((0, 0.6f), (1, 0.8f))),
+            (Paper("near", "Fuzzing", "Servers under random input, with a long abstract about many other things."), Unit((0, 1), (2, 0.1f))));
+
+        var hits = ranker.Rank([new RelevanceQuery("fuzzing", Meaning)], 10);
+
+        Assert.Equal(["near", "worded"], Ids(hits));
+        Assert.Equal(hits[0].Score, hits[1].Score);
+        Assert.True(hits[0].Dense > hits[1].Dense);
+
+        // The same cosine and crossed ranks: the smaller id first. Which paper the dense side puts
+        // first among equal cosines depends on the order they were indexed, so both orders are
+        // tried; at least one of them crosses the ranks.
+        var ties = 0;
+        foreach (var order in new[] { new[] { "a", "b" }, ["b", "a"] })
+        {
+            var papers = order.Select(id => (Paper(id, id == "a" ? "Fuzzing" : "Fuzzing fuzzing fuzzing", id == "a" ? "A long abstract about servers and many other things." : ""), Meaning)).ToArray();
+            var tied = Build(null, papers).Ranker.Rank([new RelevanceQuery("fuzzing", Meaning)], 10);
+            if (tied[0].Score == tied[1].Score)
+            {
+                Assert.Equal(["a", "b"], Ids(tied));
+                ties++;
+            }
+            else
+            {
+                // Not crossed (both sides put the same paper first): nothing to break.
+                Assert.True(tied[0].Score > tied[1].Score);
+            }
+        }
+
+        Assert.True(ties > 0, "no order of indexing crossed the two sides' ranks");
+    }
+
     [Theory]
     [InlineData(RelevanceFusion.ReciprocalRank)]
     [InlineData(RelevanceFusion.ScoreMix)]
