@@ -177,17 +177,19 @@ public sealed class RankingGrpcService(
         var since = request.Since?.ToDateTimeOffset();
         var excluded = request.ExcludePaperIds.Concat(disliked).Concat(preferences.SeedPaperIds).ToHashSet(StringComparer.Ordinal);
         var sent = subscriberId.Length > 0 ? feedback.SentTo(subscriberId) : null;
-        // The window is read from the index's array of times; the filter then runs only on papers
-        // inside it (on the prefilter's candidates, on a large index), and none at all when nothing
-        // is excluded.
-        Func<IndexedPaper, bool>? include = excluded.Count == 0 && sent is null
+        // The window is read from the index's array of times. What is left out (sent, disliked,
+        // seeds, excluded ids) is asked about only for papers that would enter the answer, not for
+        // every candidate: a subscriber's history costs no lookup per row (docs/ranking.md,
+        // "Papers left out"); none at all when nothing is left out.
+        Func<IndexedPaper, bool>? leftOut = excluded.Count == 0 && sent is null
             ? null
-            : p => (excluded.Count == 0 || !excluded.Contains(p.Paper.Id))
-                && (sent is null || !sent.ContainsKey(p.Paper.Id));
+            : p => (excluded.Count > 0 && excluded.Contains(p.Paper.Id))
+                || (sent is not null && sent.ContainsKey(p.Paper.Id));
+        Func<IndexedPaper, bool>? include = leftOut is null ? null : p => !leftOut(p);
         var texts = queries.Select(q => q.Text).ToArray();
         var chosen = await gate.RunAsync(() =>
         {
-            var (pool, hits) = Recommender.Candidates(relevance, papers, feedback.Votes, queries, limit, include, since, preferences: preferences);
+            var (pool, hits) = Recommender.Candidates(relevance, papers, feedback.Votes, queries, limit, since: since, preferences: preferences, exclude: leftOut);
             if (since is { } from && preferences.Authors.Count > 0)
             {
                 // A digest brings every paper of its window by a followed author, on any topic, after the relevant ones.

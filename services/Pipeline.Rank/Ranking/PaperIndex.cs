@@ -292,8 +292,13 @@ public sealed class PaperIndex
     /// <paramref name="include"/> may run on two threads at once and must not call back into this index.
     /// <paramref name="seenSince"/> keeps only papers that appeared then or later (<see cref="IndexedPaper.SeenAt"/>),
     /// read from a contiguous array before anything else: a digest's window costs no call per paper.
+    /// <paramref name="exclude"/> names a few papers to leave out (those a subscriber was already
+    /// sent, disliked or gave as seeds). Unlike <paramref name="include"/>, which is asked about
+    /// every paper in reach so that a filter passing few papers widens the net, it is asked only
+    /// about papers that would enter the answer, so a long history costs no call per row
+    /// (docs/ranking.md, "Papers left out").
     /// </summary>
-    public IReadOnlyList<ScoredPaper> Top(IReadOnlyList<float[]> queries, int limit, Func<IndexedPaper, bool>? include = null, DateTimeOffset? seenSince = null)
+    public IReadOnlyList<ScoredPaper> Top(IReadOnlyList<float[]> queries, int limit, Func<IndexedPaper, bool>? include = null, DateTimeOffset? seenSince = null, Func<IndexedPaper, bool>? exclude = null)
     {
         if (queries.Count == 0 || limit <= 0)
         {
@@ -321,8 +326,8 @@ public sealed class PaperIndex
                 // A window that holds no more papers than the prefilter would score anyway (a
                 // daily digest's day): all of them are scored exactly, and no row's code is read.
                 best = from != long.MinValue && CountSeenFrom(from) <= PrefilterWanted(limit)
-                    ? Scan(queries, quantized, limit, include, from, 0, _count)
-                    : Prefiltered(queries, quantized, limit, include, from);
+                    ? Scan(queries, quantized, limit, include, exclude, from, 0, _count)
+                    : Prefiltered(queries, quantized, limit, include, exclude, from);
             }
             // Two threads only when this is the only scan running: with other requests in flight
             // every core is already busy, and splitting would only add hand-offs.
@@ -332,8 +337,8 @@ public sealed class PaperIndex
                 var middle = _count / 2;
                 PriorityQueue<ScoredPaper, float>? low = null, high = null;
                 Parallel.Invoke(
-                    () => low = Scan(queries, quantized, limit, include, from, 0, middle),
-                    () => high = Scan(queries, quantized, limit, include, from, middle, _count));
+                    () => low = Scan(queries, quantized, limit, include, exclude, from, 0, middle),
+                    () => high = Scan(queries, quantized, limit, include, exclude, from, middle, _count));
                 best = low!;
                 while (high!.TryDequeue(out var s, out var score))
                 {
@@ -342,7 +347,7 @@ public sealed class PaperIndex
             }
             else
             {
-                best = Scan(queries, quantized, limit, include, from, 0, _count);
+                best = Scan(queries, quantized, limit, include, exclude, from, 0, _count);
             }
         }
         finally
@@ -405,12 +410,12 @@ public sealed class PaperIndex
     }
 
     /// <summary>Slots [from, to): the best <paramref name="limit"/> as a min-heap. Caller holds the read lock.</summary>
-    private PriorityQueue<ScoredPaper, float> Scan(IReadOnlyList<float[]> queries, QuantizedQueries? quantized, int limit, Func<IndexedPaper, bool>? include, long seenFrom, int from, int to)
+    private PriorityQueue<ScoredPaper, float> Scan(IReadOnlyList<float[]> queries, QuantizedQueries? quantized, int limit, Func<IndexedPaper, bool>? include, Func<IndexedPaper, bool>? exclude, long seenFrom, int from, int to)
     {
         var best = new PriorityQueue<ScoredPaper, float>(limit + 1);
         if (quantized is not null)
         {
-            ScanInt8(quantized, limit, include, seenFrom, from, to, best);
+            ScanInt8(quantized, limit, include, exclude, seenFrom, from, to, best);
             return best;
         }
 
@@ -442,7 +447,7 @@ public sealed class PaperIndex
                 var slot = first + r;
                 var (score, bestQuery) = MaxSimilarity(queries, block.Slice(r * Dimensions, Dimensions));
                 score *= _vectors.ScaleOf(slot);
-                if (best.Count < limit || score > best.Peek().Relevance)
+                if ((best.Count < limit || score > best.Peek().Relevance) && (exclude is null || !exclude(_papers[slot])))
                 {
                     Offer(best, new ScoredPaper(_papers[slot], score, bestQuery), score, limit);
                 }
@@ -456,7 +461,7 @@ public sealed class PaperIndex
     /// <see cref="Scan"/> for int8 rows: integer dot products against the int16 queries, straight
     /// from the matrix (no decode, no scratch). Caller holds the read lock.
     /// </summary>
-    private void ScanInt8(QuantizedQueries queries, int limit, Func<IndexedPaper, bool>? include, long seenFrom, int from, int to, PriorityQueue<ScoredPaper, float> best)
+    private void ScanInt8(QuantizedQueries queries, int limit, Func<IndexedPaper, bool>? include, Func<IndexedPaper, bool>? exclude, long seenFrom, int from, int to, PriorityQueue<ScoredPaper, float> best)
     {
         var filtered = include is not null || seenFrom != long.MinValue;
         Span<bool> accepted = stackalloc bool[VectorRows.BlockRows];
@@ -510,7 +515,7 @@ public sealed class PaperIndex
                 }
 
                 score *= _vectors.ScaleOf(slot);
-                if (best.Count < limit || score > floor)
+                if ((best.Count < limit || score > floor) && (exclude is null || !exclude(_papers[slot])))
                 {
                     Offer(best, new ScoredPaper(_papers[slot], score, bestQuery), score, limit);
                     if (best.Count == limit)
@@ -528,10 +533,11 @@ public sealed class PaperIndex
     /// XOR and popcount per 64 dimensions and query, and only the candidates are scored exactly
     /// (and offered to <paramref name="include"/>). Candidates are taken in whole distance
     /// buckets, nearest first, until <see cref="PrefilterCandidates"/> of them are accepted; a
-    /// filter that rejects most rows widens the net rather than returning fewer papers. Caller
-    /// holds the read lock.
+    /// filter that rejects most rows widens the net rather than returning fewer papers. A row
+    /// <paramref name="exclude"/> leaves out is found only when it would enter the answer, and is
+    /// then taken off the accepted count. Caller holds the read lock.
     /// </summary>
-    private PriorityQueue<ScoredPaper, float> Prefiltered(IReadOnlyList<float[]> queries, QuantizedQueries? quantized, int limit, Func<IndexedPaper, bool>? include, long seenFrom)
+    private PriorityQueue<ScoredPaper, float> Prefiltered(IReadOnlyList<float[]> queries, QuantizedQueries? quantized, int limit, Func<IndexedPaper, bool>? include, Func<IndexedPaper, bool>? exclude, long seenFrom)
     {
         var words = _vectors.CodeWords;
         var codes = new ulong[queries.Count * words];
@@ -617,6 +623,13 @@ public sealed class PaperIndex
                 var (score, bestQuery) = ScoreRow(slot, queries, quantized, many, scratch);
                 if (best.Count < limit || score > floor)
                 {
+                    if (exclude is not null && exclude(_papers[slot]))
+                    {
+                        // Left out, and not counted among the rows the net has caught.
+                        accepted--;
+                        continue;
+                    }
+
                     Offer(best, new ScoredPaper(_papers[slot], score, bestQuery), score, limit);
                     if (best.Count == limit)
                     {

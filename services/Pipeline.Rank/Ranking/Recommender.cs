@@ -36,7 +36,8 @@ public static class Recommender
 
     /// <summary>
     /// The papers a recommendation is chosen from: the hybrid ranking's best
-    /// <c>max(4 · limit, 50)</c> for the queries, among those <paramref name="include"/> accepts and
+    /// <c>max(4 · limit, 50)</c> for the queries, among those <paramref name="include"/> accepts,
+    /// <paramref name="exclude"/> does not leave out (<see cref="RelevanceRanker.Rank"/>) and
     /// seen since <paramref name="since"/>, each with its vector and votes, and the hits by paper id
     /// (for reasons). Fused relevance is rank-based: the best of a window with nothing on an
     /// interest still ranks first. So a candidate must also carry evidence of its own
@@ -50,13 +51,13 @@ public static class Recommender
     public static (RecommendationCandidate[] Pool, Dictionary<string, RelevanceHit> Hits) Candidates(
         RelevanceRanker relevance, PaperIndex papers, Func<string, int> votes, IReadOnlyList<RelevanceQuery> queries, int limit,
         Func<IndexedPaper, bool>? include = null, DateTimeOffset? since = null, Func<RelevanceHit, bool>? evidence = null,
-        ProfilePreferences? preferences = null)
+        ProfilePreferences? preferences = null, Func<IndexedPaper, bool>? exclude = null)
     {
         evidence ??= HasEvidence;
         var followed = preferences is null ? [] : Followed(preferences);
         var pool = new List<RecommendationCandidate>();
         var hits = new Dictionary<string, RelevanceHit>(StringComparer.Ordinal);
-        foreach (var h in relevance.Rank(queries, Math.Max(limit * 4, 50), include, seenSince: since))
+        foreach (var h in relevance.Rank(queries, Math.Max(limit * 4, 50), include, seenSince: since, exclude: exclude))
         {
             var relevant = evidence(h);
             if (!relevant && (followed.Length == 0 || !h.Paper.Paper.Authors.Any(a => IsFollowed(a, followed))))

@@ -100,13 +100,16 @@ public sealed class RelevanceRanker(PaperIndex index, RelevanceOptions? options 
     /// signals (hybrid in the product; one side alone to measure it); every hit carries both parts.
     /// <paramref name="seenSince"/>, when given, keeps only papers that appeared then or later (the
     /// dense side reads it from a contiguous array; <paramref name="include"/> need not repeat it).
+    /// <paramref name="exclude"/> leaves out a few named papers and is asked only about papers that
+    /// would enter an answer (<see cref="PaperIndex.Top"/>): for what a subscriber was already sent.
     /// </summary>
     public IReadOnlyList<RelevanceHit> Rank(
         IReadOnlyList<RelevanceQuery> queries,
         int limit,
         Func<IndexedPaper, bool>? include = null,
         RelevanceMode mode = RelevanceMode.Hybrid,
-        DateTimeOffset? seenSince = null)
+        DateTimeOffset? seenSince = null,
+        Func<IndexedPaper, bool>? exclude = null)
     {
         ArgumentNullException.ThrowIfNull(queries);
         if (queries.Count == 0 || limit <= 0)
@@ -128,13 +131,13 @@ public sealed class RelevanceRanker(PaperIndex index, RelevanceOptions? options 
 
         return mode switch
         {
-            RelevanceMode.Dense => index.Top(vectors, limit, include, seenSince)
+            RelevanceMode.Dense => index.Top(vectors, limit, include, seenSince, exclude)
                 .Select(s => WithLexical(s.Paper, Math.Max(0, s.Relevance), s.Relevance, s.BestQuery, terms))
                 .ToArray(),
-            RelevanceMode.Lexical => _lexical.Search(terms, limit, include, seenSince)
+            RelevanceMode.Lexical => _lexical.Search(terms, limit, Both(include, exclude), seenSince)
                 .Select(m => WithDense(m.Paper, m.Score, m.Score, m.BestQuery, vectors))
                 .ToArray(),
-            _ => Fuse(vectors, terms, limit, include, seenSince),
+            _ => Fuse(vectors, terms, limit, include, seenSince, exclude),
         };
     }
 
@@ -142,10 +145,22 @@ public sealed class RelevanceRanker(PaperIndex index, RelevanceOptions? options 
     public static IReadOnlyList<string> TermsOf(string? text) =>
         SearchTerms.Of(text).Select(t => t.Term).Distinct(StringComparer.Ordinal).ToArray();
 
-    private RelevanceHit[] Fuse(float[][] vectors, IReadOnlyList<string>[] terms, int limit, Func<IndexedPaper, bool>? include, DateTimeOffset? seenSince)
+    /// <summary>
+    /// The lexical side's filter: it already asks its filter only about papers that would enter
+    /// its answer, so an exclusion joins the filter there.
+    /// </summary>
+    private static Func<IndexedPaper, bool>? Both(Func<IndexedPaper, bool>? include, Func<IndexedPaper, bool>? exclude) =>
+        (include, exclude) switch
+        {
+            (_, null) => include,
+            (null, _) => p => !exclude(p),
+            _ => p => include(p) && !exclude(p),
+        };
+
+    private RelevanceHit[] Fuse(float[][] vectors, IReadOnlyList<string>[] terms, int limit, Func<IndexedPaper, bool>? include, DateTimeOffset? seenSince, Func<IndexedPaper, bool>? exclude)
     {
         var pool = Math.Max(limit, _options.CandidatePool);
-        var (dense, lexical) = Sides(vectors, terms, pool, include, seenSince);
+        var (dense, lexical) = Sides(vectors, terms, pool, include, seenSince, exclude);
 
         var candidates = new Dictionary<string, Candidate>(dense.Count + lexical.Count, StringComparer.Ordinal);
         for (var rank = 0; rank < dense.Count; rank++)
@@ -211,14 +226,15 @@ public sealed class RelevanceRanker(PaperIndex index, RelevanceOptions? options 
     /// instead of both (docs/benchmarks.md, "Both sides at once").
     /// </summary>
     private (IReadOnlyList<ScoredPaper> Dense, IReadOnlyList<LexicalMatch> Lexical) Sides(
-        float[][] vectors, IReadOnlyList<string>[] terms, int pool, Func<IndexedPaper, bool>? include, DateTimeOffset? seenSince)
+        float[][] vectors, IReadOnlyList<string>[] terms, int pool, Func<IndexedPaper, bool>? include, DateTimeOffset? seenSince, Func<IndexedPaper, bool>? exclude)
     {
+        var lexicalFilter = Both(include, exclude);
         var fusing = Interlocked.Increment(ref _fusing);
         try
         {
             if (!ConcurrentSides || fusing > 1 || Environment.ProcessorCount < 2)
             {
-                return (index.Top(vectors, pool, include, seenSince), _lexical.Search(terms, pool, include, seenSince));
+                return (index.Top(vectors, pool, include, seenSince, exclude), _lexical.Search(terms, pool, lexicalFilter, seenSince));
             }
 
             Interlocked.Increment(ref _concurrentFusions);
@@ -227,8 +243,8 @@ public sealed class RelevanceRanker(PaperIndex index, RelevanceOptions? options 
             try
             {
                 Parallel.Invoke(
-                    () => lexical = _lexical.Search(terms, pool, include, seenSince),
-                    () => dense = index.Top(vectors, pool, include, seenSince));
+                    () => lexical = _lexical.Search(terms, pool, lexicalFilter, seenSince),
+                    () => dense = index.Top(vectors, pool, include, seenSince, exclude));
             }
             catch (AggregateException e)
             {
