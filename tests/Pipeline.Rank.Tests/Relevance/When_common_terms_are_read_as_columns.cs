@@ -127,6 +127,46 @@ public sealed class When_common_terms_are_read_as_columns
     }
 
     [Theory]
+    [InlineData(null, "model")] // every posting read, the answer from all slots
+    [InlineData(null, "model topic7word network")] // pruned: the floor among the rare words' papers, then the top
+    [InlineData(null, "model topic7word network", "topic21word results", "learning")] // several interests, then the answer
+    [InlineData(300, "learning results", "method topic9word")] // a digest's window
+    public void A_filter_is_asked_about_each_paper_once_a_search(int? minutes, params string[] texts)
+    {
+        // A subscriber's history is a lookup by id a paper; a search meets the same papers in
+        // several passes and asks about each one once, whatever the filter answers.
+        var index = Shared.Value;
+        var since = minutes is { } m ? DateTimeOffset.UnixEpoch.AddMinutes(12_007 - m) : (DateTimeOffset?)null;
+        var asked = new Dictionary<string, int>(StringComparer.Ordinal);
+        Func<IndexedPaper, bool> counted = p =>
+        {
+            asked[p.Paper.Id] = asked.GetValueOrDefault(p.Paper.Id) + 1;
+            return p.Paper.Id.Length % 2 == 0;
+        };
+
+        LexicalMatch[] answer;
+        lock (index)
+        {
+            answer = [.. index.Search(Queries(texts), 40, counted, since)];
+        }
+
+        var plain = index.Search(Queries(texts), 40, p => p.Paper.Id.Length % 2 == 0, since);
+        Assert.Equal(40, answer.Length);
+        Assert.Equal(plain.Select(x => (x.Paper.Paper.Id, x.Score)), answer.Select(x => (x.Paper.Paper.Id, x.Score)));
+        Assert.NotEmpty(asked);
+        Assert.All(asked, pair => Assert.True(pair.Value == 1, $"{pair.Key} asked about {pair.Value} times"));
+
+        // The next search asks again: what a filter answered is not kept from one search to the next.
+        asked.Clear();
+        lock (index)
+        {
+            _ = index.Search(Queries(texts), 40, counted, since);
+        }
+
+        Assert.NotEmpty(asked);
+    }
+
+    [Theory]
     [InlineData(9_000)] // most of the index: read from the lists and the columns, within the window
     [InlineData(3_000)]
     [InlineData(300)] // a digest's window: its papers' own terms with lists alone, the columns with them

@@ -432,12 +432,13 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
             var slots = _slotCount;
             var work = RentAccumulator(slots);
             var (scores, touched) = (work.Scores, work.Touched);
+            var filter = include is null ? null : work.Filter.For(include, _papers);
             if (queries.Count == 1)
             {
                 // One query (a search): its sums are the answer's scores, taken straight from the
                 // accumulator, with no pass to keep a best query per paper.
-                var reached = Accumulate(queries[0], scores, touched, out var scale, limit, include, from);
-                var top = TopOf(touched.AsSpan(0, Math.Max(reached, 0)), scores, scale, null, limit, include, allSlots: reached == AllSlots);
+                var reached = Accumulate(queries[0], scores, touched, out var scale, limit, filter, from);
+                var top = TopOf(touched.AsSpan(0, Math.Max(reached, 0)), scores, scale, null, limit, filter, allSlots: reached == AllSlots);
                 ReturnAccumulator(work);
                 return top;
             }
@@ -450,14 +451,14 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
             var heap = new PriorityQueue<int, (float Score, int Slot)>(limit + 1, WorseFirst.Instance);
             for (var q = 0; q < queries.Count; q++)
             {
-                var touchedCount = Accumulate(queries[q], scores, touched, out var normaliser, limit, include, from);
+                var touchedCount = Accumulate(queries[q], scores, touched, out var normaliser, limit, filter, from);
                 if (touchedCount == AllSlots)
                 {
-                    BestOfAll(scores, normaliser, limit, include, heap);
+                    BestOfAll(scores, normaliser, limit, filter, heap);
                 }
                 else
                 {
-                    Best(touched.AsSpan(0, touchedCount), scores, normaliser, limit, include, heap);
+                    Best(touched.AsSpan(0, touchedCount), scores, normaliser, limit, filter, heap);
                 }
 
                 while (heap.TryDequeue(out var slot, out var priority))
@@ -466,7 +467,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
                 }
             }
 
-            return Answer(work, limit, include);
+            return Answer(work, limit, filter);
         }
         finally
         {
@@ -533,6 +534,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
         // Each window paper's best score and query into the pooled accumulator, as the posting
         // path leaves them, so the answer is taken the same way (TopOf) and the slots cleared after.
         var work = RentAccumulator(_slotCount);
+        var filter = include is null ? null : work.Filter.For(include, _papers);
         foreach (var slot in slots)
         {
             var paperTerms = _slotTerms[slot];
@@ -559,25 +561,76 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
             }
         }
 
-        return Answer(work, limit, include);
+        return Answer(work, limit, filter);
     }
 
     /// <summary>
     /// The best <paramref name="limit"/> of the papers offered to <paramref name="work"/> that
-    /// <paramref name="include"/> accepts; then clears what was offered and pools the accumulator
+    /// <paramref name="filter"/> accepts; then clears what was offered and pools the accumulator
     /// (not reached when the filter throws: that accumulator is dropped).
     /// </summary>
-    private LexicalMatch[] Answer(Accumulator work, int limit, Func<IndexedPaper, bool>? include)
+    private LexicalMatch[] Answer(Accumulator work, int limit, SlotFilter? filter)
     {
         var matched = work.Matched.AsSpan(0, work.MatchedCount);
-        var top = matched.Length > 0 ? TopOf(matched, work.Best, 1f, work.BestQuery, limit, include) : [];
+        var top = matched.Length > 0 ? TopOf(matched, work.Best, 1f, work.BestQuery, limit, filter) : [];
         work.MatchedCount = 0;
         ReturnAccumulator(work);
         return top;
     }
 
     /// <summary>
-    /// Scratch arrays for a search, a slot each (20 bytes a paper: 2 MB at 100,000). The index keeps
+    /// A search's filter, asked at most once a paper and its answer kept by slot: a search meets the
+    /// same papers in several passes (the pruning floor, then each interest's own top, then the
+    /// answer), and asking costs a look at the paper (a subscriber's history is a lookup by id).
+    /// Cleared when its accumulator goes back to the pool.
+    /// </summary>
+    private sealed class SlotFilter(int slots)
+    {
+        private readonly sbyte[] _verdicts = new sbyte[slots];
+        private int[] _asked = new int[256];
+        private int _askedCount;
+        private Func<IndexedPaper, bool>? _include;
+        private IndexedPaper?[] _papers = [];
+
+        public SlotFilter For(Func<IndexedPaper, bool> include, IndexedPaper?[] papers)
+        {
+            (_include, _papers) = (include, papers);
+            return this;
+        }
+
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        public bool Accepts(int slot)
+        {
+            var verdict = _verdicts[slot];
+            return verdict != 0 ? verdict > 0 : Ask(slot);
+        }
+
+        private bool Ask(int slot)
+        {
+            var accepted = _include!(_papers[slot]!);
+            _verdicts[slot] = accepted ? (sbyte)1 : (sbyte)-1;
+            if (_askedCount == _asked.Length)
+            {
+                Array.Resize(ref _asked, _asked.Length * 2);
+            }
+
+            _asked[_askedCount++] = slot;
+            return accepted;
+        }
+
+        public void Clear()
+        {
+            foreach (var slot in _asked.AsSpan(0, _askedCount))
+            {
+                _verdicts[slot] = 0;
+            }
+
+            (_askedCount, _include, _papers) = (0, null, []);
+        }
+    }
+
+    /// <summary>
+    /// Scratch arrays for a search, a slot each (21 bytes a paper: 2.1 MB at 100,000). The index keeps
     /// at most two per core for reuse; the shared array pool would keep one per thread and array
     /// type, tens of MB under concurrent load.
     /// </summary>
@@ -588,6 +641,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
         public readonly int[] BestQuery = new int[slots];
         public readonly int[] Touched = new int[slots];
         public readonly int[] Matched = new int[slots];
+        public readonly SlotFilter Filter = new(slots);
 
         /// <summary>Papers in <see cref="Matched"/>: those with a best score above 0.</summary>
         public int MatchedCount;
@@ -629,6 +683,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
 
     private void ReturnAccumulator(Accumulator work)
     {
+        work.Filter.Clear();
         lock (_accumulators)
         {
             if (_accumulators.Count < 2 * Environment.ProcessorCount)
@@ -727,11 +782,11 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     /// when a common term was read as a column and any slot may have a score. A score times
     /// <paramref name="normaliser"/> (one over the query's total IDF) is the normalised score.
     /// </summary>
-    private int Accumulate(IReadOnlyList<string> terms, float[] scores, int[] touched, out float normaliser, int limit, Func<IndexedPaper, bool>? include, long from)
+    private int Accumulate(IReadOnlyList<string> terms, float[] scores, int[] touched, out float normaliser, int limit, SlotFilter? filter, long from)
     {
         var bm25 = Bm25Of();
         (var matching, normaliser) = Weigh(terms);
-        var count = AccumulatePruned(matching, scores, touched, bm25, limit, include, from);
+        var count = AccumulatePruned(matching, scores, touched, bm25, limit, filter, from);
         if (count < 0)
         {
             count = 0;
@@ -771,11 +826,11 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     /// are looked up only for the papers the rare ones reached (a binary search each in lists kept
     /// in slot order). A paper the rare terms did not reach scores at most the common terms' summed
     /// IDF (a saturated frequency is below 1); when that is below the <paramref name="limit"/>-th
-    /// score among the reached papers <paramref name="include"/> accepts, no such paper can make
+    /// score among the reached papers <paramref name="filter"/> accepts, no such paper can make
     /// the answer, and the scores of those that can are complete. Otherwise (or with no common term,
     /// or only common terms) answers -1 with <paramref name="scores"/> cleared for a full pass.
     /// </summary>
-    private int AccumulatePruned(List<(int Id, Postings Postings, float Weight)> matching, float[] scores, int[] touched, in Bm25 bm25, int limit, Func<IndexedPaper, bool>? include, long from)
+    private int AccumulatePruned(List<(int Id, Postings Postings, float Weight)> matching, float[] scores, int[] touched, in Bm25 bm25, int limit, SlotFilter? filter, long from)
     {
         var commonFrom = Math.Max(CommonPostings, _liveCount / 8);
         var common = 0;
@@ -856,7 +911,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
                 continue;
             }
 
-            if (include is not null && !include(_papers[slot]!))
+            if (filter is not null && !filter.Accepts(slot))
             {
                 continue;
             }
@@ -1007,21 +1062,21 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
         terms.Count <= 1 ? terms : terms.Distinct(StringComparer.Ordinal);
 
     /// <summary>
-    /// The best <paramref name="limit"/> of <paramref name="matched"/> that <paramref name="include"/>
+    /// The best <paramref name="limit"/> of <paramref name="matched"/> that <paramref name="filter"/>
     /// accepts, each scored <paramref name="scores"/> times <paramref name="scale"/>, with its query
     /// from <paramref name="bestQuery"/> (the first when null); <paramref name="scores"/> of
     /// <paramref name="matched"/> are left at 0.
     /// </summary>
-    private LexicalMatch[] TopOf(ReadOnlySpan<int> matched, float[] scores, float scale, int[]? bestQuery, int limit, Func<IndexedPaper, bool>? include, bool allSlots = false)
+    private LexicalMatch[] TopOf(ReadOnlySpan<int> matched, float[] scores, float scale, int[]? bestQuery, int limit, SlotFilter? filter, bool allSlots = false)
     {
         var heap = new PriorityQueue<int, (float Score, int Slot)>(limit + 1, WorseFirst.Instance);
         if (allSlots)
         {
-            BestOfAll(scores, scale, limit, include, heap);
+            BestOfAll(scores, scale, limit, filter, heap);
         }
         else
         {
-            Best(matched, scores, scale, limit, include, heap);
+            Best(matched, scores, scale, limit, filter, heap);
         }
 
         var top = new LexicalMatch[heap.Count];
@@ -1036,12 +1091,12 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
 
     /// <summary>
     /// Leaves in <paramref name="heap"/> (empty on entry; worst first) the best <paramref name="limit"/>
-    /// of <paramref name="matched"/> with a score above 0 that <paramref name="include"/> accepts,
+    /// of <paramref name="matched"/> with a score above 0 that <paramref name="filter"/> accepts,
     /// each scored <paramref name="scores"/> times <paramref name="scale"/>; on equal scores the
     /// earlier paper ranks first, so answers are stable. Each paper's score is set back to 0 as it
     /// is read: the accumulator is clean for the next query, without a pass of its own.
     /// </summary>
-    private void Best(ReadOnlySpan<int> matched, float[] scores, float scale, int limit, Func<IndexedPaper, bool>? include, PriorityQueue<int, (float Score, int Slot)> heap)
+    private void Best(ReadOnlySpan<int> matched, float[] scores, float scale, int limit, SlotFilter? filter, PriorityQueue<int, (float Score, int Slot)> heap)
     {
         // The heap's worst entry once it is full, kept in a local: most papers of a common word's
         // long list fall below it and cost one comparison, without peeking into the heap.
@@ -1052,7 +1107,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
             scores[slot] = 0;
             if (score > 0)
             {
-                Keep(slot, score, limit, include, heap, ref floor);
+                Keep(slot, score, limit, filter, heap, ref floor);
             }
         }
     }
@@ -1062,7 +1117,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     /// papers reached was kept): 16 scores compared with the heap's worst at once, and a block
     /// with no score above it skipped; every score is set back to 0.
     /// </summary>
-    private void BestOfAll(float[] scores, float scale, int limit, Func<IndexedPaper, bool>? include, PriorityQueue<int, (float Score, int Slot)> heap)
+    private void BestOfAll(float[] scores, float scale, int limit, SlotFilter? filter, PriorityQueue<int, (float Score, int Slot)> heap)
     {
         var count = _slotCount;
         var floor = (Score: float.NegativeInfinity, Slot: int.MaxValue);
@@ -1087,7 +1142,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
                 {
                     var lane = BitOperations.TrailingZeroCount(lanes);
                     lanes &= lanes - 1;
-                    Keep(i + lane, scaled.GetElement(lane), limit, include, heap, ref floor);
+                    Keep(i + lane, scaled.GetElement(lane), limit, filter, heap, ref floor);
                 }
             }
         }
@@ -1098,20 +1153,20 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
             scores[i] = 0;
             if (score > 0)
             {
-                Keep(i, score, limit, include, heap, ref floor);
+                Keep(i, score, limit, filter, heap, ref floor);
             }
         }
     }
 
     /// <summary>
     /// Offers one scored slot to a heap of the best <paramref name="limit"/> (worst first) that
-    /// <paramref name="include"/> accepts; <paramref name="floor"/> is the heap's worst once it is
+    /// <paramref name="filter"/> accepts; <paramref name="floor"/> is the heap's worst once it is
     /// full, so most slots cost one comparison.
     /// </summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-    private void Keep(int slot, float score, int limit, Func<IndexedPaper, bool>? include, PriorityQueue<int, (float Score, int Slot)> heap, ref (float Score, int Slot) floor)
+    private void Keep(int slot, float score, int limit, SlotFilter? filter, PriorityQueue<int, (float Score, int Slot)> heap, ref (float Score, int Slot) floor)
     {
-        if (WorseFirst.Instance.Compare((score, slot), floor) <= 0 || (include is not null && !include(_papers[slot]!)))
+        if (WorseFirst.Instance.Compare((score, slot), floor) <= 0 || (filter is not null && !filter.Accepts(slot)))
         {
             return;
         }
