@@ -175,16 +175,20 @@ public sealed class RankingGrpcService(
         queries = ApplyFeedback(queries, liked, disliked);
 
         var since = request.Since?.ToDateTimeOffset();
-        var excluded = request.ExcludePaperIds.Concat(disliked).Concat(preferences.SeedPaperIds).ToHashSet(StringComparer.Ordinal);
+        // By paper number: an id rank never met has none, and no paper to leave out.
+        var excluded = request.ExcludePaperIds.Concat(disliked).Concat(preferences.SeedPaperIds)
+            .Select(id => PaperOrdinals.TryGet(id, out var ordinal) ? ordinal : -1)
+            .Where(ordinal => ordinal >= 0)
+            .ToHashSet();
         var sent = subscriberId.Length > 0 ? feedback.SentTo(subscriberId) : null;
         // The window is read from the index's array of times. What is left out (sent, disliked,
         // seeds, excluded ids) is asked about only for papers that would enter the answer, not for
-        // every candidate: a subscriber's history costs no lookup per row (docs/ranking.md,
-        // "Papers left out"); none at all when nothing is left out.
+        // every candidate, and by the paper's number, not its id: a subscriber's history costs no
+        // lookup per row (docs/ranking.md, "Papers left out"); none at all when nothing is left out.
         Func<IndexedPaper, bool>? leftOut = excluded.Count == 0 && sent is null
             ? null
-            : p => (excluded.Count > 0 && excluded.Contains(p.Paper.Id))
-                || (sent is not null && sent.ContainsKey(p.Paper.Id));
+            : p => (sent is not null && sent.Contains(p))
+                || (excluded.Count > 0 && excluded.Contains(p.Ordinal));
         Func<IndexedPaper, bool>? include = leftOut is null ? null : p => !leftOut(p);
         var texts = queries.Select(q => q.Text).ToArray();
         var chosen = await gate.RunAsync(() =>

@@ -19,7 +19,7 @@ public sealed class Feedback
     private readonly ConcurrentDictionary<string, int> _totals = new(StringComparer.Ordinal);
     // subscriber -> paper -> +1 / -1 (the subscriber's own votes, for their profile)
     private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, int>> _opinions = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, byte>> _sent = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, SentPapers> _sent = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, ProfilePreferences> _preferences = new(StringComparer.Ordinal);
     // surname -> subscriber -> the names they follow with that surname (for instant alerts); changed under its own lock with _preferences
     private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, AuthorName[]>> _followers = new(StringComparer.Ordinal);
@@ -83,21 +83,15 @@ public sealed class Feedback
         return (snapshot.Where(o => o.Value > 0).Select(o => o.Key).ToArray(), snapshot.Where(o => o.Value < 0).Select(o => o.Key).ToArray());
     }
 
-    public void MarkSent(string subscriberId, IEnumerable<string> paperIds)
-    {
-        var sent = _sent.GetOrAdd(subscriberId, _ => new(StringComparer.Ordinal));
-        foreach (var id in paperIds)
-        {
-            sent.TryAdd(id, 0);
-        }
-    }
+    public void MarkSent(string subscriberId, IEnumerable<string> paperIds) =>
+        _sent.GetOrAdd(subscriberId, _ => new SentPapers()).Add(paperIds);
 
     /// <summary>What the subscriber was already sent (a live view; null when nothing), so a filter looks the subscriber up once.</summary>
-    public IReadOnlyDictionary<string, byte>? SentTo(string subscriberId) =>
-        _sent.TryGetValue(subscriberId, out var sent) && !sent.IsEmpty ? sent : null;
+    public SentPapers? SentTo(string subscriberId) =>
+        _sent.TryGetValue(subscriberId, out var sent) && sent.Count > 0 ? sent : null;
 
     public bool WasSent(string subscriberId, string paperId) =>
-        _sent.TryGetValue(subscriberId, out var sent) && sent.ContainsKey(paperId);
+        _sent.TryGetValue(subscriberId, out var sent) && PaperOrdinals.TryGet(paperId, out var ordinal) && sent.Contains(ordinal);
 
     public ProfilePreferences PreferencesOf(string subscriberId) => _preferences.GetValueOrDefault(subscriberId, ProfilePreferences.None);
 
@@ -165,4 +159,49 @@ public sealed class Feedback
 
     private static IEnumerable<AuthorName> Names(ProfilePreferences preferences) =>
         preferences.Authors.Select(AuthorName.Parse).Where(n => !n.IsEmpty);
+}
+
+/// <summary>
+/// The papers one subscriber was sent, as a sorted array of <see cref="PaperOrdinals"/>: 4 bytes a
+/// paper, and a lookup is a binary search in memory the subscriber's ranking already holds in
+/// cache. Papers arrive a digest at a time, so an addition copies the array (under a lock);
+/// readers see the old array or the new one, never one half made.
+/// </summary>
+public sealed class SentPapers
+{
+    private readonly Lock _adding = new();
+    private volatile int[] _ordinals = [];
+
+    public int Count => _ordinals.Length;
+
+    public bool Contains(int ordinal) => Array.BinarySearch(_ordinals, ordinal) >= 0;
+
+    public bool Contains(IndexedPaper paper) => Contains(paper.Ordinal);
+
+    public void Add(IEnumerable<string> paperIds)
+    {
+        var added = paperIds.Select(PaperOrdinals.Of).ToArray();
+        if (added.Length == 0)
+        {
+            return;
+        }
+
+        lock (_adding)
+        {
+            var merged = new int[_ordinals.Length + added.Length];
+            _ordinals.CopyTo(merged, 0);
+            added.CopyTo(merged, _ordinals.Length);
+            Array.Sort(merged);
+            var distinct = 0;
+            for (var i = 0; i < merged.Length; i++)
+            {
+                if (i == 0 || merged[i] != merged[distinct - 1])
+                {
+                    merged[distinct++] = merged[i];
+                }
+            }
+
+            _ordinals = distinct == merged.Length ? merged : merged[..distinct];
+        }
+    }
 }

@@ -9,6 +9,20 @@ namespace Pipeline.Rank.Ranking;
 /// <summary>A paper as rank knows it.</summary>
 public sealed record IndexedPaper(PaperSummary Paper, DateTimeOffset IngestedAt)
 {
+    public PaperSummary Paper
+    {
+        get;
+        init
+        {
+            field = value;
+            // A copy with another paper (`with { Paper = … }`) gets that paper's number.
+            Ordinal = PaperOrdinals.Of(value.Id);
+        }
+    } = Paper;
+
+    /// <summary>The paper id's number in this process (<see cref="PaperOrdinals"/>): sets of papers are kept and searched by it.</summary>
+    public int Ordinal { get; private init; } = PaperOrdinals.Of(Paper.Id);
+
     /// <summary>When the paper appeared: its publication time, else when it was ingested.</summary>
     public DateTimeOffset SeenAt => Paper.PublishedAt ?? IngestedAt;
 }

@@ -99,6 +99,28 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
     }
 
     [Fact]
+    public async Task Recommend_leaves_out_the_papers_the_caller_excludes()
+    {
+        // Disliked papers and seed papers are left out the same way (one set of paper numbers).
+        var (a, b, c) = (Papers.QuantumErrorCorrection(), Papers.SpeechRecognition(), Papers.RoboticGrasping());
+        await SubmitAsync(a, b, c);
+        string[] ids = [a.Id, b.Id, c.Id];
+        string[] interests = ["surface codes for quantum error correction", "speech recognition for low-resource languages", "robotic grasping"];
+        async Task<string[]> Recommended(params string[] excluded)
+        {
+            var request = new RecommendRequest { Interests = { interests }, ExcludePaperIds = { excluded }, Limit = 50 };
+            return (await Pipeline.Rank.RecommendAsync(request)).Papers.Select(p => p.Id).Intersect(ids).Order(StringComparer.Ordinal).ToArray();
+        }
+
+        await WaitUntilAsync(async () => (await Recommended()).Length == 3, "rank recommends all three");
+
+        Assert.Equal(new[] { b.Id, c.Id }.Order(StringComparer.Ordinal), await Recommended(a.Id));
+        Assert.Equal([c.Id], await Recommended(a.Id, b.Id));
+        // An id rank never met leaves nothing out.
+        Assert.Equal(ids.Order(StringComparer.Ordinal), await Recommended("9999.99999"));
+    }
+
+    [Fact]
     public async Task Search_narrows_to_a_category_a_period_and_authors_however_written()
     {
         var category = $"test.S{Guid.NewGuid():N}"[..16];
