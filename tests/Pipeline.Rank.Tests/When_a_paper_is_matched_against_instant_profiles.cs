@@ -91,12 +91,23 @@ public class When_a_paper_is_matched_against_instant_profiles
         few.Match(paper);
         many.Match(paper);
 
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        few.Match(paper);
-        var forFew = GC.GetAllocatedBytesForCurrentThread() - before;
-        before = GC.GetAllocatedBytesForCurrentThread();
-        many.Match(paper);
-        var forMany = GC.GetAllocatedBytesForCurrentThread() - before;
+        // The least of five calls each: a one-off of the runtime's (seen once in a full test run,
+        // while other classes ran) is not the matcher's; an allocation per profile is in every call.
+        static long Allocated(InstantMatcher matcher, float[] paper)
+        {
+            var least = long.MaxValue;
+            for (var i = 0; i < 5; i++)
+            {
+                var before = GC.GetAllocatedBytesForCurrentThread();
+                matcher.Match(paper);
+                least = Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - before);
+            }
+
+            return least;
+        }
+
+        var forFew = Allocated(few, paper);
+        var forMany = Allocated(many, paper);
 
         Assert.True(forMany - forFew < 1_000, $"{forFew} bytes for 500 profiles, {forMany} for 5,000");
     }
