@@ -587,8 +587,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     private sealed class SlotFilter(int slots)
     {
         private readonly sbyte[] _verdicts = new sbyte[slots];
-        private int[] _asked = new int[256];
-        private int _askedCount;
+        private readonly List<int> _asked = new(256);
         private Func<IndexedPaper, bool>? _include;
         private IndexedPaper?[] _papers = [];
 
@@ -609,23 +608,19 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
         {
             var accepted = _include!(_papers[slot]!);
             _verdicts[slot] = accepted ? (sbyte)1 : (sbyte)-1;
-            if (_askedCount == _asked.Length)
-            {
-                Array.Resize(ref _asked, _asked.Length * 2);
-            }
-
-            _asked[_askedCount++] = slot;
+            _asked.Add(slot);
             return accepted;
         }
 
         public void Clear()
         {
-            foreach (var slot in _asked.AsSpan(0, _askedCount))
+            foreach (var slot in CollectionsMarshal.AsSpan(_asked))
             {
                 _verdicts[slot] = 0;
             }
 
-            (_askedCount, _include, _papers) = (0, null, []);
+            _asked.Clear();
+            (_include, _papers) = (null, []);
         }
     }
 
