@@ -92,6 +92,24 @@ public static partial class RankLoad
                 await Task.WhenAll(profiles.Select(store.SaveProfileAsync));
             }
 
+            // RANK_LOAD_SENT=300 gives every subscriber a history of that many papers sent (a month
+            // of daily digests of 10), random papers of the index, written as notify's DigestSent
+            // makes rank write them: what a restart after months of digests loads, and what
+            // Recommend then leaves out.
+            var sentEach = int.TryParse(Environment.GetEnvironmentVariable("RANK_LOAD_SENT"), out var sentCount) ? sentCount : 0;
+            if (sentEach > 0)
+            {
+                var feedback = new FeedbackStore(redis.GetDatabase());
+                var sentRandom = new Random(5);
+                foreach (var chunk in subscriberIds.Chunk(500))
+                {
+                    await Task.WhenAll(chunk.Select(id => feedback.SaveSentAsync(id,
+                        Enumerable.Range(0, sentEach).Select(_ => $"2611.{sentRandom.Next(papers):D5}").ToArray())));
+                }
+
+                Say($"seeded a history of {sentEach} sent papers for each of {subscriberIds.Count} subscribers");
+            }
+
             Say($"seeded rank's Redis in {seed.Elapsed.TotalSeconds:F1} s; Redis used_memory {await UsedMemoryAsync(redis, rankRedis):F0} MB");
             // RANK_LOAD_SERVICE_ONLY=1 skips the in-process measurements (for repeated service runs).
             if (Environment.GetEnvironmentVariable("RANK_LOAD_SERVICE_ONLY") != "1")
@@ -500,8 +518,10 @@ public static partial class RankLoad
 
     private static string LoadLine(string logPath)
     {
-        var match = LoadedPattern().Match(File.ReadAllText(logPath));
-        return match.Success ? "startup load: " + match.Value : "no load line in the log";
+        var log = File.ReadAllText(logPath);
+        var match = LoadedPattern().Match(log);
+        var feedback = FeedbackLoadedPattern().Match(log);
+        return (match.Success ? "startup load: " + match.Value : "no load line in the log") + (feedback.Success ? "; " + feedback.Value : "");
     }
 
     private static async Task<double> UsedMemoryAsync(ConnectionMultiplexer redis, RedisServer server)
@@ -513,4 +533,7 @@ public static partial class RankLoad
 
     [GeneratedRegex(@"Loaded \d+ papers and \d+ profiles from Redis in \d+ ms[^\n]*")]
     private static partial Regex LoadedPattern();
+
+    [GeneratedRegex(@"Loaded feedback from Redis in \d+ ms[^\n]*")]
+    private static partial Regex FeedbackLoadedPattern();
 }

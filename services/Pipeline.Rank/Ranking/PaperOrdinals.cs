@@ -15,6 +15,7 @@ public static class PaperOrdinals
     // is marked sent, or a Recommend looks up the few ids it is asked to leave out; a ranking
     // reads each paper's number from the paper itself.
     private static readonly Dictionary<string, int> Ordinals = new(StringComparer.Ordinal);
+    private static readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> OrdinalsByText = Ordinals.GetAlternateLookup<ReadOnlySpan<char>>();
     private static readonly Lock Numbering = new();
 
     /// <summary>The id's number, given it now if it has none.</summary>
@@ -26,6 +27,25 @@ public static class PaperOrdinals
             if (!exists)
             {
                 ordinal = Ordinals.Count - 1;
+            }
+
+            return ordinal;
+        }
+    }
+
+    /// <summary>
+    /// The number of the id spelled by <paramref name="paperId"/>, given it now if it has none: a
+    /// string is made only for an id never met (the startup load of sent papers reads millions of
+    /// ids, nearly all of them papers the index already numbered).
+    /// </summary>
+    public static int Of(ReadOnlySpan<char> paperId)
+    {
+        lock (Numbering)
+        {
+            if (!OrdinalsByText.TryGetValue(paperId, out var ordinal))
+            {
+                ordinal = Ordinals.Count;
+                OrdinalsByText[paperId] = ordinal;
             }
 
             return ordinal;

@@ -236,4 +236,54 @@ public class When_rank_state_round_trips_through_redis(RedisFixture redis) : ICl
 
         Assert.Equal(10, taken.Count(t => t));
     }
+
+    [Fact]
+    public async Task Votes_sent_papers_and_preferences_come_back_after_a_restart()
+    {
+        var store = new FeedbackStore(redis.NewDatabase());
+        // More subscribers and voted papers than the load reads at once, each sent several digests.
+        var subscribers = Enumerable.Range(0, 600).Select(i => $"sub-{i}").ToArray();
+        string Sent(int subscriber, int digest, int paper) => $"2611.{(subscriber * 7 + digest * 3 + paper) % 900:D5}";
+        foreach (var (subscriber, i) in subscribers.Select((s, i) => (s, i)))
+        {
+            await store.SaveSentAsync(subscriber, Enumerable.Range(0, 10).Select(p => Sent(i, 0, p)).ToArray());
+            await store.SaveSentAsync(subscriber, Enumerable.Range(0, 10).Select(p => Sent(i, 1, p)).ToArray());
+        }
+
+        await store.SaveSentAsync("ünï-sub", ["hf:ünïcode-paper", new string('x', 300)]);
+        for (var paper = 0; paper < 300; paper++)
+        {
+            await store.SaveVoteAsync($"voted-{paper}", "ada", paper % 2 == 0 ? 1 : -1);
+            await store.SaveVoteAsync($"voted-{paper}", "bob", 1);
+        }
+
+        await store.SaveVoteAsync("voted-0", "bob", 0); // withdrawn
+        await store.SavePreferencesAsync("ada", new ProfilePreferences(["2611.00001"], ["Grace Hopper"], ["cs.LG"]));
+
+        var feedback = new Feedback();
+        var loaded = await store.LoadIntoAsync(feedback);
+
+        // Each subscriber's two digests overlap (papers i*7 .. i*7+12): 13 distinct papers each.
+        Assert.Equal(new FeedbackStore.Loaded(VotedPapers: 300, SentSubscribers: 601, SentPapers: (600 * 13) + 2, PreferenceSubscribers: 1), loaded);
+        for (var i = 0; i < subscribers.Length; i++)
+        {
+            var expected = Enumerable.Range(0, 2).SelectMany(d => Enumerable.Range(0, 10).Select(p => Sent(i, d, p))).ToHashSet();
+            Assert.Equal(13, expected.Count);
+            Assert.Equal(13, feedback.SentTo(subscribers[i])!.Count);
+            Assert.All(expected, id => Assert.True(feedback.WasSent(subscribers[i], id)));
+            // Sent to the next subscriber, not to this one.
+            Assert.False(feedback.WasSent(subscribers[i], $"2611.{((i * 7) + 13) % 900:D5}"));
+        }
+
+        Assert.True(feedback.WasSent("ünï-sub", "hf:ünïcode-paper"));
+        Assert.True(feedback.WasSent("ünï-sub", new string('x', 300)));
+        Assert.False(feedback.WasSent("ünï-sub", "hf:unicode-paper"));
+        Assert.Equal(1, feedback.Votes("voted-0"));
+        Assert.Equal(0, feedback.Votes("voted-1"));
+        Assert.Equal(2, feedback.Votes("voted-2"));
+        Assert.Equal(150, feedback.OpinionsOf("ada").Liked.Count);
+        Assert.Equal(299, feedback.OpinionsOf("bob").Liked.Count);
+        Assert.Equal(["Grace Hopper"], feedback.PreferencesOf("ada").Authors);
+        Assert.Equal(["2611.00001"], feedback.PreferencesOf("ada").SeedPaperIds);
+    }
 }
