@@ -28,6 +28,7 @@ builder.Services.AddSingleton(sp => new RelevanceRanker(sp.GetRequiredService<Pa
 builder.Services.AddSingleton<ProfileIndex>();
 builder.Services.AddSingleton<Feedback>();
 builder.Services.AddSingleton<FeedbackStore>();
+builder.Services.AddSingleton<SentHistoryLoader>();
 builder.Services.AddSingleton<TextEmbedder>();
 builder.Services.AddSingleton<TrendingBoard>();
 builder.Services.AddSingleton<InstantMatcher>();

@@ -236,6 +236,11 @@ public static partial class RankLoad
         }
 
         Say($"memory after the runs: {Memory(rank.ProcessId!.Value)}");
+        if (HistoryLoadedPattern().Match(File.ReadAllText(rank.LogPath)) is { Success: true } history)
+        {
+            Say(history.Value);
+        }
+
         await HoldAsync(rank, "after the runs", Say);
         await rank.StopAsync();
     }
@@ -536,4 +541,7 @@ public static partial class RankLoad
 
     [GeneratedRegex(@"Loaded feedback from Redis in \d+ ms[^\n]*")]
     private static partial Regex FeedbackLoadedPattern();
+
+    [GeneratedRegex(@"Loaded what \d+ subscribers were sent[^\n]*")]
+    private static partial Regex HistoryLoadedPattern();
 }

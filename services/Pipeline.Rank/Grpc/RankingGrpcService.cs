@@ -16,6 +16,7 @@ public sealed class RankingGrpcService(
     ProfileIndex profiles,
     Feedback feedback,
     FeedbackStore feedbackStore,
+    SentHistoryLoader sentHistory,
     TextEmbedder embedder,
     ApiKeyValidator apiKeys,
     RankStore store,
@@ -180,6 +181,12 @@ public sealed class RankingGrpcService(
             .Select(id => PaperOrdinals.TryGet(id, out var ordinal) ? ordinal : -1)
             .Where(ordinal => ordinal >= 0)
             .ToHashSet();
+        if (subscriberId.Length > 0)
+        {
+            // Rank serves before every history is loaded: this subscriber's is read now if the load has not reached it.
+            await sentHistory.EnsureLoadedAsync(subscriberId, context.CancellationToken);
+        }
+
         var sent = subscriberId.Length > 0 ? feedback.SentTo(subscriberId) : null;
         // The window is read from the index's array of times. What is left out (sent, disliked,
         // seeds, excluded ids) is asked about only for papers that would enter the answer, not for

@@ -90,6 +90,9 @@ public sealed class Feedback
     public void MarkSent(string subscriberId, ReadOnlySpan<int> paperOrdinals) =>
         _sent.GetOrAdd(subscriberId, _ => new SentPapers()).Add(paperOrdinals);
 
+    /// <summary>Papers sent, summed over subscribers.</summary>
+    public long SentPaperCount => _sent.Values.Sum(s => (long)s.Count);
+
     /// <summary>What the subscriber was already sent (a live view; null when nothing), so a filter looks the subscriber up once.</summary>
     public SentPapers? SentTo(string subscriberId) =>
         _sent.TryGetValue(subscriberId, out var sent) && sent.Count > 0 ? sent : null;

@@ -81,16 +81,15 @@ public sealed class FeedbackStore(IDatabase redis)
         return (long)taken == 1;
     }
 
-    /// <summary>What <see cref="LoadIntoAsync"/> read.</summary>
-    public readonly record struct Loaded(int VotedPapers, int SentSubscribers, long SentPapers, int PreferenceSubscribers);
+    /// <summary>What <see cref="LoadVotesAndPreferencesAsync"/> read.</summary>
+    public readonly record struct Loaded(int VotedPapers, int PreferenceSubscribers);
 
     /// <summary>
-    /// Loads every vote, sent paper and preference. Keys are read <see cref="LoadBatch"/> at a time,
-    /// all of a batch in flight at once on the one connection (not one round trip each: 10,000
-    /// subscribers' histories took seconds that way), and sent papers become paper numbers straight
-    /// from the bytes Redis sent, without a string each (a month of digests is millions of ids).
+    /// Loads every vote and preference (what subscribers were sent is loaded by
+    /// <see cref="SentHistoryLoader"/>). Keys are read <see cref="LoadBatch"/> at a time, all of a
+    /// batch in flight at once on the one connection, not one round trip each.
     /// </summary>
-    public async Task<Loaded> LoadIntoAsync(Feedback feedback)
+    public async Task<Loaded> LoadVotesAndPreferencesAsync(Feedback feedback)
     {
         var votedPapers = await redis.SetMembersAsync(VotedPapers);
         foreach (var batch in votedPapers.Chunk(LoadBatch))
@@ -103,26 +102,6 @@ public sealed class FeedbackStore(IDatabase redis)
                 {
                     feedback.Vote(paperId, vote.Name.ToString(), (int)vote.Value);
                 }
-            }
-        }
-
-        var sentSubscribers = await redis.SetMembersAsync(SentSubscribers);
-        var sentPapers = 0L;
-        var ordinals = new List<int>();
-        var text = new char[MaxIdBytes];
-        foreach (var batch in sentSubscribers.Chunk(LoadBatch))
-        {
-            var histories = await Task.WhenAll(batch.Select(subscriber => redis.SetMembersAsync($"rank:sent:{subscriber}")));
-            for (var i = 0; i < batch.Length; i++)
-            {
-                ordinals.Clear();
-                foreach (var paper in histories[i])
-                {
-                    ordinals.Add(OrdinalOf(paper, text));
-                }
-
-                sentPapers += ordinals.Count;
-                feedback.MarkSent(batch[i].ToString(), System.Runtime.InteropServices.CollectionsMarshal.AsSpan(ordinals));
             }
         }
 
@@ -139,11 +118,39 @@ public sealed class FeedbackStore(IDatabase redis)
             }
         }
 
-        return new Loaded(votedPapers.Length, sentSubscribers.Length, sentPapers, preferenceSubscribers.Length);
+        return new Loaded(votedPapers.Length, preferenceSubscribers.Length);
     }
 
-    /// <summary>Keys read at once by <see cref="LoadIntoAsync"/>.</summary>
-    private const int LoadBatch = 256;
+    /// <summary>Every subscriber who was ever sent a paper.</summary>
+    public async Task<string[]> SentSubscribersAsync() =>
+        (await redis.SetMembersAsync(SentSubscribers)).Select(s => s.ToString()).ToArray();
+
+    /// <summary>
+    /// Marks what <paramref name="subscriberId"/> was sent, as stored, in <paramref name="feedback"/>;
+    /// returns how many papers. Paper ids become paper numbers straight from the bytes Redis sent,
+    /// without a string each (months of digests are millions of ids).
+    /// </summary>
+    public async Task<int> LoadSentAsync(string subscriberId, Feedback feedback)
+    {
+        var sent = await redis.SetMembersAsync($"rank:sent:{subscriberId}");
+        if (sent.Length == 0)
+        {
+            return 0;
+        }
+
+        var ordinals = new int[sent.Length];
+        var text = new char[MaxIdBytes];
+        for (var i = 0; i < sent.Length; i++)
+        {
+            ordinals[i] = OrdinalOf(sent[i], text);
+        }
+
+        feedback.MarkSent(subscriberId, ordinals);
+        return ordinals.Length;
+    }
+
+    /// <summary>Keys read at once by a load.</summary>
+    public const int LoadBatch = 256;
 
     /// <summary>Paper ids longer than this (in UTF-8) are read as strings.</summary>
     private const int MaxIdBytes = 256;
@@ -162,28 +169,27 @@ public sealed class FeedbackStore(IDatabase redis)
     }
 }
 
-/// <summary>Loads votes, sent papers and preferences at start, beside the index.</summary>
-public sealed class FeedbackLoader(FeedbackStore store, Feedback feedback, ILogger<FeedbackLoader> logger) : IHostedService
+/// <summary>
+/// Loads votes and preferences at start, beside the index, and starts loading what each subscriber
+/// was sent in the background (<see cref="SentHistoryLoader"/>): months of digests are millions of
+/// papers, seconds of loading that rank need not wait for.
+/// </summary>
+public sealed class FeedbackLoader(FeedbackStore store, Feedback feedback, SentHistoryLoader sentHistory, ILogger<FeedbackLoader> logger) : IHostedService
 {
+    private readonly CancellationTokenSource _stopping = new();
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var allocatedBefore = GC.GetTotalAllocatedBytes();
-        var loaded = await store.LoadIntoAsync(feedback);
-        var allocated = GC.GetTotalAllocatedBytes() - allocatedBefore;
+        var loaded = await store.LoadVotesAndPreferencesAsync(feedback);
         logger.LogInformation(
-            "Loaded feedback from Redis in {Milliseconds} ms: votes on {VotedPapers} papers, {SentPapers} papers sent to {SentSubscribers} subscribers, preferences of {PreferenceSubscribers} subscribers; {AllocatedMegabytes} MB allocated",
-            (long)System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds, loaded.VotedPapers, loaded.SentPapers, loaded.SentSubscribers, loaded.PreferenceSubscribers, allocated / 1_000_000);
-        // Months of digests are millions of ids read (each a buffer of Redis's bytes): as after the
-        // index load, hand that garbage's pages back now rather than serve with them resident.
-        if (allocated > CompactAfterBytes)
-        {
-            GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
-        }
+            "Loaded feedback from Redis in {Milliseconds} ms: votes on {VotedPapers} papers, preferences of {PreferenceSubscribers} subscribers",
+            (long)System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds, loaded.VotedPapers, loaded.PreferenceSubscribers);
+        _ = Task.Run(() => sentHistory.LoadAllAsync(_stopping.Token), CancellationToken.None);
     }
 
-    /// <summary>A load that allocated more than this is followed by a compacting collection.</summary>
-    private const long CompactAfterBytes = 64L << 20;
-
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync();
+    }
 }

@@ -100,6 +100,13 @@ public sealed class RankRebuildTests(RabbitMqFixture rabbit) : RabbitMqTestBase(
             Assert.True(await KnowsAsync(paper.Id), $"rank knows {paper.Id} after a restart");
         }
 
+        // So is what the subscriber was sent (read after start, or when a Recommend first needs
+        // it): the two alerted papers are still left out, the other one still recommended.
+        var afterRestart = await RecommendedAsync(subscriberId);
+        Assert.Contains(papers[1].Id, afterRestart);
+        Assert.DoesNotContain(papers[0].Id, afterRestart);
+        Assert.DoesNotContain(next.Id, afterRestart);
+
         // The load indexed the abstracts it read (words that are in no title).
         var byAbstract = await Rank.SearchAsync(new SearchRequest { Query = "homology proteomes", Limit = 5 });
         var foundByAbstract = byAbstract.Papers.Single(p => p.Id == papers[0].Id);

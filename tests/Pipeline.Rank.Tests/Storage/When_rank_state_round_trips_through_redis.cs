@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging.Abstractions;
 using Pipeline.Contracts.Messages;
 using Pipeline.Rank.Ranking;
 using Pipeline.Rank.Ranking.Relevance;
@@ -261,10 +262,14 @@ public class When_rank_state_round_trips_through_redis(RedisFixture redis) : ICl
         await store.SavePreferencesAsync("ada", new ProfilePreferences(["2611.00001"], ["Grace Hopper"], ["cs.LG"]));
 
         var feedback = new Feedback();
-        var loaded = await store.LoadIntoAsync(feedback);
+        var loaded = await store.LoadVotesAndPreferencesAsync(feedback);
+        var histories = new SentHistoryLoader(store, feedback, NullLogger<SentHistoryLoader>.Instance);
+        await histories.LoadAllAsync(CancellationToken.None);
 
+        Assert.Equal(new FeedbackStore.Loaded(VotedPapers: 300, PreferenceSubscribers: 1), loaded);
+        Assert.True(histories.IsComplete);
         // Each subscriber's two digests overlap (papers i*7 .. i*7+12): 13 distinct papers each.
-        Assert.Equal(new FeedbackStore.Loaded(VotedPapers: 300, SentSubscribers: 601, SentPapers: (600 * 13) + 2, PreferenceSubscribers: 1), loaded);
+        Assert.Equal((600 * 13) + 2, feedback.SentPaperCount);
         for (var i = 0; i < subscribers.Length; i++)
         {
             var expected = Enumerable.Range(0, 2).SelectMany(d => Enumerable.Range(0, 10).Select(p => Sent(i, d, p))).ToHashSet();
@@ -285,5 +290,64 @@ public class When_rank_state_round_trips_through_redis(RedisFixture redis) : ICl
         Assert.Equal(299, feedback.OpinionsOf("bob").Liked.Count);
         Assert.Equal(["Grace Hopper"], feedback.PreferencesOf("ada").Authors);
         Assert.Equal(["2611.00001"], feedback.PreferencesOf("ada").SeedPaperIds);
+    }
+
+    [Fact]
+    public async Task A_subscribers_history_is_there_for_a_recommend_before_the_background_load_reaches_it()
+    {
+        var store = new FeedbackStore(redis.NewDatabase());
+        var subscribers = Enumerable.Range(0, 700).Select(i => $"early-{i}").ToArray();
+        string[] History(int i) => Enumerable.Range(0, 30).Select(p => $"early-paper-{(i + p) % 1_000}").ToArray();
+        await Task.WhenAll(subscribers.Select((s, i) => store.SaveSentAsync(s, History(i))));
+        var feedback = new Feedback();
+        var histories = new SentHistoryLoader(store, feedback, NullLogger<SentHistoryLoader>.Instance);
+
+        // Before any background load: only the subscriber asked for is read.
+        await histories.EnsureLoadedAsync("early-5", CancellationToken.None);
+        Assert.Equal(30, feedback.SentTo("early-5")!.Count);
+        Assert.True(feedback.WasSent("early-5", "early-paper-34"));
+        Assert.Null(feedback.SentTo("early-6"));
+        Assert.False(histories.IsComplete);
+
+        // A digest marked sent meanwhile (as DigestSent does: Redis, then memory) is kept with the rest.
+        await store.SaveSentAsync("early-9", ["a-new-paper"]);
+        feedback.MarkSent("early-9", ["a-new-paper"]);
+
+        // The background load, with Recommends asking for subscribers at the same time.
+        var background = histories.LoadAllAsync(CancellationToken.None);
+        await Task.WhenAll(Enumerable.Range(0, 200).Select(i => histories.EnsureLoadedAsync(subscribers[(i * 37) % subscribers.Length], CancellationToken.None).AsTask()));
+        await background;
+
+        Assert.True(histories.IsComplete);
+        Assert.True(histories.Completion.IsCompletedSuccessfully);
+        Assert.InRange(histories.LoadedOnDemand, 1, 201);
+        for (var i = 0; i < subscribers.Length; i++)
+        {
+            var sent = feedback.SentTo(subscribers[i])!;
+            Assert.Equal(i == 9 ? 31 : 30, sent.Count);
+            Assert.All(History(i), id => Assert.True(feedback.WasSent(subscribers[i], id)));
+        }
+
+        Assert.True(feedback.WasSent("early-9", "a-new-paper"));
+        // Once all are loaded, asking reads nothing more.
+        Assert.True(histories.EnsureLoadedAsync("early-1", CancellationToken.None).IsCompletedSuccessfully);
+    }
+
+    [Fact]
+    public async Task A_history_that_cannot_be_read_is_read_again_by_the_next_recommend()
+    {
+        var database = redis.NewDatabase();
+        var store = new FeedbackStore(database);
+        // Not a set: Redis refuses SMEMBERS on it (WRONGTYPE), as it would a read during an outage.
+        await database.StringSetAsync("rank:sent:broken", "not a set");
+        var feedback = new Feedback();
+        var histories = new SentHistoryLoader(store, feedback, NullLogger<SentHistoryLoader>.Instance);
+
+        await Assert.ThrowsAsync<RedisServerException>(() => histories.EnsureLoadedAsync("broken", CancellationToken.None).AsTask());
+
+        await database.KeyDeleteAsync("rank:sent:broken");
+        await store.SaveSentAsync("broken", ["p-1"]);
+        await histories.EnsureLoadedAsync("broken", CancellationToken.None);
+        Assert.True(feedback.WasSent("broken", "p-1"));
     }
 }
