@@ -9,7 +9,9 @@ namespace Pipeline.Rank.Storage;
 /// </summary>
 /// <remarks>
 /// Registered as a hosted service after <see cref="IndexLoader"/> and <c>FeedbackLoader</c>: the
-/// host starts hosted services one after another, so it opens only once both have loaded. A
+/// host starts hosted services one after another, so it opens only once both have loaded (what
+/// subscribers were sent loads after that, <see cref="SentHistoryLoader"/>: a <c>DigestSent</c>
+/// consumed meanwhile adds to the same sets, which only grow). A
 /// consumer waiting here holds its delivery unacknowledged; if rank stops first, the broker
 /// delivers it again.
 /// </remarks>
