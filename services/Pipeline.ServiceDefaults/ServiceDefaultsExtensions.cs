@@ -45,6 +45,8 @@ public static class ServiceDefaultsExtensions
         {
             o.MaxReceiveMessageSize = builder.Configuration.GetValue("Grpc:MaxReceiveMessageBytes", 16 * 1024 * 1024);
             o.EnableDetailedErrors = builder.Environment.IsDevelopment();
+            // A call that fails because this service's Redis is out of reach answers UNAVAILABLE.
+            o.Interceptors.Add<StoreUnavailableInterceptor>();
         });
         builder.Services.AddGrpcReflection();
         builder.Services.AddGrpcHealthChecks(o =>
