@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using Pipeline.Rank.Ranking;
+using StackExchange.Redis;
 
 namespace Pipeline.Rank.Storage;
 
@@ -23,10 +24,10 @@ public sealed class SentHistoryLoader(FeedbackStore store, Feedback feedback, IL
     private volatile bool _complete;
     private int _onDemand;
 
-    /// <summary>True once every subscriber's history is in memory.</summary>
+    /// <summary>True once every subscriber's history is in memory (not after a load that could not read some: those are read on demand).</summary>
     public bool IsComplete => _complete;
 
-    /// <summary>Completes when the background load has loaded every history.</summary>
+    /// <summary>Completes when the background load has read every history it could.</summary>
     public Task Completion => _done.Task;
 
     /// <summary>Subscribers whose history a Recommend asked for before the background load reached them.</summary>
@@ -44,14 +45,43 @@ public sealed class SentHistoryLoader(FeedbackStore store, Feedback feedback, IL
         try
         {
             var subscribers = await store.SentSubscribersAsync();
+            var failed = 0;
+            Exception? firstFailure = null;
             foreach (var batch in subscribers.Chunk(FeedbackStore.LoadBatch))
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                await Task.WhenAll(batch.Select(subscriber => LoadOnceAsync(subscriber, onDemand: false)));
+                var outOfReach = false;
+                await Task.WhenAll(batch.Select(async subscriber =>
+                {
+                    try
+                    {
+                        await LoadOnceAsync(subscriber, onDemand: false);
+                    }
+                    catch (Exception e)
+                    {
+                        // One unreadable history does not stop the others; it is read again on demand.
+                        Interlocked.Increment(ref failed);
+                        Interlocked.CompareExchange(ref firstFailure, e, null);
+                        outOfReach |= e is RedisConnectionException or RedisTimeoutException;
+                    }
+                }));
+                if (outOfReach)
+                {
+                    // Redis itself is out of reach, not one key amiss: stop here (every read would wait out its timeout).
+                    throw new InvalidOperationException("Rank's Redis is out of reach", firstFailure);
+                }
             }
 
-            _complete = true;
-            _loading.Clear();
+            if (failed > 0)
+            {
+                logger.LogWarning(firstFailure, "{Failed} of {Subscribers} subscribers' histories could not be read; each is read when a Recommend first needs it", failed, subscribers.Length);
+            }
+            else
+            {
+                _complete = true;
+                _loading.Clear();
+            }
+
             _done.TrySetResult();
             var elapsed = Stopwatch.GetElapsedTime(started);
             // Each batch's replies (a buffer per paper id) live until the batch is done, long

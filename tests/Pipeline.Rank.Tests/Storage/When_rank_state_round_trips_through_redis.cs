@@ -334,20 +334,28 @@ public class When_rank_state_round_trips_through_redis(RedisFixture redis) : ICl
     }
 
     [Fact]
-    public async Task A_history_that_cannot_be_read_is_read_again_by_the_next_recommend()
+    public async Task A_history_that_cannot_be_read_leaves_the_others_loaded_and_is_read_again_by_the_next_recommend()
     {
         var database = redis.NewDatabase();
         var store = new FeedbackStore(database);
-        // Not a set: Redis refuses SMEMBERS on it (WRONGTYPE), as it would a read during an outage.
+        await Task.WhenAll(Enumerable.Range(0, 300).Select(i => store.SaveSentAsync($"fine-{i}", [$"fine-paper-{i}"])));
+        // Not a set: Redis refuses SMEMBERS on it (WRONGTYPE), as it would any read during an outage.
         await database.StringSetAsync("rank:sent:broken", "not a set");
+        await database.SetAddAsync("rank:sent-subscribers", "broken");
         var feedback = new Feedback();
         var histories = new SentHistoryLoader(store, feedback, NullLogger<SentHistoryLoader>.Instance);
 
+        // The background load reads every other history, and is not complete.
+        await histories.LoadAllAsync(CancellationToken.None);
+        Assert.True(histories.Completion.IsCompletedSuccessfully);
+        Assert.False(histories.IsComplete);
+        Assert.All(Enumerable.Range(0, 300), i => Assert.True(feedback.WasSent($"fine-{i}", $"fine-paper-{i}")));
         await Assert.ThrowsAsync<RedisServerException>(() => histories.EnsureLoadedAsync("broken", CancellationToken.None).AsTask());
 
         await database.KeyDeleteAsync("rank:sent:broken");
         await store.SaveSentAsync("broken", ["p-1"]);
         await histories.EnsureLoadedAsync("broken", CancellationToken.None);
         Assert.True(feedback.WasSent("broken", "p-1"));
+        Assert.Equal(1, histories.LoadedOnDemand);
     }
 }
