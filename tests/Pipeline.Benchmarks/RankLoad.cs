@@ -110,6 +110,22 @@ public static partial class RankLoad
                 Say($"seeded a history of {sentEach} sent papers for each of {subscriberIds.Count} subscribers");
             }
 
+            // RANK_LOAD_VOTES=20 gives every subscriber that many votes (+1 three times in four, else
+            // -1) on papers of the index, as the vote links in emails and Vote write them.
+            var votesEach = int.TryParse(Environment.GetEnvironmentVariable("RANK_LOAD_VOTES"), out var voteCount) ? voteCount : 0;
+            if (votesEach > 0)
+            {
+                var feedback = new FeedbackStore(redis.GetDatabase());
+                var voteRandom = new Random(9);
+                foreach (var chunk in subscriberIds.Chunk(100))
+                {
+                    await Task.WhenAll(chunk.SelectMany(id => Enumerable.Range(0, votesEach).Select(_ =>
+                        feedback.SaveVoteAsync($"2611.{voteRandom.Next(papers):D5}", id, voteRandom.Next(4) == 0 ? -1 : 1))));
+                }
+
+                Say($"seeded {votesEach} votes from each of {subscriberIds.Count} subscribers");
+            }
+
             Say($"seeded rank's Redis in {seed.Elapsed.TotalSeconds:F1} s; Redis used_memory {await UsedMemoryAsync(redis, rankRedis):F0} MB");
             // RANK_LOAD_SERVICE_ONLY=1 skips the in-process measurements (for repeated service runs).
             if (Environment.GetEnvironmentVariable("RANK_LOAD_SERVICE_ONLY") != "1")

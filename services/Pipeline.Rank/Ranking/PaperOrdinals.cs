@@ -2,11 +2,13 @@ namespace Pipeline.Rank.Ranking;
 
 /// <summary>
 /// A small number for every paper id rank has met, the same for the life of the process, so that
-/// sets of papers (what each subscriber was sent) hold 4 bytes a paper instead of a string and a
-/// hash-table entry each (about 100 bytes: 300 MB for 10,000 subscribers sent 300 papers each,
-/// docs/benchmarks.md "What subscribers were sent"), and a paper is looked up in them by its
-/// <see cref="IndexedPaper.Ordinal"/> without hashing its id. Numbers are never reused; a
-/// process keeps each paper id's number while it runs (about 28 bytes an id; the id is the paper's own string).
+/// sets of papers hold a few bytes a paper instead of a string and a hash-table entry each (about
+/// 100 bytes): what each subscriber was sent (<see cref="SentPapers"/>, 2 bytes a paper; 300 MB as
+/// ids for 10,000 subscribers sent 300 papers each, docs/benchmarks.md "What subscribers were
+/// sent") and each voter's votes (<see cref="Opinions"/>, 4 bytes a vote). A paper is looked up in
+/// them by its <see cref="IndexedPaper.Ordinal"/> without hashing its id. Numbers are never
+/// reused; a process keeps each paper id's number while it runs (about 36 bytes an id: an entry,
+/// and the id by number for <see cref="IdOf"/>; the id is the paper's own string).
 /// </summary>
 public static class PaperOrdinals
 {
@@ -16,6 +18,7 @@ public static class PaperOrdinals
     // reads each paper's number from the paper itself.
     private static readonly Dictionary<string, int> Ordinals = new(StringComparer.Ordinal);
     private static readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> OrdinalsByText = Ordinals.GetAlternateLookup<ReadOnlySpan<char>>();
+    private static readonly List<string> Ids = [];
     private static readonly Lock Numbering = new();
 
     /// <summary>The id's number, given it now if it has none.</summary>
@@ -27,6 +30,7 @@ public static class PaperOrdinals
             if (!exists)
             {
                 ordinal = Ordinals.Count - 1;
+                Ids.Add(paperId);
             }
 
             return ordinal;
@@ -46,9 +50,20 @@ public static class PaperOrdinals
             {
                 ordinal = Ordinals.Count;
                 OrdinalsByText[paperId] = ordinal;
+                OrdinalsByText.TryGetValue(paperId, out var id, out _);
+                Ids.Add(id!);
             }
 
             return ordinal;
+        }
+    }
+
+    /// <summary>The paper id numbered <paramref name="ordinal"/> (the string the number was first given for).</summary>
+    public static string IdOf(int ordinal)
+    {
+        lock (Numbering)
+        {
+            return Ids[ordinal];
         }
     }
 
