@@ -82,7 +82,7 @@ public sealed class FeedbackStore(IDatabase redis)
     }
 
     /// <summary>What <see cref="LoadVotesAndPreferencesAsync"/> read.</summary>
-    public readonly record struct Loaded(int VotedPapers, int PreferenceSubscribers);
+    public readonly record struct Loaded(int VotedPapers, int PreferenceSubscribers, int SkippedVotes = 0);
 
     /// <summary>
     /// Loads every vote and preference (what subscribers were sent is loaded by
@@ -92,6 +92,7 @@ public sealed class FeedbackStore(IDatabase redis)
     public async Task<Loaded> LoadVotesAndPreferencesAsync(Feedback feedback)
     {
         var votedPapers = await redis.SetMembersAsync(VotedPapers);
+        var skipped = 0;
         foreach (var batch in votedPapers.Chunk(LoadBatch))
         {
             var votes = await Task.WhenAll(batch.Select(paper => redis.HashGetAllAsync($"rank:votes:{paper}")));
@@ -100,7 +101,15 @@ public sealed class FeedbackStore(IDatabase redis)
                 var paperId = batch[i].ToString();
                 foreach (var vote in votes[i])
                 {
-                    feedback.Vote(paperId, vote.Name.ToString(), (int)vote.Value);
+                    // Rank writes only +1 and -1; anything else (a hand edit) is skipped, not fatal to the load.
+                    if (vote.Value.TryParse(out int value) && value is -1 or 1)
+                    {
+                        feedback.Vote(paperId, vote.Name.ToString(), value);
+                    }
+                    else
+                    {
+                        skipped++;
+                    }
                 }
             }
         }
@@ -118,7 +127,7 @@ public sealed class FeedbackStore(IDatabase redis)
             }
         }
 
-        return new Loaded(votedPapers.Length, preferenceSubscribers.Length);
+        return new Loaded(votedPapers.Length, preferenceSubscribers.Length, skipped);
     }
 
     /// <summary>Every subscriber who was ever sent a paper.</summary>
@@ -183,8 +192,8 @@ public sealed class FeedbackLoader(FeedbackStore store, Feedback feedback, SentH
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var loaded = await store.LoadVotesAndPreferencesAsync(feedback);
         logger.LogInformation(
-            "Loaded feedback from Redis in {Milliseconds} ms: votes on {VotedPapers} papers, preferences of {PreferenceSubscribers} subscribers",
-            (long)System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds, loaded.VotedPapers, loaded.PreferenceSubscribers);
+            "Loaded feedback from Redis in {Milliseconds} ms: votes on {VotedPapers} papers ({SkippedVotes} not +1 or -1 skipped), preferences of {PreferenceSubscribers} subscribers",
+            (long)System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds, loaded.VotedPapers, loaded.SkippedVotes, loaded.PreferenceSubscribers);
         _ = Task.Run(() => sentHistory.LoadAllAsync(_stopping.Token), CancellationToken.None);
     }
 

@@ -241,7 +241,8 @@ public class When_rank_state_round_trips_through_redis(RedisFixture redis) : ICl
     [Fact]
     public async Task Votes_sent_papers_and_preferences_come_back_after_a_restart()
     {
-        var store = new FeedbackStore(redis.NewDatabase());
+        var database = redis.NewDatabase();
+        var store = new FeedbackStore(database);
         // More subscribers and voted papers than the load reads at once, each sent several digests.
         var subscribers = Enumerable.Range(0, 600).Select(i => $"sub-{i}").ToArray();
         string Sent(int subscriber, int digest, int paper) => $"2611.{(subscriber * 7 + digest * 3 + paper) % 900:D5}";
@@ -259,6 +260,8 @@ public class When_rank_state_round_trips_through_redis(RedisFixture redis) : ICl
         }
 
         await store.SaveVoteAsync("voted-0", "bob", 0); // withdrawn
+        // Values rank never writes (a hand edit): skipped, and the load goes on.
+        await database.HashSetAsync("rank:votes:voted-2", [new HashEntry("eve", 7), new HashEntry("mallory", "up")]);
         await store.SavePreferencesAsync("ada", new ProfilePreferences(["2611.00001"], ["Grace Hopper"], ["cs.LG"]));
 
         var feedback = new Feedback();
@@ -266,7 +269,7 @@ public class When_rank_state_round_trips_through_redis(RedisFixture redis) : ICl
         var histories = new SentHistoryLoader(store, feedback, NullLogger<SentHistoryLoader>.Instance);
         await histories.LoadAllAsync(CancellationToken.None);
 
-        Assert.Equal(new FeedbackStore.Loaded(VotedPapers: 300, PreferenceSubscribers: 1), loaded);
+        Assert.Equal(new FeedbackStore.Loaded(VotedPapers: 300, PreferenceSubscribers: 1, SkippedVotes: 2), loaded);
         Assert.True(histories.IsComplete);
         // Each subscriber's two digests overlap (papers i*7 .. i*7+12): 13 distinct papers each.
         Assert.Equal((600 * 13) + 2, feedback.SentPaperCount);
