@@ -81,7 +81,7 @@ public sealed class Feedback
     public void MarkSent(string subscriberId, IEnumerable<string> paperIds) =>
         _sent.GetOrAdd(subscriberId, _ => new SentPapers()).Add(paperIds);
 
-    /// <summary>Marks papers sent by their <see cref="PaperOrdinals"/> numbers (the startup load).</summary>
+    /// <summary>Marks papers sent by their <see cref="PaperOrdinals"/> numbers (as the history load reads them).</summary>
     public void MarkSent(string subscriberId, ReadOnlySpan<int> paperOrdinals) =>
         _sent.GetOrAdd(subscriberId, _ => new SentPapers()).Add(paperOrdinals);
 

@@ -82,7 +82,7 @@ public sealed class FeedbackStore(IDatabase redis)
     }
 
     /// <summary>What <see cref="LoadVotesAndPreferencesAsync"/> read.</summary>
-    public readonly record struct Loaded(int VotedPapers, int PreferenceSubscribers, int SkippedVotes = 0);
+    public readonly record struct Loaded(int VotedPapers, int PreferenceSubscribers, int SkippedVotes);
 
     /// <summary>
     /// Loads every vote and preference (what subscribers were sent is loaded by

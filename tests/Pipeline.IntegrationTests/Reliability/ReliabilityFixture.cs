@@ -95,11 +95,6 @@ public abstract class ReliabilityTestBase(ReliabilityFixture fixture, ITestOutpu
             await Broker.StartAsync();
         }
 
-        foreach (var redis in Pipeline.Redis.Values.Where(r => !r.IsRunning))
-        {
-            await redis.StartAsync();
-        }
-
         foreach (var name in PipelineFixture.ServiceNames)
         {
             if (!Pipeline.Services[name].IsRunning)
