@@ -44,6 +44,7 @@ public class When_subscribers_vote
         Assert.Equal(changes, feedback.Version - versionBefore);
         Assert.Equal(model.Count, feedback.VoteCount);
         Assert.All(papers, paper => Assert.Equal(model.Where(m => m.Key.Paper == paper).Sum(m => m.Value), feedback.Votes(paper)));
+        Assert.All(papers, paper => Assert.Equal(feedback.Votes(paper), feedback.Votes(PaperOrdinals.Of(paper))));
         Assert.All(voters, voter =>
         {
             var (liked, disliked) = feedback.OpinionsOf(voter);
@@ -71,6 +72,18 @@ public class When_subscribers_vote
         Assert.Equal(1_500, feedback.Votes("vote-busy-paper"));
         Assert.Equal(["vote-busy-paper"], feedback.OpinionsOf("busy-voter-1").Liked);
         Assert.Empty(feedback.OpinionsOf("busy-voter-4").Liked);
+    }
+
+    [Fact]
+    public void Votes_on_papers_never_seen_before_from_many_threads_are_all_counted()
+    {
+        // Each first vote on a new paper may grow the totals while other threads add to them.
+        var feedback = new Feedback();
+        var papers = Enumerable.Range(0, 5_000).Select(p => $"vote-new-paper-{Guid.NewGuid():N}-{p}").ToArray();
+
+        Parallel.For(0, 20_000, i => feedback.Vote(papers[i % papers.Length], $"grow-voter-{i / papers.Length}", 1));
+
+        Assert.All(papers, paper => Assert.Equal(4, feedback.Votes(paper)));
     }
 
     [Fact]

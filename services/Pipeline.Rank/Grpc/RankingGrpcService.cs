@@ -416,7 +416,7 @@ public sealed class RankingGrpcService(
             Title = p.Title,
             Url = p.Url,
             Upvotes = p.Upvotes,
-            Votes = feedback.Votes(p.Id),
+            Votes = feedback.Votes(indexed.Ordinal),
             PublishedAt = p.PublishedAt is { } at ? Timestamp.FromDateTimeOffset(at) : null,
             Score = score,
             Parts = new ScoreParts { Relevance = relevanceScore, Trending = trending, Recency = recency },

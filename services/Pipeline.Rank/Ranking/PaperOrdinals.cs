@@ -58,6 +58,18 @@ public static class PaperOrdinals
         }
     }
 
+    /// <summary>How many ids have a number (numbers run from 0 to this - 1).</summary>
+    public static int Count
+    {
+        get
+        {
+            lock (Numbering)
+            {
+                return Ids.Count;
+            }
+        }
+    }
+
     /// <summary>The paper id numbered <paramref name="ordinal"/> (the string the number was first given for).</summary>
     public static string IdOf(int ordinal)
     {

@@ -32,7 +32,7 @@ public sealed class TrendingBoard(PaperIndex papers, Feedback feedback)
         var anyVotes = feedback.AnyVotes;
         foreach (var paper in papers.SeenSince(from, category))
         {
-            var points = TrendingScore.Points(paper.Paper.Upvotes, anyVotes ? feedback.Votes(paper.Paper.Id) : 0);
+            var points = TrendingScore.Points(paper.Paper.Upvotes, anyVotes ? feedback.Votes(paper.Ordinal) : 0);
             var score = TrendingScore.Of(points, now - paper.SeenAt);
             top.Enqueue(new TrendingEntry(paper, score, points), score);
             if (top.Count > limit)
