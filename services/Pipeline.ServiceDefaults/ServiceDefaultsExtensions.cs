@@ -58,6 +58,15 @@ public static class ServiceDefaultsExtensions
         builder.Services.AddHealthChecks()
             .AddCheck("self", () => HealthCheckResult.Healthy(), tags: ["live"])
             .AddCheck<RedisHealthCheck>("redis", tags: ["ready"]);
+
+        // Hands back what a burst of calls made the garbage collector commit, once the service is quiet.
+        if (IdleMemoryTrimmer.From(builder.Configuration) is { } trim)
+        {
+            builder.Services.AddSingleton(trim);
+            builder.Services.TryAddSingleton(TimeProvider.System);
+            builder.Services.AddHostedService<IdleMemoryTrimmer>();
+        }
+
         return builder;
     }
 

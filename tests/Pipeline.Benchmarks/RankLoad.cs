@@ -257,6 +257,18 @@ public static partial class RankLoad
             Say(history.Value);
         }
 
+        // What a quiet rank holds after the bursts (rank compacts its heap once quiet for 5 s: IdleMemoryTrimmer).
+        var quiet = int.TryParse(Environment.GetEnvironmentVariable("RANK_LOAD_QUIET_SECONDS"), out var q) ? q : 10;
+        if (quiet > 0)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(quiet));
+            Say($"memory {quiet} s after the runs: {Memory(rank.ProcessId!.Value)}");
+            foreach (Match trimmed in IdleTrimPattern().Matches(File.ReadAllText(rank.LogPath)))
+            {
+                Say(trimmed.Value);
+            }
+        }
+
         await HoldAsync(rank, "after the runs", Say);
         await rank.StopAsync();
     }
@@ -560,4 +572,7 @@ public static partial class RankLoad
 
     [GeneratedRegex(@"Loaded what \d+ subscribers were sent[^\n]*")]
     private static partial Regex HistoryLoadedPattern();
+
+    [GeneratedRegex(@"Quiet for [\d.]+ s after a burst[^\n]*")]
+    private static partial Regex IdleTrimPattern();
 }
