@@ -5,8 +5,8 @@ using Microsoft.Extensions.Logging;
 namespace Pipeline.ServiceDefaults;
 
 /// <summary>
-/// When to hand memory back after a burst: once the process has allocated
-/// <see cref="AfterBytes"/> in busy seconds since the last trim (a burst happened) and has then been quiet for
+/// When to hand memory back after a burst: once the process has allocated <see cref="AfterBytes"/>
+/// in busy seconds since the last trim (a burst happened) and has then been quiet for
 /// <see cref="QuietFor"/> (less than <see cref="QuietBytesPerSecond"/> allocated a second). The
 /// garbage collector keeps what a burst made it commit (its allocation budget, free space in the
 /// oldest generation) for the next burst; a service that serves a burst of calls and then idles
