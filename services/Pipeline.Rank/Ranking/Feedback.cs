@@ -20,7 +20,6 @@ public sealed class Feedback
     // every total written before it.
     private volatile int[] _totals = [];
     private readonly Lock _totalsLock = new();
-    private volatile bool _anyVotes;
     // voter -> the papers they voted on and how (a voter's one vote per paper, and their profile's
     // likes and dislikes), packed: 4 bytes a vote (docs/benchmarks.md, "Votes, packed")
     private readonly ConcurrentDictionary<string, Opinions> _opinions = new(StringComparer.Ordinal);
@@ -34,7 +33,7 @@ public sealed class Feedback
     public long Version => Interlocked.Read(ref _version);
 
     /// <summary>False until the first vote (then a paper's votes are worth looking up).</summary>
-    public bool AnyVotes => _anyVotes;
+    public bool AnyVotes => _totals.Length > 0;
 
     /// <summary>Net votes of a paper (up minus down).</summary>
     public int Votes(string paperId) => PaperOrdinals.TryGet(paperId, out var ordinal) ? Votes(ordinal) : 0;
@@ -82,7 +81,6 @@ public sealed class Feedback
             }
 
             totals[ordinal] += change;
-            _anyVotes = true;
         }
     }
 
