@@ -6,9 +6,10 @@ namespace Pipeline.Rank.Tests;
 
 /// <summary>
 /// What a subscriber was already sent (or disliked, or gave as seeds) is left out of Recommend
-/// by <c>exclude</c>, which the index asks only about papers that would enter the answer, where
-/// a filter (<c>include</c>) is asked about every paper in reach. What a user would notice: a
-/// paper left out coming back, or a different answer than the filter gives.
+/// by <c>exclude</c> (<see cref="LeftOut"/>, a bitmap by paper number), which the index asks only
+/// about papers that would enter the answer, where a filter (<c>include</c>) is asked about every
+/// paper in reach. What a user would notice: a paper left out coming back, or a different answer
+/// than the filter gives.
 /// </summary>
 public class When_papers_are_left_out
 {
@@ -66,7 +67,8 @@ public class When_papers_are_left_out
                     Func<IndexedPaper, bool> notSent = p => !sent.Contains(p.Paper.Id);
 
                     var filtered = index.Top(vectors, limit, notSent, since);
-                    var leftOut = index.Top(vectors, limit, seenSince: since, exclude: p => sent.Contains(p.Paper.Id));
+                    using var history = LeftOut.Of(sent);
+                    var leftOut = index.Top(vectors, limit, seenSince: since, exclude: history);
 
                     Assert.Equal(limit, leftOut.Count);
                     Assert.DoesNotContain(leftOut, s => sent.Contains(s.Paper.Paper.Id));
@@ -102,36 +104,6 @@ public class When_papers_are_left_out
     }
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public void They_are_asked_about_only_for_papers_that_would_enter_the_answer(bool prefiltered)
-    {
-        var index = Index.Value;
-        var vectors = new[] { new ClusteredVectors(seed: 11).Near(42, 1.2f), new ClusteredVectors(seed: 11).Near(7, 1.2f) };
-        lock (index)
-        {
-            index.PrefilterFrom = prefiltered ? 0 : int.MaxValue;
-            try
-            {
-                var sent = History(index.Top(vectors, 40), seed: 1);
-                var (filterCalls, excludeCalls) = (0, 0);
-                index.Top(vectors, 40, p => { filterCalls++; return !sent.Contains(p.Paper.Id); });
-                index.Top(vectors, 40, exclude: p => { excludeCalls++; return sent.Contains(p.Paper.Id); });
-
-                // A filter hears about every paper in reach: all of them, or the prefilter's
-                // candidates (2,000 at least). The history is asked about a small share of those.
-                Assert.True(filterCalls >= (prefiltered ? index.PrefilterCandidates : Papers), $"filter asked {filterCalls} times");
-                Assert.True(excludeCalls * 4 < filterCalls, $"history asked {excludeCalls} times, filter {filterCalls}");
-                Assert.True(excludeCalls >= 40, $"history asked {excludeCalls} times: fewer than the answer holds");
-            }
-            finally
-            {
-                index.PrefilterFrom = int.MaxValue;
-            }
-        }
-    }
-
-    [Theory]
     [InlineData(RelevanceMode.Hybrid)]
     [InlineData(RelevanceMode.Dense)]
     [InlineData(RelevanceMode.Lexical)]
@@ -158,10 +130,85 @@ public class When_papers_are_left_out
         var sent = new HashSet<string>(["a", "d"], StringComparer.Ordinal);
 
         var filtered = ranker.Rank([query], 10, p => !sent.Contains(p.Paper.Id), mode);
-        var leftOut = ranker.Rank([query], 10, mode: mode, exclude: p => sent.Contains(p.Paper.Id));
+        using var history = LeftOut.Of(sent);
+        var leftOut = ranker.Rank([query], 10, mode: mode, exclude: history);
 
         Assert.NotEmpty(leftOut);
         Assert.DoesNotContain(leftOut, h => sent.Contains(h.Paper.Paper.Id));
         Assert.Equal(filtered.Select(h => (h.Paper.Paper.Id, h.Score)), leftOut.Select(h => (h.Paper.Paper.Id, h.Score)));
+    }
+
+    [Fact]
+    public void The_lexical_side_leaves_out_the_same_papers_after_its_slots_are_renumbered()
+    {
+        var index = new PaperIndex();
+        var ranker = new RelevanceRanker(index);
+        var ids = Enumerable.Range(0, 300).Select(i => $"renumbered-{i}").ToArray();
+        void AddAll(string version)
+        {
+            foreach (var (id, i) in ids.Select((id, i) => (id, i)))
+            {
+                var paper = Paper(id, $"Fuzzing {(i % 3 == 0 ? "network" : "compiler")} {version}", $"Paper {i} on fuzzing, version {version}.");
+                index.Upsert(paper, PaperIndexSpecs.Unit((i % 7, 1)));
+                ranker.Add(paper);
+            }
+        }
+
+        // Every paper replaced by a new text five times: dead slots outnumber live ones and the
+        // lexical index compacts, renumbering the slots the left-out test reads numbers from.
+        foreach (var version in new[] { "one", "two", "three", "four", "five" })
+        {
+            AddAll(version);
+        }
+
+        Assert.True(ranker.Lexical.Compactions > 0, "the lexical index did not compact");
+
+        var query = new RelevanceQuery("fuzzing network", PaperIndexSpecs.Unit((0, 1)));
+        var sent = ids.Where((_, i) => i % 2 == 0).ToHashSet(StringComparer.Ordinal);
+        using var history = LeftOut.Of(sent);
+        var filtered = ranker.Rank([query], 100, p => !sent.Contains(p.Paper.Id), RelevanceMode.Lexical);
+        var leftOut = ranker.Rank([query], 100, mode: RelevanceMode.Lexical, exclude: history);
+
+        Assert.Equal(100, leftOut.Count);
+        Assert.DoesNotContain(leftOut, h => sent.Contains(h.Paper.Paper.Id));
+        Assert.Equal(filtered.Select(h => (h.Paper.Paper.Id, h.Score)), leftOut.Select(h => (h.Paper.Paper.Id, h.Score)));
+    }
+
+    [Fact]
+    public void A_left_out_set_holds_the_history_and_the_named_papers_and_nothing_else()
+    {
+        var sent = new SentPapers();
+        sent.Add([3, 64, 65, 70_000, 131_071]);
+        using var leftOut = LeftOut.Of(sent, [5, 64, -1, 200_000]);
+
+        Assert.NotNull(leftOut);
+        Assert.Equal(7, leftOut.Count);
+        foreach (var ordinal in new[] { 3, 5, 64, 65, 70_000, 131_071, 200_000 })
+        {
+            Assert.True(leftOut.Contains(ordinal), $"{ordinal} should be left out");
+        }
+
+        foreach (var ordinal in new[] { 0, 4, 63, 66, 69_999, 131_072, 199_999, 200_001, 5_000_000, -1 })
+        {
+            Assert.False(leftOut.Contains(ordinal), $"{ordinal} should not be left out");
+        }
+    }
+
+    [Fact]
+    public void Nothing_to_leave_out_is_no_set_and_a_set_handed_back_holds_nothing()
+    {
+        Assert.Null(LeftOut.Of(null, []));
+        Assert.Null(LeftOut.Of(new SentPapers(), [-1]));
+
+        var leftOut = LeftOut.Of(null, [42])!;
+        Assert.True(leftOut.Contains(42));
+        leftOut.Dispose();
+        Assert.False(leftOut.Contains(42));
+        leftOut.Dispose();
+
+        // A bitmap rented again comes back clear: the next call's set holds only its own papers.
+        using var next = LeftOut.Of(null, [43])!;
+        Assert.False(next.Contains(42));
+        Assert.True(next.Contains(43));
     }
 }

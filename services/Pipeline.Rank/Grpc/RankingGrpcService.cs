@@ -180,7 +180,7 @@ public sealed class RankingGrpcService(
         var excluded = request.ExcludePaperIds.Concat(disliked).Concat(preferences.SeedPaperIds)
             .Select(id => PaperOrdinals.TryGet(id, out var ordinal) ? ordinal : -1)
             .Where(ordinal => ordinal >= 0)
-            .ToHashSet();
+            .ToArray();
         if (subscriberId.Length > 0)
         {
             // Rank serves before every history is loaded: this subscriber's is read now if the load has not reached it.
@@ -189,14 +189,12 @@ public sealed class RankingGrpcService(
 
         var sent = subscriberId.Length > 0 ? feedback.SentTo(subscriberId) : null;
         // The window is read from the index's array of times. What is left out (sent, disliked,
-        // seeds, excluded ids) is asked about only for papers that would enter the answer, not for
-        // every candidate, and by the paper's number, not its id: a subscriber's history costs no
-        // lookup per row (docs/ranking.md, "Papers left out"); none at all when nothing is left out.
-        Func<IndexedPaper, bool>? leftOut = excluded.Count == 0 && sent is null
-            ? null
-            : p => (sent is not null && sent.Contains(p))
-                || (excluded.Count > 0 && excluded.Contains(p.Ordinal));
-        Func<IndexedPaper, bool>? include = leftOut is null ? null : p => !leftOut(p);
+        // seeds, excluded ids) is a bitmap by paper number made for this call, asked about only for
+        // papers that would enter the answer, not for every candidate: a subscriber's history
+        // costs no test per row and one bit test per paper asked (docs/ranking.md, "Papers left
+        // out"); none at all when nothing is left out.
+        using var leftOut = LeftOut.Of(sent, excluded);
+        Func<IndexedPaper, bool>? include = leftOut is null ? null : p => !leftOut.Contains(p);
         var texts = queries.Select(q => q.Text).ToArray();
         var chosen = await gate.RunAsync(() =>
         {

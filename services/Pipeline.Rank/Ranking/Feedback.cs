@@ -211,6 +211,16 @@ public sealed class SentPapers
 
     public bool Contains(IndexedPaper paper) => Contains(paper.Ordinal);
 
+    /// <summary>The highest paper number in the set, or -1 when it is empty.</summary>
+    public int Highest => _packed.Highest;
+
+    /// <summary>
+    /// Sets the bit of every paper in the set in a bitmap by number (bit n % 64 of word n / 64,
+    /// sized by <see cref="Highest"/>; papers added since that are beyond it are skipped) and answers
+    /// how many of them were not set before.
+    /// </summary>
+    public int SetBits(Span<ulong> bits) => _packed.SetBits(bits);
+
     public void Add(IEnumerable<string> paperIds) => Add(paperIds.Select(PaperOrdinals.Of).ToArray());
 
     /// <summary>Adds papers by their <see cref="PaperOrdinals"/> numbers (non-negative; repeats are kept once).</summary>
@@ -281,6 +291,33 @@ public sealed class SentPapers
 
             starts[groups] = sorted.Length;
             return new Packed(highs, starts, lows);
+        }
+
+        public int Highest => Highs.Length == 0 ? -1 : (Highs[^1] << 16) | Lows[^1];
+
+        public int SetBits(Span<ulong> bits)
+        {
+            var added = 0;
+            for (var g = 0; g < Highs.Length; g++)
+            {
+                var high = Highs[g] << 16;
+                foreach (var low in Lows.AsSpan(Starts[g], Starts[g + 1] - Starts[g]))
+                {
+                    var ordinal = high | low;
+                    if ((ordinal >> 6) >= bits.Length)
+                    {
+                        // Added after the bitmap was sized (numbers are sorted: so are the rest).
+                        return added;
+                    }
+
+                    ref var word = ref bits[ordinal >> 6];
+                    var bit = 1UL << ordinal;
+                    added += (word & bit) == 0 ? 1 : 0;
+                    word |= bit;
+                }
+            }
+
+            return added;
         }
 
         public bool Contains(int ordinal)

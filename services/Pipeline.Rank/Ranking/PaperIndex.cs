@@ -307,12 +307,12 @@ public sealed class PaperIndex
     /// <paramref name="seenSince"/> keeps only papers that appeared then or later (<see cref="IndexedPaper.SeenAt"/>),
     /// read from a contiguous array before anything else: a digest's window costs no call per paper.
     /// <paramref name="exclude"/> names a few papers to leave out (those a subscriber was already
-    /// sent, disliked or gave as seeds). Unlike <paramref name="include"/>, which is asked about
-    /// every paper in reach so that a filter passing few papers widens the net, it is asked only
-    /// about papers that would enter the answer, so a long history costs no call per row
-    /// (docs/ranking.md, "Papers left out").
+    /// sent, disliked or gave as seeds), a bitmap by paper number. Unlike <paramref name="include"/>,
+    /// which is asked about every paper in reach so that a filter passing few papers widens the
+    /// net, it is asked only about papers that would enter the answer, so a long history costs no
+    /// test per row (docs/ranking.md, "Papers left out").
     /// </summary>
-    public IReadOnlyList<ScoredPaper> Top(IReadOnlyList<float[]> queries, int limit, Func<IndexedPaper, bool>? include = null, DateTimeOffset? seenSince = null, Func<IndexedPaper, bool>? exclude = null)
+    public IReadOnlyList<ScoredPaper> Top(IReadOnlyList<float[]> queries, int limit, Func<IndexedPaper, bool>? include = null, DateTimeOffset? seenSince = null, LeftOut? exclude = null)
     {
         if (queries.Count == 0 || limit <= 0)
         {
@@ -424,7 +424,7 @@ public sealed class PaperIndex
     }
 
     /// <summary>Slots [from, to): the best <paramref name="limit"/> as a min-heap. Caller holds the read lock.</summary>
-    private PriorityQueue<ScoredPaper, float> Scan(IReadOnlyList<float[]> queries, QuantizedQueries? quantized, int limit, Func<IndexedPaper, bool>? include, Func<IndexedPaper, bool>? exclude, long seenFrom, int from, int to)
+    private PriorityQueue<ScoredPaper, float> Scan(IReadOnlyList<float[]> queries, QuantizedQueries? quantized, int limit, Func<IndexedPaper, bool>? include, LeftOut? exclude, long seenFrom, int from, int to)
     {
         var best = new PriorityQueue<ScoredPaper, float>(limit + 1);
         if (quantized is not null)
@@ -461,7 +461,7 @@ public sealed class PaperIndex
                 var slot = first + r;
                 var (score, bestQuery) = MaxSimilarity(queries, block.Slice(r * Dimensions, Dimensions));
                 score *= _vectors.ScaleOf(slot);
-                if ((best.Count < limit || score > best.Peek().Relevance) && (exclude is null || !exclude(_papers[slot])))
+                if ((best.Count < limit || score > best.Peek().Relevance) && (exclude is null || !exclude.Contains(_papers[slot])))
                 {
                     Offer(best, new ScoredPaper(_papers[slot], score, bestQuery), score, limit);
                 }
@@ -475,7 +475,7 @@ public sealed class PaperIndex
     /// <see cref="Scan"/> for int8 rows: integer dot products against the int16 queries, straight
     /// from the matrix (no decode, no scratch). Caller holds the read lock.
     /// </summary>
-    private void ScanInt8(QuantizedQueries queries, int limit, Func<IndexedPaper, bool>? include, Func<IndexedPaper, bool>? exclude, long seenFrom, int from, int to, PriorityQueue<ScoredPaper, float> best)
+    private void ScanInt8(QuantizedQueries queries, int limit, Func<IndexedPaper, bool>? include, LeftOut? exclude, long seenFrom, int from, int to, PriorityQueue<ScoredPaper, float> best)
     {
         var filtered = include is not null || seenFrom != long.MinValue;
         Span<bool> accepted = stackalloc bool[VectorRows.BlockRows];
@@ -529,7 +529,7 @@ public sealed class PaperIndex
                 }
 
                 score *= _vectors.ScaleOf(slot);
-                if ((best.Count < limit || score > floor) && (exclude is null || !exclude(_papers[slot])))
+                if ((best.Count < limit || score > floor) && (exclude is null || !exclude.Contains(_papers[slot])))
                 {
                     Offer(best, new ScoredPaper(_papers[slot], score, bestQuery), score, limit);
                     if (best.Count == limit)
@@ -551,7 +551,7 @@ public sealed class PaperIndex
     /// <paramref name="exclude"/> leaves out is found only when it would enter the answer, and is
     /// then taken off the accepted count. Caller holds the read lock.
     /// </summary>
-    private PriorityQueue<ScoredPaper, float> Prefiltered(IReadOnlyList<float[]> queries, QuantizedQueries? quantized, int limit, Func<IndexedPaper, bool>? include, Func<IndexedPaper, bool>? exclude, long seenFrom)
+    private PriorityQueue<ScoredPaper, float> Prefiltered(IReadOnlyList<float[]> queries, QuantizedQueries? quantized, int limit, Func<IndexedPaper, bool>? include, LeftOut? exclude, long seenFrom)
     {
         var words = _vectors.CodeWords;
         var codes = new ulong[queries.Count * words];
@@ -637,7 +637,7 @@ public sealed class PaperIndex
                 var (score, bestQuery) = ScoreRow(slot, queries, quantized, many, scratch);
                 if (best.Count < limit || score > floor)
                 {
-                    if (exclude is not null && exclude(_papers[slot]))
+                    if (exclude is not null && exclude.Contains(_papers[slot]))
                     {
                         // Left out, and not counted among the rows the net has caught.
                         accepted--;

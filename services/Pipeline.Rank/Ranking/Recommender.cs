@@ -51,7 +51,7 @@ public static class Recommender
     public static (RecommendationCandidate[] Pool, Dictionary<string, RelevanceHit> Hits) Candidates(
         RelevanceRanker relevance, PaperIndex papers, Func<string, int> votes, IReadOnlyList<RelevanceQuery> queries, int limit,
         Func<IndexedPaper, bool>? include = null, DateTimeOffset? since = null, Func<RelevanceHit, bool>? evidence = null,
-        ProfilePreferences? preferences = null, Func<IndexedPaper, bool>? exclude = null)
+        ProfilePreferences? preferences = null, LeftOut? exclude = null)
     {
         evidence ??= HasEvidence;
         var followed = preferences is null ? [] : Followed(preferences);

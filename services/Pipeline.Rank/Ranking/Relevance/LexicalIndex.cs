@@ -58,6 +58,9 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     // When each slot's paper appeared (IndexedPaper.SeenAt, UTC ticks; long.MinValue for a dead
     // slot), read in order by a windowed search ("since the last digest").
     private long[] _seenTicks = new long[1024];
+    // Each slot's paper number (IndexedPaper.Ordinal), read without touching the paper when a
+    // search asks whether a paper is left out (LeftOut).
+    private int[] _ordinals = new int[1024];
     private int _slotCount;
     private int _liveCount;
     private double _titleLengthSum;
@@ -155,6 +158,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
                 {
                     // Same text (a redelivery, a new upvote count): nothing to re-index.
                     _papers[known] = keep;
+                    _ordinals[known] = keep.Ordinal;
                     _seenTicks[known] = paper.SeenAt.UtcTicks;
                     return;
                 }
@@ -181,6 +185,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
                 Array.Resize(ref _titleLengths, size);
                 Array.Resize(ref _abstractLengths, size);
                 Array.Resize(ref _seenTicks, size);
+                Array.Resize(ref _ordinals, size);
                 foreach (var columned in _columned)
                 {
                     Array.Resize(ref columned.Column, size);
@@ -193,6 +198,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
             _titleLengths[slot] = titleLength;
             _abstractLengths[slot] = abstractLength;
             _seenTicks[slot] = paper.SeenAt.UtcTicks;
+            _ordinals[slot] = keep.Ordinal;
             _titleLengthSum += titleLength;
             _abstractLengthSum += abstractLength;
             _liveCount++;
@@ -402,8 +408,10 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     /// list of terms from <see cref="SearchTerms"/>), best first, among papers that contain at
     /// least one query term and that <paramref name="include"/> accepts, and, with
     /// <paramref name="seenSince"/>, that appeared then or later (<see cref="IndexedPaper.SeenAt"/>).
+    /// <paramref name="leftOut"/> leaves papers out as <paramref name="include"/> would, by a bit
+    /// test on the paper's number, asked (like it) only about papers that would enter the answer.
     /// </summary>
-    public IReadOnlyList<LexicalMatch> Search(IReadOnlyList<IReadOnlyList<string>> queries, int limit, Func<IndexedPaper, bool>? include = null, DateTimeOffset? seenSince = null)
+    public IReadOnlyList<LexicalMatch> Search(IReadOnlyList<IReadOnlyList<string>> queries, int limit, Func<IndexedPaper, bool>? include = null, DateTimeOffset? seenSince = null, LeftOut? leftOut = null)
     {
         if (queries.Count == 0 || limit <= 0)
         {
@@ -421,7 +429,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
             if (seenSince is { } window && WindowSlots(queries, window.UtcTicks) is { } windowSlots)
             {
                 Interlocked.Increment(ref _windowSearches);
-                return SearchWindow(queries, windowSlots, limit, include);
+                return SearchWindow(queries, windowSlots, limit, include, leftOut);
             }
 
             // Only the papers a posting list reaches are touched, and only they are cleared
@@ -432,7 +440,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
             var slots = _slotCount;
             var work = RentAccumulator(slots);
             var (scores, touched) = (work.Scores, work.Touched);
-            var filter = include is null ? null : work.Filter.For(include, _papers);
+            var filter = include is null && leftOut is null ? null : work.Filter.For(include, _papers, leftOut, _ordinals);
             if (queries.Count == 1)
             {
                 // One query (a search): its sums are the answer's scores, taken straight from the
@@ -521,7 +529,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     /// the same BM25F sums, term by term in the same order, as the posting lists give.
     /// Caller holds the read lock.
     /// </summary>
-    private LexicalMatch[] SearchWindow(IReadOnlyList<IReadOnlyList<string>> queries, int[] slots, int limit, Func<IndexedPaper, bool>? include)
+    private LexicalMatch[] SearchWindow(IReadOnlyList<IReadOnlyList<string>> queries, int[] slots, int limit, Func<IndexedPaper, bool>? include, LeftOut? leftOut)
     {
         var bm25 = Bm25Of();
         var weighted = new List<(int Id, Postings Postings, float Weight)>[queries.Count];
@@ -534,7 +542,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
         // Each window paper's best score and query into the pooled accumulator, as the posting
         // path leaves them, so the answer is taken the same way (TopOf) and the slots cleared after.
         var work = RentAccumulator(_slotCount);
-        var filter = include is null ? null : work.Filter.For(include, _papers);
+        var filter = include is null && leftOut is null ? null : work.Filter.For(include, _papers, leftOut, _ordinals);
         foreach (var slot in slots)
         {
             var paperTerms = _slotTerms[slot];
@@ -579,10 +587,11 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     }
 
     /// <summary>
-    /// A search's filter, asked at most once a paper and its answer kept by slot: a search meets the
-    /// same papers in several passes (the pruning floor, then each interest's own top, then the
-    /// answer), and asking costs a look at the paper (a subscriber's history is a lookup by id).
-    /// Cleared when its accumulator goes back to the pool.
+    /// A search's filter. The papers left out (<see cref="LeftOut"/>) are a bit test on the slot's
+    /// paper number. The include filter is asked at most once a paper and its answer kept by slot:
+    /// a search meets the same papers in several passes (the pruning floor, then each interest's own
+    /// top, then the answer), and asking costs a call and a look at the paper. Cleared when its
+    /// accumulator goes back to the pool.
     /// </summary>
     private sealed class SlotFilter(int slots)
     {
@@ -590,16 +599,28 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
         private readonly List<int> _asked = new(256);
         private Func<IndexedPaper, bool>? _include;
         private IndexedPaper?[] _papers = [];
+        private LeftOut? _leftOut;
+        private int[] _ordinals = [];
 
-        public SlotFilter For(Func<IndexedPaper, bool> include, IndexedPaper?[] papers)
+        public SlotFilter For(Func<IndexedPaper, bool>? include, IndexedPaper?[] papers, LeftOut? leftOut, int[] ordinals)
         {
-            (_include, _papers) = (include, papers);
+            (_include, _papers, _leftOut, _ordinals) = (include, papers, leftOut, ordinals);
             return this;
         }
 
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
         public bool Accepts(int slot)
         {
+            if (_leftOut is { } leftOut && leftOut.Contains(_ordinals[slot]))
+            {
+                return false;
+            }
+
+            if (_include is null)
+            {
+                return true;
+            }
+
             var verdict = _verdicts[slot];
             return verdict != 0 ? verdict > 0 : Ask(slot);
         }
@@ -620,7 +641,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
             }
 
             _asked.Clear();
-            (_include, _papers) = (null, []);
+            (_include, _papers, _leftOut, _ordinals) = (null, [], null, []);
         }
     }
 
@@ -1217,6 +1238,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
                 _titleLengths[next] = _titleLengths[slot];
                 _abstractLengths[next] = _abstractLengths[slot];
                 _seenTicks[next] = _seenTicks[slot];
+                _ordinals[next] = _ordinals[slot];
                 _slotsById[paper.Paper.Id] = next;
                 next++;
             }

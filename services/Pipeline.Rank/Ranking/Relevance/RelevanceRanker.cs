@@ -109,7 +109,7 @@ public sealed class RelevanceRanker(PaperIndex index, RelevanceOptions? options 
         Func<IndexedPaper, bool>? include = null,
         RelevanceMode mode = RelevanceMode.Hybrid,
         DateTimeOffset? seenSince = null,
-        Func<IndexedPaper, bool>? exclude = null)
+        LeftOut? exclude = null)
     {
         ArgumentNullException.ThrowIfNull(queries);
         if (queries.Count == 0 || limit <= 0)
@@ -134,7 +134,7 @@ public sealed class RelevanceRanker(PaperIndex index, RelevanceOptions? options 
             RelevanceMode.Dense => index.Top(vectors, limit, include, seenSince, exclude)
                 .Select(s => WithLexical(s.Paper, Math.Max(0, s.Relevance), s.Relevance, s.BestQuery, terms))
                 .ToArray(),
-            RelevanceMode.Lexical => _lexical.Search(terms, limit, Both(include, exclude), seenSince)
+            RelevanceMode.Lexical => _lexical.Search(terms, limit, include, seenSince, exclude)
                 .Select(m => WithDense(m.Paper, m.Score, m.Score, m.BestQuery, vectors))
                 .ToArray(),
             _ => Fuse(vectors, terms, limit, include, seenSince, exclude),
@@ -145,19 +145,7 @@ public sealed class RelevanceRanker(PaperIndex index, RelevanceOptions? options 
     public static IReadOnlyList<string> TermsOf(string? text) =>
         SearchTerms.Of(text).Select(t => t.Term).Distinct(StringComparer.Ordinal).ToArray();
 
-    /// <summary>
-    /// The lexical side's filter: it already asks its filter only about papers that would enter
-    /// its answer, so an exclusion joins the filter there.
-    /// </summary>
-    private static Func<IndexedPaper, bool>? Both(Func<IndexedPaper, bool>? include, Func<IndexedPaper, bool>? exclude) =>
-        (include, exclude) switch
-        {
-            (_, null) => include,
-            (null, _) => p => !exclude(p),
-            _ => p => include(p) && !exclude(p),
-        };
-
-    private RelevanceHit[] Fuse(float[][] vectors, IReadOnlyList<string>[] terms, int limit, Func<IndexedPaper, bool>? include, DateTimeOffset? seenSince, Func<IndexedPaper, bool>? exclude)
+    private RelevanceHit[] Fuse(float[][] vectors, IReadOnlyList<string>[] terms, int limit, Func<IndexedPaper, bool>? include, DateTimeOffset? seenSince, LeftOut? exclude)
     {
         var pool = Math.Max(limit, _options.CandidatePool);
         var (dense, lexical) = Sides(vectors, terms, pool, include, seenSince, exclude);
@@ -226,15 +214,14 @@ public sealed class RelevanceRanker(PaperIndex index, RelevanceOptions? options 
     /// instead of both (docs/benchmarks.md, "Both sides at once").
     /// </summary>
     private (IReadOnlyList<ScoredPaper> Dense, IReadOnlyList<LexicalMatch> Lexical) Sides(
-        float[][] vectors, IReadOnlyList<string>[] terms, int pool, Func<IndexedPaper, bool>? include, DateTimeOffset? seenSince, Func<IndexedPaper, bool>? exclude)
+        float[][] vectors, IReadOnlyList<string>[] terms, int pool, Func<IndexedPaper, bool>? include, DateTimeOffset? seenSince, LeftOut? exclude)
     {
-        var lexicalFilter = Both(include, exclude);
         var fusing = Interlocked.Increment(ref _fusing);
         try
         {
             if (!ConcurrentSides || fusing > 1 || Environment.ProcessorCount < 2)
             {
-                return (index.Top(vectors, pool, include, seenSince, exclude), _lexical.Search(terms, pool, lexicalFilter, seenSince));
+                return (index.Top(vectors, pool, include, seenSince, exclude), _lexical.Search(terms, pool, include, seenSince, exclude));
             }
 
             Interlocked.Increment(ref _concurrentFusions);
@@ -243,7 +230,7 @@ public sealed class RelevanceRanker(PaperIndex index, RelevanceOptions? options 
             try
             {
                 Parallel.Invoke(
-                    () => lexical = _lexical.Search(terms, pool, lexicalFilter, seenSince),
+                    () => lexical = _lexical.Search(terms, pool, include, seenSince, exclude),
                     () => dense = index.Top(vectors, pool, include, seenSince, exclude));
             }
             catch (AggregateException e)
