@@ -35,6 +35,18 @@ public static partial class RankLoad
     private static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(
         double.TryParse(Environment.GetEnvironmentVariable("RANK_LOAD_WARMUP_SECONDS"), CultureInfo.InvariantCulture, out var seconds) ? seconds : 10);
 
+    /// <summary>
+    /// Calls a second at which Search and Recommend are also measured open-loop (<see cref="RunAtRateAsync"/>):
+    /// <c>RANK_LOAD_RATES="100,200,400"</c> by default, <c>RANK_LOAD_RATES=""</c> for none.
+    /// </summary>
+    private static readonly double[] Rates = (Environment.GetEnvironmentVariable("RANK_LOAD_RATES") ?? "100,200,400")
+        .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+        .Select(r => double.Parse(r, CultureInfo.InvariantCulture))
+        .ToArray();
+
+    /// <summary>How long each open-loop rate runs.</summary>
+    private static readonly TimeSpan RateRun = TimeSpan.FromSeconds(6);
+
     public static async Task RunAsync(string[] args)
     {
         if (args is ["profile", ..])
@@ -248,6 +260,15 @@ public static partial class RankLoad
             {
                 var result = await RunAsync(call, clients, maxCalls: clients == 1 ? 1_000 : 3_000, RunBound);
                 Say($"{name,-22} {clients,2} client(s): {result}");
+            }
+
+            if (name is "Search" or "Recommend")
+            {
+                foreach (var rate in Rates)
+                {
+                    var result = await RunAtRateAsync(call, rate, inFlight: 16, RateRun, seed: (int)rate);
+                    Say(string.Create(CultureInfo.InvariantCulture, $"{name,-22} {rate,5:F0}/s open loop (≤ 16 in flight): {result}"));
+                }
             }
         }
 
@@ -518,6 +539,70 @@ public static partial class RankLoad
 
         await Task.WhenAll(Enumerable.Range(0, clients).Select(_ => Task.Run(Client)));
         return new RunResult(latencies.Count + errors + unimplemented, latencies, errors, unimplemented, deadline.Elapsed, lastError);
+    }
+
+    /// <summary>
+    /// Open loop: calls arrive at <paramref name="perSecond"/> on average (Poisson: exponential gaps
+    /// from a seeded generator), whether or not earlier ones have answered, as requests from many
+    /// users do; at most <paramref name="inFlight"/> are sent at once (16 clients' connections) and
+    /// the rest wait their turn. Each latency runs from the moment the call was released (when due,
+    /// or by the timer's grain up to ~1 ms later), not the moment a connection was free to send it,
+    /// so time spent waiting behind slow calls counts (no coordinated omission). A
+    /// closed loop (<see cref="RunAsync(Func{Task}, int, int, TimeSpan)"/>) keeps every client busy and
+    /// so measures the service saturated; this measures it at a given load.
+    /// </summary>
+    private static async Task<RunResult> RunAtRateAsync(Func<Task> call, double perSecond, int inFlight, TimeSpan duration, int seed)
+    {
+        var random = new Random(seed);
+        var latencies = new List<double>((int)(perSecond * duration.TotalSeconds * 1.2));
+        var (errors, unimplemented) = (0, 0);
+        var lastError = "";
+        using var slots = new SemaphoreSlim(inFlight, inFlight);
+        var calls = new List<Task>();
+        var clock = Stopwatch.StartNew();
+        var due = 0.0;
+        while (due < duration.TotalSeconds)
+        {
+            // Waits of a millisecond or more sleep (no spinning: the client shares the two cores
+            // with rank); a call is released when due, or up to the timer's grain (~1 ms) late.
+            var wait = due - clock.Elapsed.TotalSeconds;
+            if (wait >= 0.001)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(wait));
+            }
+
+            var released = Stopwatch.GetTimestamp();
+            calls.Add(Task.Run(async () =>
+            {
+                await slots.WaitAsync();
+                try
+                {
+                    await call();
+                    var ms = Stopwatch.GetElapsedTime(released).TotalMilliseconds;
+                    lock (latencies)
+                    {
+                        latencies.Add(ms);
+                    }
+                }
+                catch (RpcException e) when (e.StatusCode == StatusCode.Unimplemented)
+                {
+                    Interlocked.Increment(ref unimplemented);
+                }
+                catch (RpcException e)
+                {
+                    Interlocked.Increment(ref errors);
+                    lastError = e.Status.Detail;
+                }
+                finally
+                {
+                    slots.Release();
+                }
+            }));
+            due += -Math.Log(1 - random.NextDouble()) / perSecond;
+        }
+
+        await Task.WhenAll(calls);
+        return new RunResult(latencies.Count + errors + unimplemented, latencies, errors, unimplemented, clock.Elapsed, lastError);
     }
 
     private sealed record RunResult(int Calls, List<double> Latencies, int Errors, int Unimplemented, TimeSpan Elapsed, string LastError)
