@@ -19,8 +19,9 @@ namespace Pipeline.Benchmarks;
 /// processes from their Release builds, rank's Redis seeded with synthetic papers and subscribers
 /// (<see cref="RankSynthetic"/>), then Search (query embedded by the real embed service), Recommend
 /// (over all papers, and for a digest: since 1 day and since 7 days) and Trending through a real
-/// gRPC channel after a warm-up, with 1 and with 16 concurrent clients,
-/// each run bounded in calls and in time. Also: rank's startup load time (from its log line), its
+/// gRPC channel after a warm-up, with 1 and with 16 concurrent clients (closed loops: each client
+/// sends its next call when the last answers), each run bounded in calls and in time, and Search and
+/// Recommend open-loop at given rates (<see cref="RunAtRateAsync"/>). Also: rank's startup load time (from its log line), its
 /// resident memory (VmRSS, VmHWM), and, in this process, instant matching and the load from Redis.
 /// Rank is started once per vector precision, so fp16 is measured beside its fp32 baseline.
 /// Not a BenchmarkDotNet run:
