@@ -508,38 +508,54 @@ public static partial class RankLoad
 
     private static async Task<RunResult> RunAsync(Func<Task> call, int clients, int maxCalls, TimeSpan bound)
     {
-        var latencies = new List<double>(Math.Min(maxCalls, 100_000));
-        var (started, errors, unimplemented) = (0, 0, 0);
+        var tally = new Tally(Math.Min(maxCalls, 100_000));
+        var started = 0;
         var deadline = Stopwatch.StartNew();
-        var lastError = "";
         async Task Client()
         {
             while (deadline.Elapsed < bound && Interlocked.Increment(ref started) <= maxCalls)
             {
-                var start = Stopwatch.GetTimestamp();
-                try
-                {
-                    await call();
-                    var ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-                    lock (latencies)
-                    {
-                        latencies.Add(ms);
-                    }
-                }
-                catch (RpcException e) when (e.StatusCode == StatusCode.Unimplemented)
-                {
-                    Interlocked.Increment(ref unimplemented);
-                }
-                catch (RpcException e)
-                {
-                    Interlocked.Increment(ref errors);
-                    lastError = e.Status.Detail;
-                }
+                await tally.TimeAsync(call, Stopwatch.GetTimestamp());
             }
         }
 
         await Task.WhenAll(Enumerable.Range(0, clients).Select(_ => Task.Run(Client)));
-        return new RunResult(latencies.Count + errors + unimplemented, latencies, errors, unimplemented, deadline.Elapsed, lastError);
+        return tally.Result(deadline.Elapsed);
+    }
+
+    /// <summary>The latencies and failures of one run's calls, added to by several clients at once.</summary>
+    private sealed class Tally(int capacity)
+    {
+        private readonly List<double> _latencies = new(capacity);
+        private int _errors;
+        private int _unimplemented;
+        private string _lastError = "";
+
+        /// <summary>Makes the call and keeps its latency from <paramref name="from"/> (a <see cref="Stopwatch"/> timestamp), or how it failed.</summary>
+        public async Task TimeAsync(Func<Task> call, long from)
+        {
+            try
+            {
+                await call();
+                var ms = Stopwatch.GetElapsedTime(from).TotalMilliseconds;
+                lock (_latencies)
+                {
+                    _latencies.Add(ms);
+                }
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.Unimplemented)
+            {
+                Interlocked.Increment(ref _unimplemented);
+            }
+            catch (RpcException e)
+            {
+                Interlocked.Increment(ref _errors);
+                _lastError = e.Status.Detail;
+            }
+        }
+
+        public RunResult Result(TimeSpan elapsed) =>
+            new(_latencies.Count + _errors + _unimplemented, _latencies, _errors, _unimplemented, elapsed, _lastError);
     }
 
     /// <summary>
@@ -555,9 +571,7 @@ public static partial class RankLoad
     private static async Task<RunResult> RunAtRateAsync(Func<Task> call, double perSecond, int inFlight, TimeSpan duration, int seed)
     {
         var random = new Random(seed);
-        var latencies = new List<double>((int)(perSecond * duration.TotalSeconds * 1.2));
-        var (errors, unimplemented) = (0, 0);
-        var lastError = "";
+        var tally = new Tally((int)(perSecond * duration.TotalSeconds * 1.2));
         using var slots = new SemaphoreSlim(inFlight, inFlight);
         var calls = new List<Task>();
         var clock = Stopwatch.StartNew();
@@ -578,21 +592,7 @@ public static partial class RankLoad
                 await slots.WaitAsync();
                 try
                 {
-                    await call();
-                    var ms = Stopwatch.GetElapsedTime(released).TotalMilliseconds;
-                    lock (latencies)
-                    {
-                        latencies.Add(ms);
-                    }
-                }
-                catch (RpcException e) when (e.StatusCode == StatusCode.Unimplemented)
-                {
-                    Interlocked.Increment(ref unimplemented);
-                }
-                catch (RpcException e)
-                {
-                    Interlocked.Increment(ref errors);
-                    lastError = e.Status.Detail;
+                    await tally.TimeAsync(call, released);
                 }
                 finally
                 {
@@ -603,7 +603,7 @@ public static partial class RankLoad
         }
 
         await Task.WhenAll(calls);
-        return new RunResult(latencies.Count + errors + unimplemented, latencies, errors, unimplemented, clock.Elapsed, lastError);
+        return tally.Result(clock.Elapsed);
     }
 
     private sealed record RunResult(int Calls, List<double> Latencies, int Errors, int Unimplemented, TimeSpan Elapsed, string LastError)
