@@ -6,8 +6,9 @@ namespace Pipeline.Rank.Ranking;
 /// The papers one answer leaves out (what a subscriber was sent, disliked or gave as seeds), as a
 /// bitmap by <see cref="PaperOrdinals"/> number made for the call: asking about a paper is one bit
 /// test, with no delegate, hashing or search, so the rankings can ask about every paper that would
-/// enter their answers (a subscriber's history was a search in its packed set for each, about a
-/// fifth of a Recommend's CPU: docs/benchmarks.md, "Left out by a bitmap"). One bit for each number
+/// enter their answers and about each of the prefilter's candidates (a subscriber's history was a
+/// search in its packed set for each, about a fifth of a Recommend's CPU: docs/benchmarks.md,
+/// "Left out by a bitmap"). One bit for each number
 /// up to the highest left out (12.5 KB at 100,000 papers), rented from the shared array pool and
 /// handed back by <see cref="Dispose"/>; read-only once made, so both sides of a ranking read it at
 /// once.

@@ -57,6 +57,9 @@ public sealed class PaperIndex
     private IndexedPaper[] _papers = new IndexedPaper[1024];
     // When each paper appeared (UTC ticks), contiguous: a window is found without touching 100,000 objects.
     private long[] _seen = new long[1024];
+    // Each row's paper number (IndexedPaper.Ordinal), contiguous: the prefilter's candidates are
+    // checked against what a call leaves out (LeftOut) without touching the paper objects.
+    private int[] _ordinals = new int[1024];
     private int _count;
     private long _version;
     private int _scans;
@@ -138,6 +141,7 @@ public sealed class PaperIndex
             {
                 Array.Resize(ref _papers, papers);
                 Array.Resize(ref _seen, papers);
+                Array.Resize(ref _ordinals, papers);
             }
 
             _vectors.EnsureCapacity(papers);
@@ -166,6 +170,7 @@ public sealed class PaperIndex
                 {
                     Array.Resize(ref _papers, _papers.Length * 2);
                     Array.Resize(ref _seen, _papers.Length);
+                    Array.Resize(ref _ordinals, _papers.Length);
                 }
 
                 _slots[paper.Paper.Id] = slot;
@@ -173,6 +178,7 @@ public sealed class PaperIndex
 
             _papers[slot] = Slim(paper);
             _seen[slot] = paper.SeenAt.UtcTicks;
+            _ordinals[slot] = paper.Ordinal;
             _vectors.Set(slot, vector);
             Interlocked.Increment(ref _version);
         }
@@ -306,11 +312,11 @@ public sealed class PaperIndex
     /// <paramref name="include"/> may run on two threads at once and must not call back into this index.
     /// <paramref name="seenSince"/> keeps only papers that appeared then or later (<see cref="IndexedPaper.SeenAt"/>),
     /// read from a contiguous array before anything else: a digest's window costs no call per paper.
-    /// <paramref name="exclude"/> names a few papers to leave out (those a subscriber was already
-    /// sent, disliked or gave as seeds), a bitmap by paper number. Unlike <paramref name="include"/>,
-    /// which is asked about every paper in reach so that a filter passing few papers widens the
-    /// net, it is asked only about papers that would enter the answer, so a long history costs no
-    /// test per row (docs/ranking.md, "Papers left out").
+    /// <paramref name="exclude"/> names papers to leave out (those a subscriber was already sent,
+    /// disliked or gave as seeds), a bitmap by paper number: the answer is the one a filter
+    /// rejecting them would give. It costs a bit test on a row's number, and an exact scan asks it
+    /// only about papers that would enter the answer, so a long history costs nothing per row
+    /// (docs/ranking.md, "Papers left out").
     /// </summary>
     public IReadOnlyList<ScoredPaper> Top(IReadOnlyList<float[]> queries, int limit, Func<IndexedPaper, bool>? include = null, DateTimeOffset? seenSince = null, LeftOut? exclude = null)
     {
@@ -461,7 +467,7 @@ public sealed class PaperIndex
                 var slot = first + r;
                 var (score, bestQuery) = MaxSimilarity(queries, block.Slice(r * Dimensions, Dimensions));
                 score *= _vectors.ScaleOf(slot);
-                if ((best.Count < limit || score > best.Peek().Relevance) && (exclude is null || !exclude.Contains(_papers[slot])))
+                if ((best.Count < limit || score > best.Peek().Relevance) && (exclude is null || !exclude.Contains(_ordinals[slot])))
                 {
                     Offer(best, new ScoredPaper(_papers[slot], score, bestQuery), score, limit);
                 }
@@ -529,7 +535,7 @@ public sealed class PaperIndex
                 }
 
                 score *= _vectors.ScaleOf(slot);
-                if ((best.Count < limit || score > floor) && (exclude is null || !exclude.Contains(_papers[slot])))
+                if ((best.Count < limit || score > floor) && (exclude is null || !exclude.Contains(_ordinals[slot])))
                 {
                     Offer(best, new ScoredPaper(_papers[slot], score, bestQuery), score, limit);
                     if (best.Count == limit)
@@ -547,9 +553,9 @@ public sealed class PaperIndex
     /// XOR and popcount per 64 dimensions and query, and only the candidates are scored exactly
     /// (and offered to <paramref name="include"/>). Candidates are taken in whole distance
     /// buckets, nearest first, until <see cref="PrefilterCandidates"/> of them are accepted; a
-    /// filter that rejects most rows widens the net rather than returning fewer papers. A row
-    /// <paramref name="exclude"/> leaves out is found only when it would enter the answer, and is
-    /// then taken off the accepted count. Caller holds the read lock.
+    /// filter that rejects most rows widens the net rather than returning fewer papers. Rows
+    /// <paramref name="exclude"/> leaves out are rejected the same way, by a bit test on each
+    /// candidate's number. Caller holds the read lock.
     /// </summary>
     private PriorityQueue<ScoredPaper, float> Prefiltered(IReadOnlyList<float[]> queries, QuantizedQueries? quantized, int limit, Func<IndexedPaper, bool>? include, LeftOut? exclude, long seenFrom)
     {
@@ -601,13 +607,16 @@ public sealed class PaperIndex
             taken += (int)rows;
             candidates.Clear();
             VectorRows.RowsWithin(distances.AsSpan(0, _count), below, upTo, candidates);
-            if (include is not null)
+            if (include is not null || exclude is not null)
             {
+                // What the call leaves out leaves the net as a filter's rejections do (a bit test
+                // on the row's number a candidate), so a long history widens the net instead of
+                // filling it with papers that cannot be answered.
                 var passed = 0;
                 var found = CollectionsMarshal.AsSpan(candidates);
                 foreach (var slot in found)
                 {
-                    if (include(_papers[slot]))
+                    if ((exclude is null || !exclude.Contains(_ordinals[slot])) && (include is null || include(_papers[slot])))
                     {
                         found[passed++] = slot;
                     }
@@ -637,13 +646,6 @@ public sealed class PaperIndex
                 var (score, bestQuery) = ScoreRow(slot, queries, quantized, many, scratch);
                 if (best.Count < limit || score > floor)
                 {
-                    if (exclude is not null && exclude.Contains(_papers[slot]))
-                    {
-                        // Left out, and not counted among the rows the net has caught.
-                        accepted--;
-                        continue;
-                    }
-
                     Offer(best, new ScoredPaper(_papers[slot], score, bestQuery), score, limit);
                     if (best.Count == limit)
                     {
