@@ -189,10 +189,10 @@ public sealed class RankingGrpcService(
 
         var sent = subscriberId.Length > 0 ? feedback.SentTo(subscriberId) : null;
         // The window is read from the index's array of times. What is left out (sent, disliked,
-        // seeds, excluded ids) is a bitmap by paper number made for this call, asked about only for
-        // papers that would enter the answer, not for every candidate: a subscriber's history
-        // costs no test per row and one bit test per paper asked (docs/ranking.md, "Papers left
-        // out"); none at all when nothing is left out.
+        // seeds, excluded ids) is a bitmap by paper number made for this call: a subscriber's
+        // history costs one bit test per paper asked about, and the rankings ask only about
+        // papers that would enter the answer or the prefilter's net (docs/ranking.md, "Papers
+        // left out"); none at all when nothing is left out.
         using var leftOut = LeftOut.Of(sent, excluded);
         Func<IndexedPaper, bool>? include = leftOut is null ? null : p => !leftOut.Contains(p);
         var texts = queries.Select(q => q.Text).ToArray();

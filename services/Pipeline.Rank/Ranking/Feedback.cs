@@ -310,10 +310,7 @@ public sealed class SentPapers
                         return added;
                     }
 
-                    ref var word = ref bits[ordinal >> 6];
-                    var bit = 1UL << ordinal;
-                    added += (word & bit) == 0 ? 1 : 0;
-                    word |= bit;
+                    added += LeftOut.SetBit(bits, ordinal);
                 }
             }
 

@@ -45,19 +45,17 @@ public sealed class LeftOut : IDisposable
         var count = sent?.SetBits(bits.AsSpan(0, words)) ?? 0;
         foreach (var ordinal in others)
         {
-            count += Set(bits, ordinal);
+            count += SetBit(bits, ordinal);
         }
 
         return new LeftOut(bits, words, count);
     }
 
-    /// <summary>The papers numbered <paramref name="ordinals"/> (for tests and benchmarks).</summary>
-    public static LeftOut? Of(params int[] ordinals) => Of(null, ordinals);
-
     /// <summary>The papers with ids <paramref name="paperIds"/>, numbered now if rank never met them (for tests and benchmarks).</summary>
     public static LeftOut? Of(IEnumerable<string> paperIds) => Of(null, paperIds.Select(PaperOrdinals.Of));
 
-    private static int Set(ulong[] bits, int ordinal)
+    /// <summary>Sets bit <paramref name="ordinal"/> % 64 of word <paramref name="ordinal"/> / 64; 1 when it was not set before, else 0.</summary>
+    internal static int SetBit(Span<ulong> bits, int ordinal)
     {
         ref var word = ref bits[ordinal >> 6];
         var bit = 1UL << ordinal;

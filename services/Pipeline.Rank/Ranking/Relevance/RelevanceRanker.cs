@@ -100,8 +100,9 @@ public sealed class RelevanceRanker(PaperIndex index, RelevanceOptions? options 
     /// signals (hybrid in the product; one side alone to measure it); every hit carries both parts.
     /// <paramref name="seenSince"/>, when given, keeps only papers that appeared then or later (the
     /// dense side reads it from a contiguous array; <paramref name="include"/> need not repeat it).
-    /// <paramref name="exclude"/> leaves out a few named papers and is asked only about papers that
-    /// would enter an answer (<see cref="PaperIndex.Top"/>): for what a subscriber was already sent.
+    /// <paramref name="exclude"/> leaves out papers by number, giving the answer a filter rejecting
+    /// them would, for a bit test a paper asked about (<see cref="PaperIndex.Top"/>): for what a
+    /// subscriber was already sent.
     /// </summary>
     public IReadOnlyList<RelevanceHit> Rank(
         IReadOnlyList<RelevanceQuery> queries,
