@@ -33,6 +33,9 @@ builder.Services.AddSingleton<TextEmbedder>();
 builder.Services.AddSingleton<TrendingBoard>();
 builder.Services.AddSingleton<InstantMatcher>();
 builder.Services.AddSingleton<RankingGate>();
+builder.Services.AddSingleton<SubscriberQueries>();
+// Each subscriber's last ranking, kept until the papers, the profile, the votes or the history change.
+builder.Services.AddSingleton<KeptRankings>();
 builder.Services.AddSingleton<UpstreamRebuild>();
 // Fills the in-memory indexes from rank's Redis before the service takes traffic.
 builder.Services.AddHostedService<IndexLoader>();
@@ -40,6 +43,8 @@ builder.Services.AddHostedService<FeedbackLoader>();
 // Opens when both loads are done (hosted services start in order); the consumers wait for it.
 builder.Services.AddSingleton<StartupGate>();
 builder.Services.AddHostedService(sp => sp.GetRequiredService<StartupGate>());
+// Ranks every subscriber ahead of their next Recommend once the papers are quiet.
+builder.Services.AddHostedService<KeptRankingsWarmer>();
 
 var app = builder.Build();
 app.MapGrpcService<RankingGrpcService>();

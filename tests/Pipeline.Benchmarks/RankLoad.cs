@@ -218,6 +218,27 @@ public static partial class RankLoad
         Say($"## rank, vectors {precision}, {buildName}");
         Say($"ready after {started.Elapsed.TotalSeconds:F1} s; {LoadLine(rank.LogPath)}");
         Say($"memory after load: {Memory(rank.ProcessId!.Value)}");
+        // A build that keeps each subscriber's ranking (KeptRankings) ranks them all once the load
+        // of what they were sent is done: the calls below are measured after that pass, as a rank
+        // serves between batches of new papers. A build without it has nothing to wait for
+        // (RANK_LOAD_KEPT_WAIT=0 never waits, to measure the calls while the pass runs).
+        var dll = folder is null ? RepoPaths.ServiceDll("Pipeline.Rank") : Path.Combine(folder, "Pipeline.Rank.dll");
+        if (Environment.GetEnvironmentVariable("RANK_LOAD_KEPT_WAIT") != "0"
+            && File.ReadAllText(dll, System.Text.Encoding.Latin1).Contains("KeptRankingsWarmer", StringComparison.Ordinal)
+            && (extra.GetValueOrDefault("Ranking__KeptRankings") ?? "") != "0"
+            && (extra.GetValueOrDefault("Ranking__WarmKeptRankings") ?? "").ToLowerInvariant() != "false")
+        {
+            var deadline = Stopwatch.StartNew();
+            Match pass;
+            while (!(pass = KeptPassPattern().Match(File.ReadAllText(rank.LogPath))).Success && deadline.Elapsed < TimeSpan.FromSeconds(180))
+            {
+                await Task.Delay(200);
+            }
+
+            Say(pass.Success
+                ? $"{pass.Value}, {started.Elapsed.TotalSeconds:F1} s after start; memory then: {Memory(rank.ProcessId!.Value)}"
+                : "no pass of the kept rankings within 180 s");
+        }
         await HoldAsync(rank, "after load", Say);
 
         using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpc}");
@@ -655,6 +676,9 @@ public static partial class RankLoad
 
     [GeneratedRegex(@"Loaded feedback from Redis in \d+ ms[^\n]*")]
     private static partial Regex FeedbackLoadedPattern();
+
+    [GeneratedRegex(@"Kept the rankings of \d+ subscribers[^\n]*")]
+    private static partial Regex KeptPassPattern();
 
     [GeneratedRegex(@"Loaded what \d+ subscribers were sent[^\n]*")]
     private static partial Regex HistoryLoadedPattern();

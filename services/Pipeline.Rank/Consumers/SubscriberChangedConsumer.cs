@@ -1,6 +1,7 @@
 using MassTransit;
 using Pipeline.Contracts.Messages;
 using Pipeline.Rank.Ranking;
+using Pipeline.Rank.Ranking.Relevance;
 using Pipeline.Rank.Storage;
 
 namespace Pipeline.Rank.Consumers;
@@ -11,7 +12,7 @@ namespace Pipeline.Rank.Consumers;
 /// </summary>
 public sealed class SubscriberChangedConsumer(
     RankStore store, FeedbackStore feedbackStore, Feedback feedback, ProfileIndex profiles, TextEmbedder embedder, IConfiguration configuration,
-    StartupGate startup)
+    StartupGate startup, KeptRankings keptRankings)
     : IConsumer<SubscriberChanged>
 {
     public async Task Consume(ConsumeContext<SubscriberChanged> context)
@@ -30,6 +31,7 @@ public sealed class SubscriberChangedConsumer(
             await feedbackStore.ForgetAsync(message.SubscriberId);
             profiles.Remove(message.SubscriberId);
             feedback.Forget(message.SubscriberId);
+            keptRankings.Forget(message.SubscriberId);
             return;
         }
 

@@ -13,7 +13,6 @@ namespace Pipeline.Rank.Grpc;
 public sealed class RankingGrpcService(
     PaperIndex papers,
     RelevanceRanker relevance,
-    ProfileIndex profiles,
     Feedback feedback,
     FeedbackStore feedbackStore,
     SentHistoryLoader sentHistory,
@@ -23,16 +22,14 @@ public sealed class RankingGrpcService(
     UpstreamRebuild rebuild,
     TrendingBoard trending,
     RankingGate gate,
+    SubscriberQueries subscriberQueries,
+    KeptRankings keptRankings,
     TimeProvider clock) : RankingService.RankingServiceBase
 {
     public const int MaxLimit = 1_000;
     public const int MaxQueryLength = 1_000;
     public const int MaxInterests = 50;
     public const int MaxIdLength = 128;
-
-    /// <summary>Rocchio weights: how far liked and disliked papers pull a subscriber's interests.</summary>
-    public const float LikedWeight = 0.5f;
-    public const float DislikedWeight = 0.25f;
 
     public override async Task<RankedPapers> Search(SearchRequest request, ServerCallContext context)
     {
@@ -125,14 +122,13 @@ public sealed class RankingGrpcService(
     {
         var limit = Limit(request.Limit);
         var subscriberId = request.SubscriberId.Trim();
-        List<RelevanceQuery> queries;
-        ProfilePreferences preferences;
+        RecommendInputs inputs;
         if (subscriberId.Length > 0)
         {
-            var profile = profiles.Get(subscriberId)
+            // Interests, then seed papers (one rank does not hold is skipped), moved by the
+            // subscriber's votes (Rocchio: towards what they liked, away from what they did not).
+            inputs = subscriberQueries.Of(subscriberId)
                 ?? throw new RpcException(new Status(StatusCode.NotFound, $"No active subscriber '{subscriberId}' is known to rank."));
-            queries = profile.Interests.Select((text, i) => new RelevanceQuery(text, profile.Vectors[i])).ToList();
-            preferences = feedback.PreferencesOf(subscriberId);
         }
         else
         {
@@ -148,39 +144,26 @@ public sealed class RankingGrpcService(
                 throw Invalid($"authors: '{nameless}' is not a name (an author is followed by name, such as 'Grace Hopper' or 'G. Hopper').");
             }
 
-            preferences = new ProfilePreferences(Clean(request.SeedPaperIds, "seed_paper_ids"), authors, Clean(request.Categories, "categories"));
+            var asked = new ProfilePreferences(Clean(request.SeedPaperIds, "seed_paper_ids"), authors, Clean(request.Categories, "categories"));
             var vectors = await embedder.EmbedAsync(interests, context.CancellationToken);
-            queries = interests.Select((text, i) => new RelevanceQuery(text, vectors[i])).ToList();
+            var interestQueries = interests.Select((text, i) => new RelevanceQuery(text, vectors[i])).ToList();
+            // Seed papers are queries too: "more like this one".
+            if (subscriberQueries.WithSeeds(interestQueries, asked) is { } unknown)
+            {
+                throw new RpcException(new Status(StatusCode.NotFound, $"Seed paper '{unknown}' is not known to rank."));
+            }
+
+            inputs = new RecommendInputs(interestQueries, asked, [], []);
         }
 
-        // Seed papers are queries too: "more like this one".
-        foreach (var seed in preferences.SeedPaperIds)
-        {
-            if (papers.TryGet(seed, out var seedPaper, out var seedVector))
-            {
-                queries.Add(new RelevanceQuery(seedPaper!.Paper.Title, seedVector));
-            }
-            else if (subscriberId.Length == 0)
-            {
-                throw new RpcException(new Status(StatusCode.NotFound, $"Seed paper '{seed}' is not known to rank."));
-            }
-        }
-
+        var (queries, preferences, liked, _) = inputs;
         if (queries.Count == 0)
         {
             return new RankedPapers();
         }
 
-        // Rocchio: the subscriber's votes pull every interest towards what they liked and away from what they did not.
-        var (liked, disliked) = subscriberId.Length > 0 ? feedback.OpinionsOf(subscriberId) : ([], []);
-        queries = ApplyFeedback(queries, liked, disliked);
-
         var since = request.Since?.ToDateTimeOffset();
-        // By paper number: an id rank never met has none, and no paper to leave out.
-        var excluded = request.ExcludePaperIds.Concat(disliked).Concat(preferences.SeedPaperIds)
-            .Select(id => PaperOrdinals.TryGet(id, out var ordinal) ? ordinal : -1)
-            .Where(ordinal => ordinal >= 0)
-            .ToArray();
+        var excluded = SubscriberQueries.Excluded(request.ExcludePaperIds, inputs);
         if (subscriberId.Length > 0)
         {
             // Rank serves before every history is loaded: this subscriber's is read now if the load has not reached it.
@@ -188,17 +171,22 @@ public sealed class RankingGrpcService(
         }
 
         var sent = subscriberId.Length > 0 ? feedback.SentTo(subscriberId) : null;
-        // The window is read from the index's array of times. What is left out (sent, disliked,
-        // seeds, excluded ids) is a bitmap by paper number made for this call: a subscriber's
-        // history costs one bit test per paper asked about, and the rankings ask only about
-        // papers that would enter the answer or the prefilter's net (docs/ranking.md, "Papers
-        // left out"); none at all when nothing is left out.
-        using var leftOut = LeftOut.Of(sent, excluded);
+        // A subscriber's ranking without a window is kept until what it was ranked from changes
+        // (KeptRankings): a repeat costs no ranking of the index. Otherwise the window is read
+        // from the index's array of times. What is left out (sent, disliked, seeds, excluded ids)
+        // is a bitmap by paper number made for this call: a subscriber's history costs one bit
+        // test per paper asked about, and the rankings ask only about papers that would enter the
+        // answer or the prefilter's net (docs/ranking.md, "Papers left out"); none at all when
+        // nothing is left out.
+        Func<int, IReadOnlyList<RelevanceHit>>? kept = subscriberId.Length > 0 && since is null
+            ? n => keptRankings.Rank(subscriberId, queries, n, sent, excluded)
+            : null;
+        using var leftOut = kept is null ? LeftOut.Of(sent, excluded) : null;
         Func<IndexedPaper, bool>? include = leftOut is null ? null : p => !leftOut.Contains(p);
         var texts = queries.Select(q => q.Text).ToArray();
         var chosen = await gate.RunAsync(() =>
         {
-            var (pool, hits) = Recommender.Candidates(relevance, papers, feedback.Votes, queries, limit, since: since, preferences: preferences, exclude: leftOut);
+            var (pool, hits) = Recommender.Candidates(relevance, papers, feedback.Votes, queries, limit, since: since, preferences: preferences, exclude: leftOut, rank: kept);
             if (since is { } from && preferences.Authors.Count > 0)
             {
                 // A digest brings every paper of its window by a followed author, on any topic, after the relevant ones.
@@ -307,60 +295,6 @@ public sealed class RankingGrpcService(
         {
             Papers = result.Papers, Skipped = result.Skipped, Seconds = result.Elapsed.TotalSeconds, Subscribers = result.Subscribers,
         };
-    }
-
-    private List<RelevanceQuery> ApplyFeedback(List<RelevanceQuery> queries, IReadOnlyList<string> liked, IReadOnlyList<string> disliked)
-    {
-        var likedCentroid = Centroid(liked);
-        var dislikedCentroid = Centroid(disliked);
-        if (likedCentroid is null && dislikedCentroid is null)
-        {
-            return queries;
-        }
-
-        return queries.Select(q =>
-        {
-            var moved = q.Vector.ToArray();
-            if (likedCentroid is not null)
-            {
-                TensorPrimitives.MultiplyAdd(likedCentroid, LikedWeight, moved, moved);
-            }
-
-            if (dislikedCentroid is not null)
-            {
-                TensorPrimitives.MultiplyAdd(dislikedCentroid, -DislikedWeight, moved, moved);
-            }
-
-            var norm = TensorPrimitives.Norm(moved);
-            if (norm > 0)
-            {
-                TensorPrimitives.Divide(moved, norm, moved);
-            }
-
-            return q with { Vector = moved };
-        }).ToList();
-    }
-
-    private float[]? Centroid(IReadOnlyList<string> paperIds)
-    {
-        float[]? sum = null;
-        var n = 0;
-        foreach (var id in paperIds)
-        {
-            if (papers.TryGet(id, out _, out var vector))
-            {
-                sum ??= new float[vector.Length];
-                TensorPrimitives.Add(sum, vector, sum);
-                n++;
-            }
-        }
-
-        if (sum is not null)
-        {
-            TensorPrimitives.Divide(sum, n, sum);
-        }
-
-        return sum;
     }
 
     private string InterestReason(RelevanceHit hit, IReadOnlyList<string> queries, bool shapedByVotes)

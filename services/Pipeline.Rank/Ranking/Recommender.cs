@@ -34,9 +34,13 @@ public static class Recommender
     /// <summary>The trending score of 10 points a day old: the trending part is ½ there.</summary>
     private static readonly double TrendingMidpoint = TrendingScore.Of(10, TimeSpan.FromDays(1));
 
+    /// <summary>How many of the hybrid ranking's best papers a recommendation of <paramref name="limit"/> is chosen from.</summary>
+    public static int RankedFor(int limit) => Math.Max(limit * 4, 50);
+
     /// <summary>
     /// The papers a recommendation is chosen from: the hybrid ranking's best
-    /// <c>max(4 · limit, 50)</c> for the queries, among those <paramref name="include"/> accepts,
+    /// <c>max(4 · limit, 50)</c> for the queries (<paramref name="rank"/>, when given, ranks them
+    /// instead: <see cref="KeptRankings"/>), among those <paramref name="include"/> accepts,
     /// <paramref name="exclude"/> does not leave out (<see cref="RelevanceRanker.Rank"/>) and
     /// seen since <paramref name="since"/>, each with its vector and votes, and the hits by paper id
     /// (for reasons). Fused relevance is rank-based: the best of a window with nothing on an
@@ -51,13 +55,16 @@ public static class Recommender
     public static (RecommendationCandidate[] Pool, Dictionary<string, RelevanceHit> Hits) Candidates(
         RelevanceRanker relevance, PaperIndex papers, Func<string, int> votes, IReadOnlyList<RelevanceQuery> queries, int limit,
         Func<IndexedPaper, bool>? include = null, DateTimeOffset? since = null, Func<RelevanceHit, bool>? evidence = null,
-        ProfilePreferences? preferences = null, LeftOut? exclude = null)
+        ProfilePreferences? preferences = null, LeftOut? exclude = null, Func<int, IReadOnlyList<RelevanceHit>>? rank = null)
     {
         evidence ??= HasEvidence;
         var followed = preferences is null ? [] : Followed(preferences);
         var pool = new List<RecommendationCandidate>();
         var hits = new Dictionary<string, RelevanceHit>(StringComparer.Ordinal);
-        foreach (var h in relevance.Rank(queries, Math.Max(limit * 4, 50), include, seenSince: since, exclude: exclude))
+        var ranked = rank is not null
+            ? rank(RankedFor(limit))
+            : relevance.Rank(queries, RankedFor(limit), include, seenSince: since, exclude: exclude);
+        foreach (var h in ranked)
         {
             var relevant = evidence(h);
             if (!relevant && (followed.Length == 0 || !h.Paper.Paper.Authors.Any(a => IsFollowed(a, followed))))

@@ -99,6 +99,51 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
     }
 
     [Fact]
+    public async Task A_subscribers_recommendations_follow_each_change_at_once_though_their_ranking_is_kept()
+    {
+        // Rank keeps a subscriber's ranking between Recommends (KeptRankings); each change must
+        // show in the very next call. Enzyme design is near the interest (recommended) but under
+        // the alert threshold, so no alert marks it sent.
+        var subscriberId = await SubscribeAndConfirmAsync($"frances-{Guid.NewGuid():N}@example.org", "protein structure prediction");
+        var (first, second) = (Papers.EnzymeDesign(), Papers.EnzymeDesign());
+        async Task<string[]> Recommended(params string[] excluded) =>
+            (await Pipeline.Rank.RecommendAsync(new RecommendRequest { SubscriberId = subscriberId, ExcludePaperIds = { excluded }, Limit = 50 }))
+                .Papers.Select(p => p.Id).ToArray();
+        async Task<bool> Known(string paperId)
+        {
+            try
+            {
+                await Pipeline.Rank.SimilarAsync(new SimilarRequest { PaperId = paperId, Limit = 1 });
+                return true;
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
+            {
+                return false;
+            }
+        }
+
+        await SubmitAsync(first);
+        await WaitUntilAsync(async () => (await Recommended()).Contains(first.Id), "rank recommends the first paper");
+        var kept = await Recommended();
+        Assert.Equal(kept, await Recommended());
+
+        // A paper that arrives: in the first answer after rank has it.
+        await SubmitAsync(second);
+        await WaitUntilAsync(() => Known(second.Id), "rank indexed the second paper");
+        Assert.Contains(second.Id, await Recommended());
+
+        // Excluded ids leave a paper out of that call only.
+        Assert.DoesNotContain(second.Id, await Recommended(second.Id));
+        Assert.Contains(second.Id, await Recommended());
+
+        // A down-vote by the subscriber leaves the paper out from the next call on (and moves the
+        // interest away from it: the second paper, the same text, may go too).
+        var vote = await Pipeline.Rank.VoteAsync(new VoteRequest { PaperId = first.Id, VoterId = subscriberId, Value = -1 }, PipelineFixture.WithApiKey);
+        Assert.True(vote.Changed);
+        Assert.DoesNotContain(first.Id, await Recommended());
+    }
+
+    [Fact]
     public async Task Recommend_leaves_out_the_papers_the_caller_excludes()
     {
         // Disliked papers and seed papers are left out the same way (one set of paper numbers).

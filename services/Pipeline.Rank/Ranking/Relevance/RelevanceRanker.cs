@@ -32,9 +32,20 @@ public sealed class RelevanceRanker(PaperIndex index, RelevanceOptions? options 
     private readonly RelevanceOptions _options = options ?? new RelevanceOptions();
     private readonly LexicalIndex _lexical = new(options);
     private int _fusing;
+    private long _changes;
     private long _concurrentFusions;
 
     public RelevanceOptions Options => _options;
+
+    /// <summary>
+    /// Goes up whenever the papers ranked change: an upsert into the vector index or a paper
+    /// indexed for lexical matching (after its text is in). A ranking kept for later
+    /// (<see cref="KeptRankings"/>) is valid while this is what it was when the ranking began.
+    /// </summary>
+    public long Stamp => index.Version + Interlocked.Read(ref _changes);
+
+    /// <summary>The candidates each side proposes for an answer of <paramref name="limit"/> papers.</summary>
+    public int SidePool(int limit) => Math.Max(limit, _options.CandidatePool);
 
     /// <summary>The lexical side (for tests and benchmarks that switch its shortcuts off to compare).</summary>
     internal LexicalIndex Lexical => _lexical;
@@ -55,7 +66,11 @@ public sealed class RelevanceRanker(PaperIndex index, RelevanceOptions? options 
     /// the same id again replaces it. Call it after <see cref="PaperIndex.Upsert"/>: the lexical
     /// index then shares the vector index's slim copy of the paper instead of keeping its own.
     /// </summary>
-    public void Add(IndexedPaper paper) => _lexical.Add(paper, index.Find(paper.Paper.Id));
+    public void Add(IndexedPaper paper)
+    {
+        _lexical.Add(paper, index.Find(paper.Paper.Id));
+        Interlocked.Increment(ref _changes);
+    }
 
     /// <summary>
     /// As <see cref="Add(IndexedPaper)"/>, with the abstract as the UTF-8 bytes rank's Redis holds
@@ -74,6 +89,7 @@ public sealed class RelevanceRanker(PaperIndex index, RelevanceOptions? options 
         finally
         {
             ArrayPool<char>.Shared.Return(buffer);
+            Interlocked.Increment(ref _changes);
         }
     }
 
@@ -148,7 +164,7 @@ public sealed class RelevanceRanker(PaperIndex index, RelevanceOptions? options 
 
     private RelevanceHit[] Fuse(float[][] vectors, IReadOnlyList<string>[] terms, int limit, Func<IndexedPaper, bool>? include, DateTimeOffset? seenSince, LeftOut? exclude)
     {
-        var pool = Math.Max(limit, _options.CandidatePool);
+        var pool = SidePool(limit);
         var (dense, lexical) = Sides(vectors, terms, pool, include, seenSince, exclude);
 
         var candidates = new Dictionary<string, Candidate>(dense.Count + lexical.Count, StringComparer.Ordinal);

@@ -1,0 +1,111 @@
+using System.Diagnostics;
+using Pipeline.Rank.Ranking.Relevance;
+using Pipeline.Rank.Storage;
+
+namespace Pipeline.Rank.Ranking;
+
+/// <summary>
+/// Ranks every subscriber ahead of their next Recommend, so that call finds its ranking kept
+/// (<see cref="KeptRankings"/>): after the startup load and the load of what subscribers were
+/// sent, and again whenever the papers have changed and then stayed as they are for
+/// <c>Ranking:KeptRankingsQuietSeconds</c> (2 by default; a batch of new papers arrives as a
+/// burst). A pass stops as soon as the papers change again: what it would rank would be out of
+/// date. Each ranking queues for a core at the <see cref="RankingGate"/> like a call's, so callers
+/// are not starved. <c>Ranking:WarmKeptRankings=false</c> turns it off (rankings are then kept
+/// only by the calls that make them).
+/// </summary>
+public sealed class KeptRankingsWarmer(
+    KeptRankings kept,
+    SubscriberQueries subscriberQueries,
+    ProfileIndex profiles,
+    Feedback feedback,
+    RelevanceRanker ranker,
+    SentHistoryLoader sentHistory,
+    StartupGate startup,
+    RankingGate gate,
+    IConfiguration configuration,
+    ILogger<KeptRankingsWarmer> logger) : BackgroundService
+{
+    /// <summary>The answer length a pass ranks for: a Recommend of up to 12 papers ranks as many (<see cref="Recommender.RankedFor"/>).</summary>
+    public const int WarmedLimit = 10;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (kept.Capacity == 0 || !configuration.GetValue("Ranking:WarmKeptRankings", true))
+        {
+            return;
+        }
+
+        var quiet = TimeSpan.FromSeconds(configuration.GetValue("Ranking:KeptRankingsQuietSeconds", 2.0));
+        await startup.WaitAsync(stoppingToken);
+        try
+        {
+            await sentHistory.Completion.WaitAsync(stoppingToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+        {
+            // Histories not loaded are read on demand; a ranking kept without one is simply not used.
+        }
+
+        var warmed = long.MinValue;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            var stamp = ranker.Stamp;
+            if (stamp == warmed)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken);
+                continue;
+            }
+
+            await Task.Delay(quiet, stoppingToken);
+            if (ranker.Stamp != stamp)
+            {
+                continue;
+            }
+
+            var pass = await WarmAsync(stoppingToken);
+            if (pass.Complete)
+            {
+                warmed = stamp;
+            }
+        }
+    }
+
+    /// <summary>One pass over the subscribers (at most <see cref="KeptRankings.Capacity"/>); stops early if the papers change.</summary>
+    public async Task<WarmPass> WarmAsync(CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var stamp = ranker.Stamp;
+        var missesBefore = kept.Misses;
+        var subscribers = 0;
+        foreach (var profile in profiles.All.Take(kept.Capacity))
+        {
+            if (ranker.Stamp != stamp)
+            {
+                logger.LogInformation(
+                    "Stopped keeping rankings after {Subscribers} subscribers: the papers changed", subscribers);
+                return new WarmPass(subscribers, kept.Misses - missesBefore, Complete: false);
+            }
+
+            var id = profile.SubscriberId;
+            if (subscriberQueries.Of(id) is not { Queries.Count: > 0 } inputs)
+            {
+                continue;
+            }
+
+            var excluded = SubscriberQueries.Excluded([], inputs);
+            var sent = feedback.SentTo(id);
+            await gate.RunAsync(() => kept.Rank(id, inputs.Queries, Recommender.RankedFor(WarmedLimit), sent, excluded), cancellationToken);
+            subscribers++;
+        }
+
+        var ranked = kept.Misses - missesBefore;
+        logger.LogInformation(
+            "Kept the rankings of {Subscribers} subscribers ({Ranked} ranked now) in {Milliseconds:F0} ms",
+            subscribers, ranked, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        return new WarmPass(subscribers, ranked, Complete: true);
+    }
+}
+
+/// <summary>What a pass of <see cref="KeptRankingsWarmer"/> did: subscribers it went through, how many it ranked (the others were kept already), and whether it reached the end.</summary>
+public sealed record WarmPass(int Subscribers, long Ranked, bool Complete);
