@@ -171,6 +171,13 @@ public class When_rankings_are_kept
         Assert.NotEqual(adas.Select(h => h.Paper.Paper.Id), graces.Select(h => h.Paper.Paper.Id));
         Assert.Equal(2, kept.Hits);
 
+        // A long ranking (a Recommend of more than 50 papers) is not kept: 40 bytes a paper for each subscriber.
+        var longer = kept.Rank("ada", ada, KeptRankings.MaxKeptLimit + 1, null, []);
+        AssertSame(Fresh(corpus, ada, KeptRankings.MaxKeptLimit + 1), longer);
+        Assert.Equal(2, kept.Hits);
+        Assert.Equal(50, kept.Rank("ada", ada, 50, null, []).Count);
+        Assert.Equal(3, kept.Hits);
+
         kept.Rank("alan", corpus.Queries(9), 50, null, []);
         Assert.Equal(2, kept.Count);
 

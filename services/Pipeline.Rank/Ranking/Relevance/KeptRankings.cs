@@ -23,8 +23,9 @@ namespace Pipeline.Rank.Ranking.Relevance;
 /// <item>an answer at least as long, ranked from the same side pools: a shorter one is its prefix.</item>
 /// </list>
 /// Only rankings without a window (<c>since</c>) or filter are kept: a window moves with the clock.
-/// At most <see cref="Capacity"/> subscribers are kept (about 2 KB each); beyond it an arbitrary
-/// one makes room. 0 keeps none.
+/// At most <see cref="Capacity"/> subscribers are kept (about 2 KB each for a Recommend of up to
+/// 12 papers); beyond it an arbitrary one makes room. 0 keeps none. Rankings longer than
+/// <see cref="MaxKeptLimit"/> are not kept.
 /// </remarks>
 public sealed class KeptRankings
 {
@@ -45,6 +46,13 @@ public sealed class KeptRankings
     }
 
     public const int DefaultCapacity = 10_000;
+
+    /// <summary>
+    /// The longest ranking kept: what a Recommend of up to 50 papers ranks (<see cref="Recommender.RankedFor"/>).
+    /// A longer one is ranked each time, so a caller asking for 1,000 papers for every subscriber
+    /// cannot make rank hold 160 KB for each.
+    /// </summary>
+    public const int MaxKeptLimit = 200;
 
     public int Capacity { get; }
 
@@ -69,7 +77,7 @@ public sealed class KeptRankings
         // The count before the bitmap: what is left out holds at least the history counted, so a
         // paper sent meanwhile makes the next call rank again rather than miss it.
         var sentCount = sent?.Count ?? 0;
-        if (Capacity == 0 || limit <= 0)
+        if (Capacity == 0 || limit <= 0 || limit > MaxKeptLimit)
         {
             using var all = LeftOut.Of(sent, extra);
             return _ranker.Rank(queries, limit, exclude: all);
@@ -110,9 +118,10 @@ public sealed class KeptRankings
             ranked.Select(h => new Kept(h.Paper, h.Score, h.Dense, h.Lexical, h.BestQuery)).ToArray());
         if (!_entries.ContainsKey(key) && _entries.Count >= Capacity)
         {
-            foreach (var other in _entries.Keys)
+            // The first entry met makes room (enumerating the dictionary itself takes no snapshot of its keys).
+            foreach (var other in _entries)
             {
-                _entries.TryRemove(other, out _);
+                _entries.TryRemove(other.Key, out _);
                 break;
             }
         }
