@@ -225,6 +225,26 @@ public sealed class PaperIndex
         }
     }
 
+    /// <summary>Paper <paramref name="id"/>'s vector (dequantized) into <paramref name="destination"/>, no array made; false for an unknown id.</summary>
+    public bool TryGetVector(string id, Span<float> destination)
+    {
+        _lock.EnterReadLock();
+        try
+        {
+            if (!_slots.TryGetValue(id, out var slot))
+            {
+                return false;
+            }
+
+            _vectors.Get(slot, destination);
+            return true;
+        }
+        finally
+        {
+            _lock.ExitReadLock();
+        }
+    }
+
     /// <summary>
     /// The highest cosine between paper <paramref name="id"/>'s vector and any of
     /// <paramref name="queries"/>, and that query's index (as <see cref="MaxSimilarity"/> of the

@@ -172,7 +172,8 @@ public static class Recommender
             }
         }
 
-        return picked.Select(i => scored[i].Recommendation).ToArray();
+        // The reason is written for the picked papers only (a fifth of the candidates).
+        return picked.Select(i => scored[i].Recommendation with { Reason = ReasonOf(candidates[i], preferences, followed, now) }).ToArray();
     }
 
     /// <summary>Followed authors' papers get up to 1/<c>FollowedShare</c> of a list (half of it).</summary>
@@ -307,29 +308,52 @@ public static class Recommender
         var trending = trendingScore / (trendingScore + TrendingMidpoint);
         var recency = TrendingScore.Recency(age);
 
-        var reasons = new List<string> { c.RelevanceReason };
         var relevance = c.Relevance;
-        var byFollowed = false;
-        if (followed.Length > 0 && paper.Authors.FirstOrDefault(a => IsFollowed(a, followed)) is { } author)
+        var byFollowed = followed.Length > 0 && paper.Authors.Any(a => IsFollowed(a, followed));
+        if (byFollowed)
         {
-            byFollowed = true;
             relevance += AuthorBoost;
-            reasons.Add($"by {author}, whom you follow");
         }
 
-        if (paper.Categories.FirstOrDefault(cat => preferences.Categories.Contains(cat, StringComparer.OrdinalIgnoreCase)) is { } category)
+        if (InPreferredCategory(paper, preferences) is not null)
         {
             relevance += CategoryBoost;
-            reasons.Add($"in {category}");
         }
 
         relevance = Math.Min(1, relevance);
-        if (points > 0)
+        var score = RelevanceWeight * relevance + TrendingWeight * trending + RecencyWeight * recency;
+        return (new Recommendation(c.Paper, score, relevance, trending, recency, "", c.Votes), byFollowed);
+    }
+
+    /// <summary>
+    /// Why a candidate is recommended, in words: its relevance reason, the followed author, the
+    /// preferred category and its upvotes, as <see cref="Score"/> weighed them.
+    /// </summary>
+    private static string ReasonOf(RecommendationCandidate c, ProfilePreferences preferences, AuthorName[] followed, DateTimeOffset now)
+    {
+        var paper = c.Paper.Paper;
+        var reasons = new List<string>(4) { c.RelevanceReason };
+        if (followed.Length > 0 && paper.Authors.FirstOrDefault(a => IsFollowed(a, followed)) is { } author)
         {
-            reasons.Add(TrendingScore.Reason(points, age));
+            reasons.Add($"by {author}, whom you follow");
         }
 
-        var score = RelevanceWeight * relevance + TrendingWeight * trending + RecencyWeight * recency;
-        return (new Recommendation(c.Paper, score, relevance, trending, recency, string.Join("; ", reasons.Where(r => r.Length > 0)), c.Votes), byFollowed);
+        if (InPreferredCategory(paper, preferences) is { } category)
+        {
+            reasons.Add($"in {category}");
+        }
+
+        var points = TrendingScore.Points(paper.Upvotes, c.Votes);
+        if (points > 0)
+        {
+            reasons.Add(TrendingScore.Reason(points, now - c.Paper.SeenAt));
+        }
+
+        return string.Join("; ", reasons.Where(r => r.Length > 0));
     }
+
+    private static string? InPreferredCategory(PaperSummary paper, ProfilePreferences preferences) =>
+        preferences.Categories.Count == 0
+            ? null
+            : paper.Categories.FirstOrDefault(cat => preferences.Categories.Contains(cat, StringComparer.OrdinalIgnoreCase));
 }

@@ -108,12 +108,14 @@ public sealed class SubscriberQueries(PaperIndex papers, ProfileIndex profiles, 
     {
         float[]? sum = null;
         var n = 0;
+        // Each voted paper's vector is read into one row on the stack, not a new array a paper.
+        Span<float> row = stackalloc float[PaperIndex.Dimensions];
         foreach (var id in paperIds)
         {
-            if (papers.TryGet(id, out _, out var vector))
+            if (papers.TryGetVector(id, row))
             {
-                sum ??= new float[vector.Length];
-                TensorPrimitives.Add(sum, vector, sum);
+                sum ??= new float[PaperIndex.Dimensions];
+                TensorPrimitives.Add(sum, row, sum);
                 n++;
             }
         }
