@@ -257,4 +257,50 @@ public class When_rankings_are_kept
         // A second pass over unchanged papers ranks nothing.
         Assert.Equal(new WarmPass(20, 0, Complete: true), await warmer.WarmAsync(CancellationToken.None));
     }
+
+    [Fact]
+    public async Task A_pass_that_fails_leaves_rank_running_and_the_next_change_brings_another()
+    {
+        var corpus = new Corpus(500);
+        var profiles = new ProfileIndex();
+        var feedback = new Feedback();
+        profiles.Upsert(new SubscriberProfile("good", [$"{Words[1]} {Words[2]}"], [corpus.Vectors.Centres[1]], "daily", 0.5, DateTimeOffset.UnixEpoch));
+        // A profile whose vector has 3 dimensions, not 384: ranking it throws.
+        profiles.Upsert(new SubscriberProfile("broken", ["graph"], [[1f, 0f, 0f]], "daily", 0.5, DateTimeOffset.UnixEpoch));
+        var kept = new KeptRankings(corpus.Ranker, capacity: 100);
+        // No Redis: the history load fails at once, as when rank's Redis is out of reach.
+        var history = new SentHistoryLoader(null!, feedback, NullLogger<SentHistoryLoader>.Instance);
+        await history.LoadAllAsync(CancellationToken.None);
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Ranking:KeptRankingsQuietSeconds"] = "0.05",
+        }).Build();
+        var startup = new StartupGate();
+        await startup.StartAsync(CancellationToken.None);
+        using var warmer = new KeptRankingsWarmer(
+            kept, new SubscriberQueries(corpus.Index, profiles, feedback), profiles, feedback, corpus.Ranker, history,
+            startup, new RankingGate(2), configuration, NullLogger<KeptRankingsWarmer>.Instance);
+
+        await warmer.StartAsync(CancellationToken.None);
+        var misses = kept.Misses;
+        await WaitUntil(() => kept.Misses > misses, "a first pass");
+        await Task.Delay(300);
+        Assert.False(warmer.ExecuteTask!.IsCompleted, "the warmer stopped after a failed pass");
+
+        profiles.Remove("broken");
+        corpus.Add("arrived", $"{Words[1]} {Words[2]}", corpus.Vectors.Centres[1]);
+        await WaitUntil(() => kept.Count == 1 && kept.Rank("good", new SubscriberQueries(corpus.Index, profiles, feedback).Of("good")!.Queries, 50, null, [])
+            .Any(h => h.Paper.Paper.Id == "arrived") && kept.Hits > 0, "a pass after the change");
+        await warmer.StopAsync(CancellationToken.None);
+    }
+
+    private static async Task WaitUntil(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting for {what}");
+            await Task.Delay(20);
+        }
+    }
 }

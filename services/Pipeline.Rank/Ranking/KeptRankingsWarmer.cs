@@ -63,9 +63,18 @@ public sealed class KeptRankingsWarmer(
                 continue;
             }
 
-            var pass = await WarmAsync(stoppingToken);
-            if (pass.Complete)
+            try
             {
+                if ((await WarmAsync(stoppingToken)).Complete)
+                {
+                    warmed = stamp;
+                }
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // A pass that fails costs only speed (calls rank for themselves): it must not stop
+                // rank, which a background service's exception would. The next change tries again.
+                logger.LogWarning(e, "A pass keeping the subscribers' rankings failed; calls rank for themselves until the next");
                 warmed = stamp;
             }
         }
