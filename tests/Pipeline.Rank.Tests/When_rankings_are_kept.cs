@@ -294,6 +294,46 @@ public class When_rankings_are_kept
         await warmer.StopAsync(CancellationToken.None);
     }
 
+    [Fact]
+    public async Task A_digest_sent_brings_a_pass_that_ranks_only_its_subscriber_again()
+    {
+        var corpus = new Corpus(1_000);
+        var profiles = new ProfileIndex();
+        var feedback = new Feedback();
+        for (var s = 0; s < 5; s++)
+        {
+            profiles.Upsert(new SubscriberProfile($"sub-{s}", [$"{Words[s]} {Words[s + 1]}"], [corpus.Vectors.Centres[s]], "daily", 0.5, DateTimeOffset.UnixEpoch));
+        }
+
+        var kept = new KeptRankings(corpus.Ranker, capacity: 100);
+        var queries = new SubscriberQueries(corpus.Index, profiles, feedback);
+        var history = new SentHistoryLoader(null!, feedback, NullLogger<SentHistoryLoader>.Instance);
+        await history.LoadAllAsync(CancellationToken.None);
+        var startup = new StartupGate();
+        await startup.StartAsync(CancellationToken.None);
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Ranking:KeptRankingsQuietSeconds"] = "0.05",
+        }).Build();
+        using var warmer = new KeptRankingsWarmer(
+            kept, queries, profiles, feedback, corpus.Ranker, history, startup, new RankingGate(2), configuration, NullLogger<KeptRankingsWarmer>.Instance);
+        await warmer.StartAsync(CancellationToken.None);
+        await WaitUntil(() => kept.Misses == 5, "the first pass");
+        var inputs = queries.Of("sub-1")!;
+        var top = kept.Rank("sub-1", inputs.Queries, 50, null, [])[0].Paper.Paper.Id;
+
+        feedback.MarkSent("sub-1", [top]);
+        await WaitUntil(() => kept.Misses == 6, "a pass after the digest");
+        await Task.Delay(300);
+        var hits = kept.Hits;
+        var answer = kept.Rank("sub-1", inputs.Queries, 50, feedback.SentTo("sub-1"), []);
+        await warmer.StopAsync(CancellationToken.None);
+
+        Assert.Equal(6, kept.Misses);
+        Assert.Equal(hits + 1, kept.Hits);
+        Assert.DoesNotContain(answer, h => h.Paper.Paper.Id == top);
+    }
+
     private static async Task WaitUntil(Func<bool> condition, string what)
     {
         var deadline = DateTime.UtcNow.AddSeconds(20);

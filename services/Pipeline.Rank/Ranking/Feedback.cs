@@ -28,6 +28,7 @@ public sealed class Feedback
     // surname -> subscriber -> the names they follow with that surname (for instant alerts); changed under its own lock with _preferences
     private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, AuthorName[]>> _followers = new(StringComparer.Ordinal);
     private long _version;
+    private long _sentChanges;
 
     /// <summary>Goes up with every vote that changes a total (answers cached on votes compare it).</summary>
     public long Version => Interlocked.Read(ref _version);
@@ -106,12 +107,21 @@ public sealed class Feedback
     /// <summary>Votes held, summed over voters.</summary>
     public long VoteCount => _opinions.Values.Sum(o => (long)o.Entries.Length);
 
-    public void MarkSent(string subscriberId, IEnumerable<string> paperIds) =>
+    public void MarkSent(string subscriberId, IEnumerable<string> paperIds)
+    {
         _sent.GetOrAdd(subscriberId, _ => new SentPapers()).Add(paperIds);
+        Interlocked.Increment(ref _sentChanges);
+    }
 
     /// <summary>Marks papers sent by their <see cref="PaperOrdinals"/> numbers (as the history load reads them).</summary>
-    public void MarkSent(string subscriberId, ReadOnlySpan<int> paperOrdinals) =>
+    public void MarkSent(string subscriberId, ReadOnlySpan<int> paperOrdinals)
+    {
         _sent.GetOrAdd(subscriberId, _ => new SentPapers()).Add(paperOrdinals);
+        Interlocked.Increment(ref _sentChanges);
+    }
+
+    /// <summary>Goes up with every history marked sent (the warm-up of kept rankings waits for it to be quiet).</summary>
+    public long SentChanges => Interlocked.Read(ref _sentChanges);
 
     /// <summary>Papers sent, summed over subscribers.</summary>
     public long SentPaperCount => _sent.Values.Sum(s => (long)s.Count);

@@ -7,10 +7,10 @@ namespace Pipeline.Rank.Ranking;
 /// <summary>
 /// Ranks every subscriber ahead of their next Recommend, so that call finds its ranking kept
 /// (<see cref="KeptRankings"/>): after the startup load and the load of what subscribers were
-/// sent, and again whenever the papers have changed and then stayed as they are for
-/// <c>Ranking:KeptRankingsQuietSeconds</c> (2 by default; a batch of new papers arrives as a
-/// burst). A pass stops as soon as the papers change again: what it would rank would be out of
-/// date. Each ranking queues for a core at the <see cref="RankingGate"/> like a call's, so callers
+/// sent, and again whenever the papers, the votes or the histories (a digest run) have changed and
+/// then stayed as they are for <c>Ranking:KeptRankingsQuietSeconds</c> (2 by default; a batch of
+/// new papers arrives as a burst). A subscriber whose kept ranking is still current costs a check.
+/// A pass stops as soon as the papers change again: what it would rank would be out of date. Each ranking queues for a core at the <see cref="RankingGate"/> like a call's, so callers
 /// are not starved. <c>Ranking:WarmKeptRankings=false</c> turns it off (rankings are then kept
 /// only by the calls that make them).
 /// </summary>
@@ -47,10 +47,14 @@ public sealed class KeptRankingsWarmer(
             // Histories not loaded are read on demand; a ranking kept without one is simply not used.
         }
 
+        // A pass follows a change of the papers, a vote or a history marked sent (a digest run),
+        // once none has come for the quiet period; it ranks again only the subscribers whose kept
+        // ranking the change made out of date (the others cost a check each).
+        long Changes() => ranker.Stamp + feedback.Version + feedback.SentChanges;
         var warmed = long.MinValue;
         while (!stoppingToken.IsCancellationRequested)
         {
-            var stamp = ranker.Stamp;
+            var stamp = Changes();
             if (stamp == warmed)
             {
                 await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken);
@@ -58,7 +62,7 @@ public sealed class KeptRankingsWarmer(
             }
 
             await Task.Delay(quiet, stoppingToken);
-            if (ranker.Stamp != stamp)
+            if (Changes() != stamp)
             {
                 continue;
             }
