@@ -73,12 +73,21 @@ public class When_rankings_are_kept
         var kept = new KeptRankings(corpus.Ranker, capacity: 100);
         var queries = corpus.Queries(2, 5);
 
+        Assert.False(kept.TryKept("ada", queries, 50, null, [], out _));
         var first = kept.Rank("ada", queries, 50, null, []);
         var second = kept.Rank("ada", queries, 50, null, []);
 
         Assert.Equal((1L, 1L), (kept.Misses, kept.Hits));
         AssertSame(Fresh(corpus, queries, 50), first);
         AssertSame(first, second);
+
+        // Asking whether it is kept ranks nothing, and says no once anything it was ranked from changes.
+        Assert.True(kept.TryKept("ada", queries, 50, null, [], out var found));
+        AssertSame(first, found);
+        Assert.False(kept.TryKept("ada", queries, 50, null, [PaperOrdinals.Of(first[0].Paper.Paper.Id)], out _));
+        corpus.Add("arrived", "gravitation experiments", corpus.Vectors.Centres[Topics - 1]);
+        Assert.False(kept.TryKept("ada", queries, 50, null, [], out _));
+        Assert.Equal(1L, kept.Misses);
     }
 
     public static TheoryData<string> Changes => new()

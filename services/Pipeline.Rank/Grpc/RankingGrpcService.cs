@@ -181,10 +181,21 @@ public sealed class RankingGrpcService(
         Func<int, IReadOnlyList<RelevanceHit>>? kept = subscriberId.Length > 0 && since is null
             ? n => keptRankings.Rank(subscriberId, queries, n, sent, excluded)
             : null;
+        // A ranking kept and current is answered at once: what is left (the choice among ~50
+        // candidates, the reasons) is too little work to queue for a core behind rankings.
+        if (kept is not null && keptRankings.TryKept(subscriberId, queries, Recommender.RankedFor(limit), sent, excluded, out var current))
+        {
+            kept = _ => current;
+        }
+        else
+        {
+            current = null;
+        }
+
         using var leftOut = kept is null ? LeftOut.Of(sent, excluded) : null;
         Func<IndexedPaper, bool>? include = leftOut is null ? null : p => !leftOut.Contains(p);
         var texts = queries.Select(q => q.Text).ToArray();
-        var chosen = await gate.RunAsync(() =>
+        Recommendation[] Choose()
         {
             var (pool, hits) = Recommender.Candidates(relevance, papers, feedback.Votes, queries, limit, since: since, preferences: preferences, exclude: leftOut, rank: kept);
             if (since is { } from && preferences.Authors.Count > 0)
@@ -207,7 +218,9 @@ public sealed class RankingGrpcService(
                     }.Where(part => part.Length > 0)),
                 })
                 .ToArray();
-        }, context.CancellationToken);
+        }
+
+        var chosen = current is not null ? Choose() : await gate.RunAsync(Choose, context.CancellationToken);
         return await AnswerAsync(chosen.Select(r => Ranked(r.Paper, r.Score, r.Relevance, r.Trending, r.Recency, r.Reason)));
     }
 

@@ -66,6 +66,19 @@ public sealed class KeptRankings
     public long Misses => Interlocked.Read(ref _misses);
 
     /// <summary>
+    /// The ranking kept for <paramref name="key"/> when it is what <see cref="Rank"/> would answer
+    /// now (true), without ranking anything when it is not (false): a caller can then skip the
+    /// queue for a core that a ranking takes (<see cref="RankingGate"/>).
+    /// </summary>
+    public bool TryKept(
+        string key, IReadOnlyList<RelevanceQuery> queries, int limit, SentPapers? sent, int[] extra, out IReadOnlyList<RelevanceHit> hits)
+    {
+        hits = [];
+        return Capacity > 0 && limit > 0 && limit <= MaxKeptLimit
+            && TryFind(key, _ranker.Stamp, Fingerprint(queries), _ranker.SidePool(limit), limit, sent, sent?.Count ?? 0, extra, out hits);
+    }
+
+    /// <summary>
     /// The hybrid ranking of <paramref name="queries"/> (<see cref="RelevanceRanker.Rank"/>, no
     /// window, no filter) leaving out the papers of <paramref name="sent"/> and those numbered
     /// <paramref name="extra"/> (sorted, as <see cref="SubscriberQueries.Excluded"/> gives them):
@@ -86,23 +99,8 @@ public sealed class KeptRankings
         var stamp = _ranker.Stamp;
         var fingerprint = Fingerprint(queries);
         var sidePool = _ranker.SidePool(limit);
-        if (_entries.TryGetValue(key, out var kept)
-            && kept.Stamp == stamp
-            && kept.Fingerprint == fingerprint
-            && ReferenceEquals(kept.Sent, sent)
-            && kept.SentCount == sentCount
-            && kept.SidePool == sidePool
-            && kept.Limit >= limit
-            && kept.Extra.AsSpan().SequenceEqual(extra))
+        if (TryFind(key, stamp, fingerprint, sidePool, limit, sent, sentCount, extra, out var hits))
         {
-            Interlocked.Increment(ref _hits);
-            var hits = new RelevanceHit[Math.Min(limit, kept.Hits.Length)];
-            for (var i = 0; i < hits.Length; i++)
-            {
-                var k = kept.Hits[i];
-                hits[i] = new RelevanceHit(k.Paper, k.Score, k.Dense, k.Lexical, k.BestQuery);
-            }
-
             return hits;
         }
 
@@ -128,6 +126,35 @@ public sealed class KeptRankings
 
         _entries[key] = entry;
         return ranked;
+    }
+
+    private bool TryFind(
+        string key, long stamp, ulong fingerprint, int sidePool, int limit, SentPapers? sent, int sentCount, int[] extra,
+        out IReadOnlyList<RelevanceHit> hits)
+    {
+        if (_entries.TryGetValue(key, out var kept)
+            && kept.Stamp == stamp
+            && kept.Fingerprint == fingerprint
+            && ReferenceEquals(kept.Sent, sent)
+            && kept.SentCount == sentCount
+            && kept.SidePool == sidePool
+            && kept.Limit >= limit
+            && kept.Extra.AsSpan().SequenceEqual(extra))
+        {
+            Interlocked.Increment(ref _hits);
+            var answer = new RelevanceHit[Math.Min(limit, kept.Hits.Length)];
+            for (var i = 0; i < answer.Length; i++)
+            {
+                var k = kept.Hits[i];
+                answer[i] = new RelevanceHit(k.Paper, k.Score, k.Dense, k.Lexical, k.BestQuery);
+            }
+
+            hits = answer;
+            return true;
+        }
+
+        hits = [];
+        return false;
     }
 
     /// <summary>Forgets what is kept for <paramref name="key"/> (a subscriber who left).</summary>
