@@ -277,20 +277,7 @@ public class When_rankings_are_kept
         // A profile whose vector has 3 dimensions, not 384: ranking it throws.
         profiles.Upsert(new SubscriberProfile("broken", ["graph"], [[1f, 0f, 0f]], "daily", 0.5, DateTimeOffset.UnixEpoch));
         var kept = new KeptRankings(corpus.Ranker, capacity: 100);
-        // No Redis: the history load fails at once, as when rank's Redis is out of reach.
-        var history = new SentHistoryLoader(null!, feedback, NullLogger<SentHistoryLoader>.Instance);
-        await history.LoadAllAsync(CancellationToken.None);
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["Ranking:KeptRankingsQuietSeconds"] = "0.05",
-        }).Build();
-        var startup = new StartupGate();
-        await startup.StartAsync(CancellationToken.None);
-        using var warmer = new KeptRankingsWarmer(
-            kept, new SubscriberQueries(corpus.Index, profiles, feedback), profiles, feedback, corpus.Ranker, history,
-            startup, new RankingGate(2), configuration, NullLogger<KeptRankingsWarmer>.Instance);
-
-        await warmer.StartAsync(CancellationToken.None);
+        using var warmer = await StartedWarmerAsync(corpus, profiles, feedback, kept);
         var misses = kept.Misses;
         await WaitUntil(() => kept.Misses > misses, "a first pass");
         await Task.Delay(300);
@@ -316,17 +303,7 @@ public class When_rankings_are_kept
 
         var kept = new KeptRankings(corpus.Ranker, capacity: 100);
         var queries = new SubscriberQueries(corpus.Index, profiles, feedback);
-        var history = new SentHistoryLoader(null!, feedback, NullLogger<SentHistoryLoader>.Instance);
-        await history.LoadAllAsync(CancellationToken.None);
-        var startup = new StartupGate();
-        await startup.StartAsync(CancellationToken.None);
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["Ranking:KeptRankingsQuietSeconds"] = "0.05",
-        }).Build();
-        using var warmer = new KeptRankingsWarmer(
-            kept, queries, profiles, feedback, corpus.Ranker, history, startup, new RankingGate(2), configuration, NullLogger<KeptRankingsWarmer>.Instance);
-        await warmer.StartAsync(CancellationToken.None);
+        using var warmer = await StartedWarmerAsync(corpus, profiles, feedback, kept);
         await WaitUntil(() => kept.Misses == 5, "the first pass");
         var inputs = queries.Of("sub-1")!;
         var top = kept.Rank("sub-1", inputs.Queries, 50, null, [])[0].Paper.Paper.Id;
@@ -341,6 +318,27 @@ public class When_rankings_are_kept
         Assert.Equal(6, kept.Misses);
         Assert.Equal(hits + 1, kept.Hits);
         Assert.DoesNotContain(answer, h => h.Paper.Paper.Id == top);
+    }
+
+    /// <summary>
+    /// A warmer running as rank runs it, with a quiet period of 50 ms and no Redis: the history
+    /// load fails at once (as when rank's Redis is out of reach), and the warmer goes on without it.
+    /// </summary>
+    private static async Task<KeptRankingsWarmer> StartedWarmerAsync(Corpus corpus, ProfileIndex profiles, Feedback feedback, KeptRankings kept)
+    {
+        var history = new SentHistoryLoader(null!, feedback, NullLogger<SentHistoryLoader>.Instance);
+        await history.LoadAllAsync(CancellationToken.None);
+        var startup = new StartupGate();
+        await startup.StartAsync(CancellationToken.None);
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Ranking:KeptRankingsQuietSeconds"] = "0.05",
+        }).Build();
+        var warmer = new KeptRankingsWarmer(
+            kept, new SubscriberQueries(corpus.Index, profiles, feedback), profiles, feedback, corpus.Ranker, history,
+            startup, new RankingGate(2), configuration, NullLogger<KeptRankingsWarmer>.Instance);
+        await warmer.StartAsync(CancellationToken.None);
+        return warmer;
     }
 
     private static async Task WaitUntil(Func<bool> condition, string what)
