@@ -26,12 +26,23 @@ public abstract class PipelineTestBase(RabbitMqFixture rabbit, PipelineFixture p
         await pipeline.EnsureStartedAsync(Broker, VirtualHost);
     }
 
-    protected async Task<string> SubscribeAndConfirmAsync(string email, string interest, params string[] authors)
-    {
-        var subscribed = await pipeline.Notify.SubscribeAsync(new SubscribeRequest
+    protected Task<string> SubscribeAndConfirmAsync(string email, string interest, params string[] authors) =>
+        ConfirmedAsync(new SubscribeRequest
         {
             Email = email, Cadence = Cadence.Instant, InstantThreshold = 0.45, Interests = { interest }, Authors = { authors },
         });
+
+    /// <summary>A daily subscriber whose digest hour is 12 hours away: no digest marks papers sent during a test.</summary>
+    protected Task<string> SubscribeDailyAndConfirmAsync(string email, string interest) =>
+        ConfirmedAsync(new SubscribeRequest
+        {
+            Email = email, Cadence = Cadence.Daily, Hour = (DateTime.UtcNow.Hour + 12) % 24, Timezone = "UTC", Interests = { interest },
+        });
+
+    private async Task<string> ConfirmedAsync(SubscribeRequest request)
+    {
+        var email = request.Email;
+        var subscribed = await pipeline.Notify.SubscribeAsync(request);
         Assert.Equal(SubscriberStatus.Pending, subscribed.Status);
 
         // The subscriber clicks the link in the confirmation email.
