@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Numerics.Tensors;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Pipeline.Contracts.Rank.V1;
@@ -178,18 +177,14 @@ public sealed class RankingGrpcService(
         // test per paper asked about, and the rankings ask only about papers that would enter the
         // answer or the prefilter's net (docs/ranking.md, "Papers left out"); none at all when
         // nothing is left out.
-        Func<int, IReadOnlyList<RelevanceHit>>? kept = subscriberId.Length > 0 && since is null
-            ? n => keptRankings.Rank(subscriberId, queries, n, sent, excluded)
-            : null;
         // A ranking kept and current is answered at once: what is left (the choice among ~50
         // candidates, the reasons) is too little work to queue for a core behind rankings.
-        if (kept is not null && keptRankings.TryKept(subscriberId, queries, Recommender.RankedFor(limit), sent, excluded, out var current))
+        Func<int, IReadOnlyList<RelevanceHit>>? kept = null;
+        var current = false;
+        if (subscriberId.Length > 0 && since is null)
         {
-            kept = _ => current;
-        }
-        else
-        {
-            current = null;
+            current = keptRankings.TryKept(subscriberId, queries, Recommender.RankedFor(limit), sent, excluded, out var found);
+            kept = current ? _ => found : n => keptRankings.Rank(subscriberId, queries, n, sent, excluded);
         }
 
         using var leftOut = kept is null ? LeftOut.Of(sent, excluded) : null;
@@ -220,7 +215,7 @@ public sealed class RankingGrpcService(
                 .ToArray();
         }
 
-        var chosen = current is not null ? Choose() : await gate.RunAsync(Choose, context.CancellationToken);
+        var chosen = current ? Choose() : await gate.RunAsync(Choose, context.CancellationToken);
         return await AnswerAsync(chosen.Select(r => Ranked(r.Paper, r.Score, r.Relevance, r.Trending, r.Recency, r.Reason)));
     }
 
