@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
@@ -192,7 +193,21 @@ public sealed class RankingGrpcService(
         var texts = queries.Select(q => q.Text).ToArray();
         Recommendation[] Choose()
         {
-            var (pool, hits) = Recommender.Candidates(relevance, papers, feedback.Votes, queries, limit, since: since, preferences: preferences, exclude: leftOut, rank: kept);
+            // The candidates' vectors (for diversity) are read into a block lent for this choice.
+            var vectors = ArrayPool<float>.Shared.Rent(Recommender.VectorsFor(limit));
+            try
+            {
+                return ChooseAmong(vectors);
+            }
+            finally
+            {
+                ArrayPool<float>.Shared.Return(vectors);
+            }
+        }
+
+        Recommendation[] ChooseAmong(float[] vectors)
+        {
+            var (pool, hits) = Recommender.Candidates(relevance, papers, feedback.Votes, queries, limit, since: since, preferences: preferences, exclude: leftOut, rank: kept, vectors: vectors);
             if (since is { } from && preferences.Authors.Count > 0)
             {
                 // A digest brings every paper of its window by a followed author, on any topic, after the relevant ones.

@@ -4,8 +4,11 @@ using Pipeline.Rank.Ranking.Relevance;
 
 namespace Pipeline.Rank.Ranking;
 
-/// <summary>A paper that could be recommended: how relevant it is, and why.</summary>
-public sealed record RecommendationCandidate(IndexedPaper Paper, float[] Vector, double Relevance, string RelevanceReason, int Votes);
+/// <summary>
+/// A paper that could be recommended: how relevant it is, and why. <see cref="Vector"/> may be a
+/// slice of a block the caller lends (<see cref="Recommender.Candidates"/>): valid while it does.
+/// </summary>
+public sealed record RecommendationCandidate(IndexedPaper Paper, ReadOnlyMemory<float> Vector, double Relevance, string RelevanceReason, int Votes);
 
 /// <summary>A recommended paper with its score, the score's parts and a reason a person can read.</summary>
 public sealed record Recommendation(IndexedPaper Paper, double Score, double Relevance, double Trending, double Recency, string Reason, int Votes);
@@ -55,7 +58,8 @@ public static class Recommender
     public static (RecommendationCandidate[] Pool, Dictionary<string, RelevanceHit> Hits) Candidates(
         RelevanceRanker relevance, PaperIndex papers, Func<string, int> votes, IReadOnlyList<RelevanceQuery> queries, int limit,
         Func<IndexedPaper, bool>? include = null, DateTimeOffset? since = null, Func<RelevanceHit, bool>? evidence = null,
-        ProfilePreferences? preferences = null, LeftOut? exclude = null, Func<int, IReadOnlyList<RelevanceHit>>? rank = null)
+        ProfilePreferences? preferences = null, LeftOut? exclude = null, Func<int, IReadOnlyList<RelevanceHit>>? rank = null,
+        float[]? vectors = null)
     {
         evidence ??= HasEvidence;
         var followed = preferences is null ? [] : Followed(preferences);
@@ -72,7 +76,18 @@ public static class Recommender
                 continue;
             }
 
-            papers.TryGet(h.Paper.Paper.Id, out _, out var vector);
+            ReadOnlyMemory<float> vector;
+            if (vectors is not null && (pool.Count + 1) * PaperIndex.Dimensions <= vectors.Length)
+            {
+                var row = vectors.AsMemory(pool.Count * PaperIndex.Dimensions, PaperIndex.Dimensions);
+                vector = papers.TryGetVector(h.Paper.Paper.Id, row.Span) ? row : ReadOnlyMemory<float>.Empty;
+            }
+            else
+            {
+                papers.TryGet(h.Paper.Paper.Id, out _, out var own);
+                vector = own;
+            }
+
             pool.Add(new RecommendationCandidate(h.Paper, vector, relevant ? h.Score : 0, "", votes(h.Paper.Paper.Id)));
             hits[h.Paper.Paper.Id] = h;
         }
@@ -121,6 +136,9 @@ public static class Recommender
 
         return added.Count == 0 ? pool : [.. pool, .. added];
     }
+
+    /// <summary>How many floats <see cref="Candidates"/> needs to read the vectors of a recommendation of <paramref name="limit"/> into one block.</summary>
+    public static int VectorsFor(int limit) => RankedFor(limit) * PaperIndex.Dimensions;
 
     /// <summary>True when a hit is relevant on its own evidence, not only by its place in the ranking.</summary>
     public static bool HasEvidence(RelevanceHit hit) => HasEvidence(hit, MinSimilarity, MinLexical);
@@ -258,13 +276,14 @@ public static class Recommender
         }
     }
 
-    private static void Cover(IReadOnlyList<RecommendationCandidate> candidates, float[] vector, double[] redundancy, bool[] open)
+    private static void Cover(IReadOnlyList<RecommendationCandidate> candidates, ReadOnlyMemory<float> vector, double[] redundancy, bool[] open)
     {
+        var picked = vector.Span;
         for (var i = 0; i < candidates.Count; i++)
         {
             if (open[i])
             {
-                redundancy[i] = Math.Max(redundancy[i], TensorPrimitives.Dot(vector, candidates[i].Vector));
+                redundancy[i] = Math.Max(redundancy[i], TensorPrimitives.Dot(picked, candidates[i].Vector.Span));
             }
         }
     }

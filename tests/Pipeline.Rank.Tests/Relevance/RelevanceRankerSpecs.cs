@@ -310,6 +310,49 @@ public sealed class When_recommendation_candidates_need_evidence
         return pool;
     }
 
+    [Theory]
+    [InlineData(0)] // no block: an array each
+    [InlineData(20)] // a block for the first 20 candidates, an array each after
+    [InlineData(80)] // a block for all of them, and room to spare
+    public void Candidates_read_into_a_lent_block_carry_each_papers_own_vector_and_are_chosen_alike(int rows)
+    {
+        // 60 papers on the interest, each with a vector of its own: a row read into the wrong place
+        // would give a candidate another paper's vector, and the diverse choice another answer.
+        var random = new Random(5);
+        var papers = Enumerable.Range(0, 60).Select(i =>
+        {
+            var vector = Unit((0, 1), (1 + i % 40, 0.2f + (float)random.NextDouble()), (41 + i % 7, (float)random.NextDouble()));
+            return (Paper($"p{i:00}", $"Knowledge distillation, variant {i}"), vector);
+        }).ToArray();
+        var index = new PaperIndex();
+        var ranker = new RelevanceRanker(index);
+        foreach (var (paper, vector) in papers)
+        {
+            index.Upsert(paper, vector);
+            ranker.Add(paper);
+        }
+
+        RelevanceQuery[] queries = [new("knowledge distillation", Meaning)];
+        var (own, _) = Recommender.Candidates(ranker, index, _ => 0, queries, 12);
+        var block = new float[rows * PaperIndex.Dimensions];
+        Array.Fill(block, float.NaN); // what a block lent from a pool may hold
+        var (lent, _) = Recommender.Candidates(ranker, index, _ => 0, queries, 12, vectors: rows > 0 ? block : null);
+
+        Assert.Equal(50, lent.Length);
+        Assert.Equal(own.Select(c => c.Paper.Paper.Id), lent.Select(c => c.Paper.Paper.Id));
+        foreach (var candidate in lent)
+        {
+            index.TryGet(candidate.Paper.Paper.Id, out _, out var stored);
+            Assert.Equal(stored, candidate.Vector.ToArray());
+        }
+
+        Assert.True(lent.Take(Math.Min(rows, lent.Length)).All(c => block.AsMemory().Span.Overlaps(c.Vector.Span)));
+        var now = DateTimeOffset.UnixEpoch.AddDays(11);
+        Assert.Equal(
+            Recommender.Choose(own, ProfilePreferences.None, now, 12).Select(r => (r.Paper.Paper.Id, r.Score)),
+            Recommender.Choose(lent, ProfilePreferences.None, now, 12).Select(r => (r.Paper.Paper.Id, r.Score)));
+    }
+
     [Fact]
     public void A_paper_sharing_one_common_word_and_little_meaning_is_not_a_candidate_even_as_the_best_there_is()
     {
