@@ -236,6 +236,26 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
         Assert.Equal(StatusCode.InvalidArgument, await StatusOf(() => Pipeline.Rank.RecommendAsync(new RecommendRequest { Interests = { "compilers" }, Authors = { "..." } }).ResponseAsync));
     }
 
+    [Fact]
+    public async Task Searches_do_not_write_a_log_line_each()
+    {
+        // Each new query is embedded through a call to embed. Rank's log tells what happened to
+        // papers and profiles; a line per request (four, from the HTTP client under the gRPC
+        // client, before rank quieted it) grew it by 2,400 lines a second at 600 searches a second.
+        var log = Pipeline.Services["rank"].LogPath;
+        var before = File.ReadAllLines(log).Length;
+        const int searches = 40;
+        for (var i = 0; i < searches; i++)
+        {
+            await Pipeline.Rank.SearchAsync(new SearchRequest { Query = $"log volume probe {Guid.NewGuid():N} number {i}", Limit = 3 });
+        }
+
+        await Task.Delay(TimeSpan.FromSeconds(1)); // the console logger writes from a queue
+        var added = File.ReadAllLines(log).Skip(before).ToArray();
+        Assert.True(added.Length < searches / 2, $"{added.Length} lines for {searches} searches:\n{string.Join('\n', added.Take(12))}");
+        Assert.DoesNotContain(added, l => l.Contains("System.Net.Http.HttpClient", StringComparison.Ordinal));
+    }
+
     private async Task<RankedPapers> TrendingAsync(TrendingWindow window, string category) =>
         await Pipeline.Rank.TrendingAsync(new TrendingRequest { Window = window, Category = category, Limit = 10 });
 }
