@@ -102,8 +102,37 @@ public class When_rank_answers_from_less_work
         var second = await embedder.EmbedAsync(["protein folding", "graph networks"], CancellationToken.None);
 
         Assert.Equal(["diffusion models", "protein folding", "graph networks"], embed.Asked);
-        Assert.Same(first[1], second[0]);
+        Assert.Equal(first[1], second[0]);
+        Assert.Equal(CountingEmbedClient.VectorOf("protein folding"), second[0]);
         Assert.Equal(CountingEmbedClient.VectorOf("graph networks"), second[1]);
+
+        // Each caller gets a copy: changing one changes neither the remembered vector nor another caller's.
+        second[0][0] = 99;
+        var third = await embedder.EmbedAsync(["protein folding"], CancellationToken.None);
+        Assert.Equal(CountingEmbedClient.VectorOf("protein folding"), third[0]);
+        Assert.Equal(CountingEmbedClient.VectorOf("protein folding"), first[1]);
+    }
+
+    [Fact]
+    public async Task The_least_recently_used_text_is_forgotten_first_once_the_cache_is_full()
+    {
+        var embed = new CountingEmbedClient();
+        var embedder = new TextEmbedder(embed);
+        var texts = Enumerable.Range(0, TextEmbedder.CacheCapacity).Select(i => $"topic {i}").ToArray();
+        await embedder.EmbedAsync(texts, CancellationToken.None);
+        await embedder.EmbedAsync(["topic 0"], CancellationToken.None); // used again: now the most recent
+        Assert.Equal(TextEmbedder.CacheCapacity, embed.Asked.Count);
+
+        // One more text: "topic 1", the least recently used, leaves; "topic 0" stays.
+        await embedder.EmbedAsync(["one more"], CancellationToken.None);
+        Assert.Equal(TextEmbedder.CacheCapacity, embedder.Remembered);
+        var again = await embedder.EmbedAsync(["topic 0", "topic 2", "topic 1"], CancellationToken.None);
+        Assert.Equal(["one more", "topic 1"], embed.Asked.Skip(TextEmbedder.CacheCapacity));
+        Assert.Equal(new[] { "topic 0", "topic 2", "topic 1" }.Select(CountingEmbedClient.VectorOf), again);
+
+        // Asking "topic 1" again put it back in place of the next least recently used, "topic 3".
+        await embedder.EmbedAsync(["topic 3", "topic 1", "one more"], CancellationToken.None);
+        Assert.Equal(["one more", "topic 1", "topic 3"], embed.Asked.Skip(TextEmbedder.CacheCapacity));
     }
 
     [Fact]
@@ -119,8 +148,8 @@ public class When_rank_answers_from_less_work
 
         Assert.Equal([(TextKind.Document, "diffusion models"), (TextKind.Query, "diffusion models")], embed.AskedWithKind);
         Assert.NotEqual(interest[0], query[0]);
-        Assert.Same(query[0], queryAgain[0]);
-        Assert.Same(interest[0], interestAgain[0]);
+        Assert.Equal(query[0], queryAgain[0]);
+        Assert.Equal(interest[0], interestAgain[0]);
     }
 
     private sealed class CountingEmbedClient : EmbedService.EmbedServiceClient
@@ -129,7 +158,7 @@ public class When_rank_answers_from_less_work
 
         public List<(TextKind Kind, string Text)> AskedWithKind { get; } = [];
 
-        public static float[] VectorOf(string text) => [text.Length, 1];
+        public static float[] VectorOf(string text) => [text.Length, text.GetHashCode(StringComparison.Ordinal)];
 
         public override AsyncUnaryCall<EmbedResponse> EmbedAsync(EmbedRequest request, Metadata? headers = null, DateTime? deadline = null, CancellationToken cancellationToken = default)
         {

@@ -11,13 +11,27 @@ namespace Pipeline.Rank.Ranking;
 /// queries are sent as <see cref="TextKind.Query"/> (embed's faster query model), interests as
 /// documents; the same text as both is remembered twice.
 /// </summary>
+/// <remarks>
+/// The remembered vectors live in one block allocated once, and the recency order in two arrays of
+/// slot numbers: a new text costs the cache no object but its key. Each remembered vector used to
+/// be an array and a list node of its own; at 600 new searches a second they outlived the young
+/// generations and died in the old one, growing rank's heap by about 1 MB a second under load
+/// (docs/benchmarks.md, "The query cache's garbage"). A caller gets its own copy of a vector.
+/// </remarks>
 public sealed class TextEmbedder(EmbedService.EmbedServiceClient client)
 {
     public const int CacheCapacity = 1_024;
 
     private readonly Lock _lock = new();
-    private readonly Dictionary<(TextKind Kind, string Text), LinkedListNode<(TextKind Kind, string Text, float[] Vector)>> _cache = new();
-    private readonly LinkedList<(TextKind Kind, string Text, float[] Vector)> _recent = new();
+    private readonly Dictionary<(TextKind Kind, string Text), int> _slots = new(CacheCapacity);
+    private readonly (TextKind Kind, string Text)[] _keys = new (TextKind, string)[CacheCapacity];
+    private readonly int[] _newer = new int[CacheCapacity];
+    private readonly int[] _older = new int[CacheCapacity];
+    private float[]? _vectors; // CacheCapacity rows of _dimensions, made with the first vector
+    private int _dimensions;
+    private int _used;
+    private int _newest = -1;
+    private int _oldest = -1;
 
     /// <summary>Interests and other texts kept to compare against later: embed's document model.</summary>
     public Task<IReadOnlyList<float[]>> EmbedAsync(IReadOnlyList<string> texts, CancellationToken cancellationToken) =>
@@ -36,11 +50,10 @@ public sealed class TextEmbedder(EmbedService.EmbedServiceClient client)
         {
             for (var i = 0; i < texts.Count; i++)
             {
-                if (_cache.TryGetValue((kind, texts[i]), out var node))
+                if (_slots.TryGetValue((kind, texts[i]), out var slot))
                 {
-                    _recent.Remove(node);
-                    _recent.AddFirst(node);
-                    vectors[i] = node.Value.Vector;
+                    MakeNewest(slot);
+                    vectors[i] = Row(slot).ToArray();
                 }
                 else
                 {
@@ -68,20 +81,108 @@ public sealed class TextEmbedder(EmbedService.EmbedServiceClient client)
             {
                 var (text, vector) = (texts[missing[j]], response.Embeddings[j].Values.ToArray());
                 vectors[missing[j]] = vector;
-                if (_cache.ContainsKey((kind, text)))
-                {
-                    continue;
-                }
-
-                _cache[(kind, text)] = _recent.AddFirst((kind, text, vector));
-                if (_cache.Count > CacheCapacity)
-                {
-                    _cache.Remove((_recent.Last!.Value.Kind, _recent.Last.Value.Text));
-                    _recent.RemoveLast();
-                }
+                Remember((kind, text), vector);
             }
         }
 
         return vectors;
+    }
+
+    /// <summary>How many texts are remembered now (at most <see cref="CacheCapacity"/>).</summary>
+    public int Remembered
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _slots.Count;
+            }
+        }
+    }
+
+    private Span<float> Row(int slot) => _vectors.AsSpan(slot * _dimensions, _dimensions);
+
+    private void Remember((TextKind Kind, string Text) key, float[] vector)
+    {
+        if (_slots.ContainsKey(key) || vector.Length == 0)
+        {
+            return;
+        }
+
+        if (_vectors is null)
+        {
+            _dimensions = vector.Length;
+            _vectors = new float[CacheCapacity * _dimensions];
+        }
+
+        if (vector.Length != _dimensions)
+        {
+            return; // another model's length: answered, not remembered
+        }
+
+        int slot;
+        if (_used < CacheCapacity)
+        {
+            slot = _used++;
+        }
+        else
+        {
+            // The least recently used leaves; its slot takes the new text.
+            slot = _oldest;
+            Unlink(slot);
+            _slots.Remove(_keys[slot]);
+        }
+
+        _keys[slot] = key;
+        _slots[key] = slot;
+        vector.CopyTo(Row(slot));
+        LinkNewest(slot);
+    }
+
+    private void MakeNewest(int slot)
+    {
+        if (slot != _newest)
+        {
+            Unlink(slot);
+            LinkNewest(slot);
+        }
+    }
+
+    private void LinkNewest(int slot)
+    {
+        _older[slot] = _newest;
+        _newer[slot] = -1;
+        if (_newest >= 0)
+        {
+            _newer[_newest] = slot;
+        }
+
+        _newest = slot;
+        if (_oldest < 0)
+        {
+            _oldest = slot;
+        }
+    }
+
+    private void Unlink(int slot)
+    {
+        var (newer, older) = (_newer[slot], _older[slot]);
+        if (newer >= 0)
+        {
+            _older[newer] = older;
+        }
+        else
+        {
+            _newest = older;
+        }
+
+        if (older >= 0)
+        {
+            _newer[older] = newer;
+        }
+        else
+        {
+            _oldest = newer;
+        }
     }
 }
