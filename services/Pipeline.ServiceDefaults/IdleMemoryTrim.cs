@@ -110,17 +110,21 @@ public sealed class IdleMemoryTrimmer(IdleMemoryTrim trim, ILogger<IdleMemoryTri
         return true;
     }
 
+    private int _oldCollectionsAtTrim;
+
     private void Trim()
     {
+        var oldCollections = GC.CollectionCount(GC.MaxGeneration) - _oldCollectionsAtTrim;
         var before = GC.GetGCMemoryInfo().TotalCommittedBytes;
         var pausedBefore = GC.GetTotalPauseDuration();
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         var paused = GC.GetTotalPauseDuration() - pausedBefore;
         var after = GC.GetGCMemoryInfo(GCKind.FullBlocking);
         trim.Trimmed(GC.GetTotalAllocatedBytes());
+        _oldCollectionsAtTrim = GC.CollectionCount(GC.MaxGeneration);
         Trims++;
         logger.LogInformation(
-            "Quiet for {QuietSeconds} s after a burst: compacted the heap in {PauseMs} ms; committed {BeforeMegabytes} -> {AfterMegabytes} MB, {HeapMegabytes} MB in use",
-            trim.QuietFor.TotalSeconds, (long)paused.TotalMilliseconds, before / 1_000_000, after.TotalCommittedBytes / 1_000_000, after.HeapSizeBytes / 1_000_000);
+            "Quiet for {QuietSeconds} s after a burst: compacted the heap in {PauseMs} ms; committed {BeforeMegabytes} -> {AfterMegabytes} MB, {HeapMegabytes} MB in use; {OldCollections} full collections since the last trim",
+            trim.QuietFor.TotalSeconds, (long)paused.TotalMilliseconds, before / 1_000_000, after.TotalCommittedBytes / 1_000_000, after.HeapSizeBytes / 1_000_000, oldCollections);
     }
 }

@@ -67,6 +67,14 @@ public static class ServiceDefaultsExtensions
             builder.Services.AddHostedService<IdleMemoryTrimmer>();
         }
 
+        // Keeps the heap from growing with what calls in flight leave in the old generation, while busy.
+        if (OldGenerationSweeper.From(builder.Configuration) is { } sweep)
+        {
+            builder.Services.AddSingleton(sweep);
+            builder.Services.TryAddSingleton(TimeProvider.System);
+            builder.Services.AddHostedService<OldGenerationSweeper>();
+        }
+
         return builder;
     }
 

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Pipeline.ServiceDefaults.Tests;
 
+[Collection(nameof(CollectorAlone))]
 public sealed class IdleMemoryTrimSpecs
 {
     private const long Mb = 1_000_000;
