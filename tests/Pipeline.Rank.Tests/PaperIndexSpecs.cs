@@ -20,6 +20,39 @@ public class PaperIndexSpecs
     internal static IndexedPaper Paper(string id, DateTimeOffset? published = null) =>
         new(new PaperSummary(id, 1, "Title " + id, "Abstract", [], [], published, "https://arxiv.org/abs/" + id, "api", 0), DateTimeOffset.UnixEpoch);
 
+    [Theory]
+    [InlineData(VectorPrecision.Float32)]
+    [InlineData(VectorPrecision.Int8)]
+    public void A_papers_vector_found_by_its_number_is_the_one_its_id_finds_and_follows_a_new_version(VectorPrecision precision)
+    {
+        var index = new PaperIndex(precision);
+        // More papers than the index first makes room for, so its tables grow on the way.
+        var papers = Enumerable.Range(0, 3_000).Select(i => Paper($"by-number-{precision}-{i}")).ToArray();
+        for (var i = 0; i < papers.Length; i++)
+        {
+            index.Upsert(papers[i], Unit((i % PaperIndex.Dimensions, 1), ((i * 7 + 3) % PaperIndex.Dimensions, 0.5f)));
+        }
+
+        // A new version of a paper (same id, another vector) keeps its place.
+        index.Upsert(papers[1_234], Unit((5, 1)));
+
+        var byNumber = new float[PaperIndex.Dimensions];
+        var byId = new float[PaperIndex.Dimensions];
+        foreach (var i in new[] { 0, 1, 1_023, 1_024, 1_234, 2_999 })
+        {
+            Assert.True(index.TryGetVector(papers[i], byNumber));
+            Assert.True(index.TryGetVector(papers[i].Paper.Id, byId));
+            Assert.Equal(byId, byNumber);
+        }
+
+        index.TryGetVector(papers[1_234], byNumber);
+        Assert.True(byNumber[5] > 0.99f, "the new version's vector");
+
+        // A paper the index does not hold: a number given to it elsewhere (a sent history) finds nothing.
+        var elsewhere = Paper($"never-indexed-{precision}");
+        Assert.False(index.TryGetVector(elsewhere, byNumber));
+    }
+
     [Fact]
     public void An_author_of_many_papers_is_kept_once_and_every_paper_still_names_its_authors()
     {

@@ -223,7 +223,7 @@ public sealed class RankingGrpcService(
                 {
                     Reason = string.Join("; ", new[]
                     {
-                        hits.TryGetValue(r.Paper.Paper.Id, out var hit) && Recommender.HasEvidence(hit) ? InterestReason(hit, texts, liked.Count > 0) : "",
+                        hits.TryGetValue(r.Paper.Ordinal, out var hit) && Recommender.HasEvidence(hit) ? InterestReason(hit, texts, liked.Count > 0) : "",
                         r.Reason,
                     }.Where(part => part.Length > 0)),
                 })

@@ -104,6 +104,41 @@ public sealed class Feedback
         return (liked, disliked);
     }
 
+    /// <summary>
+    /// The numbers (<see cref="PaperOrdinals"/>) of the papers a voter liked (+1) and disliked
+    /// (-1), in number order: what a Recommend reads, without turning them into ids and back.
+    /// </summary>
+    public (int[] Liked, int[] Disliked) OpinionNumbersOf(string voterId)
+    {
+        if (!_opinions.TryGetValue(voterId, out var opinions))
+        {
+            return ([], []);
+        }
+
+        var entries = opinions.Entries;
+        var likes = 0;
+        foreach (var entry in entries)
+        {
+            likes += Opinions.ValueOf(entry) > 0 ? 1 : 0;
+        }
+
+        var (liked, disliked) = (new int[likes], new int[entries.Length - likes]);
+        var (l, d) = (0, 0);
+        foreach (var entry in entries)
+        {
+            if (Opinions.ValueOf(entry) > 0)
+            {
+                liked[l++] = Opinions.OrdinalOf(entry);
+            }
+            else
+            {
+                disliked[d++] = Opinions.OrdinalOf(entry);
+            }
+        }
+
+        return (liked, disliked);
+    }
+
     /// <summary>Votes held, summed over voters.</summary>
     public long VoteCount => _opinions.Values.Sum(o => (long)o.Entries.Length);
 

@@ -60,6 +60,9 @@ public sealed class PaperIndex
     // Each row's paper number (IndexedPaper.Ordinal), contiguous: the prefilter's candidates are
     // checked against what a call leaves out (LeftOut) without touching the paper objects.
     private int[] _ordinals = new int[1024];
+    // Each paper number's slot + 1 (0: not held), the reverse of _ordinals: a ranking's hit finds
+    // its vector by the number it carries, without hashing its id (a kept Recommend reads 50).
+    private int[] _slotsByOrdinal = new int[1024];
     private int _count;
     private long _version;
     private int _scans;
@@ -144,6 +147,11 @@ public sealed class PaperIndex
                 Array.Resize(ref _ordinals, papers);
             }
 
+            if (papers > _slotsByOrdinal.Length)
+            {
+                Array.Resize(ref _slotsByOrdinal, papers);
+            }
+
             _vectors.EnsureCapacity(papers);
         }
         finally
@@ -179,6 +187,12 @@ public sealed class PaperIndex
             _papers[slot] = Slim(paper);
             _seen[slot] = paper.SeenAt.UtcTicks;
             _ordinals[slot] = paper.Ordinal;
+            if (paper.Ordinal >= _slotsByOrdinal.Length)
+            {
+                Array.Resize(ref _slotsByOrdinal, Math.Max(paper.Ordinal + 1, _slotsByOrdinal.Length * 2));
+            }
+
+            _slotsByOrdinal[paper.Ordinal] = slot + 1;
             _vectors.Set(slot, vector);
             Interlocked.Increment(ref _version);
         }
@@ -237,6 +251,34 @@ public sealed class PaperIndex
             }
 
             _vectors.Get(slot, destination);
+            return true;
+        }
+        finally
+        {
+            _lock.ExitReadLock();
+        }
+    }
+
+    /// <summary>
+    /// The vector of <paramref name="paper"/> (dequantized) into <paramref name="destination"/>,
+    /// found by its number (<see cref="IndexedPaper.Ordinal"/>) rather than its id; false when the
+    /// index does not hold that paper.
+    /// </summary>
+    public bool TryGetVector(IndexedPaper paper, Span<float> destination) => TryGetVector(paper.Ordinal, destination);
+
+    /// <summary>The vector of the paper numbered <paramref name="ordinal"/> (<see cref="PaperOrdinals"/>) into <paramref name="destination"/>; false when the index does not hold it.</summary>
+    public bool TryGetVector(int ordinal, Span<float> destination)
+    {
+        _lock.EnterReadLock();
+        try
+        {
+            var slots = _slotsByOrdinal;
+            if ((uint)ordinal >= (uint)slots.Length || slots[ordinal] == 0)
+            {
+                return false;
+            }
+
+            _vectors.Get(slots[ordinal] - 1, destination);
             return true;
         }
         finally

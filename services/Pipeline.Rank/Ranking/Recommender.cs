@@ -45,8 +45,9 @@ public static class Recommender
     /// <c>max(4 · limit, 50)</c> for the queries (<paramref name="rank"/>, when given, ranks them
     /// instead: <see cref="KeptRankings"/>), among those <paramref name="include"/> accepts,
     /// <paramref name="exclude"/> does not leave out (<see cref="RelevanceRanker.Rank"/>) and
-    /// seen since <paramref name="since"/>, each with its vector and votes, and the hits by paper id
-    /// (for reasons). Fused relevance is rank-based: the best of a window with nothing on an
+    /// seen since <paramref name="since"/>, each with its vector and votes (<paramref name="votes"/>:
+    /// a paper's net votes by its number), and the hits by paper number (for reasons). Vectors,
+    /// votes and hits are found by the number each hit carries, not by hashing its id. Fused relevance is rank-based: the best of a window with nothing on an
     /// interest still ranks first. So a candidate must also carry evidence of its own
     /// (<paramref name="evidence"/>, by default <see cref="HasEvidence(RelevanceHit)"/>): a cosine of
     /// at least <see cref="MinSimilarity"/> to its best interest, or a normalised BM25F of at least
@@ -55,8 +56,8 @@ public static class Recommender
     /// author <paramref name="preferences"/> follow is a candidate too, what they asked for whatever
     /// its topic, with no relevance of its own (its rank among the window's papers says nothing).
     /// </summary>
-    public static (RecommendationCandidate[] Pool, Dictionary<string, RelevanceHit> Hits) Candidates(
-        RelevanceRanker relevance, PaperIndex papers, Func<string, int> votes, IReadOnlyList<RelevanceQuery> queries, int limit,
+    public static (RecommendationCandidate[] Pool, Dictionary<int, RelevanceHit> Hits) Candidates(
+        RelevanceRanker relevance, PaperIndex papers, Func<int, int> votes, IReadOnlyList<RelevanceQuery> queries, int limit,
         Func<IndexedPaper, bool>? include = null, DateTimeOffset? since = null, Func<RelevanceHit, bool>? evidence = null,
         ProfilePreferences? preferences = null, LeftOut? exclude = null, Func<int, IReadOnlyList<RelevanceHit>>? rank = null,
         float[]? vectors = null)
@@ -64,7 +65,7 @@ public static class Recommender
         evidence ??= HasEvidence;
         var followed = preferences is null ? [] : Followed(preferences);
         var pool = new List<RecommendationCandidate>();
-        var hits = new Dictionary<string, RelevanceHit>(StringComparer.Ordinal);
+        var hits = new Dictionary<int, RelevanceHit>();
         var ranked = rank is not null
             ? rank(RankedFor(limit))
             : relevance.Rank(queries, RankedFor(limit), include, seenSince: since, exclude: exclude);
@@ -80,7 +81,7 @@ public static class Recommender
             if (vectors is not null && (pool.Count + 1) * PaperIndex.Dimensions <= vectors.Length)
             {
                 var row = vectors.AsMemory(pool.Count * PaperIndex.Dimensions, PaperIndex.Dimensions);
-                vector = papers.TryGetVector(h.Paper.Paper.Id, row.Span) ? row : ReadOnlyMemory<float>.Empty;
+                vector = papers.TryGetVector(h.Paper, row.Span) ? row : ReadOnlyMemory<float>.Empty;
             }
             else
             {
@@ -88,8 +89,8 @@ public static class Recommender
                 vector = own;
             }
 
-            pool.Add(new RecommendationCandidate(h.Paper, vector, relevant ? h.Score : 0, "", votes(h.Paper.Paper.Id)));
-            hits[h.Paper.Paper.Id] = h;
+            pool.Add(new RecommendationCandidate(h.Paper, vector, relevant ? h.Score : 0, "", votes(h.Paper.Ordinal)));
+            hits[h.Paper.Ordinal] = h;
         }
 
         return (pool.ToArray(), hits);
@@ -105,7 +106,7 @@ public static class Recommender
     /// by their folded surnames before any is parsed.
     /// </summary>
     public static RecommendationCandidate[] WithFollowedAuthors(
-        RecommendationCandidate[] pool, PaperIndex papers, Func<string, int> votes, ProfilePreferences preferences,
+        RecommendationCandidate[] pool, PaperIndex papers, Func<int, int> votes, ProfilePreferences preferences,
         DateTimeOffset since, Func<IndexedPaper, bool>? include, int limit)
     {
         var followed = Followed(preferences);
@@ -130,7 +131,7 @@ public static class Recommender
 
             if (papers.TryGet(paper.Paper.Id, out var current, out var vector))
             {
-                added.Add(new RecommendationCandidate(current!, vector, 0, "", votes(paper.Paper.Id)));
+                added.Add(new RecommendationCandidate(current!, vector, 0, "", votes(paper.Ordinal)));
             }
         }
 

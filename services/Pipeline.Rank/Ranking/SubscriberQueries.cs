@@ -7,10 +7,11 @@ namespace Pipeline.Rank.Ranking;
 /// What a Recommend ranks for: the queries (interests, then seed papers, moved by the voter's
 /// votes), the preferences, the votes, and the papers left out besides what was sent (dislikes
 /// and seeds). One place builds them, so a Recommend and the warm-up of kept rankings
-/// (<see cref="KeptRankingsWarmer"/>) ask the same question.
+/// (<see cref="KeptRankingsWarmer"/>) ask the same question. Voted papers are held by their
+/// numbers (<see cref="PaperOrdinals"/>), as the votes are.
 /// </summary>
 public sealed record RecommendInputs(
-    List<RelevanceQuery> Queries, ProfilePreferences Preferences, IReadOnlyList<string> Liked, IReadOnlyList<string> Disliked);
+    List<RelevanceQuery> Queries, ProfilePreferences Preferences, IReadOnlyList<int> Liked, IReadOnlyList<int> Disliked);
 
 /// <summary>Builds <see cref="RecommendInputs"/> from a subscriber's profile or from a request's interests.</summary>
 public sealed class SubscriberQueries(PaperIndex papers, ProfileIndex profiles, Feedback feedback)
@@ -32,7 +33,7 @@ public sealed class SubscriberQueries(PaperIndex papers, ProfileIndex profiles, 
         var preferences = feedback.PreferencesOf(subscriberId);
         // A seed paper rank does not hold (yet) is skipped for a subscriber: their profile stays usable.
         WithSeeds(queries, preferences);
-        var (liked, disliked) = feedback.OpinionsOf(subscriberId);
+        var (liked, disliked) = feedback.OpinionNumbersOf(subscriberId);
         return new RecommendInputs(ApplyFeedback(queries, liked, disliked), preferences, liked, disliked);
     }
 
@@ -64,15 +65,16 @@ public sealed class SubscriberQueries(PaperIndex papers, ProfileIndex profiles, 
     /// never met has no number and no paper to leave out.
     /// </summary>
     public static int[] Excluded(IEnumerable<string> excludePaperIds, RecommendInputs inputs) =>
-        excludePaperIds.Concat(inputs.Disliked).Concat(inputs.Preferences.SeedPaperIds)
+        excludePaperIds.Concat(inputs.Preferences.SeedPaperIds)
             .Select(id => PaperOrdinals.TryGet(id, out var ordinal) ? ordinal : -1)
+            .Concat(inputs.Disliked)
             .Where(ordinal => ordinal >= 0)
             .Distinct()
             .Order()
             .ToArray();
 
     /// <summary>Rocchio: the votes pull every query towards what was liked and away from what was not.</summary>
-    public List<RelevanceQuery> ApplyFeedback(List<RelevanceQuery> queries, IReadOnlyList<string> liked, IReadOnlyList<string> disliked)
+    public List<RelevanceQuery> ApplyFeedback(List<RelevanceQuery> queries, IReadOnlyList<int> liked, IReadOnlyList<int> disliked)
     {
         var likedCentroid = Centroid(liked);
         var dislikedCentroid = Centroid(disliked);
@@ -104,15 +106,15 @@ public sealed class SubscriberQueries(PaperIndex papers, ProfileIndex profiles, 
         }).ToList();
     }
 
-    private float[]? Centroid(IReadOnlyList<string> paperIds)
+    private float[]? Centroid(IReadOnlyList<int> paperNumbers)
     {
         float[]? sum = null;
         var n = 0;
         // Each voted paper's vector is read into one row on the stack, not a new array a paper.
         Span<float> row = stackalloc float[PaperIndex.Dimensions];
-        foreach (var id in paperIds)
+        foreach (var number in paperNumbers)
         {
-            if (papers.TryGetVector(id, row))
+            if (papers.TryGetVector(number, row))
             {
                 sum ??= new float[PaperIndex.Dimensions];
                 TensorPrimitives.Add(sum, row, sum);

@@ -306,7 +306,8 @@ public sealed class When_recommendation_candidates_need_evidence
 
         var (pool, hits) = Recommender.Candidates(ranker, index, _ => 0, [new RelevanceQuery("knowledge distillation", Meaning)], 10,
             preferences: preferences);
-        Assert.Equal(pool.Select(c => c.Paper.Paper.Id).Order(StringComparer.Ordinal), hits.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(pool.Select(c => c.Paper.Ordinal).Order(), hits.Keys.Order());
+        Assert.All(pool, c => Assert.Same(c.Paper, hits[c.Paper.Ordinal].Paper));
         return pool;
     }
 
