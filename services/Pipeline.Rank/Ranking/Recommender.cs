@@ -47,8 +47,8 @@ public static class Recommender
     /// <paramref name="exclude"/> does not leave out (<see cref="RelevanceRanker.Rank"/>) and
     /// seen since <paramref name="since"/>, each with its vector and votes (<paramref name="votes"/>:
     /// a paper's net votes by its number), and the hits by paper number (for reasons). Vectors,
-    /// votes and hits are found by the number each hit carries, not by hashing its id. Fused relevance is rank-based: the best of a window with nothing on an
-    /// interest still ranks first. So a candidate must also carry evidence of its own
+    /// votes and hits are found by the number each hit carries, not by hashing its id. Fused
+    /// relevance is rank-based: the best of a window with nothing on an interest still ranks first. So a candidate must also carry evidence of its own
     /// (<paramref name="evidence"/>, by default <see cref="HasEvidence(RelevanceHit)"/>): a cosine of
     /// at least <see cref="MinSimilarity"/> to its best interest, or a normalised BM25F of at least
     /// <see cref="MinLexical"/>. A quiet day then gives a shorter digest instead of one filled with
