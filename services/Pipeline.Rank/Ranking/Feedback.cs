@@ -85,23 +85,11 @@ public sealed class Feedback
         }
     }
 
-    /// <summary>The papers a voter liked (+1) and disliked (-1).</summary>
+    /// <summary>The ids of the papers a voter liked (+1) and disliked (-1): <see cref="OpinionNumbersOf"/> as ids.</summary>
     public (IReadOnlyList<string> Liked, IReadOnlyList<string> Disliked) OpinionsOf(string voterId)
     {
-        if (!_opinions.TryGetValue(voterId, out var opinions))
-        {
-            return ([], []);
-        }
-
-        var entries = opinions.Entries;
-        var liked = new List<string>();
-        var disliked = new List<string>();
-        foreach (var entry in entries)
-        {
-            (Opinions.ValueOf(entry) > 0 ? liked : disliked).Add(PaperOrdinals.IdOf(Opinions.OrdinalOf(entry)));
-        }
-
-        return (liked, disliked);
+        var (liked, disliked) = OpinionNumbersOf(voterId);
+        return (liked.Select(PaperOrdinals.IdOf).ToArray(), disliked.Select(PaperOrdinals.IdOf).ToArray());
     }
 
     /// <summary>
