@@ -44,7 +44,7 @@ public sealed class OldGenerationSweep(long afterBytes)
 /// background (concurrent, non-compacting) collection of the whole heap. It does not hand memory
 /// back to the system (the idle trim does that, once quiet: <see cref="IdleMemoryTrimmer"/>); it
 /// stops the heap growing while busy. <c>Memory:SweepWhenOldGrewMegabytes</c> (16; 0 turns it
-/// off) sets it.
+/// off) sets it; rank, whose heap is the largest, sets 4 (docs/benchmarks.md, "Sweeping sooner").
 /// </summary>
 public sealed class OldGenerationSweeper(OldGenerationSweep sweep, ILogger<OldGenerationSweeper> logger, TimeProvider time) : BackgroundService
 {
