@@ -13,6 +13,8 @@ public sealed class IndexLoader(RankStore store, PaperIndex papers, RelevanceRan
 
     /// <summary>Profiles added to the index at a time during the load.</summary>
     private const int ProfileChunk = 1_000;
+
+    /// <summary>Chunks of profiles added between two full garbage collections during the load.</summary>
     private const int CollectEveryProfileChunks = 2;
 
     public async Task StartAsync(CancellationToken cancellationToken)
