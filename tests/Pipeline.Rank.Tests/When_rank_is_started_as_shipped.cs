@@ -17,7 +17,7 @@ public class When_rank_is_started_as_shipped
     public void Its_runtime_caps_the_young_generation_and_collects_in_the_background()
     {
         // The service's built runtimeconfig, as `dotnet Pipeline.Rank.dll` and the image read it.
-        var path = Path.Combine(Path.GetDirectoryName(RepoPaths.ServiceDll("Pipeline.Rank"))!, "Pipeline.Rank.runtimeconfig.json");
+        var path = Path.ChangeExtension(RepoPaths.ServiceDll("Pipeline.Rank"), ".runtimeconfig.json");
         using var config = JsonDocument.Parse(File.ReadAllText(path));
         var properties = config.RootElement.GetProperty("runtimeOptions").GetProperty("configProperties");
 

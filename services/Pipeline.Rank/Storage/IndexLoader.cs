@@ -55,6 +55,7 @@ public sealed class IndexLoader(RankStore store, PaperIndex papers, RelevanceRan
         // (HalfVectors), so only a chunk's fp32 vectors are alive at a time, and none are left for
         // the collection below (a list of them all, a field of this async method's state, would
         // keep 46 MB of them through it at 10,000 subscribers).
+        //
         // As with the papers, what a chunk read (each profile's JSON and fp32 vectors) outlives
         // gen0 while it is indexed and piles up in gen2: at 10,000 subscribers the resident size
         // rose by up to 65 MB in this loop, to the load's peak, until the compaction below. A full
