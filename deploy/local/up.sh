@@ -133,14 +133,20 @@ install_packages() {
     log "Installing ${missing[*]} (apt-get) ..."
     as_root apt-get update
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
-    # The packages start the system's own broker and Redis where an init system runs; this script
-    # runs private ones instead, and the system broker would hold port 5672.
+    # The packages start the system's own broker and Redis where an init system runs, and enable
+    # them at boot; this script runs private ones instead, and the system broker would hold port
+    # 5672 (after the next reboot too, when up.sh would no longer know it installed it).
     local unit
     for unit in rabbitmq-server redis-server; do
-      if [[ " ${missing[*]} " == *" $unit "* ]] && command -v service >/dev/null &&
-        service "$unit" status >/dev/null 2>&1; then
+      [[ " ${missing[*]} " == *" $unit "* ]] || continue
+      if command -v service >/dev/null && service "$unit" status >/dev/null 2>&1; then
         log "Stopping the system $unit that apt-get just started ..."
         as_root service "$unit" stop || true
+      fi
+      if command -v systemctl >/dev/null; then
+        as_root systemctl disable "$unit" >/dev/null 2>&1 || true
+      elif command -v update-rc.d >/dev/null; then
+        as_root update-rc.d "$unit" disable >/dev/null 2>&1 || true
       fi
     done
   fi

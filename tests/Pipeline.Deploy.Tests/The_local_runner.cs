@@ -88,6 +88,62 @@ public sealed class The_local_runner
         Assert.True(result.ExitCode == 0, result.ToString());
     }
 
+    [Theory]
+    [InlineData("systemctl", "systemctl disable")]
+    [InlineData("update-rc.d", "update-rc.d")]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public void A_system_broker_and_redis_it_installs_are_stopped_and_kept_from_starting_at_boot(string initTool, string disableCall)
+    {
+        // up.sh's install step, run against stand-ins for apt-get, service, the init tool and npm
+        // that only record their calls: without the boot-time disable, the system broker comes
+        // back after a reboot and holds port 5672, and up.sh no longer knows it installed it.
+        var work = Directory.CreateTempSubdirectory("up-install-").FullName;
+        try
+        {
+            var bin = Directory.CreateDirectory(Path.Combine(work, "bin")).FullName;
+            var calls = Path.Combine(work, "calls");
+            foreach (var tool in new[] { "apt-get", "service", "npm", "sudo", initTool })
+            {
+                var stub = Path.Combine(bin, tool);
+                File.WriteAllText(stub, $"#!/bin/bash\necho \"{tool} $*\" >> '{calls}'\n" + (tool == "sudo" ? "exec \"$@\"\n" : "exit 0\n"));
+                File.SetUnixFileMode(stub, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            }
+
+            foreach (var real in new[] { "cp", "mkdir", "env" })
+            {
+                File.CreateSymbolicLink(Path.Combine(bin, real), ExternalTool.TryRun("bash", ["-c", $"command -v {real}"])!.Output.Trim());
+            }
+
+            // The two functions as up.sh has them, with the broker's fixed install path pointed
+            // elsewhere so that the machine's own packages do not count as installed.
+            var up = Repository.Read(ShellScript.Up);
+            var functions = string.Concat(new[] { "as_root() {", "install_packages() {" }.Select(start =>
+            {
+                var from = up.IndexOf("\n" + start, StringComparison.Ordinal) + 1;
+                Assert.True(from > 0, $"up.sh has no {start}");
+                return up[from..(up.IndexOf("\n}\n", from, StringComparison.Ordinal) + 3)];
+            })).Replace("/usr/lib/rabbitmq/bin/rabbitmq-server", Path.Combine(work, "no-rabbitmq-server"), StringComparison.Ordinal);
+            var harness = Path.Combine(work, "install.sh");
+            File.WriteAllText(harness, "set -euo pipefail\nlog() { printf '%s\\n' \"$*\"; }\n" +
+                $"here='{Repository.PathOf("deploy/local")}'\ntools='{Path.Combine(work, "tools")}'\n{functions}\ninstall_packages\n");
+
+            var result = ExternalTool.TryRun("/bin/bash", [harness], new Dictionary<string, string?> { ["PATH"] = bin })!;
+
+            Assert.True(result.ExitCode == 0, result.ToString());
+            var made = File.ReadAllLines(calls);
+            Assert.Contains(made, c => c.StartsWith("apt-get install", StringComparison.Ordinal) && c.Contains("rabbitmq-server") && c.Contains("redis-server"));
+            foreach (var unit in new[] { "rabbitmq-server", "redis-server" })
+            {
+                Assert.Contains($"service {unit} stop", made);
+                Assert.Contains(made, c => c.StartsWith(disableCall, StringComparison.Ordinal) && c.Contains(unit) && c.Contains("disable"));
+            }
+        }
+        finally
+        {
+            Directory.Delete(work, recursive: true);
+        }
+    }
+
     [Fact]
     public void Runs_each_service_under_the_supervisor_that_restarts_it_on_exit_code_75()
     {
