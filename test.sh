@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 need=()
-command -v rabbitmq-server >/dev/null 2>&1 || need+=(rabbitmq-server)
+# Debian puts rabbitmq-server in /usr/sbin, which a normal user's PATH leaves out.
+[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || command -v rabbitmq-server >/dev/null 2>&1 || need+=(rabbitmq-server)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 # notify's digest test renders the email in a real browser.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
@@ -15,9 +16,10 @@ command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
 command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || need+=(docker-compose)
 if [ ${#need[@]} -gt 0 ]; then
   echo "Installing ${need[*]} from Debian's packages"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  as_root=()
+  [ "$(id -u)" -eq 0 ] || as_root=(sudo)
+  "${as_root[@]}" apt-get update -qq
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 # The Debian package starts a system RabbitMQ node where it can; the tests start their own nodes
 # on free ports and need neither it nor its port.
