@@ -127,6 +127,40 @@ public sealed class When_callers_share_model_runs(EmbedderFixture fixture)
     }
 
     [Fact]
+    public async Task Texts_of_a_caller_that_gave_up_while_queued_are_never_run()
+    {
+        using var source = new ActivitySource("Pipeline.Embed.Tests." + Guid.NewGuid());
+        var runTexts = new List<int>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = s => s == source,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllData,
+            ActivityStopped = a => { lock (runTexts) { runTexts.Add((int)a.GetTagItem("embed.texts")!); } },
+        };
+        ActivitySource.AddActivityListener(listener);
+        // One text a run, so that what queues behind the busy run cannot join it.
+        await using var batcher = new EmbeddingBatcher(_embedder, new EmbeddingOptions { MaxConcurrentRuns = 1, MaxBatchSize = 1 }, source);
+
+        var busy = batcher.EmbedAsync([string.Join(' ', Enumerable.Repeat("a long text that keeps the model busy", 40))]);
+        using var gaveUp = new CancellationTokenSource();
+        var abandoned = batcher.EmbedAsync(Enumerable.Range(0, 50).Select(i => $"abandoned text {i}").ToArray(), gaveUp.Token);
+        gaveUp.Cancel();
+        using var alreadyGone = new CancellationTokenSource();
+        alreadyGone.Cancel();
+        var late = batcher.EmbedAsync(["gave up before asking"], alreadyGone.Token);
+        var still = batcher.EmbedAsync(["still here"]);
+
+        await busy;
+        Assert.Equal(MiniLmEmbedder.Dimensions, Assert.Single(await still).Length);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => abandoned);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => late);
+        lock (runTexts)
+        {
+            Assert.Equal([1, 1], runTexts); // the busy text and "still here": nothing of the 51 others
+        }
+    }
+
+    [Fact]
     public async Task A_stopped_batcher_refuses_new_work()
     {
         var batcher = new EmbeddingBatcher(_embedder, new EmbeddingOptions { MaxConcurrentRuns = 1 });

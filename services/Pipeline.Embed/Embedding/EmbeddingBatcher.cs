@@ -58,13 +58,20 @@ public sealed class EmbeddingBatcher : IAsyncDisposable
             return Task.FromResult(Array.Empty<float[]>());
         }
 
-        var request = new Request(texts.ToArray(), Activity.Current?.Context, new(TaskCreationOptions.RunContinuationsAsynchronously));
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Task.FromCanceled<float[][]>(cancellationToken);
+        }
+
+        var request = new Request(texts.ToArray(), Activity.Current?.Context, new(TaskCreationOptions.RunContinuationsAsynchronously), cancellationToken);
         if (!_queue.Writer.TryWrite(request))
         {
             throw new ObjectDisposedException(nameof(EmbeddingBatcher));
         }
 
-        // A caller that gives up stops waiting; its texts are still embedded with the others.
+        // A caller that gives up stops waiting at once, and its texts leave the queue unembedded
+        // if no run has taken them yet: a client that keeps calling with tiny deadlines cannot
+        // pile up model time that nobody waits for (and that would hold up papers and queries).
         return request.Done.Task.WaitAsync(cancellationToken);
     }
 
@@ -80,6 +87,12 @@ public sealed class EmbeddingBatcher : IAsyncDisposable
             var share = Math.Clamp((_queue.Reader.Count + _runs - 1) / _runs, 1, _maxBatchSize);
             while (texts < share && _queue.Reader.TryRead(out var request))
             {
+                if (request.Cancellation.IsCancellationRequested)
+                {
+                    request.Done.TrySetCanceled(request.Cancellation);
+                    continue;
+                }
+
                 taken.Add(request);
                 texts += request.Texts.Length;
             }
@@ -151,5 +164,5 @@ public sealed class EmbeddingBatcher : IAsyncDisposable
         await Task.WhenAll(_workers);
     }
 
-    private sealed record Request(string[] Texts, ActivityContext? Caller, TaskCompletionSource<float[][]> Done);
+    private sealed record Request(string[] Texts, ActivityContext? Caller, TaskCompletionSource<float[][]> Done, CancellationToken Cancellation);
 }
