@@ -130,24 +130,67 @@ public sealed class Subscriptions(
             subscriber = Apply(existing, preferences, now) with { Status = SubscriptionStatus.Pending };
         }
 
-        // Repeated calls update the pending subscription without flooding the inbox.
-        var resendAfter = TimeSpan.FromSeconds(options.Value.ConfirmationResendSeconds);
-        var sendConfirmation = subscriber.ConfirmationSentAt is not { } sent || now - sent >= resendAfter;
-        if (sendConfirmation)
+        await store.SaveAsync(subscriber);
+        return await SendConfirmationAsync(subscriber, cancellationToken);
+    }
+
+    /// <summary>
+    /// Emails the confirmation link, at most once per <see cref="NotifyOptions.ConfirmationResendSeconds"/>:
+    /// of concurrent calls, the one that takes the subscriber's gate in Redis sends, the others send
+    /// nothing. A send that fails gives the gate back (the next call sends) and answers with a
+    /// <see cref="SubscriptionException"/>: unavailable when the SMTP server cannot take it now, a
+    /// plain refusal when it refused the address for good. <c>ConfirmationSentAt</c> is written only
+    /// after the server took the email.
+    /// </summary>
+    private async Task<Subscriber> SendConfirmationAsync(Subscriber subscriber, CancellationToken cancellationToken)
+    {
+        var resendAfter = TimeSpan.FromSeconds(Math.Max(1, options.Value.ConfirmationResendSeconds));
+        if (await store.TakeConfirmationGateAsync(subscriber.Id, resendAfter) is not { } gate)
         {
-            subscriber = subscriber with { ConfirmationSentAt = now };
+            // Sent (or being sent) within the window: repeated calls do not flood the inbox.
+            return subscriber;
         }
 
-        await store.SaveAsync(subscriber);
-        if (sendConfirmation)
+        var now = clock.GetUtcNow();
+        var token = tokens.Issue(TokenPurpose.Confirm, subscriber.Id, TimeSpan.FromDays(options.Value.ConfirmationLinkDays));
+        var message = EmailTemplates.Confirmation(mail.Sender, subscriber.Email, subscriber.Interests, Link("confirm", token),
+            $"confirm.{subscriber.Id}.{now.ToUnixTimeSeconds()}@{SenderDomain()}");
+        try
         {
-            var token = tokens.Issue(TokenPurpose.Confirm, subscriber.Id, TimeSpan.FromDays(options.Value.ConfirmationLinkDays));
-            var message = EmailTemplates.Confirmation(mail.Sender, subscriber.Email, subscriber.Interests, Link("confirm", token),
-                $"confirm.{subscriber.Id}.{now.ToUnixTimeSeconds()}@{SenderDomain()}");
             await mail.SendAsync(message, "confirmation", cancellationToken);
         }
+        catch (Exception e)
+        {
+            await ReleaseGateAsync(subscriber.Id, gate);
+            if (e is SmtpUnavailableException)
+            {
+                throw new SubscriptionException(
+                    "Your subscription is saved, but the confirmation email could not be sent just now; please try again in a minute.", unavailable: true);
+            }
 
+            if (e is SmtpRecipientRejectedException)
+            {
+                throw new SubscriptionException($"The mail server refused to deliver to this address ({e.Message}); check the address and subscribe again.");
+            }
+
+            throw;
+        }
+
+        subscriber = subscriber with { ConfirmationSentAt = now };
+        await store.SaveAsync(subscriber);
         return subscriber;
+    }
+
+    /// <summary>Gives the confirmation gate back; if Redis cannot be reached, the gate lapses with its window instead.</summary>
+    private async Task ReleaseGateAsync(string subscriberId, string gate)
+    {
+        try
+        {
+            await store.ReleaseConfirmationGateAsync(subscriberId, gate);
+        }
+        catch (Exception e) when (e is StackExchange.Redis.RedisException or TimeoutException)
+        {
+        }
     }
 
     public async Task<Subscriber> ConfirmAsync(string? token)

@@ -5,8 +5,9 @@ using StackExchange.Redis;
 namespace Pipeline.Notify.Storage;
 
 /// <summary>
-/// Subscribers in notify's Redis: <c>notify:subscriber:{id}</c> (JSON) and the index
-/// <c>notify:email:{address}</c> → id, which keeps one subscriber per address.
+/// Subscribers in notify's Redis: <c>notify:subscriber:{id}</c> (JSON), the index
+/// <c>notify:email:{address}</c> → id, which keeps one subscriber per address, and each pending
+/// subscriber's confirmation gate <c>notify:confirmation-gate:{id}</c>.
 /// </summary>
 public sealed class SubscriberStore(IDatabase redis)
 {
@@ -31,6 +32,30 @@ public sealed class SubscriberStore(IDatabase redis)
     public Task<bool> ClaimEmailAsync(string email, string id) =>
         redis.StringSetAsync(EmailKey(email), id, when: When.NotExists);
 
+    /// <summary>KEYS[1] a key; ARGV[1] a value. Deletes the key only while it holds that value.</summary>
+    private const string DeleteIfScript = """
+        if redis.call('GET', KEYS[1]) == ARGV[1] then
+          return redis.call('DEL', KEYS[1])
+        end
+        return 0
+        """;
+
+    /// <summary>
+    /// Takes the subscriber's confirmation gate, <c>notify:confirmation-gate:{id}</c>, for
+    /// <paramref name="hold"/> (SET NX PX): of any number of concurrent Subscribe calls one gets it
+    /// and sends the confirmation. Answers the gate's own value (for <see cref="ReleaseConfirmationGateAsync"/>),
+    /// or null when a confirmation was sent within <paramref name="hold"/> or is being sent now.
+    /// </summary>
+    public async Task<string?> TakeConfirmationGateAsync(string id, TimeSpan hold)
+    {
+        var token = Guid.NewGuid().ToString("N");
+        return await redis.StringSetAsync(ConfirmationGateKey(id), token, hold, When.NotExists) ? token : null;
+    }
+
+    /// <summary>Gives the gate back after a confirmation that could not be sent, so the next call sends it; only while it is still this one.</summary>
+    public Task ReleaseConfirmationGateAsync(string id, string token) =>
+        redis.ScriptEvaluateAsync(DeleteIfScript, [ConfirmationGateKey(id)], [token]);
+
     public Task SaveAsync(Subscriber subscriber) =>
         redis.StringSetAsync($"notify:subscriber:{subscriber.Id}", JsonSerializer.Serialize(subscriber, Json));
 
@@ -54,4 +79,6 @@ public sealed class SubscriberStore(IDatabase redis)
     }
 
     private static string EmailKey(string email) => $"notify:email:{email.ToLowerInvariant()}";
+
+    private static string ConfirmationGateKey(string id) => $"notify:confirmation-gate:{id}";
 }
