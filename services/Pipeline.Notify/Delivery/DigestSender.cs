@@ -216,15 +216,14 @@ public sealed class DigestSender(
             .ToArray();
     }
 
-    /// <summary>Records the period as done, re-reading the subscriber so a concurrent preference change is kept.</summary>
-    private async Task MarkHandledAsync(string subscriberId, DigestPeriod period, DateTimeOffset? sentAt)
-    {
-        var current = await store.GetAsync(subscriberId);
-        if (current is null || (current.LastDigestPeriod == period.Id && (sentAt is null || current.LastDigestAt == sentAt)))
-        {
-            return;
-        }
-
-        await store.SaveAsync(current with { LastDigestPeriod = period.Id, LastDigestAt = sentAt ?? current.LastDigestAt });
-    }
+    /// <summary>
+    /// Records the period as done, changing only the digest fields of the subscriber as stored at the
+    /// write (<see cref="SubscriberStore.UpdateAsync"/>): an unsubscribe, bounce or preference change
+    /// saved meanwhile is kept.
+    /// </summary>
+    private Task MarkHandledAsync(string subscriberId, DigestPeriod period, DateTimeOffset? sentAt) =>
+        store.UpdateAsync(subscriberId, current =>
+            current.LastDigestPeriod == period.Id && (sentAt is null || current.LastDigestAt == sentAt)
+                ? null
+                : current with { LastDigestPeriod = period.Id, LastDigestAt = sentAt ?? current.LastDigestAt });
 }

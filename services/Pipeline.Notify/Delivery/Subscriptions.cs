@@ -123,14 +123,24 @@ public sealed class Subscriptions(
             {
                 throw new SubscriptionException("A subscription for this address is being created right now; try again.");
             }
+
+            await store.SaveAsync(subscriber);
         }
         else
         {
-            // Pending or unsubscribed: the new preferences replace the old, and a new confirmation is due.
-            subscriber = Apply(existing, preferences, now) with { Status = SubscriptionStatus.Pending };
+            // Pending or unsubscribed: the new preferences replace the old, and a new confirmation is
+            // due. Applied to the record as stored at the write, so a confirmation that came between
+            // is kept (and then this call changes nothing).
+            subscriber = await store.UpdateAsync(existing.Id, current => current.Status is SubscriptionStatus.Active or SubscriptionStatus.Bouncing
+                    ? null
+                    : Apply(current, preferences, now) with { Status = SubscriptionStatus.Pending })
+                ?? throw new SubscriptionException("This subscription changed just now; try again.");
+            if (subscriber.Status is SubscriptionStatus.Active or SubscriptionStatus.Bouncing)
+            {
+                return subscriber;
+            }
         }
 
-        await store.SaveAsync(subscriber);
         return await SendConfirmationAsync(subscriber, cancellationToken);
     }
 
@@ -176,9 +186,7 @@ public sealed class Subscriptions(
             throw;
         }
 
-        subscriber = subscriber with { ConfirmationSentAt = now };
-        await store.SaveAsync(subscriber);
-        return subscriber;
+        return await store.UpdateAsync(subscriber.Id, current => current with { ConfirmationSentAt = now }) ?? subscriber;
     }
 
     /// <summary>Gives the confirmation gate back; if Redis cannot be reached, the gate lapses with its window instead.</summary>
@@ -195,16 +203,21 @@ public sealed class Subscriptions(
 
     public async Task<Subscriber> ConfirmAsync(string? token)
     {
-        var subscriber = await FromToken(token, TokenPurpose.Confirm);
-        if (subscriber.Status is SubscriptionStatus.Unsubscribed)
+        var id = VerifiedId(token, TokenPurpose.Confirm);
+        var now = clock.GetUtcNow();
+        var activated = false;
+        var subscriber = await store.UpdateAsync(id, current =>
         {
-            throw new SubscriptionException("This subscription was cancelled; subscribe again to get a new link.");
-        }
-
-        if (subscriber.Status is SubscriptionStatus.Pending)
+            activated = current.Status is SubscriptionStatus.Pending;
+            return current.Status switch
+            {
+                SubscriptionStatus.Unsubscribed => throw new SubscriptionException("This subscription was cancelled; subscribe again to get a new link."),
+                SubscriptionStatus.Pending => current with { Status = SubscriptionStatus.Active, ChangedAt = now },
+                _ => null,
+            };
+        }) ?? throw NoLongerExists();
+        if (activated)
         {
-            subscriber = subscriber with { Status = SubscriptionStatus.Active, ChangedAt = clock.GetUtcNow() };
-            await store.SaveAsync(subscriber);
             await ScheduleAsync(subscriber);
         }
 
@@ -215,12 +228,12 @@ public sealed class Subscriptions(
 
     public async Task<Subscriber> UnsubscribeAsync(string? token)
     {
-        var subscriber = await FromToken(token, TokenPurpose.Unsubscribe);
-        if (subscriber.Status is not SubscriptionStatus.Unsubscribed)
-        {
-            subscriber = subscriber with { Status = SubscriptionStatus.Unsubscribed, ChangedAt = clock.GetUtcNow() };
-            await store.SaveAsync(subscriber);
-        }
+        var id = VerifiedId(token, TokenPurpose.Unsubscribe);
+        var now = clock.GetUtcNow();
+        var subscriber = await store.UpdateAsync(id, current => current.Status is SubscriptionStatus.Unsubscribed
+                ? null
+                : current with { Status = SubscriptionStatus.Unsubscribed, ChangedAt = now })
+            ?? throw NoLongerExists();
 
         await schedule.RemoveAsync(subscriber.Id);
         await PublishChangeAsync(subscriber);
@@ -233,30 +246,30 @@ public sealed class Subscriptions(
     /// </summary>
     public async Task<Subscriber> UpdatePreferencesAsync(string? token, PreferencesRequest request)
     {
-        var subscriber = await FromToken(token, TokenPurpose.Preferences);
-        if (subscriber.Status is SubscriptionStatus.Unsubscribed or SubscriptionStatus.Bouncing)
+        var id = VerifiedId(token, TokenPurpose.Preferences);
+        var now = clock.GetUtcNow();
+        // Worked out from the record as stored at the write: an unsubscribe or bounce that came
+        // between the read and the write is kept, and then this change is refused.
+        var subscriber = await store.UpdateAsync(id, current =>
         {
-            throw new SubscriptionException("This subscription is no longer active; subscribe again.", notActive: true);
-        }
+            if (current.Status is SubscriptionStatus.Unsubscribed or SubscriptionStatus.Bouncing)
+            {
+                throw new SubscriptionException("This subscription is no longer active; subscribe again.", notActive: true);
+            }
 
-        var filled = request with
-        {
-            Interests = request.Interests.Any(i => !string.IsNullOrWhiteSpace(i)) ? request.Interests : subscriber.Interests,
-            Cadence = string.IsNullOrEmpty(request.Cadence) ? subscriber.Cadence : request.Cadence,
-            TimeZone = string.IsNullOrWhiteSpace(request.TimeZone) ? subscriber.TimeZone : request.TimeZone,
-            // null (a form without these fields) keeps what is stored; a list, even empty, replaces it
-            SeedPaperIds = request.SeedPaperIds ?? subscriber.SeedPaperIds,
-            Authors = request.Authors ?? subscriber.Authors,
-            Categories = request.Categories ?? subscriber.Categories,
-        };
-        var (preferences, error) = SubscriptionRules.Validate(filled, options.Value.DefaultInstantThreshold);
-        if (preferences is null)
-        {
-            throw new SubscriptionException(error!);
-        }
-
-        subscriber = Apply(subscriber, preferences, clock.GetUtcNow());
-        await store.SaveAsync(subscriber);
+            var filled = request with
+            {
+                Interests = request.Interests.Any(i => !string.IsNullOrWhiteSpace(i)) ? request.Interests : current.Interests,
+                Cadence = string.IsNullOrEmpty(request.Cadence) ? current.Cadence : request.Cadence,
+                TimeZone = string.IsNullOrWhiteSpace(request.TimeZone) ? current.TimeZone : request.TimeZone,
+                // null (a form without these fields) keeps what is stored; a list, even empty, replaces it
+                SeedPaperIds = request.SeedPaperIds ?? current.SeedPaperIds,
+                Authors = request.Authors ?? current.Authors,
+                Categories = request.Categories ?? current.Categories,
+            };
+            var (preferences, error) = SubscriptionRules.Validate(filled, options.Value.DefaultInstantThreshold);
+            return preferences is null ? throw new SubscriptionException(error!) : Apply(current, preferences, now);
+        }) ?? throw NoLongerExists();
         if (subscriber.Status is SubscriptionStatus.Active)
         {
             await ScheduleAsync(subscriber);
@@ -272,14 +285,14 @@ public sealed class Subscriptions(
     /// </summary>
     public async Task<Subscriber?> MarkBouncingAsync(string subscriberId, string reason)
     {
-        var subscriber = await store.GetAsync(subscriberId);
+        var now = clock.GetUtcNow();
+        var subscriber = await store.UpdateAsync(subscriberId, current =>
+            current with { Status = SubscriptionStatus.Bouncing, BounceReason = DigestComposer.Excerpt(reason, 300), ChangedAt = now });
         if (subscriber is null)
         {
             return null;
         }
 
-        subscriber = subscriber with { Status = SubscriptionStatus.Bouncing, BounceReason = DigestComposer.Excerpt(reason, 300), ChangedAt = clock.GetUtcNow() };
-        await store.SaveAsync(subscriber);
         await schedule.RemoveAsync(subscriber.Id);
         await PublishChangeAsync(subscriber);
         return subscriber;
@@ -311,17 +324,17 @@ public sealed class Subscriptions(
 
     public string SenderDomain() => mail.Sender.Address[(mail.Sender.Address.IndexOf('@') + 1)..];
 
-    private async Task<Subscriber> FromToken(string? token, TokenPurpose purpose)
+    private async Task<Subscriber> FromToken(string? token, TokenPurpose purpose) =>
+        await store.GetAsync(VerifiedId(token, purpose)) ?? throw NoLongerExists();
+
+    /// <summary>The subscriber a link's token names, when it is valid for <paramref name="purpose"/>.</summary>
+    private string VerifiedId(string? token, TokenPurpose purpose)
     {
         var check = tokens.Verify(token, purpose);
-        if (!check.Valid)
-        {
-            throw new SubscriptionException(check.Error!);
-        }
-
-        return await store.GetAsync(check.SubscriberId!)
-            ?? throw new SubscriptionException("This subscription no longer exists.", notFound: true);
+        return check.Valid ? check.SubscriberId! : throw new SubscriptionException(check.Error!);
     }
+
+    private static SubscriptionException NoLongerExists() => new("This subscription no longer exists.", notFound: true);
 
     /// <summary>
     /// Publishes every subscriber's current state (SubscriberChanged) and, for active subscribers,

@@ -13,9 +13,12 @@ public sealed class SubscriberStore(IDatabase redis)
 {
     internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { Converters = { new JsonStringEnumConverter() } };
 
+    /// <summary>How often <see cref="UpdateAsync"/> reads again after a concurrent write before it gives up.</summary>
+    public const int MaxUpdateAttempts = 10;
+
     public async Task<Subscriber?> GetAsync(string id)
     {
-        var json = await redis.StringGetAsync($"notify:subscriber:{id}");
+        var json = await redis.StringGetAsync(SubscriberKey(id));
         return json.IsNullOrEmpty ? null : JsonSerializer.Deserialize<Subscriber>(json.ToString(), Json);
     }
 
@@ -56,8 +59,50 @@ public sealed class SubscriberStore(IDatabase redis)
     public Task ReleaseConfirmationGateAsync(string id, string token) =>
         redis.ScriptEvaluateAsync(DeleteIfScript, [ConfirmationGateKey(id)], [token]);
 
+    /// <summary>
+    /// Writes a subscriber whole, whatever is stored: for a new subscriber (and tests). A change to a
+    /// stored one goes through <see cref="UpdateAsync"/>, so it cannot undo a concurrent change.
+    /// </summary>
     public Task SaveAsync(Subscriber subscriber) =>
-        redis.StringSetAsync($"notify:subscriber:{subscriber.Id}", JsonSerializer.Serialize(subscriber, Json));
+        redis.StringSetAsync(SubscriberKey(subscriber.Id), JsonSerializer.Serialize(subscriber, Json));
+
+    /// <summary>
+    /// Changes a stored subscriber without losing a concurrent change: reads the stored JSON, applies
+    /// <paramref name="change"/> and writes the result in a transaction that holds only if the
+    /// record is still exactly what was read (<c>Condition.StringEqual</c>). When another write came
+    /// between, it reads again and applies <paramref name="change"/> to the newer record, up to
+    /// <see cref="MaxUpdateAttempts"/> times. <paramref name="change"/> answers null to leave the
+    /// record as it is (it may also throw, which ends the update). Answers the subscriber as stored
+    /// afterwards, or null when there is none.
+    /// </summary>
+    public async Task<Subscriber?> UpdateAsync(string id, Func<Subscriber, Subscriber?> change)
+    {
+        var key = SubscriberKey(id);
+        for (var attempt = 1; attempt <= MaxUpdateAttempts; attempt++)
+        {
+            var json = await redis.StringGetAsync(key);
+            if (json.IsNullOrEmpty)
+            {
+                return null;
+            }
+
+            var current = JsonSerializer.Deserialize<Subscriber>(json.ToString(), Json)!;
+            if (change(current) is not { } changed)
+            {
+                return current;
+            }
+
+            var tx = redis.CreateTransaction();
+            tx.AddCondition(Condition.StringEqual(key, json));
+            _ = tx.StringSetAsync(key, JsonSerializer.Serialize(changed, Json));
+            if (await tx.ExecuteAsync())
+            {
+                return changed;
+            }
+        }
+
+        throw new InvalidOperationException($"Subscriber {id} changed under each of {MaxUpdateAttempts} attempts to update it; try again.");
+    }
 
     /// <summary>
     /// Every subscriber, read with SCAN in pages (an operator's call, such as republishing after
@@ -77,6 +122,8 @@ public sealed class SubscriberStore(IDatabase redis)
             }
         }
     }
+
+    private static string SubscriberKey(string id) => $"notify:subscriber:{id}";
 
     private static string EmailKey(string email) => $"notify:email:{email.ToLowerInvariant()}";
 

@@ -12,13 +12,16 @@ public sealed record RedisCall(string Method, IReadOnlyList<string> Keys)
 /// <summary>
 /// notify's Redis with chosen commands timing out: <see cref="Database"/> passes every call to a
 /// real redis-server, except the calls a rule from <see cref="Fail"/> picks, which end in a
-/// <see cref="RedisTimeoutException"/> without reaching the server. A transaction is judged as one
-/// call when it is executed, by the keys of all it queued.
+/// <see cref="RedisTimeoutException"/> without reaching the server. <see cref="Before"/> runs
+/// something else first, once, right before a chosen call (another request's write landing between
+/// a read and a write). A transaction is judged as one call when it is executed, by the keys of all
+/// it queued.
 /// </summary>
 public sealed class FlakyRedis
 {
     private readonly Lock _gate = new();
     private readonly List<Rule> _rules = [];
+    private readonly List<(Func<RedisCall, bool> Match, Func<Task> Action)> _before = [];
     private int _failed;
 
     public FlakyRedis(IDatabase real)
@@ -47,17 +50,44 @@ public sealed class FlakyRedis
         }
     }
 
+    /// <summary>Runs <paramref name="action"/> once, right before the first call that matches <paramref name="match"/> goes to the server.</summary>
+    public void Before(Func<RedisCall, bool> match, Func<Task> action)
+    {
+        lock (_gate)
+        {
+            _before.Add((match, action));
+        }
+    }
+
     /// <summary>Every call reaches the server again.</summary>
     public void Heal()
     {
         lock (_gate)
         {
             _rules.Clear();
+            _before.Clear();
         }
     }
 
     private Exception? FaultFor(RedisCall call)
     {
+        Func<Task>? before = null;
+        lock (_gate)
+        {
+            var index = _before.FindIndex(b => b.Match(call));
+            if (index >= 0)
+            {
+                before = _before[index].Action;
+                _before.RemoveAt(index);
+            }
+        }
+
+        // Outside any synchronization context, so the action's own awaits cannot wait for this thread.
+        if (before is not null)
+        {
+            Task.Run(before).Wait();
+        }
+
         lock (_gate)
         {
             var rule = _rules.FirstOrDefault(r => r.Remaining > 0 && r.Match(call));

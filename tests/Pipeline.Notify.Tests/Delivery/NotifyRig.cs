@@ -23,15 +23,17 @@ internal sealed class NotifyRig : IAsyncDisposable
         Redis = new FlakyRedis(connection.GetDatabase());
         var db = Redis.Database;
         var clock = TimeProvider.System;
-        var notifyOptions = Options.Create(options);
-        var smtpOptions = Options.Create(new SmtpOptions { Host = smtp.Host, Port = smtp.Port, TimeoutSeconds = 10 });
+        Options = options;
+        var notifyOptions = Microsoft.Extensions.Options.Options.Create(options);
+        var smtpOptions = Microsoft.Extensions.Options.Options.Create(new SmtpOptions { Host = smtp.Host, Port = smtp.Port, TimeoutSeconds = 10 });
         Identity = new ServiceIdentity("notify-test");
         Mail = new MailSender(smtpOptions, new SmtpConnectionPool(smtpOptions, clock), Identity);
         Store = new SubscriberStore(db);
         Instance = new NotifyInstance();
         Ledger = new DeliveryLedger(db, Instance);
         Schedule = new DigestSchedule(db);
-        Subscriptions = new Subscriptions(Store, new SubscriptionTokens("notify test signing key of 32 chars!"u8.ToArray(), clock), Mail, bus, Schedule,
+        Tokens = new SubscriptionTokens("notify test signing key of 32 chars!"u8.ToArray(), clock);
+        Subscriptions = new Subscriptions(Store, Tokens, Mail, bus, Schedule,
             new SubscribeRateLimits(notifyOptions, clock), notifyOptions, clock);
         Digests = new DigestSender(Store, Ledger, Papers, new PaperTraceStore(db), Mail, Subscriptions, bus, new PublishDeadline(TimeSpan.FromSeconds(5)), Identity, clock,
             Logs.For<DigestSender>());
@@ -49,6 +51,8 @@ internal sealed class NotifyRig : IAsyncDisposable
     public NotifyInstance Instance { get; }
     public DeliveryLedger Ledger { get; }
     public DigestSchedule Schedule { get; }
+    public SubscriptionTokens Tokens { get; }
+    public NotifyOptions Options { get; }
     public Subscriptions Subscriptions { get; }
     public DigestSender Digests { get; }
     public AlertSender Alerts { get; }
