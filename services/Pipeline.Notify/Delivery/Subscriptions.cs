@@ -12,7 +12,10 @@ public sealed class SubscriptionException(string message, bool notFound = false,
 {
     public bool NotFound { get; } = notFound;
 
-    /// <summary>The change is saved but could not be passed on in time (the broker did not confirm it): ask again.</summary>
+    /// <summary>
+    /// Asking again shortly should work: the change is saved but could not be passed on in time (the
+    /// broker did not confirm it), or a confirmation email could not be sent just now.
+    /// </summary>
     public bool Unavailable { get; } = unavailable;
 
     public bool RateLimited { get; } = rateLimited;
@@ -107,41 +110,46 @@ public sealed class Subscriptions(
         }
 
         var now = clock.GetUtcNow();
-        var existing = await store.FindByEmailAsync(address);
-        if (existing is { Status: SubscriptionStatus.Active or SubscriptionStatus.Bouncing })
+        // Twice at most: a call that loses the race to create the address's subscriber updates the
+        // one that won.
+        for (var attempt = 0; attempt < 2; attempt++)
         {
-            // An open call must not change a confirmed subscription: that takes the preferences link.
-            return existing;
-        }
-
-        Subscriber subscriber;
-        if (existing is null)
-        {
-            subscriber = Apply(new Subscriber(Guid.NewGuid().ToString("N"), address, preferences.Interests, preferences.Cadence, preferences.TimeZone,
-                preferences.Hour, preferences.MaxPapers, preferences.InstantThreshold, SubscriptionStatus.Pending, now, now, null), preferences, now);
-            if (!await store.ClaimEmailAsync(address, subscriber.Id))
+            var existing = await store.FindByEmailAsync(address);
+            if (existing is { Status: SubscriptionStatus.Active or SubscriptionStatus.Bouncing })
             {
-                throw new SubscriptionException("A subscription for this address is being created right now; try again.");
+                // An open call must not change a confirmed subscription: that takes the preferences link.
+                return existing;
             }
 
-            await store.SaveAsync(subscriber);
-        }
-        else
-        {
+            if (existing is null)
+            {
+                var created = Apply(new Subscriber(Guid.NewGuid().ToString("N"), address, preferences.Interests, preferences.Cadence, preferences.TimeZone,
+                    preferences.Hour, preferences.MaxPapers, preferences.InstantThreshold, SubscriptionStatus.Pending, now, now, null), preferences, now);
+                if (await store.CreateAsync(created))
+                {
+                    return await SendConfirmationAsync(created, cancellationToken);
+                }
+
+                continue;
+            }
+
             // Pending or unsubscribed: the new preferences replace the old, and a new confirmation is
             // due. Applied to the record as stored at the write, so a confirmation that came between
             // is kept (and then this call changes nothing).
-            subscriber = await store.UpdateAsync(existing.Id, current => current.Status is SubscriptionStatus.Active or SubscriptionStatus.Bouncing
-                    ? null
-                    : Apply(current, preferences, now) with { Status = SubscriptionStatus.Pending })
-                ?? throw new SubscriptionException("This subscription changed just now; try again.");
-            if (subscriber.Status is SubscriptionStatus.Active or SubscriptionStatus.Bouncing)
+            var subscriber = await store.UpdateAsync(existing.Id, current => current.Status is SubscriptionStatus.Active or SubscriptionStatus.Bouncing
+                ? null
+                : Apply(current, preferences, now) with { Status = SubscriptionStatus.Pending });
+            if (subscriber is null)
             {
-                return subscriber;
+                continue;
             }
+
+            return subscriber.Status is SubscriptionStatus.Active or SubscriptionStatus.Bouncing
+                ? subscriber
+                : await SendConfirmationAsync(subscriber, cancellationToken);
         }
 
-        return await SendConfirmationAsync(subscriber, cancellationToken);
+        throw new SubscriptionException("The subscription for this address changed just now; try again.", unavailable: true);
     }
 
     /// <summary>

@@ -29,11 +29,38 @@ public sealed class SubscriberStore(IDatabase redis)
     }
 
     /// <summary>
-    /// Claims <paramref name="email"/> for <paramref name="id"/>; false when another subscriber has it
-    /// (two Subscribe calls racing for one new address).
+    /// Stores a new subscriber together with the index of its address, in one transaction that holds
+    /// only while the address is free, so a failure cannot leave the address taken by no subscriber.
+    /// An index that points at no subscriber (left by an older notify that wrote the two apart) counts
+    /// as free and is taken over, again only while it is unchanged. False when another subscriber has
+    /// the address (two Subscribe calls racing for one new address).
     /// </summary>
-    public Task<bool> ClaimEmailAsync(string email, string id) =>
-        redis.StringSetAsync(EmailKey(email), id, when: When.NotExists);
+    public async Task<bool> CreateAsync(Subscriber subscriber)
+    {
+        var emailKey = EmailKey(subscriber.Email);
+        var json = JsonSerializer.Serialize(subscriber, Json);
+        var create = redis.CreateTransaction();
+        create.AddCondition(Condition.KeyNotExists(emailKey));
+        _ = create.StringSetAsync(emailKey, subscriber.Id);
+        _ = create.StringSetAsync(SubscriberKey(subscriber.Id), json);
+        if (await create.ExecuteAsync())
+        {
+            return true;
+        }
+
+        var holder = await redis.StringGetAsync(emailKey);
+        if (holder.IsNullOrEmpty || await redis.KeyExistsAsync(SubscriberKey(holder.ToString())))
+        {
+            return false;
+        }
+
+        var takeOver = redis.CreateTransaction();
+        takeOver.AddCondition(Condition.StringEqual(emailKey, holder));
+        takeOver.AddCondition(Condition.KeyNotExists(SubscriberKey(holder.ToString())));
+        _ = takeOver.StringSetAsync(emailKey, subscriber.Id);
+        _ = takeOver.StringSetAsync(SubscriberKey(subscriber.Id), json);
+        return await takeOver.ExecuteAsync();
+    }
 
     /// <summary>KEYS[1] a key; ARGV[1] a value. Deletes the key only while it holds that value.</summary>
     private const string DeleteIfScript = """
