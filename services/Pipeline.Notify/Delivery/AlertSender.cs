@@ -24,13 +24,15 @@ public enum AlertOutcome
 
 /// <summary>
 /// Emails an instant alert once per (subscriber, paper), however often it is asked: the delivery
-/// ledger's claim is taken before the SMTP transaction and marked sent after the server's 250
-/// reply, and the send is announced with <see cref="DigestSent"/> so rank leaves the paper out of
-/// the subscriber's later digests. Used by <see cref="Consumers.PaperMatchedConsumer"/> for the
-/// broker's message and by <see cref="DeferredAlertSender"/> for alerts kept through an SMTP outage.
-/// Throws <see cref="SmtpUnavailableException"/> when the server is down or answers 4xx (nothing
-/// went out; the claim is released) and <see cref="DeliveryInProgressException"/> when another
-/// consumer holds the claim.
+/// ledger's claim is taken before the SMTP transaction, re-asserted right before it, and marked sent
+/// after the server's 250 reply, and the send is announced with <see cref="DigestSent"/> so rank
+/// leaves the paper out of the subscriber's later digests. Used by
+/// <see cref="Consumers.PaperMatchedConsumer"/> for the broker's message and by
+/// <see cref="DeferredAlertSender"/> for alerts kept through an SMTP outage. Throws
+/// <see cref="SmtpUnavailableException"/> when the server is down or answers 4xx (nothing went out;
+/// the claim is released) and <see cref="DeliveryInProgressException"/> when another consumer holds
+/// the claim. Once the server has taken the alert the claim is never released: recording it is
+/// retried for <see cref="RecordPatience"/>, then the claim is left to expire with its lease.
 /// </summary>
 public sealed class AlertSender(
     SubscriberStore subscribers,
@@ -43,6 +45,9 @@ public sealed class AlertSender(
 {
     /// <summary>How long a claim on a send holds before another consumer may take it over.</summary>
     public static readonly TimeSpan SendLease = TimeSpan.FromMinutes(2);
+
+    /// <summary>How long an alert the SMTP server has taken waits for Redis to record it as sent (well inside <see cref="SendLease"/>). Tests shorten it.</summary>
+    public TimeSpan RecordPatience { get; internal set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>The ledger's key of the alert of <paramref name="match"/>: one per subscriber and paper.</summary>
     public static string DeliveryKey(PaperMatched match) => $"alert:{match.SubscriberId}:{match.Paper.Id}";
@@ -58,7 +63,8 @@ public sealed class AlertSender(
         }
 
         var deliveryKey = DeliveryKey(match);
-        switch (await ledger.BeginAsync(deliveryKey, SendLease))
+        var attempt = await ledger.BeginAsync(deliveryKey, SendLease);
+        switch (attempt.Claim)
         {
             case DeliveryClaim.AlreadySent:
                 // Sent before. Its DigestSent may never have reached the broker (a broker restart
@@ -77,13 +83,20 @@ public sealed class AlertSender(
         var message = EmailTemplates.InstantAlert(mail.Sender, subscriber.Email, match.Paper, match.Reason, subscriptions.UnsubscribeLink(subscriber.Id), messageId);
         try
         {
+            // Only while the claim is still this one (a consumer held up past its lease must not send
+            // beside the one that took the alert over), renewed for the send.
+            if (!await ledger.RenewAsync(attempt, SendLease))
+            {
+                throw new DeliveryInProgressException($"The alert {deliveryKey} was taken over by another consumer.");
+            }
+
             await mail.SendAsync(message, "instant-alert", cancellationToken);
         }
         catch (SmtpRecipientRejectedException e)
         {
             // A permanent refusal of the address: retrying cannot help, and no more mail goes to it.
             logger.LogWarning("The SMTP server refused {Subscriber} for good ({Reply}); the address is now bouncing", subscriber.Id, e.Message);
-            await ledger.RecordBounceAsync(deliveryKey, new DeliveryRecord(deliveryKey, subscriber.Id, "instant", [], clock.GetUtcNow(), messageId)
+            await ledger.RecordBounceAsync(attempt, new DeliveryRecord(deliveryKey, subscriber.Id, "instant", [], clock.GetUtcNow(), messageId)
             {
                 Status = "bounced", Period = "instant", Subject = e.Message,
             });
@@ -92,16 +105,27 @@ public sealed class AlertSender(
         }
         catch
         {
-            // SMTP down or 4xx: released, so the next try sends it.
-            await ledger.AbandonAsync(deliveryKey);
+            // SMTP down or 4xx, nothing went out: released (if still this claim), so the next try sends it.
+            await ledger.AbandonAsync(attempt);
             throw;
         }
 
+        // The SMTP server has the alert: from here on the claim is never released.
         var now = clock.GetUtcNow();
-        await ledger.CompleteAsync(deliveryKey, new DeliveryRecord(deliveryKey, subscriber.Id, "instant", [match.Paper.Id], now, messageId)
+        var recorded = await ledger.CompleteWithinAsync(deliveryKey, new DeliveryRecord(deliveryKey, subscriber.Id, "instant", [match.Paper.Id], now, messageId)
         {
             Period = "instant", Subject = message.Subject,
-        });
+        }, RecordPatience, clock, (e, n) =>
+            logger.LogWarning("The alert {Delivery} is sent but not yet recorded (attempt {Attempt}: {Error}); trying again", deliveryKey, n, e.Message));
+        if (!recorded)
+        {
+            // Answered as sent, so the message is acknowledged and no redelivery comes to try again.
+            logger.LogError("The alert {Delivery} was sent (Message-Id {MessageId}) but could not be recorded as sent within {Patience}. " +
+                "Its claim stays until its lease ends ({Lease}); a send of the same alert after that would email the subscriber a second time",
+                deliveryKey, messageId, RecordPatience, SendLease);
+            return AlertOutcome.Sent;
+        }
+
         await announcer.PublishWithinAsync(new DigestSent(subscriber.Id, "instant", [match.Paper.Id], now), publishDeadline, cancellationToken);
         return AlertOutcome.Sent;
     }

@@ -23,9 +23,12 @@ public sealed record DigestOutcome(DigestOutcomeKind Kind, DigestPeriod Period, 
 
 /// <summary>
 /// Composes and sends one subscriber's digest for one period, at most once: the delivery
-/// <c>digest:{subscriber}:{period}</c> is claimed before composing and marked sent after the SMTP
-/// server's 250 reply. The scheduler and SendDigestNow both come through here. Transient failures
-/// (SMTP or rank unreachable) release the claim and throw, for the caller to try again later.
+/// <c>digest:{subscriber}:{period}</c> is claimed before composing, the claim re-asserted right
+/// before the SMTP transaction, and the delivery marked sent after the server's 250 reply. The
+/// scheduler and SendDigestNow both come through here. Transient failures before the send (SMTP or
+/// rank unreachable) release the claim and throw, for the caller to try again later. Once the
+/// server has taken the digest, nothing releases the claim: a failure to record the send is retried
+/// for <see cref="RecordPatience"/>, and after that the claim is left to expire with its lease.
 /// </summary>
 public sealed class DigestSender(
     SubscriberStore store,
@@ -46,12 +49,19 @@ public sealed class DigestSender(
     /// <summary>Recent deliveries whose papers are left out, on top of what rank leaves out after DigestSent.</summary>
     private const int RecentDeliveries = 30;
 
+    /// <summary>
+    /// How long a digest the SMTP server has taken waits for Redis to record it as sent (well inside
+    /// <see cref="SendLease"/>, which the send renews). Tests shorten it.
+    /// </summary>
+    public TimeSpan RecordPatience { get; internal set; } = TimeSpan.FromMinutes(1);
+
     public static string DeliveryKey(string subscriberId, string periodId) => $"digest:{subscriberId}:{periodId}";
 
     public async Task<DigestOutcome> SendAsync(Subscriber subscriber, DigestPeriod period, CancellationToken cancellationToken)
     {
         var key = DeliveryKey(subscriber.Id, period.Id);
-        switch (await ledger.BeginAsync(key, SendLease))
+        var attempt = await ledger.BeginAsync(key, SendLease);
+        switch (attempt.Claim)
         {
             case DeliveryClaim.AlreadySent:
                 var before = await ledger.GetAsync(key);
@@ -61,71 +71,111 @@ public sealed class DigestSender(
                 return new DigestOutcome(DigestOutcomeKind.InProgress, period, null);
         }
 
+        var messageId = EmailTemplates.DigestMessageId(subscriber.Id, period.Id, subscriptions.SenderDomain());
+        Digest digest;
         try
         {
-            return await ComposeAndSendAsync(subscriber, period, key, cancellationToken);
+            (digest, var links) = await ComposeAsync(subscriber, period, cancellationToken);
+            if (digest.IsEmpty && !subscriber.NoteWhenEmpty)
+            {
+                // Nothing to send and the subscriber skips such days: the period is done, the claim freed
+                // (a later SendDigestNow in the same period may still find something new).
+                await ledger.AbandonAsync(attempt);
+                await MarkHandledAsync(subscriber.Id, period, sentAt: null);
+                return new DigestOutcome(DigestOutcomeKind.NothingNew, period, null);
+            }
+
+            // Composing may have outlasted the lease (a slow rank), and another instance may have
+            // taken the period since: send only while the claim is still this one, renewed for the send.
+            if (!await ledger.RenewAsync(attempt, SendLease))
+            {
+                logger.LogWarning("The {Period} digest of {Subscriber} is no longer claimed by this send (its lease ran out while it was composed); not sent from here",
+                    period.Id, subscriber.Id);
+                return new DigestOutcome(DigestOutcomeKind.InProgress, period, null);
+            }
+
+            var message = EmailTemplates.Digest(mail.Sender, subscriber.Email, digest,
+                subscriptions.UnsubscribeLink(subscriber.Id), subscriptions.PreferencesLink(subscriber.Id), messageId);
+            await mail.SendAsync(message, "digest", cancellationToken, links);
         }
         catch (SmtpRecipientRejectedException e)
         {
             logger.LogWarning("The SMTP server refused {Subscriber} for good ({Reply}); the address is now bouncing", subscriber.Id, e.Message);
-            var bounce = new DeliveryRecord(key, subscriber.Id, "digest", [], clock.GetUtcNow(), EmailTemplates.DigestMessageId(subscriber.Id, period.Id, subscriptions.SenderDomain()))
+            var bounce = new DeliveryRecord(key, subscriber.Id, "digest", [], clock.GetUtcNow(), messageId)
             {
                 Status = "bounced", Period = period.Id, Subject = e.Message,
             };
-            await ledger.RecordBounceAsync(key, bounce);
+            await ledger.RecordBounceAsync(attempt, bounce);
             await subscriptions.MarkBouncingAsync(subscriber.Id, e.Message);
             return new DigestOutcome(DigestOutcomeKind.Bounced, period, bounce);
         }
         catch
         {
-            await ledger.AbandonAsync(key);
+            // Nothing went out: the claim is released so the next try sends at once.
+            await ledger.AbandonAsync(attempt);
             throw;
         }
+
+        // The SMTP server has the digest. From here on the claim is never released: a repeat must
+        // find "sent", or at worst this claim until its lease ends.
+        return await RecordSentAsync(subscriber, period, key, digest, messageId);
     }
 
-    private async Task<DigestOutcome> ComposeAndSendAsync(Subscriber subscriber, DigestPeriod period, string key, CancellationToken cancellationToken)
+    private async Task<(Digest Digest, ActivityLink[] Links)> ComposeAsync(Subscriber subscriber, DigestPeriod period, CancellationToken cancellationToken)
     {
-        Digest digest;
-        ActivityLink[] links;
-        using (var compose = identity.ActivitySource.StartActivity("compose digest"))
-        {
-            compose?.SetTag("notify.subscriber_id", subscriber.Id);
-            compose?.SetTag("notify.digest_period", period.Id);
-            var recent = await ledger.ListAsync(subscriber.Id, RecentDeliveries);
-            var sent = recent.SelectMany(d => d.PaperIds).ToHashSet(StringComparer.Ordinal);
-            var since = subscriber.LastDigestAt ?? period.Start - period.Length;
-            var recommended = papers.RecommendAsync(subscriber, since, subscriber.MaxPapers, sent, cancellationToken);
-            var trending = papers.TrendingAsync(subscriber.Cadence == "weekly", DigestComposer.TrendingCount * 4, cancellationToken);
-            digest = DigestComposer.Compose(subscriber.Id, period, subscriber.Cadence, subscriber.Interests, subscriber.MaxPapers,
-                await recommended, await trending, sent);
-            compose?.SetTag("notify.paper_count", digest.Papers.Count);
+        using var compose = identity.ActivitySource.StartActivity("compose digest");
+        compose?.SetTag("notify.subscriber_id", subscriber.Id);
+        compose?.SetTag("notify.digest_period", period.Id);
+        var recent = await ledger.ListAsync(subscriber.Id, RecentDeliveries);
+        var sent = recent.SelectMany(d => d.PaperIds).ToHashSet(StringComparer.Ordinal);
+        var since = subscriber.LastDigestAt ?? period.Start - period.Length;
+        var recommended = papers.RecommendAsync(subscriber, since, subscriber.MaxPapers, sent, cancellationToken);
+        var trending = papers.TrendingAsync(subscriber.Cadence == "weekly", DigestComposer.TrendingCount * 4, cancellationToken);
+        var digest = DigestComposer.Compose(subscriber.Id, period, subscriber.Cadence, subscriber.Interests, subscriber.MaxPapers,
+            await recommended, await trending, sent);
+        compose?.SetTag("notify.paper_count", digest.Papers.Count);
 
-            // A digest joins many papers' traces: it links to each instead of having one parent.
-            links = await LinksAsync(digest, cancellationToken);
-            foreach (var link in links)
-            {
-                compose?.AddLink(link);
-            }
+        // A digest joins many papers' traces: it links to each instead of having one parent.
+        var links = await LinksAsync(digest, cancellationToken);
+        foreach (var link in links)
+        {
+            compose?.AddLink(link);
         }
 
-        if (digest.IsEmpty && !subscriber.NoteWhenEmpty)
-        {
-            // Nothing to send and the subscriber skips such days: the period is done, the claim freed
-            // (a later SendDigestNow in the same period may still find something new).
-            await ledger.AbandonAsync(key);
-            await MarkHandledAsync(subscriber.Id, period, sentAt: null);
-            return new DigestOutcome(DigestOutcomeKind.NothingNew, period, null);
-        }
+        return (digest, links);
+    }
 
-        var messageId = EmailTemplates.DigestMessageId(subscriber.Id, period.Id, subscriptions.SenderDomain());
-        var message = EmailTemplates.Digest(mail.Sender, subscriber.Email, digest,
-            subscriptions.UnsubscribeLink(subscriber.Id), subscriptions.PreferencesLink(subscriber.Id), messageId);
-        await mail.SendAsync(message, "digest", cancellationToken, links);
-
+    /// <summary>
+    /// Records a digest the SMTP server has taken: marked sent (retried for <see cref="RecordPatience"/>),
+    /// the subscriber's period marked handled, rank told. Answers Sent whatever of this fails, since
+    /// the email went out; what could not be written is logged.
+    /// </summary>
+    private async Task<DigestOutcome> RecordSentAsync(Subscriber subscriber, DigestPeriod period, string key, Digest digest, string messageId)
+    {
         var now = clock.GetUtcNow();
         var record = new DeliveryRecord(key, subscriber.Id, "digest", digest.PaperIds, now, messageId) { Period = period.Id, Subject = digest.Subject };
-        await ledger.CompleteAsync(key, record);
-        await MarkHandledAsync(subscriber.Id, period, now);
+        var recorded = await ledger.CompleteWithinAsync(key, record, RecordPatience, clock, (e, attempt) =>
+            logger.LogWarning("The {Period} digest of {Subscriber} is sent but not yet recorded (attempt {Attempt}: {Error}); trying again",
+                period.Id, subscriber.Id, attempt, e.Message));
+        if (!recorded)
+        {
+            logger.LogError("The {Period} digest of {Subscriber} was sent (Message-Id {MessageId}) but could not be recorded as sent within {Patience}. " +
+                "Its claim stays until its lease ends ({Lease}); a send of the same period after that would email the subscriber a second time",
+                period.Id, subscriber.Id, messageId, RecordPatience, SendLease);
+            return new DigestOutcome(DigestOutcomeKind.Sent, period, record);
+        }
+
+        try
+        {
+            await MarkHandledAsync(subscriber.Id, period, now);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // The ledger says "sent": a repeat answers already_sent and marks the period then.
+            logger.LogWarning("The {Period} digest of {Subscriber} is sent and recorded, but the subscriber's last period could not be updated ({Error})",
+                period.Id, subscriber.Id, e.Message);
+        }
+
         if (digest.PaperIds.Count > 0)
         {
             await AnnounceAsync(new DigestSent(subscriber.Id, period.Id, digest.PaperIds, now));
@@ -166,15 +216,14 @@ public sealed class DigestSender(
             .ToArray();
     }
 
-    /// <summary>Records the period as done, re-reading the subscriber so a concurrent preference change is kept.</summary>
-    private async Task MarkHandledAsync(string subscriberId, DigestPeriod period, DateTimeOffset? sentAt)
-    {
-        var current = await store.GetAsync(subscriberId);
-        if (current is null || (current.LastDigestPeriod == period.Id && (sentAt is null || current.LastDigestAt == sentAt)))
-        {
-            return;
-        }
-
-        await store.SaveAsync(current with { LastDigestPeriod = period.Id, LastDigestAt = sentAt ?? current.LastDigestAt });
-    }
+    /// <summary>
+    /// Records the period as done, changing only the digest fields of the subscriber as stored at the
+    /// write (<see cref="SubscriberStore.UpdateAsync"/>): an unsubscribe, bounce or preference change
+    /// saved meanwhile is kept.
+    /// </summary>
+    private Task MarkHandledAsync(string subscriberId, DigestPeriod period, DateTimeOffset? sentAt) =>
+        store.UpdateAsync(subscriberId, current =>
+            current.LastDigestPeriod == period.Id && (sentAt is null || current.LastDigestAt == sentAt)
+                ? null
+                : current with { LastDigestPeriod = period.Id, LastDigestAt = sentAt ?? current.LastDigestAt });
 }

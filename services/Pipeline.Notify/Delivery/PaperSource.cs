@@ -16,11 +16,19 @@ public interface IPaperSource
 
 /// <summary>
 /// Rank's Recommend and Trending. Trending is the same for everyone, so it is asked once a minute
-/// and shared by every digest composed meanwhile (10,000 digests make one call, not 10,000).
+/// and shared by every digest composed meanwhile (10,000 digests make one call, not 10,000). Both
+/// have deadlines well inside a digest's claim (<see cref="DigestSender.SendLease"/>, 5 minutes),
+/// so a rank that hangs fails the digest (retried later) instead of holding it past its lease.
 /// </summary>
 public sealed class RankPaperSource(RankingService.RankingServiceClient rank, TimeProvider clock) : IPaperSource
 {
     private static readonly TimeSpan TrendingFresh = TimeSpan.FromMinutes(1);
+
+    /// <summary>How long one digest's Recommend may take, both of its calls together (the second asks by interests).</summary>
+    public static readonly TimeSpan DefaultRecommendTimeout = TimeSpan.FromSeconds(60);
+
+    /// <summary><see cref="DefaultRecommendTimeout"/>; tests shorten it.</summary>
+    public TimeSpan RecommendTimeout { get; internal set; } = DefaultRecommendTimeout;
     private readonly Lock _gate = new();
     private readonly Dictionary<bool, (DateTimeOffset At, Task<IReadOnlyList<DigestPaper>> Papers)> _trending = [];
 
@@ -28,9 +36,10 @@ public sealed class RankPaperSource(RankingService.RankingServiceClient rank, Ti
     {
         var request = new RecommendRequest { SubscriberId = subscriber.Id, Since = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(since), Limit = limit };
         request.ExcludePaperIds.AddRange(exclude);
+        var deadline = DateTime.UtcNow + RecommendTimeout;
         try
         {
-            return Map(await rank.RecommendAsync(request, cancellationToken: cancellationToken));
+            return Map(await rank.RecommendAsync(request, deadline: deadline, cancellationToken: cancellationToken));
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
         {
@@ -39,7 +48,7 @@ public sealed class RankPaperSource(RankingService.RankingServiceClient rank, Ti
             request.Interests.AddRange(subscriber.Interests);
             request.Authors.AddRange(subscriber.Authors);
             request.Categories.AddRange(subscriber.Categories);
-            return Map(await rank.RecommendAsync(request, cancellationToken: cancellationToken));
+            return Map(await rank.RecommendAsync(request, deadline: deadline, cancellationToken: cancellationToken));
         }
     }
 

@@ -12,7 +12,10 @@ public sealed class SubscriptionException(string message, bool notFound = false,
 {
     public bool NotFound { get; } = notFound;
 
-    /// <summary>The change is saved but could not be passed on in time (the broker did not confirm it): ask again.</summary>
+    /// <summary>
+    /// Asking again shortly should work: the change is saved but could not be passed on in time (the
+    /// broker did not confirm it), or a confirmation email could not be sent just now.
+    /// </summary>
     public bool Unavailable { get; } = unavailable;
 
     public bool RateLimited { get; } = rateLimited;
@@ -107,61 +110,122 @@ public sealed class Subscriptions(
         }
 
         var now = clock.GetUtcNow();
-        var existing = await store.FindByEmailAsync(address);
-        if (existing is { Status: SubscriptionStatus.Active or SubscriptionStatus.Bouncing })
+        // Twice at most: a call that loses the race to create the address's subscriber updates the
+        // one that won.
+        for (var attempt = 0; attempt < 2; attempt++)
         {
-            // An open call must not change a confirmed subscription: that takes the preferences link.
-            return existing;
-        }
-
-        Subscriber subscriber;
-        if (existing is null)
-        {
-            subscriber = Apply(new Subscriber(Guid.NewGuid().ToString("N"), address, preferences.Interests, preferences.Cadence, preferences.TimeZone,
-                preferences.Hour, preferences.MaxPapers, preferences.InstantThreshold, SubscriptionStatus.Pending, now, now, null), preferences, now);
-            if (!await store.ClaimEmailAsync(address, subscriber.Id))
+            var existing = await store.FindByEmailAsync(address);
+            if (existing is { Status: SubscriptionStatus.Active or SubscriptionStatus.Bouncing })
             {
-                throw new SubscriptionException("A subscription for this address is being created right now; try again.");
+                // An open call must not change a confirmed subscription: that takes the preferences link.
+                return existing;
             }
-        }
-        else
-        {
-            // Pending or unsubscribed: the new preferences replace the old, and a new confirmation is due.
-            subscriber = Apply(existing, preferences, now) with { Status = SubscriptionStatus.Pending };
+
+            if (existing is null)
+            {
+                var created = Apply(new Subscriber(Guid.NewGuid().ToString("N"), address, preferences.Interests, preferences.Cadence, preferences.TimeZone,
+                    preferences.Hour, preferences.MaxPapers, preferences.InstantThreshold, SubscriptionStatus.Pending, now, now, null), preferences, now);
+                if (await store.CreateAsync(created))
+                {
+                    return await SendConfirmationAsync(created, cancellationToken);
+                }
+
+                continue;
+            }
+
+            // Pending or unsubscribed: the new preferences replace the old, and a new confirmation is
+            // due. Applied to the record as stored at the write, so a confirmation that came between
+            // is kept (and then this call changes nothing).
+            var subscriber = await store.UpdateAsync(existing.Id, current => current.Status is SubscriptionStatus.Active or SubscriptionStatus.Bouncing
+                ? null
+                : Apply(current, preferences, now) with { Status = SubscriptionStatus.Pending });
+            if (subscriber is null)
+            {
+                continue;
+            }
+
+            return subscriber.Status is SubscriptionStatus.Active or SubscriptionStatus.Bouncing
+                ? subscriber
+                : await SendConfirmationAsync(subscriber, cancellationToken);
         }
 
-        // Repeated calls update the pending subscription without flooding the inbox.
-        var resendAfter = TimeSpan.FromSeconds(options.Value.ConfirmationResendSeconds);
-        var sendConfirmation = subscriber.ConfirmationSentAt is not { } sent || now - sent >= resendAfter;
-        if (sendConfirmation)
+        throw new SubscriptionException("The subscription for this address changed just now; try again.", unavailable: true);
+    }
+
+    /// <summary>
+    /// Emails the confirmation link, at most once per <see cref="NotifyOptions.ConfirmationResendSeconds"/>:
+    /// of concurrent calls, the one that takes the subscriber's gate in Redis sends, the others send
+    /// nothing. A send that fails gives the gate back (the next call sends) and answers with a
+    /// <see cref="SubscriptionException"/>: unavailable when the SMTP server cannot take it now, a
+    /// plain refusal when it refused the address for good. <c>ConfirmationSentAt</c> is written only
+    /// after the server took the email.
+    /// </summary>
+    private async Task<Subscriber> SendConfirmationAsync(Subscriber subscriber, CancellationToken cancellationToken)
+    {
+        var resendAfter = TimeSpan.FromSeconds(Math.Max(1, options.Value.ConfirmationResendSeconds));
+        if (await store.TakeConfirmationGateAsync(subscriber.Id, resendAfter) is not { } gate)
         {
-            subscriber = subscriber with { ConfirmationSentAt = now };
+            // Sent (or being sent) within the window: repeated calls do not flood the inbox.
+            return subscriber;
         }
 
-        await store.SaveAsync(subscriber);
-        if (sendConfirmation)
+        var now = clock.GetUtcNow();
+        var token = tokens.Issue(TokenPurpose.Confirm, subscriber.Id, TimeSpan.FromDays(options.Value.ConfirmationLinkDays));
+        var message = EmailTemplates.Confirmation(mail.Sender, subscriber.Email, subscriber.Interests, Link("confirm", token),
+            $"confirm.{subscriber.Id}.{now.ToUnixTimeSeconds()}@{SenderDomain()}");
+        try
         {
-            var token = tokens.Issue(TokenPurpose.Confirm, subscriber.Id, TimeSpan.FromDays(options.Value.ConfirmationLinkDays));
-            var message = EmailTemplates.Confirmation(mail.Sender, subscriber.Email, subscriber.Interests, Link("confirm", token),
-                $"confirm.{subscriber.Id}.{now.ToUnixTimeSeconds()}@{SenderDomain()}");
             await mail.SendAsync(message, "confirmation", cancellationToken);
         }
+        catch (Exception e)
+        {
+            await ReleaseGateAsync(subscriber.Id, gate);
+            if (e is SmtpUnavailableException)
+            {
+                throw new SubscriptionException(
+                    "Your subscription is saved, but the confirmation email could not be sent just now; please try again in a minute.", unavailable: true);
+            }
 
-        return subscriber;
+            if (e is SmtpRecipientRejectedException)
+            {
+                throw new SubscriptionException($"The mail server refused to deliver to this address ({e.Message}); check the address and subscribe again.");
+            }
+
+            throw;
+        }
+
+        return await store.UpdateAsync(subscriber.Id, current => current with { ConfirmationSentAt = now }) ?? subscriber;
+    }
+
+    /// <summary>Gives the confirmation gate back; if Redis cannot be reached, the gate lapses with its window instead.</summary>
+    private async Task ReleaseGateAsync(string subscriberId, string gate)
+    {
+        try
+        {
+            await store.ReleaseConfirmationGateAsync(subscriberId, gate);
+        }
+        catch (Exception e) when (e is StackExchange.Redis.RedisException or TimeoutException)
+        {
+        }
     }
 
     public async Task<Subscriber> ConfirmAsync(string? token)
     {
-        var subscriber = await FromToken(token, TokenPurpose.Confirm);
-        if (subscriber.Status is SubscriptionStatus.Unsubscribed)
+        var id = VerifiedId(token, TokenPurpose.Confirm);
+        var now = clock.GetUtcNow();
+        var activated = false;
+        var subscriber = await store.UpdateAsync(id, current =>
         {
-            throw new SubscriptionException("This subscription was cancelled; subscribe again to get a new link.");
-        }
-
-        if (subscriber.Status is SubscriptionStatus.Pending)
+            activated = current.Status is SubscriptionStatus.Pending;
+            return current.Status switch
+            {
+                SubscriptionStatus.Unsubscribed => throw new SubscriptionException("This subscription was cancelled; subscribe again to get a new link."),
+                SubscriptionStatus.Pending => current with { Status = SubscriptionStatus.Active, ChangedAt = now },
+                _ => null,
+            };
+        }) ?? throw NoLongerExists();
+        if (activated)
         {
-            subscriber = subscriber with { Status = SubscriptionStatus.Active, ChangedAt = clock.GetUtcNow() };
-            await store.SaveAsync(subscriber);
             await ScheduleAsync(subscriber);
         }
 
@@ -172,12 +236,12 @@ public sealed class Subscriptions(
 
     public async Task<Subscriber> UnsubscribeAsync(string? token)
     {
-        var subscriber = await FromToken(token, TokenPurpose.Unsubscribe);
-        if (subscriber.Status is not SubscriptionStatus.Unsubscribed)
-        {
-            subscriber = subscriber with { Status = SubscriptionStatus.Unsubscribed, ChangedAt = clock.GetUtcNow() };
-            await store.SaveAsync(subscriber);
-        }
+        var id = VerifiedId(token, TokenPurpose.Unsubscribe);
+        var now = clock.GetUtcNow();
+        var subscriber = await store.UpdateAsync(id, current => current.Status is SubscriptionStatus.Unsubscribed
+                ? null
+                : current with { Status = SubscriptionStatus.Unsubscribed, ChangedAt = now })
+            ?? throw NoLongerExists();
 
         await schedule.RemoveAsync(subscriber.Id);
         await PublishChangeAsync(subscriber);
@@ -190,30 +254,30 @@ public sealed class Subscriptions(
     /// </summary>
     public async Task<Subscriber> UpdatePreferencesAsync(string? token, PreferencesRequest request)
     {
-        var subscriber = await FromToken(token, TokenPurpose.Preferences);
-        if (subscriber.Status is SubscriptionStatus.Unsubscribed or SubscriptionStatus.Bouncing)
+        var id = VerifiedId(token, TokenPurpose.Preferences);
+        var now = clock.GetUtcNow();
+        // Worked out from the record as stored at the write: an unsubscribe or bounce that came
+        // between the read and the write is kept, and then this change is refused.
+        var subscriber = await store.UpdateAsync(id, current =>
         {
-            throw new SubscriptionException("This subscription is no longer active; subscribe again.", notActive: true);
-        }
+            if (current.Status is SubscriptionStatus.Unsubscribed or SubscriptionStatus.Bouncing)
+            {
+                throw new SubscriptionException("This subscription is no longer active; subscribe again.", notActive: true);
+            }
 
-        var filled = request with
-        {
-            Interests = request.Interests.Any(i => !string.IsNullOrWhiteSpace(i)) ? request.Interests : subscriber.Interests,
-            Cadence = string.IsNullOrEmpty(request.Cadence) ? subscriber.Cadence : request.Cadence,
-            TimeZone = string.IsNullOrWhiteSpace(request.TimeZone) ? subscriber.TimeZone : request.TimeZone,
-            // null (a form without these fields) keeps what is stored; a list, even empty, replaces it
-            SeedPaperIds = request.SeedPaperIds ?? subscriber.SeedPaperIds,
-            Authors = request.Authors ?? subscriber.Authors,
-            Categories = request.Categories ?? subscriber.Categories,
-        };
-        var (preferences, error) = SubscriptionRules.Validate(filled, options.Value.DefaultInstantThreshold);
-        if (preferences is null)
-        {
-            throw new SubscriptionException(error!);
-        }
-
-        subscriber = Apply(subscriber, preferences, clock.GetUtcNow());
-        await store.SaveAsync(subscriber);
+            var filled = request with
+            {
+                Interests = request.Interests.Any(i => !string.IsNullOrWhiteSpace(i)) ? request.Interests : current.Interests,
+                Cadence = string.IsNullOrEmpty(request.Cadence) ? current.Cadence : request.Cadence,
+                TimeZone = string.IsNullOrWhiteSpace(request.TimeZone) ? current.TimeZone : request.TimeZone,
+                // null (a form without these fields) keeps what is stored; a list, even empty, replaces it
+                SeedPaperIds = request.SeedPaperIds ?? current.SeedPaperIds,
+                Authors = request.Authors ?? current.Authors,
+                Categories = request.Categories ?? current.Categories,
+            };
+            var (preferences, error) = SubscriptionRules.Validate(filled, options.Value.DefaultInstantThreshold);
+            return preferences is null ? throw new SubscriptionException(error!) : Apply(current, preferences, now);
+        }) ?? throw NoLongerExists();
         if (subscriber.Status is SubscriptionStatus.Active)
         {
             await ScheduleAsync(subscriber);
@@ -229,14 +293,14 @@ public sealed class Subscriptions(
     /// </summary>
     public async Task<Subscriber?> MarkBouncingAsync(string subscriberId, string reason)
     {
-        var subscriber = await store.GetAsync(subscriberId);
+        var now = clock.GetUtcNow();
+        var subscriber = await store.UpdateAsync(subscriberId, current =>
+            current with { Status = SubscriptionStatus.Bouncing, BounceReason = DigestComposer.Excerpt(reason, 300), ChangedAt = now });
         if (subscriber is null)
         {
             return null;
         }
 
-        subscriber = subscriber with { Status = SubscriptionStatus.Bouncing, BounceReason = DigestComposer.Excerpt(reason, 300), ChangedAt = clock.GetUtcNow() };
-        await store.SaveAsync(subscriber);
         await schedule.RemoveAsync(subscriber.Id);
         await PublishChangeAsync(subscriber);
         return subscriber;
@@ -268,17 +332,17 @@ public sealed class Subscriptions(
 
     public string SenderDomain() => mail.Sender.Address[(mail.Sender.Address.IndexOf('@') + 1)..];
 
-    private async Task<Subscriber> FromToken(string? token, TokenPurpose purpose)
+    private async Task<Subscriber> FromToken(string? token, TokenPurpose purpose) =>
+        await store.GetAsync(VerifiedId(token, purpose)) ?? throw NoLongerExists();
+
+    /// <summary>The subscriber a link's token names, when it is valid for <paramref name="purpose"/>.</summary>
+    private string VerifiedId(string? token, TokenPurpose purpose)
     {
         var check = tokens.Verify(token, purpose);
-        if (!check.Valid)
-        {
-            throw new SubscriptionException(check.Error!);
-        }
-
-        return await store.GetAsync(check.SubscriberId!)
-            ?? throw new SubscriptionException("This subscription no longer exists.", notFound: true);
+        return check.Valid ? check.SubscriberId! : throw new SubscriptionException(check.Error!);
     }
+
+    private static SubscriptionException NoLongerExists() => new("This subscription no longer exists.", notFound: true);
 
     /// <summary>
     /// Publishes every subscriber's current state (SubscriberChanged) and, for active subscribers,

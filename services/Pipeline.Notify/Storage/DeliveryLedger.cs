@@ -6,7 +6,7 @@ namespace Pipeline.Notify.Storage;
 /// <summary>What <see cref="DeliveryLedger.BeginAsync"/> found.</summary>
 public enum DeliveryClaim
 {
-    /// <summary>This consumer holds the claim and must send, then call CompleteAsync.</summary>
+    /// <summary>This caller holds the claim and must send, then call CompleteAsync.</summary>
     Claimed,
 
     /// <summary>The email went out before: do nothing.</summary>
@@ -17,14 +17,24 @@ public enum DeliveryClaim
 }
 
 /// <summary>
+/// One call of <see cref="DeliveryLedger.BeginAsync"/>: what it found and, when it
+/// <see cref="DeliveryClaim.Claimed"/>, the value that marks this claim and no other
+/// ("sending:{instance}:{random}"). Releasing, renewing or bouncing a delivery acts only while the
+/// key still holds that value.
+/// </summary>
+public sealed record DeliveryAttempt(DeliveryClaim Claim, string DeliveryKey, string Owner);
+
+/// <summary>
 /// The idempotency record of every email: <c>notify:delivery:{key}</c> is written as
-/// "sending:{instance}" (with a lease) before the SMTP transaction and as "sent" after the server's
-/// 250 reply. A redelivered message finds "sent" and sends nothing. A claim whose notify instance
-/// has died (its <see cref="NotifyInstance"/> heartbeat has lapsed, within
+/// "sending:{instance}:{random}" (with a lease) before the SMTP transaction and as "sent" after the
+/// server's 250 reply. A redelivered message finds "sent" and sends nothing. A claim whose notify
+/// instance has died (its <see cref="NotifyInstance"/> heartbeat has lapsed, within
 /// <see cref="NotifyInstance.HeartbeatTtl"/>) is taken over at once, so the redelivery of a crashed
 /// consumer's message sends the email instead of waiting out the lease; a claim without a live
 /// owner otherwise expires with its lease. If the SMTP server had accepted the email just before
 /// the crash, it goes out twice: the one window SMTP leaves open.
+/// A claim is released or renewed only by its own holder (compare-and-delete, compare-and-expire):
+/// a late release never frees another's claim, and nothing but a new claim replaces "sent".
 /// The delivery log <c>notify:deliveries:{subscriber}</c> keeps the newest deliveries.
 /// </summary>
 public sealed class DeliveryLedger(IDatabase redis, NotifyInstance? instance = null)
@@ -32,11 +42,12 @@ public sealed class DeliveryLedger(IDatabase redis, NotifyInstance? instance = n
     private const int LogLength = 500;
 
     /// <summary>
-    /// KEYS[1] the delivery, KEYS[2] this instance's heartbeat; ARGV[1] this claim ("sending:{me}"),
-    /// ARGV[2] the lease (ms), ARGV[3] the heartbeat key prefix, ARGV[4] the heartbeat TTL (ms).
-    /// Claims a free delivery, or takes over one whose owner's heartbeat is gone; answers the value
-    /// it found otherwise. The heartbeat is written with the claim, so a claim never has an owner
-    /// that looks dead.
+    /// KEYS[1] the delivery, KEYS[2] this instance's heartbeat; ARGV[1] this claim
+    /// ("sending:{me}:{random}"), ARGV[2] the lease (ms), ARGV[3] the heartbeat key prefix, ARGV[4]
+    /// the heartbeat TTL (ms). Claims a free delivery, or takes over one whose owner's heartbeat is
+    /// gone; answers the value it found otherwise. The heartbeat is written with the claim, so a
+    /// claim never has an owner that looks dead. (Claims written before the random part was added,
+    /// "sending:{instance}", are read alike.)
     /// </summary>
     private const string ClaimScript = """
         redis.call('SET', KEYS[2], '1', 'PX', ARGV[4])
@@ -45,7 +56,7 @@ public sealed class DeliveryLedger(IDatabase redis, NotifyInstance? instance = n
           redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
           return 'claimed'
         end
-        local owner = string.match(current, '^sending:(.+)$')
+        local owner = string.match(current, '^sending:([^:]+)')
         if owner and redis.call('EXISTS', ARGV[3] .. owner) == 0 then
           redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
           return 'claimed'
@@ -53,40 +64,130 @@ public sealed class DeliveryLedger(IDatabase redis, NotifyInstance? instance = n
         return current
         """;
 
-    public async Task<DeliveryClaim> BeginAsync(string deliveryKey, TimeSpan lease)
+    /// <summary>KEYS[1] the delivery; ARGV[1] the claim. Deletes the key only while it holds that claim.</summary>
+    private const string ReleaseScript = """
+        if redis.call('GET', KEYS[1]) == ARGV[1] then
+          return redis.call('DEL', KEYS[1])
+        end
+        return 0
+        """;
+
+    /// <summary>KEYS[1] the delivery; ARGV[1] the claim, ARGV[2] the lease (ms). Extends the lease only while the key holds that claim.</summary>
+    private const string RenewScript = """
+        if redis.call('GET', KEYS[1]) == ARGV[1] then
+          redis.call('PEXPIRE', KEYS[1], ARGV[2])
+          return 1
+        end
+        return 0
+        """;
+
+    /// <summary>
+    /// KEYS[1] the delivery, KEYS[2] its record, KEYS[3] the subscriber's log; ARGV[1] the record
+    /// (JSON), ARGV[2] the log's last index. Marks the delivery sent, keeps its record and logs it,
+    /// once: a repeat (a retry after a timeout whose command did reach Redis) changes nothing.
+    /// </summary>
+    private const string CompleteScript = """
+        if redis.call('GET', KEYS[1]) == 'sent' and redis.call('EXISTS', KEYS[2]) == 1 then
+          return 0
+        end
+        redis.call('SET', KEYS[1], 'sent')
+        redis.call('SET', KEYS[2], ARGV[1])
+        redis.call('LPUSH', KEYS[3], ARGV[1])
+        redis.call('LTRIM', KEYS[3], 0, ARGV[2])
+        return 1
+        """;
+
+    /// <summary>
+    /// KEYS[1] the delivery, KEYS[2] the subscriber's log; ARGV[1] the claim, ARGV[2] the bounce
+    /// record (JSON), ARGV[3] the log's last index. Logs the bounce and releases the claim if it is
+    /// still this one.
+    /// </summary>
+    private const string BounceScript = """
+        if redis.call('GET', KEYS[1]) == ARGV[1] then
+          redis.call('DEL', KEYS[1])
+        end
+        redis.call('LPUSH', KEYS[2], ARGV[2])
+        redis.call('LTRIM', KEYS[2], 0, ARGV[3])
+        return 1
+        """;
+
+    /// <summary>Claims the delivery for <paramref name="lease"/>, or says why not.</summary>
+    public async Task<DeliveryAttempt> BeginAsync(string deliveryKey, TimeSpan lease)
     {
-        var key = $"notify:delivery:{deliveryKey}";
+        var key = Key(deliveryKey);
+        var owner = $"sending:{instance?.Id ?? "-"}:{Guid.NewGuid():N}";
         if (instance is null)
         {
-            if (await redis.StringSetAsync(key, "sending", lease, When.NotExists))
+            if (await redis.StringSetAsync(key, owner, lease, When.NotExists))
             {
-                return DeliveryClaim.Claimed;
+                return new DeliveryAttempt(DeliveryClaim.Claimed, deliveryKey, owner);
             }
 
-            return await redis.StringGetAsync(key) == "sent" ? DeliveryClaim.AlreadySent : DeliveryClaim.InProgress;
+            return new DeliveryAttempt(await redis.StringGetAsync(key) == "sent" ? DeliveryClaim.AlreadySent : DeliveryClaim.InProgress, deliveryKey, owner);
         }
 
         var found = (string?)await redis.ScriptEvaluateAsync(ClaimScript,
             [key, NotifyInstance.HeartbeatKeyPrefix + instance.Id],
-            ["sending:" + instance.Id, (long)lease.TotalMilliseconds, NotifyInstance.HeartbeatKeyPrefix, (long)NotifyInstance.HeartbeatTtl.TotalMilliseconds]);
-        return found switch
+            [owner, (long)lease.TotalMilliseconds, NotifyInstance.HeartbeatKeyPrefix, (long)NotifyInstance.HeartbeatTtl.TotalMilliseconds]);
+        var claim = found switch
         {
             "claimed" => DeliveryClaim.Claimed,
             "sent" => DeliveryClaim.AlreadySent,
             _ => DeliveryClaim.InProgress,
         };
+        return new DeliveryAttempt(claim, deliveryKey, owner);
     }
 
+    /// <summary>
+    /// Right before the SMTP transaction: true, with the lease extended to <paramref name="lease"/>,
+    /// while the delivery still holds this claim; false when it does not (the claim expired and
+    /// another took it, or the email was sent meanwhile), and then nothing may be sent.
+    /// </summary>
+    public async Task<bool> RenewAsync(DeliveryAttempt attempt, TimeSpan lease) =>
+        (long)await redis.ScriptEvaluateAsync(RenewScript, [Key(attempt.DeliveryKey)], [attempt.Owner, (long)lease.TotalMilliseconds]) == 1;
+
+    /// <summary>
+    /// Marks the delivery sent, with its record and a log entry (once, however often it is called).
+    /// Unconditional: the email went out, whoever holds the claim now.
+    /// </summary>
     public async Task CompleteAsync(string deliveryKey, DeliveryRecord record)
     {
         var json = JsonSerializer.Serialize(record, SubscriberStore.Json);
-        var tx = redis.CreateTransaction();
-        _ = tx.StringSetAsync($"notify:delivery:{deliveryKey}", "sent");
         // The record beside the marker, so a repeated SendDigestNow can answer with what went out.
-        _ = tx.StringSetAsync($"notify:delivery-record:{deliveryKey}", json);
-        _ = tx.ListLeftPushAsync($"notify:deliveries:{record.SubscriberId}", json);
-        _ = tx.ListTrimAsync($"notify:deliveries:{record.SubscriberId}", 0, LogLength - 1);
-        await tx.ExecuteAsync();
+        await redis.ScriptEvaluateAsync(CompleteScript,
+            [Key(deliveryKey), $"notify:delivery-record:{deliveryKey}", $"notify:deliveries:{record.SubscriberId}"],
+            [json, LogLength - 1]);
+    }
+
+    /// <summary>
+    /// <see cref="CompleteAsync"/> for an email the SMTP server has taken, tried again (waits of
+    /// 0.25 s doubling up to 5 s) until it works or <paramref name="patience"/> has passed: the
+    /// email went out, and waiting for Redis beats a claim released or left to expire, after which
+    /// the email would be sent again. False when every try failed; <paramref name="failed"/> hears
+    /// of each failure.
+    /// </summary>
+    public async Task<bool> CompleteWithinAsync(string deliveryKey, DeliveryRecord record, TimeSpan patience, TimeProvider clock, Action<Exception, int>? failed = null)
+    {
+        var giveUpAt = clock.GetUtcNow() + patience;
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await CompleteAsync(deliveryKey, record);
+                return true;
+            }
+            catch (Exception e) when (e is RedisException or TimeoutException)
+            {
+                failed?.Invoke(e, attempt);
+                var wait = TimeSpan.FromSeconds(Math.Min(5, 0.25 * Math.Pow(2, Math.Min(attempt - 1, 10))));
+                if (clock.GetUtcNow() + wait > giveUpAt)
+                {
+                    return false;
+                }
+
+                await Task.Delay(wait, clock);
+            }
+        }
     }
 
     /// <summary>The record of a completed delivery, if there is one.</summary>
@@ -97,25 +198,26 @@ public sealed class DeliveryLedger(IDatabase redis, NotifyInstance? instance = n
     }
 
     /// <summary>
-    /// Logs a send that the SMTP server refused for good, and releases the claim: nothing went out,
-    /// and the subscriber is bouncing, so nothing will try again.
+    /// Logs a send that the SMTP server refused for good, and releases the claim if it is still this
+    /// one: nothing went out, and the subscriber is bouncing, so nothing will try again.
     /// </summary>
-    public async Task RecordBounceAsync(string deliveryKey, DeliveryRecord record)
-    {
-        var tx = redis.CreateTransaction();
-        _ = tx.KeyDeleteAsync($"notify:delivery:{deliveryKey}");
-        _ = tx.ListLeftPushAsync($"notify:deliveries:{record.SubscriberId}", JsonSerializer.Serialize(record, SubscriberStore.Json));
-        _ = tx.ListTrimAsync($"notify:deliveries:{record.SubscriberId}", 0, LogLength - 1);
-        await tx.ExecuteAsync();
-    }
+    public Task RecordBounceAsync(DeliveryAttempt attempt, DeliveryRecord record) =>
+        redis.ScriptEvaluateAsync(BounceScript, [Key(attempt.DeliveryKey), $"notify:deliveries:{record.SubscriberId}"],
+            [attempt.Owner, JsonSerializer.Serialize(record, SubscriberStore.Json), LogLength - 1]);
 
-    /// <summary>Lets a failed send be tried again at once instead of after the lease.</summary>
-    public Task AbandonAsync(string deliveryKey) =>
-        redis.KeyDeleteAsync($"notify:delivery:{deliveryKey}");
+    /// <summary>
+    /// Lets a failed send be tried again at once instead of after the lease. Only for a send the
+    /// SMTP server has not taken; it deletes the claim only while the key still holds it, never
+    /// "sent" nor a claim another has taken since.
+    /// </summary>
+    public Task AbandonAsync(DeliveryAttempt attempt) =>
+        redis.ScriptEvaluateAsync(ReleaseScript, [Key(attempt.DeliveryKey)], [attempt.Owner]);
 
     public async Task<IReadOnlyList<DeliveryRecord>> ListAsync(string subscriberId, int limit)
     {
         var items = await redis.ListRangeAsync($"notify:deliveries:{subscriberId}", 0, limit - 1);
         return items.Select(i => JsonSerializer.Deserialize<DeliveryRecord>(i.ToString(), SubscriberStore.Json)!).ToArray();
     }
+
+    private static string Key(string deliveryKey) => $"notify:delivery:{deliveryKey}";
 }

@@ -1,0 +1,133 @@
+using Pipeline.Contracts.Messages;
+using Pipeline.Notify.Delivery;
+using Pipeline.Notify.Templates;
+
+namespace Pipeline.Notify.Tests.Delivery;
+
+/// <summary>
+/// Once the SMTP server has taken an email, nothing that fails afterwards (Redis timing out while
+/// the send is recorded) may lead to it being sent again: the scheduler's retry, a repeated
+/// SendDigestNow or a redelivered PaperMatched must find the email sent, or at worst still claimed.
+/// </summary>
+public sealed class When_redis_fails_after_an_email_is_sent : IAsyncLifetime
+{
+    private NotifyRig _rig = null!;
+
+    public async Task InitializeAsync() => _rig = await NotifyRig.StartAsync();
+
+    public async Task DisposeAsync() => await _rig.DisposeAsync();
+
+    private static string DigestId(string subscriber) =>
+        EmailTemplates.DigestMessageId(subscriber, DigestSamples.Period.Id, "pipeline.localhost");
+
+    [Fact]
+    public async Task A_timeout_while_the_subscriber_is_marked_does_not_send_the_digest_again()
+    {
+        var subscriber = await _rig.ActiveSubscriberAsync();
+        _rig.Redis.Fail(c => c.Touches("notify:subscriber:"));
+
+        await SendIgnoringFailureAsync(subscriber);
+        Assert.True(_rig.Redis.Failed > 0, "the fault never hit");
+        _rig.Redis.Heal();
+
+        // The scheduler tries again after DigestRetrySeconds.
+        var again = await _rig.Digests.SendAsync(subscriber, DigestSamples.Period, CancellationToken.None);
+
+        Assert.Equal(DigestOutcomeKind.AlreadySent, again.Kind);
+        Assert.Single(_rig.EmailsWithId(DigestId(subscriber.Id)));
+    }
+
+    [Fact]
+    public async Task A_sent_digest_whose_record_takes_a_few_tries_is_recorded_once_and_not_sent_again()
+    {
+        var subscriber = await _rig.ActiveSubscriberAsync();
+        _rig.Redis.Fail(c => c.Touches("notify:delivery-record:"), times: 2);
+
+        var first = await SendIgnoringFailureAsync(subscriber);
+        var again = await _rig.Digests.SendAsync(subscriber, DigestSamples.Period, CancellationToken.None);
+
+        Assert.Equal(DigestOutcomeKind.Sent, first?.Kind);
+        Assert.Equal(DigestOutcomeKind.AlreadySent, again.Kind);
+        Assert.Single(_rig.EmailsWithId(DigestId(subscriber.Id)));
+        Assert.Single(await _rig.Ledger.ListAsync(subscriber.Id, 10));
+        Assert.True(_rig.Redis.Failed > 0, "the fault never hit");
+    }
+
+    [Fact]
+    public async Task A_sent_digest_that_cannot_be_recorded_keeps_its_claim_so_a_retry_sends_nothing()
+    {
+        var subscriber = await _rig.ActiveSubscriberAsync();
+        _rig.Digests.RecordPatience = TimeSpan.FromSeconds(1);
+        _rig.Redis.Fail(c => c.Touches("notify:delivery-record:"));
+
+        var first = await SendIgnoringFailureAsync(subscriber);
+        _rig.Redis.Heal();
+        var again = await _rig.Digests.SendAsync(subscriber, DigestSamples.Period, CancellationToken.None);
+
+        Assert.Equal(DigestOutcomeKind.Sent, first?.Kind);
+        Assert.Equal(DigestOutcomeKind.InProgress, again.Kind);
+        Assert.Single(_rig.EmailsWithId(DigestId(subscriber.Id)));
+        Assert.Contains(_rig.Logs.Entries, e => e.Level == Microsoft.Extensions.Logging.LogLevel.Error && e.Message.Contains("second time", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_sent_alert_whose_record_takes_a_few_tries_is_not_sent_again_on_redelivery()
+    {
+        var subscriber = await _rig.ActiveSubscriberAsync("instant1", cadence: "instant");
+        var match = Match(subscriber.Id, "2611.00042");
+        _rig.Redis.Fail(c => c.Touches("notify:delivery-record:"), times: 2);
+
+        var first = await AlertIgnoringFailureAsync(match);
+        var redelivered = await AlertIgnoringFailureAsync(match);
+
+        Assert.Equal(AlertOutcome.Sent, first);
+        Assert.Equal(AlertOutcome.AlreadySent, redelivered);
+        Assert.Single(_rig.Smtp.Messages, e => e.Message.MessageId == $"alert.{subscriber.Id}.2611.00042@pipeline.localhost");
+        Assert.True(_rig.Redis.Failed > 0, "the fault never hit");
+    }
+
+    [Fact]
+    public async Task A_sent_alert_that_cannot_be_recorded_is_acknowledged_and_its_claim_kept()
+    {
+        var subscriber = await _rig.ActiveSubscriberAsync("instant2", cadence: "instant");
+        var match = Match(subscriber.Id, "2611.00043");
+        _rig.Alerts.RecordPatience = TimeSpan.FromSeconds(1);
+        _rig.Redis.Fail(c => c.Touches("notify:delivery-record:"));
+
+        var first = await _rig.Alerts.SendAsync(match, _rig.Bus, CancellationToken.None);
+        _rig.Redis.Heal();
+
+        Assert.Equal(AlertOutcome.Sent, first);
+        await Assert.ThrowsAsync<DeliveryInProgressException>(() => _rig.Alerts.SendAsync(match, _rig.Bus, CancellationToken.None));
+        Assert.Single(_rig.Smtp.Messages, e => e.Message.MessageId == $"alert.{subscriber.Id}.2611.00043@pipeline.localhost");
+    }
+
+    private static PaperMatched Match(string subscriberId, string paperId) =>
+        new(subscriberId, new PaperSummary(paperId, 1, "Coral bleaching", "Reefs bleach in heatwaves.", ["Ada Lovelace"], ["q-bio.PE"],
+            DateTimeOffset.UtcNow.AddDays(-1), $"https://arxiv.org/abs/{paperId}", "arxiv-api", 3), 0.71, "coral reefs", "matches your interest 'coral reefs'",
+            DateTimeOffset.UtcNow);
+
+    private async Task<AlertOutcome?> AlertIgnoringFailureAsync(PaperMatched match)
+    {
+        try
+        {
+            return await _rig.Alerts.SendAsync(match, _rig.Bus, CancellationToken.None);
+        }
+        catch (Exception e) when (e is StackExchange.Redis.RedisException or TimeoutException or DeliveryInProgressException)
+        {
+            return null;
+        }
+    }
+
+    private async Task<DigestOutcome?> SendIgnoringFailureAsync(Pipeline.Notify.Storage.Subscriber subscriber)
+    {
+        try
+        {
+            return await _rig.Digests.SendAsync(subscriber, DigestSamples.Period, CancellationToken.None);
+        }
+        catch (Exception e) when (e is StackExchange.Redis.RedisException or TimeoutException)
+        {
+            return null;
+        }
+    }
+}
