@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Text;
+using Microsoft.AspNetCore.Http.Features;
 using Pipeline.Notify.Delivery;
 using Pipeline.Notify.Storage;
 
@@ -15,6 +16,9 @@ namespace Pipeline.Notify.Pages;
 /// </summary>
 public static class SubscriptionPages
 {
+    /// <summary>The largest preferences form taken (every field of a generous form fits many times over).</summary>
+    public const int MaxFormBytes = 64 * 1024;
+
     public static WebApplication MapSubscriptionPages(this WebApplication app)
     {
         app.MapGet("/confirm", async (string? token, Subscriptions subscriptions) =>
@@ -64,7 +68,23 @@ public static class SubscriptionPages
 
         app.MapPost("/preferences", async (HttpRequest request, Subscriptions subscriptions) =>
         {
-            var form = request.HasFormContentType ? await request.ReadFormAsync() : null;
+            // The form is read before its token can be checked, so what anyone may send is small:
+            // the whole body at most MaxFormBytes (Kestrel's default would be 30 MB).
+            if (request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodyLimit)
+            {
+                bodyLimit.MaxRequestBodySize = MaxFormBytes;
+            }
+
+            IFormCollection? form;
+            try
+            {
+                form = request.HasFormContentType ? await request.ReadFormAsync() : null;
+            }
+            catch (Exception e) when (e is BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } or InvalidDataException)
+            {
+                return Page(413, "Your preferences were not saved", $"<p>The form is larger than {MaxFormBytes / 1024} KB; nothing was changed.</p>");
+            }
+
             var token = form?["token"].ToString() is { Length: > 0 } t ? t : request.Query["token"].ToString();
             try
             {

@@ -221,6 +221,20 @@ public sealed class HostileGrpcTests(RabbitMqFixture rabbit, PipelineFixture pip
         Assert.NotNull(await Pipeline.Embed.GetModelAsync(new GetModelRequest()));
     }
 
+    [Fact]
+    public async Task Notify_whose_Subscribe_anyone_may_call_refuses_a_message_over_1_MB()
+    {
+        var twoMegabytes = new string('x', 2 * 1024 * 1024);
+
+        var e = await Assert.ThrowsAsync<RpcException>(() => Pipeline.Notify.SubscribeAsync(new SubscribeRequest
+        {
+            Email = $"two-megabytes-{Guid.NewGuid():N}@example.org", Interests = { twoMegabytes }, Cadence = Cadence.Daily,
+        }).ResponseAsync);
+
+        Assert.Equal(StatusCode.ResourceExhausted, e.StatusCode);
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, (await HealthAfterRefusalAsync("notify")).Status);
+    }
+
     /// <summary>Writes one message and completes the stream; the server may answer first, and then the write fails or never ends.</summary>
     private static async Task WriteThenCompleteAsync<T>(IClientStreamWriter<T> stream, T message)
     {

@@ -131,4 +131,23 @@ public sealed class HostileLinkTests(RabbitMqFixture rabbit, PipelineFixture pip
         Assert.Equal(HttpStatusCode.BadRequest, lateSave.StatusCode);
         Assert.Equal(unsubscribed, await StateAsync(id));
     }
+
+    [Fact]
+    public async Task A_preferences_form_of_a_megabyte_is_refused_before_it_is_read()
+    {
+        // The form is read before its token can be checked: whoever reaches the page could make
+        // notify buffer 30 MB a request (Kestrel's default). A form over 64 KB gets a 413 page.
+        var huge = new string('x', 1024 * 1024);
+        using var answer = await Http.PostAsync(Page("/preferences", null), new FormUrlEncodedContent([
+            new("token", "not-checked-before-the-size"), new("interests", huge)]));
+        var page = await answer.Content.ReadAsStringAsync();
+
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, answer.StatusCode);
+        Assert.Contains("64 KB", page);
+
+        // A form of ordinary size still reaches the token check.
+        using var small = await Http.PostAsync(Page("/preferences", null), new FormUrlEncodedContent([
+            new("token", "not-a-token"), new("interests", "graph neural networks")]));
+        Assert.Equal(HttpStatusCode.BadRequest, small.StatusCode);
+    }
 }
