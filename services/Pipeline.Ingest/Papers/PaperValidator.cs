@@ -55,6 +55,11 @@ public static partial class PaperValidator
 
     private static PaperValidation ValidateOrThrow(PaperSubmission submission)
     {
+        if (submission.Unreadable is { } unreadable)
+        {
+            return PaperValidation.Reject(unreadable);
+        }
+
         var rawId = (submission.Id ?? "").Trim();
         if (rawId.Length == 0)
         {
@@ -335,6 +340,12 @@ public sealed record PaperSubmission(
     /// <c>replace</c> announcements, which are new versions of papers announced before.
     /// </summary>
     public bool OnlyIfKnown { get; init; }
+
+    /// <summary>
+    /// Why the paper as sent cannot be read, when a field could not even be converted (a protobuf
+    /// timestamp that is no time): validation rejects the paper with this reason. Null otherwise.
+    /// </summary>
+    public string? Unreadable { get; init; }
 }
 
 /// <summary>Either a clean paper or the reason it was refused.</summary>

@@ -1,4 +1,7 @@
+using Google.Protobuf.WellKnownTypes;
+using Pipeline.Ingest.Grpc;
 using Pipeline.Ingest.Papers;
+using ProtoPaper = Pipeline.Contracts.Ingest.V1.Paper;
 using static Pipeline.Ingest.Tests.Intake.IntakeHarness;
 
 namespace Pipeline.Ingest.Tests.Intake;
@@ -26,5 +29,29 @@ public sealed class PaperIntakeSpecs : IAsyncLifetime
         Assert.NotNull(await _ingest.Store.GetAsync("2410.00001"));
         Assert.NotNull(await _ingest.Store.GetAsync("2410.00003"));
         Assert.Equal(["2410.00001", "2410.00003"], _ingest.Published.Select(p => p.Paper.Id));
+    }
+
+    [Fact]
+    public async Task A_paper_with_an_invalid_timestamp_is_rejected_alone_and_the_rest_of_the_call_is_stored()
+    {
+        static ProtoPaper Proto(string id) => new()
+        {
+            Id = id, Title = "Listening to honeybee hives", Abstract = "We record the hum of the hive.", Authors = { "Ada Lovelace" },
+            PublishedAt = Timestamp.FromDateTimeOffset(new DateTimeOffset(2024, 10, 22, 0, 0, 0, TimeSpan.Zero)),
+        };
+        var afterYear9999 = Proto("2410.00002");
+        afterYear9999.PublishedAt = new Timestamp { Seconds = 253_402_300_800 };
+        var badNanos = Proto("2410.00003");
+        badNanos.Metadata = new() { UpdatedAt = new Timestamp { Seconds = 1_729_555_200, Nanos = -1 } };
+        ProtoPaper[] call = [Proto("2410.00001"), afterYear9999, badNanos, Proto("2410.00004")];
+
+        // What SubmitPapers and ImportPapers do with each paper of a call or stream.
+        var results = await _ingest.Intake.SubmitAsync(call.Select(PaperMapping.ToSubmission).ToArray(), CancellationToken.None);
+
+        Assert.Equal([IntakeOutcome.Accepted, IntakeOutcome.Rejected, IntakeOutcome.Rejected, IntakeOutcome.Accepted], results.Select(r => r.Outcome));
+        Assert.Equal(("2410.00002", "published_at is not a valid timestamp (years 1 to 9999, nanos 0 to 999999999)"), (results[1].Id, results[1].Reason));
+        Assert.Equal(("2410.00003", "metadata.updated_at is not a valid timestamp (years 1 to 9999, nanos 0 to 999999999)"), (results[2].Id, results[2].Reason));
+        Assert.Equal(["2410.00001", "2410.00004"], _ingest.Published.Select(p => p.Paper.Id));
+        Assert.Null(await _ingest.Store.GetAsync("2410.00002"));
     }
 }
