@@ -10,7 +10,9 @@ namespace Pipeline.Ingest.Sources;
 /// The arXiv query API, newest updates first, page by page. The cursor is the newest
 /// <c>updated</c> time of the last complete poll (the watermark): a poll pages until a page holds
 /// nothing newer, so the next poll after a restart fetches one page, not everything. While a poll
-/// pages, the cursor also holds where it is, so a restart mid-poll resumes at that page.
+/// pages, the cursor also holds where it is, so a restart mid-poll resumes at that page, and so
+/// does the next poll after one that stopped at <see cref="ArxivApiOptions.MaxResultsPerPoll"/>
+/// before reaching the watermark: the watermark moves only once every update after it was taken.
 /// </summary>
 public sealed class ArxivApiSource(ArxivApiOptions options, SourceHttp http) : HttpPaperSource(SourceName, options, http)
 {
@@ -48,21 +50,37 @@ public sealed class ArxivApiSource(ArxivApiOptions options, SourceHttp http) : H
 
             start += entries;
             taken += entries;
-            var reachedWatermark = cursor.Watermark is { } mark && !(newest > mark);
+            var reachedWatermark = newest is { } n && cursor.Watermark is { } mark && n <= mark;
             var done = entries == 0
                 || reachedWatermark
-                || (feed.TotalResults is { } total && start >= total)
-                || taken >= _options.MaxResultsPerPoll;
+                || (feed.TotalResults is { } total && start >= total);
             if (done)
             {
-                var watermark = pending > cursor.Watermark || cursor.Watermark is null ? pending : cursor.Watermark;
-                await poll.SaveCursorAsync(new ArxivApiCursor(watermark, null, null).Write());
+                await poll.SaveCursorAsync(new ArxivApiCursor(Later(pending, cursor.Watermark), null, null).Write());
+                return;
+            }
+
+            if (taken >= _options.MaxResultsPerPoll)
+            {
+                if (cursor.Watermark is null)
+                {
+                    // The first poll: what lies behind the cap is older than anything a user waits
+                    // for, and the next poll starts from the newest paper seen.
+                    await poll.SaveCursorAsync(new ArxivApiCursor(pending, null, null).Write());
+                    return;
+                }
+
+                // Updates remain between here and the watermark: the next poll pages on from
+                // here until it reaches the watermark, and only then moves it.
+                await poll.SaveCursorAsync(new ArxivApiCursor(cursor.Watermark, start, pending).Write());
                 return;
             }
 
             await poll.SaveCursorAsync(new ArxivApiCursor(cursor.Watermark, start, pending).Write());
         }
     }
+
+    private static DateTimeOffset? Later(DateTimeOffset? a, DateTimeOffset? b) => a > b || b is null ? a : b;
 
     /// <summary>The query of the configured categories (ORed) and search query, ANDed.</summary>
     public string SearchQuery()
