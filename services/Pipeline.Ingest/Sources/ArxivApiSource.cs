@@ -26,6 +26,7 @@ public sealed class ArxivApiSource(ArxivApiOptions options, SourceHttp http) : H
         var start = cursor.ResumeStart ?? 0;
         var pending = cursor.PendingWatermark;
         var taken = 0;
+        var emptyAnswers = 0;
         var pageSize = Math.Clamp(_options.PageSize, 1, 2_000);
         while (true)
         {
@@ -38,10 +39,26 @@ public sealed class ArxivApiSource(ArxivApiOptions options, SourceHttp http) : H
                 throw new SourceErrorException($"arXiv answered HTTP 400 to {fetched.Url}");
             }
 
+            var entries = feed.Papers.Count + feed.Rejections.Count;
+            if (entries == 0 && feed.TotalResults is { } expected && start < expected)
+            {
+                // arXiv now and then answers an empty page although results remain (arxiv.py
+                // retries those too): ask again, and failing that, keep this page in the cursor
+                // and fail the poll, so the next one asks for it again instead of skipping the rest.
+                if (++emptyAnswers < Math.Max(1, HttpOptions.MaxAttempts))
+                {
+                    continue;
+                }
+
+                await poll.SaveCursorAsync(new ArxivApiCursor(cursor.Watermark, start, pending).Write());
+                throw new SourceErrorException(
+                    $"arXiv answered an empty page at start {start} of {expected} results {emptyAnswers} times; the next poll asks for it again");
+            }
+
+            emptyAnswers = 0;
             await poll.RejectAsync(feed.Rejections);
             await poll.SubmitAsync(feed.Papers, cancellationToken);
 
-            var entries = feed.Papers.Count + feed.Rejections.Count;
             var newest = feed.Papers.Select(p => p.Metadata?.UpdatedAt ?? p.PublishedAt).Max();
             if (newest > pending || pending is null)
             {

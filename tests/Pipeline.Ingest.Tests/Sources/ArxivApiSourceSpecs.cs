@@ -151,6 +151,44 @@ public class ArxivApiSourceSpecs
     }
 
     [Fact]
+    public async Task An_empty_page_arxiv_answers_by_mistake_is_asked_again_and_the_poll_goes_on()
+    {
+        var papers = Updates(1, 50, Monday);
+        // The second request (start 10) answers an empty page that still says 50 results.
+        await using var server = await ServeUpdates(() => papers, (start, request) => request == 2 ? Fixtures.ArxivPage(50, start, []) : null);
+        var poll = new RecordingPoll();
+
+        await UpdatesSource(server.BaseUrl).PollAsync(poll, CancellationToken.None);
+
+        Assert.Equal(50, poll.Papers.Count);
+        Assert.Equal(new ArxivApiCursor(Monday, null, null), ArxivApiCursor.Read(poll.SavedCursor));
+    }
+
+    [Fact]
+    public async Task Empty_pages_before_the_last_result_fail_the_poll_and_the_next_poll_asks_for_that_page_again()
+    {
+        var papers = Updates(1, 50, Monday);
+        var broken = true;
+        await using var server = await ServeUpdates(() => papers, (start, _) => broken && start == 20 ? Fixtures.ArxivPage(50, start, []) : null);
+        var source = UpdatesSource(server.BaseUrl);
+
+        var first = new RecordingPoll();
+        var error = await Assert.ThrowsAsync<SourceErrorException>(() => source.PollAsync(first, CancellationToken.None));
+
+        Assert.Contains("empty page at start 20 of 50 results", error.Message);
+        Assert.Equal(20, first.Papers.Count);
+        Assert.Equal(new ArxivApiCursor(null, 20, Monday), ArxivApiCursor.Read(first.SavedCursor));
+
+        broken = false;
+        var second = new RecordingPoll(first.SavedCursor);
+        await source.PollAsync(second, CancellationToken.None);
+
+        Assert.Equal(30, second.Papers.Count);
+        Assert.Equal(50, first.Papers.Keys.Union(second.Papers.Keys).Count());
+        Assert.Equal(new ArxivApiCursor(Monday, null, null), ArxivApiCursor.Read(second.SavedCursor));
+    }
+
+    [Fact]
     public void Categories_and_query_make_one_search_query()
     {
         var source = new ArxivApiSource(new ArxivApiOptions { Categories = ["cs.LG", "cs.CL"], Query = "abs:diffusion" }, null!);
