@@ -22,8 +22,7 @@ public sealed class PaperIntake(PaperStore store, IBus bus, PublishDeadline publ
     public async Task<IReadOnlyList<IntakeResult>> SubmitAsync(IReadOnlyList<PaperSubmission> submissions, CancellationToken cancellationToken)
     {
         var results = new IntakeResult[submissions.Count];
-        var valid = new List<(int Index, PaperSummary Paper, bool OnlyIfKnown)>();
-        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var validated = new List<(int Index, PaperSummary Paper, bool OnlyIfKnown)>();
         for (var i = 0; i < submissions.Count; i++)
         {
             var validation = PaperValidator.Validate(submissions[i]);
@@ -31,15 +30,13 @@ public sealed class PaperIntake(PaperStore store, IBus bus, PublishDeadline publ
             {
                 results[i] = new IntakeResult(i, submissions[i].Id ?? "", IntakeOutcome.Rejected, validation.Reason);
             }
-            else if (!seen.Add(paper.Id))
-            {
-                results[i] = new IntakeResult(i, paper.Id, IntakeOutcome.Rejected, "the same id appears earlier in this request");
-            }
             else
             {
-                valid.Add((i, paper, submissions[i].OnlyIfKnown));
+                validated.Add((i, paper, submissions[i].OnlyIfKnown));
             }
         }
+
+        var valid = TakeOnePerId(validated, results);
 
         var existing = await store.GetManyAsync(valid.Select(v => v.Paper.Id).ToArray());
         var now = clock.GetUtcNow();
@@ -84,6 +81,34 @@ public sealed class PaperIntake(PaperStore store, IBus bus, PublishDeadline publ
         }
 
         return results;
+    }
+
+    /// <summary>
+    /// One paper per id: where an id occurs more than once in a batch (two versions in one page of
+    /// a JSON Lines file, a client that sends a paper twice), the highest version is taken and, on
+    /// equal or absent versions, the last occurrence (a file appended later holds the newer
+    /// record). The others are duplicates superseded within the request, not errors. The paper
+    /// is taken as new unless every occurrence was a replacement only of a paper already held.
+    /// </summary>
+    private static List<(int Index, PaperSummary Paper, bool OnlyIfKnown)> TakeOnePerId(
+        List<(int Index, PaperSummary Paper, bool OnlyIfKnown)> validated, IntakeResult[] results)
+    {
+        var taken = new List<(int Index, PaperSummary Paper, bool OnlyIfKnown)>(validated.Count);
+        foreach (var occurrences in validated.GroupBy(v => v.Paper.Id, StringComparer.Ordinal))
+        {
+            var winner = occurrences.MaxBy(v => (v.Paper.Version, v.Index));
+            foreach (var other in occurrences.Where(v => v.Index != winner.Index))
+            {
+                var why = winner.Paper.Version > other.Paper.Version
+                    ? $"superseded within this request by version {winner.Paper.Version} of the same paper"
+                    : "superseded within this request by a later entry with the same id";
+                results[other.Index] = new IntakeResult(other.Index, other.Paper.Id, IntakeOutcome.Duplicate, why);
+            }
+
+            taken.Add(winner with { OnlyIfKnown = occurrences.All(v => v.OnlyIfKnown) });
+        }
+
+        return taken;
     }
 }
 

@@ -54,4 +54,30 @@ public sealed class PaperIntakeSpecs : IAsyncLifetime
         Assert.Equal(["2410.00001", "2410.00004"], _ingest.Published.Select(p => p.Paper.Id));
         Assert.Null(await _ingest.Store.GetAsync("2410.00002"));
     }
+
+    [Fact]
+    public async Task Two_versions_of_one_paper_in_a_batch_store_the_newest_and_the_other_is_a_duplicate_not_an_error()
+    {
+        var results = await _ingest.Intake.SubmitAsync(
+        [
+            Paper("2410.00001v2", title: "Version two"),
+            Paper("2410.00002"),
+            Paper("2410.00001v3", title: "Version three"),
+            Paper("2410.00001v1", title: "Version one"),
+            Paper("2410.00003", title: "Sent first"),
+            Paper("2410.00003", title: "Sent last"),
+        ], CancellationToken.None);
+
+        Assert.Equal(
+            [IntakeOutcome.Duplicate, IntakeOutcome.Accepted, IntakeOutcome.Accepted, IntakeOutcome.Duplicate, IntakeOutcome.Duplicate, IntakeOutcome.Accepted],
+            results.Select(r => r.Outcome));
+        Assert.Equal([0, 1, 2, 3, 4, 5], results.Select(r => r.Index));
+        Assert.Contains("superseded within this request by version 3", results[0].Reason);
+        Assert.Contains("superseded within this request by a later entry", results[4].Reason);
+        Assert.Equal(
+            ["2410.00001 v3 Version three", "2410.00002 v0 Listening to honeybee hives", "2410.00003 v0 Sent last"],
+            _ingest.Published.Select(p => $"{p.Paper.Id} v{p.Paper.Version} {p.Paper.Title}").Order(StringComparer.Ordinal));
+        var stored = await _ingest.Store.GetAsync("2410.00001");
+        Assert.Equal((3, "Version three"), (stored!.Paper.Version, stored.Paper.Title));
+    }
 }

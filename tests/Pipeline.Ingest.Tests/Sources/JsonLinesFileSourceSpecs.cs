@@ -39,4 +39,18 @@ public sealed class JsonLinesFileSourceSpecs : IAsyncLifetime
         Assert.Equal((1, 0), (second.Counts.New, second.Counts.Rejected));
         Assert.NotNull(await _ingest.Store.GetAsync("2410.00004"));
     }
+
+    [Fact]
+    public async Task Two_versions_of_a_paper_in_one_batch_of_lines_store_the_newer_one()
+    {
+        await File.WriteAllTextAsync(_path, Line("2410.00001v1", "Version one") + Line("2410.00002") + Line("2410.00001v2", "Version two"));
+        var runner = _ingest.Runner(new JsonLinesFileSource(new JsonLinesOptions { Enabled = true, Path = _path }));
+
+        var state = await runner.RunAsync(runner.Sources[0], CancellationToken.None);
+
+        Assert.True(state.LastRunOk, state.LastError);
+        Assert.Equal((2, 1, 0), (state.Counts.New, state.Counts.Duplicate, state.Counts.Rejected));
+        var stored = await _ingest.Store.GetAsync("2410.00001");
+        Assert.Equal((2, "Version two"), (stored!.Paper.Version, stored.Paper.Title));
+    }
 }
