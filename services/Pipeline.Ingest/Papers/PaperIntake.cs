@@ -16,6 +16,9 @@ public sealed class PaperIntake(PaperStore store, IBus bus, PublishDeadline publ
     private readonly Counter<long> _papers = identity.Meter.CreateCounter<long>(
         "pipeline.ingest.papers", description: "Submitted papers by outcome (accepted, updated, duplicate, rejected)");
 
+    private readonly Counter<long> _republished = identity.Meter.CreateCounter<long>(
+        "pipeline.ingest.republished", description: "Stored papers announced by the sweep after the broker had not confirmed their events");
+
     private readonly Histogram<double> _lag = identity.Meter.CreateHistogram<double>(
         "pipeline.ingest.lag", unit: "s", description: "Time from a paper's publication to its ingestion, for new papers, by source");
 
@@ -60,19 +63,23 @@ public sealed class PaperIntake(PaperStore store, IBus bus, PublishDeadline publ
                 _lag.Record((now - published).TotalSeconds, new KeyValuePair<string, object?>("source", paper.Source));
             }
 
-            var stored = new StoredPaper(paper, PaperFingerprint.Content(paper), fingerprint, existing[k]?.IngestedAt ?? now, Published: false);
+            var stored = new StoredPaper(paper, PaperFingerprint.Content(paper), fingerprint, existing[k]?.IngestedAt ?? now, Published: false)
+            {
+                IsUpdate = outcome == IntakeOutcome.Updated,
+            };
             toStore.Add(stored);
             events.Add(new PaperIngested(paper, stored.ContentHash, outcome == IntakeOutcome.Updated, now));
         }
 
         if (toStore.Count > 0)
         {
-            await store.SaveAsync(toStore);
+            await store.SaveAsync(toStore, now);
             // Publisher confirms: this returns once the broker holds every event, or throws
             // PublishNotConfirmedException after the deadline. The papers stay unpublished in the
-            // store then, and a repeat of the call publishes them again.
+            // store then: a repeat of the call publishes them again, and so does the sweep
+            // (UnpublishedPaperSweeper) if nobody repeats it.
             await bus.PublishBatchWithinAsync(events, publishDeadline, cancellationToken);
-            await store.MarkPublishedAsync(toStore.Select(p => p.Paper.Id));
+            await store.MarkPublishedAsync(toStore);
         }
 
         foreach (var result in results)
@@ -81,6 +88,39 @@ public sealed class PaperIntake(PaperStore store, IBus bus, PublishDeadline publ
         }
 
         return results;
+    }
+
+    /// <summary>
+    /// Announces the papers stored unpublished at or before <paramref name="storedBefore"/> (their
+    /// events were never confirmed: a broker down, a process that died between storing and
+    /// publishing), <paramref name="batchSize"/> at a time through the same publish with a deadline,
+    /// and marks each published if its stored record is still the one announced. Returns how many
+    /// it announced; throws as publishing and Redis do, leaving the rest listed for the next try.
+    /// </summary>
+    public async Task<int> RepublishAsync(DateTimeOffset storedBefore, int batchSize, CancellationToken cancellationToken)
+    {
+        batchSize = Math.Max(1, batchSize);
+        var announced = 0;
+        while (true)
+        {
+            var papers = await store.GetUnpublishedAsync(storedBefore, batchSize);
+            if (papers.Count == 0)
+            {
+                return announced;
+            }
+
+            var now = clock.GetUtcNow();
+            await bus.PublishBatchWithinAsync(papers.Select(p => new PaperIngested(p.Paper, p.ContentHash, p.IsUpdate, now)), publishDeadline, cancellationToken);
+            var marked = await store.MarkPublishedAsync(papers);
+            announced += papers.Count;
+            _republished.Add(papers.Count);
+            // A record stored again meanwhile is listed again with a later time, so it is not due
+            // here; stopping when nothing was marked bounds the loop all the same.
+            if (papers.Count < batchSize || marked == 0)
+            {
+                return announced;
+            }
+        }
     }
 
     /// <summary>

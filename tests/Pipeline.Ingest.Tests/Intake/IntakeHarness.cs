@@ -17,7 +17,7 @@ namespace Pipeline.Ingest.Tests.Intake;
 /// bus whose publishes go out while <see cref="BrokerUp"/> and otherwise wait for a confirmation
 /// that never comes (the publish deadline, 300 ms here, ends them), as with a broker that is down.
 /// </summary>
-public sealed class IntakeHarness : IAsyncLifetime
+public sealed class IntakeHarness(RedisServerOptions? redisOptions = null) : IAsyncLifetime
 {
     private readonly List<PaperIngested> _published = [];
     private RedisServer _redis = null!;
@@ -54,7 +54,7 @@ public sealed class IntakeHarness : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _redis = await RedisServer.StartNewAsync();
+        _redis = await RedisServer.StartNewAsync(redisOptions);
         _connection = await ConnectionMultiplexer.ConnectAsync(_redis.ConnectionString + ",abortConnect=false");
         Database = _connection.GetDatabase();
         _bus = MassTransit.Bus.Factory.CreateUsingInMemory(cfg => cfg.ConfigurePublish(p => p.UseInlineFilter(async (context, next) =>
@@ -85,6 +85,22 @@ public sealed class IntakeHarness : IAsyncLifetime
         await _connection.DisposeAsync();
         await _redis.DisposeAsync();
         Identity.Dispose();
+    }
+
+    /// <summary>The sweep of unannounced papers, every 100 ms, for papers of any age.</summary>
+    public UnpublishedPaperSweeper Sweeper() => new(
+        Intake, Store, Options.Create(new RepublishOptions { Interval = TimeSpan.FromMilliseconds(100), MinAge = TimeSpan.Zero }),
+        TimeProvider.System, NullLogger<UnpublishedPaperSweeper>.Instance);
+
+    /// <summary>Waits up to 20 s for <paramref name="condition"/>.</summary>
+    public static async Task EventuallyAsync(Func<Task<bool>> condition, string what)
+    {
+        var until = DateTime.UtcNow.AddSeconds(20);
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < until, $"Still not so after 20 s: {what}");
+            await Task.Delay(50);
+        }
     }
 
     /// <summary>A runner of <paramref name="source"/> alone, recording into this Redis.</summary>
