@@ -22,6 +22,8 @@ public sealed class PaperIntake(PaperStore store, IBus bus, PublishDeadline publ
     private readonly Histogram<double> _lag = identity.Meter.CreateHistogram<double>(
         "pipeline.ingest.lag", unit: "s", description: "Time from a paper's publication to its ingestion, for new papers, by source");
 
+    private readonly PaperLocks _locks = new();
+
     public async Task<IReadOnlyList<IntakeResult>> SubmitAsync(IReadOnlyList<PaperSubmission> submissions, CancellationToken cancellationToken)
     {
         var results = new IntakeResult[submissions.Count];
@@ -41,45 +43,50 @@ public sealed class PaperIntake(PaperStore store, IBus bus, PublishDeadline publ
 
         var valid = TakeOnePerId(validated, results);
 
-        var existing = await store.GetManyAsync(valid.Select(v => v.Paper.Id).ToArray());
-        var now = clock.GetUtcNow();
-        var toStore = new List<StoredPaper>();
-        var events = new List<PaperIngested>();
-        for (var k = 0; k < valid.Count; k++)
+        // Read, merge, store, publish and mark as one step per paper: a concurrent intake of the
+        // same id (a source's poll beside a SubmitPapers call, the sweep) waits for it.
+        using (await _locks.HoldAsync(valid.Select(v => v.Paper.Id), cancellationToken))
         {
-            var (index, submitted, onlyIfKnown) = valid[k];
-            // One identity across sources and versions: merge with what is held before comparing.
-            var paper = PaperMerge.Merge(existing[k]?.Paper, submitted);
-            var fingerprint = PaperFingerprint.Record(paper);
-            var (outcome, publish, reason) = IntakeDecision.Decide(existing[k], paper, fingerprint, onlyIfKnown);
-            results[index] = new IntakeResult(index, paper.Id, outcome, reason);
-            if (!publish)
+            var existing = await store.GetManyAsync(valid.Select(v => v.Paper.Id).ToArray());
+            var now = clock.GetUtcNow();
+            var toStore = new List<StoredPaper>();
+            var events = new List<PaperIngested>();
+            for (var k = 0; k < valid.Count; k++)
             {
-                continue;
+                var (index, submitted, onlyIfKnown) = valid[k];
+                // One identity across sources and versions: merge with what is held before comparing.
+                var paper = PaperMerge.Merge(existing[k]?.Paper, submitted);
+                var fingerprint = PaperFingerprint.Record(paper);
+                var (outcome, publish, reason) = IntakeDecision.Decide(existing[k], paper, fingerprint, onlyIfKnown);
+                results[index] = new IntakeResult(index, paper.Id, outcome, reason);
+                if (!publish)
+                {
+                    continue;
+                }
+
+                if (outcome == IntakeOutcome.Accepted && existing[k] is null && paper.PublishedAt is { } published && published <= now)
+                {
+                    _lag.Record((now - published).TotalSeconds, new KeyValuePair<string, object?>("source", paper.Source));
+                }
+
+                var stored = new StoredPaper(paper, PaperFingerprint.Content(paper), fingerprint, existing[k]?.IngestedAt ?? now, Published: false)
+                {
+                    IsUpdate = outcome == IntakeOutcome.Updated,
+                };
+                toStore.Add(stored);
+                events.Add(new PaperIngested(paper, stored.ContentHash, outcome == IntakeOutcome.Updated, now));
             }
 
-            if (outcome == IntakeOutcome.Accepted && existing[k] is null && paper.PublishedAt is { } published && published <= now)
+            if (toStore.Count > 0)
             {
-                _lag.Record((now - published).TotalSeconds, new KeyValuePair<string, object?>("source", paper.Source));
+                await store.SaveAsync(toStore, now);
+                // Publisher confirms: this returns once the broker holds every event, or throws
+                // PublishNotConfirmedException after the deadline. The papers stay unpublished in the
+                // store then: a repeat of the call publishes them again, and so does the sweep
+                // (UnpublishedPaperSweeper) if nobody repeats it.
+                await bus.PublishBatchWithinAsync(events, publishDeadline, cancellationToken);
+                await store.MarkPublishedAsync(toStore);
             }
-
-            var stored = new StoredPaper(paper, PaperFingerprint.Content(paper), fingerprint, existing[k]?.IngestedAt ?? now, Published: false)
-            {
-                IsUpdate = outcome == IntakeOutcome.Updated,
-            };
-            toStore.Add(stored);
-            events.Add(new PaperIngested(paper, stored.ContentHash, outcome == IntakeOutcome.Updated, now));
-        }
-
-        if (toStore.Count > 0)
-        {
-            await store.SaveAsync(toStore, now);
-            // Publisher confirms: this returns once the broker holds every event, or throws
-            // PublishNotConfirmedException after the deadline. The papers stay unpublished in the
-            // store then: a repeat of the call publishes them again, and so does the sweep
-            // (UnpublishedPaperSweeper) if nobody repeats it.
-            await bus.PublishBatchWithinAsync(events, publishDeadline, cancellationToken);
-            await store.MarkPublishedAsync(toStore);
         }
 
         foreach (var result in results)
@@ -103,20 +110,36 @@ public sealed class PaperIntake(PaperStore store, IBus bus, PublishDeadline publ
         var announced = 0;
         while (true)
         {
-            var papers = await store.GetUnpublishedAsync(storedBefore, batchSize);
-            if (papers.Count == 0)
+            var due = await store.GetDueUnpublishedAsync(storedBefore, batchSize);
+            if (due.Count == 0)
             {
                 return announced;
             }
 
-            var now = clock.GetUtcNow();
-            await bus.PublishBatchWithinAsync(papers.Select(p => new PaperIngested(p.Paper, p.ContentHash, p.IsUpdate, now)), publishDeadline, cancellationToken);
-            var marked = await store.MarkPublishedAsync(papers);
-            announced += papers.Count;
-            _republished.Add(papers.Count);
-            // A record stored again meanwhile is listed again with a later time, so it is not due
-            // here; stopping when nothing was marked bounds the loop all the same.
-            if (papers.Count < batchSize || marked == 0)
+            int marked;
+            // Read under the same per-paper lock as intake: what goes out is the record stored
+            // now, and no intake of the same paper announces a newer one in between.
+            using (await _locks.HoldAsync(due, cancellationToken))
+            {
+                var papers = await store.GetUnpublishedAsync(due);
+                if (papers.Count == 0)
+                {
+                    marked = 0;
+                }
+                else
+                {
+                    var now = clock.GetUtcNow();
+                    await bus.PublishBatchWithinAsync(papers.Select(p => new PaperIngested(p.Paper, p.ContentHash, p.IsUpdate, now)), publishDeadline, cancellationToken);
+                    marked = await store.MarkPublishedAsync(papers);
+                    announced += papers.Count;
+                    _republished.Add(papers.Count);
+                }
+            }
+
+            // Published or gone papers were taken off the list, and a record stored again meanwhile
+            // is listed with a later time, so it is not due here; stopping when nothing was marked
+            // bounds the loop all the same.
+            if (due.Count < batchSize || marked == 0)
             {
                 return announced;
             }

@@ -123,14 +123,19 @@ public sealed class PaperStore(IDatabase redis)
     }
 
     /// <summary>
-    /// Up to <paramref name="limit"/> papers stored unpublished no later than
-    /// <paramref name="storedBefore"/>, longest waiting first. Listed ids whose paper is published
+    /// Up to <paramref name="limit"/> ids listed as stored unpublished no later than
+    /// <paramref name="storedBefore"/>, longest waiting first.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> GetDueUnpublishedAsync(DateTimeOffset storedBefore, int limit) =>
+        (await redis.SortedSetRangeByScoreAsync(UnpublishedKey, double.NegativeInfinity, storedBefore.ToUnixTimeMilliseconds(), take: limit))
+            .Select(v => v.ToString()).ToArray();
+
+    /// <summary>
+    /// The papers of <paramref name="ids"/> stored unpublished; listed ids whose paper is published
     /// or gone are taken off the list on the way.
     /// </summary>
-    public async Task<IReadOnlyList<StoredPaper>> GetUnpublishedAsync(DateTimeOffset storedBefore, int limit)
+    public async Task<IReadOnlyList<StoredPaper>> GetUnpublishedAsync(IReadOnlyList<string> ids)
     {
-        var ids = (await redis.SortedSetRangeByScoreAsync(UnpublishedKey, double.NegativeInfinity, storedBefore.ToUnixTimeMilliseconds(), take: limit))
-            .Select(v => v.ToString()).ToArray();
         var papers = await GetManyAsync(ids);
         var stale = ids.Where((_, i) => papers[i] is null or { Published: true }).ToArray();
         if (stale.Length > 0)

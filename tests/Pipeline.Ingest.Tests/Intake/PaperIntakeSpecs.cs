@@ -80,4 +80,32 @@ public sealed class PaperIntakeSpecs : IAsyncLifetime
         var stored = await _ingest.Store.GetAsync("2410.00001");
         Assert.Equal((3, "Version three"), (stored!.Paper.Version, stored.Paper.Title));
     }
+
+    [Fact]
+    public async Task The_same_paper_from_arxiv_and_hugging_face_at_once_keeps_arxivs_record_and_the_upvotes()
+    {
+        var fromArxiv = Paper("2410.17243v1", title: "Breaking the Memory Barrier", source: "arxiv-api");
+        var fromHuggingFace = Paper("2410.17243", title: "Breaking the Memory Barrier (HF copy)", source: "huggingface") with { Upvotes = 88 };
+
+        // Both calls read what is held before either stores: Redis answers neither until both asked.
+        _ingest.Redis.Pause();
+        Task<IReadOnlyList<IntakeResult>> arxiv, huggingFace;
+        try
+        {
+            arxiv = _ingest.Intake.SubmitAsync([fromArxiv], CancellationToken.None);
+            huggingFace = _ingest.Intake.SubmitAsync([fromHuggingFace], CancellationToken.None);
+            await Task.Delay(300);
+        }
+        finally
+        {
+            _ingest.Redis.Resume();
+        }
+
+        await Task.WhenAll(arxiv, huggingFace).WaitAsync(TimeSpan.FromSeconds(20));
+
+        var stored = await _ingest.Store.GetAsync("2410.17243");
+        Assert.Equal(("Breaking the Memory Barrier", "arxiv-api", 88, true), (stored!.Paper.Title, stored.Paper.Source, stored.Paper.Upvotes, stored.Published));
+        // What went out last is what is stored: rank keeps the last event of a paper.
+        Assert.Equal(stored.Fingerprint, PaperFingerprint.Record(_ingest.Published[^1].Paper));
+    }
 }

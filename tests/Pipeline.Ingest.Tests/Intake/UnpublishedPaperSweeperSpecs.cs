@@ -133,7 +133,7 @@ public sealed class UnpublishedPaperSweeperSpecs : IAsyncLifetime
 
         var stored = await _ingest.Store.GetAsync("2410.00001");
         Assert.Equal(("Corrected title", false), (stored!.Paper.Title, stored.Published));
-        Assert.Equal("Corrected title", Assert.Single(await _ingest.Store.GetUnpublishedAsync(DateTimeOffset.UtcNow, 10)).Paper.Title);
+        Assert.Equal("Corrected title", Assert.Single(await _ingest.Store.GetUnpublishedAsync(await _ingest.Store.GetDueUnpublishedAsync(DateTimeOffset.UtcNow, 10))).Paper.Title);
         Assert.Equal(1, await _ingest.Store.MarkPublishedAsync([newer]));
         Assert.Equal(0, await _ingest.Store.CountUnpublishedAsync());
     }
