@@ -9,6 +9,8 @@ builder.AddServiceDefaults("ingest");
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<PaperStore>();
 builder.Services.AddSingleton<PaperIntake>();
+builder.Services.Configure<RepublishOptions>(builder.Configuration.GetSection("Republish"));
+builder.Services.AddHostedService<UnpublishedPaperSweeper>();
 builder.AddPaperSources();
 
 var app = builder.Build();

@@ -163,6 +163,23 @@ public class HostileInputSpecs
         Assert.Equal(reason, PaperValidator.Validate(paper).Reason);
     }
 
+    [Theory]
+    [InlineData("arabic-indic-version")]
+    [InlineData("arabic-indic-digits")]
+    [InlineData("fullwidth-old-style")]
+    [InlineData("devanagari-version")]
+    public void An_id_written_with_digits_other_than_0_to_9_is_rejected_with_a_reason_and_throws_nothing(string name)
+    {
+        // .NET's \d matches every Unicode digit; int.Parse reads only 0-9 and threw out of validation.
+        var id = HostileCorpus.String("ids", name);
+
+        var validation = PaperValidator.Validate(Submission(id: id));
+
+        Assert.Null(validation.Paper);
+        Assert.StartsWith($"id '{id}' is neither an arXiv id", validation.Reason);
+        Assert.False(ArxivIds.TryParse("http://arxiv.org/abs/" + id, out _, out _));
+    }
+
     [Fact]
     public void Lone_surrogates_and_control_characters_are_rejected_in_abstracts_and_authors_too()
     {
@@ -182,6 +199,6 @@ public class HostileInputSpecs
         Assert.Equal("Listening to honeybee hives Bcc: eve@example.org X-Injected: yes", validation.Paper!.Title);
     }
 
-    private static PaperSubmission Submission(string title = "A title", string abstractText = "An abstract.", string[]? authors = null) =>
-        new("2410.17243", 1, title, abstractText, authors ?? ["Ada Lovelace"], ["cs.LG"], null, null, "api", 0);
+    private static PaperSubmission Submission(string title = "A title", string abstractText = "An abstract.", string[]? authors = null, string id = "2410.17243") =>
+        new(id, 1, title, abstractText, authors ?? ["Ada Lovelace"], ["cs.LG"], null, null, "api", 0);
 }

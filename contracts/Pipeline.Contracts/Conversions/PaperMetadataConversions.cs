@@ -11,6 +11,11 @@ namespace Pipeline.Contracts.Conversions;
 /// </summary>
 public static class PaperMetadataConversions
 {
+    /// <summary>
+    /// The record of <paramref name="m"/>. Throws InvalidOperationException when its
+    /// <c>updated_at</c> is no time: check <see cref="TimestampConversions.IsValid"/> first where a
+    /// client sent it.
+    /// </summary>
     public static PaperMetadata ToRecord(this ProtoMetadata m) => new(
         NullIfEmpty(m.PrimaryCategory),
         m.UpdatedAt?.ToDateTimeOffset(),

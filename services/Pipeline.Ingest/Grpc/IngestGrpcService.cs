@@ -43,7 +43,7 @@ public sealed class IngestGrpcService(PaperIntake intake, PaperStore store, Sour
         catch (PublishNotConfirmedException e)
         {
             throw new RpcException(new Status(StatusCode.Unavailable,
-                $"The papers are stored, but the broker did not confirm their events ({e.Message}). Send the same call again: papers stored but not yet announced are announced then, and a paper announced twice is taken once."));
+                $"The papers are stored, but the broker did not confirm their events ({e.Message}). Send the same call again: papers stored but not yet announced are announced then, and a paper announced twice is taken once. Ingest also announces them by itself once the broker is back."));
         }
     }
 

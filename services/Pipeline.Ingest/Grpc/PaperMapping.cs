@@ -10,11 +10,43 @@ namespace Pipeline.Ingest.Grpc;
 /// <summary>Between the gRPC Paper and the domain's records.</summary>
 public static class PaperMapping
 {
-    public static PaperSubmission ToSubmission(Paper p) =>
-        new(p.Id, p.Version, p.Title, p.Abstract, p.Authors, p.Categories, p.PublishedAt?.ToDateTimeOffset(), p.Url, p.Source, p.Upvotes)
+    /// <summary>
+    /// The paper as submitted. Never throws: a timestamp that is no time (seconds outside years 1
+    /// to 9999, nanos out of range) becomes <see cref="PaperSubmission.Unreadable"/>, and validation
+    /// rejects that paper alone with the reason while the rest of its call or stream is taken.
+    /// </summary>
+    public static PaperSubmission ToSubmission(Paper p)
+    {
+        var unreadable = new List<string>(2);
+        DateTimeOffset? publishedAt = null;
+        if (p.PublishedAt is { } published)
         {
-            Metadata = p.Metadata?.ToRecord(),
+            if (published.TryToDateTimeOffset(out var at))
+            {
+                publishedAt = at;
+            }
+            else
+            {
+                unreadable.Add("published_at");
+            }
+        }
+
+        var metadata = p.Metadata;
+        if (metadata?.UpdatedAt is { } updated && !updated.IsValid())
+        {
+            unreadable.Add("metadata.updated_at");
+            metadata = metadata.Clone();
+            metadata.UpdatedAt = null;
+        }
+
+        return new(p.Id, p.Version, p.Title, p.Abstract, p.Authors, p.Categories, publishedAt, p.Url, p.Source, p.Upvotes)
+        {
+            Metadata = metadata?.ToRecord(),
+            Unreadable = unreadable.Count == 0
+                ? null
+                : $"{string.Join(" and ", unreadable)} {(unreadable.Count == 1 ? "is" : "are")} not a valid timestamp ({TimestampConversions.ValidRange})",
         };
+    }
 
     public static Paper ToProto(StoredPaper stored)
     {

@@ -16,14 +16,18 @@ public sealed class PaperIntake(PaperStore store, IBus bus, PublishDeadline publ
     private readonly Counter<long> _papers = identity.Meter.CreateCounter<long>(
         "pipeline.ingest.papers", description: "Submitted papers by outcome (accepted, updated, duplicate, rejected)");
 
+    private readonly Counter<long> _republished = identity.Meter.CreateCounter<long>(
+        "pipeline.ingest.republished", description: "Stored papers announced by the sweep after the broker had not confirmed their events");
+
     private readonly Histogram<double> _lag = identity.Meter.CreateHistogram<double>(
         "pipeline.ingest.lag", unit: "s", description: "Time from a paper's publication to its ingestion, for new papers, by source");
+
+    private readonly PaperLocks _locks = new();
 
     public async Task<IReadOnlyList<IntakeResult>> SubmitAsync(IReadOnlyList<PaperSubmission> submissions, CancellationToken cancellationToken)
     {
         var results = new IntakeResult[submissions.Count];
-        var valid = new List<(int Index, PaperSummary Paper, bool OnlyIfKnown)>();
-        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var validated = new List<(int Index, PaperSummary Paper, bool OnlyIfKnown)>();
         for (var i = 0; i < submissions.Count; i++)
         {
             var validation = PaperValidator.Validate(submissions[i]);
@@ -31,51 +35,58 @@ public sealed class PaperIntake(PaperStore store, IBus bus, PublishDeadline publ
             {
                 results[i] = new IntakeResult(i, submissions[i].Id ?? "", IntakeOutcome.Rejected, validation.Reason);
             }
-            else if (!seen.Add(paper.Id))
-            {
-                results[i] = new IntakeResult(i, paper.Id, IntakeOutcome.Rejected, "the same id appears earlier in this request");
-            }
             else
             {
-                valid.Add((i, paper, submissions[i].OnlyIfKnown));
+                validated.Add((i, paper, submissions[i].OnlyIfKnown));
             }
         }
 
-        var existing = await store.GetManyAsync(valid.Select(v => v.Paper.Id).ToArray());
-        var now = clock.GetUtcNow();
-        var toStore = new List<StoredPaper>();
-        var events = new List<PaperIngested>();
-        for (var k = 0; k < valid.Count; k++)
+        var valid = TakeOnePerId(validated, results);
+
+        // Read, merge, store, publish and mark as one step per paper: a concurrent intake of the
+        // same id (a source's poll beside a SubmitPapers call, the sweep) waits for it.
+        using (await _locks.HoldAsync(valid.Select(v => v.Paper.Id), cancellationToken))
         {
-            var (index, submitted, onlyIfKnown) = valid[k];
-            // One identity across sources and versions: merge with what is held before comparing.
-            var paper = PaperMerge.Merge(existing[k]?.Paper, submitted);
-            var fingerprint = PaperFingerprint.Record(paper);
-            var (outcome, publish, reason) = IntakeDecision.Decide(existing[k], paper, fingerprint, onlyIfKnown);
-            results[index] = new IntakeResult(index, paper.Id, outcome, reason);
-            if (!publish)
+            var existing = await store.GetManyAsync(valid.Select(v => v.Paper.Id).ToArray());
+            var now = clock.GetUtcNow();
+            var toStore = new List<StoredPaper>();
+            var events = new List<PaperIngested>();
+            for (var k = 0; k < valid.Count; k++)
             {
-                continue;
+                var (index, submitted, onlyIfKnown) = valid[k];
+                // One identity across sources and versions: merge with what is held before comparing.
+                var paper = PaperMerge.Merge(existing[k]?.Paper, submitted);
+                var fingerprint = PaperFingerprint.Record(paper);
+                var (outcome, publish, reason) = IntakeDecision.Decide(existing[k], paper, fingerprint, onlyIfKnown);
+                results[index] = new IntakeResult(index, paper.Id, outcome, reason);
+                if (!publish)
+                {
+                    continue;
+                }
+
+                if (outcome == IntakeOutcome.Accepted && existing[k] is null && paper.PublishedAt is { } published && published <= now)
+                {
+                    _lag.Record((now - published).TotalSeconds, new KeyValuePair<string, object?>("source", paper.Source));
+                }
+
+                var stored = new StoredPaper(paper, PaperFingerprint.Content(paper), fingerprint, existing[k]?.IngestedAt ?? now, Published: false)
+                {
+                    IsUpdate = outcome == IntakeOutcome.Updated,
+                };
+                toStore.Add(stored);
+                events.Add(new PaperIngested(paper, stored.ContentHash, outcome == IntakeOutcome.Updated, now));
             }
 
-            if (outcome == IntakeOutcome.Accepted && existing[k] is null && paper.PublishedAt is { } published && published <= now)
+            if (toStore.Count > 0)
             {
-                _lag.Record((now - published).TotalSeconds, new KeyValuePair<string, object?>("source", paper.Source));
+                await store.SaveAsync(toStore, now);
+                // Publisher confirms: this returns once the broker holds every event, or throws
+                // PublishNotConfirmedException after the deadline. The papers stay unpublished in the
+                // store then: a repeat of the call publishes them again, and so does the sweep
+                // (UnpublishedPaperSweeper) if nobody repeats it.
+                await bus.PublishBatchWithinAsync(events, publishDeadline, cancellationToken);
+                await store.MarkPublishedAsync(toStore);
             }
-
-            var stored = new StoredPaper(paper, PaperFingerprint.Content(paper), fingerprint, existing[k]?.IngestedAt ?? now, Published: false);
-            toStore.Add(stored);
-            events.Add(new PaperIngested(paper, stored.ContentHash, outcome == IntakeOutcome.Updated, now));
-        }
-
-        if (toStore.Count > 0)
-        {
-            await store.SaveAsync(toStore);
-            // Publisher confirms: this returns once the broker holds every event, or throws
-            // PublishNotConfirmedException after the deadline. The papers stay unpublished in the
-            // store then, and a repeat of the call publishes them again.
-            await bus.PublishBatchWithinAsync(events, publishDeadline, cancellationToken);
-            await store.MarkPublishedAsync(toStore.Select(p => p.Paper.Id));
         }
 
         foreach (var result in results)
@@ -84,6 +95,83 @@ public sealed class PaperIntake(PaperStore store, IBus bus, PublishDeadline publ
         }
 
         return results;
+    }
+
+    /// <summary>
+    /// Announces the papers stored unpublished at or before <paramref name="storedBefore"/> (their
+    /// events were never confirmed: a broker down, a process that died between storing and
+    /// publishing), <paramref name="batchSize"/> at a time through the same publish with a deadline,
+    /// and marks each published if its stored record is still the one announced. Returns how many
+    /// it announced; throws as publishing and Redis do, leaving the rest listed for the next try.
+    /// </summary>
+    public async Task<int> RepublishAsync(DateTimeOffset storedBefore, int batchSize, CancellationToken cancellationToken)
+    {
+        batchSize = Math.Max(1, batchSize);
+        var announced = 0;
+        while (true)
+        {
+            var due = await store.GetDueUnpublishedAsync(storedBefore, batchSize);
+            if (due.Count == 0)
+            {
+                return announced;
+            }
+
+            int marked;
+            // Read under the same per-paper lock as intake: what goes out is the record stored
+            // now, and no intake of the same paper announces a newer one in between.
+            using (await _locks.HoldAsync(due, cancellationToken))
+            {
+                var papers = await store.GetUnpublishedAsync(due);
+                if (papers.Count == 0)
+                {
+                    marked = 0;
+                }
+                else
+                {
+                    var now = clock.GetUtcNow();
+                    await bus.PublishBatchWithinAsync(papers.Select(p => new PaperIngested(p.Paper, p.ContentHash, p.IsUpdate, now)), publishDeadline, cancellationToken);
+                    marked = await store.MarkPublishedAsync(papers);
+                    announced += papers.Count;
+                    _republished.Add(papers.Count);
+                }
+            }
+
+            // Published or gone papers were taken off the list, and a record stored again meanwhile
+            // is listed with a later time, so it is not due here; stopping when nothing was marked
+            // bounds the loop all the same.
+            if (due.Count < batchSize || marked == 0)
+            {
+                return announced;
+            }
+        }
+    }
+
+    /// <summary>
+    /// One paper per id: where an id occurs more than once in a batch (two versions in one page of
+    /// a JSON Lines file, a client that sends a paper twice), the highest version is taken and, on
+    /// equal or absent versions, the last occurrence (a file appended later holds the newer
+    /// record). The others are duplicates superseded within the request, not errors. The paper
+    /// is taken as new unless every occurrence was a replacement only of a paper already held.
+    /// </summary>
+    private static List<(int Index, PaperSummary Paper, bool OnlyIfKnown)> TakeOnePerId(
+        List<(int Index, PaperSummary Paper, bool OnlyIfKnown)> validated, IntakeResult[] results)
+    {
+        var taken = new List<(int Index, PaperSummary Paper, bool OnlyIfKnown)>(validated.Count);
+        foreach (var occurrences in validated.GroupBy(v => v.Paper.Id, StringComparer.Ordinal))
+        {
+            var winner = occurrences.MaxBy(v => (v.Paper.Version, v.Index));
+            foreach (var other in occurrences.Where(v => v.Index != winner.Index))
+            {
+                var why = winner.Paper.Version > other.Paper.Version
+                    ? $"superseded within this request by version {winner.Paper.Version} of the same paper"
+                    : "superseded within this request by a later entry with the same id";
+                results[other.Index] = new IntakeResult(other.Index, other.Paper.Id, IntakeOutcome.Duplicate, why);
+            }
+
+            taken.Add(winner with { OnlyIfKnown = occurrences.All(v => v.OnlyIfKnown) });
+        }
+
+        return taken;
     }
 }
 

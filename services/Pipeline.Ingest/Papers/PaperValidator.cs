@@ -20,12 +20,13 @@ public static partial class PaperValidator
     public const int MaxUrlLength = 2_048;
     public const int MaxSourceLength = 64;
 
-    // New-style arXiv ids (0704.0001 to 2410.17243), optionally with a version.
-    [GeneratedRegex(@"^(?<id>\d{4}\.\d{4,5})(v(?<v>\d{1,4}))?$")]
+    // New-style arXiv ids (0704.0001 to 2410.17243), optionally with a version. Digits are 0-9
+    // only: .NET's \d matches every Unicode digit ("2410.17243v\u0661"), which is no arXiv id.
+    [GeneratedRegex(@"^(?<id>[0-9]{4}\.[0-9]{4,5})(v(?<v>[0-9]{1,4}))?$")]
     private static partial Regex NewStyleArxivId();
 
     // Old-style arXiv ids: archive(.subject class)/YYMMNNN, such as astro-ph/0601001 or math.GT/0309136.
-    [GeneratedRegex(@"^(?<id>[a-z]+(-[a-z]+)?(\.[A-Z]{2})?/\d{7})(v(?<v>\d{1,4}))?$")]
+    [GeneratedRegex(@"^(?<id>[a-z]+(-[a-z]+)?(\.[A-Z]{2})?/[0-9]{7})(v(?<v>[0-9]{1,4}))?$")]
     private static partial Regex OldStyleArxivId();
 
     // Papers from elsewhere carry their source as a prefix: hf:..., doi:10.1000/xyz, local:...
@@ -35,8 +36,30 @@ public static partial class PaperValidator
     [GeneratedRegex(@"\s+")]
     private static partial Regex Whitespace();
 
+    /// <summary>
+    /// The clean paper, or the reason it cannot be taken. Never throws: whatever a client or a
+    /// source sends, a paper that cannot be read is refused alone, with a reason, and the others of
+    /// its batch go on.
+    /// </summary>
     public static PaperValidation Validate(PaperSubmission submission)
     {
+        try
+        {
+            return ValidateOrThrow(submission);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return PaperValidation.Reject($"paper could not be read ({e.GetType().Name}: {Shorten(e.Message)})");
+        }
+    }
+
+    private static PaperValidation ValidateOrThrow(PaperSubmission submission)
+    {
+        if (submission.Unreadable is { } unreadable)
+        {
+            return PaperValidation.Reject(unreadable);
+        }
+
         var rawId = (submission.Id ?? "").Trim();
         if (rawId.Length == 0)
         {
@@ -63,7 +86,7 @@ public static partial class PaperValidator
             isArxiv = true;
             if (arxiv.Groups["v"].Success)
             {
-                var fromId = int.Parse(arxiv.Groups["v"].Value, System.Globalization.CultureInfo.InvariantCulture);
+                var fromId = int.Parse(arxiv.Groups["v"].Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture);
                 if (version != 0 && version != fromId)
                 {
                     return PaperValidation.Reject($"id says version {fromId} but version is {version}");
@@ -317,6 +340,12 @@ public sealed record PaperSubmission(
     /// <c>replace</c> announcements, which are new versions of papers announced before.
     /// </summary>
     public bool OnlyIfKnown { get; init; }
+
+    /// <summary>
+    /// Why the paper as sent cannot be read, when a field could not even be converted (a protobuf
+    /// timestamp that is no time): validation rejects the paper with this reason. Null otherwise.
+    /// </summary>
+    public string? Unreadable { get; init; }
 }
 
 /// <summary>Either a clean paper or the reason it was refused.</summary>

@@ -10,7 +10,9 @@ namespace Pipeline.Ingest.Sources;
 /// The arXiv query API, newest updates first, page by page. The cursor is the newest
 /// <c>updated</c> time of the last complete poll (the watermark): a poll pages until a page holds
 /// nothing newer, so the next poll after a restart fetches one page, not everything. While a poll
-/// pages, the cursor also holds where it is, so a restart mid-poll resumes at that page.
+/// pages, the cursor also holds where it is, so a restart mid-poll resumes at that page, and so
+/// does the next poll after one that stopped at <see cref="ArxivApiOptions.MaxResultsPerPoll"/>
+/// before reaching the watermark: the watermark moves only once every update after it was taken.
 /// </summary>
 public sealed class ArxivApiSource(ArxivApiOptions options, SourceHttp http) : HttpPaperSource(SourceName, options, http)
 {
@@ -24,6 +26,7 @@ public sealed class ArxivApiSource(ArxivApiOptions options, SourceHttp http) : H
         var start = cursor.ResumeStart ?? 0;
         var pending = cursor.PendingWatermark;
         var taken = 0;
+        var emptyAnswers = 0;
         var pageSize = Math.Clamp(_options.PageSize, 1, 2_000);
         while (true)
         {
@@ -36,10 +39,26 @@ public sealed class ArxivApiSource(ArxivApiOptions options, SourceHttp http) : H
                 throw new SourceErrorException($"arXiv answered HTTP 400 to {fetched.Url}");
             }
 
+            var entries = feed.Papers.Count + feed.Rejections.Count;
+            if (entries == 0 && feed.TotalResults is { } expected && start < expected)
+            {
+                // arXiv now and then answers an empty page although results remain (arxiv.py
+                // retries those too): ask again, and failing that, keep this page in the cursor
+                // and fail the poll, so the next one asks for it again instead of skipping the rest.
+                if (++emptyAnswers < Math.Max(1, HttpOptions.MaxAttempts))
+                {
+                    continue;
+                }
+
+                await poll.SaveCursorAsync(new ArxivApiCursor(cursor.Watermark, start, pending).Write());
+                throw new SourceErrorException(
+                    $"arXiv answered an empty page at start {start} of {expected} results {emptyAnswers} times; the next poll asks for it again");
+            }
+
+            emptyAnswers = 0;
             await poll.RejectAsync(feed.Rejections);
             await poll.SubmitAsync(feed.Papers, cancellationToken);
 
-            var entries = feed.Papers.Count + feed.Rejections.Count;
             var newest = feed.Papers.Select(p => p.Metadata?.UpdatedAt ?? p.PublishedAt).Max();
             if (newest > pending || pending is null)
             {
@@ -48,21 +67,37 @@ public sealed class ArxivApiSource(ArxivApiOptions options, SourceHttp http) : H
 
             start += entries;
             taken += entries;
-            var reachedWatermark = cursor.Watermark is { } mark && !(newest > mark);
+            var reachedWatermark = newest is { } n && cursor.Watermark is { } mark && n <= mark;
             var done = entries == 0
                 || reachedWatermark
-                || (feed.TotalResults is { } total && start >= total)
-                || taken >= _options.MaxResultsPerPoll;
+                || (feed.TotalResults is { } total && start >= total);
             if (done)
             {
-                var watermark = pending > cursor.Watermark || cursor.Watermark is null ? pending : cursor.Watermark;
-                await poll.SaveCursorAsync(new ArxivApiCursor(watermark, null, null).Write());
+                await poll.SaveCursorAsync(new ArxivApiCursor(Later(pending, cursor.Watermark), null, null).Write());
+                return;
+            }
+
+            if (taken >= _options.MaxResultsPerPoll)
+            {
+                if (cursor.Watermark is null)
+                {
+                    // The first poll: what lies behind the cap is older than anything a user waits
+                    // for, and the next poll starts from the newest paper seen.
+                    await poll.SaveCursorAsync(new ArxivApiCursor(pending, null, null).Write());
+                    return;
+                }
+
+                // Updates remain between here and the watermark: the next poll pages on from
+                // here until it reaches the watermark, and only then moves it.
+                await poll.SaveCursorAsync(new ArxivApiCursor(cursor.Watermark, start, pending).Write());
                 return;
             }
 
             await poll.SaveCursorAsync(new ArxivApiCursor(cursor.Watermark, start, pending).Write());
         }
     }
+
+    private static DateTimeOffset? Later(DateTimeOffset? a, DateTimeOffset? b) => a > b || b is null ? a : b;
 
     /// <summary>The query of the configured categories (ORed) and search query, ANDed.</summary>
     public string SearchQuery()

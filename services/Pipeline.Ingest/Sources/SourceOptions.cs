@@ -82,7 +82,11 @@ public sealed class ArxivApiOptions : HttpSourceOptions
 
     public int PageSize { get; set; } = 100;
 
-    /// <summary>A poll stops after this many results even if older updates remain (the first poll of a busy category).</summary>
+    /// <summary>
+    /// A poll stops after this many results. The first poll (no watermark yet) ends there: older
+    /// papers are left out. A later poll that stops here before reaching the watermark keeps its
+    /// place, and the next poll pages on from it until the watermark, so no update is skipped.
+    /// </summary>
     public int MaxResultsPerPoll { get; set; } = 2_000;
 
     /// <summary>lastUpdatedDate (the default: the cursor relies on newest-first order), submittedDate or relevance.</summary>

@@ -86,6 +86,108 @@ public class ArxivApiSourceSpecs
         Assert.Single(server.Requests);
     }
 
+    /// <summary>
+    /// arXiv's answer for a list of papers, newest update first: the page at start of max_results,
+    /// with the list's length as totalResults, or what <paramref name="instead"/> answers for that
+    /// start and request number (1-based, counted over the server's life).
+    /// </summary>
+    private static Task<LocalHttpServer> ServeUpdates(Func<IReadOnlyList<(string Id, DateTimeOffset Updated)>> list, Func<int, int, string?>? instead = null)
+    {
+        var requests = 0;
+        return LocalHttpServer.StartAsync(async ctx =>
+        {
+            var start = int.Parse(ctx.Request.Query["start"].ToString(), System.Globalization.CultureInfo.InvariantCulture);
+            var max = int.Parse(ctx.Request.Query["max_results"].ToString(), System.Globalization.CultureInfo.InvariantCulture);
+            var papers = list();
+            ctx.Response.ContentType = "application/atom+xml";
+            var body = instead?.Invoke(start, Interlocked.Increment(ref requests))
+                ?? Fixtures.ArxivPage(papers.Count, start, papers.Skip(start).Take(max)
+                    .Select(p => Fixtures.ArxivEntry(id: $"http://arxiv.org/abs/{p.Id}v1", updated: p.Updated.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture))));
+            await ctx.Response.Body.WriteAsync(Encoding.UTF8.GetBytes(body));
+        });
+    }
+
+    private static ArxivApiSource UpdatesSource(string baseUrl, int maxResultsPerPoll = 2_000) => new(
+        new ArxivApiOptions { BaseUrl = baseUrl + "/api/query", Categories = ["q-bio.PE"], PageSize = 10, MaxResultsPerPoll = maxResultsPerPoll, MinRequestInterval = TimeSpan.FromMilliseconds(1) },
+        new SourceHttp(new HttpClient(), new ArxivApiOptions { MinRequestInterval = TimeSpan.Zero }, new PoliteGate(TimeSpan.FromMilliseconds(1), TimeProvider.System), TimeProvider.System, NullLogger.Instance));
+
+    /// <summary><paramref name="count"/> papers updated one minute apart, the newest <paramref name="newest"/>, newest first.</summary>
+    private static List<(string Id, DateTimeOffset Updated)> Updates(int first, int count, DateTimeOffset newest) =>
+        Enumerable.Range(0, count).Select(i => ($"2410.{first + count - 1 - i:D5}", newest.AddMinutes(-i))).ToList();
+
+    private static readonly DateTimeOffset Monday = new(2026, 11, 23, 12, 0, 0, TimeSpan.Zero);
+
+    [Fact]
+    public async Task More_updates_than_a_poll_may_take_are_taken_over_the_next_polls_and_none_is_skipped()
+    {
+        var papers = Updates(1, 50, Monday);
+        await using var server = await ServeUpdates(() => papers);
+        var source = UpdatesSource(server.BaseUrl, maxResultsPerPoll: 30);
+
+        // The first poll has no watermark: the cap bounds it and it ends there.
+        var first = new RecordingPoll();
+        await source.PollAsync(first, CancellationToken.None);
+        Assert.Equal(30, first.Papers.Count);
+        Assert.Equal(Monday, ArxivApiCursor.Read(first.SavedCursor).Watermark);
+
+        // 90 updates after it: three polls of 30, each resuming where the last one stopped.
+        papers = [.. Updates(1_001, 90, Monday.AddHours(3)), .. papers];
+        var taken = new HashSet<string>();
+        var cursor = first.SavedCursor;
+        for (var i = 0; i < 10; i++)
+        {
+            var poll = new RecordingPoll(cursor);
+            await source.PollAsync(poll, CancellationToken.None);
+            taken.UnionWith(poll.Papers.Keys);
+            cursor = poll.SavedCursor;
+            if (ArxivApiCursor.Read(cursor).ResumeStart is null)
+            {
+                break;
+            }
+        }
+
+        Assert.Equal(Enumerable.Range(1_001, 90).Select(n => $"2410.{n:D5}").Order(), taken.Where(id => id.CompareTo("2410.01000") > 0).Order());
+        Assert.Equal(new ArxivApiCursor(Monday.AddHours(3), null, null), ArxivApiCursor.Read(cursor));
+    }
+
+    [Fact]
+    public async Task An_empty_page_arxiv_answers_by_mistake_is_asked_again_and_the_poll_goes_on()
+    {
+        var papers = Updates(1, 50, Monday);
+        // The second request (start 10) answers an empty page that still says 50 results.
+        await using var server = await ServeUpdates(() => papers, (start, request) => request == 2 ? Fixtures.ArxivPage(50, start, []) : null);
+        var poll = new RecordingPoll();
+
+        await UpdatesSource(server.BaseUrl).PollAsync(poll, CancellationToken.None);
+
+        Assert.Equal(50, poll.Papers.Count);
+        Assert.Equal(new ArxivApiCursor(Monday, null, null), ArxivApiCursor.Read(poll.SavedCursor));
+    }
+
+    [Fact]
+    public async Task Empty_pages_before_the_last_result_fail_the_poll_and_the_next_poll_asks_for_that_page_again()
+    {
+        var papers = Updates(1, 50, Monday);
+        var broken = true;
+        await using var server = await ServeUpdates(() => papers, (start, _) => broken && start == 20 ? Fixtures.ArxivPage(50, start, []) : null);
+        var source = UpdatesSource(server.BaseUrl);
+
+        var first = new RecordingPoll();
+        var error = await Assert.ThrowsAsync<SourceErrorException>(() => source.PollAsync(first, CancellationToken.None));
+
+        Assert.Contains("empty page at start 20 of 50 results", error.Message);
+        Assert.Equal(20, first.Papers.Count);
+        Assert.Equal(new ArxivApiCursor(null, 20, Monday), ArxivApiCursor.Read(first.SavedCursor));
+
+        broken = false;
+        var second = new RecordingPoll(first.SavedCursor);
+        await source.PollAsync(second, CancellationToken.None);
+
+        Assert.Equal(30, second.Papers.Count);
+        Assert.Equal(50, first.Papers.Keys.Union(second.Papers.Keys).Count());
+        Assert.Equal(new ArxivApiCursor(Monday, null, null), ArxivApiCursor.Read(second.SavedCursor));
+    }
+
     [Fact]
     public void Categories_and_query_make_one_search_query()
     {

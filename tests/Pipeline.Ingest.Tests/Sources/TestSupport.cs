@@ -173,6 +173,20 @@ public static class Fixtures
         </feed>
         """;
 
+    /// <summary>One page of an arXiv API answer: <paramref name="entries"/> from <paramref name="start"/> of <paramref name="total"/> results.</summary>
+    public static string ArxivPage(int total, int start, IEnumerable<string> entries) => $"""
+        <?xml version='1.0' encoding='UTF-8'?>
+        <feed xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/" xmlns:arxiv="http://arxiv.org/schemas/atom" xmlns="http://www.w3.org/2005/Atom">
+          <id>https://arxiv.org/api/fixture</id>
+          <title>arXiv Query: fixture</title>
+          <updated>2026-04-12T22:09:27Z</updated>
+          <opensearch:itemsPerPage>10</opensearch:itemsPerPage>
+          <opensearch:totalResults>{total}</opensearch:totalResults>
+          <opensearch:startIndex>{start}</opensearch:startIndex>
+        {string.Concat(entries)}
+        </feed>
+        """;
+
     public static string ArxivEntry(string id = "http://arxiv.org/abs/2410.17243v2", string title = "A   title\n   over two lines", string updated = "2024-10-24T10:00:00Z", string extra = "") => $"""
           <entry>
             <id>{id}</id>

@@ -7,7 +7,8 @@ namespace Pipeline.Ingest.Sources.Parsing;
 public static partial class ArxivIds
 {
     // 2410.17243v2, 0704.0001, astro-ph/0601001v1, math.GT/0309136 (old style: archive[.class]/YYMMNNN).
-    [GeneratedRegex(@"(?<id>\d{4}\.\d{4,5}|[a-z]+(?:-[a-z]+)?(?:\.[A-Z]{2})?/\d{7})(?:v(?<v>\d{1,4}))?$")]
+    // Digits are 0-9 only (.NET's \d matches every Unicode digit, which int.Parse does not read).
+    [GeneratedRegex(@"(?<id>[0-9]{4}\.[0-9]{4,5}|[a-z]+(?:-[a-z]+)?(?:\.[A-Z]{2})?/[0-9]{7})(?:v(?<v>[0-9]{1,4}))?$")]
     private static partial Regex Trailing();
 
     /// <summary>

@@ -1,0 +1,111 @@
+using Google.Protobuf.WellKnownTypes;
+using Pipeline.Ingest.Grpc;
+using Pipeline.Ingest.Papers;
+using ProtoPaper = Pipeline.Contracts.Ingest.V1.Paper;
+using static Pipeline.Ingest.Tests.Intake.IntakeHarness;
+
+namespace Pipeline.Ingest.Tests.Intake;
+
+/// <summary>
+/// <see cref="PaperIntake"/> against a real redis-server and an in-memory bus: what a batch of
+/// SubmitPapers, ImportPapers or a source's page stores and announces, paper by paper.
+/// </summary>
+public sealed class PaperIntakeSpecs : IAsyncLifetime
+{
+    private readonly IntakeHarness _ingest = new();
+
+    public Task InitializeAsync() => _ingest.InitializeAsync();
+
+    public Task DisposeAsync() => _ingest.DisposeAsync();
+
+    [Fact]
+    public async Task A_malformed_id_is_rejected_alone_and_the_rest_of_the_batch_is_stored_and_announced()
+    {
+        var results = await _ingest.Intake.SubmitAsync(
+            [Paper("2410.00001"), Paper("2410.17243v\u0661"), Paper("2410.00003")], CancellationToken.None);
+
+        Assert.Equal([IntakeOutcome.Accepted, IntakeOutcome.Rejected, IntakeOutcome.Accepted], results.Select(r => r.Outcome));
+        Assert.StartsWith("id '2410.17243v\u0661' is neither an arXiv id", results[1].Reason);
+        Assert.NotNull(await _ingest.Store.GetAsync("2410.00001"));
+        Assert.NotNull(await _ingest.Store.GetAsync("2410.00003"));
+        Assert.Equal(["2410.00001", "2410.00003"], _ingest.Published.Select(p => p.Paper.Id));
+    }
+
+    [Fact]
+    public async Task A_paper_with_an_invalid_timestamp_is_rejected_alone_and_the_rest_of_the_call_is_stored()
+    {
+        static ProtoPaper Proto(string id) => new()
+        {
+            Id = id, Title = "Listening to honeybee hives", Abstract = "We record the hum of the hive.", Authors = { "Ada Lovelace" },
+            PublishedAt = Timestamp.FromDateTimeOffset(new DateTimeOffset(2024, 10, 22, 0, 0, 0, TimeSpan.Zero)),
+        };
+        var afterYear9999 = Proto("2410.00002");
+        afterYear9999.PublishedAt = new Timestamp { Seconds = 253_402_300_800 };
+        var badNanos = Proto("2410.00003");
+        badNanos.Metadata = new() { UpdatedAt = new Timestamp { Seconds = 1_729_555_200, Nanos = -1 } };
+        ProtoPaper[] call = [Proto("2410.00001"), afterYear9999, badNanos, Proto("2410.00004")];
+
+        // What SubmitPapers and ImportPapers do with each paper of a call or stream.
+        var results = await _ingest.Intake.SubmitAsync(call.Select(PaperMapping.ToSubmission).ToArray(), CancellationToken.None);
+
+        Assert.Equal([IntakeOutcome.Accepted, IntakeOutcome.Rejected, IntakeOutcome.Rejected, IntakeOutcome.Accepted], results.Select(r => r.Outcome));
+        Assert.Equal(("2410.00002", "published_at is not a valid timestamp (years 1 to 9999, nanos 0 to 999999999)"), (results[1].Id, results[1].Reason));
+        Assert.Equal(("2410.00003", "metadata.updated_at is not a valid timestamp (years 1 to 9999, nanos 0 to 999999999)"), (results[2].Id, results[2].Reason));
+        Assert.Equal(["2410.00001", "2410.00004"], _ingest.Published.Select(p => p.Paper.Id));
+        Assert.Null(await _ingest.Store.GetAsync("2410.00002"));
+    }
+
+    [Fact]
+    public async Task Two_versions_of_one_paper_in_a_batch_store_the_newest_and_the_other_is_a_duplicate_not_an_error()
+    {
+        var results = await _ingest.Intake.SubmitAsync(
+        [
+            Paper("2410.00001v2", title: "Version two"),
+            Paper("2410.00002"),
+            Paper("2410.00001v3", title: "Version three"),
+            Paper("2410.00001v1", title: "Version one"),
+            Paper("2410.00003", title: "Sent first"),
+            Paper("2410.00003", title: "Sent last"),
+        ], CancellationToken.None);
+
+        Assert.Equal(
+            [IntakeOutcome.Duplicate, IntakeOutcome.Accepted, IntakeOutcome.Accepted, IntakeOutcome.Duplicate, IntakeOutcome.Duplicate, IntakeOutcome.Accepted],
+            results.Select(r => r.Outcome));
+        Assert.Equal([0, 1, 2, 3, 4, 5], results.Select(r => r.Index));
+        Assert.Contains("superseded within this request by version 3", results[0].Reason);
+        Assert.Contains("superseded within this request by a later entry", results[4].Reason);
+        Assert.Equal(
+            ["2410.00001 v3 Version three", "2410.00002 v0 Listening to honeybee hives", "2410.00003 v0 Sent last"],
+            _ingest.Published.Select(p => $"{p.Paper.Id} v{p.Paper.Version} {p.Paper.Title}").Order(StringComparer.Ordinal));
+        var stored = await _ingest.Store.GetAsync("2410.00001");
+        Assert.Equal((3, "Version three"), (stored!.Paper.Version, stored.Paper.Title));
+    }
+
+    [Fact]
+    public async Task The_same_paper_from_arxiv_and_hugging_face_at_once_keeps_arxivs_record_and_the_upvotes()
+    {
+        var fromArxiv = Paper("2410.17243v1", title: "Breaking the Memory Barrier", source: "arxiv-api");
+        var fromHuggingFace = Paper("2410.17243", title: "Breaking the Memory Barrier (HF copy)", source: "huggingface") with { Upvotes = 88 };
+
+        // Both calls read what is held before either stores: Redis answers neither until both asked.
+        _ingest.Redis.Pause();
+        Task<IReadOnlyList<IntakeResult>> arxiv, huggingFace;
+        try
+        {
+            arxiv = _ingest.Intake.SubmitAsync([fromArxiv], CancellationToken.None);
+            huggingFace = _ingest.Intake.SubmitAsync([fromHuggingFace], CancellationToken.None);
+            await Task.Delay(300);
+        }
+        finally
+        {
+            _ingest.Redis.Resume();
+        }
+
+        await Task.WhenAll(arxiv, huggingFace).WaitAsync(TimeSpan.FromSeconds(20));
+
+        var stored = await _ingest.Store.GetAsync("2410.17243");
+        Assert.Equal(("Breaking the Memory Barrier", "arxiv-api", 88, true), (stored!.Paper.Title, stored.Paper.Source, stored.Paper.Upvotes, stored.Published));
+        // What went out last is what is stored: rank keeps the last event of a paper.
+        Assert.Equal(stored.Fingerprint, PaperFingerprint.Record(_ingest.Published[^1].Paper));
+    }
+}
