@@ -55,8 +55,9 @@ public sealed class LoadedPaper(IndexedPaper paper, byte[] vectorBytes, byte[]? 
 /// </summary>
 /// <remarks>
 /// Format 2 (<c>rank:format</c>): a paper hash holds <c>summary</c> (the paper as JSON without its
-/// abstract), <c>abstract</c> (plain text, so answers fetch it alone), <c>ingested_at</c> (Unix ms)
-/// and <c>vector</c> (384 little-endian fp32). A profile's interest vectors are one base64 block of
+/// abstract), <c>abstract</c> (plain text, so answers fetch it alone), <c>ingested_at</c> (Unix ms),
+/// <c>version</c> (the paper's, so a save can tell an older record from a newer one) and
+/// <c>vector</c> (384 little-endian fp32). A profile's interest vectors are one base64 block of
 /// fp32 (<c>packed</c>) instead of JSON number arrays, which took most of the load time.
 /// Format 1 hashes (<c>paper</c>: the whole paper as JSON) and profiles (<c>vectors</c>) still load;
 /// a paper is rewritten in format 2 the next time it is saved.
@@ -76,34 +77,78 @@ public sealed class RankStore(IDatabase redis)
 
     private static string PaperKey(string id) => $"rank:paper:{id}";
 
-    public Task SavePaperAsync(IndexedPaper paper, float[] vector) => SavePapersAsync([new StoredPaper(paper, vector)]);
+    /// <summary>Saves a paper unless rank's Redis holds a newer record of it (see <see cref="SavePapersAsync"/>).</summary>
+    /// <returns>False when a newer record was kept.</returns>
+    public async Task<bool> SavePaperAsync(IndexedPaper paper, float[] vector) => (await SavePapersAsync([new StoredPaper(paper, vector)]))[0];
 
-    /// <summary>Saves papers in one transaction (one round trip), replacing what was stored under their ids.</summary>
-    public async Task SavePapersAsync(IReadOnlyList<StoredPaper> papers)
+    // For each paper (KEYS[2 + i]; six arguments from ARGV[2 + 6(i - 1)]: id, version, ingested_at,
+    // summary, abstract, vector), the hash is written only when the stored record is not newer:
+    // a lower version, or the same version ingested no later (IndexedPaper.IsOlderThan). A record
+    // without the version field (written before it was) has the version in its JSON.
+    private const string SavePapersScript = """
+        local saved = {}
+        for i = 1, #KEYS - 2 do
+          local key = KEYS[i + 2]
+          local a = 2 + (i - 1) * 6
+          local version, at = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+          local held = redis.call('HMGET', key, 'version', 'ingested_at', 'summary', 'paper')
+          local save = true
+          if held[2] then
+            local heldVersion = tonumber(held[1])
+            if not heldVersion and (held[3] or held[4]) then
+              local ok, json = pcall(cjson.decode, held[3] or held[4])
+              heldVersion = ok and type(json) == 'table' and tonumber(json.version) or nil
+            end
+            heldVersion = heldVersion or 0
+            save = version > heldVersion or (version == heldVersion and at >= tonumber(held[2]))
+          end
+          if save then
+            redis.call('HSET', key, 'summary', ARGV[a + 3], 'abstract', ARGV[a + 4], 'ingested_at', ARGV[a + 2], 'version', ARGV[a + 1], 'vector', ARGV[a + 5])
+            redis.call('HDEL', key, 'paper')
+            redis.call('SADD', KEYS[1], ARGV[a])
+            saved[i] = 1
+          else
+            saved[i] = 0
+          end
+        end
+        redis.call('SET', KEYS[2], ARGV[1])
+        return saved
+        """;
+
+    /// <summary>
+    /// Saves papers in one script (one round trip, atomic), each replacing what was stored under its
+    /// id unless that is newer (<see cref="IndexedPaper.IsOlderThan"/>: a higher version, or the same
+    /// version ingested later). So a redelivered earlier version, or one that lost a race with a
+    /// newer one, leaves the newer one in Redis; the in-memory indexes refuse it by the same rule.
+    /// </summary>
+    /// <returns>For each paper in order, whether it was saved (false: a newer record was kept).</returns>
+    public async Task<bool[]> SavePapersAsync(IReadOnlyList<StoredPaper> papers)
     {
         if (papers.Count == 0)
         {
-            return;
+            return [];
         }
 
-        var tx = redis.CreateTransaction();
-        foreach (var (paper, vector) in papers)
+        var keys = new RedisKey[papers.Count + 2];
+        var values = new RedisValue[1 + (papers.Count * 6)];
+        keys[0] = PapersKey;
+        keys[1] = FormatKey;
+        values[0] = FormatVersion;
+        for (var i = 0; i < papers.Count; i++)
         {
-            var key = PaperKey(paper.Paper.Id);
-            _ = tx.HashSetAsync(key,
-            [
-                new HashEntry("summary", JsonSerializer.SerializeToUtf8Bytes(paper.Paper with { Abstract = "" }, Json)),
-                new HashEntry("abstract", paper.Paper.Abstract),
-                new HashEntry("ingested_at", paper.IngestedAt.ToUnixTimeMilliseconds()),
-                new HashEntry("vector", MemoryMarshal.AsBytes(vector.AsSpan()).ToArray()),
-            ]);
-            // A format 1 record of the same paper: its copy of the abstract would go stale.
-            _ = tx.HashDeleteAsync(key, "paper");
+            var (paper, vector) = papers[i];
+            keys[i + 2] = PaperKey(paper.Paper.Id);
+            var a = 1 + (i * 6);
+            values[a] = paper.Paper.Id;
+            values[a + 1] = paper.Paper.Version;
+            values[a + 2] = paper.IngestedAt.ToUnixTimeMilliseconds();
+            values[a + 3] = JsonSerializer.SerializeToUtf8Bytes(paper.Paper with { Abstract = "" }, Json);
+            values[a + 4] = paper.Paper.Abstract;
+            values[a + 5] = MemoryMarshal.AsBytes(vector.AsSpan()).ToArray();
         }
 
-        _ = tx.SetAddAsync(PapersKey, papers.Select(p => (RedisValue)p.Paper.Paper.Id).ToArray());
-        _ = tx.StringSetAsync(FormatKey, FormatVersion);
-        await tx.ExecuteAsync();
+        var saved = (RedisResult[])(await redis.ScriptEvaluateAsync(SavePapersScript, keys, values))!;
+        return saved.Select(s => (long)s == 1).ToArray();
     }
 
     public async Task<long> CountPapersAsync() => await redis.SetLengthAsync(PapersKey);
