@@ -37,18 +37,30 @@ public sealed class FeedbackStore(IDatabase redis)
     public Task SavePreferencesAsync(string subscriberId, ProfilePreferences preferences)
     {
         var tx = redis.CreateTransaction();
+        SavePreferences(tx, subscriberId, preferences);
+        return tx.ExecuteAsync();
+    }
+
+    /// <summary>Adds the writes of <see cref="SavePreferencesAsync"/> to <paramref name="tx"/> (a profile's conditional save).</summary>
+    public void SavePreferences(ITransaction tx, string subscriberId, ProfilePreferences preferences)
+    {
         _ = tx.StringSetAsync($"rank:prefs:{subscriberId}", JsonSerializer.Serialize(preferences, Json));
         _ = tx.SetAddAsync(PreferenceSubscribers, subscriberId);
-        return tx.ExecuteAsync();
     }
 
     public Task ForgetAsync(string subscriberId)
     {
         var tx = redis.CreateTransaction();
+        Forget(tx, subscriberId);
+        return tx.ExecuteAsync();
+    }
+
+    /// <summary>Adds the writes of <see cref="ForgetAsync"/> to <paramref name="tx"/> (an unsubscribe's conditional tombstone).</summary>
+    public void Forget(ITransaction tx, string subscriberId)
+    {
         _ = tx.KeyDeleteAsync([$"rank:prefs:{subscriberId}", $"rank:sent:{subscriberId}"]);
         _ = tx.SetRemoveAsync(PreferenceSubscribers, subscriberId);
         _ = tx.SetRemoveAsync(SentSubscribers, subscriberId);
-        return tx.ExecuteAsync();
     }
 
     // Atomic, so two papers matched at once cannot both take the day's last alert.

@@ -242,29 +242,65 @@ public sealed class RankStore(IDatabase redis)
     public Task SaveTraceParentAsync(string paperId, string traceParent) =>
         redis.HashSetAsync(PaperKey(paperId), "trace_parent", traceParent);
 
-    public async Task SaveProfileAsync(SubscriberProfile profile)
+    /// <summary>
+    /// Saves an active subscriber's profile unless rank's Redis holds a later change of the
+    /// subscriber (a profile or an unsubscribe's tombstone with a later <c>ChangedAt</c>; an equal
+    /// one is written again, a redelivery). <paramref name="alongside"/> adds writes of the same
+    /// change (the preferences) to the same transaction, so they are made only with it.
+    /// </summary>
+    /// <returns>False when a later change was kept and nothing was written.</returns>
+    public Task<bool> SaveProfileAsync(SubscriberProfile profile, Action<ITransaction>? alongside = null)
     {
         var record = new ProfileRecord(profile.SubscriberId, profile.Interests, null, Pack(profile.Vectors), profile.Cadence, profile.InstantThreshold, profile.ChangedAt);
-        var tx = redis.CreateTransaction();
-        _ = tx.StringSetAsync($"rank:subscriber:{profile.SubscriberId}", JsonSerializer.SerializeToUtf8Bytes(record, Json));
-        _ = tx.SetAddAsync(SubscribersKey, profile.SubscriberId);
-        await tx.ExecuteAsync();
+        return SaveChangeAsync(profile.SubscriberId, profile.ChangedAt, JsonSerializer.SerializeToUtf8Bytes(record, Json), active: true, alongside);
     }
 
-    public async Task DeleteProfileAsync(string subscriberId, DateTimeOffset changedAt)
+    /// <summary>
+    /// Replaces a subscriber's profile by a tombstone with the time of the change, which keeps an
+    /// older "active" change (redelivered, or slower to embed) from reviving it; as
+    /// <see cref="SaveProfileAsync"/>, unless a later change is stored.
+    /// </summary>
+    /// <returns>False when a later change was kept and nothing was written.</returns>
+    public Task<bool> DeleteProfileAsync(string subscriberId, DateTimeOffset changedAt, Action<ITransaction>? alongside = null) =>
+        SaveChangeAsync(subscriberId, changedAt, JsonSerializer.SerializeToUtf8Bytes(new ProfileRecord(subscriberId, [], null, null, "none", 0, changedAt), Json), active: false, alongside);
+
+    /// <summary>
+    /// Writes a subscriber's record (and <c>rank:subscribers</c>) only if what is stored did not
+    /// change later: the stored record is read, compared, and written in a transaction that runs
+    /// only while the record is still the one read (optimistic, as WATCH); when another change
+    /// wrote it in between, it is read and compared again.
+    /// </summary>
+    private async Task<bool> SaveChangeAsync(string subscriberId, DateTimeOffset changedAt, byte[] record, bool active, Action<ITransaction>? alongside)
     {
-        // A tombstone with the time of the change keeps an older, redelivered "active" from reviving it.
-        var tx = redis.CreateTransaction();
-        _ = tx.StringSetAsync($"rank:subscriber:{subscriberId}", JsonSerializer.SerializeToUtf8Bytes(new ProfileRecord(subscriberId, [], null, null, "none", 0, changedAt), Json));
-        _ = tx.SetRemoveAsync(SubscribersKey, subscriberId);
-        await tx.ExecuteAsync();
+        var key = $"rank:subscriber:{subscriberId}";
+        while (true)
+        {
+            var held = await redis.StringGetAsync(key);
+            if (!held.IsNullOrEmpty && ChangedAtOf(held) > changedAt)
+            {
+                return false;
+            }
+
+            var tx = redis.CreateTransaction();
+            tx.AddCondition(held.IsNull ? Condition.KeyNotExists(key) : Condition.StringEqual(key, held));
+            _ = tx.StringSetAsync(key, record);
+            _ = active ? tx.SetAddAsync(SubscribersKey, subscriberId) : tx.SetRemoveAsync(SubscribersKey, subscriberId);
+            alongside?.Invoke(tx);
+            if (await tx.ExecuteAsync())
+            {
+                return true;
+            }
+        }
     }
+
+    private static DateTimeOffset ChangedAtOf(RedisValue json) =>
+        JsonSerializer.Deserialize<ProfileRecord>((ReadOnlySpan<byte>)(byte[])json!, Json)!.ChangedAt;
 
     /// <summary>When rank last applied a change for this subscriber, if ever.</summary>
     public async Task<DateTimeOffset?> ProfileChangedAtAsync(string subscriberId)
     {
         var json = await redis.StringGetAsync($"rank:subscriber:{subscriberId}");
-        return json.IsNullOrEmpty ? null : JsonSerializer.Deserialize<ProfileRecord>((ReadOnlySpan<byte>)(byte[])json!, Json)!.ChangedAt;
+        return json.IsNullOrEmpty ? null : ChangedAtOf(json);
     }
 
     /// <summary>Every active profile, read a thousand per round trip.</summary>
