@@ -14,7 +14,7 @@ public sealed class RankingGrpcService(
     PaperIndex papers,
     RelevanceRanker relevance,
     Feedback feedback,
-    FeedbackStore feedbackStore,
+    VoteRecorder votes,
     SentHistoryLoader sentHistory,
     TextEmbedder embedder,
     ApiKeyValidator apiKeys,
@@ -303,12 +303,8 @@ public sealed class RankingGrpcService(
             throw new RpcException(new Status(StatusCode.NotFound, $"No paper '{paperId}' is known to rank."));
         }
 
-        // Redis first, every time (the write is idempotent): a vote whose write failed (Redis out of
-        // reach: UNAVAILABLE) is not in memory either, so the client's retry finds it new and saves
-        // it. Memory first, the retry found the vote already there and skipped the write, and the
-        // vote was gone at the next restart.
-        await feedbackStore.SaveVoteAsync(paperId, voterId, request.Value);
-        var changed = feedback.Vote(paperId, voterId, request.Value);
+        // Redis, then memory, one vote of this voter on this paper at a time.
+        var changed = await votes.VoteAsync(paperId, voterId, request.Value, context.CancellationToken);
 
         return new VoteResponse { PaperId = paperId, Votes = feedback.Votes(paperId), Changed = changed };
     }
