@@ -67,7 +67,8 @@ public sealed class PaperEmbeddedConsumer(
             }
 
             // Published before it is marked: a crash in between raises the alert again, and notify
-            // sends each (subscriber, paper) alert once.
+            // sends each (subscriber, paper) alert once. The retry counts it against the day it
+            // was first counted, even after midnight (FeedbackStore.TryTakeAlertAsync).
             await context.PublishWithinAsync(new PaperMatched(subscriberId, message.Paper, match.Score, match.Interest, match.Reason, DateTimeOffset.UtcNow),
                 publishDeadline, context.CancellationToken);
             await store.MarkMatchedAsync(subscriberId, message.Paper.Id);
