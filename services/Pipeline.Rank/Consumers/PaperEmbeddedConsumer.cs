@@ -11,7 +11,8 @@ namespace Pipeline.Rank.Consumers;
 /// <summary>
 /// Indexes an embedded paper and raises an instant alert for every subscriber it matches. Safe to
 /// run twice: the paper is upserted, and an alert already raised is not raised again. An older
-/// record of a paper than rank holds (a lower version) is ignored.
+/// record of a paper than rank holds (a lower version, or the same version ingested earlier) is
+/// ignored.
 /// </summary>
 public sealed class PaperEmbeddedConsumer(
     RankStore store, FeedbackStore feedback, PaperIndex index, RelevanceRanker relevance, InstantMatcher matcher, IConfiguration configuration, PublishDeadline publishDeadline,
