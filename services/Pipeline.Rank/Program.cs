@@ -28,6 +28,8 @@ builder.Services.AddSingleton(sp => new RelevanceRanker(sp.GetRequiredService<Pa
 builder.Services.AddSingleton<ProfileIndex>();
 builder.Services.AddSingleton<Feedback>();
 builder.Services.AddSingleton<FeedbackStore>();
+// Votes, written to Redis and counted in memory one (voter, paper) at a time.
+builder.Services.AddSingleton<VoteRecorder>();
 builder.Services.AddSingleton<SentHistoryLoader>();
 builder.Services.AddSingleton<TextEmbedder>();
 builder.Services.AddSingleton<TrendingBoard>();

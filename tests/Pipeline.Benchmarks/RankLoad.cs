@@ -108,7 +108,7 @@ public static partial class RankLoad
                 // Every other subscriber wants instant alerts, the rest digests.
                 var profiles = chunk.Select(i => data.Subscriber(i, i % 2 == 0 ? "instant" : "daily", now)).ToArray();
                 subscriberIds.AddRange(profiles.Select(p => p.SubscriberId));
-                await Task.WhenAll(profiles.Select(store.SaveProfileAsync));
+                await Task.WhenAll(profiles.Select(p => store.SaveProfileAsync(p)));
             }
 
             // RANK_LOAD_SENT=300 gives every subscriber a history of that many papers sent (a month

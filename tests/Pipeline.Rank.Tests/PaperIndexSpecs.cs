@@ -199,4 +199,19 @@ public class InstantMatcherSpecs
         profiles.Remove("s1");
         Assert.Empty(new InstantMatcher(profiles).Match(PaperIndexSpecs.Unit((0, 1))));
     }
+
+    [Fact]
+    public void An_older_change_neither_replaces_nor_removes_a_later_profile()
+    {
+        var profiles = new ProfileIndex();
+        var later = Profile("s1", "instant", 0.1, PaperIndexSpecs.Unit((0, 1))) with { ChangedAt = DateTimeOffset.UnixEpoch.AddDays(2) };
+        Assert.True(profiles.Upsert(later));
+
+        Assert.False(profiles.Upsert(Profile("s1", "daily", 0.1, PaperIndexSpecs.Unit((0, 1)))));
+        profiles.Remove("s1", DateTimeOffset.UnixEpoch.AddDays(1));
+
+        Assert.Equal("s1", Assert.Single(new InstantMatcher(profiles).Match(PaperIndexSpecs.Unit((0, 1)))).Profile.SubscriberId);
+        profiles.Remove("s1", later.ChangedAt);
+        Assert.Empty(new InstantMatcher(profiles).Match(PaperIndexSpecs.Unit((0, 1))));
+    }
 }

@@ -10,7 +10,9 @@ namespace Pipeline.Rank.Consumers;
 
 /// <summary>
 /// Indexes an embedded paper and raises an instant alert for every subscriber it matches. Safe to
-/// run twice: the paper is upserted, and an alert already raised is not raised again.
+/// run twice: the paper is upserted, and an alert already raised is not raised again. An older
+/// record of a paper than rank holds (a lower version, or the same version ingested earlier) is
+/// ignored.
 /// </summary>
 public sealed class PaperEmbeddedConsumer(
     RankStore store, FeedbackStore feedback, PaperIndex index, RelevanceRanker relevance, InstantMatcher matcher, IConfiguration configuration, PublishDeadline publishDeadline,
@@ -30,12 +32,25 @@ public sealed class PaperEmbeddedConsumer(
         }
 
         var paper = new IndexedPaper(message.Paper, message.IngestedAt);
-        await store.SavePaperAsync(paper, message.Vector);
+        // An older record than the one held (IndexedPaper.IsOlderThan: a redelivered or retried
+        // earlier version) changes nothing, in Redis or in memory, and raises no alert: the newer
+        // record was matched when it came. Two versions consumed at once may be saved in one order
+        // and indexed in the other; both refuse the older, so both end with the newer.
+        if (!await store.SavePaperAsync(paper, message.Vector))
+        {
+            return;
+        }
+
         if (Activity.Current?.Id is { } traceParent)
         {
             await store.SaveTraceParentAsync(message.Paper.Id, traceParent);
         }
-        index.Upsert(paper, message.Vector);
+
+        if (!index.Upsert(paper, message.Vector))
+        {
+            return;
+        }
+
         relevance.Add(paper);
 
         foreach (var match in matcher.Match(message.Vector, message.Paper))
@@ -53,7 +68,8 @@ public sealed class PaperEmbeddedConsumer(
             }
 
             // Published before it is marked: a crash in between raises the alert again, and notify
-            // sends each (subscriber, paper) alert once.
+            // sends each (subscriber, paper) alert once. The retry counts it against the day it
+            // was first counted, even after midnight (FeedbackStore.TryTakeAlertAsync).
             await context.PublishWithinAsync(new PaperMatched(subscriberId, message.Paper, match.Score, match.Interest, match.Reason, DateTimeOffset.UtcNow),
                 publishDeadline, context.CancellationToken);
             await store.MarkMatchedAsync(subscriberId, message.Paper.Id);

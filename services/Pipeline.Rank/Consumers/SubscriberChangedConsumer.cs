@@ -10,16 +10,30 @@ namespace Pipeline.Rank.Consumers;
 /// Keeps a profile for every active subscriber: their interests embedded through the embed service.
 /// Changes older than the one already applied are ignored, so redelivery and reordering are harmless.
 /// </summary>
+/// <remarks>
+/// Two changes of one subscriber can be consumed at once, and an active one waits for embed in
+/// between its read of the stored change and its write. So the write is conditional in Redis (the
+/// profile or the tombstone, the preferences and <c>rank:subscribers</c> in one transaction, made
+/// only if no later change is stored: <see cref="RankStore.SaveProfileAsync"/>), and memory is
+/// changed under a per-subscriber lock held across that write, so it follows Redis's order: a
+/// change that finished first is not overwritten by an older one that embedded slower, and an
+/// unsubscribe is not undone by an older "active".
+/// </remarks>
 public sealed class SubscriberChangedConsumer(
     RankStore store, FeedbackStore feedbackStore, Feedback feedback, ProfileIndex profiles, TextEmbedder embedder, IConfiguration configuration,
     StartupGate startup, KeptRankings keptRankings)
     : IConsumer<SubscriberChanged>
 {
-    public async Task Consume(ConsumeContext<SubscriberChanged> context)
+    private static readonly StripedLocks Subscribers = new();
+
+    public Task Consume(ConsumeContext<SubscriberChanged> context) => ApplyAsync(context.Message, context.CancellationToken);
+
+    /// <summary>What consuming <paramref name="message"/> does (for tests: no bus needed).</summary>
+    internal async Task ApplyAsync(SubscriberChanged message, CancellationToken cancellationToken)
     {
         // Not before the load: the loaded (older) profile would otherwise replace this change in memory.
-        await startup.WaitAsync(context.CancellationToken);
-        var message = context.Message;
+        await startup.WaitAsync(cancellationToken);
+        // A change already overtaken costs no embedding; the conditional save below decides.
         if (await store.ProfileChangedAtAsync(message.SubscriberId) is { } applied && applied > message.ChangedAt)
         {
             return;
@@ -27,24 +41,39 @@ public sealed class SubscriberChangedConsumer(
 
         if (!message.Active)
         {
-            await store.DeleteProfileAsync(message.SubscriberId, message.ChangedAt);
-            await feedbackStore.ForgetAsync(message.SubscriberId);
-            profiles.Remove(message.SubscriberId);
-            feedback.Forget(message.SubscriberId);
-            keptRankings.Forget(message.SubscriberId);
+            using (await Subscribers.EnterAsync(message.SubscriberId.GetHashCode(StringComparison.Ordinal), cancellationToken))
+            {
+                if (!await store.DeleteProfileAsync(message.SubscriberId, message.ChangedAt, tx => feedbackStore.Forget(tx, message.SubscriberId)))
+                {
+                    return;
+                }
+
+                profiles.Remove(message.SubscriberId, message.ChangedAt);
+                feedback.Forget(message.SubscriberId);
+                keptRankings.Forget(message.SubscriberId);
+            }
+
             return;
         }
 
         var interests = (message.Interests ?? []).Where(i => !string.IsNullOrWhiteSpace(i)).Select(i => i.Trim()).ToArray();
-        var vectors = await embedder.EmbedAsync(interests, context.CancellationToken);
+        var vectors = await embedder.EmbedAsync(interests, cancellationToken);
         var threshold = message.InstantThreshold > 0 ? message.InstantThreshold : configuration.GetValue("Ranking:DefaultInstantThreshold", 0.5);
         var profile = new SubscriberProfile(message.SubscriberId, interests, vectors, message.Cadence, threshold, message.ChangedAt);
         var preferences = new ProfilePreferences(
             Bounded(message.SeedPaperIds), Bounded(message.Authors), Bounded(message.Categories));
-        await feedbackStore.SavePreferencesAsync(message.SubscriberId, preferences);
-        await store.SaveProfileAsync(profile);
-        feedback.SetPreferences(message.SubscriberId, preferences);
-        profiles.Upsert(profile);
+        using (await Subscribers.EnterAsync(message.SubscriberId.GetHashCode(StringComparison.Ordinal), cancellationToken))
+        {
+            if (!await store.SaveProfileAsync(profile, tx => feedbackStore.SavePreferences(tx, message.SubscriberId, preferences)))
+            {
+                return;
+            }
+
+            if (profiles.Upsert(profile))
+            {
+                feedback.SetPreferences(message.SubscriberId, preferences);
+            }
+        }
     }
 
     private static string[] Bounded(IReadOnlyList<string>? values) =>

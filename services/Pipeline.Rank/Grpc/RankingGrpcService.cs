@@ -14,7 +14,7 @@ public sealed class RankingGrpcService(
     PaperIndex papers,
     RelevanceRanker relevance,
     Feedback feedback,
-    FeedbackStore feedbackStore,
+    VoteRecorder votes,
     SentHistoryLoader sentHistory,
     TextEmbedder embedder,
     ApiKeyValidator apiKeys,
@@ -31,6 +31,10 @@ public sealed class RankingGrpcService(
     public const int MaxInterests = 50;
     public const int MaxIdLength = 128;
 
+    // 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z, the range of a Timestamp (and of DateTimeOffset).
+    private const long MinTimestampSeconds = -62_135_596_800;
+    private const long MaxTimestampSeconds = 253_402_300_799;
+
     public override async Task<RankedPapers> Search(SearchRequest request, ServerCallContext context)
     {
         var query = request.Query?.Trim() ?? "";
@@ -40,13 +44,13 @@ public sealed class RankingGrpcService(
         }
 
         var limit = Limit(request.Limit);
+        var since = Time(request.Since, "since");
         var (include, names) = SearchFilter(request);
         if (query.Length == 0 && names.Length == 0)
         {
             throw Invalid("query is empty (give a query, or authors to list their papers).");
         }
 
-        var since = request.Since?.ToDateTimeOffset();
         var now = clock.GetUtcNow();
         if (query.Length == 0)
         {
@@ -121,6 +125,7 @@ public sealed class RankingGrpcService(
     public override async Task<RankedPapers> Recommend(RecommendRequest request, ServerCallContext context)
     {
         var limit = Limit(request.Limit);
+        var since = Time(request.Since, "since");
         var subscriberId = request.SubscriberId.Trim();
         RecommendInputs inputs;
         if (subscriberId.Length > 0)
@@ -162,7 +167,6 @@ public sealed class RankingGrpcService(
             return new RankedPapers();
         }
 
-        var since = request.Since?.ToDateTimeOffset();
         var excluded = SubscriberQueries.Excluded(request.ExcludePaperIds, inputs);
         if (subscriberId.Length > 0)
         {
@@ -299,12 +303,8 @@ public sealed class RankingGrpcService(
             throw new RpcException(new Status(StatusCode.NotFound, $"No paper '{paperId}' is known to rank."));
         }
 
-        // Redis first, every time (the write is idempotent): a vote whose write failed (Redis out of
-        // reach: UNAVAILABLE) is not in memory either, so the client's retry finds it new and saves
-        // it. Memory first, the retry found the vote already there and skipped the write, and the
-        // vote was gone at the next restart.
-        await feedbackStore.SaveVoteAsync(paperId, voterId, request.Value);
-        var changed = feedback.Vote(paperId, voterId, request.Value);
+        // Redis, then memory, one vote of this voter on this paper at a time.
+        var changed = await votes.VoteAsync(paperId, voterId, request.Value, context.CancellationToken);
 
         return new VoteResponse { PaperId = paperId, Votes = feedback.Votes(paperId), Changed = changed };
     }
@@ -361,6 +361,26 @@ public sealed class RankingGrpcService(
     };
 
     private static RpcException Invalid(string message) => new(new Status(StatusCode.InvalidArgument, message));
+
+    /// <summary>
+    /// A request's time <paramref name="field"/>, null when not given. A Timestamp outside what it
+    /// can hold (nanos outside 0 to 999,999,999, or seconds before 0001-01-01 or after 9999-12-31)
+    /// is INVALID_ARGUMENT naming the field, not the UNKNOWN its conversion's exception would give.
+    /// </summary>
+    private static DateTimeOffset? Time(Timestamp? value, string field)
+    {
+        if (value is null)
+        {
+            return null;
+        }
+
+        if (value.Nanos is < 0 or > 999_999_999 || value.Seconds is < MinTimestampSeconds or > MaxTimestampSeconds)
+        {
+            throw Invalid($"{field} is not a valid time (seconds {value.Seconds}, nanos {value.Nanos}): give one from 0001-01-01 to 9999-12-31 UTC, with nanos from 0 to 999999999.");
+        }
+
+        return value.ToDateTimeOffset();
+    }
 
     private RankedPaper Ranked(IndexedPaper indexed, double score, double relevanceScore, double trending, double recency, string reason)
     {

@@ -25,6 +25,20 @@ public sealed record IndexedPaper(PaperSummary Paper, DateTimeOffset IngestedAt)
 
     /// <summary>When the paper appeared: its publication time, else when it was ingested.</summary>
     public DateTimeOffset SeenAt => Paper.PublishedAt ?? IngestedAt;
+
+    /// <summary>
+    /// Whether this record of a paper is older than <paramref name="other"/>, a record of the same
+    /// paper: a lower <see cref="PaperSummary.Version"/>, or the same version ingested earlier (ingest
+    /// stamps each new content of a paper with the time it stored it, and <c>PaperEmbedded</c>
+    /// carries that time). Times are compared to the millisecond, as rank's Redis keeps them, so the
+    /// save to Redis (<see cref="Storage.RankStore.SavePapersAsync"/>) and the indexes in memory order
+    /// two records alike. A record equal to <paramref name="other"/> in both is not older: the
+    /// last one written wins (a redelivery).
+    /// </summary>
+    public bool IsOlderThan(IndexedPaper other) =>
+        Paper.Version != other.Paper.Version
+            ? Paper.Version < other.Paper.Version
+            : IngestedAt.ToUnixTimeMilliseconds() < other.IngestedAt.ToUnixTimeMilliseconds();
 }
 
 /// <summary>A paper with its relevance to a set of query vectors, and which query it matched best.</summary>
@@ -160,8 +174,13 @@ public sealed class PaperIndex
         }
     }
 
-    /// <summary>Adds a paper or replaces the known paper with the same id. The index keeps a slim copy (no abstract).</summary>
-    public void Upsert(IndexedPaper paper, ReadOnlySpan<float> vector)
+    /// <summary>
+    /// Adds a paper or replaces the known paper with the same id. The index keeps a slim copy (no
+    /// abstract). A record older than the one held (<see cref="IndexedPaper.IsOlderThan"/>: a
+    /// redelivered earlier version, or one that lost a race with a newer) changes nothing.
+    /// </summary>
+    /// <returns>False when the index holds a newer record of the paper and kept it.</returns>
+    public bool Upsert(IndexedPaper paper, ReadOnlySpan<float> vector)
     {
         if (vector.Length != Dimensions)
         {
@@ -171,7 +190,14 @@ public sealed class PaperIndex
         _lock.EnterWriteLock();
         try
         {
-            if (!_slots.TryGetValue(paper.Paper.Id, out var slot))
+            if (_slots.TryGetValue(paper.Paper.Id, out var slot))
+            {
+                if (paper.IsOlderThan(_papers[slot]))
+                {
+                    return false;
+                }
+            }
+            else
             {
                 slot = _count++;
                 if (slot == _papers.Length)
@@ -195,6 +221,7 @@ public sealed class PaperIndex
             _slotsByOrdinal[paper.Ordinal] = slot + 1;
             _vectors.Set(slot, vector);
             Interlocked.Increment(ref _version);
+            return true;
         }
         finally
         {

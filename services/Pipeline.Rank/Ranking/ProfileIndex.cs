@@ -31,12 +31,23 @@ public sealed class ProfileIndex
     /// <summary>Readers get a snapshot; writers copy, so a scan never sees a half-made change.</summary>
     public IReadOnlyCollection<SubscriberProfile> All => _profiles.Values;
 
-    public void Upsert(SubscriberProfile profile)
+    /// <summary>
+    /// Adds or replaces a subscriber's profile, unless the one held changed later
+    /// (<see cref="SubscriberProfile.ChangedAt"/>; an equal one is replaced).
+    /// </summary>
+    /// <returns>False when a later profile was kept.</returns>
+    public bool Upsert(SubscriberProfile profile)
     {
         profile = Compact(profile);
         lock (_lock)
         {
+            if (_profiles.TryGetValue(profile.SubscriberId, out var held) && held.ChangedAt > profile.ChangedAt)
+            {
+                return false;
+            }
+
             _profiles = new Dictionary<string, SubscriberProfile>(_profiles, StringComparer.Ordinal) { [profile.SubscriberId] = profile };
+            return true;
         }
     }
 
@@ -59,10 +70,19 @@ public sealed class ProfileIndex
     private static SubscriberProfile Compact(SubscriberProfile profile) =>
         profile.Vectors is HalfVectors ? profile : profile with { Vectors = HalfVectors.Of(profile.Vectors) };
 
-    public void Remove(string subscriberId)
+    /// <summary>
+    /// Forgets a subscriber's profile; with <paramref name="changedAt"/> (an unsubscribe's time),
+    /// not one that changed later.
+    /// </summary>
+    public void Remove(string subscriberId, DateTimeOffset? changedAt = null)
     {
         lock (_lock)
         {
+            if (!_profiles.TryGetValue(subscriberId, out var held) || held.ChangedAt > changedAt)
+            {
+                return;
+            }
+
             var copy = new Dictionary<string, SubscriberProfile>(_profiles, StringComparer.Ordinal);
             copy.Remove(subscriberId);
             _profiles = copy;

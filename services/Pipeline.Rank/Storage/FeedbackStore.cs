@@ -37,23 +37,37 @@ public sealed class FeedbackStore(IDatabase redis)
     public Task SavePreferencesAsync(string subscriberId, ProfilePreferences preferences)
     {
         var tx = redis.CreateTransaction();
+        SavePreferences(tx, subscriberId, preferences);
+        return tx.ExecuteAsync();
+    }
+
+    /// <summary>Adds the writes of <see cref="SavePreferencesAsync"/> to <paramref name="tx"/> (a profile's conditional save).</summary>
+    public void SavePreferences(ITransaction tx, string subscriberId, ProfilePreferences preferences)
+    {
         _ = tx.StringSetAsync($"rank:prefs:{subscriberId}", JsonSerializer.Serialize(preferences, Json));
         _ = tx.SetAddAsync(PreferenceSubscribers, subscriberId);
-        return tx.ExecuteAsync();
     }
 
     public Task ForgetAsync(string subscriberId)
     {
         var tx = redis.CreateTransaction();
-        _ = tx.KeyDeleteAsync([$"rank:prefs:{subscriberId}", $"rank:sent:{subscriberId}"]);
-        _ = tx.SetRemoveAsync(PreferenceSubscribers, subscriberId);
-        _ = tx.SetRemoveAsync(SentSubscribers, subscriberId);
+        Forget(tx, subscriberId);
         return tx.ExecuteAsync();
     }
 
-    // Atomic, so two papers matched at once cannot both take the day's last alert.
+    /// <summary>Adds the writes of <see cref="ForgetAsync"/> to <paramref name="tx"/> (an unsubscribe's conditional tombstone).</summary>
+    public void Forget(ITransaction tx, string subscriberId)
+    {
+        _ = tx.KeyDeleteAsync([$"rank:prefs:{subscriberId}", $"rank:sent:{subscriberId}"]);
+        _ = tx.SetRemoveAsync(PreferenceSubscribers, subscriberId);
+        _ = tx.SetRemoveAsync(SentSubscribers, subscriberId);
+    }
+
+    // Atomic, so two papers matched at once cannot both take the day's last alert. KEYS[2] is the
+    // day before: a paper counted then (its alert published, the crash before it was marked, the
+    // redelivery after midnight) is not counted again against the new day's alerts.
     private const string TakeAlertScript = """
-        if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 1 end
+        if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 or redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return 1 end
         if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
         redis.call('SADD', KEYS[1], ARGV[1])
         redis.call('EXPIRE', KEYS[1], ARGV[3])
@@ -64,8 +78,9 @@ public sealed class FeedbackStore(IDatabase redis)
     /// Whether an instant alert of <paramref name="paperId"/> fits the subscriber's
     /// <paramref name="perDay"/> alerts of today (UTC); if so it is counted. The same paper is
     /// counted once however often it is asked for (a redelivered or retried <c>PaperEmbedded</c>),
-    /// so a retry does not use up another of the day's alerts; a paper over the limit is not
-    /// remembered, so a day holds at most <paramref name="perDay"/> ids per subscriber.
+    /// so a retry does not use up another of the day's alerts, also when it comes after midnight
+    /// for a paper counted the day before; a paper over the limit is not remembered, so a day holds
+    /// at most <paramref name="perDay"/> ids per subscriber.
     /// </summary>
     public async Task<bool> TryTakeAlertAsync(string subscriberId, string paperId, int perDay, DateTimeOffset now)
     {
@@ -74,12 +89,16 @@ public sealed class FeedbackStore(IDatabase redis)
             return false;
         }
 
-        var key = $"rank:alerted:{subscriberId}:{now.UtcDateTime.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)}";
-        // Kept a day past its own, so a day's count is never read back from an expired key.
+        var key = AlertedKey(subscriberId, now.UtcDateTime);
+        // Kept a day past its own, so a day's count is never read back from an expired key (and
+        // the next day can ask it which papers were counted).
         var taken = await redis.ScriptEvaluateAsync(
-            TakeAlertScript, [key], [paperId, perDay, (long)TimeSpan.FromDays(2).TotalSeconds]);
+            TakeAlertScript, [key, AlertedKey(subscriberId, now.UtcDateTime.AddDays(-1))], [paperId, perDay, (long)TimeSpan.FromDays(2).TotalSeconds]);
         return (long)taken == 1;
     }
+
+    private static string AlertedKey(string subscriberId, DateTime utc) =>
+        $"rank:alerted:{subscriberId}:{utc.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)}";
 
     /// <summary>What <see cref="LoadVotesAndPreferencesAsync"/> read.</summary>
     public readonly record struct Loaded(int VotedPapers, int PreferenceSubscribers, int SkippedVotes);

@@ -55,8 +55,9 @@ public sealed class LoadedPaper(IndexedPaper paper, byte[] vectorBytes, byte[]? 
 /// </summary>
 /// <remarks>
 /// Format 2 (<c>rank:format</c>): a paper hash holds <c>summary</c> (the paper as JSON without its
-/// abstract), <c>abstract</c> (plain text, so answers fetch it alone), <c>ingested_at</c> (Unix ms)
-/// and <c>vector</c> (384 little-endian fp32). A profile's interest vectors are one base64 block of
+/// abstract), <c>abstract</c> (plain text, so answers fetch it alone), <c>ingested_at</c> (Unix ms),
+/// <c>version</c> (the paper's, so a save can tell an older record from a newer one) and
+/// <c>vector</c> (384 little-endian fp32). A profile's interest vectors are one base64 block of
 /// fp32 (<c>packed</c>) instead of JSON number arrays, which took most of the load time.
 /// Format 1 hashes (<c>paper</c>: the whole paper as JSON) and profiles (<c>vectors</c>) still load;
 /// a paper is rewritten in format 2 the next time it is saved.
@@ -76,34 +77,78 @@ public sealed class RankStore(IDatabase redis)
 
     private static string PaperKey(string id) => $"rank:paper:{id}";
 
-    public Task SavePaperAsync(IndexedPaper paper, float[] vector) => SavePapersAsync([new StoredPaper(paper, vector)]);
+    /// <summary>Saves a paper unless rank's Redis holds a newer record of it (see <see cref="SavePapersAsync"/>).</summary>
+    /// <returns>False when a newer record was kept.</returns>
+    public async Task<bool> SavePaperAsync(IndexedPaper paper, float[] vector) => (await SavePapersAsync([new StoredPaper(paper, vector)]))[0];
 
-    /// <summary>Saves papers in one transaction (one round trip), replacing what was stored under their ids.</summary>
-    public async Task SavePapersAsync(IReadOnlyList<StoredPaper> papers)
+    // For each paper (KEYS[2 + i]; six arguments from ARGV[2 + 6(i - 1)]: id, version, ingested_at,
+    // summary, abstract, vector), the hash is written only when the stored record is not newer:
+    // a lower version, or the same version ingested no later (IndexedPaper.IsOlderThan). A record
+    // without the version field (written before it was) has the version in its JSON.
+    private const string SavePapersScript = """
+        local saved = {}
+        for i = 1, #KEYS - 2 do
+          local key = KEYS[i + 2]
+          local a = 2 + (i - 1) * 6
+          local version, at = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+          local held = redis.call('HMGET', key, 'version', 'ingested_at', 'summary', 'paper')
+          local save = true
+          if held[2] then
+            local heldVersion = tonumber(held[1])
+            if not heldVersion and (held[3] or held[4]) then
+              local ok, json = pcall(cjson.decode, held[3] or held[4])
+              heldVersion = ok and type(json) == 'table' and tonumber(json.version) or nil
+            end
+            heldVersion = heldVersion or 0
+            save = version > heldVersion or (version == heldVersion and at >= tonumber(held[2]))
+          end
+          if save then
+            redis.call('HSET', key, 'summary', ARGV[a + 3], 'abstract', ARGV[a + 4], 'ingested_at', ARGV[a + 2], 'version', ARGV[a + 1], 'vector', ARGV[a + 5])
+            redis.call('HDEL', key, 'paper')
+            redis.call('SADD', KEYS[1], ARGV[a])
+            saved[i] = 1
+          else
+            saved[i] = 0
+          end
+        end
+        redis.call('SET', KEYS[2], ARGV[1])
+        return saved
+        """;
+
+    /// <summary>
+    /// Saves papers in one script (one round trip, atomic), each replacing what was stored under its
+    /// id unless that is newer (<see cref="IndexedPaper.IsOlderThan"/>: a higher version, or the same
+    /// version ingested later). So a redelivered earlier version, or one that lost a race with a
+    /// newer one, leaves the newer one in Redis; the in-memory indexes refuse it by the same rule.
+    /// </summary>
+    /// <returns>For each paper in order, whether it was saved (false: a newer record was kept).</returns>
+    public async Task<bool[]> SavePapersAsync(IReadOnlyList<StoredPaper> papers)
     {
         if (papers.Count == 0)
         {
-            return;
+            return [];
         }
 
-        var tx = redis.CreateTransaction();
-        foreach (var (paper, vector) in papers)
+        var keys = new RedisKey[papers.Count + 2];
+        var values = new RedisValue[1 + (papers.Count * 6)];
+        keys[0] = PapersKey;
+        keys[1] = FormatKey;
+        values[0] = FormatVersion;
+        for (var i = 0; i < papers.Count; i++)
         {
-            var key = PaperKey(paper.Paper.Id);
-            _ = tx.HashSetAsync(key,
-            [
-                new HashEntry("summary", JsonSerializer.SerializeToUtf8Bytes(paper.Paper with { Abstract = "" }, Json)),
-                new HashEntry("abstract", paper.Paper.Abstract),
-                new HashEntry("ingested_at", paper.IngestedAt.ToUnixTimeMilliseconds()),
-                new HashEntry("vector", MemoryMarshal.AsBytes(vector.AsSpan()).ToArray()),
-            ]);
-            // A format 1 record of the same paper: its copy of the abstract would go stale.
-            _ = tx.HashDeleteAsync(key, "paper");
+            var (paper, vector) = papers[i];
+            keys[i + 2] = PaperKey(paper.Paper.Id);
+            var a = 1 + (i * 6);
+            values[a] = paper.Paper.Id;
+            values[a + 1] = paper.Paper.Version;
+            values[a + 2] = paper.IngestedAt.ToUnixTimeMilliseconds();
+            values[a + 3] = JsonSerializer.SerializeToUtf8Bytes(paper.Paper with { Abstract = "" }, Json);
+            values[a + 4] = paper.Paper.Abstract;
+            values[a + 5] = MemoryMarshal.AsBytes(vector.AsSpan()).ToArray();
         }
 
-        _ = tx.SetAddAsync(PapersKey, papers.Select(p => (RedisValue)p.Paper.Paper.Id).ToArray());
-        _ = tx.StringSetAsync(FormatKey, FormatVersion);
-        await tx.ExecuteAsync();
+        var saved = (RedisResult[])(await redis.ScriptEvaluateAsync(SavePapersScript, keys, values))!;
+        return saved.Select(s => (long)s == 1).ToArray();
     }
 
     public async Task<long> CountPapersAsync() => await redis.SetLengthAsync(PapersKey);
@@ -197,29 +242,65 @@ public sealed class RankStore(IDatabase redis)
     public Task SaveTraceParentAsync(string paperId, string traceParent) =>
         redis.HashSetAsync(PaperKey(paperId), "trace_parent", traceParent);
 
-    public async Task SaveProfileAsync(SubscriberProfile profile)
+    /// <summary>
+    /// Saves an active subscriber's profile unless rank's Redis holds a later change of the
+    /// subscriber (a profile or an unsubscribe's tombstone with a later <c>ChangedAt</c>; an equal
+    /// one is written again, a redelivery). <paramref name="alongside"/> adds writes of the same
+    /// change (the preferences) to the same transaction, so they are made only with it.
+    /// </summary>
+    /// <returns>False when a later change was kept and nothing was written.</returns>
+    public Task<bool> SaveProfileAsync(SubscriberProfile profile, Action<ITransaction>? alongside = null)
     {
         var record = new ProfileRecord(profile.SubscriberId, profile.Interests, null, Pack(profile.Vectors), profile.Cadence, profile.InstantThreshold, profile.ChangedAt);
-        var tx = redis.CreateTransaction();
-        _ = tx.StringSetAsync($"rank:subscriber:{profile.SubscriberId}", JsonSerializer.SerializeToUtf8Bytes(record, Json));
-        _ = tx.SetAddAsync(SubscribersKey, profile.SubscriberId);
-        await tx.ExecuteAsync();
+        return SaveChangeAsync(profile.SubscriberId, profile.ChangedAt, JsonSerializer.SerializeToUtf8Bytes(record, Json), active: true, alongside);
     }
 
-    public async Task DeleteProfileAsync(string subscriberId, DateTimeOffset changedAt)
+    /// <summary>
+    /// Replaces a subscriber's profile by a tombstone with the time of the change, which keeps an
+    /// older "active" change (redelivered, or slower to embed) from reviving it; as
+    /// <see cref="SaveProfileAsync"/>, unless a later change is stored.
+    /// </summary>
+    /// <returns>False when a later change was kept and nothing was written.</returns>
+    public Task<bool> DeleteProfileAsync(string subscriberId, DateTimeOffset changedAt, Action<ITransaction>? alongside = null) =>
+        SaveChangeAsync(subscriberId, changedAt, JsonSerializer.SerializeToUtf8Bytes(new ProfileRecord(subscriberId, [], null, null, "none", 0, changedAt), Json), active: false, alongside);
+
+    /// <summary>
+    /// Writes a subscriber's record (and <c>rank:subscribers</c>) only if what is stored did not
+    /// change later: the stored record is read, compared, and written in a transaction that runs
+    /// only while the record is still the one read (optimistic, as WATCH); when another change
+    /// wrote it in between, it is read and compared again.
+    /// </summary>
+    private async Task<bool> SaveChangeAsync(string subscriberId, DateTimeOffset changedAt, byte[] record, bool active, Action<ITransaction>? alongside)
     {
-        // A tombstone with the time of the change keeps an older, redelivered "active" from reviving it.
-        var tx = redis.CreateTransaction();
-        _ = tx.StringSetAsync($"rank:subscriber:{subscriberId}", JsonSerializer.SerializeToUtf8Bytes(new ProfileRecord(subscriberId, [], null, null, "none", 0, changedAt), Json));
-        _ = tx.SetRemoveAsync(SubscribersKey, subscriberId);
-        await tx.ExecuteAsync();
+        var key = $"rank:subscriber:{subscriberId}";
+        while (true)
+        {
+            var held = await redis.StringGetAsync(key);
+            if (!held.IsNullOrEmpty && ChangedAtOf(held) > changedAt)
+            {
+                return false;
+            }
+
+            var tx = redis.CreateTransaction();
+            tx.AddCondition(held.IsNull ? Condition.KeyNotExists(key) : Condition.StringEqual(key, held));
+            _ = tx.StringSetAsync(key, record);
+            _ = active ? tx.SetAddAsync(SubscribersKey, subscriberId) : tx.SetRemoveAsync(SubscribersKey, subscriberId);
+            alongside?.Invoke(tx);
+            if (await tx.ExecuteAsync())
+            {
+                return true;
+            }
+        }
     }
+
+    private static DateTimeOffset ChangedAtOf(RedisValue json) =>
+        JsonSerializer.Deserialize<ProfileRecord>((ReadOnlySpan<byte>)(byte[])json!, Json)!.ChangedAt;
 
     /// <summary>When rank last applied a change for this subscriber, if ever.</summary>
     public async Task<DateTimeOffset?> ProfileChangedAtAsync(string subscriberId)
     {
         var json = await redis.StringGetAsync($"rank:subscriber:{subscriberId}");
-        return json.IsNullOrEmpty ? null : JsonSerializer.Deserialize<ProfileRecord>((ReadOnlySpan<byte>)(byte[])json!, Json)!.ChangedAt;
+        return json.IsNullOrEmpty ? null : ChangedAtOf(json);
     }
 
     /// <summary>Every active profile, read a thousand per round trip.</summary>

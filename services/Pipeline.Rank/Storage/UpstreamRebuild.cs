@@ -18,8 +18,10 @@ public sealed record RebuildResult(int Papers, int Skipped, TimeSpan Elapsed, in
 /// Refills rank's Redis and in-memory indexes after rank's Redis was lost: pages through every
 /// paper ingest holds (<c>ListPapers</c>), embeds "title. abstract" through embed (<c>Embed</c>,
 /// which answers from its cache for text it has seen), and stores and indexes each paper as the
-/// <c>PaperEmbedded</c> consumer would. Upserts only, so running it twice, or while papers keep
-/// arriving, is harmless. Then asks notify to republish every subscriber (<c>RepublishSubscribers</c>,
+/// <c>PaperEmbedded</c> consumer would. Upserts only, and a paper's record never replaces a newer
+/// one (a higher version, or the same version ingested later: <see cref="IndexedPaper.IsOlderThan"/>),
+/// so running it twice, or while papers keep arriving (a page read before the consumer applied a
+/// paper's next version), is harmless. Then asks notify to republish every subscriber (<c>RepublishSubscribers</c>,
 /// with the caller's API key): profiles and "already sent" lists come back as those messages are
 /// consumed. Votes live only in rank's Redis and are not restored (run it with AOF, as compose does).
 /// </summary>
@@ -77,11 +79,16 @@ public sealed class UpstreamRebuild(
                     }
                 }
 
-                await store.SavePapersAsync(batch);
-                foreach (var (paper, vector) in batch)
+                // A paper the consumer meanwhile saved in a newer version than this page read is
+                // kept, in Redis and in the indexes (IndexedPaper.IsOlderThan).
+                var saved = await store.SavePapersAsync(batch);
+                for (var i = 0; i < batch.Count; i++)
                 {
-                    index.Upsert(paper, vector);
-                    relevance.Add(paper);
+                    var (paper, vector) = batch[i];
+                    if (saved[i] && index.Upsert(paper, vector))
+                    {
+                        relevance.Add(paper);
+                    }
                 }
 
                 stored += batch.Count;

@@ -234,6 +234,18 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
         Assert.Equal(StatusCode.InvalidArgument, await StatusOf(() => Pipeline.Rank.SearchAsync(new SearchRequest { Query = "qubits", Authors = { "-" } }).ResponseAsync));
         Assert.Equal(StatusCode.InvalidArgument, await StatusOf(() => Pipeline.Rank.SearchAsync(new SearchRequest { Authors = { " ", "" } }).ResponseAsync));
         Assert.Equal(StatusCode.InvalidArgument, await StatusOf(() => Pipeline.Rank.RecommendAsync(new RecommendRequest { Interests = { "compilers" }, Authors = { "..." } }).ResponseAsync));
+
+        // A since no time can be (negative nanos; after the year 9999) is named, not UNKNOWN.
+        foreach (var since in new[] { new Timestamp { Seconds = 1_700_000_000, Nanos = -1 }, new Timestamp { Seconds = 253_402_300_800 } })
+        {
+            var search = await Assert.ThrowsAsync<RpcException>(() => Pipeline.Rank.SearchAsync(new SearchRequest { Query = "qubits", Since = since }).ResponseAsync);
+            var recommend = await Assert.ThrowsAsync<RpcException>(() => Pipeline.Rank.RecommendAsync(new RecommendRequest { Interests = { "compilers" }, Since = since }).ResponseAsync);
+            Assert.All([search, recommend], e =>
+            {
+                Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+                Assert.StartsWith("since is not a valid time", e.Status.Detail);
+            });
+        }
     }
 
     [Fact]

@@ -228,6 +228,21 @@ public class When_rank_state_round_trips_through_redis(RedisFixture redis) : ICl
     }
 
     [Fact]
+    public async Task A_paper_counted_before_midnight_and_redelivered_after_it_does_not_use_the_new_days_alert()
+    {
+        var feedback = new FeedbackStore(redis.NewDatabase());
+        var lateOnThe5th = new DateTimeOffset(2026, 11, 5, 23, 59, 0, TimeSpan.Zero);
+
+        // Published, then rank stopped before marking it: the redelivery comes on the 6th.
+        Assert.True(await feedback.TryTakeAlertAsync("s1", "p1", 1, lateOnThe5th));
+        Assert.True(await feedback.TryTakeAlertAsync("s1", "p1", 1, lateOnThe5th.AddMinutes(2)));
+
+        // The 6th's one alert is still there for a new paper.
+        Assert.True(await feedback.TryTakeAlertAsync("s1", "p2", 1, lateOnThe5th.AddMinutes(3)));
+        Assert.False(await feedback.TryTakeAlertAsync("s1", "p3", 1, lateOnThe5th.AddMinutes(4)));
+    }
+
+    [Fact]
     public async Task Papers_matched_at_once_never_take_more_than_the_days_alerts()
     {
         var feedback = new FeedbackStore(redis.NewDatabase());

@@ -116,7 +116,8 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
     /// keeps <paramref name="keep"/> to answer with (by default the paper without its abstract: at
     /// 100,000 papers the abstracts are about 200 MB, and answers read them from Redis), and each
     /// paper's terms as ids with their frequencies, to retire them when the paper is replaced and to
-    /// say where a query word occurs (<see cref="Places"/>).
+    /// say where a query word occurs (<see cref="Places"/>). A record older than the one indexed
+    /// (<see cref="IndexedPaper.IsOlderThan"/>) changes nothing.
     /// </summary>
     public void Add(IndexedPaper paper, IndexedPaper? keep = null)
     {
@@ -154,6 +155,12 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
             var terms = TermsOf(counts);
             if (_slotsById.TryGetValue(paper.Paper.Id, out var known))
             {
+                if (_papers[known] is { } held && paper.IsOlderThan(held))
+                {
+                    // A newer record of the paper is indexed (a redelivered earlier version): kept.
+                    return;
+                }
+
                 if (terms.AsSpan().SequenceEqual(_slotTerms[known]) && _titleLengths[known] == titleLength && _abstractLengths[known] == abstractLength)
                 {
                     // Same text (a redelivery, a new upvote count): nothing to re-index.

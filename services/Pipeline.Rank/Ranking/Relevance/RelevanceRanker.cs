@@ -64,11 +64,18 @@ public sealed class RelevanceRanker(PaperIndex index, RelevanceOptions? options 
     /// <summary>
     /// Indexes a paper's text for lexical matching (its vector lives in <see cref="PaperIndex"/>);
     /// the same id again replaces it. Call it after <see cref="PaperIndex.Upsert"/>: the lexical
-    /// index then shares the vector index's slim copy of the paper instead of keeping its own.
+    /// index then shares the vector index's slim copy of the paper instead of keeping its own. A
+    /// record older than the one either index holds (<see cref="IndexedPaper.IsOlderThan"/>) changes
+    /// nothing, so the two sides keep the same version of a paper.
     /// </summary>
     public void Add(IndexedPaper paper)
     {
-        _lexical.Add(paper, index.Find(paper.Paper.Id));
+        if (IsStale(paper, out var keep))
+        {
+            return;
+        }
+
+        _lexical.Add(paper, keep);
         Interlocked.Increment(ref _changes);
     }
 
@@ -80,17 +87,32 @@ public sealed class RelevanceRanker(PaperIndex index, RelevanceOptions? options 
     /// </summary>
     public void Add(IndexedPaper paper, ReadOnlySpan<byte> abstractUtf8)
     {
+        if (IsStale(paper, out var keep))
+        {
+            return;
+        }
+
         var buffer = ArrayPool<char>.Shared.Rent(Encoding.UTF8.GetMaxCharCount(abstractUtf8.Length));
         try
         {
             var length = Encoding.UTF8.GetChars(abstractUtf8, buffer);
-            _lexical.Add(paper, buffer.AsSpan(0, length), index.Find(paper.Paper.Id));
+            _lexical.Add(paper, buffer.AsSpan(0, length), keep);
         }
         finally
         {
             ArrayPool<char>.Shared.Return(buffer);
             Interlocked.Increment(ref _changes);
         }
+    }
+
+    /// <summary>
+    /// Whether the vector index holds a newer record of <paramref name="paper"/>; <paramref name="keep"/>
+    /// is that index's copy of the paper, if it holds one.
+    /// </summary>
+    private bool IsStale(IndexedPaper paper, out IndexedPaper? keep)
+    {
+        keep = index.Find(paper.Paper.Id);
+        return keep is not null && paper.IsOlderThan(keep);
     }
 
     /// <summary>How many papers the lexical index holds.</summary>
