@@ -121,7 +121,7 @@ public sealed class AlertSender(
         {
             // Answered as sent, so the message is acknowledged and no redelivery comes to try again.
             logger.LogError("The alert {Delivery} was sent (Message-Id {MessageId}) but could not be recorded as sent within {Patience}. " +
-                "Its claim stays until its lease ends ({Lease}); a send of the same alert after that would email the subscriber a second time",
+                "This process keeps the record and writes it once Redis answers, and sends the alert no more; if it stops before that, a send of the same alert after the claim's lease ({Lease}) would email the subscriber a second time",
                 deliveryKey, messageId, RecordPatience, SendLease);
             return AlertOutcome.Sent;
         }

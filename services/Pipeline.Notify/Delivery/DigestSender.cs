@@ -28,7 +28,8 @@ public sealed record DigestOutcome(DigestOutcomeKind Kind, DigestPeriod Period, 
 /// scheduler and SendDigestNow both come through here. Transient failures before the send (SMTP or
 /// rank unreachable) release the claim and throw, for the caller to try again later. Once the
 /// server has taken the digest, nothing releases the claim: a failure to record the send is retried
-/// for <see cref="RecordPatience"/>, and after that the claim is left to expire with its lease.
+/// for <see cref="RecordPatience"/>, and after that the ledger keeps it in this process and writes
+/// it once Redis answers, answering the period as sent meanwhile (<see cref="DeliveryLedger"/>).
 /// </summary>
 public sealed class DigestSender(
     SubscriberStore store,
@@ -160,7 +161,7 @@ public sealed class DigestSender(
         if (!recorded)
         {
             logger.LogError("The {Period} digest of {Subscriber} was sent (Message-Id {MessageId}) but could not be recorded as sent within {Patience}. " +
-                "Its claim stays until its lease ends ({Lease}); a send of the same period after that would email the subscriber a second time",
+                "This process keeps the record and writes it once Redis answers, and sends the period no more; if it stops before that, a send of the same period after the claim's lease ({Lease}) would email the subscriber a second time",
                 period.Id, subscriber.Id, messageId, RecordPatience, SendLease);
             return new DigestOutcome(DigestOutcomeKind.Sent, period, record);
         }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text.Json;
 using StackExchange.Redis;
 
@@ -40,6 +41,18 @@ public sealed record DeliveryAttempt(DeliveryClaim Claim, string DeliveryKey, st
 public sealed class DeliveryLedger(IDatabase redis, NotifyInstance? instance = null)
 {
     private const int LogLength = 500;
+
+    /// <summary>
+    /// Emails this process sent whose "sent" Redis did not take within the caller's patience (it
+    /// stayed out of reach), by delivery key: kept here and written in the background until Redis
+    /// takes it, and meanwhile answered as sent by <see cref="BeginAsync"/> without asking Redis, so
+    /// neither a retry after the claim's lease has ended nor a redelivery sends them again from this
+    /// process. Only a restart before Redis is back loses this.
+    /// </summary>
+    private readonly ConcurrentDictionary<string, DeliveryRecord> _unrecorded = new(StringComparer.Ordinal);
+
+    /// <summary>How many sent emails wait for Redis to record them (<see cref="CompleteWithinAsync"/>).</summary>
+    public int UnrecordedCount => _unrecorded.Count;
 
     /// <summary>
     /// KEYS[1] the delivery, KEYS[2] this instance's heartbeat; ARGV[1] this claim
@@ -116,6 +129,11 @@ public sealed class DeliveryLedger(IDatabase redis, NotifyInstance? instance = n
     {
         var key = Key(deliveryKey);
         var owner = $"sending:{instance?.Id ?? "-"}:{Guid.NewGuid():N}";
+        if (_unrecorded.ContainsKey(deliveryKey))
+        {
+            return new DeliveryAttempt(DeliveryClaim.AlreadySent, deliveryKey, owner);
+        }
+
         if (instance is null)
         {
             if (await redis.StringSetAsync(key, owner, lease, When.NotExists))
@@ -164,7 +182,9 @@ public sealed class DeliveryLedger(IDatabase redis, NotifyInstance? instance = n
     /// 0.25 s doubling up to 5 s) until it works or <paramref name="patience"/> has passed: the
     /// email went out, and waiting for Redis beats a claim released or left to expire, after which
     /// the email would be sent again. False when every try failed; <paramref name="failed"/> hears
-    /// of each failure.
+    /// of each failure. Then the record is kept in this process and written in the background once
+    /// Redis answers again (waits doubling up to 30 s), and this process answers the delivery as
+    /// sent until then.
     /// </summary>
     public async Task<bool> CompleteWithinAsync(string deliveryKey, DeliveryRecord record, TimeSpan patience, TimeProvider clock, Action<Exception, int>? failed = null)
     {
@@ -182,10 +202,34 @@ public sealed class DeliveryLedger(IDatabase redis, NotifyInstance? instance = n
                 var wait = TimeSpan.FromSeconds(Math.Min(5, 0.25 * Math.Pow(2, Math.Min(attempt - 1, 10))));
                 if (clock.GetUtcNow() + wait > giveUpAt)
                 {
+                    if (_unrecorded.TryAdd(deliveryKey, record))
+                    {
+                        _ = RecordLaterAsync(deliveryKey, record, clock);
+                    }
+
                     return false;
                 }
 
                 await Task.Delay(wait, clock);
+            }
+        }
+    }
+
+    /// <summary>Writes a kept record of a sent email until Redis takes it, then forgets it.</summary>
+    private async Task RecordLaterAsync(string deliveryKey, DeliveryRecord record, TimeProvider clock)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(Math.Min(30, Math.Pow(2, Math.Min(attempt, 5)))), clock);
+            try
+            {
+                await CompleteAsync(deliveryKey, record);
+                _unrecorded.TryRemove(deliveryKey, out _);
+                return;
+            }
+            catch (Exception e) when (e is RedisException or TimeoutException)
+            {
+                // still out of reach: the next wait is longer
             }
         }
     }

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
+using Pipeline.Contracts.Conversions;
 using Pipeline.Contracts.Rank.V1;
 using Pipeline.Rank.Ranking;
 using Pipeline.Rank.Ranking.Relevance;
@@ -30,10 +31,6 @@ public sealed class RankingGrpcService(
     public const int MaxQueryLength = 1_000;
     public const int MaxInterests = 50;
     public const int MaxIdLength = 128;
-
-    // 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z, the range of a Timestamp (and of DateTimeOffset).
-    private const long MinTimestampSeconds = -62_135_596_800;
-    private const long MaxTimestampSeconds = 253_402_300_799;
 
     public override async Task<RankedPapers> Search(SearchRequest request, ServerCallContext context)
     {
@@ -374,12 +371,9 @@ public sealed class RankingGrpcService(
             return null;
         }
 
-        if (value.Nanos is < 0 or > 999_999_999 || value.Seconds is < MinTimestampSeconds or > MaxTimestampSeconds)
-        {
-            throw Invalid($"{field} is not a valid time (seconds {value.Seconds}, nanos {value.Nanos}): give one from 0001-01-01 to 9999-12-31 UTC, with nanos from 0 to 999999999.");
-        }
-
-        return value.ToDateTimeOffset();
+        return value.TryToDateTimeOffset(out var time)
+            ? time
+            : throw Invalid($"{field} is not a valid time (seconds {value.Seconds}, nanos {value.Nanos}): give one within {TimestampConversions.ValidRange}, UTC.");
     }
 
     private RankedPaper Ranked(IndexedPaper indexed, double score, double relevanceScore, double trending, double recency, string reason)

@@ -54,20 +54,40 @@ public sealed class When_redis_fails_after_an_email_is_sent : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_sent_digest_that_cannot_be_recorded_keeps_its_claim_so_a_retry_sends_nothing()
+    public async Task A_sent_digest_that_cannot_be_recorded_is_not_sent_again_even_after_its_claim_is_gone()
     {
         var subscriber = await _rig.ActiveSubscriberAsync();
+        var key = Pipeline.Notify.Delivery.DigestSender.DeliveryKey(subscriber.Id, DigestSamples.Period.Id);
         _rig.Digests.RecordPatience = TimeSpan.FromSeconds(1);
-        _rig.Redis.Fail(c => c.Touches("notify:delivery-record:"));
+        // Recording "sent" fails for longer than the sender waits; reading still works.
+        _rig.Redis.Fail(c => c.Method.StartsWith("ScriptEvaluate", StringComparison.Ordinal) && c.Touches("notify:delivery-record:"));
 
         var first = await SendIgnoringFailureAsync(subscriber);
-        _rig.Redis.Heal();
-        var again = await _rig.Digests.SendAsync(subscriber, DigestSamples.Period, CancellationToken.None);
-
         Assert.Equal(DigestOutcomeKind.Sent, first?.Kind);
-        Assert.Equal(DigestOutcomeKind.InProgress, again.Kind);
-        Assert.Single(_rig.EmailsWithId(DigestId(subscriber.Id)));
         Assert.Contains(_rig.Logs.Entries, e => e.Level == Microsoft.Extensions.Logging.LogLevel.Error && e.Message.Contains("second time", StringComparison.Ordinal));
+        Assert.Equal(1, _rig.Ledger.UnrecordedCount);
+
+        // The claim's lease ends while Redis still refuses the record: the scheduler's retry, or
+        // SendDigestNow, finds the period sent all the same.
+        await _rig.Redis.Real.KeyDeleteAsync($"notify:delivery:{key}");
+        var afterLease = await _rig.Digests.SendAsync(subscriber, DigestSamples.Period, CancellationToken.None);
+        Assert.Equal(DigestOutcomeKind.AlreadySent, afterLease.Kind);
+        Assert.Single(_rig.EmailsWithId(DigestId(subscriber.Id)));
+
+        // Once Redis takes writes again the kept record is written, and Redis alone says "sent".
+        _rig.Redis.Heal();
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (_rig.Ledger.UnrecordedCount > 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+        }
+
+        Assert.Equal(0, _rig.Ledger.UnrecordedCount);
+        Assert.Equal("sent", (string?)await _rig.Redis.Real.StringGetAsync($"notify:delivery:{key}"));
+        Assert.Equal(DigestId(subscriber.Id), (await _rig.Ledger.GetAsync(key))?.MessageId);
+        var later = await _rig.Digests.SendAsync(subscriber, DigestSamples.Period, CancellationToken.None);
+        Assert.Equal(DigestOutcomeKind.AlreadySent, later.Kind);
+        Assert.Single(_rig.EmailsWithId(DigestId(subscriber.Id)));
     }
 
     [Fact]
@@ -87,18 +107,22 @@ public sealed class When_redis_fails_after_an_email_is_sent : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_sent_alert_that_cannot_be_recorded_is_acknowledged_and_its_claim_kept()
+    public async Task A_sent_alert_that_cannot_be_recorded_is_acknowledged_and_a_redelivery_sends_nothing()
     {
         var subscriber = await _rig.ActiveSubscriberAsync("instant2", cadence: "instant");
         var match = Match(subscriber.Id, "2611.00043");
         _rig.Alerts.RecordPatience = TimeSpan.FromSeconds(1);
-        _rig.Redis.Fail(c => c.Touches("notify:delivery-record:"));
+        // Recording "sent" fails for longer than the sender waits; reading still works.
+        _rig.Redis.Fail(c => c.Method.StartsWith("ScriptEvaluate", StringComparison.Ordinal) && c.Touches("notify:delivery-record:"));
 
         var first = await _rig.Alerts.SendAsync(match, _rig.Bus, CancellationToken.None);
+        // Even with the claim gone (its lease over) while Redis still refuses the record.
+        await _rig.Redis.Real.KeyDeleteAsync($"notify:delivery:alert:{subscriber.Id}:2611.00043");
+        var redelivered = await _rig.Alerts.SendAsync(match, _rig.Bus, CancellationToken.None);
         _rig.Redis.Heal();
 
         Assert.Equal(AlertOutcome.Sent, first);
-        await Assert.ThrowsAsync<DeliveryInProgressException>(() => _rig.Alerts.SendAsync(match, _rig.Bus, CancellationToken.None));
+        Assert.Equal(AlertOutcome.AlreadySent, redelivered);
         Assert.Single(_rig.Smtp.Messages, e => e.Message.MessageId == $"alert.{subscriber.Id}.2611.00043@pipeline.localhost");
     }
 
