@@ -46,6 +46,11 @@ public sealed class SourceRunner(
     {
         var gate = _running.GetOrAdd(source.Name, _ => new SemaphoreSlim(1, 1));
         await gate.WaitAsync(cancellationToken);
+        // The poll is where its papers' traces begin (a PollSource call's span is its parent): its
+        // fetches and parses are children, and the PaperIngested of every paper it brought in is
+        // published inside it, so embed, rank and notify continue the same trace.
+        using var activity = ActivitySourceOf().StartActivity($"poll {source.Name}");
+        activity?.SetTag("ingest.source", source.Name);
         try
         {
             var started = _clock.GetUtcNow();
@@ -63,6 +68,14 @@ public sealed class SourceRunner(
             {
                 error = Describe(e);
                 logger.LogWarning(e, "Polling {Source} failed: {Error}", source.Name, error);
+            }
+
+            activity?.SetTag("ingest.papers.new", poll.Counts.New);
+            activity?.SetTag("ingest.papers.updated", poll.Counts.Updated);
+            activity?.SetTag("ingest.papers.rejected", poll.Counts.Rejected);
+            if (error is not null)
+            {
+                activity?.SetStatus(ActivityStatusCode.Error, error);
             }
 
             await _store.RecordRunAsync(source.Name, new SourceRun(started, poll.Counts, error));

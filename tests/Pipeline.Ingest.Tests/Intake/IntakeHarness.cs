@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using MassTransit;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -20,6 +21,7 @@ namespace Pipeline.Ingest.Tests.Intake;
 public sealed class IntakeHarness(RedisServerOptions? redisOptions = null) : IAsyncLifetime
 {
     private readonly List<PaperIngested> _published = [];
+    private readonly List<ActivityTraceId?> _publishedTraces = [];
     private RedisServer _redis = null!;
     private ConnectionMultiplexer _connection = null!;
     private IBusControl _bus = null!;
@@ -52,6 +54,18 @@ public sealed class IntakeHarness(RedisServerOptions? redisOptions = null) : IAs
         }
     }
 
+    /// <summary>The trace each PaperIngested of <see cref="Published"/> was published in (null: none), in order.</summary>
+    public IReadOnlyList<ActivityTraceId?> PublishedTraces
+    {
+        get
+        {
+            lock (_published)
+            {
+                return _publishedTraces.ToArray();
+            }
+        }
+    }
+
     public async Task InitializeAsync()
     {
         _redis = await RedisServer.StartNewAsync(redisOptions);
@@ -70,6 +84,7 @@ public sealed class IntakeHarness(RedisServerOptions? redisOptions = null) : IAs
                 lock (_published)
                 {
                     _published.Add(ingested.Message);
+                    _publishedTraces.Add(Activity.Current?.TraceId);
                 }
             }
         })));
