@@ -18,6 +18,9 @@ public sealed class ArxivApiSource(ArxivApiOptions options, SourceHttp http) : H
 {
     public const string SourceName = "arxiv-api";
 
+    /// <summary>Polls in a row that find one page empty before it is skipped (each asks <c>MaxAttempts</c> times).</summary>
+    public const int PollsOnAnEmptyPage = 3;
+
     private readonly ArxivApiOptions _options = options;
 
     public override async Task PollAsync(SourcePoll poll, CancellationToken cancellationToken)
@@ -50,7 +53,19 @@ public sealed class ArxivApiSource(ArxivApiOptions options, SourceHttp http) : H
                     continue;
                 }
 
-                await poll.SaveCursorAsync(new ArxivApiCursor(cursor.Watermark, start, pending).Write());
+                var failedPolls = cursor.ResumeStart == start ? (cursor.EmptyPolls ?? 0) + 1 : 1;
+                if (failedPolls >= PollsOnAnEmptyPage)
+                {
+                    // The same page empty poll after poll: arXiv will not give it (the same query at
+                    // the same place). Waiting on it would stop the source for good, newest papers
+                    // included; skipping it loses this one page of the listing, said in the error.
+                    await poll.SaveCursorAsync(new ArxivApiCursor(cursor.Watermark, start + pageSize, pending).Write());
+                    throw new SourceErrorException(
+                        $"arXiv answered an empty page at start {start} of {expected} results in {failedPolls} polls in a row; " +
+                        $"entries {start} to {start + pageSize - 1} of this listing are skipped and the next poll goes on after them");
+                }
+
+                await poll.SaveCursorAsync(new ArxivApiCursor(cursor.Watermark, start, pending) { EmptyPolls = failedPolls }.Write());
                 throw new SourceErrorException(
                     $"arXiv answered an empty page at start {start} of {expected} results {emptyAnswers} times; the next poll asks for it again");
             }
@@ -131,6 +146,9 @@ public sealed class ArxivApiSource(ArxivApiOptions options, SourceHttp http) : H
 /// <param name="PendingWatermark">Newest update seen so far by the poll under way.</param>
 public sealed record ArxivApiCursor(DateTimeOffset? Watermark, int? ResumeStart, DateTimeOffset? PendingWatermark)
 {
+    /// <summary>Polls in a row that ended on an empty page at <see cref="ResumeStart"/> (see <see cref="ArxivApiSource.PollsOnAnEmptyPage"/>).</summary>
+    public int? EmptyPolls { get; init; }
+
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull };
 
     public static ArxivApiCursor Read(string? text)

@@ -177,7 +177,7 @@ public class ArxivApiSourceSpecs
 
         Assert.Contains("empty page at start 20 of 50 results", error.Message);
         Assert.Equal(20, first.Papers.Count);
-        Assert.Equal(new ArxivApiCursor(null, 20, Monday), ArxivApiCursor.Read(first.SavedCursor));
+        Assert.Equal(new ArxivApiCursor(null, 20, Monday) { EmptyPolls = 1 }, ArxivApiCursor.Read(first.SavedCursor));
 
         broken = false;
         var second = new RecordingPoll(first.SavedCursor);
@@ -186,6 +186,34 @@ public class ArxivApiSourceSpecs
         Assert.Equal(30, second.Papers.Count);
         Assert.Equal(50, first.Papers.Keys.Union(second.Papers.Keys).Count());
         Assert.Equal(new ArxivApiCursor(Monday, null, null), ArxivApiCursor.Read(second.SavedCursor));
+    }
+
+    [Fact]
+    public async Task A_page_arxiv_never_answers_is_skipped_after_three_polls_and_the_source_goes_on()
+    {
+        var papers = Updates(1, 50, Monday);
+        await using var server = await ServeUpdates(() => papers, (start, _) => start == 20 ? Fixtures.ArxivPage(50, start, []) : null);
+        var source = UpdatesSource(server.BaseUrl);
+        var taken = new HashSet<string>();
+        string? cursor = null;
+        var errors = new List<string>();
+        for (var n = 0; n < ArxivApiSource.PollsOnAnEmptyPage; n++)
+        {
+            var failed = new RecordingPoll(cursor);
+            errors.Add((await Assert.ThrowsAsync<SourceErrorException>(() => source.PollAsync(failed, CancellationToken.None))).Message);
+            taken.UnionWith(failed.Papers.Keys);
+            cursor = failed.SavedCursor;
+        }
+
+        var after = new RecordingPoll(cursor);
+        await source.PollAsync(after, CancellationToken.None);
+        taken.UnionWith(after.Papers.Keys);
+
+        Assert.Contains("the next poll asks for it again", errors[0]);
+        Assert.Contains("entries 20 to 29 of this listing are skipped", errors[^1]);
+        Assert.Equal(40, taken.Count); // all but the ten behind the page arXiv never answered
+        Assert.Equal(20, after.Papers.Count);
+        Assert.Equal(new ArxivApiCursor(Monday, null, null), ArxivApiCursor.Read(after.SavedCursor));
     }
 
     [Fact]
