@@ -295,7 +295,7 @@ public sealed class RankingGrpcService(
             throw Invalid("value must be +1 (up), -1 (down) or 0 (withdraw).");
         }
 
-        if (!papers.TryGet(paperId, out _, out _))
+        if (!papers.TryGet(paperId, out var paper, out _))
         {
             throw new RpcException(new Status(StatusCode.NotFound, $"No paper '{paperId}' is known to rank."));
         }
@@ -303,7 +303,15 @@ public sealed class RankingGrpcService(
         // Redis, then memory, one vote of this voter on this paper at a time.
         var changed = await votes.VoteAsync(paperId, voterId, request.Value, context.CancellationToken);
 
-        return new VoteResponse { PaperId = paperId, Votes = feedback.Votes(paperId), Changed = changed };
+        // The paper as Trending would list it now, with this vote counted.
+        var net = feedback.Votes(paperId);
+        var age = clock.GetUtcNow() - paper!.SeenAt;
+        var points = TrendingScore.Points(paper.Paper.Upvotes, net);
+        var heat = TrendingScore.Of(points, age);
+        var answer = await AnswerAsync([Ranked(paper, heat, 0, heat, TrendingScore.Recency(age), TrendingScore.Reason(points, age))]);
+        var response = new VoteResponse { PaperId = paperId, Votes = net, Changed = changed };
+        response.Papers.AddRange(answer.Papers);
+        return response;
     }
 
     /// <summary>Refills rank's Redis and index from ingest's ListPapers and embed's Embed (after rank's Redis was lost).</summary>

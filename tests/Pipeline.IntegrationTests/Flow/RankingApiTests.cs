@@ -62,6 +62,13 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
         Assert.Equal([a.Id, b.Id], after.Papers.Select(p => p.Id));
         Assert.Equal(2, after.Papers[0].Votes);
         Assert.Equal("5 upvotes in 5 hours", after.Papers[0].Reason);
+
+        // Each answer lists the voted paper as Trending does, with the vote counted.
+        var voted = Assert.Single(other.Papers);
+        Assert.Equal((a.Id, "5 upvotes in 5 hours", 2), (voted.Id, voted.Reason, voted.Votes));
+        Assert.Equal(after.Papers[0].Parts.Trending, voted.Parts.Trending, 1e-3);
+        Assert.Equal(voted.Score, voted.Parts.Trending, 1e-9);
+        Assert.Equal("4 upvotes in 5 hours", Assert.Single(first.Papers).Reason);
     }
 
     [Fact]
