@@ -78,9 +78,13 @@ public static class ServiceDefaultsExtensions
         return builder;
     }
 
-    /// <summary>Health endpoints on every port (/health/live, /health/ready), gRPC health and reflection.</summary>
+    /// <summary>
+    /// Health endpoints on every port (/health/live, /health/ready), the metrics in Prometheus's text
+    /// format (/metrics), gRPC health and reflection.
+    /// </summary>
     public static WebApplication MapServiceDefaults(this WebApplication app)
     {
+        app.MapPrometheusScrapingEndpoint();
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = r => r.Tags.Contains("live") });
         app.MapHealthChecks("/health/ready", new HealthCheckOptions
         {
@@ -134,7 +138,9 @@ public static class ServiceDefaultsExtensions
                 .AddMeter(MassTransitTelemetryName)
                 .AddAspNetCoreInstrumentation()
                 .AddHttpClientInstrumentation()
-                .AddRuntimeInstrumentation());
+                .AddRuntimeInstrumentation()
+                // Scraped at /metrics on the HTTP port, whether or not OTLP export is configured.
+                .AddPrometheusExporter());
 
         if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
         {
@@ -145,6 +151,7 @@ public static class ServiceDefaultsExtensions
 
     private static bool IsHealthProbe(HttpContext context) =>
         context.Request.Path.StartsWithSegments("/health")
+        || context.Request.Path.StartsWithSegments("/metrics")
         || context.Request.Path.StartsWithSegments("/grpc.health.v1.Health");
 
     private static void AddBus(this WebApplicationBuilder builder, string serviceName, Action<IBusRegistrationConfigurator>? configureBus)

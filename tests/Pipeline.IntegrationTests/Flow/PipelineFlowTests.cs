@@ -380,4 +380,22 @@ public sealed class PipelineFlowTests(RabbitMqFixture rabbit, PipelineFixture pi
             Assert.Equal(Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving, answer.Status);
         }
     }
+
+    [Fact]
+    public async Task Every_service_serves_its_metrics_for_prometheus_on_its_http_port()
+    {
+        using var http = new HttpClient();
+        foreach (var name in PipelineFixture.ServiceNames)
+        {
+            var answer = await http.GetAsync(new Uri(Pipeline.HttpBase(name), "/metrics"));
+            var text = await answer.Content.ReadAsStringAsync();
+
+            Assert.True(answer.IsSuccessStatusCode, $"{name}: {(int)answer.StatusCode}");
+            Assert.StartsWith("text/plain", answer.Content.Headers.ContentType?.MediaType ?? "");
+            // Labelled with the service (its resource), with the runtime's and the HTTP server's metrics.
+            Assert.Contains($"service_name=\"{name}\"", text);
+            Assert.Contains("# TYPE dotnet_gc_", text);
+            Assert.Contains("# TYPE http_server_request_duration_seconds histogram", text);
+        }
+    }
 }
