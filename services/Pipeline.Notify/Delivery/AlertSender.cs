@@ -123,6 +123,18 @@ public sealed class AlertSender(
             logger.LogError("The alert {Delivery} was sent (Message-Id {MessageId}) but could not be recorded as sent within {Patience}. " +
                 "This process keeps the record and writes it once Redis answers, and sends the alert no more; if it stops before that, a send of the same alert after the claim's lease ({Lease}) would email the subscriber a second time",
                 deliveryKey, messageId, RecordPatience, SendLease);
+            // Rank is still told (the broker is all that needs), but the message is acknowledged
+            // whatever the publish does: no redelivery may come through here to try again.
+            try
+            {
+                await announcer.PublishWithinAsync(new DigestSent(subscriber.Id, "instant", [match.Paper.Id], now), publishDeadline, cancellationToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                logger.LogWarning("The alert {Delivery} is sent, but DigestSent could not be published ({Error}); rank learns of it on RepublishSubscribers",
+                    deliveryKey, e.Message);
+            }
+
             return AlertOutcome.Sent;
         }
 

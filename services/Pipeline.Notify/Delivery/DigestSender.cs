@@ -163,7 +163,6 @@ public sealed class DigestSender(
             logger.LogError("The {Period} digest of {Subscriber} was sent (Message-Id {MessageId}) but could not be recorded as sent within {Patience}. " +
                 "This process keeps the record and writes it once Redis answers, and sends the period no more; if it stops before that, a send of the same period after the claim's lease ({Lease}) would email the subscriber a second time",
                 period.Id, subscriber.Id, messageId, RecordPatience, SendLease);
-            return new DigestOutcome(DigestOutcomeKind.Sent, period, record);
         }
 
         try
@@ -172,10 +171,14 @@ public sealed class DigestSender(
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            // The ledger says "sent": a repeat answers already_sent and marks the period then.
-            logger.LogWarning("The {Period} digest of {Subscriber} is sent and recorded, but the subscriber's last period could not be updated ({Error})",
+            // The ledger says "sent" (or will, and this process answers so until then): a repeat
+            // answers already_sent and marks the period then.
+            logger.LogWarning("The {Period} digest of {Subscriber} is sent, but the subscriber's last period could not be updated ({Error})",
                 period.Id, subscriber.Id, e.Message);
         }
+
+        // Rank is told even when Redis could not record the send: the broker is all it needs, and
+        // otherwise the papers could come again in a later digest.
 
         if (digest.PaperIds.Count > 0)
         {

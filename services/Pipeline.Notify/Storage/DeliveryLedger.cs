@@ -38,7 +38,7 @@ public sealed record DeliveryAttempt(DeliveryClaim Claim, string DeliveryKey, st
 /// a late release never frees another's claim, and nothing but a new claim replaces "sent".
 /// The delivery log <c>notify:deliveries:{subscriber}</c> keeps the newest deliveries.
 /// </summary>
-public sealed class DeliveryLedger(IDatabase redis, NotifyInstance? instance = null)
+public sealed class DeliveryLedger(IDatabase redis, NotifyInstance? instance = null, ILogger<DeliveryLedger>? logger = null)
 {
     private const int LogLength = 500;
 
@@ -225,11 +225,23 @@ public sealed class DeliveryLedger(IDatabase redis, NotifyInstance? instance = n
             {
                 await CompleteAsync(deliveryKey, record);
                 _unrecorded.TryRemove(deliveryKey, out _);
+                logger?.LogInformation("The delivery {Delivery} (Message-Id {MessageId}), sent {SentAt:O}, is now recorded as sent", deliveryKey, record.MessageId, record.SentAt);
                 return;
             }
-            catch (Exception e) when (e is RedisException or TimeoutException)
+            catch (ObjectDisposedException)
             {
-                // still out of reach: the next wait is longer
+                logger?.LogError("The delivery {Delivery} (Message-Id {MessageId}) was sent but is still not recorded, and the process is stopping: " +
+                    "a send of it after its claim's lease would email the subscriber a second time", deliveryKey, record.MessageId);
+                return;
+            }
+            catch (Exception e)
+            {
+                // Still out of reach (or anything else): the next wait is longer, and the record stays kept.
+                if (attempt % 10 == 0)
+                {
+                    logger?.LogWarning("The delivery {Delivery} was sent but is still not recorded ({Error}); {Waiting} such deliveries wait for Redis",
+                        deliveryKey, e.Message, _unrecorded.Count);
+                }
             }
         }
     }

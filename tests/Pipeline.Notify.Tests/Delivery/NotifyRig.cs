@@ -59,14 +59,39 @@ internal sealed class NotifyRig : IAsyncDisposable
     public CannedPapers Papers { get; } = new();
     public TestLogs Logs { get; } = new();
 
+    private List<Pipeline.Contracts.Messages.DigestSent> AnnouncedList { get; init; } = [];
+
+    /// <summary>Every DigestSent published (what rank is told was sent), in order.</summary>
+    public IReadOnlyList<Pipeline.Contracts.Messages.DigestSent> Announced
+    {
+        get
+        {
+            lock (AnnouncedList)
+            {
+                return AnnouncedList.ToArray();
+            }
+        }
+    }
+
     public static async Task<NotifyRig> StartAsync(NotifyOptions? options = null)
     {
         var server = await RedisServer.StartNewAsync();
         var connection = await ConnectionMultiplexer.ConnectAsync(server.ConnectionString);
         var smtp = await SmtpSink.StartNewAsync();
-        var bus = MassTransit.Bus.Factory.CreateUsingInMemory(_ => { });
+        var announced = new List<Pipeline.Contracts.Messages.DigestSent>();
+        var bus = MassTransit.Bus.Factory.CreateUsingInMemory(cfg => cfg.ConfigurePublish(p => p.UseInlineFilter(async (context, next) =>
+        {
+            await next.Send(context);
+            if (context is PublishContext<Pipeline.Contracts.Messages.DigestSent> sent)
+            {
+                lock (announced)
+                {
+                    announced.Add(sent.Message);
+                }
+            }
+        })));
         await bus.StartAsync();
-        return new NotifyRig(server, connection, smtp, bus, options ?? new NotifyOptions());
+        return new NotifyRig(server, connection, smtp, bus, options ?? new NotifyOptions()) { AnnouncedList = announced };
     }
 
     /// <summary>An active daily subscriber, saved.</summary>

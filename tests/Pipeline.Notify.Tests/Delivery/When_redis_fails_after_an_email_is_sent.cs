@@ -66,6 +66,8 @@ public sealed class When_redis_fails_after_an_email_is_sent : IAsyncLifetime
         Assert.Equal(DigestOutcomeKind.Sent, first?.Kind);
         Assert.Contains(_rig.Logs.Entries, e => e.Level == Microsoft.Extensions.Logging.LogLevel.Error && e.Message.Contains("second time", StringComparison.Ordinal));
         Assert.Equal(1, _rig.Ledger.UnrecordedCount);
+        // Rank is told what went out all the same (it needs only the broker).
+        Assert.Equal(DigestSamples.Period.Id, Assert.Single(_rig.Announced, a => a.SubscriberId == subscriber.Id).Period);
 
         // The claim's lease ends while Redis still refuses the record: the scheduler's retry, or
         // SendDigestNow, finds the period sent all the same.
@@ -123,6 +125,9 @@ public sealed class When_redis_fails_after_an_email_is_sent : IAsyncLifetime
 
         Assert.Equal(AlertOutcome.Sent, first);
         Assert.Equal(AlertOutcome.AlreadySent, redelivered);
+        // Rank is told the paper went out, by the send itself (and again by the redelivery).
+        Assert.All(_rig.Announced, a => Assert.Equal(["2611.00043"], a.PaperIds));
+        Assert.Equal(2, _rig.Announced.Count);
         Assert.Single(_rig.Smtp.Messages, e => e.Message.MessageId == $"alert.{subscriber.Id}.2611.00043@pipeline.localhost");
     }
 
