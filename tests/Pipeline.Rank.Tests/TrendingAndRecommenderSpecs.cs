@@ -36,6 +36,9 @@ public class TrendingScoreSpecs
     [InlineData(64, 48.5, "64 upvotes in 2 days")]
     [InlineData(1, 5, "1 upvote in 5 hours")]
     [InlineData(0, 0.2, "new in the last hour")]
+    [InlineData(3, 0.5, "3 upvotes in the last hour")]
+    [InlineData(0, 1.5, "no upvotes yet, 1 hour old")]
+    [InlineData(0, 20.9 * 24, "no upvotes yet, 20 days old")]
     public void The_reason_says_how_many_points_in_how_long(int points, double hours, string reason)
     {
         Assert.Equal(reason, TrendingScore.Reason(points, TimeSpan.FromHours(hours)));

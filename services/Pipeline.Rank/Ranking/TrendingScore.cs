@@ -7,7 +7,8 @@ namespace Pipeline.Rank.Ranking;
 /// <code>trending = (points + 1) / (age_hours + 2) ^ 1.5</code>
 /// where <c>points</c> = the source's upvotes (Hugging Face daily papers) + net votes cast here
 /// (never below 0), and <c>age_hours</c> = hours since the paper appeared (published, else ingested).
-/// A paper's heat halves roughly every time its age doubles, so a new paper with a few votes
+/// Each doubling of a paper's age cuts its heat to about a third (2^-1.5 = 0.35; less of a cut
+/// while it is young, through the +2), so a new paper with a few votes
 /// overtakes an old one with many, and a paper needs a steady flow of votes to stay on top — the
 /// Hacker News gravity rule, with gravity 1.5 instead of 1.8 because papers are read over days, not hours.
 /// </summary>
@@ -31,13 +32,22 @@ public static class TrendingScore
         _ => TimeSpan.FromDays(1),
     };
 
-    /// <summary>"64 upvotes in 2 days", "3 votes in 5 hours", "new in the last hour".</summary>
+    /// <summary>
+    /// "64 upvotes in 2 days", "3 upvotes in the last hour", "new in the last hour", "no upvotes yet,
+    /// 5 hours old": the points (source upvotes and net votes cast here) and the age, whole hours
+    /// under two days, whole days after.
+    /// </summary>
     public static string Reason(int points, TimeSpan age)
     {
         var span = age.TotalHours < 1 ? "the last hour"
             : age.TotalHours < 48 ? Plural((int)age.TotalHours, "hour")
             : Plural((int)age.TotalDays, "day");
-        return points == 0 ? $"new in {(age.TotalHours < 1 ? span : "the last " + span)}" : $"{Plural(points, "upvote")} in {span}";
+        return (points, age.TotalHours < 1) switch
+        {
+            (0, true) => "new in the last hour",
+            (0, false) => $"no upvotes yet, {span} old",
+            _ => $"{Plural(points, "upvote")} in {span}",
+        };
     }
 
     /// <summary>Freshness in [0, 1]: 1 now, 0.5 after a week, 0.25 after two.</summary>
