@@ -117,18 +117,14 @@ public static class Recommender
 
         var inPool = pool.Select(c => c.Paper.Paper.Id).ToHashSet(StringComparer.Ordinal);
         var added = new List<RecommendationCandidate>();
-        foreach (var paper in papers.SeenSince(since))
+        // Every paper of the window by a followed author competes; past the limit, the newest
+        // (the index holds papers in the order they arrived, not by age).
+        var byFollowed = papers.SeenSince(since)
+            .Where(p => !inPool.Contains(p.Paper.Id) && (include is null || include(p)) && p.Paper.Authors.Any(a => IsFollowed(a, followed)))
+            .OrderByDescending(p => p.SeenAt)
+            .Take(limit);
+        foreach (var paper in byFollowed)
         {
-            if (added.Count == limit)
-            {
-                break;
-            }
-
-            if (inPool.Contains(paper.Paper.Id) || (include is not null && !include(paper)) || !paper.Paper.Authors.Any(a => IsFollowed(a, followed)))
-            {
-                continue;
-            }
-
             if (papers.TryGet(paper.Paper.Id, out var current, out var vector))
             {
                 added.Add(new RecommendationCandidate(current!, vector, 0, "", votes(paper.Ordinal)));

@@ -399,6 +399,22 @@ public sealed class When_recommendation_candidates_need_evidence
     private static IndexedPaper ByAuthor(IndexedPaper paper, string author) => paper with { Paper = paper.Paper with { Authors = [author] } };
 
     [Fact]
+    public void Past_the_limit_a_window_brings_the_newest_papers_of_followed_authors_whatever_order_they_arrived_in()
+    {
+        // Grace Hopper's five papers of the window arrive oldest first; only three places.
+        var index = new PaperIndex();
+        for (var day = 6; day <= 10; day++)
+        {
+            var paper = Paper($"by-grace-day-{day}", $"Compilers, part {day}") with { IngestedAt = DateTimeOffset.UnixEpoch.AddDays(day) };
+            index.Upsert(paper with { Paper = paper.Paper with { Authors = ["Grace Hopper"] } }, Unit((day, 1)));
+        }
+
+        var added = Recommender.WithFollowedAuthors([], index, _ => 0, new ProfilePreferences([], ["Grace Hopper"], []), DateTimeOffset.UnixEpoch.AddDays(5), null, 3);
+
+        Assert.Equal(["by-grace-day-10", "by-grace-day-9", "by-grace-day-8"], added.Select(c => c.Paper.Paper.Id));
+    }
+
+    [Fact]
     public void A_window_brings_every_paper_by_a_followed_author_after_the_relevant_ones_and_none_from_before_it_or_left_out()
     {
         static IndexedPaper At(IndexedPaper paper, int day, string author) =>
