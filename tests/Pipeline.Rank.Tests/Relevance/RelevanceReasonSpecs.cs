@@ -16,6 +16,17 @@ public sealed class RelevanceReasonSpecs
     }
 
     [Fact]
+    public void When_the_words_of_one_interest_matched_and_the_meaning_of_another_both_are_named()
+    {
+        // Ranked by the words of "graph neural networks"; its cosine of 0.58 is to "diffusion models".
+        var hit = new RelevanceHit(Paper("p", "Graph neural networks for image denoising"), 0.8, 0.58, 0.9, 1) { DenseQuery = 0 };
+
+        var reason = RelevanceReason.Explain(hit, ["diffusion models", "graph neural networks"]);
+
+        Assert.Equal("matches your interest 'graph neural networks': 'graph', 'neural', 'networks' in the title; similar in meaning to your interest 'diffusion models' (0.58)", reason);
+    }
+
+    [Fact]
     public void Without_shared_words_the_reason_is_similarity_in_meaning()
     {
         var hit = new RelevanceHit(Paper("p", "Flaky tests in Python", "Tests that fail without code changes."), 0.5, 0.58, 0, 0);

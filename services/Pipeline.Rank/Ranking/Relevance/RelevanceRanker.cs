@@ -11,7 +11,15 @@ public sealed record RelevanceQuery(string Text, float[] Vector);
 /// part (the cosine of the best query), its lexical part (BM25F normalised to 0 to 1, see
 /// <see cref="LexicalIndex"/>) and which query it matched best.
 /// </summary>
-public sealed record RelevanceHit(IndexedPaper Paper, double Score, double Dense, double Lexical, int BestQuery);
+public sealed record RelevanceHit(IndexedPaper Paper, double Score, double Dense, double Lexical, int BestQuery)
+{
+    /// <summary>
+    /// The query <see cref="Dense"/> is the cosine of (-1: not known, taken as <see cref="BestQuery"/>).
+    /// It differs from <see cref="BestQuery"/> when the words of one query ranked the paper higher
+    /// than the meaning of another did.
+    /// </summary>
+    public int DenseQuery { get; init; } = -1;
+}
 
 /// <summary>
 /// Ranks papers by relevance to queries: hybrid retrieval that fuses a lexical ranking (BM25F over
@@ -240,7 +248,7 @@ public sealed class RelevanceRanker(PaperIndex index, RelevanceOptions? options 
         {
             var c = top[i];
             FillMissing(c, vectors, terms);
-            hits[i] = new RelevanceHit(c.Paper, Math.Clamp(c.Fused, 0, 1), c.Dense, c.Lexical, c.BestQuery);
+            hits[i] = new RelevanceHit(c.Paper, Math.Clamp(c.Fused, 0, 1), c.Dense, c.Lexical, c.BestQuery) { DenseQuery = c.DenseQuery };
         }
 
         return hits;
@@ -331,8 +339,11 @@ public sealed class RelevanceRanker(PaperIndex index, RelevanceOptions? options 
     private RelevanceHit WithLexical(IndexedPaper paper, double score, double dense, int bestQuery, IReadOnlyList<string>[] terms) =>
         new(paper, score, dense, _lexical.Score(terms, paper.Paper.Id).Score, bestQuery);
 
-    private RelevanceHit WithDense(IndexedPaper paper, double score, double lexical, int bestQuery, float[][] vectors) =>
-        new(paper, score, DenseOf(paper, vectors).Cosine, lexical, bestQuery);
+    private RelevanceHit WithDense(IndexedPaper paper, double score, double lexical, int bestQuery, float[][] vectors)
+    {
+        var (cosine, query) = DenseOf(paper, vectors);
+        return new(paper, score, cosine, lexical, bestQuery) { DenseQuery = query };
+    }
 
     /// <summary>Fused score, then cosine (papers the dense side did not propose last), then id.</summary>
     private sealed class FusedFirst : IComparer<Candidate>

@@ -34,6 +34,11 @@ public static class RelevanceReason
         var text = hit.BestQuery >= 0 && hit.BestQuery < queryTexts.Count ? queryTexts[hit.BestQuery] : "";
         var quoted = Quote(text);
         var similarity = hit.Dense.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture);
+        // The cosine shown is of the query it belongs to: when the words of one interest matched
+        // and the meaning of another, both are named.
+        var meaning = hit.DenseQuery >= 0 && hit.DenseQuery != hit.BestQuery && hit.DenseQuery < queryTexts.Count
+            ? $"similar in meaning to your {what} {Quote(queryTexts[hit.DenseQuery])} ({similarity})"
+            : $"similar in meaning ({similarity})";
 
         var inTitle = new List<string>();
         var inAbstract = new List<string>();
@@ -62,7 +67,8 @@ public static class RelevanceReason
 
         if (inTitle.Count == 0 && inAbstract.Count == 0)
         {
-            return $"similar in meaning to your {what} {quoted} ({similarity})";
+            var closest = hit.DenseQuery >= 0 && hit.DenseQuery < queryTexts.Count ? Quote(queryTexts[hit.DenseQuery]) : quoted;
+            return $"similar in meaning to your {what} {closest} ({similarity})";
         }
 
         var where = new List<string>(2);
@@ -76,7 +82,7 @@ public static class RelevanceReason
             where.Add($"{Words(inAbstract)} in the abstract");
         }
 
-        return $"matches your {what} {quoted}: {string.Join(", ", where)}; similar in meaning ({similarity})";
+        return $"matches your {what} {quoted}: {string.Join(", ", where)}; {meaning}";
     }
 
     private static string Words(List<string> words) =>
