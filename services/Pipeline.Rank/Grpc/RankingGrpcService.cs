@@ -135,8 +135,10 @@ public sealed class RankingGrpcService(
         else
         {
             var interests = Clean(request.Interests, "interests");
-            if (interests.Count == 0 && request.SeedPaperIds.Count == 0)
+            var seeds = Clean(request.SeedPaperIds, "seed_paper_ids");
+            if (interests.Count == 0 && seeds.Count == 0)
             {
+                // Blank entries count as none: an answer with nothing to rank from would look like "no papers".
                 throw Invalid("Give a subscriber_id, or at least one interest or seed paper.");
             }
 
@@ -146,7 +148,7 @@ public sealed class RankingGrpcService(
                 throw Invalid($"authors: '{nameless}' is not a name (an author is followed by name, such as 'Grace Hopper' or 'G. Hopper').");
             }
 
-            var asked = new ProfilePreferences(Clean(request.SeedPaperIds, "seed_paper_ids"), authors, Clean(request.Categories, "categories"));
+            var asked = new ProfilePreferences(seeds, authors, Clean(request.Categories, "categories"));
             var vectors = await embedder.EmbedAsync(interests, context.CancellationToken);
             var interestQueries = interests.Select((text, i) => new RelevanceQuery(text, vectors[i])).ToList();
             // Seed papers are queries too: "more like this one".

@@ -234,6 +234,7 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
         Assert.Equal(StatusCode.NotFound, await StatusOf(() => Pipeline.Rank.RecommendAsync(new RecommendRequest { SubscriberId = "nobody" }).ResponseAsync));
         Assert.Equal(StatusCode.NotFound, await StatusOf(() => Pipeline.Rank.SimilarAsync(new SimilarRequest { PaperId = "9999.99999" }).ResponseAsync));
         Assert.Equal(StatusCode.InvalidArgument, await StatusOf(() => Pipeline.Rank.RecommendAsync(new RecommendRequest()).ResponseAsync));
+        Assert.Equal(StatusCode.InvalidArgument, await StatusOf(() => Pipeline.Rank.RecommendAsync(new RecommendRequest { Interests = { " " }, SeedPaperIds = { "" } }).ResponseAsync));
         Assert.Equal(StatusCode.InvalidArgument, await StatusOf(() => Pipeline.Rank.TrendingAsync(new TrendingRequest { Limit = -1 }).ResponseAsync));
         Assert.Equal(StatusCode.InvalidArgument, await StatusOf(() => Pipeline.Rank.TrendingAsync(new TrendingRequest { Limit = 1001 }).ResponseAsync));
         Assert.Equal(StatusCode.InvalidArgument, await StatusOf(() => Pipeline.Rank.SearchAsync(new SearchRequest { Query = "" }).ResponseAsync));
