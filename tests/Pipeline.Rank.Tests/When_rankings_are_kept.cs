@@ -62,8 +62,8 @@ public class When_rankings_are_kept
     {
         Assert.NotEmpty(expected);
         Assert.Equal(
-            expected.Select(h => (h.Paper.Paper.Id, h.Score, h.Dense, h.Lexical, h.BestQuery)),
-            actual.Select(h => (h.Paper.Paper.Id, h.Score, h.Dense, h.Lexical, h.BestQuery)));
+            expected.Select(h => (h.Paper.Paper.Id, h.Score, h.Dense, h.Lexical, h.BestQuery, h.DenseQuery)),
+            actual.Select(h => (h.Paper.Paper.Id, h.Score, h.Dense, h.Lexical, h.BestQuery, h.DenseQuery)));
     }
 
     [Fact]

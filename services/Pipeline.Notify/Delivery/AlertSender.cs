@@ -32,7 +32,8 @@ public enum AlertOutcome
 /// <see cref="SmtpUnavailableException"/> when the server is down or answers 4xx (nothing went out;
 /// the claim is released) and <see cref="DeliveryInProgressException"/> when another consumer holds
 /// the claim. Once the server has taken the alert the claim is never released: recording it is
-/// retried for <see cref="RecordPatience"/>, then the claim is left to expire with its lease.
+/// retried for <see cref="RecordPatience"/>, then the ledger keeps it in this process and writes it
+/// once Redis answers, answering the alert as sent meanwhile (<see cref="DeliveryLedger"/>).
 /// </summary>
 public sealed class AlertSender(
     SubscriberStore subscribers,
@@ -127,9 +128,11 @@ public sealed class AlertSender(
             // whatever the publish does: no redelivery may come through here to try again.
             try
             {
-                await announcer.PublishWithinAsync(new DigestSent(subscriber.Id, "instant", [match.Paper.Id], now), publishDeadline, cancellationToken);
+                // Not the consumer's token: a stop while this publishes must not fail the message,
+                // whose redelivery, after a restart that lost the kept record, would send again.
+                await announcer.PublishWithinAsync(new DigestSent(subscriber.Id, "instant", [match.Paper.Id], now), publishDeadline, CancellationToken.None);
             }
-            catch (Exception e) when (e is not OperationCanceledException)
+            catch (Exception e)
             {
                 logger.LogWarning("The alert {Delivery} is sent, but DigestSent could not be published ({Error}); rank learns of it on RepublishSubscribers",
                     deliveryKey, e.Message);

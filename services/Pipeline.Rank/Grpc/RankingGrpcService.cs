@@ -8,6 +8,7 @@ using Pipeline.Rank.Ranking;
 using Pipeline.Rank.Ranking.Relevance;
 using Pipeline.Rank.Storage;
 using Pipeline.ServiceDefaults;
+using StackExchange.Redis;
 
 namespace Pipeline.Rank.Grpc;
 
@@ -310,9 +311,19 @@ public sealed class RankingGrpcService(
         var age = clock.GetUtcNow() - paper!.SeenAt;
         var points = TrendingScore.Points(paper.Paper.Upvotes, net);
         var heat = TrendingScore.Of(points, age);
-        var answer = await AnswerAsync([Ranked(paper, heat, 0, heat, TrendingScore.Recency(age), TrendingScore.Reason(points, age))]);
+        var ranked = Ranked(paper, heat, 0, heat, TrendingScore.Recency(age), TrendingScore.Reason(points, age));
         var response = new VoteResponse { PaperId = paperId, Votes = net, Changed = changed };
-        response.Papers.AddRange(answer.Papers);
+        try
+        {
+            response.Papers.AddRange((await AnswerAsync([ranked])).Papers);
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            // The vote is saved and counted: an UNAVAILABLE now would read as "counted nothing".
+            // The paper goes without its abstract and trace context, which live in Redis.
+            response.Papers.Add(ranked);
+        }
+
         return response;
     }
 

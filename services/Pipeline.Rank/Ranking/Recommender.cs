@@ -99,10 +99,10 @@ public static class Recommender
     /// <summary>
     /// The pool with the papers of the window (<paramref name="since"/> on) by authors the
     /// subscriber follows that the relevance ranking did not propose (a paper on another topic):
-    /// at most <paramref name="limit"/>, in the index's order, among those <paramref name="include"/>
-    /// accepts. They have no relevance of their own (0, then the author boost), so they fill a
-    /// digest after every paper with evidence; they have no hit, so their reason is the author
-    /// alone. A window is read from the index's contiguous times; a paper's authors are looked up
+    /// at most <paramref name="limit"/>, the newest, among those <paramref name="include"/>
+    /// accepts. They have no relevance of their own (0, then the author boost), so they compete on
+    /// trending and freshness alone and mostly come after the papers with evidence; they have no
+    /// hit, so their reason is the author alone. A window is read from the index's contiguous times; a paper's authors are looked up
     /// by their folded surnames before any is parsed.
     /// </summary>
     public static RecommendationCandidate[] WithFollowedAuthors(
