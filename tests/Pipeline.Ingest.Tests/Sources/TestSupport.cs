@@ -159,19 +159,8 @@ public static class Fixtures
 {
     public static MemoryStream Stream(string text) => new(System.Text.Encoding.UTF8.GetBytes(text));
 
-    /// <summary>An arXiv API feed in the recorded format with the given entries.</summary>
-    public static string ArxivFeed(params string[] entries) => $"""
-        <?xml version='1.0' encoding='UTF-8'?>
-        <feed xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/" xmlns:arxiv="http://arxiv.org/schemas/atom" xmlns="http://www.w3.org/2005/Atom">
-          <id>https://arxiv.org/api/fixture</id>
-          <title>arXiv Query: fixture</title>
-          <updated>2026-04-12T22:09:27Z</updated>
-          <opensearch:itemsPerPage>10</opensearch:itemsPerPage>
-          <opensearch:totalResults>{entries.Length}</opensearch:totalResults>
-          <opensearch:startIndex>0</opensearch:startIndex>
-        {string.Concat(entries)}
-        </feed>
-        """;
+    /// <summary>An arXiv API feed in the recorded format with the given entries, all of the results.</summary>
+    public static string ArxivFeed(params string[] entries) => ArxivPage(entries.Length, 0, entries);
 
     /// <summary>One page of an arXiv API answer: <paramref name="entries"/> from <paramref name="start"/> of <paramref name="total"/> results.</summary>
     public static string ArxivPage(int total, int start, IEnumerable<string> entries) => $"""
