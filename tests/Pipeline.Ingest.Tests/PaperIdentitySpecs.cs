@@ -16,7 +16,7 @@ public class PaperIdentitySpecs
 
     private static readonly PaperSummary FromHuggingFace = new("2410.17243", 0, "Breaking the Memory Barrier (HF copy)", "HF's abstract.", ["A. Lovelace"], [], Published.AddHours(7), "https://arxiv.org/abs/2410.17243", "huggingface", 88)
     {
-        Metadata = new PaperMetadata(Comments: 4, GithubRepo: "https://github.com/example/inf-cl", GithubStars: 123, FeaturedOn: new DateOnly(2024, 10, 23)),
+        Metadata = new PaperMetadata(Comments: 4, GithubRepo: "https://github.com/example/inf-cl", GithubStars: 123, FeaturedOn: new DateOnly(2024, 10, 23), FeaturedAt: new DateTimeOffset(2024, 10, 23, 1, 2, 3, TimeSpan.Zero)),
     };
 
     private static StoredPaper Stored(PaperSummary paper) =>
@@ -32,6 +32,7 @@ public class PaperIdentitySpecs
         Assert.Equal(88, merged.Upvotes);
         Assert.Equal(("https://github.com/example/inf-cl", 123, 4), (merged.Metadata!.GithubRepo, merged.Metadata.GithubStars, merged.Metadata.Comments));
         Assert.Equal(new DateOnly(2024, 10, 23), merged.Metadata.FeaturedOn);
+        Assert.Equal(new DateTimeOffset(2024, 10, 23, 1, 2, 3, TimeSpan.Zero), merged.Metadata.FeaturedAt);
         Assert.Equal("10.1/x", merged.Metadata.Doi);
         Assert.Equal(Published, merged.PublishedAt);
     }
@@ -44,6 +45,7 @@ public class PaperIdentitySpecs
         Assert.Equal((FromArxiv.Title, FromArxiv.Abstract, "arxiv-api"), (merged.Title, merged.Abstract, merged.Source));
         Assert.Equal(88, merged.Upvotes);
         Assert.Equal(123, merged.Metadata!.GithubStars);
+        Assert.Equal(FromHuggingFace.Metadata!.FeaturedAt, merged.Metadata.FeaturedAt);
     }
 
     [Fact]
@@ -109,5 +111,26 @@ public class PaperIdentitySpecs
     {
         var v2 = FromArxiv with { Version = 2, Abstract = "Revised." };
         Assert.Equal(IntakeOutcome.Updated, IntakeDecision.Decide(Stored(FromArxiv), v2, PaperFingerprint.Record(v2), onlyIfKnown: true).Outcome);
+    }
+}
+
+/// <summary>
+/// A record's fingerprint decides whether a paper seen again is news: it must not change when the
+/// record's type gains a field, or every paper held would be announced again after an upgrade.
+/// </summary>
+public class PaperFingerprintStability
+{
+    [Fact]
+    public void Records_held_before_the_featured_time_existed_keep_their_fingerprints()
+    {
+        var arxiv = new PaperSummary("2410.17243", 1, "Breaking the Memory Barrier", "The arXiv abstract.", ["Ada Lovelace"], ["cs.CV"], new DateTimeOffset(2024, 10, 22, 17, 59, 59, TimeSpan.Zero), "https://arxiv.org/abs/2410.17243", "arxiv-api", 0)
+        {
+            Metadata = new PaperMetadata(PrimaryCategory: "cs.CV", Doi: "10.1/x"),
+        };
+        var featured = arxiv with { Upvotes = 88, Metadata = new PaperMetadata(Comments: 4, GithubStars: 123, FeaturedOn: new DateOnly(2024, 10, 23)) };
+
+        // The values ingest computed for these records before PaperMetadata.FeaturedAt was added (29 Nov 2026).
+        Assert.Equal("c968380945125b732e9aa1c8195fd560f0185ca62e9043dac1ae1e0688308c0f", PaperFingerprint.Record(arxiv));
+        Assert.Equal("97c2c68b35981157e8ac72340a36cd4ed9a5e5a4aefd7bbcec9739dd417eeee8", PaperFingerprint.Record(featured));
     }
 }

@@ -13,8 +13,8 @@ public static class PaperMetadataConversions
 {
     /// <summary>
     /// The record of <paramref name="m"/>. Throws InvalidOperationException when its
-    /// <c>updated_at</c> is no time: check <see cref="TimestampConversions.IsValid"/> first where a
-    /// client sent it.
+    /// <c>updated_at</c> or <c>featured_at</c> is no time: check <see cref="TimestampConversions.IsValid"/>
+    /// first where a client sent it.
     /// </summary>
     public static PaperMetadata ToRecord(this ProtoMetadata m) => new(
         NullIfEmpty(m.PrimaryCategory),
@@ -27,7 +27,8 @@ public static class PaperMetadataConversions
         m.Comments,
         NullIfEmpty(m.GithubRepo),
         m.GithubStars,
-        DateOnly.TryParseExact(m.FeaturedOn, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var day) ? day : null);
+        DateOnly.TryParseExact(m.FeaturedOn, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var day) ? day : null,
+        m.FeaturedAt?.ToDateTimeOffset());
 
     public static ProtoMetadata ToProto(this PaperMetadata m)
     {
@@ -43,6 +44,7 @@ public static class PaperMetadataConversions
             GithubRepo = m.GithubRepo ?? "",
             GithubStars = m.GithubStars,
             FeaturedOn = m.FeaturedOn?.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture) ?? "",
+            FeaturedAt = m.FeaturedAt is { } f ? Timestamp.FromDateTimeOffset(f) : null,
         };
         foreach (var a in m.AuthorDetails ?? [])
         {

@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace Pipeline.Contracts.Messages;
 
 /// <summary>
@@ -21,6 +23,7 @@ public sealed record PaperSummary(
 
 /// <summary>What sources know beyond the essentials; every field optional.</summary>
 /// <param name="FeaturedOn">The day a daily-papers site featured the paper.</param>
+/// <param name="FeaturedAt">When the daily-papers site featured it, where the site says (Hugging Face's time of submission to its daily page).</param>
 public sealed record PaperMetadata(
     string? PrimaryCategory = null,
     DateTimeOffset? UpdatedAt = null,
@@ -32,6 +35,9 @@ public sealed record PaperMetadata(
     int Comments = 0,
     string? GithubRepo = null,
     int GithubStars = 0,
-    DateOnly? FeaturedOn = null);
+    DateOnly? FeaturedOn = null,
+    // Left out of JSON when unknown, so a record stored before this field existed reads and
+    // fingerprints (ingest's PaperFingerprint) the same as it did.
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] DateTimeOffset? FeaturedAt = null);
 
 public sealed record AuthorDetail(string Name, IReadOnlyList<string> Affiliations);

@@ -17,7 +17,7 @@ public static class PaperMapping
     /// </summary>
     public static PaperSubmission ToSubmission(Paper p)
     {
-        var unreadable = new List<string>(2);
+        var unreadable = new List<string>(3);
         DateTimeOffset? publishedAt = null;
         if (p.PublishedAt is { } published)
         {
@@ -39,12 +39,19 @@ public static class PaperMapping
             metadata.UpdatedAt = null;
         }
 
+        if (metadata?.FeaturedAt is { } featured && !featured.IsValid())
+        {
+            unreadable.Add("metadata.featured_at");
+            metadata = metadata.Clone();
+            metadata.FeaturedAt = null;
+        }
+
         return new(p.Id, p.Version, p.Title, p.Abstract, p.Authors, p.Categories, publishedAt, p.Url, p.Source, p.Upvotes)
         {
             Metadata = metadata?.ToRecord(),
             Unreadable = unreadable.Count == 0
                 ? null
-                : $"{string.Join(" and ", unreadable)} {(unreadable.Count == 1 ? "is" : "are")} not a valid timestamp ({TimestampConversions.ValidRange})",
+                : $"{(unreadable.Count == 1 ? unreadable[0] : string.Join(", ", unreadable[..^1]) + " and " + unreadable[^1])} {(unreadable.Count == 1 ? "is" : "are")} not a valid timestamp ({TimestampConversions.ValidRange})",
         };
     }
 

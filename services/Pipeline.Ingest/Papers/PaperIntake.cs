@@ -28,9 +28,10 @@ public sealed class PaperIntake(PaperStore store, IBus bus, PublishDeadline publ
     {
         var results = new IntakeResult[submissions.Count];
         var validated = new List<(int Index, PaperSummary Paper, bool OnlyIfKnown)>();
+        var arrived = clock.GetUtcNow();
         for (var i = 0; i < submissions.Count; i++)
         {
-            var validation = PaperValidator.Validate(submissions[i]);
+            var validation = PaperValidator.Validate(submissions[i], arrived);
             if (validation.Paper is not { } paper)
             {
                 results[i] = new IntakeResult(i, submissions[i].Id ?? "", IntakeOutcome.Rejected, validation.Reason);

@@ -91,6 +91,7 @@ public static class PaperMerge
             GithubRepo = engagement.GithubRepo,
             GithubStars = engagement.GithubStars,
             FeaturedOn = engagement.FeaturedOn,
+            FeaturedAt = engagement.FeaturedAt,
         };
     }
 }

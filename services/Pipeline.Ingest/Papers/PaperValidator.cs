@@ -20,6 +20,9 @@ public static partial class PaperValidator
     public const int MaxUrlLength = 2_048;
     public const int MaxSourceLength = 64;
 
+    /// <summary>How far past the intake's clock a publication or featuring time may be (a date given without a time zone, a clock a little ahead).</summary>
+    public static readonly TimeSpan FutureTolerance = TimeSpan.FromDays(1);
+
     // New-style arXiv ids (0704.0001 to 2410.17243), optionally with a version. Digits are 0-9
     // only: .NET's \d matches every Unicode digit ("2410.17243v\u0661"), which is no arXiv id.
     [GeneratedRegex(@"^(?<id>[0-9]{4}\.[0-9]{4,5})(v(?<v>[0-9]{1,4}))?$")]
@@ -41,11 +44,16 @@ public static partial class PaperValidator
     /// source sends, a paper that cannot be read is refused alone, with a reason, and the others of
     /// its batch go on.
     /// </summary>
-    public static PaperValidation Validate(PaperSubmission submission)
+    /// <param name="now">
+    /// The intake's clock: a publication or featuring time more than <see cref="FutureTolerance"/>
+    /// after it is refused (such a paper would sit on top of Trending, aged zero, until the date
+    /// came). Without it, times are not compared with the clock.
+    /// </param>
+    public static PaperValidation Validate(PaperSubmission submission, DateTimeOffset? now = null)
     {
         try
         {
-            return ValidateOrThrow(submission);
+            return ValidateOrThrow(submission, now);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -53,11 +61,27 @@ public static partial class PaperValidator
         }
     }
 
-    private static PaperValidation ValidateOrThrow(PaperSubmission submission)
+    private static string Iso(DateTimeOffset at) => at.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture);
+
+    private static PaperValidation ValidateOrThrow(PaperSubmission submission, DateTimeOffset? now)
     {
         if (submission.Unreadable is { } unreadable)
         {
             return PaperValidation.Reject(unreadable);
+        }
+
+        if (now is { } clock)
+        {
+            var latest = clock + FutureTolerance;
+            if (submission.PublishedAt > latest)
+            {
+                return PaperValidation.Reject($"published_at {Iso(submission.PublishedAt.Value)} is in the future (more than a day after {Iso(clock)})");
+            }
+
+            if (submission.Metadata?.FeaturedAt > latest)
+            {
+                return PaperValidation.Reject($"metadata.featured_at {Iso(submission.Metadata.FeaturedAt.Value)} is in the future (more than a day after {Iso(clock)})");
+            }
         }
 
         var rawId = (submission.Id ?? "").Trim();

@@ -43,15 +43,43 @@ public sealed class PaperIntakeSpecs : IAsyncLifetime
         afterYear9999.PublishedAt = new Timestamp { Seconds = 253_402_300_800 };
         var badNanos = Proto("2410.00003");
         badNanos.Metadata = new() { UpdatedAt = new Timestamp { Seconds = 1_729_555_200, Nanos = -1 } };
-        ProtoPaper[] call = [Proto("2410.00001"), afterYear9999, badNanos, Proto("2410.00004")];
+        var badFeaturing = Proto("2410.00005");
+        badFeaturing.Metadata = new() { FeaturedAt = new Timestamp { Seconds = -62_135_596_801 } };
+        ProtoPaper[] call = [Proto("2410.00001"), afterYear9999, badNanos, Proto("2410.00004"), badFeaturing];
 
         // What SubmitPapers and ImportPapers do with each paper of a call or stream.
         var results = await _ingest.Intake.SubmitAsync(call.Select(PaperMapping.ToSubmission).ToArray(), CancellationToken.None);
 
-        Assert.Equal([IntakeOutcome.Accepted, IntakeOutcome.Rejected, IntakeOutcome.Rejected, IntakeOutcome.Accepted], results.Select(r => r.Outcome));
+        Assert.Equal([IntakeOutcome.Accepted, IntakeOutcome.Rejected, IntakeOutcome.Rejected, IntakeOutcome.Accepted, IntakeOutcome.Rejected], results.Select(r => r.Outcome));
         Assert.Equal(("2410.00002", "published_at is not a valid timestamp (years 1 to 9999, nanos 0 to 999999999)"), (results[1].Id, results[1].Reason));
         Assert.Equal(("2410.00003", "metadata.updated_at is not a valid timestamp (years 1 to 9999, nanos 0 to 999999999)"), (results[2].Id, results[2].Reason));
+        Assert.Equal(("2410.00005", "metadata.featured_at is not a valid timestamp (years 1 to 9999, nanos 0 to 999999999)"), (results[4].Id, results[4].Reason));
         Assert.Equal(["2410.00001", "2410.00004"], _ingest.Published.Select(p => p.Paper.Id));
+        Assert.Null(await _ingest.Store.GetAsync("2410.00002"));
+    }
+
+    [Fact]
+    public async Task A_paper_dated_more_than_a_day_ahead_is_rejected_with_the_date_and_one_dated_today_is_taken()
+    {
+        var now = DateTimeOffset.UtcNow;
+        var featuredNextWeek = Paper("2410.00004", publishedAt: now.AddDays(-2)) with
+        {
+            Metadata = new Pipeline.Contracts.Messages.PaperMetadata(FeaturedOn: DateOnly.FromDateTime(now.UtcDateTime), FeaturedAt: now.AddDays(7)),
+        };
+
+        var results = await _ingest.Intake.SubmitAsync(
+        [
+            Paper("2410.00001", publishedAt: now.AddHours(20)), // a date in a time zone ahead of UTC
+            Paper("2410.00002", publishedAt: now.AddYears(4)),
+            Paper("2410.00003", publishedAt: now.AddHours(-1)),
+            featuredNextWeek,
+        ], CancellationToken.None);
+
+        Assert.Equal([IntakeOutcome.Accepted, IntakeOutcome.Rejected, IntakeOutcome.Accepted, IntakeOutcome.Rejected], results.Select(r => r.Outcome));
+        Assert.Matches(@"^published_at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ is in the future \(more than a day after .+Z\)$", results[1].Reason);
+        Assert.StartsWith("metadata.featured_at ", results[3].Reason);
+        Assert.Contains("is in the future", results[3].Reason);
+        Assert.Equal(["2410.00001", "2410.00003"], _ingest.Published.Select(p => p.Paper.Id));
         Assert.Null(await _ingest.Store.GetAsync("2410.00002"));
     }
 

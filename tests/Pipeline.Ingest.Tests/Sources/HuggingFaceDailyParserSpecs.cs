@@ -54,12 +54,15 @@ public class HuggingFaceDailyParserSpecs
         Assert.Equal("https://github.com/example/inf-cl", first.Metadata.GithubRepo);
         Assert.Equal(123, first.Metadata.GithubStars);
         Assert.Equal(Day, first.Metadata.FeaturedOn);
+        // The paper's publication and, apart, when HF featured it: rank dates a featured paper from the later.
         Assert.Equal(new DateTimeOffset(2024, 10, 22, 17, 59, 59, TimeSpan.Zero), first.PublishedAt);
+        Assert.Equal(new DateTimeOffset(2024, 10, 23, 1, 2, 3, TimeSpan.Zero), first.Metadata.FeaturedAt);
         Assert.Equal("huggingface", first.Source);
 
         var second = feed.Papers[1];
         Assert.Equal(("2410.18000", 5, "Everything sits at the top."), (second.Id, second.Upvotes, second.Abstract));
         Assert.Equal(["Grace Hopper"], second.Authors);
+        Assert.Equal((Day, null), (second.Metadata!.FeaturedOn, second.Metadata.FeaturedAt));
     }
 
     [Fact]

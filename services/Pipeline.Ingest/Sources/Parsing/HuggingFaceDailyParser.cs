@@ -10,7 +10,7 @@ namespace Pipeline.Ingest.Sources.Parsing;
 /// featured papers. A field may sit inside the item's <c>paper</c> object or at the item's top
 /// level (the API has moved fields between them), so each is looked up in both. Papers carry
 /// their arXiv id, which is their identity: the same paper from arXiv is the same paper. What HF
-/// adds (upvotes, comment count, GitHub repository and stars, the day it was featured) goes into
+/// adds (upvotes, comment count, GitHub repository and stars, the day and time it was featured) goes into
 /// the paper's metadata. <c>{"error": ...}</c> is an error, not an empty day; <c>[]</c> is a day
 /// without papers (weekends).
 /// </summary>
@@ -123,7 +123,8 @@ public static class HuggingFaceDailyParser
             Comments: Int(Property(paper, item, "numComments")),
             GithubRepo: string.IsNullOrWhiteSpace(github) ? null : github.Trim(),
             GithubStars: Int(Property(paper, item, "githubStars")),
-            FeaturedOn: day);
+            FeaturedOn: day,
+            FeaturedAt: featuredAt);
 
         return new PaperSubmission(
             id,
