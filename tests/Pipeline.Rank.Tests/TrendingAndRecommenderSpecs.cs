@@ -44,6 +44,17 @@ public class TrendingScoreSpecs
         Assert.Equal(reason, TrendingScore.Reason(points, TimeSpan.FromHours(hours)));
     }
 
+    [Theory]
+    [InlineData(3, -3, 5, "no net upvotes in 5 hours")]
+    [InlineData(3, -7, 0.5, "no net upvotes in the last hour")]
+    [InlineData(0, -2, 30, "no net upvotes in 30 hours")]
+    [InlineData(0, 0, 30, "no upvotes yet, 30 hours old")]
+    [InlineData(3, -1, 5, "2 upvotes in 5 hours")]
+    public void Down_votes_that_cancel_the_upvotes_are_not_called_no_upvotes_yet(int upvotes, int votes, double hours, string reason)
+    {
+        Assert.Equal(reason, TrendingScore.Reason(upvotes, votes, TimeSpan.FromHours(hours)));
+    }
+
     [Fact]
     public void Recency_halves_every_week()
     {

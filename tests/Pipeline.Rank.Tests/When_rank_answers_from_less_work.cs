@@ -90,6 +90,13 @@ public class When_rank_answers_from_less_work
 
         Assert.Equal(["hot", "cold"], top.Select(e => e.Paper.Paper.Id));
         Assert.Equal(1, top[1].Points);
+        Assert.Equal(("no upvotes yet, 2 hours old", "1 upvote in 20 hours"), (top[0].Reason(now), top[1].Reason(now)));
+
+        // Down votes that cancel the points leave no points, but the paper has been voted on.
+        feedback.Vote("cold", "w", -1);
+        feedback.Vote("cold", "x", -1);
+        var after = new TrendingBoard(papers, feedback).Top(TrendingWindowKind.Day, "", 10, now);
+        Assert.Equal((0, -1, "no net upvotes in 20 hours"), (after[1].Points, after[1].Votes, after[1].Reason(now)));
     }
 
     [Fact]

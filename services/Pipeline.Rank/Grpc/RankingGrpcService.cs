@@ -264,7 +264,7 @@ public sealed class RankingGrpcService(
         foreach (var entry in trending.Top(window, category, limit, now))
         {
             var age = now - entry.Paper.SeenAt;
-            ranked.Add(Ranked(entry.Paper, entry.Score, 0, entry.Score, TrendingScore.Recency(age), TrendingScore.Reason(entry.Points, age)));
+            ranked.Add(Ranked(entry.Paper, entry.Score, 0, entry.Score, TrendingScore.Recency(age), entry.Reason(now)));
         }
 
         var answer = await AnswerAsync(ranked);
@@ -311,7 +311,7 @@ public sealed class RankingGrpcService(
         var age = clock.GetUtcNow() - paper!.SeenAt;
         var points = TrendingScore.Points(paper.Paper.Upvotes, net);
         var heat = TrendingScore.Of(points, age);
-        var ranked = Ranked(paper, heat, 0, heat, TrendingScore.Recency(age), TrendingScore.Reason(points, age));
+        var ranked = Ranked(paper, heat, 0, heat, TrendingScore.Recency(age), TrendingScore.Reason(paper.Paper.Upvotes, net, age));
         var response = new VoteResponse { PaperId = paperId, Votes = net, Changed = changed };
         try
         {

@@ -23,8 +23,27 @@ public sealed record IndexedPaper(PaperSummary Paper, DateTimeOffset IngestedAt)
     /// <summary>The paper id's number in this process (<see cref="PaperOrdinals"/>): sets of papers are kept and searched by it.</summary>
     public int Ordinal { get; private init; } = PaperOrdinals.Of(Paper.Id);
 
-    /// <summary>When the paper appeared: its publication time, else when it was ingested.</summary>
-    public DateTimeOffset SeenAt => Paper.PublishedAt ?? IngestedAt;
+    /// <summary>
+    /// When the paper appeared to readers: its publication time (else when it was ingested) or,
+    /// when a daily-papers site featured it later, that featuring (its time, else the start of its
+    /// day, UTC). Windows (Trending's day, a digest's <c>since</c>), ages and freshness are counted
+    /// from it: an arXiv paper of last week that Hugging Face features today is today's news, as on
+    /// the site, and its upvotes are counted over the hours it has been featured.
+    /// </summary>
+    public DateTimeOffset SeenAt
+    {
+        get
+        {
+            var appeared = Paper.PublishedAt ?? IngestedAt;
+            if (Paper.Metadata is not { } m)
+            {
+                return appeared;
+            }
+
+            var featured = m.FeaturedAt ?? (m.FeaturedOn is { } day ? new DateTimeOffset(day.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero) : null);
+            return featured > appeared ? featured.Value : appeared;
+        }
+    }
 
     /// <summary>
     /// Whether this record of a paper is older than <paramref name="other"/>, a record of the same

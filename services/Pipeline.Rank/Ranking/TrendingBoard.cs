@@ -3,8 +3,12 @@ using Pipeline.Contracts.Rank.V1;
 
 namespace Pipeline.Rank.Ranking;
 
-/// <summary>A paper on the trending board: its score and points (source upvotes + net votes).</summary>
-public readonly record struct TrendingEntry(IndexedPaper Paper, double Score, int Points);
+/// <summary>A paper on the trending board: its score, points (source upvotes + net votes, never below 0) and net votes cast here.</summary>
+public readonly record struct TrendingEntry(IndexedPaper Paper, double Score, int Points, int Votes = 0)
+{
+    /// <summary>"64 upvotes in 2 days" (<see cref="TrendingScore.Reason(int, int, TimeSpan)"/>) at <paramref name="now"/>.</summary>
+    public string Reason(DateTimeOffset now) => TrendingScore.Reason(Paper.Paper.Upvotes, Votes, now - Paper.SeenAt);
+}
 
 /// <summary>
 /// The trending front page (<see cref="TrendingScore"/>): <see cref="Top"/> computes it, and
@@ -32,9 +36,10 @@ public sealed class TrendingBoard(PaperIndex papers, Feedback feedback)
         var anyVotes = feedback.AnyVotes;
         foreach (var paper in papers.SeenSince(from, category))
         {
-            var points = TrendingScore.Points(paper.Paper.Upvotes, anyVotes ? feedback.Votes(paper.Ordinal) : 0);
+            var votes = anyVotes ? feedback.Votes(paper.Ordinal) : 0;
+            var points = TrendingScore.Points(paper.Paper.Upvotes, votes);
             var score = TrendingScore.Of(points, now - paper.SeenAt);
-            top.Enqueue(new TrendingEntry(paper, score, points), score);
+            top.Enqueue(new TrendingEntry(paper, score, points, votes), score);
             if (top.Count > limit)
             {
                 top.Dequeue();

@@ -35,20 +35,26 @@ public static class TrendingScore
     /// <summary>
     /// "64 upvotes in 2 days", "3 upvotes in the last hour", "new in the last hour", "no upvotes yet,
     /// 5 hours old": the points (source upvotes and net votes cast here) and the age, whole hours
-    /// under two days, whole days after.
+    /// under two days, whole days after. A paper whose down votes cancel its upvotes
+    /// (<paramref name="voted"/>: it has upvotes or votes, yet no points) has "no net upvotes in 5 hours".
     /// </summary>
-    public static string Reason(int points, TimeSpan age)
+    public static string Reason(int points, TimeSpan age, bool voted = false)
     {
         var span = age.TotalHours < 1 ? "the last hour"
             : age.TotalHours < 48 ? Plural((int)age.TotalHours, "hour")
             : Plural((int)age.TotalDays, "day");
         return (points, age.TotalHours < 1) switch
         {
+            (0, _) when voted => $"no net upvotes in {span}",
             (0, true) => "new in the last hour",
             (0, false) => $"no upvotes yet, {span} old",
             _ => $"{Plural(points, "upvote")} in {span}",
         };
     }
+
+    /// <summary>The reason for a paper with <paramref name="upvotes"/> from its source and <paramref name="votes"/> net votes cast here.</summary>
+    public static string Reason(int upvotes, int votes, TimeSpan age) =>
+        Reason(Points(upvotes, votes), age, voted: upvotes != 0 || votes != 0);
 
     /// <summary>Freshness in [0, 1]: 1 now, 0.5 after a week, 0.25 after two.</summary>
     public static double Recency(TimeSpan age) => Math.Pow(0.5, Math.Max(0, age.TotalDays) / 7);

@@ -38,7 +38,7 @@ public class When_rank_state_round_trips_through_redis(RedisFixture redis) : ICl
         new(new PaperSummary(id, 2, "A title " + id, "The abstract of " + id + ", with ünïcode.", ["Ada Lovelace", "Alan Turing"], ["cs.LG", "stat.ML"],
                 new DateTimeOffset(2026, 11, 2, 10, 0, 0, TimeSpan.Zero), "https://arxiv.org/abs/" + id, "arxiv-api", 12)
             {
-                Metadata = new PaperMetadata(PrimaryCategory: "cs.LG", GithubStars: 40, FeaturedOn: new DateOnly(2026, 11, 3)),
+                Metadata = new PaperMetadata(PrimaryCategory: "cs.LG", GithubStars: 40, FeaturedOn: new DateOnly(2026, 11, 3), FeaturedAt: new DateTimeOffset(2026, 11, 3, 8, 15, 0, TimeSpan.Zero)),
             },
             new DateTimeOffset(2026, 11, 2, 11, 30, 0, TimeSpan.Zero));
 
