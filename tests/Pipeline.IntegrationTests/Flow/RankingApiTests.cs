@@ -42,6 +42,35 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
     }
 
     [Fact]
+    public async Task A_paper_hugging_face_features_today_is_on_the_days_page_with_its_upvotes_counted_from_the_featuring()
+    {
+        var category = $"test.F{Guid.NewGuid():N}"[..16];
+        // arXiv published it three days ago: out of the day's window.
+        var arxiv = Published(Papers.QuantumErrorCorrection(), TimeSpan.FromDays(3), 0, category);
+        var fresh = Published(Papers.SpeechRecognition(), TimeSpan.FromHours(10), 5, category);
+        await SubmitAsync(arxiv, fresh);
+        await WaitUntilAsync(async () => (await TrendingAsync(TrendingWindow.Week, category)).Papers.Count == 2, "both are indexed");
+        Assert.Equal([fresh.Id], (await TrendingAsync(TrendingWindow.Day, category)).Papers.Select(p => p.Id));
+
+        // Hugging Face features it two hours ago; 40 upvotes since.
+        var featuredAt = DateTimeOffset.UtcNow.AddHours(-2);
+        var hf = new Paper
+        {
+            Id = arxiv.Id, Title = arxiv.Title, Abstract = "HF's copy of the abstract.", Source = "huggingface", Upvotes = 40,
+            PublishedAt = arxiv.PublishedAt,
+            Metadata = new PaperMetadata { FeaturedOn = featuredAt.UtcDateTime.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture), FeaturedAt = Timestamp.FromDateTimeOffset(featuredAt) },
+        };
+        Assert.Equal(1, (await SubmitAsync(hf)).Updated);
+        await WaitUntilAsync(async () => (await TrendingAsync(TrendingWindow.Day, category)).Papers.Count == 2, "the featured paper joins the day");
+
+        var day = await TrendingAsync(TrendingWindow.Day, category);
+        Assert.Equal([arxiv.Id, fresh.Id], day.Papers.Select(p => p.Id));
+        Assert.Equal("40 upvotes in 2 hours", day.Papers[0].Reason);
+        // arXiv's record and date stay the paper's.
+        Assert.Equal((arxiv.Abstract, arxiv.PublishedAt), (day.Papers[0].Abstract, day.Papers[0].PublishedAt));
+    }
+
+    [Fact]
     public async Task A_vote_counts_once_per_voter_and_moves_the_paper_up_trending()
     {
         var category = $"test.V{Guid.NewGuid():N}"[..16];

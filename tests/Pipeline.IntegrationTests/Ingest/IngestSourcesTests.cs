@@ -197,6 +197,7 @@ public sealed class IngestSourcesTests(RabbitMqFixture broker, IngestSourcesFixt
         Assert.Equal(88, paper.Upvotes);
         Assert.Equal(("https://github.com/example/inf-cl", 123, 4), (paper.Metadata.GithubRepo, paper.Metadata.GithubStars, paper.Metadata.Comments));
         Assert.Equal(DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), paper.Metadata.FeaturedOn);
+        Assert.Equal(new DateTimeOffset(2024, 10, 23, 1, 0, 0, TimeSpan.Zero), paper.Metadata.FeaturedAt.ToDateTimeOffset());
 
         var hfOnly = await ingest.Client.GetPaperAsync(new GetPaperRequest { Id = "2410.99001" });
         Assert.Equal("Only on Hugging Face today", hfOnly.Title);
