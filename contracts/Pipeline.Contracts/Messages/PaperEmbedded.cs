@@ -7,4 +7,8 @@ public sealed record PaperEmbedded(
     bool IsUpdate,
     string ModelId,
     float[] Vector,
-    DateTimeOffset IngestedAt);
+    DateTimeOffset IngestedAt)
+{
+    /// <summary>When ingest first stored the paper (<see cref="PaperIngested.FirstIngestedAt"/>); null when the event that brought it did not say.</summary>
+    public DateTimeOffset? FirstIngestedAt { get; init; }
+}

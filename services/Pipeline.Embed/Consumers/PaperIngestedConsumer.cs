@@ -27,7 +27,7 @@ public sealed class PaperIngestedConsumer(CachedEmbedder embedder, ServiceIdenti
             vector = vectors[0];
         }
 
-        await context.PublishWithinAsync(new PaperEmbedded(message.Paper, message.ContentHash, message.IsUpdate, embedder.ModelId, vector, message.IngestedAt),
+        await context.PublishWithinAsync(new PaperEmbedded(message.Paper, message.ContentHash, message.IsUpdate, embedder.ModelId, vector, message.IngestedAt) { FirstIngestedAt = message.FirstIngestedAt },
             publishDeadline, context.CancellationToken);
     }
 }

@@ -75,7 +75,7 @@ public sealed class PaperIntake(PaperStore store, IBus bus, PublishDeadline publ
                     IsUpdate = outcome == IntakeOutcome.Updated,
                 };
                 toStore.Add(stored);
-                events.Add(new PaperIngested(paper, stored.ContentHash, outcome == IntakeOutcome.Updated, now));
+                events.Add(new PaperIngested(paper, stored.ContentHash, outcome == IntakeOutcome.Updated, now) { FirstIngestedAt = stored.IngestedAt });
             }
 
             if (toStore.Count > 0)
@@ -130,7 +130,7 @@ public sealed class PaperIntake(PaperStore store, IBus bus, PublishDeadline publ
                 else
                 {
                     var now = clock.GetUtcNow();
-                    await bus.PublishBatchWithinAsync(papers.Select(p => new PaperIngested(p.Paper, p.ContentHash, p.IsUpdate, now)), publishDeadline, cancellationToken);
+                    await bus.PublishBatchWithinAsync(papers.Select(p => new PaperIngested(p.Paper, p.ContentHash, p.IsUpdate, now) { FirstIngestedAt = p.IngestedAt }), publishDeadline, cancellationToken);
                     marked = await store.MarkPublishedAsync(papers);
                     announced += papers.Count;
                     _republished.Add(papers.Count);

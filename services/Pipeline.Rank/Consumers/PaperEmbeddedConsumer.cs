@@ -31,7 +31,9 @@ public sealed class PaperEmbeddedConsumer(
                 $"PaperEmbedded for {message.Paper?.Id} has a vector of {message.Vector?.Length ?? 0} values; rank indexes {PaperIndex.Dimensions}. Nothing was stored.");
         }
 
-        var paper = new IndexedPaper(message.Paper, message.IngestedAt);
+        // An event that does not say when ingest first stored the paper (from an ingest older than
+        // that field) keeps the time held, as rank's Redis does.
+        var paper = new IndexedPaper(message.Paper, message.IngestedAt) { FirstIngestedAt = message.FirstIngestedAt ?? index.Find(message.Paper.Id)?.FirstIngestedAt };
         // An older record than the one held (IndexedPaper.IsOlderThan: a redelivered or retried
         // earlier version) changes nothing, in Redis or in memory, and raises no alert: the newer
         // record was matched when it came. Two versions consumed at once may be saved in one order

@@ -156,6 +156,8 @@ public sealed class UpstreamRebuild(
         {
             Metadata = p.Metadata?.ToRecord(),
         };
-        return new IndexedPaper(summary, p.IngestedAt?.ToDateTimeOffset() ?? DateTimeOffset.UtcNow);
+        // ingest's ingested_at is when it first stored the paper.
+        var at = p.IngestedAt?.ToDateTimeOffset() ?? DateTimeOffset.UtcNow;
+        return new IndexedPaper(summary, at) { FirstIngestedAt = p.IngestedAt is null ? null : at };
     }
 }

@@ -84,6 +84,21 @@ public sealed class PaperIntakeSpecs : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Every_event_of_a_paper_says_when_ingest_first_stored_it()
+    {
+        await _ingest.Intake.SubmitAsync([Paper("local:hive", title: "Listening to honeybee hives")], CancellationToken.None);
+        await Task.Delay(20);
+        await _ingest.Intake.SubmitAsync([Paper("local:hive", title: "Listening to honeybee hives, corrected")], CancellationToken.None);
+
+        var (first, update) = (_ingest.Published[0], _ingest.Published[1]);
+        Assert.Equal((false, true), (first.IsUpdate, update.IsUpdate));
+        Assert.Equal(first.IngestedAt, first.FirstIngestedAt);
+        // The update is stored later, and the paper was first stored when it was first stored.
+        Assert.True(update.IngestedAt > first.IngestedAt);
+        Assert.Equal(first.IngestedAt.ToUnixTimeMilliseconds(), update.FirstIngestedAt!.Value.ToUnixTimeMilliseconds());
+    }
+
+    [Fact]
     public async Task Two_versions_of_one_paper_in_a_batch_store_the_newest_and_the_other_is_a_duplicate_not_an_error()
     {
         var results = await _ingest.Intake.SubmitAsync(

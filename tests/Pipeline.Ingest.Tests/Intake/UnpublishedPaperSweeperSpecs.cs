@@ -52,6 +52,9 @@ public sealed class UnpublishedPaperSweeperSpecs : IAsyncLifetime
         Assert.Equal(["2410.00001", "2410.00002"], _ingest.Published.Select(p => p.Paper.Id).Order(StringComparer.Ordinal));
         Assert.Equal(2, _ingest.Published.Single(p => p.Paper.Id == "2410.00002").Paper.Version);
         Assert.Equal(0, await _ingest.Store.CountUnpublishedAsync());
+        // Announced later, still dated by when ingest first stored it.
+        var stored = await _ingest.Store.GetAsync("2410.00001");
+        Assert.Equal(stored!.IngestedAt, _ingest.Published.Single(p => p.Paper.Id == "2410.00001").FirstIngestedAt);
     }
 
     [Fact]

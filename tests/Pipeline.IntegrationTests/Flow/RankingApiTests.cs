@@ -71,6 +71,30 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
     }
 
     [Fact]
+    public async Task A_paper_without_a_date_stays_as_old_as_its_first_ingestion_when_it_changes()
+    {
+        var category = $"test.U{Guid.NewGuid():N}"[..16];
+        var paper = Papers.RoboticGrasping();
+        paper.Categories.Add(category);
+        await SubmitAsync(paper);
+        async Task<RankedPaper?> Found(DateTimeOffset since) =>
+            (await Pipeline.Rank.SearchAsync(new SearchRequest { Query = paper.Title, Category = category, Since = Timestamp.FromDateTimeOffset(since), Limit = 5 })).Papers.SingleOrDefault();
+        var longAgo = DateTimeOffset.UtcNow.AddHours(-1);
+        await WaitUntilAsync(async () => await Found(longAgo) is not null, "rank indexed the paper");
+
+        // Changed after this moment: 12 upvotes.
+        var afterFirst = DateTimeOffset.UtcNow.AddMilliseconds(100);
+        await Task.Delay(300);
+        paper.Upvotes = 12;
+        Assert.Equal(1, (await SubmitAsync(paper)).Updated);
+        await WaitUntilAsync(async () => (await Found(longAgo))?.Upvotes == 12, "rank holds the new record");
+
+        // It appeared when ingest first stored it, not when its upvotes changed.
+        Assert.Null(await Found(afterFirst));
+        Assert.NotNull(await Found(afterFirst.AddSeconds(-30)));
+    }
+
+    [Fact]
     public async Task A_vote_counts_once_per_voter_and_moves_the_paper_up_trending()
     {
         var category = $"test.V{Guid.NewGuid():N}"[..16];
