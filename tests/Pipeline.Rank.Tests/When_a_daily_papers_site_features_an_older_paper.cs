@@ -44,6 +44,15 @@ public class When_a_daily_papers_site_features_an_older_paper
     }
 
     [Fact]
+    public void A_featuring_time_before_its_own_day_counts_from_the_start_of_the_day()
+    {
+        // A source that gave the paper's arXiv time where the featuring's belonged.
+        var mislabelled = Paper("mislabelled", TimeSpan.FromDays(5), 12, new PaperMetadata(FeaturedOn: new DateOnly(2026, 11, 29), FeaturedAt: Now.AddDays(-5)));
+
+        Assert.Equal(new DateTimeOffset(2026, 11, 29, 0, 0, 0, TimeSpan.Zero), mislabelled.SeenAt);
+    }
+
+    [Fact]
     public void A_featuring_before_the_publication_changes_nothing()
     {
         // A paper featured on the day it was published, before the hour arXiv gives.

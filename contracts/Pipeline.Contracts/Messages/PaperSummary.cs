@@ -23,7 +23,7 @@ public sealed record PaperSummary(
 
 /// <summary>What sources know beyond the essentials; every field optional.</summary>
 /// <param name="FeaturedOn">The day a daily-papers site featured the paper.</param>
-/// <param name="FeaturedAt">When the daily-papers site featured it, where the site says (Hugging Face's time of submission to its daily page).</param>
+/// <param name="FeaturedAt">When the daily-papers site featured it, where the site says (Hugging Face's <c>submittedOnDailyAt</c>).</param>
 public sealed record PaperMetadata(
     string? PrimaryCategory = null,
     DateTimeOffset? UpdatedAt = null,

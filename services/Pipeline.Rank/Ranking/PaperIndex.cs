@@ -41,7 +41,7 @@ public sealed record IndexedPaper(PaperSummary Paper, DateTimeOffset IngestedAt)
     /// When the paper appeared to readers: its publication time (else when ingest first stored it,
     /// else when it stored this record) or,
     /// when a daily-papers site featured it later, that featuring (its time, else the start of its
-    /// day, UTC). Windows (Trending's day, a digest's <c>since</c>), ages and freshness are counted
+    /// day, UTC; never before that start). Windows (Trending's day, a digest's <c>since</c>), ages and freshness are counted
     /// from it: an arXiv paper of last week that Hugging Face features today is today's news, as on
     /// the site, and its upvotes are counted over the hours it has been featured.
     /// </summary>
@@ -55,7 +55,14 @@ public sealed record IndexedPaper(PaperSummary Paper, DateTimeOffset IngestedAt)
                 return appeared;
             }
 
-            var featured = m.FeaturedAt ?? (m.FeaturedOn is { } day ? new DateTimeOffset(day.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero) : null);
+            // The featuring's time, but never before the start of its day (a source that gave an
+            // earlier time, such as the paper's own date, in its place).
+            DateTimeOffset? featured = m.FeaturedOn is { } day ? new DateTimeOffset(day.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero) : null;
+            if (m.FeaturedAt is { } at && !(at < featured))
+            {
+                featured = at;
+            }
+
             return featured > appeared ? featured.Value : appeared;
         }
     }

@@ -18,13 +18,14 @@ public class HuggingFaceDailyParserSpecs
               "id": "2410.17243",
               "authors": [{"_id": "a1", "name": "Ada Lovelace", "hidden": false}, {"_id": "a2", "name": "Alan Turing"}],
               "publishedAt": "2024-10-22T17:59:59.000Z",
+              "submittedOnDailyAt": "2024-10-23T01:37:30.627Z",
               "title": "Breaking the\n Memory Barrier:\nNear Infinite Batch Size",
               "summary": "Contrastive loss is a powerful\napproach.",
               "upvotes": 88,
               "githubRepo": "https://github.com/example/inf-cl",
               "githubStars": 123
             },
-            "publishedAt": "2024-10-23T01:02:03.000Z",
+            "publishedAt": "2024-10-22T17:59:59.000Z",
             "title": "Breaking the\n Memory Barrier:\nNear Infinite Batch Size",
             "numComments": 4,
             "thumbnail": "https://cdn.example/x.png"
@@ -56,7 +57,7 @@ public class HuggingFaceDailyParserSpecs
         Assert.Equal(Day, first.Metadata.FeaturedOn);
         // The paper's publication and, apart, when HF featured it: rank dates a featured paper from the later.
         Assert.Equal(new DateTimeOffset(2024, 10, 22, 17, 59, 59, TimeSpan.Zero), first.PublishedAt);
-        Assert.Equal(new DateTimeOffset(2024, 10, 23, 1, 2, 3, TimeSpan.Zero), first.Metadata.FeaturedAt);
+        Assert.Equal(new DateTimeOffset(2024, 10, 23, 1, 37, 30, 627, TimeSpan.Zero), first.Metadata.FeaturedAt);
         Assert.Equal("huggingface", first.Source);
 
         var second = feed.Papers[1];

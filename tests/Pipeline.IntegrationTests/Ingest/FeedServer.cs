@@ -109,8 +109,9 @@ public static class FeedFixtures
         [
           {"paper": {"id": "2410.17243", "title": "HF's copy\nof the title", "summary": "HF's copy of the abstract.",
                      "authors": [{"name": "A. Lovelace"}], "publishedAt": "2024-10-22T17:59:59.000Z",
-                     "upvotes": 88, "githubRepo": "https://github.com/example/inf-cl", "githubStars": 123},
-           "numComments": 4, "publishedAt": "2024-10-23T01:00:00.000Z"},
+                     "upvotes": 88, "githubRepo": "https://github.com/example/inf-cl", "githubStars": 123,
+                     "submittedOnDailyAt": "2024-10-23T01:00:00.000Z"},
+           "numComments": 4, "publishedAt": "2024-10-22T17:59:59.000Z"},
           {"paper": {"id": "2410.99001", "title": "Only on\nHugging Face today", "summary": "A featured paper.",
                      "authors": [{"name": "Grace Hopper"}], "publishedAt": "2024-10-22T10:00:00.000Z", "upvotes": 7},
            "numComments": 0}

@@ -112,11 +112,19 @@ public static class HuggingFaceDailyParser
             }
         }
 
-        // The paper's own publication date; the item's top-level publishedAt is when HF featured it.
+        // The paper's own publication date is the paper object's publishedAt; the item's top-level
+        // publishedAt has been the same date or, in older answers, the featuring's. When HF put the
+        // paper on its daily list is submittedOnDailyAt (a time, or midnight UTC of the list's day);
+        // without it the featuring is known by its day alone (the day asked for).
         var published = paper is { } pp && pp.TryGetProperty("publishedAt", out var pub) ? Date(pub) : null;
-        var featuredAt = item.TryGetProperty("publishedAt", out var feat) ? Date(feat) : null;
-        published ??= featuredAt;
-        var day = featuredOn ?? (featuredAt is { } f ? DateOnly.FromDateTime(f.UtcDateTime) : null);
+        var topLevel = item.TryGetProperty("publishedAt", out var top) ? Date(top) : null;
+        published ??= topLevel;
+        var featuredAt = Property(paper, item, "submittedOnDailyAt") is { } onDaily ? Date(onDaily) : null;
+        var day = featuredOn;
+        if (day is null && (featuredAt ?? topLevel) is { } f)
+        {
+            day = DateOnly.FromDateTime(f.UtcDateTime);
+        }
 
         var github = Field(paper, item, "githubRepo");
         var metadata = new PaperMetadata(
