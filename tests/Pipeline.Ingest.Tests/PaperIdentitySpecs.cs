@@ -49,6 +49,30 @@ public class PaperIdentitySpecs
     }
 
     [Fact]
+    public void A_later_poll_of_the_same_day_without_the_featuring_time_keeps_it()
+    {
+        var held = PaperMerge.Merge(FromArxiv, FromHuggingFace);
+        var repoll = FromHuggingFace with { Upvotes = 95, Metadata = FromHuggingFace.Metadata! with { FeaturedAt = null } };
+
+        var merged = PaperMerge.Merge(held, repoll);
+
+        Assert.Equal((95, FromHuggingFace.Metadata!.FeaturedAt), (merged.Upvotes, merged.Metadata!.FeaturedAt));
+        // A featuring on another day without a time is that day's.
+        var otherDay = PaperMerge.Merge(held, repoll with { Metadata = repoll.Metadata with { FeaturedOn = new DateOnly(2024, 10, 30) } });
+        Assert.Equal((new DateOnly(2024, 10, 30), (DateTimeOffset?)null), (otherDay.Metadata!.FeaturedOn, otherDay.Metadata.FeaturedAt));
+    }
+
+    [Fact]
+    public void An_arxiv_update_keeps_a_featuring_known_by_its_time_alone()
+    {
+        var featured = FromArxiv with { Metadata = FromArxiv.Metadata! with { FeaturedAt = new DateTimeOffset(2024, 10, 23, 1, 2, 3, TimeSpan.Zero) } };
+
+        var merged = PaperMerge.Merge(featured, FromArxiv with { Version = 2, Title = "Breaking the Memory Barrier, revised" });
+
+        Assert.Equal(new DateTimeOffset(2024, 10, 23, 1, 2, 3, TimeSpan.Zero), merged.Metadata!.FeaturedAt);
+    }
+
+    [Fact]
     public void The_same_hugging_face_numbers_again_change_nothing()
     {
         var held = PaperMerge.Merge(FromArxiv, FromHuggingFace);

@@ -76,7 +76,7 @@ public static class PaperMerge
     public static bool IsEngagementOnly(PaperSummary paper) => paper.Source == HuggingFace;
 
     private static bool HasEngagement(PaperSummary paper) =>
-        paper.Upvotes > 0 || paper.Metadata is { FeaturedOn: not null } or { Comments: > 0 } or { GithubRepo: not null } or { GithubStars: > 0 };
+        paper.Upvotes > 0 || paper.Metadata is { FeaturedOn: not null } or { FeaturedAt: not null } or { Comments: > 0 } or { GithubRepo: not null } or { GithubStars: > 0 };
 
     private static PaperMetadata? WithEngagement(PaperMetadata? target, PaperMetadata? engagement)
     {
@@ -85,13 +85,16 @@ public static class PaperMerge
             return target;
         }
 
+        // A poll of the same day that does not give the featuring's time keeps the time held.
+        var featuredAt = engagement.FeaturedAt
+            ?? (target is { FeaturedAt: { } held } && (engagement.FeaturedOn is null || engagement.FeaturedOn == target.FeaturedOn) ? held : null);
         return (target ?? new PaperMetadata()) with
         {
             Comments = engagement.Comments,
             GithubRepo = engagement.GithubRepo,
             GithubStars = engagement.GithubStars,
-            FeaturedOn = engagement.FeaturedOn,
-            FeaturedAt = engagement.FeaturedAt,
+            FeaturedOn = engagement.FeaturedOn ?? target?.FeaturedOn,
+            FeaturedAt = featuredAt,
         };
     }
 }

@@ -82,6 +82,12 @@ public static partial class PaperValidator
             {
                 return PaperValidation.Reject($"metadata.featured_at {Iso(submission.Metadata.FeaturedAt.Value)} is in the future (more than a day after {Iso(clock)})");
             }
+
+            // A day is later than the clock once it starts after it, with the same slack.
+            if (submission.Metadata?.FeaturedOn is { } day && new DateTimeOffset(day.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero) > latest)
+            {
+                return PaperValidation.Reject($"metadata.featured_on {day:yyyy-MM-dd} is in the future (more than a day after {Iso(clock)})");
+            }
         }
 
         var rawId = (submission.Id ?? "").Trim();

@@ -51,7 +51,10 @@ public sealed class AlertSender(
     public TimeSpan RecordPatience { get; internal set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>The ledger's key of the alert of <paramref name="match"/>: one per subscriber and paper.</summary>
-    public static string DeliveryKey(PaperMatched match) => $"alert:{match.SubscriberId}:{match.Paper.Id}";
+    public static string DeliveryKey(PaperMatched match) => DeliveryKey(match.SubscriberId, match.Paper.Id);
+
+    /// <summary>The delivery key of subscriber <paramref name="subscriberId"/>'s instant alert for paper <paramref name="paperId"/>.</summary>
+    public static string DeliveryKey(string subscriberId, string paperId) => $"alert:{subscriberId}:{paperId}";
 
     /// <param name="announcer">Where <see cref="DigestSent"/> is published: the consume context, or the bus.</param>
     public async Task<AlertOutcome> SendAsync(PaperMatched match, IPublishEndpoint announcer, CancellationToken cancellationToken)

@@ -131,9 +131,14 @@ public sealed class DigestSender(
         var sent = recent.SelectMany(d => d.PaperIds).ToHashSet(StringComparer.Ordinal);
         var since = subscriber.LastDigestAt ?? period.Start - period.Length;
         var recommended = papers.RecommendAsync(subscriber, since, subscriber.MaxPapers, sent, cancellationToken);
-        var trending = papers.TrendingAsync(subscriber.Cadence == "weekly", DigestComposer.TrendingCount * 4, cancellationToken);
+        var trending = await papers.TrendingAsync(subscriber.Cadence == "weekly", DigestComposer.TrendingCount * 4, cancellationToken);
+        // The trending page holds papers of any age that a daily-papers site featured lately: one
+        // the subscriber had as an instant alert, however long ago, is no news to them.
+        var alerted = await ledger.SentAmongAsync(trending.Select(p => AlertSender.DeliveryKey(subscriber.Id, p.Id)).ToArray());
+        var shownBefore = new HashSet<string>(sent, StringComparer.Ordinal);
+        shownBefore.UnionWith(trending.Where(p => alerted.Contains(AlertSender.DeliveryKey(subscriber.Id, p.Id))).Select(p => p.Id));
         var digest = DigestComposer.Compose(subscriber.Id, period, subscriber.Cadence, subscriber.Interests, subscriber.MaxPapers,
-            await recommended, await trending, sent);
+            await recommended, trending, shownBefore);
         compose?.SetTag("notify.paper_count", digest.Papers.Count);
 
         // A digest joins many papers' traces: it links to each instead of having one parent.

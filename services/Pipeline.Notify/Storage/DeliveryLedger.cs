@@ -246,6 +246,30 @@ public sealed class DeliveryLedger(IDatabase redis, NotifyInstance? instance = n
         }
     }
 
+    /// <summary>
+    /// Which of <paramref name="deliveryKeys"/> were sent (marked "sent" in Redis, or kept in this
+    /// process until Redis takes the mark): one round trip, however old the deliveries.
+    /// </summary>
+    public async Task<IReadOnlySet<string>> SentAmongAsync(IReadOnlyList<string> deliveryKeys)
+    {
+        var sent = new HashSet<string>(StringComparer.Ordinal);
+        if (deliveryKeys.Count == 0)
+        {
+            return sent;
+        }
+
+        var marks = await redis.StringGetAsync(deliveryKeys.Select(k => (RedisKey)Key(k)).ToArray());
+        for (var i = 0; i < deliveryKeys.Count; i++)
+        {
+            if (marks[i] == "sent" || _unrecorded.ContainsKey(deliveryKeys[i]))
+            {
+                sent.Add(deliveryKeys[i]);
+            }
+        }
+
+        return sent;
+    }
+
     /// <summary>The record of a completed delivery, if there is one.</summary>
     public async Task<DeliveryRecord?> GetAsync(string deliveryKey)
     {

@@ -67,19 +67,30 @@ public sealed class PaperIntakeSpecs : IAsyncLifetime
             Metadata = new Pipeline.Contracts.Messages.PaperMetadata(FeaturedOn: DateOnly.FromDateTime(now.UtcDateTime), FeaturedAt: now.AddDays(7)),
         };
 
+        var featuredIn2099 = Paper("2410.00005", publishedAt: now.AddDays(-2)) with { Metadata = new Pipeline.Contracts.Messages.PaperMetadata(FeaturedOn: new DateOnly(2099, 1, 1)) };
+        var featuredTomorrow = Paper("2410.00006", publishedAt: now.AddDays(-2)) with
+        {
+            Metadata = new Pipeline.Contracts.Messages.PaperMetadata(FeaturedOn: DateOnly.FromDateTime(now.UtcDateTime).AddDays(1)),
+        };
+
         var results = await _ingest.Intake.SubmitAsync(
         [
             Paper("2410.00001", publishedAt: now.AddHours(20)), // a date in a time zone ahead of UTC
             Paper("2410.00002", publishedAt: now.AddYears(4)),
             Paper("2410.00003", publishedAt: now.AddHours(-1)),
             featuredNextWeek,
+            featuredIn2099,
+            featuredTomorrow, // tomorrow's list in a time zone ahead of UTC
         ], CancellationToken.None);
 
-        Assert.Equal([IntakeOutcome.Accepted, IntakeOutcome.Rejected, IntakeOutcome.Accepted, IntakeOutcome.Rejected], results.Select(r => r.Outcome));
+        Assert.Equal(
+            [IntakeOutcome.Accepted, IntakeOutcome.Rejected, IntakeOutcome.Accepted, IntakeOutcome.Rejected, IntakeOutcome.Rejected, IntakeOutcome.Accepted],
+            results.Select(r => r.Outcome));
+        Assert.StartsWith("metadata.featured_on 2099-01-01 is in the future", results[4].Reason);
         Assert.Matches(@"^published_at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ is in the future \(more than a day after .+Z\)$", results[1].Reason);
         Assert.StartsWith("metadata.featured_at ", results[3].Reason);
         Assert.Contains("is in the future", results[3].Reason);
-        Assert.Equal(["2410.00001", "2410.00003"], _ingest.Published.Select(p => p.Paper.Id));
+        Assert.Equal(["2410.00001", "2410.00003", "2410.00006"], _ingest.Published.Select(p => p.Paper.Id));
         Assert.Null(await _ingest.Store.GetAsync("2410.00002"));
     }
 
