@@ -63,6 +63,17 @@ public class PaperIdentitySpecs
     }
 
     [Fact]
+    public void A_paper_only_hugging_face_knows_keeps_its_featuring_time_through_a_re_poll_without_it()
+    {
+        var hfOnly = FromHuggingFace with { Id = "hf:only-on-hf", Version = 1 };
+        var repoll = hfOnly with { Upvotes = 95, Metadata = hfOnly.Metadata! with { FeaturedAt = null } };
+
+        var merged = PaperMerge.Merge(hfOnly, repoll);
+
+        Assert.Equal((95, hfOnly.Metadata.FeaturedAt), (merged.Upvotes, merged.Metadata!.FeaturedAt));
+    }
+
+    [Fact]
     public void An_arxiv_update_keeps_a_featuring_known_by_its_time_alone()
     {
         var featured = FromArxiv with { Metadata = FromArxiv.Metadata! with { FeaturedAt = new DateTimeOffset(2024, 10, 23, 1, 2, 3, TimeSpan.Zero) } };

@@ -64,6 +64,7 @@ public static class PaperMerge
                     Comment = m.Comment ?? held.Comment,
                     JournalRef = m.JournalRef ?? held.JournalRef,
                     AuthorDetails = m.AuthorDetails ?? held.AuthorDetails,
+                    FeaturedAt = m.FeaturedAt ?? (m.FeaturedOn == held.FeaturedOn ? held.FeaturedAt : null),
                 },
             };
         }
