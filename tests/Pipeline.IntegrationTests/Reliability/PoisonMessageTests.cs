@@ -15,9 +15,11 @@ using Xunit.Abstractions;
 namespace Pipeline.IntegrationTests.Reliability;
 
 /// <summary>
-/// Messages rank cannot consume, on the shared pipeline: they end in <c>rank-paper-embedded_error</c>
-/// with the reason in their headers, hold up nothing behind them, and are inspected, dropped or
-/// replayed as docs/operations.md ("Error queues: inspect and replay") says.
+/// Hand-made messages in rank's queue, on the shared pipeline. Those rank cannot consume end in
+/// <c>rank-paper-embedded_error</c> with the reason in their headers, hold up nothing behind them,
+/// and are inspected, dropped or replayed as docs/operations.md ("Error queues: inspect and
+/// replay") says; one from an older pipeline (without the fields added since) is consumed as well
+/// as it can be.
 /// </summary>
 public sealed class PoisonMessageTests(RabbitMqFixture rabbit, PipelineFixture pipeline, ITestOutputHelper output) : PipelineTestBase(rabbit, pipeline)
 {
@@ -130,6 +132,36 @@ public sealed class PoisonMessageTests(RabbitMqFixture rabbit, PipelineFixture p
             "the replay shovel deleted itself");
         await Pipeline.Smtp.AssertNoMoreMessagesAsync(TimeSpan.FromSeconds(3), m => IsAlertTo(m, email));
         Assert.Single(Pipeline.Smtp.Messages, e => IsAlertTo(e.Message, email));
+    }
+
+    [Fact]
+    public async Task An_event_from_an_older_pipeline_that_does_not_say_when_a_paper_was_first_ingested_keeps_the_time_rank_holds()
+    {
+        var category = $"test.O{Guid.NewGuid():N}"[..16];
+        var paper = Papers.MedievalTaxes();
+        paper.Categories.Add(category);
+        var beforeFirst = DateTimeOffset.UtcNow.AddSeconds(-1);
+        Assert.Equal(1, (await SubmitAsync(paper)).Accepted);
+        await WaitUntilAsync(() => KnowsAsync(paper.Id), $"rank indexed {paper.Id}");
+        var afterFirst = DateTimeOffset.UtcNow.AddMilliseconds(100);
+        await Task.Delay(300);
+
+        // The same paper again, as an ingest and embed from before FirstIngestedAt would announce
+        // a later record of it (7 upvotes): no first ingestion time in the message.
+        var vector = (await Pipeline.Embed.EmbedAsync(new EmbedRequest { Texts = { PaperText.Of(paper.Title, paper.Abstract) } })).Embeddings.Single().Values.ToArray();
+        var later = new PaperSummary(paper.Id, paper.Version, paper.Title, paper.Abstract, [.. paper.Authors], [.. paper.Categories], null, $"https://arxiv.org/abs/{paper.Id}", paper.Source, 7);
+        var messageId = Guid.NewGuid().ToString();
+        await PublishRawAsync(messageId, Envelope(messageId, new PaperEmbedded(later, "hand-made", true, "hand-made", vector, DateTimeOffset.UtcNow)));
+
+        async Task<RankedPaper?> Found(DateTimeOffset since) =>
+            (await Pipeline.Rank.SearchAsync(new SearchRequest { Query = paper.Title, Category = category, Since = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(since), Limit = 5 })).Papers.SingleOrDefault();
+        await WaitUntilAsync(async () => (await Found(beforeFirst))?.Upvotes == 7, "rank took the later record");
+
+        // Still dated by its first ingestion, in memory and after a restart would load it from Redis.
+        Assert.Null(await Found(afterFirst));
+        await using var redis = await ConnectionMultiplexer.ConnectAsync(Pipeline.Redis["rank"].ConnectionString);
+        var held = (long)await redis.GetDatabase().HashGetAsync($"rank:paper:{paper.Id}", "first_ingested_at");
+        Assert.InRange(DateTimeOffset.FromUnixTimeMilliseconds(held), beforeFirst, afterFirst);
     }
 
     private static Paper TidalTurbines()
