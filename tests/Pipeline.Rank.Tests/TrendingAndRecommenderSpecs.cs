@@ -56,6 +56,12 @@ public class TrendingScoreSpecs
     }
 
     [Fact]
+    public void Up_and_down_votes_cast_here_that_cancel_out_are_no_net_upvotes()
+    {
+        Assert.Equal("no net upvotes in 5 hours", TrendingScore.Reason(0, 0, TimeSpan.FromHours(5), upVotesCast: 2));
+    }
+
+    [Fact]
     public void Recency_halves_every_week()
     {
         Assert.Equal(0.5, TrendingScore.Recency(TimeSpan.FromDays(7)), 6);

@@ -92,11 +92,19 @@ public class When_rank_answers_from_less_work
         Assert.Equal(1, top[1].Points);
         Assert.Equal(("no upvotes yet, 2 hours old", "1 upvote in 20 hours"), (top[0].Reason(now), top[1].Reason(now)));
 
-        // Down votes that cancel the points leave no points, but the paper has been voted on.
+        // A down vote that cancels the up vote leaves no points, but the paper has been voted on.
         feedback.Vote("cold", "w", -1);
-        feedback.Vote("cold", "x", -1);
         var after = new TrendingBoard(papers, feedback).Top(TrendingWindowKind.Day, "", 10, now);
+        Assert.Equal((0, 0, "no net upvotes in 20 hours"), (after[1].Points, after[1].Votes, after[1].Reason(now)));
+        feedback.Vote("cold", "x", -1);
+        after = new TrendingBoard(papers, feedback).Top(TrendingWindowKind.Day, "", 10, now);
         Assert.Equal((0, -1, "no net upvotes in 20 hours"), (after[1].Points, after[1].Votes, after[1].Reason(now)));
+        // Withdrawn, every vote: never voted on, as far as the page can tell.
+        feedback.Vote("cold", "v", 0);
+        feedback.Vote("cold", "w", 0);
+        feedback.Vote("cold", "x", 0);
+        after = new TrendingBoard(papers, feedback).Top(TrendingWindowKind.Day, "", 10, now);
+        Assert.Equal("no upvotes yet, 20 hours old", after[1].Reason(now));
     }
 
     [Fact]

@@ -19,6 +19,9 @@ public sealed class Feedback
     // and grown under _totalsLock only; readers see the array before or after a growth, which holds
     // every total written before it.
     private volatile int[] _totals = [];
+    // up votes cast (not net) by paper number, grown with _totals: a paper whose down votes cancel
+    // its up votes has been voted on, which its net total alone cannot tell ("no net upvotes").
+    private volatile int[] _ups = [];
     private readonly Lock _totalsLock = new();
     // voter -> the papers they voted on and how (a voter's one vote per paper, and their profile's
     // likes and dislikes), packed: 4 bytes a vote (docs/benchmarks.md, "Votes, packed")
@@ -46,6 +49,13 @@ public sealed class Feedback
         return (uint)ordinal < (uint)totals.Length ? Volatile.Read(ref totals[ordinal]) : 0;
     }
 
+    /// <summary>Up votes cast on the paper numbered <paramref name="ordinal"/>, whatever the down votes.</summary>
+    public int UpVotes(int ordinal)
+    {
+        var ups = _ups;
+        return (uint)ordinal < (uint)ups.Length ? Volatile.Read(ref ups[ordinal]) : 0;
+    }
+
     /// <summary>Records a vote; 0 withdraws. Returns false when it changes nothing (the same vote again).</summary>
     public bool Vote(string paperId, string voterId, int value)
     {
@@ -62,26 +72,31 @@ public sealed class Feedback
             }
 
             opinions.Set(ordinal, value);
-            AddToTotal(ordinal, value - previous);
+            AddToTotal(ordinal, value - previous, (value == 1 ? 1 : 0) - (previous == 1 ? 1 : 0));
             Interlocked.Increment(ref _version);
             return true;
         }
     }
 
-    private void AddToTotal(int ordinal, int change)
+    private void AddToTotal(int ordinal, int change, int upChange)
     {
         lock (_totalsLock)
         {
-            var totals = _totals;
+            var (totals, ups) = (_totals, _ups);
             if (ordinal >= totals.Length)
             {
                 // Room for the papers numbered so far and an eighth more, so growing is rare.
-                var grown = new int[Math.Max(ordinal + 1, PaperOrdinals.Count + (PaperOrdinals.Count / 8))];
+                var size = Math.Max(ordinal + 1, PaperOrdinals.Count + (PaperOrdinals.Count / 8));
+                var grown = new int[size];
                 totals.CopyTo(grown, 0);
+                var grownUps = new int[size];
+                ups.CopyTo(grownUps, 0);
+                _ups = ups = grownUps;
                 _totals = totals = grown;
             }
 
             totals[ordinal] += change;
+            ups[ordinal] += upChange;
         }
     }
 

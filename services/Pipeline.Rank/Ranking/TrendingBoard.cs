@@ -3,11 +3,14 @@ using Pipeline.Contracts.Rank.V1;
 
 namespace Pipeline.Rank.Ranking;
 
-/// <summary>A paper on the trending board: its score, points (source upvotes + net votes, never below 0) and net votes cast here.</summary>
-public readonly record struct TrendingEntry(IndexedPaper Paper, double Score, int Points, int Votes = 0)
+/// <summary>
+/// A paper on the trending board: its score, points (source upvotes + net votes, never below 0),
+/// net votes cast here and the up votes among them.
+/// </summary>
+public readonly record struct TrendingEntry(IndexedPaper Paper, double Score, int Points, int Votes = 0, int UpVotes = 0)
 {
-    /// <summary>"64 upvotes in 2 days" (<see cref="TrendingScore.Reason(int, int, TimeSpan)"/>) at <paramref name="now"/>.</summary>
-    public string Reason(DateTimeOffset now) => TrendingScore.Reason(Paper.Paper.Upvotes, Votes, now - Paper.SeenAt);
+    /// <summary>"64 upvotes in 2 days" (<see cref="TrendingScore.Reason(int, int, TimeSpan, int)"/>) at <paramref name="now"/>.</summary>
+    public string Reason(DateTimeOffset now) => TrendingScore.Reason(Paper.Paper.Upvotes, Votes, now - Paper.SeenAt, UpVotes);
 }
 
 /// <summary>
@@ -39,7 +42,7 @@ public sealed class TrendingBoard(PaperIndex papers, Feedback feedback)
             var votes = anyVotes ? feedback.Votes(paper.Ordinal) : 0;
             var points = TrendingScore.Points(paper.Paper.Upvotes, votes);
             var score = TrendingScore.Of(points, now - paper.SeenAt);
-            top.Enqueue(new TrendingEntry(paper, score, points, votes), score);
+            top.Enqueue(new TrendingEntry(paper, score, points, votes, votes == 0 && points == 0 && anyVotes ? feedback.UpVotes(paper.Ordinal) : 0), score);
             if (top.Count > limit)
             {
                 top.Dequeue();

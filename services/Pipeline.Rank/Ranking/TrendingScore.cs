@@ -52,9 +52,12 @@ public static class TrendingScore
         };
     }
 
-    /// <summary>The reason for a paper with <paramref name="upvotes"/> from its source and <paramref name="votes"/> net votes cast here.</summary>
-    public static string Reason(int upvotes, int votes, TimeSpan age) =>
-        Reason(Points(upvotes, votes), age, voted: upvotes != 0 || votes != 0);
+    /// <summary>
+    /// The reason for a paper with <paramref name="upvotes"/> from its source, <paramref name="votes"/>
+    /// net votes cast here and <paramref name="upVotesCast"/> up votes among them (down votes can cancel them to 0).
+    /// </summary>
+    public static string Reason(int upvotes, int votes, TimeSpan age, int upVotesCast = 0) =>
+        Reason(Points(upvotes, votes), age, voted: upvotes != 0 || votes != 0 || upVotesCast > 0);
 
     /// <summary>Freshness in [0, 1]: 1 now, 0.5 after a week, 0.25 after two.</summary>
     public static double Recency(TimeSpan age) => Math.Pow(0.5, Math.Max(0, age.TotalDays) / 7);

@@ -126,6 +126,22 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
     }
 
     [Fact]
+    public async Task A_down_vote_that_cancels_an_up_vote_is_no_net_upvotes_not_no_upvotes_yet()
+    {
+        var category = $"test.N{Guid.NewGuid():N}"[..16];
+        var paper = Published(Papers.EnzymeDesign(), TimeSpan.FromHours(5), 0, category);
+        await SubmitAsync(paper);
+        await WaitUntilAsync(async () => (await TrendingAsync(TrendingWindow.Day, category)).Papers.Count == 1, "the paper is indexed");
+        Assert.Equal("no upvotes yet, 5 hours old", (await TrendingAsync(TrendingWindow.Day, category)).Papers.Single().Reason);
+
+        await Pipeline.Rank.VoteAsync(new VoteRequest { PaperId = paper.Id, VoterId = "ada", Value = 1 }, PipelineFixture.WithApiKey);
+        var down = await Pipeline.Rank.VoteAsync(new VoteRequest { PaperId = paper.Id, VoterId = "alan", Value = -1 }, PipelineFixture.WithApiKey);
+
+        Assert.Equal((0, "no net upvotes in 5 hours"), (down.Votes, down.Papers.Single().Reason));
+        Assert.Equal("no net upvotes in 5 hours", (await TrendingAsync(TrendingWindow.Day, category)).Papers.Single().Reason);
+    }
+
+    [Fact]
     public async Task Voting_without_an_api_key_is_unauthenticated_and_on_an_unknown_paper_not_found()
     {
         var noKey = await Assert.ThrowsAsync<RpcException>(() =>
