@@ -51,6 +51,13 @@ public sealed class DigestSender(
     private const int RecentDeliveries = 30;
 
     /// <summary>
+    /// Deliveries whose papers the trending section leaves out (rank's Trending knows nothing of the
+    /// subscriber): about nine days of an instant subscriber's alerts and digests, and instant
+    /// alerts of any age besides (their keys are asked).
+    /// </summary>
+    private const int TrendingHistory = 100;
+
+    /// <summary>
     /// How long a digest the SMTP server has taken waits for Redis to record it as sent (well inside
     /// <see cref="SendLease"/>, which the send renews). Tests shorten it.
     /// </summary>
@@ -127,15 +134,18 @@ public sealed class DigestSender(
         using var compose = identity.ActivitySource.StartActivity("compose digest");
         compose?.SetTag("notify.subscriber_id", subscriber.Id);
         compose?.SetTag("notify.digest_period", period.Id);
-        var recent = await ledger.ListAsync(subscriber.Id, RecentDeliveries);
-        var sent = recent.SelectMany(d => d.PaperIds).ToHashSet(StringComparer.Ordinal);
+        var history = await ledger.ListAsync(subscriber.Id, TrendingHistory);
+        var sent = history.Take(RecentDeliveries).SelectMany(d => d.PaperIds).ToHashSet(StringComparer.Ordinal);
         var since = subscriber.LastDigestAt ?? period.Start - period.Length;
         var recommended = papers.RecommendAsync(subscriber, since, subscriber.MaxPapers, sent, cancellationToken);
-        var trending = await papers.TrendingAsync(subscriber.Cadence == "weekly", DigestComposer.TrendingCount * 4, cancellationToken);
+        var trendingPage = papers.TrendingAsync(subscriber.Cadence == "weekly", DigestComposer.TrendingCount * 4, cancellationToken);
+        await Task.WhenAll(recommended, trendingPage);
+        var trending = await trendingPage;
         // The trending page holds papers of any age that a daily-papers site featured lately: one
-        // the subscriber had as an instant alert, however long ago, is no news to them.
+        // the subscriber was sent, as an instant alert however long ago or in a delivery of their
+        // longer history, is no news to them.
         var alerted = await ledger.SentAmongAsync(trending.Select(p => AlertSender.DeliveryKey(subscriber.Id, p.Id)).ToArray());
-        var shownBefore = new HashSet<string>(sent, StringComparer.Ordinal);
+        var shownBefore = history.SelectMany(d => d.PaperIds).ToHashSet(StringComparer.Ordinal);
         shownBefore.UnionWith(trending.Where(p => alerted.Contains(AlertSender.DeliveryKey(subscriber.Id, p.Id))).Select(p => p.Id));
         var digest = DigestComposer.Compose(subscriber.Id, period, subscriber.Cadence, subscriber.Interests, subscriber.MaxPapers,
             await recommended, trending, shownBefore);

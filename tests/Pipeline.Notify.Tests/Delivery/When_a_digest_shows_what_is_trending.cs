@@ -17,14 +17,17 @@ public sealed class When_a_digest_shows_what_is_trending : IAsyncLifetime
     public async Task DisposeAsync() => await _rig.DisposeAsync();
 
     [Fact]
-    public async Task A_paper_the_subscriber_had_as_an_instant_alert_long_ago_is_left_out()
+    public async Task A_paper_the_subscriber_had_as_an_instant_alert_long_ago_or_in_an_older_digest_is_left_out()
     {
         var subscriber = await _rig.ActiveSubscriberAsync();
         var longAgo = DateTimeOffset.UtcNow.AddDays(-20);
+        var inDigest = DigestSamples.Paper(102).Id;
+        await _rig.Ledger.CompleteAsync($"digest:{subscriber.Id}:old",
+            new DeliveryRecord($"digest:{subscriber.Id}:old", subscriber.Id, "digest", [inDigest], longAgo.AddDays(-1), "<d-old@pipeline.localhost>"));
         var alerted = DigestSamples.Paper(101).Id;
         await _rig.Ledger.CompleteAsync(AlertSender.DeliveryKey(subscriber.Id, alerted),
             new DeliveryRecord($"alert:{subscriber.Id}:{alerted}", subscriber.Id, "instant", [alerted], longAgo, "<a101@pipeline.localhost>"));
-        // Forty alerts since: the old one is far down the delivery log.
+        // Forty alerts since: the old ones are far down the delivery log.
         for (var i = 0; i < 40; i++)
         {
             var paper = $"2411.{30000 + i}";
@@ -36,6 +39,6 @@ public sealed class When_a_digest_shows_what_is_trending : IAsyncLifetime
 
         Assert.Equal(DigestOutcomeKind.Sent, outcome.Kind);
         var trending = outcome.Delivery!.PaperIds.Where(id => string.CompareOrdinal(id, DigestSamples.Paper(100).Id) >= 0).ToArray();
-        Assert.Equal([DigestSamples.Paper(100).Id, DigestSamples.Paper(102).Id, DigestSamples.Paper(103).Id], trending);
+        Assert.Equal([DigestSamples.Paper(100).Id, DigestSamples.Paper(103).Id, DigestSamples.Paper(104).Id], trending);
     }
 }
