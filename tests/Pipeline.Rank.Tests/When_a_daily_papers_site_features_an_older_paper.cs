@@ -30,7 +30,9 @@ public class When_a_daily_papers_site_features_an_older_paper
 
         Assert.Equal(["featured", "fresh"], day.Select(e => e.Paper.Paper.Id));
         Assert.Equal(TrendingScore.Of(40, TimeSpan.FromHours(2)), day[0].Score, 12);
-        Assert.Equal("40 upvotes in 2 hours", day[0].Reason(Now));
+        // The reason says where the hours count from: the paper's own date is three days old.
+        Assert.Equal("40 upvotes in 2 hours since it was featured", day[0].Reason(Now));
+        Assert.Equal("5 upvotes in 10 hours", day[1].Reason(Now));
         // Its publication date is still its own: answers show when it was published.
         Assert.Equal(Now.AddDays(-3), day[0].Paper.Paper.PublishedAt);
     }
@@ -59,6 +61,16 @@ public class When_a_daily_papers_site_features_an_older_paper
         var sameDay = Paper("same-day", TimeSpan.FromHours(3), 2, new PaperMetadata(FeaturedOn: DateOnly.FromDateTime(Now.UtcDateTime)));
 
         Assert.Equal(Now.AddHours(-3), sameDay.SeenAt);
+        Assert.False(sameDay.SeenByFeaturing);
+    }
+
+    [Theory]
+    [InlineData(0, 5, "no upvotes yet, featured 5 hours ago")]
+    [InlineData(0, 0.5, "featured in the last hour")]
+    [InlineData(64, 50, "64 upvotes in 2 days since it was featured")]
+    public void A_reason_counted_from_a_featuring_says_so(int points, double hours, string reason)
+    {
+        Assert.Equal(reason, TrendingScore.Reason(points, TimeSpan.FromHours(hours), sinceFeatured: true));
     }
 
     [Fact]

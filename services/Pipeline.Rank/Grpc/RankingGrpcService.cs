@@ -311,7 +311,7 @@ public sealed class RankingGrpcService(
         var age = clock.GetUtcNow() - paper!.SeenAt;
         var points = TrendingScore.Points(paper.Paper.Upvotes, net);
         var heat = TrendingScore.Of(points, age);
-        var ranked = Ranked(paper, heat, 0, heat, TrendingScore.Recency(age), TrendingScore.Reason(paper.Paper.Upvotes, net, age, feedback.UpVotes(paper.Ordinal)));
+        var ranked = Ranked(paper, heat, 0, heat, TrendingScore.Recency(age), TrendingScore.Reason(paper.Paper.Upvotes, net, age, feedback.UpVotes(paper.Ordinal), paper.SeenByFeaturing));
         var response = new VoteResponse { PaperId = paperId, Votes = net, Changed = changed };
         try
         {

@@ -45,26 +45,37 @@ public sealed record IndexedPaper(PaperSummary Paper, DateTimeOffset IngestedAt)
     /// from it: an arXiv paper of last week that Hugging Face features today is today's news, as on
     /// the site, and its upvotes are counted over the hours it has been featured.
     /// </summary>
-    public DateTimeOffset SeenAt
+    public DateTimeOffset SeenAt => FeaturedLater(out var featured) ? featured : Paper.PublishedAt ?? FirstIngestedAt ?? IngestedAt;
+
+    /// <summary>
+    /// Whether <see cref="SeenAt"/> is a featuring on a daily-papers site, later than the paper's
+    /// publication (reasons then say "since it was featured": the paper's own date is older).
+    /// </summary>
+    public bool SeenByFeaturing => FeaturedLater(out _);
+
+    private bool FeaturedLater(out DateTimeOffset featuredAt)
     {
-        get
+        featuredAt = default;
+        if (Paper.Metadata is not { } m || (m.FeaturedOn is null && m.FeaturedAt is null))
         {
-            var appeared = Paper.PublishedAt ?? FirstIngestedAt ?? IngestedAt;
-            if (Paper.Metadata is not { } m)
-            {
-                return appeared;
-            }
-
-            // The featuring's time, but never before the start of its day (a source that gave an
-            // earlier time, such as the paper's own date, in its place).
-            DateTimeOffset? featured = m.FeaturedOn is { } day ? new DateTimeOffset(day.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero) : null;
-            if (m.FeaturedAt is { } at && !(at < featured))
-            {
-                featured = at;
-            }
-
-            return featured > appeared ? featured.Value : appeared;
+            return false;
         }
+
+        // The featuring's time, but never before the start of its day (a source that gave an
+        // earlier time, such as the paper's own date, in its place).
+        DateTimeOffset? featured = m.FeaturedOn is { } day ? new DateTimeOffset(day.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero) : null;
+        if (m.FeaturedAt is { } at && !(at < featured))
+        {
+            featured = at;
+        }
+
+        if (featured > (Paper.PublishedAt ?? FirstIngestedAt ?? IngestedAt))
+        {
+            featuredAt = featured.Value;
+            return true;
+        }
+
+        return false;
     }
 
     /// <summary>

@@ -362,7 +362,7 @@ public static class Recommender
         var points = TrendingScore.Points(paper.Upvotes, c.Votes);
         if (points > 0)
         {
-            reasons.Add(TrendingScore.Reason(points, now - c.Paper.SeenAt));
+            reasons.Add(TrendingScore.Reason(points, now - c.Paper.SeenAt, sinceFeatured: c.Paper.SeenByFeaturing));
         }
 
         return string.Join("; ", reasons.Where(r => r.Length > 0));

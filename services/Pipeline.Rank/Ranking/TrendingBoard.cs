@@ -9,8 +9,8 @@ namespace Pipeline.Rank.Ranking;
 /// </summary>
 public readonly record struct TrendingEntry(IndexedPaper Paper, double Score, int Points, int Votes = 0, int UpVotes = 0)
 {
-    /// <summary>"64 upvotes in 2 days" (<see cref="TrendingScore.Reason(int, int, TimeSpan, int)"/>) at <paramref name="now"/>.</summary>
-    public string Reason(DateTimeOffset now) => TrendingScore.Reason(Paper.Paper.Upvotes, Votes, now - Paper.SeenAt, UpVotes);
+    /// <summary>"64 upvotes in 2 days" (<see cref="TrendingScore.Reason(int, int, TimeSpan, int, bool)"/>) at <paramref name="now"/>.</summary>
+    public string Reason(DateTimeOffset now) => TrendingScore.Reason(Paper.Paper.Upvotes, Votes, now - Paper.SeenAt, UpVotes, Paper.SeenByFeaturing);
 }
 
 /// <summary>

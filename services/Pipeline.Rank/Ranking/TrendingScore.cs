@@ -37,18 +37,21 @@ public static class TrendingScore
     /// 5 hours old": the points (source upvotes and net votes cast here) and the age, whole hours
     /// under two days, whole days after. A paper whose down votes cancel its upvotes
     /// (<paramref name="voted"/>: it has upvotes or votes, yet no points) has "no net upvotes in 5 hours".
+    /// A paper whose age counts from its featuring on a daily-papers site (<paramref name="sinceFeatured"/>)
+    /// says so: "88 upvotes in 5 hours since it was featured", "no upvotes yet, featured 5 hours ago".
     /// </summary>
-    public static string Reason(int points, TimeSpan age, bool voted = false)
+    public static string Reason(int points, TimeSpan age, bool voted = false, bool sinceFeatured = false)
     {
         var span = age.TotalHours < 1 ? "the last hour"
             : age.TotalHours < 48 ? Plural((int)age.TotalHours, "hour")
             : Plural((int)age.TotalDays, "day");
+        var since = sinceFeatured ? " since it was featured" : "";
         return (points, age.TotalHours < 1) switch
         {
-            (0, _) when voted => $"no net upvotes in {span}",
-            (0, true) => "new in the last hour",
-            (0, false) => $"no upvotes yet, {span} old",
-            _ => $"{Plural(points, "upvote")} in {span}",
+            (0, _) when voted => $"no net upvotes in {span}{since}",
+            (0, true) => sinceFeatured ? "featured in the last hour" : "new in the last hour",
+            (0, false) => sinceFeatured ? $"no upvotes yet, featured {span} ago" : $"no upvotes yet, {span} old",
+            _ => $"{Plural(points, "upvote")} in {span}{since}",
         };
     }
 
@@ -56,8 +59,8 @@ public static class TrendingScore
     /// The reason for a paper with <paramref name="upvotes"/> from its source, <paramref name="votes"/>
     /// net votes cast here and <paramref name="upVotesCast"/> up votes among them (down votes can cancel them to 0).
     /// </summary>
-    public static string Reason(int upvotes, int votes, TimeSpan age, int upVotesCast = 0) =>
-        Reason(Points(upvotes, votes), age, voted: upvotes != 0 || votes != 0 || upVotesCast > 0);
+    public static string Reason(int upvotes, int votes, TimeSpan age, int upVotesCast = 0, bool sinceFeatured = false) =>
+        Reason(Points(upvotes, votes), age, voted: upvotes != 0 || votes != 0 || upVotesCast > 0, sinceFeatured);
 
     /// <summary>Freshness in [0, 1]: 1 now, 0.5 after a week, 0.25 after two.</summary>
     public static double Recency(TimeSpan age) => Math.Pow(0.5, Math.Max(0, age.TotalDays) / 7);

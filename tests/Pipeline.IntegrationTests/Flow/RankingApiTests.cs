@@ -65,7 +65,7 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
 
         var day = await TrendingAsync(TrendingWindow.Day, category);
         Assert.Equal([arxiv.Id, fresh.Id], day.Papers.Select(p => p.Id));
-        Assert.Equal("40 upvotes in 2 hours", day.Papers[0].Reason);
+        Assert.Equal("40 upvotes in 2 hours since it was featured", day.Papers[0].Reason);
         // arXiv's record and date stay the paper's.
         Assert.Equal((arxiv.Abstract, arxiv.PublishedAt), (day.Papers[0].Abstract, day.Papers[0].PublishedAt));
     }
