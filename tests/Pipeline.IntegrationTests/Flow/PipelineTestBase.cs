@@ -76,6 +76,11 @@ public abstract class PipelineTestBase(RabbitMqFixture rabbit, PipelineFixture p
     protected async Task<SubmitPapersResponse> SubmitAsync(params Paper[] papers) =>
         await pipeline.Ingest.SubmitPapersAsync(new SubmitPapersRequest { Papers = { papers } }, PipelineFixture.WithApiKey);
 
+    /// <summary>The paper titled <paramref name="title"/> as Search answers it within <paramref name="category"/> among papers that appeared at or after <paramref name="since"/>, or null.</summary>
+    protected async Task<RankedPaper?> SearchSinceAsync(string title, string category, DateTimeOffset since) =>
+        (await pipeline.Rank.SearchAsync(new SearchRequest { Query = title, Category = category, Since = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(since), Limit = 5 }))
+            .Papers.SingleOrDefault(p => p.Title == title);
+
     protected async Task WaitUntilRankKnowsAsync(string title) =>
         await WaitUntilAsync(async () =>
             (await pipeline.Rank.SearchAsync(new SearchRequest { Query = title, Limit = 3 })).Papers.Any(p => p.Title == title),

@@ -78,8 +78,7 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
         paper.Categories.Add(category);
         var beforeFirst = DateTimeOffset.UtcNow.AddSeconds(-1);
         await SubmitAsync(paper);
-        async Task<RankedPaper?> Found(DateTimeOffset since) =>
-            (await Pipeline.Rank.SearchAsync(new SearchRequest { Query = paper.Title, Category = category, Since = Timestamp.FromDateTimeOffset(since), Limit = 5 })).Papers.SingleOrDefault();
+        Task<RankedPaper?> Found(DateTimeOffset since) => SearchSinceAsync(paper.Title, category, since);
         var longAgo = DateTimeOffset.UtcNow.AddHours(-1);
         await WaitUntilAsync(async () => await Found(longAgo) is not null, "rank indexed the paper");
 

@@ -153,8 +153,7 @@ public sealed class PoisonMessageTests(RabbitMqFixture rabbit, PipelineFixture p
         var messageId = Guid.NewGuid().ToString();
         await PublishRawAsync(messageId, Envelope(messageId, new PaperEmbedded(later, "hand-made", true, "hand-made", vector, DateTimeOffset.UtcNow)));
 
-        async Task<RankedPaper?> Found(DateTimeOffset since) =>
-            (await Pipeline.Rank.SearchAsync(new SearchRequest { Query = paper.Title, Category = category, Since = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(since), Limit = 5 })).Papers.SingleOrDefault();
+        Task<RankedPaper?> Found(DateTimeOffset since) => SearchSinceAsync(paper.Title, category, since);
         await WaitUntilAsync(async () => (await Found(beforeFirst))?.Upvotes == 7, "rank took the later record");
 
         // Still dated by its first ingestion, in memory and after a restart would load it from Redis.
