@@ -31,7 +31,7 @@ public static class NotifyDelivery
         {
             var papers = new CannedPapers();
             var digest = DigestComposer.Compose("s", new DigestPeriod("p", DateTimeOffset.UtcNow, TimeSpan.FromDays(1)), "daily", ["a"], 10,
-                await papers.RecommendAsync(null!, default, 10, [], default), await papers.TrendingAsync(false, 3, default), new HashSet<string>());
+                await papers.RecommendAsync(null!, default, 10, [], default), await papers.TrendingAsync(null, false, 3, default), new HashSet<string>());
             var from = new MimeKit.MailboxAddress("x", "x@example.org");
             var watch = Stopwatch.StartNew();
             for (var i = 0; i < 2000; i++)
@@ -199,7 +199,7 @@ public static class NotifyDelivery
         public Task<IReadOnlyList<DigestPaper>> RecommendAsync(Subscriber subscriber, DateTimeOffset since, int limit, IReadOnlyCollection<string> exclude, CancellationToken cancellationToken) =>
             Task.FromResult<IReadOnlyList<DigestPaper>>(Recommended.Take(limit).ToArray());
 
-        public Task<IReadOnlyList<DigestPaper>> TrendingAsync(bool week, int limit, CancellationToken cancellationToken) =>
+        public Task<IReadOnlyList<DigestPaper>> TrendingAsync(Subscriber? subscriber, bool week, int limit, CancellationToken cancellationToken) =>
             Task.FromResult<IReadOnlyList<DigestPaper>>(Hot);
 
         private static DigestPaper Paper(int i, string reason) => new(

@@ -51,11 +51,15 @@ public sealed class DigestSender(
     private const int RecentDeliveries = 30;
 
     /// <summary>
-    /// Deliveries whose papers the trending section leaves out (rank's Trending knows nothing of the
-    /// subscriber): about nine days of an instant subscriber's alerts and digests, and instant
-    /// alerts of any age besides (their keys are asked).
+    /// Deliveries whose papers the trending section leaves out on top of what rank's subscriber page
+    /// leaves out (everything rank was told they were sent; a DigestSent may still be on its way, or
+    /// rank may not know the subscriber and answer the shared page): about nine days of an instant
+    /// subscriber's alerts and digests, and instant alerts of any age besides (their keys are asked).
     /// </summary>
     private const int TrendingHistory = 100;
+
+    /// <summary>Trending papers asked for: the section shows <see cref="DigestComposer.TrendingCount"/> after what the digest already holds.</summary>
+    private const int TrendingAsked = 20;
 
     /// <summary>
     /// How long a digest the SMTP server has taken waits for Redis to record it as sent (well inside
@@ -138,12 +142,13 @@ public sealed class DigestSender(
         var sent = history.Take(RecentDeliveries).SelectMany(d => d.PaperIds).ToHashSet(StringComparer.Ordinal);
         var since = subscriber.LastDigestAt ?? period.Start - period.Length;
         var recommended = papers.RecommendAsync(subscriber, since, subscriber.MaxPapers, sent, cancellationToken);
-        var trendingPage = papers.TrendingAsync(subscriber.Cadence == "weekly", DigestComposer.TrendingCount * 4, cancellationToken);
+        var trendingPage = papers.TrendingAsync(subscriber, subscriber.Cadence == "weekly", TrendingAsked, cancellationToken);
         await Task.WhenAll(recommended, trendingPage);
         var trending = await trendingPage;
         // The trending page holds papers of any age that a daily-papers site featured lately: one
-        // the subscriber was sent, as an instant alert however long ago or in a delivery of their
-        // longer history, is no news to them.
+        // the subscriber was sent is no news to them. Rank's page for the subscriber leaves out what
+        // rank was told of; notify checks its own record too, instant alerts however long ago and
+        // the papers of recent deliveries, for what rank has not heard of yet.
         var alerted = await ledger.SentAmongAsync(trending.Select(p => AlertSender.DeliveryKey(subscriber.Id, p.Id)).ToArray());
         var shownBefore = history.SelectMany(d => d.PaperIds).ToHashSet(StringComparer.Ordinal);
         shownBefore.UnionWith(trending.Where(p => alerted.Contains(AlertSender.DeliveryKey(subscriber.Id, p.Id))).Select(p => p.Id));

@@ -10,13 +10,17 @@ public interface IPaperSource
     /// <summary>The subscriber's recommendations since <paramref name="since"/>, best first, without <paramref name="exclude"/>.</summary>
     Task<IReadOnlyList<DigestPaper>> RecommendAsync(Subscriber subscriber, DateTimeOffset since, int limit, IReadOnlyCollection<string> exclude, CancellationToken cancellationToken);
 
-    /// <summary>What is trending over a day or (weekly digests) a week.</summary>
-    Task<IReadOnlyList<DigestPaper>> TrendingAsync(bool week, int limit, CancellationToken cancellationToken);
+    /// <summary>
+    /// What is trending over a day or (weekly digests) a week, without what <paramref name="subscriber"/>
+    /// was sent or voted down; the page everyone sees when <paramref name="subscriber"/> is null.
+    /// </summary>
+    Task<IReadOnlyList<DigestPaper>> TrendingAsync(Subscriber? subscriber, bool week, int limit, CancellationToken cancellationToken);
 }
 
 /// <summary>
-/// Rank's Recommend and Trending. Trending is the same for everyone, so it is asked once a minute
-/// and shared by every digest composed meanwhile (10,000 digests make one call, not 10,000). Both
+/// Rank's Recommend and Trending. A digest asks for its subscriber's trending page (rank leaves out
+/// what they were sent, however long ago, and what they voted down); for a subscriber rank does not
+/// know (yet), the page everyone sees, asked once a minute and shared by every such digest. Both
 /// have deadlines well inside a digest's claim (<see cref="DigestSender.SendLease"/>, 5 minutes),
 /// so a rank that hangs fails the digest (retried later) instead of holding it past its lease.
 /// </summary>
@@ -52,7 +56,27 @@ public sealed class RankPaperSource(RankingService.RankingServiceClient rank, Ti
         }
     }
 
-    public Task<IReadOnlyList<DigestPaper>> TrendingAsync(bool week, int limit, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<DigestPaper>> TrendingAsync(Subscriber? subscriber, bool week, int limit, CancellationToken cancellationToken)
+    {
+        if (subscriber is not null)
+        {
+            var request = new TrendingRequest { Window = Window(week), Limit = limit, SubscriberId = subscriber.Id };
+            try
+            {
+                return Map(await rank.TrendingAsync(request, deadline: DateTime.UtcNow.AddSeconds(30), cancellationToken: cancellationToken));
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
+            {
+                // Rank has not (yet) heard of the subscriber: the shared page (notify leaves out its own recent deliveries).
+            }
+        }
+
+        return await SharedTrendingAsync(week, limit);
+    }
+
+    private static TrendingWindow Window(bool week) => week ? TrendingWindow.Week : TrendingWindow.Day;
+
+    private Task<IReadOnlyList<DigestPaper>> SharedTrendingAsync(bool week, int limit)
     {
         var now = clock.GetUtcNow();
         lock (_gate)
@@ -62,15 +86,15 @@ public sealed class RankPaperSource(RankingService.RankingServiceClient rank, Ti
                 return cached.Papers;
             }
 
-            var papers = AskTrendingAsync(week);
+            var papers = AskTrendingAsync(week, limit);
             _trending[week] = (now, papers);
             return papers;
         }
     }
 
-    private async Task<IReadOnlyList<DigestPaper>> AskTrendingAsync(bool week)
+    private async Task<IReadOnlyList<DigestPaper>> AskTrendingAsync(bool week, int limit)
     {
-        var request = new TrendingRequest { Window = week ? TrendingWindow.Week : TrendingWindow.Day, Limit = 20 };
+        var request = new TrendingRequest { Window = Window(week), Limit = limit };
         return Map(await rank.TrendingAsync(request, deadline: DateTime.UtcNow.AddSeconds(30)));
     }
 

@@ -253,23 +253,58 @@ public sealed class RankingGrpcService(
             throw Invalid("category is longer than 64 characters.");
         }
 
+        var subscriberId = request.SubscriberId?.Trim() ?? "";
+        if (subscriberId.Length > MaxIdLength)
+        {
+            throw Invalid($"subscriber_id is longer than {MaxIdLength} characters.");
+        }
+
         var now = clock.GetUtcNow();
+        if (subscriberId.Length > 0)
+        {
+            return await SubscriberTrendingAsync(subscriberId, window, category, limit, now, context.CancellationToken);
+        }
+
         if (trending.Kept(window, category, limit, now) is { } kept)
         {
             return kept;
         }
 
         var version = trending.Version;
-        var ranked = new List<RankedPaper>(limit);
-        foreach (var entry in trending.Top(window, category, limit, now))
+        var answer = await AnswerAsync(TrendingPage(trending.Top(window, category, limit, now), now));
+        trending.Keep(window, category, limit, version, now, answer);
+        return answer;
+    }
+
+    /// <summary>
+    /// A subscriber's trending page: the front page without what they were sent or voted down
+    /// (the same papers a Recommend leaves out). Not kept: each subscriber's page is their own,
+    /// and walking a window's papers with a bitmap is cheap.
+    /// </summary>
+    private async Task<RankedPapers> SubscriberTrendingAsync(string subscriberId, TrendingWindowKind window, string category, int limit, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        if (!subscriberQueries.Knows(subscriberId))
+        {
+            throw new RpcException(new Status(StatusCode.NotFound, $"No active subscriber '{subscriberId}' is known to rank."));
+        }
+
+        // Rank serves before every history is loaded: this subscriber's is read now if the load has not reached it.
+        await sentHistory.EnsureLoadedAsync(subscriberId, cancellationToken);
+        var (_, disliked) = feedback.OpinionNumbersOf(subscriberId);
+        using var leftOut = LeftOut.Of(feedback.SentTo(subscriberId), disliked);
+        return await AnswerAsync(TrendingPage(trending.Top(window, category, limit, now, leftOut), now));
+    }
+
+    private List<RankedPaper> TrendingPage(IReadOnlyList<TrendingEntry> entries, DateTimeOffset now)
+    {
+        var ranked = new List<RankedPaper>(entries.Count);
+        foreach (var entry in entries)
         {
             var age = now - entry.Paper.SeenAt;
             ranked.Add(Ranked(entry.Paper, entry.Score, 0, entry.Score, TrendingScore.Recency(age), entry.Reason(now)));
         }
 
-        var answer = await AnswerAsync(ranked);
-        trending.Keep(window, category, limit, version, now, answer);
-        return answer;
+        return ranked;
     }
 
     public override async Task<RankedPapers> Similar(SimilarRequest request, ServerCallContext context)

@@ -20,6 +20,9 @@ public sealed class SubscriberQueries(PaperIndex papers, ProfileIndex profiles, 
     public const float LikedWeight = 0.5f;
     public const float DislikedWeight = 0.25f;
 
+    /// <summary>Whether an active subscriber has that id.</summary>
+    public bool Knows(string subscriberId) => profiles.Get(subscriberId) is not null;
+
     /// <summary>A known subscriber's inputs, or null when no active subscriber has that id.</summary>
     public RecommendInputs? Of(string subscriberId)
     {

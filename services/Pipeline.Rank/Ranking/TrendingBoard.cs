@@ -31,14 +31,22 @@ public sealed class TrendingBoard(PaperIndex papers, Feedback feedback)
     /// <summary>Changes whenever something a trending answer shows can change (papers, votes). Read it before computing an answer.</summary>
     public long Version => papers.Version + feedback.Version;
 
-    /// <summary>The <paramref name="limit"/> hottest papers of the window (of one category when not empty), hottest first.</summary>
-    public IReadOnlyList<TrendingEntry> Top(TrendingWindowKind window, string category, int limit, DateTimeOffset now)
+    /// <summary>
+    /// The <paramref name="limit"/> hottest papers of the window (of one category when not empty),
+    /// hottest first, without the papers of <paramref name="leftOut"/> (a subscriber's page).
+    /// </summary>
+    public IReadOnlyList<TrendingEntry> Top(TrendingWindowKind window, string category, int limit, DateTimeOffset now, LeftOut? leftOut = null)
     {
         var from = now - TrendingScore.Span(window);
         var top = new PriorityQueue<TrendingEntry, double>(limit + 1);
         var anyVotes = feedback.AnyVotes;
         foreach (var paper in papers.SeenSince(from, category))
         {
+            if (leftOut is not null && leftOut.Contains(paper))
+            {
+                continue;
+            }
+
             var votes = anyVotes ? feedback.Votes(paper.Ordinal) : 0;
             var points = TrendingScore.Points(paper.Paper.Upvotes, votes);
             var score = TrendingScore.Of(points, now - paper.SeenAt);

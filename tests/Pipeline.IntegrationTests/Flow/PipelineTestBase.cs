@@ -1,5 +1,6 @@
 using System.Net;
 using Grpc.Core;
+using MassTransit;
 using MimeKit;
 using Pipeline.Contracts.Ingest.V1;
 using Pipeline.Contracts.Notify.V1;
@@ -80,6 +81,26 @@ public abstract class PipelineTestBase(RabbitMqFixture rabbit, PipelineFixture p
     protected async Task<RankedPaper?> SearchSinceAsync(string title, string category, DateTimeOffset since) =>
         (await pipeline.Rank.SearchAsync(new SearchRequest { Query = title, Category = category, Since = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(since), Limit = 5 }))
             .Papers.SingleOrDefault(p => p.Title == title);
+
+    /// <summary>Publishes <paramref name="message"/> on the pipeline's broker from a bus of the test's own, as another service would.</summary>
+    protected async Task PublishAsync<T>(T message)
+        where T : class
+    {
+        var bus = Bus.Factory.CreateUsingRabbitMq(cfg => cfg.Host(new Uri(pipeline.RabbitMqConnectionString.Replace("amqp://guest:guest@", "rabbitmq://")), h =>
+        {
+            h.Username("guest");
+            h.Password("guest");
+        }));
+        await bus.StartAsync();
+        try
+        {
+            await bus.PublishBoundedAsync(message);
+        }
+        finally
+        {
+            await bus.StopBoundedAsync();
+        }
+    }
 
     protected async Task WaitUntilRankKnowsAsync(string title) =>
         await WaitUntilAsync(async () =>

@@ -141,6 +141,33 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
     }
 
     [Fact]
+    public async Task A_subscribers_trending_page_leaves_out_what_they_were_sent_however_long_ago_and_what_they_voted_down()
+    {
+        var category = $"test.S{Guid.NewGuid():N}"[..16];
+        // A daily subscriber whose digest is hours away: nothing is sent to them during the test but what it says.
+        var subscriberId = await SubscribeDailyAndConfirmAsync($"lise-{Guid.NewGuid():N}@example.org", "nuclear fission of heavy elements");
+        var sent = Published(Papers.QuantumErrorCorrection(), TimeSpan.FromHours(3), 90, category);
+        var disliked = Published(Papers.SpeechRecognition(), TimeSpan.FromHours(3), 60, category);
+        var news = Published(Papers.RoboticGrasping(), TimeSpan.FromHours(3), 30, category);
+        await SubmitAsync(sent, disliked, news);
+        await WaitUntilAsync(async () => (await TrendingAsync(TrendingWindow.Day, category)).Papers.Count == 3, "all three are indexed");
+        Assert.Equal([sent.Id, disliked.Id, news.Id], (await TrendingForAsync(subscriberId, category)).Papers.Select(p => p.Id));
+
+        // Sent months ago in a digest (notify tells rank with DigestSent), and voted down by the subscriber.
+        await PublishAsync(new Pipeline.Contracts.Messages.DigestSent(subscriberId, "2026-07-01", [sent.Id], DateTimeOffset.UtcNow.AddDays(-150)));
+        await Pipeline.Rank.VoteAsync(new VoteRequest { PaperId = disliked.Id, VoterId = subscriberId, Value = -1 }, PipelineFixture.WithApiKey);
+
+        await WaitUntilAsync(async () => (await TrendingForAsync(subscriberId, category)).Papers.Count == 1, "the subscriber's page leaves both out");
+        var page = await TrendingForAsync(subscriberId, category);
+        Assert.Equal(news.Id, page.Papers.Single().Id);
+        Assert.Equal("30 upvotes in 3 hours", page.Papers.Single().Reason);
+        // Everyone else's page is unchanged, and a subscriber rank does not know is an error, not the shared page.
+        Assert.Equal([sent.Id, disliked.Id, news.Id], (await TrendingAsync(TrendingWindow.Day, category)).Papers.Select(p => p.Id));
+        var unknown = await Assert.ThrowsAsync<RpcException>(() => TrendingForAsync("nobody-" + Guid.NewGuid().ToString("N"), category));
+        Assert.Equal(StatusCode.NotFound, unknown.StatusCode);
+    }
+
+    [Fact]
     public async Task Voting_without_an_api_key_is_unauthenticated_and_on_an_unknown_paper_not_found()
     {
         var noKey = await Assert.ThrowsAsync<RpcException>(() =>
@@ -344,6 +371,9 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
         Assert.True(added.Length < searches / 2, $"{added.Length} lines for {searches} searches:\n{string.Join('\n', added.Take(12))}");
         Assert.DoesNotContain(added, l => l.Contains("System.Net.Http.HttpClient", StringComparison.Ordinal));
     }
+
+    private async Task<RankedPapers> TrendingForAsync(string subscriberId, string category) =>
+        await Pipeline.Rank.TrendingAsync(new TrendingRequest { Window = TrendingWindow.Day, Category = category, SubscriberId = subscriberId, Limit = 10 });
 
     private async Task<RankedPapers> TrendingAsync(TrendingWindow window, string category) =>
         await Pipeline.Rank.TrendingAsync(new TrendingRequest { Window = window, Category = category, Limit = 10 });

@@ -84,6 +84,37 @@ public sealed class DigestDeliveryTests(RabbitMqFixture rabbit, PipelineFixture 
     }
 
     [Fact]
+    public async Task A_digests_trending_section_leaves_out_a_paper_the_subscriber_was_sent_months_ago()
+    {
+        var (email, id, paper) = await DigestSubscriberWithAPaperAsync(DigestPapers.SeaOtters());
+        // Today's two hottest papers, far from the subscriber's interest: the trending section's material.
+        var (_, sentBefore) = DigestPapers.StainedGlass();
+        var (_, news) = DigestPapers.CheeseRinds();
+        (sentBefore.Upvotes, news.Upvotes) = (9_000_000, 8_000_000);
+        await SubmitAsync(sentBefore, news);
+        await WaitUntilAsync(async () => (await Pipeline.Rank.TrendingAsync(new Contracts.Rank.V1.TrendingRequest { Limit = 2 })).Papers
+            .Select(p => p.Id).SequenceEqual([sentBefore.Id, news.Id]), "both lead today's trending page");
+
+        // One of them went out to the subscriber in a digest months ago: notify's own log of
+        // recent deliveries no longer holds it, rank was told (DigestSent).
+        await PublishAsync(new DigestSent(id, "2026-06-30", [sentBefore.Id], DateTimeOffset.UtcNow.AddDays(-150)));
+        await WaitUntilAsync(async () => !(await Pipeline.Rank.TrendingAsync(new Contracts.Rank.V1.TrendingRequest { Limit = 20, SubscriberId = id })).Papers
+            .Any(p => p.Id == sentBefore.Id), "rank knows it was sent");
+
+        var answer = await Pipeline.Notify.SendDigestNowAsync(new SendDigestNowRequest { SubscriberId = id }, PipelineFixture.WithApiKey);
+
+        Assert.Equal("sent", answer.Outcome);
+        Assert.Equal(paper.Id, answer.Delivery.PaperIds[0]);
+        Assert.Contains(news.Id, answer.Delivery.PaperIds);
+        Assert.DoesNotContain(sentBefore.Id, answer.Delivery.PaperIds);
+        var digest = (await Pipeline.Smtp.WaitForMessagesAsync(m => IsDigestTo(m, email), 1, Arrival)).Single().Message;
+        var text = digest.TextBody!;
+        var trending = text[text.IndexOf("Trending", StringComparison.Ordinal)..];
+        Assert.Contains(news.Title, trending);
+        Assert.DoesNotContain(sentBefore.Title, text);
+    }
+
+    [Fact]
     public async Task Asking_twice_for_the_same_period_sends_one_digest_and_answers_with_it_again()
     {
         var (email, id, _) = await DigestSubscriberWithAPaperAsync(DigestPapers.Sourdough());
@@ -510,24 +541,6 @@ public sealed class DigestDeliveryTests(RabbitMqFixture rabbit, PipelineFixture 
     {
         await using var redis = await ConnectionMultiplexer.ConnectAsync(Pipeline.Redis["notify"].ConnectionString);
         return await redis.GetDatabase().SortedSetScoreAsync("notify:digest-due", subscriberId) is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds((long)ms) : null;
-    }
-
-    private async Task PublishAsync(PaperMatched message)
-    {
-        var bus = Bus.Factory.CreateUsingRabbitMq(cfg => cfg.Host(new Uri(Pipeline.RabbitMqConnectionString.Replace("amqp://guest:guest@", "rabbitmq://")), h =>
-        {
-            h.Username("guest");
-            h.Password("guest");
-        }));
-        await bus.StartAsync();
-        try
-        {
-            await bus.PublishBoundedAsync(message);
-        }
-        finally
-        {
-            await bus.StopBoundedAsync();
-        }
     }
 
     private static PaperSummary Summary(Paper paper) =>

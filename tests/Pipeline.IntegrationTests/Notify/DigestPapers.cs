@@ -82,6 +82,18 @@ public static class DigestPapers
         "Seven-piece chess endgame tablebases compressed for phones",
         "We compress the seven-piece chess endgame tablebases by a factor of forty with a learned move predictor, so that perfect endgame play fits on a phone.");
 
+    public static (string Interest, Paper Paper) SeaOtters() => Make("sea otters and kelp forest recovery",
+        "Sea otters return and kelp forests regrow along the Californian coast",
+        "Twenty years of dive surveys show kelp forests regrowing where sea otters returned, as the otters eat the sea urchins that graze kelp down to barren rock.");
+
+    public static (string Interest, Paper Paper) StainedGlass() => Make("corrosion of medieval stained glass",
+        "Why medieval stained glass windows weather: potash glass corroded by condensation",
+        "Electron microscopy of window panes from six cathedrals shows that potash-rich medieval glass corrodes where condensation lingers, and that protective glazing slows the loss.");
+
+    public static (string Interest, Paper Paper) CheeseRinds() => Make("microbes of cheese rinds",
+        "The fungi and bacteria that ripen washed-rind cheeses in twelve caves",
+        "Swabs from washed-rind cheeses aged in twelve caves show each cave seeding its own rind community, which sets the cheese's colour and smell within three weeks.");
+
     private static (string, Paper) Make(string interest, string title, string abstractText)
     {
         var paper = new Paper { Id = Papers.NewArxivId(), Version = 1, Title = title, Abstract = abstractText, Source = "integration-test" };

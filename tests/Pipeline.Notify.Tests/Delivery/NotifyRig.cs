@@ -138,7 +138,7 @@ internal sealed class CannedPapers : IPaperSource
         return Enumerable.Range(1, 30).Select(i => DigestSamples.Paper(i)).Where(p => !exclude.Contains(p.Id)).Take(limit).ToArray();
     }
 
-    public Task<IReadOnlyList<DigestPaper>> TrendingAsync(bool week, int limit, CancellationToken cancellationToken) =>
+    public Task<IReadOnlyList<DigestPaper>> TrendingAsync(Subscriber? subscriber, bool week, int limit, CancellationToken cancellationToken) =>
         Task.FromResult<IReadOnlyList<DigestPaper>>(Enumerable.Range(100, limit).Select(i => DigestSamples.Paper(i, $"Trending paper {i}")).ToArray());
 }
 
