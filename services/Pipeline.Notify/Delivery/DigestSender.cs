@@ -58,6 +58,14 @@ public sealed class DigestSender(
     /// </summary>
     private const int TrendingHistory = 100;
 
+    /// <summary>
+    /// How far a digest's window reaches back before the last digest went out: longer than composing
+    /// and sending one takes (Recommend's deadline, the SMTP transaction), and any clock difference
+    /// between notify and rank. Rank counts a paper in windows from when it arrived there
+    /// (docs/ranking.md, "Windows").
+    /// </summary>
+    public static readonly TimeSpan WindowOverlap = TimeSpan.FromMinutes(10);
+
     /// <summary>Trending papers asked for: the section shows <see cref="DigestComposer.TrendingCount"/> after what the digest already holds.</summary>
     private const int TrendingAsked = 20;
 
@@ -140,7 +148,9 @@ public sealed class DigestSender(
         compose?.SetTag("notify.digest_period", period.Id);
         var history = await ledger.ListAsync(subscriber.Id, TrendingHistory);
         var sent = history.Take(RecentDeliveries).SelectMany(d => d.PaperIds).ToHashSet(StringComparer.Ordinal);
-        var since = subscriber.LastDigestAt ?? period.Start - period.Length;
+        // Since the last digest, less an overlap: a paper rank took while that digest was being
+        // composed and sent is in this one (what that digest held is left out, above and by rank).
+        var since = subscriber.LastDigestAt - WindowOverlap ?? period.Start - period.Length;
         var recommended = papers.RecommendAsync(subscriber, since, subscriber.MaxPapers, sent, cancellationToken);
         var trendingPage = papers.TrendingAsync(subscriber, subscriber.Cadence == "weekly", TrendingAsked, cancellationToken);
         await Task.WhenAll(recommended, trendingPage);

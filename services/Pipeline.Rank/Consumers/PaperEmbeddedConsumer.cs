@@ -16,7 +16,7 @@ namespace Pipeline.Rank.Consumers;
 /// </summary>
 public sealed class PaperEmbeddedConsumer(
     RankStore store, FeedbackStore feedback, PaperIndex index, RelevanceRanker relevance, InstantMatcher matcher, IConfiguration configuration, PublishDeadline publishDeadline,
-    StartupGate startup) : IConsumer<PaperEmbedded>
+    StartupGate startup, TimeProvider clock) : IConsumer<PaperEmbedded>
 {
     public async Task Consume(ConsumeContext<PaperEmbedded> context)
     {
@@ -32,8 +32,14 @@ public sealed class PaperEmbeddedConsumer(
         }
 
         // An event that does not say when ingest first stored the paper (from an ingest older than
-        // that field) keeps the time held, as rank's Redis does.
-        var paper = new IndexedPaper(message.Paper, message.IngestedAt) { FirstIngestedAt = message.FirstIngestedAt ?? index.Find(message.Paper.Id)?.FirstIngestedAt };
+        // that field) keeps the time held, as rank's Redis does. A paper new to rank arrives now
+        // (windows count it from then if its own date is a little older: IndexedPaper.WindowAt).
+        var held = index.Find(message.Paper.Id);
+        var paper = new IndexedPaper(message.Paper, message.IngestedAt)
+        {
+            FirstIngestedAt = message.FirstIngestedAt ?? held?.FirstIngestedAt,
+            ArrivedAt = held is null ? clock.GetUtcNow() : held.ArrivedAt,
+        };
         // An older record than the one held (IndexedPaper.IsOlderThan: a redelivered or retried
         // earlier version) changes nothing, in Redis or in memory, and raises no alert: the newer
         // record was matched when it came. Two versions consumed at once may be saved in one order

@@ -55,7 +55,7 @@ public sealed class RankingGrpcService(
             // No query, only authors: their papers, newest first, as an author's listing.
             var from = since ?? DateTimeOffset.MinValue;
             var listed = await gate.RunAsync(
-                () => papers.Select(p => p.SeenAt >= from && include!(p)) // names given: include is set
+                () => papers.Select(p => p.WindowAt >= from && include!(p)) // names given: include is set
                     .OrderByDescending(p => p.SeenAt)
                     .Take(limit)
                     .Select(p =>

@@ -37,12 +37,50 @@ public sealed record IndexedPaper(PaperSummary Paper, DateTimeOffset IngestedAt)
         init => _firstIngestedTicks = value?.UtcTicks ?? 0;
     }
 
+    // When this rank process first indexed the paper, UTC ticks; 0 when it came from rank's Redis.
+    private readonly long _arrivedTicks;
+
+    /// <summary>
+    /// When this rank process first indexed the paper (kept by every later record of it); null for
+    /// a paper loaded from rank's Redis or rebuilt, whose arrival is taken as <see cref="FirstIngestedAt"/>.
+    /// </summary>
+    public DateTimeOffset? ArrivedAt
+    {
+        get => _arrivedTicks == 0 ? null : new DateTimeOffset(_arrivedTicks, TimeSpan.Zero);
+        init => _arrivedTicks = value?.UtcTicks ?? 0;
+    }
+
+    /// <summary>
+    /// How long after a paper's own date it may still arrive and count as new: arXiv announces a
+    /// submission a day to four days after its submission time (the time its API gives), and a
+    /// paper held for moderation later still. A paper that arrives later than this is an old paper
+    /// brought in late (an import): windows keep its own date.
+    /// </summary>
+    public static readonly TimeSpan ArrivalLag = TimeSpan.FromDays(7);
+
+    /// <summary>
+    /// The time windows read (Trending's day, <c>since</c> of a digest's Recommend and of Search):
+    /// <see cref="SeenAt"/>, or the paper's arrival (<see cref="ArrivedAt"/>, else
+    /// <see cref="FirstIngestedAt"/>) when that is later and within <see cref="ArrivalLag"/> of it.
+    /// A paper arXiv announced today with Monday's submission time is in today's window, so a digest
+    /// that asks for what came since the last one gets it; ages, reasons and freshness stay counted
+    /// from <see cref="SeenAt"/>.
+    /// </summary>
+    public DateTimeOffset WindowAt
+    {
+        get
+        {
+            var seen = SeenAt;
+            return (ArrivedAt ?? FirstIngestedAt) is { } arrived && arrived > seen && arrived - seen <= ArrivalLag ? arrived : seen;
+        }
+    }
+
     /// <summary>
     /// When the paper appeared to readers: its publication time (else when ingest first stored it,
     /// else when it stored this record) or,
     /// when a daily-papers site featured it later, that featuring (its time, else the start of its
-    /// day, UTC; never before that start). Windows (Trending's day, a digest's <c>since</c>), ages and freshness are counted
-    /// from it: an arXiv paper of last week that Hugging Face features today is today's news, as on
+    /// day, UTC; never before that start). Ages and freshness are counted from it, and windows
+    /// (Trending's day, a digest's <c>since</c>) from it or a later arrival (<see cref="WindowAt"/>): an arXiv paper of last week that Hugging Face features today is today's news, as on
     /// the site, and its upvotes are counted over the hours it has been featured.
     /// </summary>
     public DateTimeOffset SeenAt => FeaturedLater(out var featured) ? featured : Paper.PublishedAt ?? FirstIngestedAt ?? IngestedAt;
@@ -263,7 +301,7 @@ public sealed class PaperIndex
             }
 
             _papers[slot] = Slim(paper);
-            _seen[slot] = paper.SeenAt.UtcTicks;
+            _seen[slot] = paper.WindowAt.UtcTicks;
             _ordinals[slot] = paper.Ordinal;
             if (paper.Ordinal >= _slotsByOrdinal.Length)
             {

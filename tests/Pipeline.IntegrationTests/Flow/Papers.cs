@@ -16,6 +16,13 @@ public static class Papers
         "outperforms homology modelling on hard targets, enabling structure prediction for whole proteomes.",
         ["Ada Lovelace", "Rosalind Franklin"], ["q-bio.BM", "cs.LG"]);
 
+    /// <summary>Only the test of late-announced papers uses this text (a recommendation keeps one copy of near-duplicates).</summary>
+    public static Paper LunarRegolith(string? id = null) => Make(id,
+        "Sintering lunar regolith into bricks with concentrated sunlight",
+        "We sinter simulated lunar regolith into load-bearing bricks with a solar concentrator, measure their compressive " +
+        "strength and porosity, and estimate the energy a lunar base would need to build a landing pad this way.",
+        ["Ada Lovelace", "Grace Hopper"], ["astro-ph.EP", "physics.app-ph"]);
+
     public static Paper QuantumErrorCorrection(string? id = null) => Make(id,
         "Surface codes below threshold: logical qubits with lower error rates than physical qubits",
         "Quantum error correction protects quantum information by encoding logical qubits in many physical qubits. " +

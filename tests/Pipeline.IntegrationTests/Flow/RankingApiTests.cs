@@ -23,9 +23,11 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
         var category = $"test.T{Guid.NewGuid():N}"[..16];
         var hot = Published(Papers.QuantumErrorCorrection(), TimeSpan.FromHours(10), 50, category);
         var fresh = Published(Papers.SpeechRecognition(), TimeSpan.FromHours(2), 5, category);
-        var old = Published(Papers.RoboticGrasping(), TimeSpan.FromDays(3), 100, category);
+        // Older than a week: submitted now, it is an old paper brought in late, dated by its own date
+        // (a paper of a few days ago reaching rank now would count as today's: "Windows").
+        var old = Published(Papers.RoboticGrasping(), TimeSpan.FromDays(9), 100, category);
         await SubmitAsync(hot, fresh, old);
-        await WaitUntilAsync(async () => (await TrendingAsync(TrendingWindow.Week, category)).Papers.Count == 3, "all three are indexed");
+        await WaitUntilAsync(async () => (await TrendingAsync(TrendingWindow.Month, category)).Papers.Count == 3, "all three are indexed");
 
         var day = await TrendingAsync(TrendingWindow.Day, category);
         Assert.Equal([hot.Id, fresh.Id], day.Papers.Select(p => p.Id));
@@ -36,20 +38,22 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
         Assert.Matches("^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$", day.Papers[0].TraceParent);
         Assert.True(day.Papers[0].Parts.Trending > day.Papers[1].Parts.Trending);
 
-        // A week reaches back to the old paper; its 100 upvotes are three days old and weigh less.
-        var week = await TrendingAsync(TrendingWindow.Week, category);
-        Assert.Equal([hot.Id, fresh.Id, old.Id], week.Papers.Select(p => p.Id));
+        // A month reaches back to the old paper; its 100 upvotes are nine days old and weigh less.
+        var month = await TrendingAsync(TrendingWindow.Month, category);
+        Assert.Equal([hot.Id, fresh.Id, old.Id], month.Papers.Select(p => p.Id));
+        Assert.Equal([hot.Id, fresh.Id], (await TrendingAsync(TrendingWindow.Week, category)).Papers.Select(p => p.Id));
     }
 
     [Fact]
     public async Task A_paper_hugging_face_features_today_is_on_the_days_page_with_its_upvotes_counted_from_the_featuring()
     {
         var category = $"test.F{Guid.NewGuid():N}"[..16];
-        // arXiv published it three days ago: out of the day's window.
-        var arxiv = Published(Papers.QuantumErrorCorrection(), TimeSpan.FromDays(3), 0, category);
+        // arXiv published it nine days ago, and it was ingested then (as far as rank can tell: more
+        // than a week after its date): out of the day's window.
+        var arxiv = Published(Papers.QuantumErrorCorrection(), TimeSpan.FromDays(9), 0, category);
         var fresh = Published(Papers.SpeechRecognition(), TimeSpan.FromHours(10), 5, category);
         await SubmitAsync(arxiv, fresh);
-        await WaitUntilAsync(async () => (await TrendingAsync(TrendingWindow.Week, category)).Papers.Count == 2, "both are indexed");
+        await WaitUntilAsync(async () => (await TrendingAsync(TrendingWindow.Month, category)).Papers.Count == 2, "both are indexed");
         Assert.Equal([fresh.Id], (await TrendingAsync(TrendingWindow.Day, category)).Papers.Select(p => p.Id));
 
         // Hugging Face features it two hours ago; 40 upvotes since.
@@ -138,6 +142,34 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
 
         Assert.Equal((0, "no net upvotes in 5 hours"), (down.Votes, down.Papers.Single().Reason));
         Assert.Equal("no net upvotes in 5 hours", (await TrendingAsync(TrendingWindow.Day, category)).Papers.Single().Reason);
+    }
+
+    [Fact]
+    public async Task A_paper_announced_days_after_its_submission_time_is_in_the_windows_of_its_arrival_and_an_old_import_is_not()
+    {
+        // arXiv's API dates a paper by its submission; arXiv announces it a day or more later, when
+        // ingest first sees it. A digest asking for what came since its last one must get it. A
+        // paper of last month imported now is old news and keeps its own date.
+        var category = $"test.A{Guid.NewGuid():N}"[..16];
+        var announced = Published(Papers.LunarRegolith(), TimeSpan.FromHours(50), 10, category);
+        var imported = Published(Papers.RoboticGrasping(), TimeSpan.FromDays(20), 10, category);
+        await SubmitAsync(announced, imported);
+        await WaitUntilAsync(async () => (await TrendingAsync(TrendingWindow.Month, category)).Papers.Count == 2, "both are indexed");
+        var hourAgo = DateTimeOffset.UtcNow.AddHours(-1);
+
+        var day = await TrendingAsync(TrendingWindow.Day, category);
+        Assert.Equal(announced.Id, day.Papers.Single().Id);
+        Assert.Equal("10 upvotes in 2 days", day.Papers.Single().Reason);
+        Assert.NotNull(await SearchSinceAsync(announced.Title, category, hourAgo));
+        Assert.Null(await SearchSinceAsync(imported.Title, category, hourAgo));
+        Assert.NotNull(await SearchSinceAsync(imported.Title, category, hourAgo.AddDays(-40)));
+        var digest = await Pipeline.Rank.RecommendAsync(new RecommendRequest
+        {
+            Interests = { announced.Title, imported.Title }, Categories = { category }, Since = Timestamp.FromDateTimeOffset(hourAgo), Limit = 50,
+        });
+        Assert.Contains(announced.Id, digest.Papers.Select(p => p.Id));
+        Assert.DoesNotContain(imported.Id, digest.Papers.Select(p => p.Id));
+        Assert.Equal(announced.PublishedAt, digest.Papers.Single(p => p.Id == announced.Id).PublishedAt);
     }
 
     [Fact]

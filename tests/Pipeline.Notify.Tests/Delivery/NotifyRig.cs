@@ -127,9 +127,13 @@ internal sealed class CannedPapers : IPaperSource
     /// <summary>Runs inside each Recommend call, before it answers (a slow rank, or something happening meanwhile).</summary>
     public Func<Task>? WhileRecommending { get; set; }
 
+    /// <summary>The window each Recommend asked for, in order.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<DateTimeOffset> AskedSince { get; } = new();
+
     public async Task<IReadOnlyList<DigestPaper>> RecommendAsync(Subscriber subscriber, DateTimeOffset since, int limit, IReadOnlyCollection<string> exclude,
         CancellationToken cancellationToken)
     {
+        AskedSince.Enqueue(since);
         if (WhileRecommending is { } hook)
         {
             await hook();

@@ -166,7 +166,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
                     // Same text (a redelivery, a new upvote count): nothing to re-index.
                     _papers[known] = keep;
                     _ordinals[known] = keep.Ordinal;
-                    _seenTicks[known] = paper.SeenAt.UtcTicks;
+                    _seenTicks[known] = paper.WindowAt.UtcTicks;
                     return;
                 }
 
@@ -204,7 +204,7 @@ public sealed class LexicalIndex(RelevanceOptions? options = null)
             _slotsById[paper.Paper.Id] = slot;
             _titleLengths[slot] = titleLength;
             _abstractLengths[slot] = abstractLength;
-            _seenTicks[slot] = paper.SeenAt.UtcTicks;
+            _seenTicks[slot] = paper.WindowAt.UtcTicks;
             _ordinals[slot] = keep.Ordinal;
             _titleLengthSum += titleLength;
             _abstractLengthSum += abstractLength;
