@@ -8,8 +8,10 @@ namespace Pipeline.Ingest.Sources;
 
 /// <summary>
 /// The arXiv query API, newest updates first, page by page. The cursor is the newest
-/// <c>updated</c> time of the last complete poll (the watermark): a poll pages until a page holds
-/// nothing newer, so the next poll after a restart fetches one page, not everything. While a poll
+/// <c>updated</c> time of the last complete poll (the watermark): a poll pages until a page reaches
+/// further back than the watermark less <see cref="ArxivApiOptions.Lookback"/> (arXiv announces
+/// papers days after the time it gives them), so the next poll after a restart fetches the
+/// lookback's pages, not everything. While a poll
 /// pages, the cursor also holds where it is, so a restart mid-poll resumes at that page, and so
 /// does the next poll after one that stopped at <see cref="ArxivApiOptions.MaxResultsPerPoll"/>
 /// before reaching the watermark: the watermark moves only once every update after it was taken.
@@ -82,7 +84,9 @@ public sealed class ArxivApiSource(ArxivApiOptions options, SourceHttp http) : H
 
             start += entries;
             taken += entries;
-            var reachedWatermark = newest is { } n && cursor.Watermark is { } mark && n <= mark;
+            // Papers arXiv announces late sit below the watermark: the poll reads on past it by the lookback.
+            var oldest = feed.Papers.Select(p => p.Metadata?.UpdatedAt ?? p.PublishedAt).Min();
+            var reachedWatermark = oldest is { } o && cursor.Watermark is { } mark && o < mark - _options.Lookback;
             var done = entries == 0
                 || reachedWatermark
                 || (feed.TotalResults is { } total && start >= total);

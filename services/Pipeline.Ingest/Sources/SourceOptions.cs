@@ -89,6 +89,16 @@ public sealed class ArxivApiOptions : HttpSourceOptions
     /// </summary>
     public int MaxResultsPerPoll { get; set; } = 2_000;
 
+    /// <summary>
+    /// How far below the watermark a poll still pages. arXiv dates an entry by its submission
+    /// (<c>updated</c> for a new version), and announces it a day to four days later, later still
+    /// when it was held for moderation: such a paper enters the listing below entries taken by
+    /// earlier polls. A poll pages on until a page reaches further back than the watermark less
+    /// this, so those papers are taken when they appear; the papers read again are duplicates,
+    /// counted as such. Zero: stop at the first page that reaches the watermark.
+    /// </summary>
+    public TimeSpan Lookback { get; set; } = TimeSpan.FromDays(5);
+
     /// <summary>lastUpdatedDate (the default: the cursor relies on newest-first order), submittedDate or relevance.</summary>
     public string SortBy { get; set; } = "lastUpdatedDate";
 }

@@ -151,6 +151,30 @@ public class ArxivApiSourceSpecs
     }
 
     [Fact]
+    public async Task A_paper_arxiv_announces_days_after_its_submission_is_taken_from_below_the_watermark()
+    {
+        // The first poll takes 30 updates, the newest Monday noon: the watermark.
+        var papers = Updates(1, 30, Monday);
+        await using var server = await ServeUpdates(() => papers);
+        var source = UpdatesSource(server.BaseUrl);
+        var first = new RecordingPoll();
+        await source.PollAsync(first, CancellationToken.None);
+        Assert.Equal(Monday, ArxivApiCursor.Read(first.SavedCursor).Watermark);
+
+        // By the next poll, 20 new updates, and a paper submitted on Saturday that arXiv held and
+        // announces only now: dated Saturday, it is listed below everything taken before, four
+        // pages under the newest.
+        var late = ("2410.09999", Monday.AddDays(-2));
+        papers = [.. Updates(1_001, 20, Monday.AddHours(3)), .. papers, late];
+        var second = new RecordingPoll(first.SavedCursor);
+        await source.PollAsync(second, CancellationToken.None);
+
+        Assert.Contains("2410.09999", second.Papers.Keys);
+        Assert.Equal(Enumerable.Range(1_001, 20).Select(n => $"2410.{n:D5}"), second.Papers.Keys.Where(id => id.CompareTo("2410.01000") > 0 && id != "2410.09999").Order());
+        Assert.Equal(new ArxivApiCursor(Monday.AddHours(3), null, null), ArxivApiCursor.Read(second.SavedCursor));
+    }
+
+    [Fact]
     public async Task An_empty_page_arxiv_answers_by_mistake_is_asked_again_and_the_poll_goes_on()
     {
         var papers = Updates(1, 50, Monday);
