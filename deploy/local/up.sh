@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole pipeline on this machine without Docker, everything on 127.0.0.1: a private
 # RabbitMQ node, four Redis (AOF, fsync every second), maildev as the mail inbox, then the four
-# services in consumer order (notify, rank, embed, ingest), each started once the one before it
+# services downstream first (notify, embed, rank, ingest), each started once the one before it
 # is ready. The same topology as docker-compose.yml; docs/deploy.md describes it.
 #
 #   deploy/local/up.sh                    install what is missing, build, start, wait until healthy
@@ -26,7 +26,7 @@ declare -A http_port=([ingest]=5201 [embed]=5202 [rank]=5203 [notify]=5204)
 declare -A redis_port=([ingest]=6381 [embed]=6382 [rank]=6383 [notify]=6384)
 declare -A assembly=([ingest]=Pipeline.Ingest [embed]=Pipeline.Embed [rank]=Pipeline.Rank [notify]=Pipeline.Notify)
 # Consumers first: a service's queues exist once it is ready, so nothing publishes into the void.
-start_order=(notify rank embed ingest)
+start_order=(notify embed rank ingest)
 rabbitmq_port=5672
 rabbitmq_node=pipeline@localhost
 rabbitmq_management_port=15672

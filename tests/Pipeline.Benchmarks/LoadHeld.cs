@@ -415,7 +415,7 @@ public static partial class LoadHeld
                 ["Sources__SchedulerEnabled"] = "false",
             }, TimeSpan.FromSeconds(180));
 
-            say($"started RabbitMQ, 4 Redis servers, the SMTP server and notify, rank, embed, ingest (Release) in {clock.Elapsed.TotalSeconds:F1} s");
+            say($"started RabbitMQ, 4 Redis servers, the SMTP server and notify, embed, rank, ingest (Release) in {clock.Elapsed.TotalSeconds:F1} s");
         }
 
         public IReadOnlyList<(string Name, int Pid)> Processes()

@@ -12,7 +12,7 @@ internal sealed class ComposeFile
     public const string FileName = "docker-compose.yml";
 
     /// <summary>The four services of the pipeline, in start order: consumers before publishers.</summary>
-    public static readonly string[] PipelineServices = ["notify", "rank", "embed", "ingest"];
+    public static readonly string[] PipelineServices = ["notify", "embed", "rank", "ingest"];
 
     private ComposeFile(YamlMappingNode root) => Root = root;
 

@@ -149,7 +149,7 @@ public sealed partial class The_compose_file
     }
 
     [Fact]
-    public void Services_start_in_consumer_order_notify_then_rank_then_embed_then_ingest()
+    public void Services_start_downstream_first_notify_then_embed_then_rank_then_ingest()
     {
         var order = ComposeFile.PipelineServices;
         for (var i = 1; i < order.Length; i++)

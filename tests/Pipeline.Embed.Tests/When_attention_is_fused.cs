@@ -46,7 +46,7 @@ public sealed class When_attention_is_fused(EmbedderFixture fixture)
         Assert.Empty(result.DroppedInputs);
     }
 
-    [Fact]
+    [SeedPapersFact]
     public void The_seed_papers_get_the_same_vectors_as_from_the_model_as_exported()
     {
         var texts = SeedPapers.Texts;

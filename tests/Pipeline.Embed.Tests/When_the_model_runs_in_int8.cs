@@ -7,7 +7,7 @@ namespace Pipeline.Embed.Tests;
 [Collection(EmbedderCollection.Name)]
 public sealed class When_the_model_runs_in_int8(EmbedderFixture fixture)
 {
-    [Fact]
+    [SeedPapersFact]
     public void Its_vectors_of_the_seed_papers_keep_a_mean_cosine_of_at_least_0_98_to_fp32()
     {
         var texts = SeedPapers.Texts;
@@ -21,7 +21,7 @@ public sealed class When_the_model_runs_in_int8(EmbedderFixture fixture)
         Assert.True(cosines.Min() >= 0.95, $"min cosine {cosines.Min():F4}");
     }
 
-    [Fact]
+    [SeedPapersFact]
     public void Each_seed_papers_nearest_neighbour_is_mostly_the_same_as_in_fp32()
     {
         // What rank would show: the most similar other paper. Quantisation may swap close calls only.

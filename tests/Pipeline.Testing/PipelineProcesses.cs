@@ -8,14 +8,14 @@ namespace Pipeline.Testing;
 /// <summary>
 /// The four services as processes from their build output, each with its own Redis, on a broker
 /// virtual host the caller owns, mailing an SMTP server the caller owns: started consumers first
-/// (notify, rank, embed, ingest, so every queue exists before anyone publishes) and stopped in the
+/// (notify, embed, rank, ingest: every queue exists before anyone publishes, and rank finds embed up) and stopped in the
 /// reverse order. Used by the integration tests' pipeline, the rank rebuild tests and the
 /// load-held benchmark, so the three start the services the same way.
 /// </summary>
 public sealed class PipelineProcesses(string rabbitMqConnectionString, SmtpSink smtp, string apiKey) : IAsyncDisposable
 {
     /// <summary>In the order they start.</summary>
-    public static readonly IReadOnlyList<string> ServiceNames = ["notify", "rank", "embed", "ingest"];
+    public static readonly IReadOnlyList<string> ServiceNames = ["notify", "embed", "rank", "ingest"];
 
     /// <summary>The exit code with which a service asks to be started again (ConsumerWatchdog.ExitCode).</summary>
     public const int WatchdogExitCode = 75;

@@ -1,3 +1,4 @@
+using Grpc.Core;
 using MassTransit;
 using Pipeline.Contracts.Messages;
 using Pipeline.Rank.Ranking;
@@ -57,7 +58,7 @@ public sealed class SubscriberChangedConsumer(
         }
 
         var interests = (message.Interests ?? []).Where(i => !string.IsNullOrWhiteSpace(i)).Select(i => i.Trim()).ToArray();
-        var vectors = await embedder.EmbedAsync(interests, cancellationToken);
+        var vectors = await EmbedWaitingForEmbedAsync(interests, cancellationToken);
         var threshold = message.InstantThreshold > 0 ? message.InstantThreshold : configuration.GetValue("Ranking:DefaultInstantThreshold", 0.5);
         var profile = new SubscriberProfile(message.SubscriberId, interests, vectors, message.Cadence, threshold, message.ChangedAt);
         var preferences = new ProfilePreferences(
@@ -72,6 +73,31 @@ public sealed class SubscriberChangedConsumer(
             if (profiles.Upsert(profile))
             {
                 feedback.SetPreferences(message.SubscriberId, preferences);
+            }
+        }
+    }
+
+    /// <summary>
+    /// How long a change waits for an embed service that does not answer (restarting, or not up
+    /// yet), on top of the bus's own retries, before it fails to the error queue: longer than embed
+    /// takes to start, well inside the consumer watchdog's 5 minutes for a message in its handler.
+    /// </summary>
+    internal TimeSpan EmbedPatience { get; set; } = TimeSpan.FromSeconds(30);
+
+    private async Task<IReadOnlyList<float[]>> EmbedWaitingForEmbedAsync(string[] interests, CancellationToken cancellationToken)
+    {
+        var until = DateTime.UtcNow + EmbedPatience;
+        var wait = TimeSpan.FromMilliseconds(500);
+        while (true)
+        {
+            try
+            {
+                return await embedder.EmbedAsync(interests, cancellationToken);
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable && DateTime.UtcNow + wait < until)
+            {
+                await Task.Delay(wait, cancellationToken);
+                wait = TimeSpan.FromTicks(Math.Min(wait.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
             }
         }
     }

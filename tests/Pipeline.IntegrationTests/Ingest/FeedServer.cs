@@ -147,3 +147,15 @@ public static class FeedFixtures
         </rss>
         """;
 }
+
+/// <summary>A fact that serves the recorded arXiv pages of ../shared/data: skipped, and says so, where that folder is absent.</summary>
+public sealed class RecordedPagesFactAttribute : FactAttribute
+{
+    public RecordedPagesFactAttribute()
+    {
+        if (!FeedServer.SharedDataPresent)
+        {
+            Skip = "Skipped: ../shared/data/arxiv-api (recorded arXiv pages) is absent beside the repository.";
+        }
+    }
+}

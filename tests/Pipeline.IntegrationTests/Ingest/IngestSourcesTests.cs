@@ -104,10 +104,9 @@ public sealed class IngestSourcesTests(RabbitMqFixture broker, IngestSourcesFixt
     private async Task<SourceStatus> Listed(string source, bool bodies = false) =>
         (await ingest.Client.ListSourcesAsync(new ListSourcesRequest { IncludeBodies = bodies })).Sources.Single(s => s.Name == source);
 
-    [Fact]
+    [RecordedPagesFact]
     public async Task Six_recorded_arxiv_pages_become_sixty_distinct_papers_and_a_second_poll_brings_none_new()
     {
-        Assert.True(FeedServer.SharedDataPresent, "../shared/data/arxiv-api holds the recorded pages this test serves.");
 
         var first = (await Poll("arxiv-api")).Status;
         Assert.True(first.LastRunOk, first.LastError);

@@ -111,6 +111,31 @@ public class When_a_subscriber_changes_twice_at_once(RedisFixture redis) : IClas
     }
 
     [Fact]
+    public async Task A_change_waits_for_an_embed_service_that_is_restarting()
+    {
+        var rank = new RankState(redis);
+        rank.Embed.Unavailable = 3;
+
+        await rank.Consumer.ApplyAsync(Change(true, "quantum error correction", "Grace Hopper", T1), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(20));
+
+        Assert.Equal(["quantum error correction"], rank.Profiles.Get("ada")!.Interests);
+        Assert.Single(Alerts(rank.Profiles, rank.Feedback));
+    }
+
+    [Fact]
+    public async Task A_change_fails_to_the_bus_when_embed_stays_down_past_the_patience()
+    {
+        var rank = new RankState(redis);
+        rank.Consumer.EmbedPatience = TimeSpan.FromSeconds(1);
+        rank.Embed.Unavailable = 1_000;
+
+        var error = await Assert.ThrowsAsync<RpcException>(() => rank.Consumer.ApplyAsync(Change(true, "quantum error correction", "Grace Hopper", T1), CancellationToken.None));
+
+        Assert.Equal(StatusCode.Unavailable, error.StatusCode);
+        Assert.Null(rank.Profiles.Get("ada"));
+    }
+
+    [Fact]
     public async Task A_subscriber_who_comes_back_later_is_active_again()
     {
         var rank = new RankState(redis);
@@ -141,8 +166,16 @@ public class When_a_subscriber_changes_twice_at_once(RedisFixture redis) : IClas
         public (TaskCompletionSource Asked, TaskCompletionSource Answer) Hold(string text) =>
             _held[text] = (new(TaskCreationOptions.RunContinuationsAsynchronously), new(TaskCreationOptions.RunContinuationsAsynchronously));
 
+        /// <summary>Calls still to be refused as UNAVAILABLE, as by an embed service that is restarting.</summary>
+        public int Unavailable;
+
         public override AsyncUnaryCall<EmbedResponse> EmbedAsync(EmbedRequest request, Metadata? headers = null, DateTime? deadline = null, CancellationToken cancellationToken = default)
         {
+            if (Interlocked.Decrement(ref Unavailable) >= 0)
+            {
+                throw new RpcException(new Status(StatusCode.Unavailable, "connection refused"));
+            }
+
             var response = new EmbedResponse();
             var waits = new List<Task>();
             foreach (var text in request.Texts)
