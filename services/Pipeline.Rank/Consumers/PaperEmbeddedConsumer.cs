@@ -69,7 +69,7 @@ public sealed class PaperEmbeddedConsumer(
                 continue;
             }
 
-            // At most K alerts per subscriber per day: past that, the paper waits for their digest.
+            // At most K alerts per subscriber per day: past that, no alert (the paper stays in their Recommend).
             if (!await feedback.TryTakeAlertAsync(subscriberId, message.Paper.Id, configuration.GetValue("Ranking:MaxInstantAlertsPerDay", 10), DateTimeOffset.UtcNow))
             {
                 continue;
