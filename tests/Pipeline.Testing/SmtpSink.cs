@@ -42,6 +42,7 @@ public sealed class SmtpSink : IAsyncDisposable
     private Func<MimeMessage, bool>? _messageRuleMatch;
     private SmtpResponse? _messageRuleResponse;
     private TaskCompletionSource? _paused;
+    private TimeSpan _acceptanceDelay;
     private CancellationTokenSource? _stop;
     private Task? _running;
 
@@ -207,6 +208,19 @@ public sealed class SmtpSink : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// A slow server (a content filter): each message is kept (it is in <see cref="Messages"/>) and
+    /// its 250 comes only <paramref name="delay"/> after the end of its DATA, so a client with a
+    /// shorter timeout gives up on a message the server has. <see cref="TimeSpan.Zero"/> ends it.
+    /// </summary>
+    public void DelayAcceptance(TimeSpan delay)
+    {
+        lock (_gate)
+        {
+            _acceptanceDelay = delay;
+        }
+    }
+
     /// <summary>Answers again after <see cref="Pause"/>; held commands go on.</summary>
     public void Resume()
     {
@@ -317,6 +331,24 @@ public sealed class SmtpSink : IAsyncDisposable
             }
 
             sink.Received.Add(new ReceivedEmail(message, from, to, DateTimeOffset.UtcNow, raw));
+            TimeSpan delay;
+            lock (sink._gate)
+            {
+                delay = sink._acceptanceDelay;
+            }
+
+            if (delay > TimeSpan.Zero)
+            {
+                try
+                {
+                    await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    // The session ended (the client gave up): the message is kept all the same.
+                }
+            }
+
             return SmtpResponse.Ok;
         }
     }

@@ -107,6 +107,13 @@ public sealed class AlertSender(
             await subscriptions.MarkBouncingAsync(subscriber.Id, e.Message);
             return AlertOutcome.Bounced;
         }
+        catch (SmtpOutcomeUnknownException e)
+        {
+            // The server has the whole alert and never answered: it may deliver it, so it is
+            // recorded as sent below rather than sent again (at worst lost, never twice).
+            logger.LogError("The alert {Delivery} was handed to the SMTP server, which did not answer ({Error}); it is recorded as sent and not sent again",
+                deliveryKey, e.Message);
+        }
         catch
         {
             // SMTP down or 4xx, nothing went out: released (if still this claim), so the next try sends it.

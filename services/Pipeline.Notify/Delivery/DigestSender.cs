@@ -92,7 +92,7 @@ public sealed class DigestSender(
         }
 
         var messageId = EmailTemplates.DigestMessageId(subscriber.Id, period.Id, subscriptions.SenderDomain());
-        Digest digest;
+        Digest? digest = null;
         try
         {
             (digest, var links) = await ComposeAsync(subscriber, period, cancellationToken);
@@ -128,6 +128,13 @@ public sealed class DigestSender(
             await ledger.RecordBounceAsync(attempt, bounce);
             await subscriptions.MarkBouncingAsync(subscriber.Id, e.Message);
             return new DigestOutcome(DigestOutcomeKind.Bounced, period, bounce);
+        }
+        catch (SmtpOutcomeUnknownException e) when (digest is not null)
+        {
+            // The server has the whole digest and never answered: it may deliver it, so it is
+            // recorded as sent below rather than sent again (at worst lost, never twice).
+            logger.LogError("The {Period} digest of {Subscriber} was handed to the SMTP server, which did not answer ({Error}); it is recorded as sent and not sent again",
+                period.Id, subscriber.Id, e.Message);
         }
         catch
         {

@@ -38,7 +38,7 @@ public sealed class MailSender(IOptions<SmtpOptions> options, SmtpConnectionPool
             activity?.SetStatus(ActivityStatusCode.Error, e.Message);
             activity?.AddException(e);
             var sorted = SmtpFailures.Classify(e, cancellationToken);
-            if (sorted is SmtpUnavailableException)
+            if (sorted is SmtpUnavailableException or SmtpOutcomeUnknownException)
             {
                 outage?.Failed(sorted.Message);
             }
@@ -51,6 +51,7 @@ public sealed class MailSender(IOptions<SmtpOptions> options, SmtpConnectionPool
             {
                 SmtpRecipientRejectedException => "rejected",
                 SmtpUnavailableException => "unavailable",
+                SmtpOutcomeUnknownException => "unanswered",
                 _ => "failed",
             });
             if (sorted is not null)

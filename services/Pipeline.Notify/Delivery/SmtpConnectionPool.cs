@@ -41,7 +41,19 @@ public sealed class SmtpConnectionPool : IAsyncDisposable
         try
         {
             client = await RentAsync(cancellationToken);
-            var reply = await client.SendAsync(message, CancellationToken.None);
+            var handedOver = new HandedOver();
+            string reply;
+            try
+            {
+                reply = await client.SendAsync(message, CancellationToken.None, handedOver);
+            }
+            catch (Exception e) when (handedOver.Whole && e is not SmtpCommandException)
+            {
+                // Every byte of the message went out and no reply came: the server may have it.
+                throw new SmtpOutcomeUnknownException(
+                    $"The SMTP server took the whole message and did not answer it ({e.Message}); it may deliver it", e);
+            }
+
             if (_options.MaxConnections > 0)
             {
                 _idle.Add((client, _clock.GetUtcNow()));
@@ -60,6 +72,23 @@ public sealed class SmtpConnectionPool : IAsyncDisposable
             client?.Dispose();
             _slots.Release();
         }
+    }
+
+    /// <summary>Whether MailKit wrote every byte of the message (its size is measured when progress is asked for).</summary>
+    private sealed class HandedOver : MailKit.ITransferProgress
+    {
+        private long _written;
+        private long _size = -1;
+
+        public bool Whole => Interlocked.Read(ref _size) >= 0 && Interlocked.Read(ref _written) >= Interlocked.Read(ref _size);
+
+        public void Report(long bytesTransferred, long totalSize)
+        {
+            Interlocked.Exchange(ref _size, totalSize);
+            Interlocked.Exchange(ref _written, bytesTransferred);
+        }
+
+        public void Report(long bytesTransferred) => Interlocked.Exchange(ref _written, bytesTransferred);
     }
 
     private async Task<SmtpClient> RentAsync(CancellationToken cancellationToken)

@@ -8,6 +8,13 @@ namespace Pipeline.Notify.Delivery;
 /// </summary>
 public sealed class SmtpUnavailableException(string message, Exception inner) : Exception(message, inner);
 
+/// <summary>
+/// The whole message was handed to the server, whose reply to it never came (a timeout, a cut
+/// connection): the server may have it, and may deliver it. Sending it again could deliver it
+/// twice (RFC 5321, 4.5.3.2.6), so the sender records it as sent.
+/// </summary>
+public sealed class SmtpOutcomeUnknownException(string message, Exception inner) : Exception(message, inner);
+
 /// <summary>The server refused the recipient for good (a 5xx reply to RCPT TO): the address bounces.</summary>
 public sealed class SmtpRecipientRejectedException(string recipient, int replyCode, string reply, Exception inner)
     : Exception($"{replyCode} {reply}", inner)
@@ -21,6 +28,7 @@ public static class SmtpFailures
     /// <summary>Sorts a MailKit failure into permanent-for-this-address, transient, or (null) neither.</summary>
     public static Exception? Classify(Exception e, CancellationToken cancellationToken) => e switch
     {
+        SmtpOutcomeUnknownException => e,
         SmtpCommandException { ErrorCode: SmtpErrorCode.RecipientNotAccepted } c when (int)c.StatusCode >= 500 =>
             new SmtpRecipientRejectedException(c.Mailbox?.Address ?? "", (int)c.StatusCode, c.Message, c),
         SmtpCommandException c when (int)c.StatusCode is >= 400 and < 500 =>

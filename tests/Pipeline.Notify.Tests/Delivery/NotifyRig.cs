@@ -17,7 +17,7 @@ namespace Pipeline.Notify.Tests.Delivery;
 /// </summary>
 internal sealed class NotifyRig : IAsyncDisposable
 {
-    private NotifyRig(RedisServer server, ConnectionMultiplexer connection, SmtpSink smtp, IBusControl bus, NotifyOptions options)
+    private NotifyRig(RedisServer server, ConnectionMultiplexer connection, SmtpSink smtp, IBusControl bus, NotifyOptions options, int smtpTimeoutSeconds)
     {
         (Server, Connection, Smtp, Bus) = (server, connection, smtp, bus);
         Redis = new FlakyRedis(connection.GetDatabase());
@@ -25,7 +25,7 @@ internal sealed class NotifyRig : IAsyncDisposable
         var clock = TimeProvider.System;
         Options = options;
         var notifyOptions = Microsoft.Extensions.Options.Options.Create(options);
-        var smtpOptions = Microsoft.Extensions.Options.Options.Create(new SmtpOptions { Host = smtp.Host, Port = smtp.Port, TimeoutSeconds = 10 });
+        var smtpOptions = Microsoft.Extensions.Options.Options.Create(new SmtpOptions { Host = smtp.Host, Port = smtp.Port, TimeoutSeconds = smtpTimeoutSeconds });
         Identity = new ServiceIdentity("notify-test");
         Mail = new MailSender(smtpOptions, new SmtpConnectionPool(smtpOptions, clock), Identity);
         Store = new SubscriberStore(db);
@@ -73,7 +73,7 @@ internal sealed class NotifyRig : IAsyncDisposable
         }
     }
 
-    public static async Task<NotifyRig> StartAsync(NotifyOptions? options = null)
+    public static async Task<NotifyRig> StartAsync(NotifyOptions? options = null, int smtpTimeoutSeconds = 10)
     {
         var server = await RedisServer.StartNewAsync();
         var connection = await ConnectionMultiplexer.ConnectAsync(server.ConnectionString);
@@ -91,7 +91,7 @@ internal sealed class NotifyRig : IAsyncDisposable
             }
         })));
         await bus.StartAsync();
-        return new NotifyRig(server, connection, smtp, bus, options ?? new NotifyOptions()) { AnnouncedList = announced };
+        return new NotifyRig(server, connection, smtp, bus, options ?? new NotifyOptions(), smtpTimeoutSeconds) { AnnouncedList = announced };
     }
 
     /// <summary>An active daily subscriber, saved.</summary>
