@@ -8,9 +8,11 @@ using Pipeline.Notify.Storage;
 namespace Pipeline.Notify.Pages;
 
 /// <summary>
-/// The pages the links in emails open, on notify's HTTP port. Confirming is a GET (the link is the
-/// confirmation); unsubscribing shows a button on GET, so a mail scanner that follows links
-/// unsubscribes nobody, and acts on POST, which is also RFC 8058's one-click unsubscribe. The
+/// The pages the links in emails open, on notify's HTTP port. Confirming and unsubscribing show a
+/// button on GET and act on POST, so a mail scanner that follows every link (as corporate gateways
+/// do) confirms and unsubscribes nobody; the unsubscribe POST is also RFC 8058's one-click
+/// unsubscribe. Forms post to a path relative to the page, so they work behind a proxy that
+/// serves notify under a prefix (<c>Notify__PublicBaseUrl</c>). The
 /// preferences page is a form (GET) that posts back with the same signed token; no cookies, so a
 /// forged cross-site POST has nothing to ride on without the token itself.
 /// </summary>
@@ -21,7 +23,14 @@ public static class SubscriptionPages
 
     public static WebApplication MapSubscriptionPages(this WebApplication app)
     {
-        app.MapGet("/confirm", async (string? token, Subscriptions subscriptions) =>
+        // The token is checked before the button is shown, so a broken link says so at once.
+        app.MapGet("/confirm", (string? token, SubscriptionTokens tokens) => tokens.Verify(token, TokenPurpose.Confirm) is { Valid: false } check
+            ? Page(400, "This link does not work", $"<p>{WebUtility.HtmlEncode(check.Error)}</p>")
+            : Page(200, "Confirm your subscription",
+                $"<form method=\"post\" action=\"confirm?token={WebUtility.HtmlEncode(Uri.EscapeDataString(token ?? ""))}\">" +
+                "<p>Start receiving the papers you asked for?</p><button type=\"submit\">Confirm</button></form>"));
+
+        app.MapPost("/confirm", async (string? token, Subscriptions subscriptions) =>
         {
             try
             {
@@ -38,7 +47,7 @@ public static class SubscriptionPages
         app.MapGet("/unsubscribe", (string? token, SubscriptionTokens tokens) => tokens.Verify(token, TokenPurpose.Unsubscribe) is { Valid: false } check
             ? Page(400, "This link does not work", $"<p>{WebUtility.HtmlEncode(check.Error)}</p>")
             : Page(200, "Unsubscribe",
-                $"<form method=\"post\" action=\"/unsubscribe?token={WebUtility.HtmlEncode(Uri.EscapeDataString(token ?? ""))}\">" +
+                $"<form method=\"post\" action=\"unsubscribe?token={WebUtility.HtmlEncode(Uri.EscapeDataString(token ?? ""))}\">" +
                 "<p>Stop all emails from this subscription?</p><button type=\"submit\">Unsubscribe</button></form>"));
 
         app.MapPost("/unsubscribe", async (string? token, Subscriptions subscriptions) =>
@@ -136,7 +145,7 @@ public static class SubscriptionPages
             html.Append("<p style=\"color:#047857\"><strong>Saved.</strong> Your next digest follows these preferences.</p>");
         }
 
-        html.Append($"<p>For {E(s.Email)}.</p><form method=\"post\" action=\"/preferences\">");
+        html.Append($"<p>For {E(s.Email)}.</p><form method=\"post\" action=\"preferences\">");
         html.Append($"<input type=\"hidden\" name=\"token\" value=\"{E(token)}\">");
         html.Append($"<p><label>Interests, one per line<br><textarea name=\"interests\" rows=\"5\" cols=\"50\">{E(string.Join("\n", s.Interests))}</textarea></label></p>");
         html.Append("<p><label>How often <select name=\"cadence\">");

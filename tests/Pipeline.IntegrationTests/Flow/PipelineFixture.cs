@@ -122,6 +122,20 @@ public sealed partial class PipelineFixture : IAsyncLifetime
         return new Uri(match.Value);
     }
 
+    /// <summary>
+    /// What a person does with the confirmation link: opens it (a page with a button, which confirms
+    /// nothing by itself), then presses the button (a POST to the form's action). The answer to the POST.
+    /// </summary>
+    public static async Task<HttpResponseMessage> ConfirmThroughPageAsync(HttpClient http, Uri link, CancellationToken cancellationToken = default)
+    {
+        using var opened = await http.GetAsync(link, cancellationToken);
+        var page = await opened.Content.ReadAsStringAsync(cancellationToken);
+        Assert.True(opened.StatusCode == System.Net.HttpStatusCode.OK, $"the confirmation link answered {(int)opened.StatusCode}:\n{page}");
+        var action = Regex.Match(page, "<form method=\"post\" action=\"([^\"]+)\"");
+        Assert.True(action.Success, $"no confirmation form in:\n{page}");
+        return await http.PostAsync(new Uri(link, System.Net.WebUtility.HtmlDecode(action.Groups[1].Value)), content: null, cancellationToken);
+    }
+
     public static string TokenOf(Uri link) =>
         Uri.UnescapeDataString(Regex.Match(link.Query, "token=([^&]+)").Groups[1].Value);
 

@@ -49,7 +49,7 @@ public abstract class PipelineTestBase(RabbitMqFixture rabbit, PipelineFixture p
         // The subscriber clicks the link in the confirmation email.
         var confirmation = await pipeline.Smtp.WaitForMessageAsync(m => IsTo(m, email) && (m.Subject ?? "").Contains("Confirm"), Arrival);
         using var http = new HttpClient();
-        var page = await http.GetAsync(PipelineFixture.LinkIn(confirmation.Message, "confirm"));
+        var page = await PipelineFixture.ConfirmThroughPageAsync(http, PipelineFixture.LinkIn(confirmation.Message, "confirm"));
         Assert.Equal(HttpStatusCode.OK, page.StatusCode);
 
         var subscriber = await pipeline.Notify.GetSubscriberAsync(new GetSubscriberRequest { SubscriberId = subscribed.SubscriberId }, PipelineFixture.WithApiKey);

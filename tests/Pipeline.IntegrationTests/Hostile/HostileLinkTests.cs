@@ -62,7 +62,7 @@ public sealed class HostileLinkTests(RabbitMqFixture rabbit, PipelineFixture pip
         Assert.DoesNotContain("<script", confirmation.Message.HtmlBody!, StringComparison.OrdinalIgnoreCase);
         var confirmLink = PipelineFixture.LinkIn(confirmation.Message, "confirm");
 
-        var confirmed = await Http.GetAsync(confirmLink);
+        var confirmed = await PipelineFixture.ConfirmThroughPageAsync(Http, confirmLink);
         var confirmedPage = await confirmed.Content.ReadAsStringAsync();
         Assert.Equal(HttpStatusCode.OK, confirmed.StatusCode);
         Assert.DoesNotContain("<script", confirmedPage, StringComparison.OrdinalIgnoreCase);
@@ -84,6 +84,7 @@ public sealed class HostileLinkTests(RabbitMqFixture rabbit, PipelineFixture pip
         var pages = new (string Method, string Path, string Purpose, string Valid)[]
         {
             ("GET", "/confirm", "Confirm", confirmToken),
+            ("POST", "/confirm", "Confirm", confirmToken),
             ("GET", "/unsubscribe", "Unsubscribe", unsubscribeToken),
             ("POST", "/unsubscribe", "Unsubscribe", unsubscribeToken),
             ("GET", "/preferences", "Preferences", preferencesToken),
@@ -115,7 +116,7 @@ public sealed class HostileLinkTests(RabbitMqFixture rabbit, PipelineFixture pip
         }
 
         // A replayed confirmation is harmless: the same page, the same subscriber.
-        var again = await Http.GetAsync(confirmLink);
+        var again = await Open("POST", "/confirm", confirmToken);
         Assert.Equal(HttpStatusCode.OK, again.StatusCode);
         Assert.Equal(before, await StateAsync(id));
 
@@ -124,7 +125,7 @@ public sealed class HostileLinkTests(RabbitMqFixture rabbit, PipelineFixture pip
         var unsubscribed = await StateAsync(id);
         Assert.Equal(SubscriberStatus.Unsubscribed, unsubscribed.Status);
         Assert.Equal(HttpStatusCode.OK, (await Open("POST", "/unsubscribe", unsubscribeToken)).StatusCode);
-        var replayedConfirm = await Http.GetAsync(confirmLink);
+        var replayedConfirm = await Open("POST", "/confirm", confirmToken);
         Assert.Equal(HttpStatusCode.BadRequest, replayedConfirm.StatusCode);
         Assert.Contains("cancelled", await replayedConfirm.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         var lateSave = await Open("POST", "/preferences", preferencesToken);

@@ -115,6 +115,29 @@ public sealed class DigestDeliveryTests(RabbitMqFixture rabbit, PipelineFixture 
     }
 
     [Fact]
+    public async Task Opening_the_confirmation_link_confirms_nothing_until_its_button_is_pressed()
+    {
+        // Mail gateways open every link in an email to scan it: that alone must not subscribe anyone.
+        var email = $"scanned-{Guid.NewGuid():N}@example.org";
+        var subscribed = await Pipeline.Notify.SubscribeAsync(new SubscribeRequest { Email = email, Cadence = Cadence.Daily, Interests = { "coastal erosion" } });
+        var confirmation = await Pipeline.Smtp.WaitForMessageAsync(m => IsTo(m, email) && (m.Subject ?? "").Contains("Confirm"), Arrival);
+        var link = PipelineFixture.LinkIn(confirmation.Message, "confirm");
+        using var http = new HttpClient();
+
+        using var scanned = await http.GetAsync(link);
+        Assert.Equal(HttpStatusCode.OK, scanned.StatusCode);
+        Assert.Contains("<button", await scanned.Content.ReadAsStringAsync());
+        var afterScan = await Pipeline.Notify.GetSubscriberAsync(new GetSubscriberRequest { SubscriberId = subscribed.SubscriberId }, PipelineFixture.WithApiKey);
+        Assert.Equal(SubscriberStatus.Pending, afterScan.Status);
+
+        using var pressed = await PipelineFixture.ConfirmThroughPageAsync(http, link);
+        Assert.Equal(HttpStatusCode.OK, pressed.StatusCode);
+        Assert.Contains("Subscription confirmed", await pressed.Content.ReadAsStringAsync());
+        var afterPress = await Pipeline.Notify.GetSubscriberAsync(new GetSubscriberRequest { SubscriberId = subscribed.SubscriberId }, PipelineFixture.WithApiKey);
+        Assert.Equal(SubscriberStatus.Active, afterPress.Status);
+    }
+
+    [Fact]
     public async Task Asking_twice_for_the_same_period_sends_one_digest_and_answers_with_it_again()
     {
         var (email, id, _) = await DigestSubscriberWithAPaperAsync(DigestPapers.Sourdough());
@@ -496,7 +519,7 @@ public sealed class DigestDeliveryTests(RabbitMqFixture rabbit, PipelineFixture 
         var confirmation = await Pipeline.Smtp.WaitForMessageAsync(m => IsTo(m, email) && (m.Subject ?? "").Contains("Confirm"), Arrival);
         using (var http = new HttpClient())
         {
-            Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(PipelineFixture.LinkIn(confirmation.Message, "confirm"))).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await PipelineFixture.ConfirmThroughPageAsync(http, PipelineFixture.LinkIn(confirmation.Message, "confirm"))).StatusCode);
         }
 
         await WaitUntilAsync(async () => await RankStatusAsync(subscribed.SubscriberId) == StatusCode.OK, "rank knows the new subscriber");

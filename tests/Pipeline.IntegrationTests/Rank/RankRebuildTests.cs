@@ -156,7 +156,7 @@ public sealed class RankRebuildTests(RabbitMqFixture rabbit) : RabbitMqTestBase(
         });
         var confirmation = await _smtp.WaitForMessageAsync(m => IsTo(m, email) && (m.Subject ?? "").Contains("Confirm"), Arrival);
         using var http = new HttpClient();
-        var page = await http.GetAsync(PipelineFixture.LinkIn(confirmation.Message, "confirm"));
+        var page = await PipelineFixture.ConfirmThroughPageAsync(http, PipelineFixture.LinkIn(confirmation.Message, "confirm"));
         Assert.Equal(HttpStatusCode.OK, page.StatusCode);
         await WaitUntilAsync(async () => await RecommendStatusAsync(subscribed.SubscriberId) == StatusCode.OK, "rank knows the new subscriber");
         return subscribed.SubscriberId;

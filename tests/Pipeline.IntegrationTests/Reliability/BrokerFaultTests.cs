@@ -109,7 +109,7 @@ public sealed class BrokerFaultTests(ReliabilityFixture fixture, ITestOutputHelp
         var waited = System.Diagnostics.Stopwatch.StartNew();
         try
         {
-            page = await http.GetAsync(link, Budget.Token);
+            page = await PipelineFixture.ConfirmThroughPageAsync(http, link, Budget.Token);
             // The same confirmation through gRPC: UNAVAILABLE, which clients retry.
             var token = System.Web.HttpUtility.ParseQueryString(link.Query)["token"];
             refused = await Assert.ThrowsAsync<RpcException>(async () =>
@@ -129,7 +129,7 @@ public sealed class BrokerFaultTests(ReliabilityFixture fixture, ITestOutputHelp
         Assert.InRange(waited.Elapsed, TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(30));
 
         // The broker back, the same link confirms, and rank learns the subscriber.
-        var again = await http.GetAsync(link, Budget.Token);
+        var again = await PipelineFixture.ConfirmThroughPageAsync(http, link, Budget.Token);
         Assert.Equal(HttpStatusCode.OK, again.StatusCode);
         await WaitUntilRankKnowsAsync(subscriberId);
     }

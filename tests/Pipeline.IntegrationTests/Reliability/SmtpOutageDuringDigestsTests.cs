@@ -136,7 +136,7 @@ public sealed class SmtpOutageDuringDigestsTests(RabbitMqFixture rabbit, Pipelin
         var confirmation = await Pipeline.Smtp.WaitForMessageAsync(m => IsTo(m, email) && (m.Subject ?? "").Contains("Confirm"), Arrival);
         using (var http = new HttpClient())
         {
-            Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(PipelineFixture.LinkIn(confirmation.Message, "confirm"))).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await PipelineFixture.ConfirmThroughPageAsync(http, PipelineFixture.LinkIn(confirmation.Message, "confirm"))).StatusCode);
         }
 
         await WaitUntilAsync(async () => await RankStatusAsync(subscribed.SubscriberId) == StatusCode.OK, "rank knows the new subscriber");
