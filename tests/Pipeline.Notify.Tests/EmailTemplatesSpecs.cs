@@ -12,7 +12,7 @@ public class EmailTemplatesSpecs
 
     private static MimeMessage Alert() => EmailTemplates.InstantAlert(
         new MailboxAddress("Papers", "papers@example.org"), "ada@example.org", Paper, "matches your interest 'diffusion' (similarity 0.71)",
-        new Uri("http://127.0.0.1:5204/unsubscribe?token=abc"), "alert.s1.2410.17243@example.org");
+        new Uri("http://127.0.0.1:5204/unsubscribe?token=abc"), new Uri("http://127.0.0.1:5204/preferences?token=def"), "alert.s1.2410.17243@example.org");
 
     [Fact]
     public void An_alert_has_a_plain_text_and_an_html_part()
@@ -30,6 +30,16 @@ public class EmailTemplatesSpecs
         Assert.DoesNotContain("<script>", html);
         Assert.DoesNotContain("<b>markup</b>", html);
         Assert.Contains("&lt;script&gt;", html);
+    }
+
+    [Fact]
+    public void An_alert_links_to_the_subscribers_preferences_in_both_parts()
+    {
+        // An instant subscriber gets no digest: the alert is where they find how to change what they get.
+        var message = Alert();
+
+        Assert.Contains("Change what you get: http://127.0.0.1:5204/preferences?token=def", message.TextBody);
+        Assert.Contains("href=\"http://127.0.0.1:5204/preferences?token=def\"", message.HtmlBody);
     }
 
     [Fact]

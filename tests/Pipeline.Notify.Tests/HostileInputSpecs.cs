@@ -38,7 +38,7 @@ public class HostileInputSpecs
 
     private static MimeMessage Alert(string title, string abstractText = "A plain abstract.") =>
         EmailTemplates.InstantAlert(From, "ada@example.org", Paper(title, abstractText), "matches your interest 'diffusion' (similarity 0.71)",
-            Unsubscribe, "alert.s1.2410.17243@example.org");
+            Unsubscribe, DigestSamples.Preferences, "alert.s1.2410.17243@example.org");
 
     /// <summary>The message as bytes on the wire, and read back as a mail client would.</summary>
     private static (string Headers, MimeMessage Message) OnTheWire(MimeMessage message)

@@ -79,7 +79,7 @@ public sealed class When_a_title_or_abstract_holds_tex_math
         Assert.DoesNotContain("tilde", message.HtmlBody);
 
         var summary = new PaperSummary(paper.Id, 1, paper.Title, paper.Abstract, paper.Authors, paper.Categories, paper.PublishedAt, paper.Url, "arxiv-api", 0);
-        var alert = EmailTemplates.InstantAlert(from, "ada@example.org", summary, "by you", DigestSamples.Unsubscribe, "a@example.org");
+        var alert = EmailTemplates.InstantAlert(from, "ada@example.org", summary, "by you", DigestSamples.Unsubscribe, DigestSamples.Preferences, "a@example.org");
         Assert.Equal("New paper: " + title, alert.Subject);
         Assert.Contains("We sample from π ∝ e⁻ˣ quickly.", alert.TextBody);
     }

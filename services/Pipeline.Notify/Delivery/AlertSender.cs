@@ -84,7 +84,7 @@ public sealed class AlertSender(
 
         // Stable per (subscriber, paper): a copy that slips through still threads as one message.
         var messageId = $"alert.{subscriber.Id}.{Uri.EscapeDataString(match.Paper.Id)}@{subscriptions.SenderDomain()}";
-        var message = EmailTemplates.InstantAlert(mail.Sender, subscriber.Email, match.Paper, match.Reason, subscriptions.UnsubscribeLink(subscriber.Id), messageId);
+        var message = EmailTemplates.InstantAlert(mail.Sender, subscriber.Email, match.Paper, match.Reason, subscriptions.UnsubscribeLink(subscriber.Id), subscriptions.PreferencesLink(subscriber.Id), messageId);
         try
         {
             // Only while the claim is still this one (a consumer held up past its lease must not send

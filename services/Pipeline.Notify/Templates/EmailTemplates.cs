@@ -31,12 +31,13 @@ public static class EmailTemplates
             Page("Confirm your subscription", Html_("confirmation", model), footer: null), messageId, unsubscribeUrl: null);
     }
 
-    public static MimeMessage InstantAlert(MailboxAddress from, string to, PaperSummary paper, string reason, Uri unsubscribeUrl, string messageId)
+    /// <summary>An instant alert: the paper's card, and links to preferences (an instant subscriber gets no digest to find them in) and unsubscribe.</summary>
+    public static MimeMessage InstantAlert(MailboxAddress from, string to, PaperSummary paper, string reason, Uri unsubscribeUrl, Uri preferencesUrl, string messageId)
     {
         var card = Card(new DigestPaper(paper.Id, paper.Title, paper.Authors, paper.Categories, paper.Url, paper.Abstract, reason, paper.PublishedAt), excerptLength: 400);
-        var model = new AlertView(card, unsubscribeUrl.ToString());
+        var model = new AlertView(card, preferencesUrl.ToString(), unsubscribeUrl.ToString());
         return Build(from, to, "New paper: " + DigestComposer.Excerpt(TexMath.ToUnicode(paper.Title), 120), Text("alert", model),
-            Page("New paper for you", Html_("alert", model), Footer(unsubscribeUrl, preferencesUrl: null)), messageId, unsubscribeUrl);
+            Page("New paper for you", Html_("alert", model), Footer(unsubscribeUrl, preferencesUrl)), messageId, unsubscribeUrl);
     }
 
     /// <summary>A digest: a card per paper, a short trending section, links to preferences and unsubscribe.</summary>
@@ -132,7 +133,7 @@ public static class EmailTemplates
 
     private sealed record ConfirmationView(IReadOnlyList<string> Interests, string ConfirmUrl);
 
-    private sealed record AlertView(PaperCard Paper, string UnsubscribeUrl);
+    private sealed record AlertView(PaperCard Paper, string PreferencesUrl, string UnsubscribeUrl);
 
     private sealed record DigestView(string Heading, string Intro, string When, IReadOnlyList<PaperCard> Papers, IReadOnlyList<PaperCard> Trending,
         string PreferencesUrl, string UnsubscribeUrl);
