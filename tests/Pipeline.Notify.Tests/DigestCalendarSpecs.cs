@@ -44,6 +44,20 @@ public class DigestCalendarSpecs
     }
 
     [Fact]
+    public void A_digest_moved_past_midnight_by_a_daylight_saving_gap_is_followed_by_the_next_days()
+    {
+        // 28 March 2026: Nuuk jumps from 23:00 (UTC-2) to 00:00 (UTC-1); Saturday's 23:00 does not
+        // exist and its digest goes at 00:00 on Sunday. Sunday's own digest is still due at 23:00.
+        var timing = new DigestTiming("daily", "America/Nuuk", 23);
+        var saturday = DigestCalendar.Current(timing, Utc(2026, 3, 29, 1, 30));
+        Assert.Equal(("2026-03-28", Utc(2026, 3, 29, 1)), (saturday.Id, saturday.Start));
+
+        var next = DigestCalendar.Next(timing, Utc(2026, 3, 29, 1, 30));
+
+        Assert.Equal(("2026-03-29", Utc(2026, 3, 30, 0)), (next.Id, next.Start));
+    }
+
+    [Fact]
     public void A_digest_at_an_hour_that_happens_twice_is_due_once_at_the_first()
     {
         // 25 October 2026: Berlin goes from 03:00 CEST back to 02:00 CET; 02:00-03:00 happens twice.

@@ -48,7 +48,10 @@ public static class DigestCalendar
             return Weekly(day, Start(zone, day, timing.Hour));
         }
 
-        day = day.AddDays(1);
+        // The period's own date, not its start's: a start moved past a DST gap can fall on the
+        // next day (Nuuk's 23:00 skipped on a Saturday starts on Sunday at 00:00), and Sunday's
+        // digest must still come.
+        day = DateOnly.ParseExact(current.Id, "yyyy-MM-dd", CultureInfo.InvariantCulture).AddDays(1);
         return Daily(day, Start(zone, day, timing.Hour));
     }
 
