@@ -64,11 +64,28 @@ public class PaperValidatorSpecs
     [Theory]
     [InlineData("astro-ph/0601001")]
     [InlineData("math.GT/0309136")]
-    [InlineData("hf:2410.17243")]
+    [InlineData("hf:sparse-autoencoders-at-scale")]
     [InlineData("doi:10.1000/xyz-123")]
     public void Old_style_and_source_prefixed_ids_are_accepted(string id)
     {
         Assert.Equal(id, PaperValidator.Validate(Paper(id: id)).Paper!.Id);
+    }
+
+    [Theory]
+    [InlineData("arxiv:2410.17243", 0)]
+    [InlineData("arXiv:2410.17243v2", 2)]
+    [InlineData("hf:2410.17243", 0)]
+    [InlineData("doi:10.48550/arXiv.2410.17243", 0)]
+    [InlineData("DOI:10.48550/ARXIV.2410.17243", 0)]
+    [InlineData("arxiv:astro-ph/0601001", 0)]
+    public void An_arxiv_paper_written_with_a_prefix_or_as_arxivs_doi_is_the_arxiv_paper(string id, int version)
+    {
+        // One paper, whichever way a file, an export or a site writes its id: not a second copy.
+        var paper = PaperValidator.Validate(Paper(id: id)).Paper!;
+
+        Assert.Equal(id.Contains("astro-ph", StringComparison.Ordinal) ? "astro-ph/0601001" : "2410.17243", paper.Id);
+        Assert.Equal(version, paper.Version);
+        Assert.StartsWith("https://arxiv.org/abs/", paper.Url, StringComparison.Ordinal);
     }
 
     [Fact]

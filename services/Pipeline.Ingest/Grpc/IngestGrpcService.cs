@@ -118,7 +118,8 @@ public sealed class IngestGrpcService(PaperIntake intake, PaperStore store, Sour
             throw new RpcException(new Status(StatusCode.InvalidArgument, "id is required."));
         }
 
-        var stored = await store.GetAsync(request.Id.Trim())
+        // As a user copies it: "2410.17243v2" or "arxiv:2410.17243" finds 2410.17243.
+        var stored = await store.GetAsync(PaperValidator.StoredId(request.Id))
             ?? throw new RpcException(new Status(StatusCode.NotFound, $"No paper with id '{request.Id}'."));
         return PaperMapping.ToProto(stored);
     }

@@ -36,6 +36,30 @@ public static partial class PaperValidator
     [GeneratedRegex(@"^[a-z][a-z0-9-]{0,31}:[A-Za-z0-9._~:/()\-]{1,120}$")]
     private static partial Regex PrefixedId();
 
+    // An arXiv paper written with a prefix: "arxiv:2410.17243", Hugging Face's "hf:2410.17243" (its
+    // paper pages are arXiv ids), arXiv's own DOI "doi:10.48550/arXiv.2410.17243". The rest is
+    // taken as the id when it is an arXiv id, so the paper is one paper, not two.
+    [GeneratedRegex(@"^(?:arxiv:|hf:|doi:10\.48550/arxiv\.)(?<rest>.+)$", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
+    private static partial Regex ArxivAlias();
+
+    /// <summary>
+    /// The id a paper is stored under for <paramref name="rawId"/> as a user writes it: an arXiv id
+    /// without its version ("2410.17243v2", "arxiv:2410.17243" and arXiv's DOI are "2410.17243"),
+    /// else the id as given (trimmed).
+    /// </summary>
+    public static string StoredId(string rawId)
+    {
+        var trimmed = rawId.Trim();
+        var unprefixed = ArxivAlias().Match(trimmed) is { Success: true } alias ? alias.Groups["rest"].Value : trimmed;
+        var arxiv = NewStyleArxivId().Match(unprefixed);
+        if (!arxiv.Success)
+        {
+            arxiv = OldStyleArxivId().Match(unprefixed);
+        }
+
+        return arxiv.Success ? arxiv.Groups["id"].Value : trimmed;
+    }
+
     [GeneratedRegex(@"\s+")]
     private static partial Regex Whitespace();
 
@@ -104,10 +128,11 @@ public static partial class PaperValidator
         string id;
         var version = submission.Version;
         bool isArxiv;
-        var arxiv = NewStyleArxivId().Match(rawId);
+        var unprefixed = ArxivAlias().Match(rawId) is { Success: true } alias ? alias.Groups["rest"].Value : rawId;
+        var arxiv = NewStyleArxivId().Match(unprefixed);
         if (!arxiv.Success)
         {
-            arxiv = OldStyleArxivId().Match(rawId);
+            arxiv = OldStyleArxivId().Match(unprefixed);
         }
 
         if (arxiv.Success)

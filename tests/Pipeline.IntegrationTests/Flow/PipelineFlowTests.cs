@@ -255,6 +255,22 @@ public sealed class PipelineFlowTests(RabbitMqFixture rabbit, PipelineFixture pi
     }
 
     [Fact]
+    public async Task A_paper_written_with_an_arxiv_prefix_or_as_arxivs_doi_is_the_same_paper_and_found_by_its_versioned_id()
+    {
+        var paper = Papers.MedievalTaxes();
+        Assert.Equal(SubmitOutcome.Accepted, (await SubmitAsync(paper)).Results.Single().Outcome);
+
+        // An export keyed by arXiv's DOI, a file writing "arxiv:": the paper already held, not a second copy.
+        var asDoi = await SubmitAsync(Papers.MedievalTaxes($"doi:10.48550/arXiv.{paper.Id}"));
+        var asPrefixed = await SubmitAsync(Papers.MedievalTaxes($"arxiv:{paper.Id}"));
+
+        Assert.Equal((SubmitOutcome.Duplicate, paper.Id), (asDoi.Results.Single().Outcome, asDoi.Results.Single().Id));
+        Assert.Equal((SubmitOutcome.Duplicate, paper.Id), (asPrefixed.Results.Single().Outcome, asPrefixed.Results.Single().Id));
+        // The id as copied from arXiv's page, with its version.
+        Assert.Equal(paper.Title, (await Pipeline.Ingest.GetPaperAsync(new GetPaperRequest { Id = $"{paper.Id}v{paper.Version}" })).Title);
+    }
+
+    [Fact]
     public async Task SubmitPapers_without_the_api_key_is_refused_as_unauthenticated()
     {
         var request = new SubmitPapersRequest { Papers = { Papers.MedievalTaxes() } };
