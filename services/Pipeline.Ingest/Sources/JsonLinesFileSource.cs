@@ -6,8 +6,10 @@ namespace Pipeline.Ingest.Sources;
 
 /// <summary>
 /// A JSON Lines file of papers (<see cref="JsonLinesReader"/>). The cursor is the byte offset and
-/// line number after the last line taken: appending lines and polling takes only the new ones; a
-/// file that got shorter was replaced and is read from the start (de-duplication keeps that cheap).
+/// line number after the last line taken, with a fingerprint of the kilobyte before that offset:
+/// appending lines and polling takes only the new ones; a file that got shorter, or whose bytes
+/// before the offset are no longer those read (replaced by another file, as an export that is
+/// rewritten newest first), is read from the start (de-duplication keeps that cheap).
 /// </summary>
 public sealed class JsonLinesFileSource(JsonLinesOptions options) : IPaperSource
 {
@@ -26,7 +28,7 @@ public sealed class JsonLinesFileSource(JsonLinesOptions options) : IPaperSource
 
         var cursor = JsonLinesCursor.Read(poll.Cursor);
         await using var file = new FileStream(options.Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 64 * 1024, useAsync: true);
-        if (file.Length < cursor.Offset)
+        if (file.Length < cursor.Offset || (cursor.Tail is { } tail && await TailAsync(file, cursor.Offset, cancellationToken) != tail))
         {
             cursor = new JsonLinesCursor(0, 1);
         }
@@ -65,12 +67,32 @@ public sealed class JsonLinesFileSource(JsonLinesOptions options) : IPaperSource
             batch.Clear();
             lines.Clear();
             rejections.Clear();
+            await using var again = new FileStream(options.Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 4096, useAsync: true);
+            position = position with { Tail = await TailAsync(again, position.Offset, cancellationToken) };
             await poll.SaveCursorAsync(position.Write());
         }
     }
+
+    /// <summary>A fingerprint of the (up to) 1 KB of <paramref name="file"/> that ends at <paramref name="offset"/>; the file is left where it was.</summary>
+    private static async Task<string?> TailAsync(FileStream file, long offset, CancellationToken cancellationToken)
+    {
+        if (offset <= 0 || offset > file.Length)
+        {
+            return null;
+        }
+
+        var length = (int)Math.Min(offset, 1024);
+        var bytes = new byte[length];
+        var was = file.Position;
+        file.Seek(offset - length, SeekOrigin.Begin);
+        await file.ReadExactlyAsync(bytes, cancellationToken);
+        file.Seek(was, SeekOrigin.Begin);
+        return Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(bytes), 0, 16);
+    }
 }
 
-public sealed record JsonLinesCursor(long Offset, long Line)
+/// <summary>Where the last poll stopped: byte offset, line number, and <see cref="Tail"/>, the fingerprint of the bytes before the offset (null in cursors saved before it).</summary>
+public sealed record JsonLinesCursor(long Offset, long Line, string? Tail = null)
 {
     public static JsonLinesCursor Read(string? text)
     {

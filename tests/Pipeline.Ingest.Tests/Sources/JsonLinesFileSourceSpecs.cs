@@ -41,6 +41,47 @@ public sealed class JsonLinesFileSourceSpecs : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_file_replaced_by_a_longer_one_with_new_papers_first_is_read_from_its_start()
+    {
+        // A nightly export rewritten newest first (written elsewhere, then moved over the old file):
+        // the new papers are in the bytes the last poll had already passed.
+        await File.WriteAllTextAsync(_path, Line("2410.00011") + Line("2410.00012"));
+        var runner = _ingest.Runner(new JsonLinesFileSource(new JsonLinesOptions { Enabled = true, Path = _path }));
+        var source = runner.Sources[0];
+        Assert.Equal(2, (await runner.RunAsync(source, CancellationToken.None)).Counts.New);
+
+        var rewritten = _path + ".tmp";
+        await File.WriteAllTextAsync(rewritten, Line("2410.00015") + Line("2410.00014") + Line("2410.00013") + Line("2410.00012") + Line("2410.00011"));
+        File.Move(rewritten, _path, overwrite: true);
+        var second = await runner.RunAsync(source, CancellationToken.None);
+
+        Assert.True(second.LastRunOk, second.LastError);
+        Assert.Equal((3, 2, 0), (second.Counts.New, second.Counts.Duplicate, second.Counts.Rejected));
+        foreach (var id in new[] { "2410.00013", "2410.00014", "2410.00015" })
+        {
+            Assert.NotNull(await _ingest.Store.GetAsync(id));
+        }
+
+        // Lines appended after that are still taken alone.
+        await File.AppendAllTextAsync(_path, Line("2410.00016"));
+        Assert.Equal((1, 0), ((await runner.RunAsync(source, CancellationToken.None)).Counts.New, (await runner.RunAsync(source, CancellationToken.None)).Counts.New));
+    }
+
+    [Fact]
+    public async Task A_file_that_starts_with_a_byte_order_mark_loses_no_paper()
+    {
+        // Windows PowerShell's Out-File -Encoding utf8 and Python's utf-8-sig write one.
+        await File.WriteAllBytesAsync(_path, [.. "\uFEFF"u8, .. System.Text.Encoding.UTF8.GetBytes(Line("2410.00021") + Line("2410.00022"))]);
+        var runner = _ingest.Runner(new JsonLinesFileSource(new JsonLinesOptions { Enabled = true, Path = _path }));
+
+        var state = await runner.RunAsync(runner.Sources[0], CancellationToken.None);
+
+        Assert.True(state.LastRunOk, state.LastError);
+        Assert.Equal((2, 0), (state.Counts.New, state.Counts.Rejected));
+        Assert.NotNull(await _ingest.Store.GetAsync("2410.00021"));
+    }
+
+    [Fact]
     public async Task Two_versions_of_a_paper_in_one_batch_of_lines_store_the_newer_one()
     {
         await File.WriteAllTextAsync(_path, Line("2410.00001v1", "Version one") + Line("2410.00002") + Line("2410.00001v2", "Version two"));

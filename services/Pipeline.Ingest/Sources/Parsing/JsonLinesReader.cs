@@ -45,6 +45,7 @@ public static class JsonLinesReader
         var tooLong = false;
         var lineNumber = firstLineNumber;
         var offset = startOffset;
+        var lineStart = startOffset;
         int read;
         while ((read = await stream.ReadAsync(buffer, cancellationToken)) > 0)
         {
@@ -73,11 +74,12 @@ public static class JsonLinesReader
                 }
 
                 offset++; // the newline
-                if (Complete(line, tooLong, lineNumber, offset, source, maxLineBytes) is { } result)
+                if (Complete(line, tooLong, lineNumber, offset, source, maxLineBytes, lineStart == 0) is { } result)
                 {
                     yield return result;
                 }
 
+                lineStart = offset;
                 lineNumber++;
                 line.SetLength(0);
                 tooLong = false;
@@ -88,7 +90,7 @@ public static class JsonLinesReader
         // An unterminated last line: taken if whole, else left where it is.
         if (line.Length > 0 && !tooLong)
         {
-            var last = Complete(line, false, lineNumber, offset, source, maxLineBytes);
+            var last = Complete(line, false, lineNumber, offset, source, maxLineBytes, lineStart == 0);
             if (last is { Paper: not null })
             {
                 yield return last;
@@ -97,7 +99,7 @@ public static class JsonLinesReader
 
     }
 
-    private static JsonLine? Complete(MemoryStream line, bool tooLong, long lineNumber, long endOffset, string source, int maxLineBytes)
+    private static JsonLine? Complete(MemoryStream line, bool tooLong, long lineNumber, long endOffset, string source, int maxLineBytes, bool fileStart)
     {
         if (tooLong)
         {
@@ -105,6 +107,12 @@ public static class JsonLinesReader
         }
 
         var span = line.GetBuffer().AsSpan(0, (int)line.Length);
+        // A UTF-8 byte order mark (Windows PowerShell's and Python's utf-8-sig files) is no part of the first paper.
+        if (fileStart && span.StartsWith("\uFEFF"u8))
+        {
+            span = span[3..];
+        }
+
         if (span.Length > 0 && span[^1] == (byte)'\r')
         {
             span = span[..^1];
