@@ -46,6 +46,26 @@ public class MojibakeSpecs
     }
 
     [Fact]
+    public void Text_whose_second_byte_dotnet_counts_as_white_space_is_repaired_not_split()
+    {
+        // "ą" is C4 85 and "à" C3 A0 in UTF-8; read as Latin-1, their second bytes are U+0085 and
+        // U+00A0, white space to .NET: folding white space first turned them into spaces for good.
+        var result = PaperValidator.Validate(new PaperSubmission("2410.17243", 0, "Universit\u00C3\u00A0 di Pisa", "Abstract.", ["Marek D\u00C4\u0085browski"], [], null, null, "api", 0));
+
+        Assert.Equal(("Università di Pisa", "Marek Dąbrowski"), (result.Paper!.Title, result.Paper.Authors[0]));
+    }
+
+    [Fact]
+    public void A_category_with_a_bidi_override_is_refused_like_a_title()
+    {
+        // Categories are printed in every email card.
+        var result = PaperValidator.Validate(new PaperSubmission("2410.17243", 0, "Title", "Abstract.", ["Ada"], ["cs.LG\u202Egnp.evil"], null, null, "api", 0));
+
+        Assert.Null(result.Paper);
+        Assert.Contains("category", result.Reason);
+    }
+
+    [Fact]
     public void The_validator_repairs_titles_abstracts_and_authors()
     {
         var result = PaperValidator.Validate(new PaperSubmission("2410.17243", 0, "On $\u00CE\u00B1$-stable laws", "By St\u00C3\u00A9phane.", ["St\u00C3\u00A9phane Cl\u00C3\u00A9ment"], [], null, null, "api", 0));

@@ -225,9 +225,10 @@ public static partial class PaperValidator
             return PaperValidation.Reject($"more than {MaxCategories} categories");
         }
 
-        if (categories.FirstOrDefault(c => c.Length > MaxCategoryLength || c.Any(char.IsControl)) is { } badCategory)
+        if (categories.FirstOrDefault(c => c.Length > MaxCategoryLength || c.Any(char.IsControl) || Unprintable(c) is not null) is { } badCategory)
         {
-            return PaperValidation.Reject($"category '{Shorten(badCategory)}' is too long or has control characters");
+            // Categories are printed in every email card: the same rule as titles and authors.
+            return PaperValidation.Reject($"category '{Shorten(Printable(badCategory))}' is too long or has control characters");
         }
 
         var url = (submission.Url ?? "").Trim();
@@ -366,11 +367,13 @@ public static partial class PaperValidator
         new(text.Select(c => c < ' ' || c == '\u007F' || char.IsSurrogate(c) || c is >= '\u202A' and <= '\u202E' or >= '\u2066' and <= '\u2069' ? '?' : c).ToArray());
 
     /// <summary>
-    /// Collapses every run of white space (line breaks included) to one space and trims, and repairs
-    /// UTF-8 that was read as Latin-1 ("KroiÃ\u009f" → "Kroiß", <see cref="Mojibake"/>).
+    /// Repairs UTF-8 that was read as Latin-1 ("KroiÃ\u009f" → "Kroiß", <see cref="Mojibake"/>), then
+    /// collapses every run of white space (line breaks included) to one space and trims. In that
+    /// order: .NET's white space includes U+0085 and U+00A0, the second byte of a doubly encoded
+    /// "ą" or "à" ("DÄ\u0085browski"), which folding first would turn into a space for good.
     /// </summary>
     public static string Fold(string? text) =>
-        string.IsNullOrEmpty(text) ? "" : Mojibake.Repair(Whitespace().Replace(text, " ").Trim());
+        string.IsNullOrEmpty(text) ? "" : Whitespace().Replace(Mojibake.Repair(text), " ").Trim();
 
     private static string Shorten(string text) => text.Length <= 40 ? text : text[..40] + "…";
 }
