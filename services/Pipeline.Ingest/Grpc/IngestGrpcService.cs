@@ -10,7 +10,7 @@ using Pipeline.ServiceDefaults.Messaging;
 
 namespace Pipeline.Ingest.Grpc;
 
-public sealed class IngestGrpcService(PaperIntake intake, PaperStore store, SourceRunner sources, ApiKeyValidator apiKeys) : IngestService.IngestServiceBase
+public sealed class IngestGrpcService(PaperIntake intake, PaperStore store, SourceRunner sources, ApiKeyValidator apiKeys, IConfiguration configuration) : IngestService.IngestServiceBase
 {
     /// <summary>Papers per SubmitPapers call; larger imports go in several calls.</summary>
     public const int MaxPapersPerCall = 1_000;
@@ -52,18 +52,40 @@ public sealed class IngestGrpcService(PaperIntake intake, PaperStore store, Sour
 
     /// <summary>
     /// The streaming import: any number of papers, taken in batches of <see cref="ImportBatchSize"/>
-    /// as they arrive (memory stays bounded by one batch plus the answer), answered per paper at the end.
+    /// as they arrive, answered at the end with the counts and, per paper, up to
+    /// <c>Ingest:ImportListedResults</c> (10,000) papers; past that only the rejected ones, as many,
+    /// so memory and the answer stay bounded however long the stream.
     /// </summary>
     public override async Task<SubmitPapersResponse> ImportPapers(IAsyncStreamReader<Paper> requestStream, ServerCallContext context)
     {
         apiKeys.Require(context);
-        var all = new List<IntakeResult>();
+        var listedMost = Math.Max(1, configuration.GetValue("Ingest:ImportListedResults", 10_000));
+        var listed = new List<IntakeResult>();
+        var counts = new Dictionary<IntakeOutcome, int>();
+        var taken = 0;
+        var limited = false;
         var batch = new List<PaperSubmission>(ImportBatchSize);
         async Task FlushAsync()
         {
-            var offset = all.Count;
+            var offset = taken;
             var results = await SubmitAsync(batch, context.CancellationToken);
-            all.AddRange(results.Select(r => r with { Index = r.Index + offset }));
+            taken += batch.Count;
+            foreach (var result in results)
+            {
+                counts[result.Outcome] = counts.GetValueOrDefault(result.Outcome) + 1;
+                if (!limited && listed.Count == listedMost)
+                {
+                    // More papers than are listed: from here on only the rejected ones.
+                    limited = true;
+                    listed.RemoveAll(r => r.Outcome != IntakeOutcome.Rejected);
+                }
+
+                if ((!limited || result.Outcome == IntakeOutcome.Rejected) && listed.Count < listedMost)
+                {
+                    listed.Add(result with { Index = result.Index + offset });
+                }
+            }
+
             batch.Clear();
         }
 
@@ -81,7 +103,13 @@ public sealed class IngestGrpcService(PaperIntake intake, PaperStore store, Sour
             await FlushAsync();
         }
 
-        return ToResponse(all);
+        var response = ToResponse(listed);
+        response.Accepted = counts.GetValueOrDefault(IntakeOutcome.Accepted);
+        response.Updated = counts.GetValueOrDefault(IntakeOutcome.Updated);
+        response.Duplicates = counts.GetValueOrDefault(IntakeOutcome.Duplicate);
+        response.Rejected = counts.GetValueOrDefault(IntakeOutcome.Rejected);
+        response.ResultsLimited = limited;
+        return response;
     }
 
     private static SubmitPapersResponse ToResponse(IReadOnlyList<IntakeResult> results)

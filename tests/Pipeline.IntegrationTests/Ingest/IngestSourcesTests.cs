@@ -45,6 +45,8 @@ public sealed class IngestSourcesFixture : IAsyncLifetime
             _ingest = await IngestProcess.StartAsync(rabbitMq, ApiKey, new Dictionary<string, string?>(Telemetry.ExporterEnvironment("ingest"))
             {
                 ["Sources__ArxivApi__Enabled"] = "true",
+                // Fewer than the import test streams: its answer lists the rejected papers alone.
+                ["Ingest__ImportListedResults"] = "1000",
                 ["Sources__ArxivApi__BaseUrl"] = Feeds.BaseUrl + "/api/query",
                 ["Sources__ArxivApi__Query"] = "all:testing",
                 ["Sources__ArxivApi__SortBy"] = "relevance",
@@ -247,7 +249,7 @@ public sealed class IngestSourcesTests(RabbitMqFixture broker, IngestSourcesFixt
     }
 
     [Fact]
-    public async Task A_streamed_import_of_thousands_of_papers_is_answered_per_paper_and_a_repeat_changes_nothing()
+    public async Task A_streamed_import_of_more_papers_than_its_answer_lists_counts_them_all_lists_the_rejected_one_and_a_repeat_changes_nothing()
     {
         async Task<SubmitPapersResponse> Import()
         {
@@ -268,8 +270,11 @@ public sealed class IngestSourcesTests(RabbitMqFixture broker, IngestSourcesFixt
 
         var first = await Import();
         Assert.Equal((1_199, 1), (first.Accepted, first.Rejected));
-        Assert.Equal(1_200, first.Results.Count);
-        Assert.Equal(700, first.Results.Single(r => r.Outcome == SubmitOutcome.Rejected).Index);
+        // 1,200 papers, answers listed for 1,000 at most: the rejected one alone, with its place in the stream.
+        Assert.True(first.ResultsLimited);
+        var rejected = Assert.Single(first.Results);
+        Assert.Equal((SubmitOutcome.Rejected, 700), (rejected.Outcome, rejected.Index));
+        Assert.Contains("neither an arXiv id", rejected.Reason);
 
         var again = await Import();
         Assert.Equal((0, 1_199), (again.Accepted, again.Duplicates));
