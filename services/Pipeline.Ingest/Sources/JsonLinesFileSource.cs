@@ -33,6 +33,13 @@ public sealed class JsonLinesFileSource(JsonLinesOptions options) : IPaperSource
             cursor = new JsonLinesCursor(0, 1);
         }
 
+        if (cursor.Offset > 0 && await ByteBeforeAsync(file, cursor.Offset, cancellationToken) != '\n')
+        {
+            // The last poll took an unterminated last line: the newline written after it ends that
+            // line, not a blank one, so the count starts one line back.
+            cursor = cursor with { Line = cursor.Line - 1 };
+        }
+
         file.Seek(cursor.Offset, SeekOrigin.Begin);
         var batch = new List<PaperSubmission>(options.BatchSize);
         var rejections = new List<EntryRejection>();
@@ -71,6 +78,14 @@ public sealed class JsonLinesFileSource(JsonLinesOptions options) : IPaperSource
             position = position with { Tail = await TailAsync(again, position.Offset, cancellationToken) };
             await poll.SaveCursorAsync(position.Write());
         }
+    }
+
+    private static async Task<int> ByteBeforeAsync(FileStream file, long offset, CancellationToken cancellationToken)
+    {
+        var one = new byte[1];
+        file.Seek(offset - 1, SeekOrigin.Begin);
+        await file.ReadExactlyAsync(one, cancellationToken);
+        return one[0];
     }
 
     /// <summary>A fingerprint of the (up to) 1 KB of <paramref name="file"/> that ends at <paramref name="offset"/>; the file is left where it was.</summary>

@@ -68,6 +68,22 @@ public sealed class JsonLinesFileSourceSpecs : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_rejection_after_a_line_taken_before_its_newline_names_its_own_line()
+    {
+        // The writer had not yet ended line 1 when the poll took it; then it ends it and writes a bad line 2.
+        await File.WriteAllTextAsync(_path, Line("2410.00031").TrimEnd('\n'));
+        var runner = _ingest.Runner(new JsonLinesFileSource(new JsonLinesOptions { Enabled = true, Path = _path }));
+        var source = runner.Sources[0];
+        Assert.Equal(1, (await runner.RunAsync(source, CancellationToken.None)).Counts.New);
+
+        await File.AppendAllTextAsync(_path, "\n{\"id\": \"2410.00032\"}\n" + Line("2410.00033"));
+        var second = await runner.RunAsync(source, CancellationToken.None);
+
+        Assert.Equal((1, 1), (second.Counts.New, second.Counts.Rejected));
+        Assert.Equal("line 2", Assert.Single(second.Rejections).Entry);
+    }
+
+    [Fact]
     public async Task A_file_that_starts_with_a_byte_order_mark_loses_no_paper()
     {
         // Windows PowerShell's Out-File -Encoding utf8 and Python's utf-8-sig write one.
