@@ -5,6 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
+if ! command -v dotnet >/dev/null 2>&1; then
+  echo "test.sh needs the .NET 10 SDK on PATH (global.json names the version); Debian packages do not carry it." >&2
+  echo "Install it first: https://learn.microsoft.com/dotnet/core/install/linux-debian" >&2
+  exit 1
+fi
+
 need=()
 # Debian puts rabbitmq-server in /usr/sbin, which a normal user's PATH leaves out.
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || command -v rabbitmq-server >/dev/null 2>&1 || need+=(rabbitmq-server)
@@ -20,9 +26,21 @@ if [ ${#need[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || as_root=(sudo)
   "${as_root[@]}" apt-get update -qq
   "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # The packages start the system's own broker and Redis where an init system runs, and enable them
+  # at boot. The tests start their own on free ports and need neither; left running, the system
+  # broker would hold port 5672, which deploy/local/up.sh needs. Stopped and disabled, as up.sh does.
+  for unit in rabbitmq-server redis-server; do
+    [[ " ${need[*]} " == *" $unit "* ]] || continue
+    if command -v service >/dev/null 2>&1 && service "$unit" status >/dev/null 2>&1; then
+      "${as_root[@]}" service "$unit" stop >/dev/null 2>&1 || true
+    fi
+    if command -v systemctl >/dev/null 2>&1; then
+      "${as_root[@]}" systemctl disable "$unit" >/dev/null 2>&1 || true
+    elif command -v update-rc.d >/dev/null 2>&1; then
+      "${as_root[@]}" update-rc.d "$unit" disable >/dev/null 2>&1 || true
+    fi
+  done
 fi
-# The Debian package starts a system RabbitMQ node where it can; the tests start their own nodes
-# on free ports and need neither it nor its port.
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 dotnet build Pipeline.sln -c Release -nologo -clp:ErrorsOnly
