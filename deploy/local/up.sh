@@ -249,6 +249,10 @@ CONF
   printf '#!/bin/sh\n# rabbitmqctl for the private node of deploy/local/up.sh.\nHOME="%s" exec /usr/lib/rabbitmq/bin/rabbitmqctl -n %s "$@"\n' \
     "$rabbitmq_dir" "$rabbitmq_node" >"$run/rabbitmqctl"
   chmod +x "$run/rabbitmqctl"
+  # And rabbitmq-plugins, which also needs the node's list of enabled plugins.
+  printf '#!/bin/sh\n# rabbitmq-plugins for the private node of deploy/local/up.sh.\nHOME="%s" RABBITMQ_ENABLED_PLUGINS_FILE="%s" exec /usr/lib/rabbitmq/bin/rabbitmq-plugins -n %s "$@"\n' \
+    "$rabbitmq_dir" "$rabbitmq_dir/enabled_plugins" "$rabbitmq_node" >"$run/rabbitmq-plugins"
+  chmod +x "$run/rabbitmq-plugins"
 
   log "Starting RabbitMQ ($rabbitmq_node on 127.0.0.1:$rabbitmq_port) ..."
   # Run as root with its state under .run, not through /usr/sbin/rabbitmq-server (which switches

@@ -158,7 +158,7 @@ public sealed class RankingGrpcService(
                 throw new RpcException(new Status(StatusCode.NotFound, $"Seed paper '{unknown}' is not known to rank."));
             }
 
-            inputs = new RecommendInputs(interestQueries, asked, [], []);
+            inputs = new RecommendInputs(interestQueries, asked, [], []) { InterestCount = interests.Count };
         }
 
         var (queries, preferences, liked, _) = inputs;
@@ -227,7 +227,7 @@ public sealed class RankingGrpcService(
                 {
                     Reason = string.Join("; ", new[]
                     {
-                        hits.TryGetValue(r.Paper.Ordinal, out var hit) && Recommender.HasEvidence(hit) ? InterestReason(hit, texts, liked.Count > 0) : "",
+                        hits.TryGetValue(r.Paper.Ordinal, out var hit) && Recommender.HasEvidence(hit) ? InterestReason(hit, texts, inputs.InterestCount, liked.Count > 0) : "",
                         r.Reason,
                     }.Where(part => part.Length > 0)),
                 })
@@ -373,9 +373,10 @@ public sealed class RankingGrpcService(
         };
     }
 
-    private string InterestReason(RelevanceHit hit, IReadOnlyList<string> queries, bool shapedByVotes)
+    private string InterestReason(RelevanceHit hit, IReadOnlyList<string> queries, int interestCount, bool shapedByVotes)
     {
-        var reason = relevance.Explain(hit, queries);
+        // Queries past the interests are seed papers, named by their titles: "your example paper 'Attention is all you need'".
+        var reason = relevance.Explain(hit, queries, hit.BestQuery >= interestCount ? "example paper" : "interest");
         return shapedByVotes ? reason + " and papers you liked" : reason;
     }
 

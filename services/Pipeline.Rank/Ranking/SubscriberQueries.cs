@@ -11,7 +11,11 @@ namespace Pipeline.Rank.Ranking;
 /// numbers (<see cref="PaperOrdinals"/>), as the votes are.
 /// </summary>
 public sealed record RecommendInputs(
-    List<RelevanceQuery> Queries, ProfilePreferences Preferences, IReadOnlyList<int> Liked, IReadOnlyList<int> Disliked);
+    List<RelevanceQuery> Queries, ProfilePreferences Preferences, IReadOnlyList<int> Liked, IReadOnlyList<int> Disliked)
+{
+    /// <summary>How many of <see cref="Queries"/>, from the first, are interests; the rest are seed papers ("more like this one").</summary>
+    public int InterestCount { get; init; } = Queries.Count;
+}
 
 /// <summary>Builds <see cref="RecommendInputs"/> from a subscriber's profile or from a request's interests.</summary>
 public sealed class SubscriberQueries(PaperIndex papers, ProfileIndex profiles, Feedback feedback)
@@ -37,7 +41,7 @@ public sealed class SubscriberQueries(PaperIndex papers, ProfileIndex profiles, 
         // A seed paper rank does not hold (yet) is skipped for a subscriber: their profile stays usable.
         WithSeeds(queries, preferences);
         var (liked, disliked) = feedback.OpinionNumbersOf(subscriberId);
-        return new RecommendInputs(ApplyFeedback(queries, liked, disliked), preferences, liked, disliked);
+        return new RecommendInputs(ApplyFeedback(queries, liked, disliked), preferences, liked, disliked) { InterestCount = profile.Interests.Count };
     }
 
     /// <summary>

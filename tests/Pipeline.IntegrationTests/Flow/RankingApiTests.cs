@@ -304,6 +304,27 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
     }
 
     [Fact]
+    public async Task Papers_found_from_a_seed_paper_say_so_not_that_they_match_an_interest()
+    {
+        // "More like this one": the seed's title is no interest the caller wrote.
+        var seed = Papers.EnzymeDesign();
+        await SubmitAsync(seed, Papers.EnzymeLanguageModels());
+        await WaitUntilRankKnowsAsync(seed.Title);
+        var request = new RecommendRequest { SeedPaperIds = { seed.Id }, Limit = 10 };
+        await WaitUntilAsync(async () => (await Pipeline.Rank.RecommendAsync(request)).Papers.Count > 0, "rank recommends papers like the seed");
+
+        var recommended = await Pipeline.Rank.RecommendAsync(request);
+
+        Assert.DoesNotContain(seed.Id, recommended.Papers.Select(p => p.Id));
+        Assert.All(recommended.Papers.Where(p => p.Reason.Contains("your ", StringComparison.Ordinal)), p =>
+        {
+            Assert.Contains("your example paper", p.Reason);
+            Assert.DoesNotContain("your interest", p.Reason);
+        });
+        Assert.Contains(recommended.Papers, p => p.Reason.Contains($"your example paper '{seed.Title}'", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Search_narrows_to_a_category_a_period_and_authors_however_written()
     {
         var category = $"test.S{Guid.NewGuid():N}"[..16];
