@@ -115,10 +115,11 @@ public sealed class Subscriptions(
         for (var attempt = 0; attempt < 2; attempt++)
         {
             var existing = await store.FindByEmailAsync(address);
-            if (existing is { Status: SubscriptionStatus.Active or SubscriptionStatus.Bouncing })
+            if (existing is { Status: SubscriptionStatus.Active })
             {
-                // An open call must not change a confirmed subscription: that takes the preferences link.
-                return existing;
+                // An open call must not change a confirmed subscription: that takes the preferences
+                // link, which the address's owner is sent (once per resend window).
+                return await SendAlreadySubscribedAsync(existing, cancellationToken);
             }
 
             if (existing is null)
@@ -133,18 +134,19 @@ public sealed class Subscriptions(
                 continue;
             }
 
-            // Pending or unsubscribed: the new preferences replace the old, and a new confirmation is
-            // due. Applied to the record as stored at the write, so a confirmation that came between
-            // is kept (and then this call changes nothing).
-            var subscriber = await store.UpdateAsync(existing.Id, current => current.Status is SubscriptionStatus.Active or SubscriptionStatus.Bouncing
+            // Pending, unsubscribed or bouncing: the new preferences replace the old, and a new
+            // confirmation is due (for a bouncing address, clicking it shows the mailbox takes mail
+            // again). Applied to the record as stored at the write, so a confirmation that came
+            // between is kept (and then this call changes nothing).
+            var subscriber = await store.UpdateAsync(existing.Id, current => current.Status is SubscriptionStatus.Active
                 ? null
-                : Apply(current, preferences, now) with { Status = SubscriptionStatus.Pending });
+                : Apply(current, preferences, now) with { Status = SubscriptionStatus.Pending, BounceReason = null });
             if (subscriber is null)
             {
                 continue;
             }
 
-            return subscriber.Status is SubscriptionStatus.Active or SubscriptionStatus.Bouncing
+            return subscriber.Status is SubscriptionStatus.Active
                 ? subscriber
                 : await SendConfirmationAsync(subscriber, cancellationToken);
         }
@@ -195,6 +197,34 @@ public sealed class Subscriptions(
         }
 
         return await store.UpdateAsync(subscriber.Id, current => current with { ConfirmationSentAt = now }) ?? subscriber;
+    }
+
+    /// <summary>
+    /// Tells an active subscriber that someone asked to subscribe their address again, with the
+    /// preferences and unsubscribe links, at most once per resend window (the confirmation gate).
+    /// A send that fails is logged by the mail sender and answered as if sent: the caller learns
+    /// nothing of the subscription either way.
+    /// </summary>
+    private async Task<Subscriber> SendAlreadySubscribedAsync(Subscriber subscriber, CancellationToken cancellationToken)
+    {
+        var resendAfter = TimeSpan.FromSeconds(Math.Max(1, options.Value.ConfirmationResendSeconds));
+        if (await store.TakeConfirmationGateAsync(subscriber.Id, resendAfter) is not { } gate)
+        {
+            return subscriber;
+        }
+
+        var message = EmailTemplates.AlreadySubscribed(mail.Sender, subscriber.Email, subscriber.Interests, PreferencesLink(subscriber.Id), UnsubscribeLink(subscriber.Id),
+            $"again.{subscriber.Id}.{clock.GetUtcNow().ToUnixTimeSeconds()}@{SenderDomain()}");
+        try
+        {
+            await mail.SendAsync(message, "already-subscribed", cancellationToken);
+        }
+        catch (Exception e) when (e is SmtpUnavailableException or SmtpRecipientRejectedException or SmtpOutcomeUnknownException)
+        {
+            await ReleaseGateAsync(subscriber.Id, gate);
+        }
+
+        return subscriber;
     }
 
     /// <summary>Gives the confirmation gate back; if Redis cannot be reached, the gate lapses with its window instead.</summary>

@@ -26,7 +26,12 @@ public sealed class SubscriptionGrpcService(
             request.Interests, CadenceName(request.Cadence), request.Timezone, request.Hour, request.MaxPapers, request.InstantThreshold,
             request.Weekday, request.NoteWhenEmpty, request.SeedPaperIds, request.Authors, request.Categories),
             client, context.CancellationToken));
-        return new SubscribeResponse { SubscriberId = subscriber.Id, Status = ToProto(subscriber.Status) };
+        // An address already subscribed is answered as a request waiting for its owner (who is
+        // emailed the preferences link), without its id: anyone may call Subscribe, and the id of
+        // someone's subscription is theirs alone.
+        return subscriber.Status == SubscriptionStatus.Active
+            ? new SubscribeResponse { Status = SubscriberStatus.Pending }
+            : new SubscribeResponse { SubscriberId = subscriber.Id, Status = ToProto(subscriber.Status) };
     }
 
     public override async Task<ProtoSubscriber> Confirm(ConfirmRequest request, ServerCallContext context) =>

@@ -32,6 +32,18 @@ public static class EmailTemplates
     }
 
     /// <summary>An instant alert: the paper's card, and links to preferences (an instant subscriber gets no digest to find them in) and unsubscribe.</summary>
+    /// <summary>
+    /// To an address that is already subscribed, when someone asks to subscribe it again: its
+    /// interests and the links to change or end the subscription. The open Subscribe call tells the
+    /// caller nothing of the subscription; its owner learns of the request here.
+    /// </summary>
+    public static MimeMessage AlreadySubscribed(MailboxAddress from, string to, IReadOnlyList<string> interests, Uri preferencesUrl, Uri unsubscribeUrl, string messageId)
+    {
+        var model = new AlreadySubscribedView(interests, preferencesUrl.ToString(), unsubscribeUrl.ToString());
+        return Build(from, to, "You are already subscribed to new papers", Text("already-subscribed", model),
+            Page("You are already subscribed", Html_("already-subscribed", model), Footer(unsubscribeUrl, preferencesUrl)), messageId, unsubscribeUrl);
+    }
+
     public static MimeMessage InstantAlert(MailboxAddress from, string to, PaperSummary paper, string reason, Uri unsubscribeUrl, Uri preferencesUrl, string messageId)
     {
         var card = Card(new DigestPaper(paper.Id, paper.Title, paper.Authors, paper.Categories, paper.Url, paper.Abstract, reason, paper.PublishedAt), excerptLength: 400);
@@ -132,6 +144,8 @@ public static class EmailTemplates
     private sealed record LayoutView(string Title, string Body, string Footer);
 
     private sealed record ConfirmationView(IReadOnlyList<string> Interests, string ConfirmUrl);
+
+    private sealed record AlreadySubscribedView(IReadOnlyList<string> Interests, string PreferencesUrl, string UnsubscribeUrl);
 
     private sealed record AlertView(PaperCard Paper, string PreferencesUrl, string UnsubscribeUrl);
 

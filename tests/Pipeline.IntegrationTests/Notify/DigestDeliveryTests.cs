@@ -449,6 +449,21 @@ public sealed class DigestDeliveryTests(RabbitMqFixture rabbit, PipelineFixture 
     }
 
     [Fact]
+    public async Task Subscribe_for_an_address_already_subscribed_changes_nothing_and_tells_the_caller_nothing_of_it()
+    {
+        // Anyone may call Subscribe: the id of someone's subscription (with which rank answers
+        // their recommendations) and its state are not the caller's to learn.
+        var email = $"private-{Guid.NewGuid():N}@example.org";
+        var id = await SubscribeDailyAndConfirmAsync(email, "tidal marsh sediments");
+
+        var answer = await Pipeline.Notify.SubscribeAsync(new SubscribeRequest { Email = email, Cadence = Cadence.Instant, Interests = { "something else" } });
+
+        Assert.Equal((SubscriberStatus.Pending, ""), (answer.Status, answer.SubscriberId));
+        var stored = await Pipeline.Notify.GetSubscriberAsync(new GetSubscriberRequest { SubscriberId = id }, PipelineFixture.WithApiKey);
+        Assert.Equal((SubscriberStatus.Active, "tidal marsh sediments"), (stored.Status, stored.Interests.Single()));
+    }
+
+    [Fact]
     public async Task Repeated_Subscribe_calls_for_one_address_are_limited_and_send_one_confirmation()
     {
         var email = $"eager-{Guid.NewGuid():N}@example.org";
