@@ -250,6 +250,9 @@ public sealed class Subscriptions(
             return current.Status switch
             {
                 SubscriptionStatus.Unsubscribed => throw new SubscriptionException("This subscription was cancelled; subscribe again to get a new link."),
+                // A confirmed page would promise mail that is not sent.
+                SubscriptionStatus.Bouncing => throw new SubscriptionException(
+                    $"Mail to this address was refused ({current.BounceReason}), so none is sent; subscribe again to get a new link."),
                 SubscriptionStatus.Pending => current with { Status = SubscriptionStatus.Active, ChangedAt = now },
                 _ => null,
             };

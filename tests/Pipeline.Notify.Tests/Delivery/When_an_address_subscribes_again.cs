@@ -55,6 +55,10 @@ public sealed class When_an_address_subscribes_again : IAsyncLifetime
         var active = await ActiveAsync("grace@example.org");
         await _rig.Store.UpdateAsync(active.Id, s => s with { Status = SubscriptionStatus.Bouncing, BounceReason = "550 mailbox full" });
 
+        // An old confirmation link says why nothing comes, instead of "confirmed".
+        var old = await Assert.ThrowsAsync<SubscriptionException>(() => _rig.Subscriptions.ConfirmAsync(_rig.Tokens.Issue(TokenPurpose.Confirm, active.Id, TimeSpan.FromDays(1))));
+        Assert.Contains("550 mailbox full", old.Message);
+
         var again = await _rig.Subscriptions.SubscribeAsync("grace@example.org", Daily("protein folding"), "client", CancellationToken.None);
 
         Assert.Equal((active.Id, SubscriptionStatus.Pending, null), (again.Id, again.Status, again.BounceReason));
