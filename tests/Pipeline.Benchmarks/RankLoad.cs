@@ -261,6 +261,10 @@ public static partial class RankLoad
             ("Recommend since 1 day", () => client.RecommendAsync(new RecommendRequest { SubscriberId = subscriberIds[Next(random, subscriberIds.Count)], Limit = 10, Since = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddDays(-1)) }).ResponseAsync),
             ("Recommend since 7 days", () => client.RecommendAsync(new RecommendRequest { SubscriberId = subscriberIds[Next(random, subscriberIds.Count)], Limit = 10, Since = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddDays(-7)) }).ResponseAsync),
             ("Trending", () => client.TrendingAsync(new TrendingRequest { Window = TrendingWindow.Week, Limit = 10 }).ResponseAsync),
+            // What notify asks for a digest's trending section: the day's page less what the
+            // subscriber was sent or voted down, computed each call (a build before subscriber_id
+            // ignores the field and answers the kept page everyone sees).
+            ("Trending for a subscriber", () => client.TrendingAsync(new TrendingRequest { Window = TrendingWindow.Day, Limit = 20, SubscriberId = subscriberIds[Next(random, subscriberIds.Count)] }).ResponseAsync),
         };
 
         // RANK_LOAD_ONLY="Recommend,Trending" measures only the calls so named (for a profile of one).
