@@ -33,20 +33,17 @@ public sealed class JsonLinesFileSource(JsonLinesOptions options) : IPaperSource
             cursor = new JsonLinesCursor(0, 1);
         }
 
-        if (cursor.Offset > 0 && await ByteBeforeAsync(file, cursor.Offset, cancellationToken) != '\n')
-        {
-            // The last poll took an unterminated last line: the newline written after it ends that
-            // line, not a blank one, so the count starts one line back.
-            cursor = cursor with { Line = cursor.Line - 1 };
-        }
-
+        // The last poll took an unterminated last line: the newline written after it ends that
+        // line, not a blank one, so this read counts from one line back. The cursor itself keeps its
+        // line: a poll that reads nothing saves it unchanged.
+        var firstLine = cursor.Offset > 0 && await ByteBeforeAsync(file, cursor.Offset, cancellationToken) != '\n' ? cursor.Line - 1 : cursor.Line;
         file.Seek(cursor.Offset, SeekOrigin.Begin);
         var batch = new List<PaperSubmission>(options.BatchSize);
         var rejections = new List<EntryRejection>();
         var lines = new List<string>(options.BatchSize);
         var position = cursor;
         using var activity = poll.ActivitySource.StartActivity($"parse {Name}");
-        await foreach (var line in JsonLinesReader.ReadAsync(file, Name, cursor.Offset, cursor.Line, options.MaxLineBytes, cancellationToken))
+        await foreach (var line in JsonLinesReader.ReadAsync(file, Name, cursor.Offset, firstLine, options.MaxLineBytes, cancellationToken))
         {
             if (line.Paper is { } paper)
             {
@@ -74,8 +71,9 @@ public sealed class JsonLinesFileSource(JsonLinesOptions options) : IPaperSource
             batch.Clear();
             lines.Clear();
             rejections.Clear();
-            await using var again = new FileStream(options.Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 4096, useAsync: true);
-            position = position with { Tail = await TailAsync(again, position.Offset, cancellationToken) };
+            // From the file being read (the reader waits here between its reads), not the path:
+            // a file moved over it meanwhile is the next poll's to find.
+            position = position with { Tail = await TailAsync(file, position.Offset, cancellationToken) };
             await poll.SaveCursorAsync(position.Write());
         }
     }

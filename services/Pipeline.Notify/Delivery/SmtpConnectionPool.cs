@@ -17,7 +17,7 @@ public sealed class SmtpConnectionPool : IAsyncDisposable
     private readonly SmtpOptions _options;
     private readonly TimeProvider _clock;
     private readonly SemaphoreSlim _slots;
-    private readonly ConcurrentBag<(SmtpClient Client, DateTimeOffset IdleSince)> _idle = [];
+    private readonly ConcurrentBag<(SmtpClient Client, WatchedStream Connection, DateTimeOffset IdleSince)> _idle = [];
 
     public SmtpConnectionPool(IOptions<SmtpOptions> options, TimeProvider clock)
     {
@@ -40,23 +40,25 @@ public sealed class SmtpConnectionPool : IAsyncDisposable
         SmtpClient? client = null;
         try
         {
-            client = await RentAsync(cancellationToken);
+            (client, var connection) = await RentAsync(cancellationToken);
             var handedOver = new HandedOver();
             string reply;
             try
             {
                 reply = await client.SendAsync(message, CancellationToken.None, handedOver);
             }
-            catch (Exception e) when (handedOver.Whole && e is not SmtpCommandException)
+            catch (Exception e) when (handedOver.Whole && connection.AwaitingReply && e is not (SmtpCommandException or MailKit.Security.AuthenticationException or MailKit.ServiceNotAuthenticatedException))
             {
-                // Every byte of the message went out and no reply came: the server may have it.
+                // Every byte of the message and its end were written, and the wait for the reply
+                // failed: the server may have it. (A failure while still writing is not this: a
+                // server that did not get the end of the data discards it.)
                 throw new SmtpOutcomeUnknownException(
                     $"The SMTP server took the whole message and did not answer it ({e.Message}); it may deliver it", e);
             }
 
             if (_options.MaxConnections > 0)
             {
-                _idle.Add((client, _clock.GetUtcNow()));
+                _idle.Add((client, connection, _clock.GetUtcNow()));
             }
             else
             {
@@ -91,14 +93,14 @@ public sealed class SmtpConnectionPool : IAsyncDisposable
         public void Report(long bytesTransferred) => Interlocked.Exchange(ref _written, bytesTransferred);
     }
 
-    private async Task<SmtpClient> RentAsync(CancellationToken cancellationToken)
+    private async Task<(SmtpClient Client, WatchedStream Connection)> RentAsync(CancellationToken cancellationToken)
     {
         var now = _clock.GetUtcNow();
         while (_idle.TryTake(out var pooled))
         {
             if (pooled.Client.IsConnected && now - pooled.IdleSince < TimeSpan.FromSeconds(_options.IdleSeconds))
             {
-                return pooled.Client;
+                return (pooled.Client, pooled.Connection);
             }
 
             pooled.Client.Dispose();
@@ -111,19 +113,155 @@ public sealed class SmtpConnectionPool : IAsyncDisposable
             // Our own socket with Nagle off: SMTP is many small commands, and Nagle against the
             // server's delayed ACK costs tens of milliseconds per command (88 emails/s instead of 1,000+).
             await socket.ConnectAsync(_options.Host, _options.Port, cancellationToken);
-            await client.ConnectAsync(socket, _options.Host, _options.Port, _options.Security, cancellationToken);
+            var connection = new WatchedStream(new NetworkStream(socket, ownsSocket: true));
+            await client.ConnectAsync(connection, _options.Host, _options.Port, _options.Security, cancellationToken);
             if (!string.IsNullOrEmpty(_options.Username))
             {
                 await client.AuthenticateAsync(_options.Username, _options.Password ?? "", cancellationToken);
             }
 
-            return client;
+            return (client, connection);
         }
         catch
         {
             client.Dispose();
             socket.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// The connection under a client, watched for one thing: whether the last operation on it is a
+    /// read begun after every write had completed, that is, the client waiting for a reply to what
+    /// it sent. MailKit reports a message's bytes as they enter its buffer, before the end of the
+    /// data is written; this tells a failure while waiting for the server's answer (the server may
+    /// have the message) from one while still writing (it cannot). It also keeps the client's
+    /// timeout (<c>Smtp:TimeoutSeconds</c>), which MailKit sets on the stream: on reads and writes,
+    /// asynchronous ones included, as MailKit's own socket stream does.
+    /// </summary>
+    private sealed class WatchedStream(Stream inner) : Stream
+    {
+        private int _awaitingReply;
+        private int _readTimeout = Timeout.Infinite;
+        private int _writeTimeout = Timeout.Infinite;
+
+        public bool AwaitingReply => Volatile.Read(ref _awaitingReply) == 1;
+
+        public override bool CanTimeout => true;
+
+        public override int ReadTimeout
+        {
+            get => _readTimeout;
+            set
+            {
+                _readTimeout = value;
+                inner.ReadTimeout = value;
+            }
+        }
+
+        public override int WriteTimeout
+        {
+            get => _writeTimeout;
+            set
+            {
+                _writeTimeout = value;
+                inner.WriteTimeout = value;
+            }
+        }
+
+        public override bool CanRead => inner.CanRead;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => inner.CanWrite;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            Volatile.Write(ref _awaitingReply, 1);
+            return inner.Read(buffer, offset, count);
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            Volatile.Write(ref _awaitingReply, 1);
+            using var timed = Timed(_readTimeout, cancellationToken);
+            try
+            {
+                return await inner.ReadAsync(buffer, timed?.Token ?? cancellationToken);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new TimeoutException($"The SMTP server did not answer within {_readTimeout} ms.");
+            }
+        }
+
+        public override void Write(byte[] buffer, int offset, int count)
+        {
+            Volatile.Write(ref _awaitingReply, 0);
+            inner.Write(buffer, offset, count);
+        }
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            Volatile.Write(ref _awaitingReply, 0);
+            using var timed = Timed(_writeTimeout, cancellationToken);
+            try
+            {
+                await inner.WriteAsync(buffer, timed?.Token ?? cancellationToken);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new TimeoutException($"The SMTP server took nothing for {_writeTimeout} ms.");
+            }
+        }
+
+        /// <summary>A token that ends after <paramref name="milliseconds"/> or with <paramref name="cancellationToken"/>; null for no timeout.</summary>
+        private static CancellationTokenSource? Timed(int milliseconds, CancellationToken cancellationToken)
+        {
+            if (milliseconds is Timeout.Infinite or <= 0)
+            {
+                return null;
+            }
+
+            var timed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timed.CancelAfter(milliseconds);
+            return timed;
+        }
+
+        public override void Flush()
+        {
+            Volatile.Write(ref _awaitingReply, 0);
+            inner.Flush();
+        }
+
+        public override Task FlushAsync(CancellationToken cancellationToken)
+        {
+            Volatile.Write(ref _awaitingReply, 0);
+            return inner.FlushAsync(cancellationToken);
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                inner.Dispose();
+            }
+
+            base.Dispose(disposing);
         }
     }
 

@@ -122,6 +122,22 @@ public sealed class Subscriptions(
                 return await SendAlreadySubscribedAsync(existing, cancellationToken);
             }
 
+            if (existing is { Status: SubscriptionStatus.Bouncing })
+            {
+                // Nor a bouncing one (its preferences, votes and history are its owner's): its owner
+                // is sent a confirmation link, and confirming resumes the subscription as it was,
+                // the click showing the mailbox takes mail again. The caller learns nothing of it,
+                // not even that the link could not be sent.
+                try
+                {
+                    return await SendConfirmationAsync(existing, cancellationToken);
+                }
+                catch (SubscriptionException)
+                {
+                    return existing;
+                }
+            }
+
             if (existing is null)
             {
                 var created = Apply(new Subscriber(Guid.NewGuid().ToString("N"), address, preferences.Interests, preferences.Cadence, preferences.TimeZone,
@@ -134,19 +150,18 @@ public sealed class Subscriptions(
                 continue;
             }
 
-            // Pending, unsubscribed or bouncing: the new preferences replace the old, and a new
-            // confirmation is due (for a bouncing address, clicking it shows the mailbox takes mail
-            // again). Applied to the record as stored at the write, so a confirmation that came
-            // between is kept (and then this call changes nothing).
-            var subscriber = await store.UpdateAsync(existing.Id, current => current.Status is SubscriptionStatus.Active
+            // Pending or unsubscribed: the new preferences replace the old, and a new confirmation is
+            // due. Applied to the record as stored at the write, so a confirmation that came between
+            // is kept (and then this call changes nothing).
+            var subscriber = await store.UpdateAsync(existing.Id, current => current.Status is SubscriptionStatus.Active or SubscriptionStatus.Bouncing
                 ? null
-                : Apply(current, preferences, now) with { Status = SubscriptionStatus.Pending, BounceReason = null });
+                : Apply(current, preferences, now) with { Status = SubscriptionStatus.Pending });
             if (subscriber is null)
             {
                 continue;
             }
 
-            return subscriber.Status is SubscriptionStatus.Active
+            return subscriber.Status is SubscriptionStatus.Active or SubscriptionStatus.Bouncing
                 ? subscriber
                 : await SendConfirmationAsync(subscriber, cancellationToken);
         }
@@ -178,6 +193,11 @@ public sealed class Subscriptions(
         try
         {
             await mail.SendAsync(message, "confirmation", cancellationToken);
+        }
+        catch (SmtpOutcomeUnknownException)
+        {
+            // The server has the whole email and did not answer: counted as sent (the gate stays,
+            // so a retry within the window sends no second one).
         }
         catch (Exception e)
         {
@@ -246,13 +266,12 @@ public sealed class Subscriptions(
         var activated = false;
         var subscriber = await store.UpdateAsync(id, current =>
         {
-            activated = current.Status is SubscriptionStatus.Pending;
+            activated = current.Status is SubscriptionStatus.Pending or SubscriptionStatus.Bouncing;
             return current.Status switch
             {
                 SubscriptionStatus.Unsubscribed => throw new SubscriptionException("This subscription was cancelled; subscribe again to get a new link."),
-                // A confirmed page would promise mail that is not sent.
-                SubscriptionStatus.Bouncing => throw new SubscriptionException(
-                    $"Mail to this address was refused ({current.BounceReason}), so none is sent; subscribe again to get a new link."),
+                // The link reached the mailbox: mail goes to it again, with the preferences it had.
+                SubscriptionStatus.Bouncing => current with { Status = SubscriptionStatus.Active, BounceReason = null, ChangedAt = now },
                 SubscriptionStatus.Pending => current with { Status = SubscriptionStatus.Active, ChangedAt = now },
                 _ => null,
             };

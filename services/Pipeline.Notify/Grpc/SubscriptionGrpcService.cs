@@ -29,7 +29,7 @@ public sealed class SubscriptionGrpcService(
         // An address already subscribed is answered as a request waiting for its owner (who is
         // emailed the preferences link), without its id: anyone may call Subscribe, and the id of
         // someone's subscription is theirs alone.
-        return subscriber.Status == SubscriptionStatus.Active
+        return subscriber.Status is SubscriptionStatus.Active or SubscriptionStatus.Bouncing
             ? new SubscribeResponse { Status = SubscriberStatus.Pending }
             : new SubscribeResponse { SubscriberId = subscriber.Id, Status = ToProto(subscriber.Status) };
     }

@@ -75,6 +75,9 @@ public sealed class JsonLinesFileSourceSpecs : IAsyncLifetime
         var runner = _ingest.Runner(new JsonLinesFileSource(new JsonLinesOptions { Enabled = true, Path = _path }));
         var source = runner.Sources[0];
         Assert.Equal(1, (await runner.RunAsync(source, CancellationToken.None)).Counts.New);
+        // Polls that find nothing new in between count nothing.
+        Assert.Equal(0, (await runner.RunAsync(source, CancellationToken.None)).Counts.New);
+        Assert.Equal(0, (await runner.RunAsync(source, CancellationToken.None)).Counts.New);
 
         await File.AppendAllTextAsync(_path, "\n{\"id\": \"2410.00032\"}\n" + Line("2410.00033"));
         var second = await runner.RunAsync(source, CancellationToken.None);

@@ -13,7 +13,7 @@ public sealed class When_the_smtp_server_takes_a_message_and_does_not_answer : I
 {
     private NotifyRig _rig = null!;
 
-    public async Task InitializeAsync() => _rig = await NotifyRig.StartAsync(smtpTimeoutSeconds: 1);
+    public async Task InitializeAsync() => _rig = await NotifyRig.StartAsync(smtpTimeoutSeconds: 3);
 
     public async Task DisposeAsync() => await _rig.DisposeAsync();
 
@@ -23,7 +23,7 @@ public sealed class When_the_smtp_server_takes_a_message_and_does_not_answer : I
         var subscriber = await _rig.ActiveSubscriberAsync("instant1", cadence: "instant");
         var match = new PaperMatched(subscriber.Id, new PaperSummary("2611.00051", 1, "Coral bleaching", "Reefs bleach in heatwaves.", ["Ada Lovelace"], ["q-bio.PE"],
             DateTimeOffset.UtcNow.AddDays(-1), "https://arxiv.org/abs/2611.00051", "arxiv-api", 3), 0.71, "coral reefs", "matches your interest 'coral reefs'", DateTimeOffset.UtcNow);
-        _rig.Smtp.DelayAcceptance(TimeSpan.FromSeconds(3));
+        _rig.Smtp.DelayAcceptance(TimeSpan.FromSeconds(8));
 
         var first = await _rig.Alerts.SendAsync(match, _rig.Bus, CancellationToken.None);
         _rig.Smtp.DelayAcceptance(TimeSpan.Zero);
@@ -38,7 +38,7 @@ public sealed class When_the_smtp_server_takes_a_message_and_does_not_answer : I
     public async Task A_digest_is_recorded_as_sent_and_asking_again_sends_nothing()
     {
         var subscriber = await _rig.ActiveSubscriberAsync();
-        _rig.Smtp.DelayAcceptance(TimeSpan.FromSeconds(3));
+        _rig.Smtp.DelayAcceptance(TimeSpan.FromSeconds(8));
 
         var first = await _rig.Digests.SendAsync(subscriber, DigestSamples.Period, CancellationToken.None);
         _rig.Smtp.DelayAcceptance(TimeSpan.Zero);
