@@ -37,12 +37,13 @@ public sealed record IndexedPaper(PaperSummary Paper, DateTimeOffset IngestedAt)
         init => _firstIngestedTicks = value?.UtcTicks ?? 0;
     }
 
-    // When this rank process first indexed the paper, UTC ticks; 0 when it came from rank's Redis.
+    // When rank first indexed the paper, UTC ticks; 0 when unknown.
     private readonly long _arrivedTicks;
 
     /// <summary>
-    /// When this rank process first indexed the paper (kept by every later record of it); null for
-    /// a paper loaded from rank's Redis or rebuilt, whose arrival is taken as <see cref="FirstIngestedAt"/>.
+    /// When rank first indexed the paper (kept by every later record of it, and in rank's Redis as
+    /// <c>arrived_at</c>); null for a paper stored before that was kept, or rebuilt from upstream,
+    /// whose arrival is taken as <see cref="FirstIngestedAt"/>.
     /// </summary>
     public DateTimeOffset? ArrivedAt
     {

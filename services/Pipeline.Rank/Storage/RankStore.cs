@@ -57,8 +57,9 @@ public sealed class LoadedPaper(IndexedPaper paper, byte[] vectorBytes, byte[]? 
 /// Format 2 (<c>rank:format</c>): a paper hash holds <c>summary</c> (the paper as JSON without its
 /// abstract), <c>abstract</c> (plain text, so answers fetch it alone), <c>ingested_at</c> (Unix ms),
 /// <c>version</c> (the paper's, so a save can tell an older record from a newer one),
-/// <c>first_ingested_at</c> (Unix ms, when ingest first stored the paper; absent when unknown) and
-/// <c>vector</c> (384 little-endian fp32). A profile's interest vectors are one base64 block of
+/// <c>first_ingested_at</c> (Unix ms, when ingest first stored the paper; absent when unknown),
+/// <c>arrived_at</c> (Unix ms, when rank first indexed it: windows count from it, so it survives a
+/// restart; absent for papers stored before it was kept) and <c>vector</c> (384 little-endian fp32). A profile's interest vectors are one base64 block of
 /// fp32 (<c>packed</c>) instead of JSON number arrays, which took most of the load time.
 /// Format 1 hashes (<c>paper</c>: the whole paper as JSON) and profiles (<c>vectors</c>) still load;
 /// a paper is rewritten in format 2 the next time it is saved.
@@ -73,7 +74,7 @@ public sealed class RankStore(IDatabase redis)
     private const string SubscribersKey = "rank:subscribers";
     private const int BatchSize = 1000;
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
-    private static readonly RedisValue[] PaperFields = ["summary", "abstract", "ingested_at", "vector", "paper", "first_ingested_at"];
+    private static readonly RedisValue[] PaperFields = ["summary", "abstract", "ingested_at", "vector", "paper", "first_ingested_at", "arrived_at"];
     private static readonly RedisValue[] AbstractFields = ["abstract", "paper", "trace_parent"];
 
     private static string PaperKey(string id) => $"rank:paper:{id}";
@@ -82,17 +83,17 @@ public sealed class RankStore(IDatabase redis)
     /// <returns>False when a newer record was kept.</returns>
     public async Task<bool> SavePaperAsync(IndexedPaper paper, float[] vector) => (await SavePapersAsync([new StoredPaper(paper, vector)]))[0];
 
-    // For each paper (KEYS[2 + i]; seven arguments from ARGV[2 + 7(i - 1)]: id, version, ingested_at,
-    // summary, abstract, vector, first_ingested_at or ""), the hash is written only when the stored
+    // For each paper (KEYS[2 + i]; eight arguments from ARGV[2 + 8(i - 1)]: id, version, ingested_at,
+    // summary, abstract, vector, first_ingested_at or "", arrived_at or ""), the hash is written only when the stored
     // record is not newer: a lower version, or the same version ingested no later
     // (IndexedPaper.IsOlderThan). A record without the version field (written before it was) has
     // the version in its JSON. A record that does not say when the paper was first ingested keeps
-    // the time held.
+    // the time held; the first arrival at rank, once stored, is never replaced.
     private const string SavePapersScript = """
         local saved = {}
         for i = 1, #KEYS - 2 do
           local key = KEYS[i + 2]
-          local a = 2 + (i - 1) * 7
+          local a = 2 + (i - 1) * 8
           local version, at = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
           local held = redis.call('HMGET', key, 'version', 'ingested_at', 'summary', 'paper')
           local save = true
@@ -109,6 +110,9 @@ public sealed class RankStore(IDatabase redis)
             redis.call('HSET', key, 'summary', ARGV[a + 3], 'abstract', ARGV[a + 4], 'ingested_at', ARGV[a + 2], 'version', ARGV[a + 1], 'vector', ARGV[a + 5])
             if ARGV[a + 6] ~= '' then
               redis.call('HSET', key, 'first_ingested_at', ARGV[a + 6])
+            end
+            if ARGV[a + 7] ~= '' then
+              redis.call('HSETNX', key, 'arrived_at', ARGV[a + 7])
             end
             redis.call('HDEL', key, 'paper')
             redis.call('SADD', KEYS[1], ARGV[a])
@@ -136,7 +140,7 @@ public sealed class RankStore(IDatabase redis)
         }
 
         var keys = new RedisKey[papers.Count + 2];
-        var values = new RedisValue[1 + (papers.Count * 7)];
+        var values = new RedisValue[1 + (papers.Count * 8)];
         keys[0] = PapersKey;
         keys[1] = FormatKey;
         values[0] = FormatVersion;
@@ -144,7 +148,7 @@ public sealed class RankStore(IDatabase redis)
         {
             var (paper, vector) = papers[i];
             keys[i + 2] = PaperKey(paper.Paper.Id);
-            var a = 1 + (i * 7);
+            var a = 1 + (i * 8);
             values[a] = paper.Paper.Id;
             values[a + 1] = paper.Paper.Version;
             values[a + 2] = paper.IngestedAt.ToUnixTimeMilliseconds();
@@ -152,6 +156,7 @@ public sealed class RankStore(IDatabase redis)
             values[a + 4] = paper.Paper.Abstract;
             values[a + 5] = MemoryMarshal.AsBytes(vector.AsSpan()).ToArray();
             values[a + 6] = paper.FirstIngestedAt is { } first ? first.ToUnixTimeMilliseconds() : "";
+            values[a + 7] = paper.ArrivedAt is { } arrived ? arrived.ToUnixTimeMilliseconds() : "";
         }
 
         var saved = (RedisResult[])(await redis.ScriptEvaluateAsync(SavePapersScript, keys, values))!;
@@ -366,7 +371,7 @@ public sealed class RankStore(IDatabase redis)
     /// <summary>A paper from its hash fields (<see cref="PaperFields"/>), format 2 or 1; null when the hash is gone or its vector is not 384 floats.</summary>
     private static LoadedPaper? Parse(RedisValue[] fields)
     {
-        var (summary, @abstract, ingestedAt, vector, legacy, firstIngestedAt) = (fields[0], fields[1], fields[2], fields[3], fields[4], fields[5]);
+        var (summary, @abstract, ingestedAt, vector, legacy, firstIngestedAt, arrivedAt) = (fields[0], fields[1], fields[2], fields[3], fields[4], fields[5], fields[6]);
         if (vector.IsNull || ingestedAt.IsNull || (summary.IsNull && legacy.IsNull))
         {
             return null;
@@ -382,7 +387,8 @@ public sealed class RankStore(IDatabase redis)
         var at = DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(ingestedAt.ToString(), CultureInfo.InvariantCulture));
         // Format 2 keeps the abstract apart ("" in the summary); format 1 has it in the JSON.
         var first = firstIngestedAt.IsNullOrEmpty ? (DateTimeOffset?)null : DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(firstIngestedAt.ToString(), CultureInfo.InvariantCulture));
-        return new LoadedPaper(new IndexedPaper(paper, at) { FirstIngestedAt = first }, bytes, summary.IsNull ? null : @abstract.IsNull ? [] : (byte[])@abstract!);
+        var arrived = arrivedAt.IsNullOrEmpty ? (DateTimeOffset?)null : DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(arrivedAt.ToString(), CultureInfo.InvariantCulture));
+        return new LoadedPaper(new IndexedPaper(paper, at) { FirstIngestedAt = first, ArrivedAt = arrived }, bytes, summary.IsNull ? null : @abstract.IsNull ? [] : (byte[])@abstract!);
     }
 
     private async Task<IReadOnlyList<SubscriberProfile>> FetchProfilesAsync(RedisKey[] keys)
