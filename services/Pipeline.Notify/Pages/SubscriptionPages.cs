@@ -23,12 +23,8 @@ public static class SubscriptionPages
 
     public static WebApplication MapSubscriptionPages(this WebApplication app)
     {
-        // The token is checked before the button is shown, so a broken link says so at once.
-        app.MapGet("/confirm", (string? token, SubscriptionTokens tokens) => tokens.Verify(token, TokenPurpose.Confirm) is { Valid: false } check
-            ? Page(400, "This link does not work", $"<p>{WebUtility.HtmlEncode(check.Error)}</p>")
-            : Page(200, "Confirm your subscription",
-                $"<form method=\"post\" action=\"confirm?token={WebUtility.HtmlEncode(Uri.EscapeDataString(token ?? ""))}\">" +
-                "<p>Start receiving the papers you asked for?</p><button type=\"submit\">Confirm</button></form>"));
+        app.MapGet("/confirm", (string? token, SubscriptionTokens tokens) =>
+            ButtonPage(tokens, token, TokenPurpose.Confirm, "confirm", "Confirm your subscription", "Start receiving the papers you asked for?", "Confirm"));
 
         app.MapPost("/confirm", async (string? token, Subscriptions subscriptions) =>
         {
@@ -43,12 +39,8 @@ public static class SubscriptionPages
             }
         });
 
-        // The token is checked before the button is shown, so a broken link says so at once.
-        app.MapGet("/unsubscribe", (string? token, SubscriptionTokens tokens) => tokens.Verify(token, TokenPurpose.Unsubscribe) is { Valid: false } check
-            ? Page(400, "This link does not work", $"<p>{WebUtility.HtmlEncode(check.Error)}</p>")
-            : Page(200, "Unsubscribe",
-                $"<form method=\"post\" action=\"unsubscribe?token={WebUtility.HtmlEncode(Uri.EscapeDataString(token ?? ""))}\">" +
-                "<p>Stop all emails from this subscription?</p><button type=\"submit\">Unsubscribe</button></form>"));
+        app.MapGet("/unsubscribe", (string? token, SubscriptionTokens tokens) =>
+            ButtonPage(tokens, token, TokenPurpose.Unsubscribe, "unsubscribe", "Unsubscribe", "Stop all emails from this subscription?", "Unsubscribe"));
 
         app.MapPost("/unsubscribe", async (string? token, Subscriptions subscriptions) =>
         {
@@ -123,6 +115,18 @@ public static class SubscriptionPages
     /// A request refused with its reason: 503 when the change is saved but could not be passed on in
     /// time (open the link again), else 400 under <paramref name="title"/>.
     /// </summary>
+    /// <summary>
+    /// The page a link opens before anything is done: the token is checked first, so a broken link
+    /// says so at once, and the button posts the same token to <paramref name="action"/> (relative
+    /// to the page).
+    /// </summary>
+    private static IResult ButtonPage(SubscriptionTokens tokens, string? token, TokenPurpose purpose, string action, string title, string question, string button) =>
+        tokens.Verify(token, purpose) is { Valid: false } check
+            ? Page(400, "This link does not work", $"<p>{WebUtility.HtmlEncode(check.Error)}</p>")
+            : Page(200, title,
+                $"<form method=\"post\" action=\"{action}?token={WebUtility.HtmlEncode(Uri.EscapeDataString(token ?? ""))}\">" +
+                $"<p>{WebUtility.HtmlEncode(question)}</p><button type=\"submit\">{WebUtility.HtmlEncode(button)}</button></form>");
+
     private static IResult Refused(SubscriptionException e, string title) => e.Unavailable
         ? Page(503, "Please try again in a minute", $"<p>{WebUtility.HtmlEncode(e.Message)}</p>")
         : Page(400, title, $"<p>{WebUtility.HtmlEncode(e.Message)}</p>");
