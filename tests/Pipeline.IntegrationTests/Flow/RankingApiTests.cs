@@ -245,19 +245,6 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
         async Task<string[]> Recommended(params string[] excluded) =>
             (await Pipeline.Rank.RecommendAsync(new RecommendRequest { SubscriberId = subscriberId, ExcludePaperIds = { excluded }, Limit = 50 }))
                 .Papers.Select(p => p.Id).ToArray();
-        async Task<bool> Known(string paperId)
-        {
-            try
-            {
-                await Pipeline.Rank.SimilarAsync(new SimilarRequest { PaperId = paperId, Limit = 1 });
-                return true;
-            }
-            catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
-            {
-                return false;
-            }
-        }
-
         await SubmitAsync(first);
         await WaitUntilAsync(async () => (await Recommended()).Contains(first.Id), "rank recommends the first paper");
         var kept = await Recommended();
@@ -265,7 +252,7 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
 
         // A paper that arrives: in the first answer after rank has it.
         await SubmitAsync(second);
-        await WaitUntilAsync(() => Known(second.Id), "rank indexed the second paper");
+        await WaitUntilAsync(() => RankKnowsAsync(second.Id), "rank indexed the second paper");
         Assert.Contains(second.Id, await Recommended());
 
         // Excluded ids leave a paper out of that call only.
@@ -309,7 +296,8 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
         // "More like this one": the seed's title is no interest the caller wrote.
         var seed = Papers.EnzymeDesign();
         await SubmitAsync(seed, Papers.EnzymeLanguageModels());
-        await WaitUntilRankKnowsAsync(seed.Title);
+        // By id: other tests submit papers of the same title.
+        await WaitUntilAsync(() => RankKnowsAsync(seed.Id), "rank indexed the seed paper");
         var request = new RecommendRequest { SeedPaperIds = { seed.Id }, Limit = 10 };
         await WaitUntilAsync(async () => (await Pipeline.Rank.RecommendAsync(request)).Papers.Count > 0, "rank recommends papers like the seed");
 
@@ -423,6 +411,20 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
         var added = File.ReadAllLines(log).Skip(before).ToArray();
         Assert.True(added.Length < searches / 2, $"{added.Length} lines for {searches} searches:\n{string.Join('\n', added.Take(12))}");
         Assert.DoesNotContain(added, l => l.Contains("System.Net.Http.HttpClient", StringComparison.Ordinal));
+    }
+
+    /// <summary>Whether rank holds the paper <paramref name="paperId"/> (Similar answers NOT_FOUND until it does).</summary>
+    private async Task<bool> RankKnowsAsync(string paperId)
+    {
+        try
+        {
+            await Pipeline.Rank.SimilarAsync(new SimilarRequest { PaperId = paperId, Limit = 1 });
+            return true;
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
+        {
+            return false;
+        }
     }
 
     private async Task<RankedPapers> TrendingForAsync(string subscriberId, string category) =>
