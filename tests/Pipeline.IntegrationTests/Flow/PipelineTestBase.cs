@@ -102,6 +102,20 @@ public abstract class PipelineTestBase(RabbitMqFixture rabbit, PipelineFixture p
         }
     }
 
+    /// <summary>Whether rank holds the paper <paramref name="paperId"/> (Similar answers NOT_FOUND until it does).</summary>
+    protected async Task<bool> RankKnowsAsync(string paperId)
+    {
+        try
+        {
+            await pipeline.Rank.SimilarAsync(new SimilarRequest { PaperId = paperId, Limit = 1 });
+            return true;
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
+        {
+            return false;
+        }
+    }
+
     protected async Task WaitUntilRankKnowsAsync(string title) =>
         await WaitUntilAsync(async () =>
             (await pipeline.Rank.SearchAsync(new SearchRequest { Query = title, Limit = 3 })).Papers.Any(p => p.Title == title),

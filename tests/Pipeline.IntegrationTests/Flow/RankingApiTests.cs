@@ -413,20 +413,6 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
         Assert.DoesNotContain(added, l => l.Contains("System.Net.Http.HttpClient", StringComparison.Ordinal));
     }
 
-    /// <summary>Whether rank holds the paper <paramref name="paperId"/> (Similar answers NOT_FOUND until it does).</summary>
-    private async Task<bool> RankKnowsAsync(string paperId)
-    {
-        try
-        {
-            await Pipeline.Rank.SimilarAsync(new SimilarRequest { PaperId = paperId, Limit = 1 });
-            return true;
-        }
-        catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
-        {
-            return false;
-        }
-    }
-
     private async Task<RankedPapers> TrendingForAsync(string subscriberId, string category) =>
         await Pipeline.Rank.TrendingAsync(new TrendingRequest { Window = TrendingWindow.Day, Category = category, SubscriberId = subscriberId, Limit = 10 });
 

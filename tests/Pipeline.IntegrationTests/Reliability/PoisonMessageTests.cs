@@ -53,9 +53,9 @@ public sealed class PoisonMessageTests(RabbitMqFixture rabbit, PipelineFixture p
 
         // The one behind them is indexed: the bad ones hold nothing up (a malformed message goes to
         // the error queue without retries; one that is retried is retried beside the queue, not in front of it).
-        await WaitUntilAsync(() => KnowsAsync(behind.Id), $"rank indexed {behind.Id} behind the bad messages");
+        await WaitUntilAsync(() => RankKnowsAsync(behind.Id), $"rank indexed {behind.Id} behind the bad messages");
         var behindIndexedAt = clock.Elapsed;
-        await WaitUntilAsync(() => KnowsAsync(submitted.Id), $"rank indexed the submitted {submitted.Id}");
+        await WaitUntilAsync(() => RankKnowsAsync(submitted.Id), $"rank indexed the submitted {submitted.Id}");
 
         var failed = await WaitForErrorsAsync([garbageId, shortVectorId], TestBudget - clock.Elapsed);
         output.WriteLine($"{behindIndexedAt.TotalSeconds:F1} s: the message behind the bad ones indexed; {clock.Elapsed.TotalSeconds:F1} s: both bad ones in {ErrorQueue}");
@@ -72,7 +72,7 @@ public sealed class PoisonMessageTests(RabbitMqFixture rabbit, PipelineFixture p
 
         // The bad paper is in neither rank's index nor rank's Redis, so it cannot break rank's next
         // start (which loads every stored paper into a 384-dimension index).
-        Assert.False(await KnowsAsync(shortVector.Id));
+        Assert.False(await RankKnowsAsync(shortVector.Id));
         await using (var redis = await ConnectionMultiplexer.ConnectAsync(Pipeline.Redis["rank"].ConnectionString))
         {
             Assert.False(await redis.GetDatabase().KeyExistsAsync($"rank:paper:{shortVector.Id}"), "rank stored the paper with the 3-value vector");
@@ -110,7 +110,7 @@ public sealed class PoisonMessageTests(RabbitMqFixture rabbit, PipelineFixture p
         Assert.Equal("fault", failed.Header("MT-Reason"));
         Assert.StartsWith("StackExchange.Redis.", failed.Header("MT-Fault-ExceptionType"));
         Assert.False(string.IsNullOrEmpty(failed.Header("MT-Fault-Message")), "no MT-Fault-Message");
-        Assert.False(await KnowsAsync(paper.Id));
+        Assert.False(await RankKnowsAsync(paper.Id));
         Assert.DoesNotContain(Pipeline.Smtp.Messages, e => IsAlertTo(e.Message, email));
 
         // The cause is fixed (maxmemory lifted above); replay exactly as docs/operations.md says.
@@ -121,7 +121,7 @@ public sealed class PoisonMessageTests(RabbitMqFixture rabbit, PipelineFixture p
         (await Broker.RabbitMqCtlAsync(["set_parameter", "-p", vhost, "shovel", "replay-rank", shovel])).EnsureSuccess();
         output.WriteLine($"{clock.Elapsed.TotalSeconds:F1} s: shovel plugin on, replay-rank set");
 
-        await WaitUntilAsync(() => KnowsAsync(paper.Id), $"rank indexed the replayed {paper.Id}");
+        await WaitUntilAsync(() => RankKnowsAsync(paper.Id), $"rank indexed the replayed {paper.Id}");
         var alert = await Pipeline.Smtp.WaitForMessagesAsync(m => IsAlertTo(m, email), 1, TestBudget - clock.Elapsed);
         Assert.Contains(paper.Title, alert.Single().Message.TextBody);
         Assert.Equal($"alert.{subscriberId}.{paper.Id}", alert.Single().Message.MessageId!.Split('@')[0]);
@@ -142,7 +142,7 @@ public sealed class PoisonMessageTests(RabbitMqFixture rabbit, PipelineFixture p
         paper.Categories.Add(category);
         var beforeFirst = DateTimeOffset.UtcNow.AddSeconds(-1);
         Assert.Equal(1, (await SubmitAsync(paper)).Accepted);
-        await WaitUntilAsync(() => KnowsAsync(paper.Id), $"rank indexed {paper.Id}");
+        await WaitUntilAsync(() => RankKnowsAsync(paper.Id), $"rank indexed {paper.Id}");
         var afterFirst = DateTimeOffset.UtcNow.AddMilliseconds(100);
         await Task.Delay(300);
 
@@ -267,20 +267,6 @@ public sealed class PoisonMessageTests(RabbitMqFixture rabbit, PipelineFixture p
         }
 
         return found;
-    }
-
-    /// <summary>Rank knows a paper when Similar finds it by id (NotFound otherwise).</summary>
-    private async Task<bool> KnowsAsync(string paperId)
-    {
-        try
-        {
-            await Pipeline.Rank.SimilarAsync(new SimilarRequest { PaperId = paperId, Limit = 1 });
-            return true;
-        }
-        catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
-        {
-            return false;
-        }
     }
 
     private async Task SetRankRedisMaxMemoryAsync(string bytes)
