@@ -10,7 +10,8 @@ using StackExchange.Redis;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults("notify", bus => bus.AddConsumer<PaperMatchedConsumer, PaperMatchedConsumerDefinition>());
-builder.AddPipelineGrpcClient<RankingService.RankingServiceClient>("rank");
+// Notify asks rank for its subscribers' pages, which rank gives only with an API key.
+builder.AddPipelineGrpcClient<RankingService.RankingServiceClient>("rank").WithPipelineApiKey("rank");
 builder.Services.Configure<SmtpOptions>(builder.Configuration.GetSection("Smtp"));
 builder.Services.Configure<NotifyOptions>(builder.Configuration.GetSection("Notify"));
 builder.Services.AddSingleton(TimeProvider.System);

@@ -20,6 +20,21 @@ public sealed class ApiKeyValidator(IConfiguration configuration)
         .Select(v => Encoding.UTF8.GetBytes(v!))
         .ToArray();
 
+    /// <summary>
+    /// For calls open to anyone that tell a key holder more: false when the call carries no key,
+    /// true when it carries a valid one, UNAUTHENTICATED when it carries a wrong one.
+    /// </summary>
+    public bool Presented(ServerCallContext context)
+    {
+        if (string.IsNullOrEmpty(context.RequestHeaders.GetValue(HeaderName)))
+        {
+            return false;
+        }
+
+        Require(context);
+        return true;
+    }
+
     /// <summary>Throws UNAUTHENTICATED unless the call carries a configured key.</summary>
     public void Require(ServerCallContext context)
     {

@@ -16,7 +16,7 @@ namespace Pipeline.Benchmarks;
 /// </summary>
 public static class IngestThroughput
 {
-    private const string ApiKey = "benchmark-key";
+    private const string ApiKey = "ingest-benchmark-key";
 
     public static async Task RunAsync(int papers)
     {

@@ -102,7 +102,7 @@ public static partial class LoadHeld
             var notify = new SubscriptionService.SubscriptionServiceClient(system.Channel("notify"));
             await Parallel.ForEachAsync(Enumerable.Range(0, subscribers), new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (i, ct) =>
             {
-                var answer = await notify.SubscribeAsync(requests[i], cancellationToken: ct);
+                var answer = await notify.SubscribeAsync(requests[i], new Metadata { { "x-api-key", ApiKey } }, cancellationToken: ct);
                 ids[i] = answer.SubscriberId;
             });
             var subscribeSeconds = phase.Elapsed.TotalSeconds;
@@ -110,7 +110,7 @@ public static partial class LoadHeld
             var confirmSeconds = phase.Elapsed.TotalSeconds;
             await WaitUntilQueuesDrainedAsync(system.Broker, TimeSpan.FromMinutes(20));
             var rank = new RankingService.RankingServiceClient(system.Channel("rank"));
-            var unknown = await CountAsync(ids, 8, async id => await StatusOf(() => rank.RecommendAsync(new RecommendRequest { SubscriberId = id, Limit = 1 }).ResponseAsync) != StatusCode.OK);
+            var unknown = await CountAsync(ids, 8, async id => await StatusOf(() => rank.RecommendAsync(new RecommendRequest { SubscriberId = id, Limit = 1 }, new Metadata { { "x-api-key", ApiKey } }).ResponseAsync) != StatusCode.OK);
             Say(string.Create(CultureInfo.InvariantCulture,
                 $"subscribers: {subscribers} subscribed in {subscribeSeconds:F1} s ({subscribers / subscribeSeconds:F0}/s), {mail.ConfirmedCount} confirmed through the link by {confirmSeconds:F1} s, "
                 + $"rank knew {subscribers - unknown} of them at {phase.Elapsed.TotalSeconds:F1} s; cadences {string.Join(", ", requests.GroupBy(r => r.Cadence).Select(g => $"{g.Key}: {g.Count()}"))}"));

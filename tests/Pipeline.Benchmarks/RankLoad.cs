@@ -31,7 +31,7 @@ namespace Pipeline.Benchmarks;
 /// </summary>
 public static partial class RankLoad
 {
-    private const string ApiKey = "benchmark-key";
+    private const string ApiKey = "rank-load-benchmark-key";
     private static readonly TimeSpan RunBound = TimeSpan.FromSeconds(20);
 
     /// <summary>
@@ -250,21 +250,23 @@ public static partial class RankLoad
         using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpc}");
         var client = new RankingService.RankingServiceClient(channel);
         var random = new Random(7);
+        // A subscriber's own pages need the key, as notify sends it.
+        var withKey = new Metadata { { "x-api-key", ApiKey } };
         // Every Search asks a query text not asked before in this run (checked here), so no cache
         // of query embeddings, rank's or embed's, answers it: the numbers are cold queries.
         var calls = new (string Name, Func<Task> Call)[]
         {
             ("Search", () => client.SearchAsync(new SearchRequest { Query = NextQuery(data, random), Limit = 10 }).ResponseAsync),
-            ("Recommend", () => client.RecommendAsync(new RecommendRequest { SubscriberId = subscriberIds[Next(random, subscriberIds.Count)], Limit = 10 }).ResponseAsync),
+            ("Recommend", () => client.RecommendAsync(new RecommendRequest { SubscriberId = subscriberIds[Next(random, subscriberIds.Count)], Limit = 10 }, withKey).ResponseAsync),
             // What notify asks for a digest: the papers since the last one (the synthetic papers
             // appeared over 60 days, so a day holds about 1,700 of 100,000 and a week 11,700).
-            ("Recommend since 1 day", () => client.RecommendAsync(new RecommendRequest { SubscriberId = subscriberIds[Next(random, subscriberIds.Count)], Limit = 10, Since = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddDays(-1)) }).ResponseAsync),
-            ("Recommend since 7 days", () => client.RecommendAsync(new RecommendRequest { SubscriberId = subscriberIds[Next(random, subscriberIds.Count)], Limit = 10, Since = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddDays(-7)) }).ResponseAsync),
-            ("Trending", () => client.TrendingAsync(new TrendingRequest { Window = TrendingWindow.Week, Limit = 10 }).ResponseAsync),
+            ("Recommend since 1 day", () => client.RecommendAsync(new RecommendRequest { SubscriberId = subscriberIds[Next(random, subscriberIds.Count)], Limit = 10, Since = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddDays(-1)) }, withKey).ResponseAsync),
+            ("Recommend since 7 days", () => client.RecommendAsync(new RecommendRequest { SubscriberId = subscriberIds[Next(random, subscriberIds.Count)], Limit = 10, Since = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddDays(-7)) }, withKey).ResponseAsync),
+            ("Trending", () => client.TrendingAsync(new TrendingRequest { Window = TrendingWindow.Week, Limit = 10 }, withKey).ResponseAsync),
             // What notify asks for a digest's trending section: the day's page less what the
             // subscriber was sent or voted down, computed each call (a build before subscriber_id
             // ignores the field and answers the kept page everyone sees).
-            ("Trending for a subscriber", () => client.TrendingAsync(new TrendingRequest { Window = TrendingWindow.Day, Limit = 20, SubscriberId = subscriberIds[Next(random, subscriberIds.Count)] }).ResponseAsync),
+            ("Trending for a subscriber", () => client.TrendingAsync(new TrendingRequest { Window = TrendingWindow.Day, Limit = 20, SubscriberId = subscriberIds[Next(random, subscriberIds.Count)] }, withKey).ResponseAsync),
         };
 
         // RANK_LOAD_ONLY="Recommend,Trending" measures only the calls so named (for a profile of one).

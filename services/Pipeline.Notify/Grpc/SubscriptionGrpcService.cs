@@ -20,18 +20,20 @@ public sealed class SubscriptionGrpcService(
 {
     public override async Task<SubscribeResponse> Subscribe(SubscribeRequest request, ServerCallContext context)
     {
+        // A wrong key is refused before anything is stored or sent.
+        var operatorCall = apiKeys.Presented(context);
         // The client as the connection shows it; behind a proxy, configure forwarded headers.
         var client = context.GetHttpContext().Connection.RemoteIpAddress?.ToString() ?? context.Peer;
         var subscriber = await Guard(() => subscriptions.SubscribeAsync(request.Email, new PreferencesRequest(
             request.Interests, CadenceName(request.Cadence), request.Timezone, request.Hour, request.MaxPapers, request.InstantThreshold,
             request.Weekday, request.NoteWhenEmpty, request.SeedPaperIds, request.Authors, request.Categories),
             client, context.CancellationToken));
-        // An address already subscribed is answered as a request waiting for its owner (who is
-        // emailed the preferences link), without its id: anyone may call Subscribe, and the id of
-        // someone's subscription is theirs alone.
-        return subscriber.Status is SubscriptionStatus.Active or SubscriptionStatus.Bouncing
-            ? new SubscribeResponse { Status = SubscriberStatus.Pending }
-            : new SubscribeResponse { SubscriberId = subscriber.Id, Status = ToProto(subscriber.Status) };
+        // Anyone may call Subscribe: every address gets the same answer (PENDING, no id), so the
+        // answer tells nobody whether an address is subscribed, and a subscription's id stays its
+        // owner's. An operator's tool (the API key) gets the id and the state.
+        return operatorCall
+            ? new SubscribeResponse { SubscriberId = subscriber.Id, Status = ToProto(subscriber.Status) }
+            : new SubscribeResponse { Status = SubscriberStatus.Pending };
     }
 
     public override async Task<ProtoSubscriber> Confirm(ConfirmRequest request, ServerCallContext context) =>

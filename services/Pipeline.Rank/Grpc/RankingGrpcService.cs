@@ -128,6 +128,9 @@ public sealed class RankingGrpcService(
         RecommendInputs inputs;
         if (subscriberId.Length > 0)
         {
+            // A subscriber's recommendations quote their interests and leave out what they were
+            // sent: personal data, for notify and operators (the key), not for whoever has the id.
+            apiKeys.Require(context);
             // Interests, then seed papers (one rank does not hold is skipped), moved by the
             // subscriber's votes (Rocchio: towards what they liked, away from what they did not).
             inputs = subscriberQueries.Of(subscriberId)
@@ -262,6 +265,8 @@ public sealed class RankingGrpcService(
         var now = clock.GetUtcNow();
         if (subscriberId.Length > 0)
         {
+            // What the page leaves out tells what the subscriber was sent: the key, as for Recommend.
+            apiKeys.Require(context);
             return await SubscriberTrendingAsync(subscriberId, window, category, limit, now, context.CancellationToken);
         }
 

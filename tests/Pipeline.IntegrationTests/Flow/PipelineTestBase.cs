@@ -43,7 +43,7 @@ public abstract class PipelineTestBase(RabbitMqFixture rabbit, PipelineFixture p
     private async Task<string> ConfirmedAsync(SubscribeRequest request)
     {
         var email = request.Email;
-        var subscribed = await pipeline.Notify.SubscribeAsync(request);
+        var subscribed = await pipeline.Notify.SubscribeAsync(request, PipelineFixture.WithApiKey);
         Assert.Equal(SubscriberStatus.Pending, subscribed.Status);
 
         // The subscriber clicks the link in the confirmation email.
@@ -62,7 +62,7 @@ public abstract class PipelineTestBase(RabbitMqFixture rabbit, PipelineFixture p
     {
         try
         {
-            await pipeline.Rank.RecommendAsync(new RecommendRequest { SubscriberId = subscriberId, Limit = 1 });
+            await pipeline.Rank.RecommendAsync(new RecommendRequest { SubscriberId = subscriberId, Limit = 1 }, PipelineFixture.WithApiKey);
             return StatusCode.OK;
         }
         catch (RpcException e)

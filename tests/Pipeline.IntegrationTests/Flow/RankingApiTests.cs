@@ -214,6 +214,30 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
     }
 
     [Fact]
+    public async Task A_subscribers_own_pages_need_the_api_key_and_pages_by_interests_do_not()
+    {
+        // Recommend by subscriber quotes their interests; their trending page leaves out what they
+        // were sent. Whoever learns an id (a forwarded email's headers) reads neither.
+        var subscriberId = await SubscribeDailyAndConfirmAsync($"emmy-{Guid.NewGuid():N}@example.org", "invariants of algebraic forms");
+        var wrongKey = new Metadata { { "x-api-key", "not-the-key-of-this-pipeline" } };
+        foreach (var headers in new[] { null, wrongKey })
+        {
+            var recommend = await Assert.ThrowsAsync<RpcException>(() =>
+                Pipeline.Rank.RecommendAsync(new RecommendRequest { SubscriberId = subscriberId, Limit = 5 }, headers).ResponseAsync);
+            var trending = await Assert.ThrowsAsync<RpcException>(() =>
+                Pipeline.Rank.TrendingAsync(new TrendingRequest { SubscriberId = subscriberId, Limit = 5 }, headers).ResponseAsync);
+            Assert.Equal((StatusCode.Unauthenticated, StatusCode.Unauthenticated), (recommend.StatusCode, trending.StatusCode));
+            Assert.DoesNotContain("invariants", recommend.Status.Detail + trending.Status.Detail, StringComparison.Ordinal);
+        }
+
+        // The same pages with the key (notify's digests send it), and pages by interests stay open.
+        await Pipeline.Rank.RecommendAsync(new RecommendRequest { SubscriberId = subscriberId, Limit = 5 }, PipelineFixture.WithApiKey);
+        await Pipeline.Rank.TrendingAsync(new TrendingRequest { SubscriberId = subscriberId, Limit = 5 }, PipelineFixture.WithApiKey);
+        await Pipeline.Rank.RecommendAsync(new RecommendRequest { Interests = { "invariants of algebraic forms" }, Limit = 5 });
+        await Pipeline.Rank.TrendingAsync(new TrendingRequest { Limit = 5 });
+    }
+
+    [Fact]
     public async Task Recommend_leaves_out_what_the_subscriber_was_already_sent_and_explains_the_rest()
     {
         var email = $"rosalind-{Guid.NewGuid():N}@example.org";
@@ -224,7 +248,7 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
 
         // notify reports the alert (DigestSent); rank then leaves the paper out.
         await WaitUntilAsync(async () =>
-            !(await Pipeline.Rank.RecommendAsync(new RecommendRequest { SubscriberId = subscriberId, Limit = 50 })).Papers.Any(p => p.Id == alerted.Id),
+            !(await Pipeline.Rank.RecommendAsync(new RecommendRequest { SubscriberId = subscriberId, Limit = 50 }, PipelineFixture.WithApiKey)).Papers.Any(p => p.Id == alerted.Id),
             "rank leaves out the paper already sent");
 
         var byInterest = await Pipeline.Rank.RecommendAsync(new RecommendRequest { Interests = { "protein structure prediction" }, Limit = 5 });
@@ -243,7 +267,7 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
         var subscriberId = await SubscribeDailyAndConfirmAsync($"frances-{Guid.NewGuid():N}@example.org", "protein structure prediction");
         var (first, second) = (Papers.EnzymeDesign(), Papers.ProteinBinders());
         async Task<string[]> Recommended(params string[] excluded) =>
-            (await Pipeline.Rank.RecommendAsync(new RecommendRequest { SubscriberId = subscriberId, ExcludePaperIds = { excluded }, Limit = 50 }))
+            (await Pipeline.Rank.RecommendAsync(new RecommendRequest { SubscriberId = subscriberId, ExcludePaperIds = { excluded }, Limit = 50 }, PipelineFixture.WithApiKey))
                 .Papers.Select(p => p.Id).ToArray();
         await SubmitAsync(first);
         await WaitUntilAsync(async () => (await Recommended()).Contains(first.Id), "rank recommends the first paper");
@@ -368,7 +392,7 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
             return e.StatusCode;
         }
 
-        Assert.Equal(StatusCode.NotFound, await StatusOf(() => Pipeline.Rank.RecommendAsync(new RecommendRequest { SubscriberId = "nobody" }).ResponseAsync));
+        Assert.Equal(StatusCode.NotFound, await StatusOf(() => Pipeline.Rank.RecommendAsync(new RecommendRequest { SubscriberId = "nobody" }, PipelineFixture.WithApiKey).ResponseAsync));
         Assert.Equal(StatusCode.NotFound, await StatusOf(() => Pipeline.Rank.SimilarAsync(new SimilarRequest { PaperId = "9999.99999" }).ResponseAsync));
         Assert.Equal(StatusCode.InvalidArgument, await StatusOf(() => Pipeline.Rank.RecommendAsync(new RecommendRequest()).ResponseAsync));
         Assert.Equal(StatusCode.InvalidArgument, await StatusOf(() => Pipeline.Rank.RecommendAsync(new RecommendRequest { Interests = { " " }, SeedPaperIds = { "" } }).ResponseAsync));
@@ -414,7 +438,7 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
     }
 
     private async Task<RankedPapers> TrendingForAsync(string subscriberId, string category) =>
-        await Pipeline.Rank.TrendingAsync(new TrendingRequest { Window = TrendingWindow.Day, Category = category, SubscriberId = subscriberId, Limit = 10 });
+        await Pipeline.Rank.TrendingAsync(new TrendingRequest { Window = TrendingWindow.Day, Category = category, SubscriberId = subscriberId, Limit = 10 }, PipelineFixture.WithApiKey);
 
     private async Task<RankedPapers> TrendingAsync(TrendingWindow window, string category) =>
         await Pipeline.Rank.TrendingAsync(new TrendingRequest { Window = window, Category = category, Limit = 10 });

@@ -44,6 +44,8 @@ public sealed class HostileGrpcTests(RabbitMqFixture rabbit, PipelineFixture pip
         ["pipeline.ingest.v1.IngestService/ListSources"] = Guard.Open,
         ["pipeline.embed.v1.EmbedService/Embed"] = Guard.Open,
         ["pipeline.embed.v1.EmbedService/GetModel"] = Guard.Open,
+        // Open for the page everyone sees and for interests given in the call; a subscriber's own
+        // page (subscriber_id) needs the key (RankingApiTests).
         ["pipeline.rank.v1.RankingService/Trending"] = Guard.Open,
         ["pipeline.rank.v1.RankingService/Recommend"] = Guard.Open,
         ["pipeline.rank.v1.RankingService/Search"] = Guard.Open,

@@ -56,7 +56,7 @@ public sealed class HostileLinkTests(RabbitMqFixture rabbit, PipelineFixture pip
         var subscribed = await Pipeline.Notify.SubscribeAsync(new SubscribeRequest
         {
             Email = email, Cadence = Cadence.Daily, Hour = (DateTime.UtcNow.Hour + 12) % 24, NoteWhenEmpty = true, Interests = { interest },
-        });
+        }, PipelineFixture.WithApiKey);
         var id = subscribed.SubscriberId;
         var confirmation = await Pipeline.Smtp.WaitForMessageAsync(m => IsTo(m, email) && (m.Subject ?? "").Contains("Confirm", StringComparison.Ordinal), Arrival);
         Assert.DoesNotContain("<script", confirmation.Message.HtmlBody!, StringComparison.OrdinalIgnoreCase);

@@ -98,7 +98,7 @@ public sealed class DigestDeliveryTests(RabbitMqFixture rabbit, PipelineFixture 
         // One of them went out to the subscriber in a digest months ago: notify's own log of
         // recent deliveries no longer holds it, rank was told (DigestSent).
         await PublishAsync(new DigestSent(id, "2026-06-30", [sentBefore.Id], DateTimeOffset.UtcNow.AddDays(-150)));
-        await WaitUntilAsync(async () => !(await Pipeline.Rank.TrendingAsync(new Contracts.Rank.V1.TrendingRequest { Limit = 20, SubscriberId = id })).Papers
+        await WaitUntilAsync(async () => !(await Pipeline.Rank.TrendingAsync(new Contracts.Rank.V1.TrendingRequest { Limit = 20, SubscriberId = id }, PipelineFixture.WithApiKey)).Papers
             .Any(p => p.Id == sentBefore.Id), "rank knows it was sent");
 
         var answer = await Pipeline.Notify.SendDigestNowAsync(new SendDigestNowRequest { SubscriberId = id }, PipelineFixture.WithApiKey);
@@ -119,7 +119,7 @@ public sealed class DigestDeliveryTests(RabbitMqFixture rabbit, PipelineFixture 
     {
         // Mail gateways open every link in an email to scan it: that alone must not subscribe anyone.
         var email = $"scanned-{Guid.NewGuid():N}@example.org";
-        var subscribed = await Pipeline.Notify.SubscribeAsync(new SubscribeRequest { Email = email, Cadence = Cadence.Daily, Interests = { "coastal erosion" } });
+        var subscribed = await Pipeline.Notify.SubscribeAsync(new SubscribeRequest { Email = email, Cadence = Cadence.Daily, Interests = { "coastal erosion" } }, PipelineFixture.WithApiKey);
         var confirmation = await Pipeline.Smtp.WaitForMessageAsync(m => IsTo(m, email) && (m.Subject ?? "").Contains("Confirm"), Arrival);
         var link = PipelineFixture.LinkIn(confirmation.Message, "confirm");
         using var http = new HttpClient();
@@ -457,10 +457,26 @@ public sealed class DigestDeliveryTests(RabbitMqFixture rabbit, PipelineFixture 
         var id = await SubscribeDailyAndConfirmAsync(email, "tidal marsh sediments");
 
         var answer = await Pipeline.Notify.SubscribeAsync(new SubscribeRequest { Email = email, Cadence = Cadence.Instant, Interests = { "something else" } });
+        var fresh = await Pipeline.Notify.SubscribeAsync(new SubscribeRequest { Email = $"fresh-{Guid.NewGuid():N}@example.org", Cadence = Cadence.Instant, Interests = { "something else" } });
 
+        // The same answer as for an address never seen: it tells nothing of the subscription.
+        Assert.Equal(fresh, answer);
         Assert.Equal((SubscriberStatus.Pending, ""), (answer.Status, answer.SubscriberId));
         var stored = await Pipeline.Notify.GetSubscriberAsync(new GetSubscriberRequest { SubscriberId = id }, PipelineFixture.WithApiKey);
         Assert.Equal((SubscriberStatus.Active, "tidal marsh sediments"), (stored.Status, stored.Interests.Single()));
+    }
+
+    [Fact]
+    public async Task Subscribe_with_a_wrong_api_key_is_refused_and_sends_nothing()
+    {
+        // The key only adds the id to the answer; a wrong one is a mistake to report, not to ignore.
+        var email = $"wrong-key-{Guid.NewGuid():N}@example.org";
+        var e = await Assert.ThrowsAsync<RpcException>(() => Pipeline.Notify.SubscribeAsync(
+            new SubscribeRequest { Email = email, Cadence = Cadence.Daily, Interests = { "lichens" } },
+            new Metadata { { "x-api-key", "not-the-key-of-this-pipeline" } }).ResponseAsync);
+
+        Assert.Equal(StatusCode.Unauthenticated, e.StatusCode);
+        await Pipeline.Smtp.AssertNoMoreMessagesAsync(TimeSpan.FromSeconds(2), m => IsTo(m, email));
     }
 
     [Fact]
@@ -472,7 +488,7 @@ public sealed class DigestDeliveryTests(RabbitMqFixture rabbit, PipelineFixture 
         for (var i = 0; i < 5; i++)
         {
             request.Hour = i;
-            var answer = await Pipeline.Notify.SubscribeAsync(request);
+            var answer = await Pipeline.Notify.SubscribeAsync(request, PipelineFixture.WithApiKey);
             Assert.True(id is null || id == answer.SubscriberId, "one subscriber per address");
             id = answer.SubscriberId;
         }
@@ -530,7 +546,7 @@ public sealed class DigestDeliveryTests(RabbitMqFixture rabbit, PipelineFixture 
         var subscribed = await Pipeline.Notify.SubscribeAsync(new SubscribeRequest
         {
             Email = email, Cadence = Cadence.Daily, Hour = (DateTime.UtcNow.Hour + 12) % 24, Interests = { interest }, Authors = { authors }, MaxPapers = maxPapers,
-        });
+        }, PipelineFixture.WithApiKey);
         var confirmation = await Pipeline.Smtp.WaitForMessageAsync(m => IsTo(m, email) && (m.Subject ?? "").Contains("Confirm"), Arrival);
         using (var http = new HttpClient())
         {
@@ -541,7 +557,7 @@ public sealed class DigestDeliveryTests(RabbitMqFixture rabbit, PipelineFixture 
         await SubmitAsync(paper);
         await WaitUntilRankKnowsAsync(paper.Title);
         // The paper is new to rank after the subscriber joined; Recommend finds it.
-        await WaitUntilAsync(async () => (await Pipeline.Rank.RecommendAsync(new Contracts.Rank.V1.RecommendRequest { SubscriberId = subscribed.SubscriberId, Limit = 50 }))
+        await WaitUntilAsync(async () => (await Pipeline.Rank.RecommendAsync(new Contracts.Rank.V1.RecommendRequest { SubscriberId = subscribed.SubscriberId, Limit = 50 }, PipelineFixture.WithApiKey))
             .Papers.Any(p => p.Id == paper.Id), $"rank recommends {paper.Id}");
         return (email, subscribed.SubscriberId, paper);
     }

@@ -153,7 +153,7 @@ public sealed class RankRebuildTests(RabbitMqFixture rabbit) : RabbitMqTestBase(
         var subscribed = await notify.SubscribeAsync(new SubscribeRequest
         {
             Email = email, Cadence = Cadence.Instant, InstantThreshold = 0.45, Interests = { interest },
-        });
+        }, WithApiKey);
         var confirmation = await _smtp.WaitForMessageAsync(m => IsTo(m, email) && (m.Subject ?? "").Contains("Confirm"), Arrival);
         using var http = new HttpClient();
         var page = await PipelineFixture.ConfirmThroughPageAsync(http, PipelineFixture.LinkIn(confirmation.Message, "confirm"));
@@ -216,7 +216,7 @@ public sealed class RankRebuildTests(RabbitMqFixture rabbit) : RabbitMqTestBase(
     {
         try
         {
-            await Rank.RecommendAsync(new RecommendRequest { SubscriberId = subscriberId, Limit = 1 });
+            await Rank.RecommendAsync(new RecommendRequest { SubscriberId = subscriberId, Limit = 1 }, WithApiKey);
             return StatusCode.OK;
         }
         catch (RpcException e)
@@ -226,7 +226,7 @@ public sealed class RankRebuildTests(RabbitMqFixture rabbit) : RabbitMqTestBase(
     }
 
     private async Task<string[]> RecommendedAsync(string subscriberId) =>
-        (await Rank.RecommendAsync(new RecommendRequest { SubscriberId = subscriberId, Limit = 10 })).Papers.Select(p => p.Id).ToArray();
+        (await Rank.RecommendAsync(new RecommendRequest { SubscriberId = subscriberId, Limit = 10 }, WithApiKey)).Papers.Select(p => p.Id).ToArray();
 
     private static bool IsTo(MimeMessage message, string email) =>
         message.To.Mailboxes.Any(m => string.Equals(m.Address, email, StringComparison.OrdinalIgnoreCase));

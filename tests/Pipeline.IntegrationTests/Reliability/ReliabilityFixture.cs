@@ -143,7 +143,7 @@ public abstract class ReliabilityTestBase(ReliabilityFixture fixture, ITestOutpu
         var subscribed = await Pipeline.Notify.SubscribeAsync(new SubscribeRequest
         {
             Email = email, Cadence = cadence, InstantThreshold = 0.45, Interests = { Interest },
-        }, cancellationToken: Budget.Token);
+        }, PipelineFixture.WithApiKey, cancellationToken: Budget.Token);
         var confirmation = await Pipeline.Smtp.WaitForMessageAsync(m => IsTo(m, email) && (m.Subject ?? "").Contains("Confirm"), TimeSpan.FromSeconds(60));
         return (email, subscribed.SubscriberId, PipelineFixture.LinkIn(confirmation.Message, "confirm"));
     }
@@ -154,7 +154,7 @@ public abstract class ReliabilityTestBase(ReliabilityFixture fixture, ITestOutpu
         {
             try
             {
-                await Pipeline.Rank.RecommendAsync(new RecommendRequest { SubscriberId = subscriberId, Limit = 1 });
+                await Pipeline.Rank.RecommendAsync(new RecommendRequest { SubscriberId = subscriberId, Limit = 1 }, PipelineFixture.WithApiKey);
                 return true;
             }
             catch (RpcException)

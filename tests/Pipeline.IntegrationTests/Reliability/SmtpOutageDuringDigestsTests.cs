@@ -40,7 +40,7 @@ public sealed class SmtpOutageDuringDigestsTests(RabbitMqFixture rabbit, Pipelin
         var paper = LagoonPaper();
         Assert.Equal(1, (await SubmitAsync(paper)).Accepted);
         await Task.WhenAll(subscribers.Select(s => WaitUntilAsync(async () =>
-            (await Pipeline.Rank.RecommendAsync(new RecommendRequest { SubscriberId = s.Id, Limit = 50 })).Papers.Any(p => p.Id == paper.Id),
+            (await Pipeline.Rank.RecommendAsync(new RecommendRequest { SubscriberId = s.Id, Limit = 50 }, PipelineFixture.WithApiKey)).Papers.Any(p => p.Id == paper.Id),
             $"rank recommends {paper.Id} to {s.Id}")));
         Log($"{Subscribers} daily subscribers, each with {paper.Id} to come");
 
@@ -132,7 +132,7 @@ public sealed class SmtpOutageDuringDigestsTests(RabbitMqFixture rabbit, Pipelin
         var subscribed = await Pipeline.Notify.SubscribeAsync(new SubscribeRequest
         {
             Email = email, Cadence = Cadence.Daily, Hour = (DateTime.UtcNow.Hour + 12) % 24, Interests = { Interest },
-        });
+        }, PipelineFixture.WithApiKey);
         var confirmation = await Pipeline.Smtp.WaitForMessageAsync(m => IsTo(m, email) && (m.Subject ?? "").Contains("Confirm"), Arrival);
         using (var http = new HttpClient())
         {
