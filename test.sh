@@ -24,8 +24,14 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "Installing ${need[*]} from Debian's packages"
   as_root=()
   [ "$(id -u)" -eq 0 ] || as_root=(sudo)
-  "${as_root[@]}" apt-get update -qq
-  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null 2>&1; then
+    echo "test.sh must install ${need[*]} and needs root or sudo for it; install them and run it again." >&2
+    exit 1
+  fi
+  # A fresh machine's unattended upgrades may hold dpkg's lock for minutes; a mirror may fail once.
+  apt_options=(-o DPkg::Lock::Timeout=600 -o Acquire::Retries=5)
+  "${as_root[@]}" apt-get "${apt_options[@]}" update -qq
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${apt_options[@]}" install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   # The packages start the system's own broker and Redis where an init system runs, and enable them
   # at boot. The tests start their own on free ports and need neither; left running, the system
   # broker would hold port 5672, which deploy/local/up.sh needs. Stopped and disabled, as up.sh does.
@@ -43,21 +49,35 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
-dotnet build Pipeline.sln -c Release -nologo -clp:ErrorsOnly
+# A package feed that fails once must not fail the run: the restore is tried three times.
+for attempt in 1 2 3; do
+  if dotnet restore Pipeline.sln -nologo -v quiet; then
+    break
+  fi
+  if [ "$attempt" -eq 3 ]; then
+    echo "dotnet restore failed three times." >&2
+    exit 1
+  fi
+  echo "dotnet restore failed (attempt $attempt); trying again in 15 s." >&2
+  sleep 15
+done
+dotnet build Pipeline.sln -c Release -nologo --no-restore -clp:ErrorsOnly
 
 log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 status=0
-# A test that hangs must not hold CI until its deadline: after 10 minutes on one test the test host
-# is stopped and the test named (--blame-hang); the whole run is bounded too.
+# A test that hangs must not hold CI until its deadline: after 5 minutes on one test (twice the
+# longest wait any test allows itself) the test host is stopped and the test named (--blame-hang);
+# the whole run is bounded too.
 timeout --kill-after=60s 40m \
   dotnet test Pipeline.sln -c Release --no-build -nologo \
-    --blame-hang-timeout 10m --blame-hang-dump-type none "$@" 2>&1 | tee "$log" || status=$?
+    --blame-hang-timeout 5m --blame-hang-dump-type none "$@" 2>&1 | tee "$log" || status=$?
 
-# One line that any CI reads: the sum over all test assemblies.
-passed=$(grep -oE 'Passed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
-failed=$(grep -oE 'Failed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
-skipped=$(grep -oE 'Skipped: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
-rm -f "$log"
+# One line that any CI reads: the sum over all test assemblies (0 where a run printed no summary).
+sum() { { grep -oE "$1: +[0-9]+" "$log" || true; } | awk '{s+=$2} END {print s+0}'; }
+passed=$(sum Passed)
+failed=$(sum Failed)
+skipped=$(sum Skipped)
 echo "Tests: $passed passed, $failed failed, $skipped skipped"
 if [ "$status" -eq 0 ] && [ "$passed" -eq 0 ]; then
   echo "No test ran." >&2

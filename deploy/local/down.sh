@@ -55,6 +55,9 @@ stop_pid() {
   kill -TERM "$pid" 2>/dev/null || true
   if ! wait_gone "$pid" "$grace"; then
     log "$name did not stop within ${grace}s: killing it"
+    # up.sh starts each under setsid, so its pid leads a process group: killing the group takes
+    # the child a supervisor started (a service's dotnet) too, so no orphan keeps its ports.
+    kill -KILL -- "-$pid" 2>/dev/null || true
     kill -KILL "$pid" 2>/dev/null || true
     wait_gone "$pid" 5 || true
   fi

@@ -111,7 +111,7 @@ wait_until() {
     fi
     ((SECONDS < deadline)) || {
       tail -n 40 "$logfile" >&2 || true
-      die "$what is not ready after ${seconds}s (log: $logfile)"
+      die "$what is not ready after ${seconds}s (log: $logfile); deploy/local/down.sh stops what this run started"
     }
     sleep 1
   done
@@ -131,8 +131,10 @@ install_packages() {
   command -v npm >/dev/null || missing+=(nodejs npm)
   if ((${#missing[@]} > 0)); then
     log "Installing ${missing[*]} (apt-get) ..."
-    as_root apt-get update
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+    ((EUID == 0)) || command -v sudo >/dev/null || die "installing ${missing[*]} needs root or sudo: install them and run up.sh again"
+    # A fresh machine's unattended upgrades may hold dpkg's lock for minutes; a mirror may fail once.
+    as_root apt-get -o DPkg::Lock::Timeout=600 -o Acquire::Retries=5 update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -o Acquire::Retries=5 install -y "${missing[@]}"
     # The packages start the system's own broker and Redis where an init system runs, and enable
     # them at boot; this script runs private ones instead, and the system broker would hold port
     # 5672 (after the next reboot too, when up.sh would no longer know it installed it).
@@ -152,6 +154,10 @@ install_packages() {
   fi
 
   if [[ ! -x "$tools/node_modules/.bin/maildev" ]]; then
+    # maildev's SMTP and mail libraries (package-lock.json) need Node.js 20 or newer; Debian 12's is 18.
+    local node_major
+    node_major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+    ((node_major >= 20)) || log "warning: maildev's packages declare Node.js 20 or newer and this machine has $(node -v 2>/dev/null || echo none); if maildev fails to start, install Node.js 20 (https://nodejs.org/en/download/package-manager)"
     log "Installing maildev into $tools (npm ci) ..."
     mkdir -p "$tools"
     cp "$here/package.json" "$here/package-lock.json" "$tools/"
@@ -380,7 +386,10 @@ start_service() {
   local dll="$root/services/${assembly[$name]}/bin/Release/net10.0/${assembly[$name]}.dll"
   local pidfile="$pids/$name.pid" logfile="$logs/$name.log"
   if alive "$pidfile" "${assembly[$name]}.dll"; then
-    log "$(printf '%-9s' "$name") already running (pid $(<"$pidfile"))"
+    log "$(printf '%-9s' "$name") already running (pid $(<"$pidfile")); waiting for it to be ready"
+    # Left by an earlier run that gave up on it: running is not ready.
+    wait_until "${SERVICE_START_TIMEOUT:-180}" "$pidfile" "${assembly[$name]}.dll" "$name" "$logfile" \
+      service_ready "${http_port[$name]}"
     return
   fi
   [[ -f "$dll" ]] || die "$dll is missing: build with 'dotnet build -c Release Pipeline.sln' (or run without SKIP_BUILD=1)"
@@ -413,7 +422,14 @@ fi
 install_packages
 load_secrets
 
-if [[ "${INFRA_ONLY:-0}" != 1 && "${SKIP_BUILD:-0}" != 1 ]]; then
+running=()
+for name in "${start_order[@]}"; do
+  alive "$pids/$name.pid" "${assembly[$name]}.dll" && running+=("$name")
+done
+if ((${#running[@]} > 0)) && [[ "${INFRA_ONLY:-0}" != 1 && "${SKIP_BUILD:-0}" != 1 ]]; then
+  # Building would overwrite the files the running services loaded, and they would go on as before.
+  log "Not building: ${running[*]} already running (stop with deploy/local/down.sh to run a new build)"
+elif [[ "${INFRA_ONLY:-0}" != 1 && "${SKIP_BUILD:-0}" != 1 ]]; then
   log "Building (dotnet build -c Release Pipeline.sln) ..."
   dotnet build "$root/Pipeline.sln" -c Release -nologo -v minimal
 fi

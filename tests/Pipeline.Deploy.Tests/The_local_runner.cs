@@ -131,7 +131,9 @@ public sealed class The_local_runner
 
             Assert.True(result.ExitCode == 0, result.ToString());
             var made = File.ReadAllLines(calls);
-            Assert.Contains(made, c => c.StartsWith("apt-get install", StringComparison.Ordinal) && c.Contains("rabbitmq-server") && c.Contains("redis-server"));
+            // Waiting for dpkg's lock (a fresh machine's unattended upgrades) and retrying the mirror.
+            Assert.Contains(made, c => c.StartsWith("apt-get ", StringComparison.Ordinal) && c.Contains(" install ") && c.Contains("DPkg::Lock::Timeout")
+                && c.Contains("rabbitmq-server") && c.Contains("redis-server"));
             foreach (var unit in new[] { "rabbitmq-server", "redis-server" })
             {
                 Assert.Contains($"service {unit} stop", made);

@@ -56,7 +56,7 @@ public class HostileInputSpecs
 
         Assert.Contains(reason, api.Message);
         Assert.IsType<FeedFormatException>(listing);
-        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(2), $"took {watch.Elapsed}");
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(15), $"took {watch.Elapsed}"); // the flaw took minutes; 15 s leaves room for a busy CI machine
         Assert.DoesNotContain("lollol", api.ToString());
         Assert.DoesNotContain("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", api.ToString());
         Assert.DoesNotContain(PasswdLine, api.ToString() + listing!.ToString());
@@ -85,7 +85,7 @@ public class HostileInputSpecs
         var error = Assert.Throws<FeedFormatException>(() => ArxivApiParser.Parse(new MemoryStream(body)));
 
         Assert.Contains($"more than {SafeXml.MaxEntryDepth} levels deep", error.Message);
-        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(2), $"took {watch.Elapsed}");
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(15), $"took {watch.Elapsed}"); // the flaw took minutes; 15 s leaves room for a busy CI machine
     }
 
     [Fact]
