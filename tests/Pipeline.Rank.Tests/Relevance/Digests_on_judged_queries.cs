@@ -19,15 +19,9 @@ public sealed class Digests_on_judged_queries(JudgedCorpus corpus, ITestOutputHe
     private const int DigestSize = 10;
     private const int Days = 12;
 
-    [Fact]
+    [JudgedCorpusFact]
     public void Requiring_evidence_keeps_the_on_topic_papers_and_leaves_out_many_off_topic_ones()
     {
-        if (corpus.MissingData is not null)
-        {
-            output.WriteLine(corpus.MissingData);
-            return;
-        }
-
         var ranker = corpus.Ranker();
         var random = new Random(20261127);
         var subscribers = corpus.Queries.Select(q => new[] { q }).ToList();

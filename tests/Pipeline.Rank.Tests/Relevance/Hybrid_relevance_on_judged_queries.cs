@@ -15,11 +15,9 @@ public sealed class Hybrid_relevance_on_judged_queries(JudgedCorpus corpus, ITes
 {
     private static readonly RelevanceMode[] Modes = [RelevanceMode.Lexical, RelevanceMode.Dense, RelevanceMode.Hybrid];
 
-    [Fact]
+    [JudgedCorpusFact]
     public void The_judged_set_is_large_enough_and_judges_only_papers_of_the_corpus()
     {
-        if (Skipped()) return;
-
         Assert.Equal(152, corpus.Papers.Count);
         Assert.True(corpus.Queries.Count >= 30, $"{corpus.Queries.Count} judged queries");
         var ids = corpus.Papers.Select(p => p.Paper.Id).ToHashSet(StringComparer.Ordinal);
@@ -30,11 +28,9 @@ public sealed class Hybrid_relevance_on_judged_queries(JudgedCorpus corpus, ITes
         });
     }
 
-    [Fact]
+    [JudgedCorpusFact]
     public void Hybrid_ranks_better_than_lexical_or_dense_alone_at_5_and_at_10()
     {
-        if (Skipped()) return;
-
         var ranker = corpus.Ranker();
         var scores = Modes.ToDictionary(m => m, m => Evaluate(ranker, m));
 
@@ -63,11 +59,9 @@ public sealed class Hybrid_relevance_on_judged_queries(JudgedCorpus corpus, ITes
     /// Search embeds its query with embed's int8 query model (Embedding:QueryPrecision), alone in
     /// its run, while papers keep their fp32 vectors: the judged queries must rank as well so.
     /// </summary>
-    [Fact]
+    [JudgedCorpusFact]
     public void Queries_embedded_by_the_int8_query_model_rank_as_well_as_fp32_queries()
     {
-        if (Skipped()) return;
-
         using var queryModel = new MiniLmEmbedder(new EmbeddingOptions().ForQueries());
         Assert.Equal(MiniLmEmbedder.IdOf(EmbeddingPrecision.Int8), queryModel.ModelId);
         var int8 = corpus.Queries.ToDictionary(q => q.Id, q => queryModel.Embed(q.Text));
@@ -94,11 +88,9 @@ public sealed class Hybrid_relevance_on_judged_queries(JudgedCorpus corpus, ITes
     }
 
     /// <summary>The evidence for the fusion choice in docs/ranking.md: the alternatives, untuned, side by side.</summary>
-    [Fact]
+    [JudgedCorpusFact]
     public void Fusion_alternatives_are_measured_for_the_record()
     {
-        if (Skipped()) return;
-
         var baseline = Evaluate(corpus.Ranker(new RelevanceOptions { Fusion = RelevanceFusion.ReciprocalRank, RrfK = 60 }), RelevanceMode.Hybrid);
         output.WriteLine("| fusion | nDCG@5 | nDCG@10 | " + string.Join(" | ", Kinds().Select(k => $"@10 {k}")) + " | queries better / worse than RRF k=60 at @10 |");
         output.WriteLine("|---|---|---|" + string.Concat(Kinds().Select(_ => "---|")) + "---|");
@@ -144,17 +136,6 @@ public sealed class Hybrid_relevance_on_judged_queries(JudgedCorpus corpus, ITes
     }
 
     private IEnumerable<string> Kinds() => corpus.Queries.Select(q => q.Kind).Distinct();
-
-    private bool Skipped()
-    {
-        if (corpus.MissingData is null)
-        {
-            return false;
-        }
-
-        output.WriteLine(corpus.MissingData);
-        return true;
-    }
 
     private static string F(double value) => value.ToString("0.000", CultureInfo.InvariantCulture);
 

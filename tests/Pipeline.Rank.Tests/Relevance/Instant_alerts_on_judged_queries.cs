@@ -14,15 +14,9 @@ public sealed class Instant_alerts_on_judged_queries(JudgedCorpus corpus, ITestO
 {
     private const double DefaultThreshold = 0.5;
 
-    [Fact]
+    [JudgedCorpusFact]
     public void The_words_rule_alerts_on_more_on_topic_papers_and_on_hardly_any_more_off_topic_ones()
     {
-        if (corpus.MissingData is not null)
-        {
-            output.WriteLine(corpus.MissingData);
-            return;
-        }
-
         var profiles = new ProfileIndex();
         profiles.UpsertMany(corpus.Queries.Select(q =>
             new SubscriberProfile(q.Id, [q.Text], [corpus.QueryVectors[q.Id]], "instant", DefaultThreshold, DateTimeOffset.UnixEpoch)));

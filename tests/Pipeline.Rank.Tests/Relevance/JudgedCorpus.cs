@@ -156,3 +156,18 @@ public sealed partial class JudgedCorpus : IDisposable
     [GeneratedRegex(@"v\d+$")]
     private static partial Regex ArxivVersion();
 }
+
+/// <summary>
+/// A fact over the judged corpus: skipped, and reported as skipped rather than passed, where
+/// ../shared/data is absent beside the repository.
+/// </summary>
+public sealed class JudgedCorpusFactAttribute : FactAttribute
+{
+    public JudgedCorpusFactAttribute()
+    {
+        if (Pipeline.Testing.RepoPaths.SharedDataFolder is null)
+        {
+            Skip = "Skipped: the judged corpus reads ../shared/data, which is absent beside the repository.";
+        }
+    }
+}
