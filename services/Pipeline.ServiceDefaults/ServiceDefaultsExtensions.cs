@@ -132,7 +132,7 @@ public static class ServiceDefaultsExtensions
                 .AddAspNetCoreInstrumentation(o => o.Filter = ctx => !IsHealthProbe(ctx))
                 .AddGrpcClientInstrumentation()
                 .AddHttpClientInstrumentation()
-                .AddRedisInstrumentation())
+                .AddRedisInstrumentation(RedisTracing.Configure))
             .WithMetrics(m => m
                 .AddMeter(identity.Meter.Name)
                 .AddMeter(MassTransitTelemetryName)

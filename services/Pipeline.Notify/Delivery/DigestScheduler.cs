@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using Microsoft.Extensions.Options;
 using Pipeline.Notify.Storage;
+using Pipeline.ServiceDefaults;
 
 namespace Pipeline.Notify.Delivery;
 
@@ -19,7 +21,8 @@ public sealed class DigestScheduler(
     Subscriptions subscriptions,
     IOptions<NotifyOptions> options,
     TimeProvider clock,
-    ILogger<DigestScheduler> logger) : BackgroundService
+    ILogger<DigestScheduler> logger,
+    ServiceIdentity? identity = null) : BackgroundService
 {
     private const int BatchSize = 256;
     private const int MaxBatchesPerTick = 200;
@@ -79,6 +82,12 @@ public sealed class DigestScheduler(
 
     private async Task HandleAsync(string subscriberId, DateTimeOffset now, CancellationToken cancellationToken)
     {
+        // One trace per scheduled digest (as SendDigestNow's call gives one): the subscriber's read,
+        // composing (with rank's calls), the SMTP send, the ledger and DigestSent under one root,
+        // which links to the papers' own traces.
+        Activity.Current = null; // a root of its own, whatever the tick ran under
+        using var activity = identity?.ActivitySource.StartActivity("scheduled digest", ActivityKind.Internal, parentContext: default);
+        activity?.SetTag("notify.subscriber_id", subscriberId);
         var subscriber = await store.GetAsync(subscriberId);
         if (subscriber is not { Status: SubscriptionStatus.Active } || !DigestCalendar.IsDigestCadence(subscriber.Cadence))
         {
