@@ -16,6 +16,7 @@ public sealed class PaperIngestedConsumer(CachedEmbedder embedder, ServiceIdenti
     public async Task Consume(ConsumeContext<PaperIngested> context)
     {
         var message = context.Message;
+        Validate(message);
         var text = PaperText.Of(message.Paper.Title, message.Paper.Abstract);
 
         float[] vector;
@@ -29,5 +30,23 @@ public sealed class PaperIngestedConsumer(CachedEmbedder embedder, ServiceIdenti
 
         await context.PublishWithinAsync(new PaperEmbedded(message.Paper, message.ContentHash, message.IsUpdate, embedder.ModelId, vector, message.IngestedAt) { FirstIngestedAt = message.FirstIngestedAt },
             publishDeadline, context.CancellationToken);
+    }
+
+    /// <summary>
+    /// A message that names no paper can never be embedded: an <see cref="ArgumentException"/>,
+    /// which the bus's retry policy sends to the error queue at once (not after five retries that
+    /// each hold a consumer slot).
+    /// </summary>
+    public static void Validate(PaperIngested message)
+    {
+        if (message.Paper is null)
+        {
+            throw new ArgumentException("PaperIngested without a paper: nothing to embed.");
+        }
+
+        if (string.IsNullOrWhiteSpace(message.Paper.Id))
+        {
+            throw new ArgumentException("PaperIngested whose paper has no id: its vector could not be told apart.");
+        }
     }
 }

@@ -56,7 +56,9 @@ public sealed class JsonLinesFileSource(JsonLinesOptions options) : IPaperSource
             }
 
             position = new JsonLinesCursor(line.EndOffset, line.LineNumber + 1);
-            if (batch.Count >= Math.Max(1, options.BatchSize))
+            // Rejections count toward the batch too: a file of a million bad lines is handed on a
+            // batch at a time, not held in memory whole.
+            if (batch.Count + rejections.Count >= Math.Max(1, options.BatchSize))
             {
                 await FlushAsync();
             }

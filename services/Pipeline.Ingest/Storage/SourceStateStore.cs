@@ -53,7 +53,8 @@ public sealed class SourceStateStore(IDatabase redis)
 
     public async Task AddRejectionsAsync(string source, IEnumerable<SourceRejectionRecord> rejections, int keep)
     {
-        var values = rejections.Select(r => (RedisValue)JsonSerializer.Serialize(r, Json)).ToArray();
+        // Only the newest `keep` are kept: the older ones of a long list are not serialised at all.
+        var values = rejections.TakeLast(Math.Max(1, keep)).Select(r => (RedisValue)JsonSerializer.Serialize(r, Json)).ToArray();
         if (values.Length == 0)
         {
             return;

@@ -16,7 +16,7 @@ namespace Pipeline.Notify.Delivery;
 public sealed class MailSender(IOptions<SmtpOptions> options, SmtpConnectionPool pool, ServiceIdentity identity, SmtpOutage? outage = null)
 {
     private readonly System.Diagnostics.Metrics.Counter<long> _emails = identity.Meter.CreateCounter<long>(
-        "pipeline.notify.emails", unit: "{email}", description: "SMTP send attempts by kind (confirmation, alert, digest) and outcome");
+        "pipeline.notify.emails", unit: "{email}", description: "SMTP send attempts by kind (confirmation, already-subscribed, instant-alert, digest) and outcome");
 
     public async Task SendAsync(MimeMessage message, string kind, CancellationToken cancellationToken, IEnumerable<ActivityLink>? links = null)
     {

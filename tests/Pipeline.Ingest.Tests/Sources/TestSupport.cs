@@ -139,8 +139,12 @@ public sealed class RecordingPoll(string? cursor = null) : SourcePoll
     public override Task RejectAsync(IReadOnlyList<EntryRejection> rejections)
     {
         Rejections.AddRange(rejections);
+        RejectCalls.Add(rejections.Count);
         return Task.CompletedTask;
     }
+
+    /// <summary>How many rejections each RejectAsync call carried.</summary>
+    public List<int> RejectCalls { get; } = [];
 
     public override Task SaveCursorAsync(string value)
     {

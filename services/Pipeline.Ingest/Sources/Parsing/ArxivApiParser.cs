@@ -28,6 +28,7 @@ public static class ArxivApiParser
             entry =>
             {
                 position++;
+                ParsedFeed.CheckEntryCount(position);
                 if (IsErrorEntry(entry))
                 {
                     apiError = Fold(entry.Text(Atom + "summary")) is { Length: > 0 } s ? s : "unknown error";

@@ -35,6 +35,7 @@ public static partial class ArxivListingParser
             entry =>
             {
                 position++;
+                ParsedFeed.CheckEntryCount(position);
                 try
                 {
                     papers.Add(ToSubmission(entry, source));

@@ -13,6 +13,22 @@ public sealed record ParsedFeed(
     int? StartIndex = null)
 {
     public static ParsedFeed Empty { get; } = new([], []);
+
+    /// <summary>
+    /// The most entries one body may hold (an arXiv API page holds at most 2,000, a day's listing a
+    /// few thousand, a daily-papers page about fifty): a body with more is refused as a whole, so a
+    /// 16 MB body of junk items cannot make millions of rejections in memory.
+    /// </summary>
+    public const int MaxEntries = 20_000;
+
+    /// <summary>Throws <see cref="FeedFormatException"/> once <paramref name="position"/> passes <see cref="MaxEntries"/>.</summary>
+    public static void CheckEntryCount(int position)
+    {
+        if (position > MaxEntries)
+        {
+            throw new FeedFormatException($"the body holds more than {MaxEntries:N0} entries, more than any page of a source this reads; nothing from it is taken");
+        }
+    }
 }
 
 /// <summary>One entry of a feed that could not become a paper.</summary>

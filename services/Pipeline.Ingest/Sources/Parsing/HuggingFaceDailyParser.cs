@@ -56,6 +56,7 @@ public static class HuggingFaceDailyParser
             foreach (var item in root.EnumerateArray())
             {
                 position++;
+                ParsedFeed.CheckEntryCount(position);
                 try
                 {
                     papers.Add(ToSubmission(item, featuredOn, source));
