@@ -39,6 +39,13 @@ public sealed class EmbeddingOptions
     public TimeSpan? CacheTimeToLive { get; set; } = TimeSpan.FromDays(30);
 
     /// <summary>
+    /// How long a cache lookup or store may take before embedding goes on without it (a lookup
+    /// then counts as misses). Redis answers in well under a millisecond; a Redis that is down or
+    /// frozen would otherwise hold every call for the client's 5 s command timeout.
+    /// </summary>
+    public TimeSpan CacheTimeout { get; set; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>
     /// PaperIngested messages in flight per instance. Enough to fill a batch: their texts queue
     /// together and share model runs. At most the bus prefetch (16 by default) is delivered at once.
     /// </summary>

@@ -13,12 +13,14 @@ namespace Pipeline.Embed.Storage;
 /// so a model change starts an empty cache instead of serving vectors from another model.
 /// </summary>
 /// <remarks>
-/// The cache only saves model time: when Redis fails, lookups count as misses and stores are
-/// skipped, so embedding keeps working (and the readiness check reports the outage).
+/// The cache only saves model time: when Redis fails, is not connected or does not answer within
+/// <see cref="EmbeddingOptions.CacheTimeout"/>, lookups count as misses and stores are skipped, so
+/// embedding keeps its speed (and the readiness check reports the outage as degraded).
 /// </remarks>
 public sealed class EmbeddingCache(IDatabase redis, IOptions<EmbeddingOptions> options, ILogger<EmbeddingCache> logger)
 {
     private readonly TimeSpan? _timeToLive = options.Value.CacheTimeToLive;
+    private readonly TimeSpan _timeout = options.Value.CacheTimeout;
 
     public static string KeyFor(string modelId, string text) =>
         $"embed:{modelId}:{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))}";
@@ -31,10 +33,15 @@ public sealed class EmbeddingCache(IDatabase redis, IOptions<EmbeddingOptions> o
             return [];
         }
 
+        if (!redis.Multiplexer.IsConnected)
+        {
+            return new float[]?[texts.Count];
+        }
+
         RedisValue[] values;
         try
         {
-            values = await redis.StringGetAsync(texts.Select(t => (RedisKey)KeyFor(modelId, t)).ToArray());
+            values = await redis.StringGetAsync(texts.Select(t => (RedisKey)KeyFor(modelId, t)).ToArray()).WaitAsync(_timeout);
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
@@ -53,27 +60,33 @@ public sealed class EmbeddingCache(IDatabase redis, IOptions<EmbeddingOptions> o
             throw new ArgumentException("One vector per text is needed.", nameof(vectors));
         }
 
-        if (texts.Count == 0)
+        if (texts.Count == 0 || !redis.Multiplexer.IsConnected)
         {
             return;
         }
 
+        Task[] writes = [];
         try
         {
             // One pipelined round trip; MSET cannot set an expiry, so each SET carries its own.
             var batch = redis.CreateBatch();
-            var writes = new Task[texts.Count];
+            writes = new Task[texts.Count];
             for (var i = 0; i < texts.Count; i++)
             {
                 writes[i] = batch.StringSetAsync(KeyFor(modelId, texts[i]), ToBytes(vectors[i]), _timeToLive);
             }
 
             batch.Execute();
-            await Task.WhenAll(writes);
+            await Task.WhenAll(writes).WaitAsync(_timeout);
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
             logger.LogWarning(e, "Embedding cache store failed for {Count} texts; they will be embedded again next time", texts.Count);
+            // Writes still pending end (or fail) later: observed, so their failure is not unhandled.
+            foreach (var write in writes)
+            {
+                _ = write?.ContinueWith(static t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously);
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Net;
 using Grpc.Core;
+using Pipeline.Contracts.Embed.V1;
 using Pipeline.Contracts.Ingest.V1;
 using Pipeline.Contracts.Rank.V1;
 using Pipeline.IntegrationTests.Flow;
@@ -78,5 +79,46 @@ public sealed class StoreOutageTests(ReliabilityFixture fixture, ITestOutputHelp
         var again = await Pipeline.Rank.VoteAsync(vote, PipelineFixture.WithApiKey);
         Assert.False(again.Changed);
         Assert.Equal(1, again.Votes);
+    }
+
+    [Fact]
+    public async Task While_embeds_redis_is_frozen_embedding_goes_on_at_speed_and_embed_reports_itself_degraded()
+    {
+        // Embed's Redis is only a cache of vectors: without it every text is embedded again, and
+        // nothing should wait for it (the client's command timeout is 5 s).
+        var redis = Pipeline.Redis["embed"];
+        using var http = new HttpClient();
+        var ready = new Uri(Pipeline.HttpBase("embed"), "/health/ready");
+        var category = SyntheticPapers.NewCategory();
+        var paper = SyntheticPapers.OnTopic(category);
+
+        redis.Pause();
+        Log("froze embed's Redis");
+        try
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                var answer = await Pipeline.Embed.EmbedAsync(new EmbedRequest { Texts = { $"a query embedded while the cache is frozen {Guid.NewGuid():N}" } },
+                    deadline: DateTime.UtcNow.AddSeconds(3));
+                Assert.Equal(384, answer.Embeddings.Single().Values.Count);
+            }
+
+            // A paper goes through to rank meanwhile.
+            await SubmitAllAsync([paper]);
+            await WaitUntilAsync(async () => (await IndexedAsync(category)).Contains(paper.Id), "rank indexed a paper embedded while embed's Redis was frozen");
+
+            var health = await http.GetAsync(ready);
+            var body = await health.Content.ReadAsStringAsync();
+            Log($"embed /health/ready: {(int)health.StatusCode} {body}");
+            Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+            Assert.Contains("Degraded", body);
+        }
+        finally
+        {
+            redis.Resume();
+            Log("embed's Redis answers again");
+        }
+
+        await WaitUntilAsync(async () => !(await (await http.GetAsync(ready)).Content.ReadAsStringAsync()).Contains("Degraded"), "embed is healthy again");
     }
 }
