@@ -12,7 +12,8 @@ var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults("notify", bus => bus.AddConsumer<PaperMatchedConsumer, PaperMatchedConsumerDefinition>());
 // Notify asks rank for its subscribers' pages, which rank gives only with an API key.
 builder.AddPipelineGrpcClient<RankingService.RankingServiceClient>("rank").WithPipelineApiKey("rank");
-builder.Services.Configure<SmtpOptions>(builder.Configuration.GetSection("Smtp"));
+builder.Services.AddOptions<SmtpOptions>().Bind(builder.Configuration.GetSection("Smtp")).ValidateOnStart();
+builder.Services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<SmtpOptions>, SmtpOptionsValidator>();
 builder.Services.Configure<NotifyOptions>(builder.Configuration.GetSection("Notify"));
 builder.Services.AddSingleton(TimeProvider.System);
 
@@ -26,7 +27,8 @@ builder.Services.AddSingleton<PaperTraceStore>();
 builder.Services.AddSingleton<DeferredAlerts>();
 builder.Services.AddSingleton(sp => new SubscriptionTokens(
     TokenKey.Resolve(sp.GetRequiredService<IConfiguration>(), sp.GetRequiredService<IDatabase>()),
-    sp.GetRequiredService<TimeProvider>()));
+    sp.GetRequiredService<TimeProvider>(),
+    TokenKey.Previous(sp.GetRequiredService<IConfiguration>())));
 
 // Delivery: subscriptions, SMTP over pooled connections, digests from rank on a schedule, alerts (kept ones retried).
 builder.Services.AddSingleton<SmtpConnectionPool>();

@@ -411,6 +411,7 @@ public static partial class LoadHeld
             {
                 // Every subscriber here comes from one client (127.0.0.1); the per-client limit is for the open internet.
                 ["Notify__SubscribePerClientLimit"] = (2 * subscribers + 100).ToString(CultureInfo.InvariantCulture),
+                ["Notify__SubscribeGlobalLimit"] = (2 * subscribers + 100).ToString(CultureInfo.InvariantCulture),
                 // No polling of arXiv or Hugging Face: the papers are the burst.
                 ["Sources__SchedulerEnabled"] = "false",
             }, TimeSpan.FromSeconds(180));

@@ -111,13 +111,26 @@ public class HostileInputSpecs
     }
 
     [Fact]
-    public void Markup_in_interests_is_escaped_in_the_confirmation_email()
+    public async Task Text_the_caller_of_Subscribe_chose_never_reaches_the_confirmation_email()
     {
-        var interest = HostileCorpus.String("interests", "script");
-        var (_, received) = OnTheWire(EmailTemplates.Confirmation(From, "ada@example.org", [interest], new Uri("http://127.0.0.1:5204/confirm?token=c"), "c@example.org"));
+        // Anyone may call Subscribe with anyone's address: an "interest" must not become a line of
+        // the operator's choosing in a stranger's inbox.
+        await using var rig = await Delivery.NotifyRig.StartAsync();
+        var bait = "Your account is locked, claim it at https://evil.example/claim";
+        var script = HostileCorpus.String("interests", "script");
 
-        Assert.DoesNotContain("<script", received.HtmlBody!, StringComparison.OrdinalIgnoreCase);
-        Assert.Contains("&lt;script&gt;", received.HtmlBody);
+        await rig.Subscriptions.SubscribeAsync("ada@example.org", new PreferencesRequest([bait, script], "daily", "UTC", 7, 10, 0, 0, false, [], [], []),
+            "client", CancellationToken.None);
+
+        var email = (await rig.Smtp.WaitForMessageAsync(_ => true, TimeSpan.FromSeconds(10))).Message;
+        foreach (var part in new[] { email.HtmlBody!, email.TextBody!, email.Subject })
+        {
+            Assert.DoesNotContain("evil.example", part, StringComparison.OrdinalIgnoreCase);
+            Assert.DoesNotContain("<script", part, StringComparison.OrdinalIgnoreCase);
+            Assert.DoesNotContain("honeybee swarming", part, StringComparison.OrdinalIgnoreCase);
+        }
+
+        Assert.Contains("a daily digest of new papers on the 2 topics you gave", email.TextBody);
     }
 
     [Theory]

@@ -10,6 +10,7 @@ public class SubscribeRateLimitsSpecs
     private SubscribeRateLimits Limits() => new(Options.Create(new NotifyOptions
     {
         SubscribePerAddressLimit = 3, SubscribePerAddressWindowSeconds = 3600, SubscribePerClientLimit = 5, SubscribePerClientWindowSeconds = 600,
+        SubscribeGlobalLimit = 12, SubscribeGlobalWindowSeconds = 3600,
     }), _clock);
 
     [Fact]
@@ -29,5 +30,27 @@ public class SubscribeRateLimitsSpecs
         Assert.All(Enumerable.Range(0, 5), i => Assert.Null(limits.TryAcquire($"user{i}@example.org", "10.0.0.1")));
         Assert.Contains("this client", limits.TryAcquire("someone@example.org", "10.0.0.1"));
         Assert.Null(limits.TryAcquire("someone@example.org", "10.0.0.2"));
+    }
+
+    [Fact]
+    public void One_ipv6_network_counts_as_one_client_whichever_of_its_addresses_it_calls_from()
+    {
+        var limits = Limits();
+        Assert.All(Enumerable.Range(1, 5), i => Assert.Null(limits.TryAcquire($"user{i}@example.org", $"2001:db8:0:1::{i:x}")));
+
+        Assert.Contains("this client", limits.TryAcquire("someone@example.org", "2001:db8:0:1:ffff:ffff:ffff:ffff"));
+        Assert.Null(limits.TryAcquire("someone@example.org", "2001:db8:0:2::1"));
+        Assert.Equal("10.0.0.7", SubscribeRateLimits.ClientKey("::ffff:10.0.0.7"));
+    }
+
+    [Fact]
+    public void Many_clients_together_are_refused_past_the_instance_wide_limit_and_taken_again_in_the_next_window()
+    {
+        var limits = Limits();
+        Assert.All(Enumerable.Range(0, 12), i => Assert.Null(limits.TryAcquire($"user{i}@example.org", $"10.0.{i}.1")));
+
+        Assert.Contains("right now", limits.TryAcquire("one-more@example.org", "10.0.99.1"));
+        _clock.Now = _clock.Now.AddHours(1);
+        Assert.Null(limits.TryAcquire("one-more@example.org", "10.0.99.1"));
     }
 }

@@ -24,6 +24,35 @@ public class SubscriptionTokensSpecs
     }
 
     [Fact]
+    public void After_a_key_rotation_links_signed_with_the_previous_key_still_work_and_new_ones_use_the_new_key()
+    {
+        // Unsubscribe links never expire: rotating the key must not break those in mail already sent.
+        var rotated = "fedcba9876543210fedcba9876543210"u8.ToArray();
+        var before = new SubscriptionTokens(Key, _clock);
+        var sent = before.Issue(TokenPurpose.Unsubscribe, "sub-1", null);
+
+        var after = new SubscriptionTokens(rotated, _clock, [Key]);
+        var withoutPrevious = new SubscriptionTokens(rotated, _clock);
+
+        Assert.Equal("sub-1", after.Verify(sent, TokenPurpose.Unsubscribe).SubscriberId);
+        Assert.False(withoutPrevious.Verify(sent, TokenPurpose.Unsubscribe).Valid);
+        var issued = after.Issue(TokenPurpose.Unsubscribe, "sub-1", null);
+        Assert.True(withoutPrevious.Verify(issued, TokenPurpose.Unsubscribe).Valid);
+        Assert.False(before.Verify(issued, TokenPurpose.Unsubscribe).Valid);
+    }
+
+    [Fact]
+    public void A_previous_key_shorter_than_32_characters_stops_the_start()
+    {
+        var configuration = Microsoft.Extensions.Configuration.MemoryConfigurationBuilderExtensions.AddInMemoryCollection(
+            new Microsoft.Extensions.Configuration.ConfigurationBuilder(),
+            new Dictionary<string, string?> { ["Tokens:PreviousSigningKeys:0"] = "too-short" }).Build();
+
+        var e = Assert.Throws<InvalidOperationException>(() => (object)TokenKey.Previous(configuration));
+        Assert.Contains("Tokens:PreviousSigningKeys:0", e.Message);
+    }
+
+    [Fact]
     public void A_token_for_one_purpose_does_not_work_for_another()
     {
         var tokens = new SubscriptionTokens(Key, _clock);

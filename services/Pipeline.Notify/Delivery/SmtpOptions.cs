@@ -1,4 +1,5 @@
 using MailKit.Security;
+using Microsoft.Extensions.Options;
 
 namespace Pipeline.Notify.Delivery;
 
@@ -21,4 +22,33 @@ public sealed class SmtpOptions
 
     /// <summary>An idle pooled connection older than this is closed instead of reused (servers drop idle sessions).</summary>
     public int IdleSeconds { get; set; } = 20;
+
+    /// <summary>
+    /// Logging in to a server other than this machine over a connection without TLS sends the
+    /// password in clear: refused at start unless this is true.
+    /// </summary>
+    public bool AllowPlaintextLogin { get; set; }
+
+    /// <summary>What is wrong with these settings, or null: checked when notify starts.</summary>
+    public string? Problem()
+    {
+        if (string.IsNullOrEmpty(Username) || Security != SecureSocketOptions.None || AllowPlaintextLogin || IsLoopback(Host))
+        {
+            return null;
+        }
+
+        return $"Smtp__Username is set and Smtp__Security is None: logging in to {Host} would send the password in clear. " +
+            "Set Smtp__Security=StartTls (port 587) or SslOnConnect (port 465), or Smtp__AllowPlaintextLogin=true if the link is otherwise protected.";
+    }
+
+    private static bool IsLoopback(string host) =>
+        host.Equals("localhost", StringComparison.OrdinalIgnoreCase)
+        || (System.Net.IPAddress.TryParse(host, out var address) && System.Net.IPAddress.IsLoopback(address));
+}
+
+/// <summary>Refuses to start with SMTP settings that would send a password in clear (<see cref="SmtpOptions.Problem"/>).</summary>
+public sealed class SmtpOptionsValidator : IValidateOptions<SmtpOptions>
+{
+    public ValidateOptionsResult Validate(string? name, SmtpOptions options) =>
+        options.Problem() is { } problem ? ValidateOptionsResult.Fail(problem) : ValidateOptionsResult.Success;
 }

@@ -4,8 +4,9 @@ using Microsoft.Extensions.Options;
 namespace Pipeline.Notify.Delivery;
 
 /// <summary>
-/// Subscribe is open to anyone, so it is rate-limited twice: per address (one inbox cannot be
-/// targeted with many calls) and per client (one caller cannot try many addresses). Fixed windows
+/// Subscribe is open to anyone, so it is rate-limited three ways: per address (one inbox cannot be
+/// targeted with many calls), per client (one caller, or one IPv6 /64, cannot try many addresses)
+/// and for everyone together (a crowd of clients cannot send unbounded confirmations). Fixed windows
 /// counted in memory: each notify instance limits what reaches it, which bounds abuse without a
 /// Redis round trip; the confirmation email itself is limited per address in Redis
 /// (<see cref="NotifyOptions.ConfirmationResendSeconds"/>).
@@ -25,14 +26,45 @@ public sealed class SubscribeRateLimits(IOptions<NotifyOptions> options, TimePro
             Prune(now);
         }
 
-        if (!Take("client:" + client, o.SubscribePerClientLimit, TimeSpan.FromSeconds(o.SubscribePerClientWindowSeconds), now))
+        if (!Take("client:" + ClientKey(client), o.SubscribePerClientLimit, TimeSpan.FromSeconds(o.SubscribePerClientWindowSeconds), now))
         {
             return "Too many subscription requests from this client; try again later.";
+        }
+
+        if (!Take("all", o.SubscribeGlobalLimit, TimeSpan.FromSeconds(o.SubscribeGlobalWindowSeconds), now))
+        {
+            return "Too many subscription requests right now; try again later.";
         }
 
         return Take("address:" + address.ToLowerInvariant(), o.SubscribePerAddressLimit, TimeSpan.FromSeconds(o.SubscribePerAddressWindowSeconds), now)
             ? null
             : "Too many subscription requests for this address; try again later.";
+    }
+
+    /// <summary>
+    /// Whom a client's calls count against: its IPv4 address, or the /64 network of an IPv6 one
+    /// (one host is given a whole /64, and would otherwise have 2^64 addresses to rotate through).
+    /// </summary>
+    public static string ClientKey(string client)
+    {
+        if (!System.Net.IPAddress.TryParse(client, out var address))
+        {
+            return client;
+        }
+
+        if (address.IsIPv4MappedToIPv6)
+        {
+            return address.MapToIPv4().ToString();
+        }
+
+        if (address.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6)
+        {
+            return address.ToString();
+        }
+
+        var bytes = address.GetAddressBytes();
+        Array.Clear(bytes, 8, 8);
+        return new System.Net.IPAddress(bytes) + "/64";
     }
 
     private bool Take(string key, int limit, TimeSpan length, DateTimeOffset now)
@@ -45,7 +77,7 @@ public sealed class SubscribeRateLimits(IOptions<NotifyOptions> options, TimePro
 
     private void Prune(DateTimeOffset now)
     {
-        var longest = TimeSpan.FromSeconds(Math.Max(options.Value.SubscribePerClientWindowSeconds, options.Value.SubscribePerAddressWindowSeconds));
+        var longest = TimeSpan.FromSeconds(Math.Max(options.Value.SubscribeGlobalWindowSeconds, Math.Max(options.Value.SubscribePerClientWindowSeconds, options.Value.SubscribePerAddressWindowSeconds)));
         foreach (var (key, window) in _windows)
         {
             if (now - window.Start >= longest)

@@ -15,10 +15,14 @@ public enum TokenPurpose
 /// <summary>
 /// Signed tokens for the links in emails: <c>base64url(purpose|subscriber|expiry)</c> + "." +
 /// <c>base64url(HMAC-SHA256)</c>. A token names one subscriber and one purpose, so it reveals and
-/// unlocks nothing about anyone else; the key never leaves the service.
+/// unlocks nothing about anyone else; the key never leaves the service. Tokens are signed with the
+/// current key and accepted under it or any of <paramref name="previousKeys"/> (<c>Tokens:PreviousSigningKeys</c>),
+/// so a key can be rotated without breaking the unsubscribe links in mail already sent.
 /// </summary>
-public sealed class SubscriptionTokens(byte[] key, TimeProvider clock)
+public sealed class SubscriptionTokens(byte[] key, TimeProvider clock, IReadOnlyList<byte[]>? previousKeys = null)
 {
+    private readonly byte[][] _accepted = [key, .. previousKeys ?? []];
+
     public const int MaxTokenLength = 512;
 
     public string Issue(TokenPurpose purpose, string subscriberId, TimeSpan? lifetime)
@@ -42,7 +46,7 @@ public sealed class SubscriptionTokens(byte[] key, TimeProvider clock)
             return TokenCheck.Invalid("The link is incomplete or not one we sent.");
         }
 
-        if (!CryptographicOperations.FixedTimeEquals(signature, HMACSHA256.HashData(key, payload)))
+        if (!_accepted.Any(k => CryptographicOperations.FixedTimeEquals(signature, HMACSHA256.HashData(k, payload))))
         {
             return TokenCheck.Invalid("The link is not one we sent.");
         }

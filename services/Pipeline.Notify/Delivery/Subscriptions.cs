@@ -74,6 +74,13 @@ public sealed class NotifyOptions
     public int SubscribePerAddressWindowSeconds { get; set; } = 3600;
     public int SubscribePerClientLimit { get; set; } = 30;
     public int SubscribePerClientWindowSeconds { get; set; } = 600;
+
+    /// <summary>
+    /// All Subscribe calls one instance takes per window, whoever makes them: bounds the
+    /// confirmation emails a crowd of clients can send through the operator's SMTP server.
+    /// </summary>
+    public int SubscribeGlobalLimit { get; set; } = 1000;
+    public int SubscribeGlobalWindowSeconds { get; set; } = 3600;
 }
 
 /// <summary>
@@ -188,7 +195,7 @@ public sealed class Subscriptions(
 
         var now = clock.GetUtcNow();
         var token = tokens.Issue(TokenPurpose.Confirm, subscriber.Id, TimeSpan.FromDays(options.Value.ConfirmationLinkDays));
-        var message = EmailTemplates.Confirmation(mail.Sender, subscriber.Email, subscriber.Interests, Link("confirm", token),
+        var message = EmailTemplates.Confirmation(mail.Sender, subscriber.Email, subscriber.Cadence, subscriber.Interests.Count + subscriber.SeedPaperIds.Count + subscriber.Authors.Count, Link("confirm", token),
             $"confirm.{subscriber.Id}.{now.ToUnixTimeSeconds()}@{SenderDomain()}");
         try
         {

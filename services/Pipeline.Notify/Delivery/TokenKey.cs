@@ -23,4 +23,17 @@ public static class TokenKey
         redis.StringSet("notify:token-key", Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), when: When.NotExists);
         return Convert.FromBase64String(redis.StringGet("notify:token-key")!);
     }
+
+    /// <summary>
+    /// Keys signed with before a rotation (<c>Tokens:PreviousSigningKeys:0</c>, <c>:1</c>, ...): links
+    /// they signed are still accepted, new links are signed with <c>Tokens:SigningKey</c>. Drop one
+    /// once the mail it signed no longer matters (unsubscribe links never expire).
+    /// </summary>
+    public static IReadOnlyList<byte[]> Previous(IConfiguration configuration) =>
+        configuration.GetSection("Tokens:PreviousSigningKeys").GetChildren()
+            .Where(c => !string.IsNullOrEmpty(c.Value))
+            .Select(c => c.Value!.Length >= 32
+                ? Encoding.UTF8.GetBytes(c.Value)
+                : throw new InvalidOperationException($"Tokens:PreviousSigningKeys:{c.Key} must be at least 32 characters."))
+            .ToArray();
 }

@@ -24,9 +24,20 @@ public static class EmailTemplates
     // Escapes markup and quotes but keeps letters of every script readable in the source.
     private static readonly HtmlEncoder Html = HtmlEncoder.Create(UnicodeRanges.All);
 
-    public static MimeMessage Confirmation(MailboxAddress from, string to, IReadOnlyList<string> interests, Uri confirmUrl, string messageId)
+    /// <summary>
+    /// The double opt-in email. It repeats no text the caller of the open Subscribe chose (their
+    /// interests could be a phishing line sent to anyone's inbox through this server): only what
+    /// kind of mail and how many topics; the page the link opens, and the preferences, show them.
+    /// </summary>
+    public static MimeMessage Confirmation(MailboxAddress from, string to, string cadence, int topics, Uri confirmUrl, string messageId)
     {
-        var model = new ConfirmationView(interests, confirmUrl.ToString());
+        var what = cadence switch
+        {
+            "instant" => "instant alerts",
+            "weekly" => "a weekly digest",
+            _ => "a daily digest",
+        };
+        var model = new ConfirmationView(what, topics == 1 ? "1 topic" : $"{topics} topics", confirmUrl.ToString());
         return Build(from, to, "Confirm your paper alerts subscription", Text("confirmation", model),
             Page("Confirm your subscription", Html_("confirmation", model), footer: null), messageId, unsubscribeUrl: null);
     }
@@ -143,7 +154,7 @@ public static class EmailTemplates
 
     private sealed record LayoutView(string Title, string Body, string Footer);
 
-    private sealed record ConfirmationView(IReadOnlyList<string> Interests, string ConfirmUrl);
+    private sealed record ConfirmationView(string What, string Topics, string ConfirmUrl);
 
     private sealed record AlreadySubscribedView(IReadOnlyList<string> Interests, string PreferencesUrl, string UnsubscribeUrl);
 

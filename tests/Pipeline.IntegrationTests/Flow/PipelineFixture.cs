@@ -105,6 +105,7 @@ public sealed partial class PipelineFixture : IAsyncLifetime
             ["Notify__AlertRetrySeconds"] = "1",
             ["Notify__AlertRetryMaxSeconds"] = "4",
             ["Notify__SubscribePerClientLimit"] = "10000",
+            ["Notify__SubscribeGlobalLimit"] = "100000",
         };
         foreach (var (key, value) in EnvironmentOverrides)
         {
