@@ -14,6 +14,25 @@ public sealed class ApiKeyValidator(IConfiguration configuration)
 {
     public const string HeaderName = "x-api-key";
 
+    /// <summary>The shortest key accepted: a guessable key guards nothing.</summary>
+    public const int MinimumLength = 16;
+
+    /// <summary>
+    /// Throws at start when a configured key is shorter than <see cref="MinimumLength"/>, naming
+    /// it by position (never by value).
+    /// </summary>
+    public static void CheckConfigured(IConfiguration configuration)
+    {
+        foreach (var entry in configuration.GetSection("Security:ApiKeys").GetChildren())
+        {
+            if (!string.IsNullOrWhiteSpace(entry.Value) && entry.Value.Length < MinimumLength)
+            {
+                throw new InvalidOperationException(
+                    $"Security:ApiKeys:{entry.Key} is {entry.Value.Length} characters long; an API key needs at least {MinimumLength} (for one: openssl rand -hex 24).");
+            }
+        }
+    }
+
     private readonly byte[][] _keys = configuration.GetSection("Security:ApiKeys").GetChildren()
         .Select(c => c.Value)
         .Where(v => !string.IsNullOrWhiteSpace(v))

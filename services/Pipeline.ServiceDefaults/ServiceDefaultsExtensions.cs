@@ -35,6 +35,7 @@ public static class ServiceDefaultsExtensions
     {
         var identity = new ServiceIdentity(builder.Configuration["OTEL_SERVICE_NAME"] is { Length: > 0 } n ? n : serviceName);
         builder.Services.AddSingleton(identity);
+        ApiKeyValidator.CheckConfigured(builder.Configuration);
         builder.Services.AddSingleton<ApiKeyValidator>();
 
         builder.AddRedis();

@@ -146,6 +146,12 @@ public sealed class IngestGrpcService(PaperIntake intake, PaperStore store, Sour
             throw new RpcException(new Status(StatusCode.InvalidArgument, "id is required."));
         }
 
+        if (request.Id.Length > PaperValidator.MaxIdLength)
+        {
+            // No stored id is longer, and the answer does not echo megabytes back.
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"id is longer than {PaperValidator.MaxIdLength} characters."));
+        }
+
         // As a user copies it: "2410.17243v2" or "arxiv:2410.17243" finds 2410.17243.
         var stored = await store.GetAsync(PaperValidator.StoredId(request.Id))
             ?? throw new RpcException(new Status(StatusCode.NotFound, $"No paper with id '{request.Id}'."));

@@ -268,6 +268,18 @@ public sealed class HostileGrpcTests(RabbitMqFixture rabbit, PipelineFixture pip
         Assert.Equal(StatusCode.NotFound, e.StatusCode);
     }
 
+    [Fact]
+    public async Task GetPaper_with_an_id_longer_than_any_stored_one_is_invalid_and_not_echoed_back()
+    {
+        var id = "2410." + new string('1', 10_000);
+
+        var e = await Assert.ThrowsAsync<RpcException>(() => Pipeline.Ingest.GetPaperAsync(new GetPaperRequest { Id = id }).ResponseAsync);
+
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.Contains("longer than 128 characters", e.Status.Detail);
+        Assert.True(e.Status.Detail.Length < 200, e.Status.Detail.Length.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
     [Theory]
     [MemberData(nameof(Addresses))]
     public async Task A_hostile_address_is_refused_and_nothing_is_sent_to_anyone(string name)
