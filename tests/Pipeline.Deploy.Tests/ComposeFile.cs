@@ -70,6 +70,10 @@ internal sealed class ComposeFile
     }
 
     /// <summary>Published ports in the short syntax: [host_ip:][published:]target[/protocol].</summary>
+    /// <summary>The port entries as written, variables unresolved.</summary>
+    public IReadOnlyList<string> RawPorts(string service) =>
+        Child(Service(service), "ports") is YamlSequenceNode ports ? ports.Children.Select(Scalar).ToList() : [];
+
     public IReadOnlyList<PortMapping> Ports(string service) =>
         Child(Service(service), "ports") is YamlSequenceNode ports
             ? ports.Children.Select(p => PortMapping.Parse(Scalar(p))).ToList()
@@ -121,7 +125,8 @@ internal sealed record PortMapping(string? HostIp, int? Published, int Target)
 {
     public static PortMapping Parse(string text)
     {
-        var spec = text.Split('/')[0];
+        // "${PUBLISH_ADDRESS:-127.0.0.1}:5101:5101" as compose resolves it with the variable unset.
+        var spec = System.Text.RegularExpressions.Regex.Replace(text.Split('/')[0], @"\$\{[A-Za-z_][A-Za-z0-9_]*:-([^}]*)\}", "$1");
         var parts = spec.Split(':');
         return parts.Length switch
         {

@@ -39,6 +39,20 @@ public sealed class Compose_itself
         Assert.Contains("PIPELINE_API_KEY", result.Output + result.Error);
     }
 
+    [ComposeFact]
+    public void Publishes_the_services_on_this_machine_only_unless_told_another_address()
+    {
+        var local = ComposeFile.Parse(Config(Secrets).Output);
+        var open = ComposeFile.Parse(Config(new Dictionary<string, string?>(Secrets) { ["PUBLISH_ADDRESS"] = "0.0.0.0" }).Output);
+
+        foreach (var service in new[] { "ingest", "rank", "notify" })
+        {
+            Assert.All(local.Ports(service), p => Assert.Equal((service, "127.0.0.1"), (service, p.HostIp)));
+            Assert.All(open.Ports(service), p => Assert.Equal((service, "0.0.0.0"), (service, p.HostIp)));
+            Assert.Equal(2, open.Ports(service).Count);
+        }
+    }
+
     /// <summary>Runs config with exactly these secrets: an empty env file hides a developer's .env.</summary>
     private static ToolResult Config(Dictionary<string, string?> environment)
     {
