@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using MassTransit;
 using Pipeline.Contracts.Messages;
@@ -73,6 +74,7 @@ public sealed class PaperIntake(PaperStore store, IBus bus, PublishDeadline publ
                 var stored = new StoredPaper(paper, PaperFingerprint.Content(paper), fingerprint, existing[k]?.IngestedAt ?? now, Published: false)
                 {
                     IsUpdate = outcome == IntakeOutcome.Updated,
+                    TraceParent = Activity.Current?.Id,
                 };
                 toStore.Add(stored);
                 events.Add(new PaperIngested(paper, stored.ContentHash, outcome == IntakeOutcome.Updated, now) { FirstIngestedAt = stored.IngestedAt });
@@ -130,7 +132,8 @@ public sealed class PaperIntake(PaperStore store, IBus bus, PublishDeadline publ
                 else
                 {
                     var now = clock.GetUtcNow();
-                    await bus.PublishBatchWithinAsync(papers.Select(p => new PaperIngested(p.Paper, p.ContentHash, p.IsUpdate, now) { FirstIngestedAt = p.IngestedAt }), publishDeadline, cancellationToken);
+                    // Each in the trace of the call or poll that stored it (the sweep has none of its own).
+                    await Task.WhenAll(papers.Select(p => RepublishOneAsync(p, now, cancellationToken)));
                     marked = await store.MarkPublishedAsync(papers);
                     announced += papers.Count;
                     _republished.Add(papers.Count);
@@ -173,6 +176,14 @@ public sealed class PaperIntake(PaperStore store, IBus bus, PublishDeadline publ
         }
 
         return taken;
+    }
+
+    private async Task RepublishOneAsync(StoredPaper paper, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        ActivityContext.TryParse(paper.TraceParent, null, out var parent);
+        using var activity = identity.ActivitySource.StartActivity("republish paper", ActivityKind.Producer, parent);
+        activity?.SetTag("paper.id", paper.Paper.Id);
+        await bus.PublishWithinAsync(new PaperIngested(paper.Paper, paper.ContentHash, paper.IsUpdate, now) { FirstIngestedAt = paper.IngestedAt }, publishDeadline, cancellationToken);
     }
 }
 

@@ -87,6 +87,7 @@ public sealed class PaperStore(IDatabase redis)
                 new HashEntry("ingested_at", paper.IngestedAt.ToUnixTimeMilliseconds()),
                 new HashEntry("published", paper.Published ? 1 : 0),
                 new HashEntry("is_update", paper.IsUpdate ? 1 : 0),
+                new HashEntry("trace_parent", paper.TraceParent ?? ""),
             ]));
             writes.Add(transaction.SortedSetAddAsync(IndexKey, paper.Paper.Id, paper.IngestedAt.ToUnixTimeMilliseconds(), SortedSetWhen.NotExists));
             writes.Add(paper.Published
@@ -197,6 +198,7 @@ public sealed class PaperStore(IDatabase redis)
             map["published"] == 1)
         {
             IsUpdate = map.TryGetValue("is_update", out var update) && update == 1,
+            TraceParent = map.TryGetValue("trace_parent", out var trace) && !trace.IsNullOrEmpty ? trace.ToString() : null,
         };
     }
 }
@@ -206,4 +208,10 @@ public sealed record StoredPaper(PaperSummary Paper, string ContentHash, string 
 {
     /// <summary>Whether its event (still to go out while <see cref="Published"/> is false) announces an update of a known paper.</summary>
     public bool IsUpdate { get; init; }
+
+    /// <summary>
+    /// The W3C traceparent of the call or poll that stored this record: an event the sweep sends
+    /// later (the broker was down) continues that trace instead of starting one of its own.
+    /// </summary>
+    public string? TraceParent { get; init; }
 }

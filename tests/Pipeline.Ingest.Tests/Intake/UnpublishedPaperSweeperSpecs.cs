@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Pipeline.Contracts.Messages;
 using Pipeline.Ingest.Papers;
 using Pipeline.Ingest.Storage;
@@ -22,6 +23,41 @@ public sealed class UnpublishedPaperSweeperSpecs : IAsyncLifetime
     public Task DisposeAsync() => _ingest.DisposeAsync();
 
     private async Task<bool> IsPublishedAsync(string id) => (await _ingest.Store.GetAsync(id))?.Published == true;
+
+    [Fact]
+    public async Task A_paper_announced_by_the_sweep_goes_out_in_the_trace_of_the_call_that_stored_it()
+    {
+        // After a broker outage the operator follows the paper from the call that brought it in,
+        // not from a bare span of the sweep.
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = s => s.Name == _ingest.Identity.ActivitySource.Name,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+        };
+        ActivitySource.AddActivityListener(listener);
+        using var callSource = new ActivitySource("sweeper-spec-call");
+        using var callListener = new ActivityListener
+        {
+            ShouldListenTo = s => s.Name == callSource.Name,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+        };
+        ActivitySource.AddActivityListener(callListener);
+
+        _ingest.BrokerUp = false;
+        ActivityTraceId call;
+        using (var submit = callSource.StartActivity("SubmitPapers"))
+        {
+            call = submit!.TraceId;
+            await Assert.ThrowsAsync<PublishNotConfirmedException>(() => _ingest.Intake.SubmitAsync([Paper("2410.00031")], CancellationToken.None));
+        }
+
+        Assert.Null(Activity.Current);
+        _ingest.BrokerUp = true;
+        Assert.Equal(1, await _ingest.Intake.RepublishAsync(DateTimeOffset.UtcNow, 500, CancellationToken.None));
+
+        Assert.Equal("2410.00031", Assert.Single(_ingest.Published).Paper.Id);
+        Assert.Equal(call, Assert.Single(_ingest.PublishedTraces));
+    }
 
     [Fact]
     public async Task Papers_stored_while_the_broker_was_down_are_announced_once_by_the_sweep_when_it_is_back()
