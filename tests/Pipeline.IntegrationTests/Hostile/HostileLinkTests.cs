@@ -139,8 +139,14 @@ public sealed class HostileLinkTests(RabbitMqFixture rabbit, PipelineFixture pip
         // The form is read before its token can be checked: whoever reaches the page could make
         // notify buffer 30 MB a request (Kestrel's default). A form over 64 KB gets a 413 page.
         var huge = new string('x', 1024 * 1024);
-        using var answer = await Http.PostAsync(Page("/preferences", null), new FormUrlEncodedContent([
-            new("token", "not-checked-before-the-size"), new("interests", huge)]));
+        // With "Expect: 100-continue" the client waits for the server's word before sending the
+        // megabyte, so the 413 is read, not lost to a connection the server closed mid-upload.
+        using var request = new HttpRequestMessage(HttpMethod.Post, Page("/preferences", null))
+        {
+            Content = new FormUrlEncodedContent([new("token", "not-checked-before-the-size"), new("interests", huge)]),
+        };
+        request.Headers.ExpectContinue = true;
+        using var answer = await Http.SendAsync(request);
         var page = await answer.Content.ReadAsStringAsync();
 
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, answer.StatusCode);
