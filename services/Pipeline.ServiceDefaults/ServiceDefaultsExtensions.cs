@@ -128,12 +128,14 @@ public static class ServiceDefaultsExtensions
         var otel = builder.Services.AddOpenTelemetry()
             .ConfigureResource(r => r.AddService(identity.Name))
             .WithTracing(t => t
+                // Lone Redis commands (probes, heartbeats, polls) start no trace of their own.
+                .SetSampler(RedisTracing.Sampler())
                 .AddSource(identity.ActivitySource.Name)
                 .AddSource(MassTransitTelemetryName)
                 .AddAspNetCoreInstrumentation(o => o.Filter = ctx => !IsHealthProbe(ctx))
                 .AddGrpcClientInstrumentation()
                 .AddHttpClientInstrumentation()
-                .AddRedisInstrumentation(RedisTracing.Configure))
+                .AddRedisInstrumentation())
             .WithMetrics(m => m
                 .AddMeter(identity.Meter.Name)
                 .AddMeter(MassTransitTelemetryName)
