@@ -33,6 +33,33 @@ public sealed class When_callers_share_model_runs(EmbedderFixture fixture)
     }
 
     [Fact]
+    public async Task Calls_past_the_queue_bound_are_refused_at_once_and_the_ones_queued_are_answered()
+    {
+        // Embed is open: a crowd of callers must not queue texts (each up to 16 MB) without bound.
+        await using var batcher = new EmbeddingBatcher(_embedder, new EmbeddingOptions { MaxConcurrentRuns = 1, MaxBatchSize = 64, MaxQueuedTexts = 4 });
+        var longText = string.Join(' ', Enumerable.Repeat("protein structure prediction with deep learning", 40));
+        // One call alone is taken whatever its size, and keeps the one worker busy for a while.
+        var busy = batcher.EmbedAsync(Enumerable.Repeat(longText, 64).Select((t, i) => $"{i} {t}").ToArray());
+        var watch = Stopwatch.StartNew();
+        while (batcher.QueuedTexts > 0 && watch.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            await Task.Delay(5);
+        }
+
+        var first = batcher.EmbedAsync(["queued one", "queued two"]);
+        var second = batcher.EmbedAsync(["queued three", "queued four"]);
+        // Refused as the call is made (nothing queued), not by a task that fails later.
+        var refused = Assert.IsType<EmbeddingQueueFullException>(Record.Exception(() => { _ = batcher.EmbedAsync(["one too many"]); }));
+
+        Assert.False(busy.IsCompleted, "the worker finished the long run before the bound was tested: make it longer");
+        Assert.Contains("at most 4", refused.Message);
+        Assert.Equal(4, batcher.QueuedTexts);
+        await Task.WhenAll(busy, first, second);
+        Assert.Equal(0, batcher.QueuedTexts);
+        Assert.Single(await batcher.EmbedAsync(["taken again once the queue drained"]));
+    }
+
+    [Fact]
     public async Task Two_workers_racing_for_the_queue_lose_no_caller_and_mix_up_no_vectors()
     {
         // Two workers take from one queue, one text a run, while 400 callers of mixed lengths

@@ -27,6 +27,8 @@ public sealed class EmbeddingBatcher : IAsyncDisposable
     private readonly int _runs;
     private readonly Channel<Request> _queue = Channel.CreateUnbounded<Request>();
     private readonly Task[] _workers;
+    private readonly int _maxQueuedTexts;
+    private int _queuedTexts;
 
     public EmbeddingBatcher(MiniLmEmbedder model, EmbeddingOptions options, ActivitySource? activitySource = null, Meter? meter = null, ILogger<EmbeddingBatcher>? logger = null)
     {
@@ -38,6 +40,7 @@ public sealed class EmbeddingBatcher : IAsyncDisposable
         _batchSizes = meter?.CreateHistogram<long>("pipeline.embed.batch_size", "{text}", "Texts per model run.");
         _maxBatchSize = Math.Max(1, options.MaxBatchSize);
         _runs = options.EffectiveConcurrentRuns;
+        _maxQueuedTexts = Math.Max(1, options.MaxQueuedTexts);
 
         // Without this the workers would inherit the constructing caller's ExecutionContext, and
         // with it Activity.Current: every later model run would claim that caller's trace.
@@ -46,6 +49,9 @@ public sealed class EmbeddingBatcher : IAsyncDisposable
             _workers = Enumerable.Range(0, _runs).Select(_ => Task.Run(RunAsync)).ToArray();
         }
     }
+
+    /// <summary>Texts waiting for a model run (not those being run).</summary>
+    public int QueuedTexts => Volatile.Read(ref _queuedTexts);
 
     /// <summary>The id of the vectors this batcher's model makes (base model and precision).</summary>
     public string ModelId => _model.ModelId;
@@ -63,9 +69,20 @@ public sealed class EmbeddingBatcher : IAsyncDisposable
             return Task.FromCanceled<float[][]>(cancellationToken);
         }
 
+        // Bounded: calls that would queue more than MaxQueuedTexts texts are refused at once
+        // (RESOURCE_EXHAUSTED: try again later) instead of holding their text in memory for minutes.
+        // One call alone is always taken, however large, so a call within MaxTextsPerCall can succeed.
+        var queued = Interlocked.Add(ref _queuedTexts, texts.Count);
+        if (queued > _maxQueuedTexts && queued != texts.Count)
+        {
+            Interlocked.Add(ref _queuedTexts, -texts.Count);
+            throw new EmbeddingQueueFullException($"{queued - texts.Count} texts are waiting for the model (at most {_maxQueuedTexts}); try again shortly.");
+        }
+
         var request = new Request(texts.ToArray(), Activity.Current?.Context, new(TaskCreationOptions.RunContinuationsAsynchronously), cancellationToken);
         if (!_queue.Writer.TryWrite(request))
         {
+            Interlocked.Add(ref _queuedTexts, -texts.Count);
             throw new ObjectDisposedException(nameof(EmbeddingBatcher));
         }
 
@@ -87,6 +104,7 @@ public sealed class EmbeddingBatcher : IAsyncDisposable
             var share = Math.Clamp((_queue.Reader.Count + _runs - 1) / _runs, 1, _maxBatchSize);
             while (texts < share && _queue.Reader.TryRead(out var request))
             {
+                Interlocked.Add(ref _queuedTexts, -request.Texts.Length);
                 if (request.Cancellation.IsCancellationRequested)
                 {
                     request.Done.TrySetCanceled(request.Cancellation);
@@ -166,3 +184,6 @@ public sealed class EmbeddingBatcher : IAsyncDisposable
 
     private sealed record Request(string[] Texts, ActivityContext? Caller, TaskCompletionSource<float[][]> Done, CancellationToken Cancellation);
 }
+
+/// <summary>More texts are waiting for the model than <see cref="EmbeddingOptions.MaxQueuedTexts"/>: the call is refused, nothing was queued.</summary>
+public sealed class EmbeddingQueueFullException(string message) : Exception(message);

@@ -46,6 +46,13 @@ public sealed class EmbeddingOptions
     public TimeSpan CacheTimeout { get; set; } = TimeSpan.FromMilliseconds(250);
 
     /// <summary>
+    /// The most texts waiting for the model per batcher (per model) before calls are refused with
+    /// RESOURCE_EXHAUSTED: Embed is open, and each text may be long, so the queue cannot grow
+    /// without bound. A rebuild's page (1,000 papers) and a busy search load fit well within it.
+    /// </summary>
+    public int MaxQueuedTexts { get; set; } = 4096;
+
+    /// <summary>
     /// PaperIngested messages in flight per instance. Enough to fill a batch: their texts queue
     /// together and share model runs. At most the bus prefetch (16 by default) is delivered at once.
     /// </summary>

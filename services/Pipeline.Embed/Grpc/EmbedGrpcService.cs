@@ -39,7 +39,15 @@ public sealed class EmbedGrpcService(
             _ => throw new RpcException(new Status(StatusCode.InvalidArgument,
                 $"kind {(int)request.Kind} is not a TextKind: send TEXT_KIND_DOCUMENT (or leave it unset) or TEXT_KIND_QUERY.")),
         };
-        var (vectors, _) = await chosen.EmbedAsync(request.Texts, context.CancellationToken);
+        float[][] vectors;
+        try
+        {
+            (vectors, _) = await chosen.EmbedAsync(request.Texts, context.CancellationToken);
+        }
+        catch (EmbeddingQueueFullException e)
+        {
+            throw new RpcException(new Status(StatusCode.ResourceExhausted, e.Message));
+        }
 
         var response = new EmbedResponse { Model = chosen.ModelId };
         foreach (var vector in vectors)

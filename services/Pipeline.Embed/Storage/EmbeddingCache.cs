@@ -39,13 +39,19 @@ public sealed class EmbeddingCache(IDatabase redis, IOptions<EmbeddingOptions> o
         }
 
         RedisValue[] values;
+        var lookup = redis.StringGetAsync(texts.Select(t => (RedisKey)KeyFor(modelId, t)).ToArray());
         try
         {
-            values = await redis.StringGetAsync(texts.Select(t => (RedisKey)KeyFor(modelId, t)).ToArray()).WaitAsync(_timeout);
+            values = await lookup.WaitAsync(_timeout);
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
-            logger.LogWarning(e, "Embedding cache lookup failed; embedding {Count} texts without it", texts.Count);
+            Observe(lookup);
+            if (ShouldWarn())
+            {
+                logger.LogWarning(e, "Embedding cache lookup failed; embedding {Count} texts without it (further failures within 10 s are not logged)", texts.Count);
+            }
+
             return new float[]?[texts.Count];
         }
 
@@ -81,14 +87,31 @@ public sealed class EmbeddingCache(IDatabase redis, IOptions<EmbeddingOptions> o
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
-            logger.LogWarning(e, "Embedding cache store failed for {Count} texts; they will be embedded again next time", texts.Count);
-            // Writes still pending end (or fail) later: observed, so their failure is not unhandled.
+            if (ShouldWarn())
+            {
+                logger.LogWarning(e, "Embedding cache store failed for {Count} texts; they will be embedded again next time (further failures within 10 s are not logged)", texts.Count);
+            }
+
             foreach (var write in writes)
             {
-                _ = write?.ContinueWith(static t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously);
+                Observe(write);
             }
         }
     }
+
+    private long _lastWarning = long.MinValue;
+
+    /// <summary>At most one warning per 10 s: a frozen Redis would otherwise log one per call.</summary>
+    private bool ShouldWarn()
+    {
+        var now = Environment.TickCount64;
+        var last = Interlocked.Read(ref _lastWarning);
+        return (last == long.MinValue || now - last >= 10_000) && Interlocked.CompareExchange(ref _lastWarning, now, last) == last;
+    }
+
+    /// <summary>A command given up on still ends (or fails) later: observed, so its failure is not left unhandled.</summary>
+    private static void Observe(Task? command) =>
+        _ = command?.ContinueWith(static t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously);
 
     public static byte[] ToBytes(float[] vector) => MemoryMarshal.AsBytes(vector.AsSpan()).ToArray();
 

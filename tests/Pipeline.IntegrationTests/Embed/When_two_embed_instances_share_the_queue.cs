@@ -115,6 +115,9 @@ public sealed partial class When_two_embed_instances_share_the_queue(RabbitMqFix
                 ["ConnectionStrings__rabbitmq"] = ConnectionString,
                 // Two instances on a two-core machine: one core each.
                 ["Embedding__IntraOpThreads"] = "1",
+                // The test counts model runs exactly: a cache lookup slowed past the production
+                // timeout (250 ms) on a busy machine would re-embed and miscount.
+                ["Embedding__CacheTimeout"] = "00:00:05",
                 ["Logging__LogLevel__Default"] = "Information",
             }));
         }
