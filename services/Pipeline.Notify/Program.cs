@@ -28,7 +28,7 @@ builder.Services.AddSingleton<DeferredAlerts>();
 builder.Services.AddSingleton(sp => new SubscriptionTokens(
     TokenKey.Resolve(sp.GetRequiredService<IConfiguration>(), sp.GetRequiredService<IDatabase>()),
     sp.GetRequiredService<TimeProvider>(),
-    TokenKey.Previous(sp.GetRequiredService<IConfiguration>())));
+    TokenKey.Previous(sp.GetRequiredService<IConfiguration>(), sp.GetRequiredService<IDatabase>())));
 
 // Delivery: subscriptions, SMTP over pooled connections, digests from rank on a schedule, alerts (kept ones retried).
 builder.Services.AddSingleton<SmtpConnectionPool>();

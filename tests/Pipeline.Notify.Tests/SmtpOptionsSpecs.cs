@@ -32,4 +32,18 @@ public sealed class SmtpOptionsSpecs
 
         Assert.True(result.Succeeded, result.FailureMessage);
     }
+
+    [Theory]
+    [InlineData(SecureSocketOptions.Auto)]
+    [InlineData(SecureSocketOptions.StartTlsWhenAvailable)]
+    public void A_relay_that_offers_no_tls_under_an_opportunistic_setting_gets_no_password(SecureSocketOptions security)
+    {
+        // Auto and StartTlsWhenAvailable go on in clear when STARTTLS is missing or stripped.
+        var remote = new SmtpOptions { Host = "smtp.example.org", Security = security, Username = "pipeline", Password = "secret" };
+
+        Assert.Contains("password was not sent", SmtpConnectionPool.RefuseLogin(remote, connectionIsSecure: false));
+        Assert.Null(SmtpConnectionPool.RefuseLogin(remote, connectionIsSecure: true));
+        Assert.Null(SmtpConnectionPool.RefuseLogin(new SmtpOptions { Host = "127.0.0.1", Security = security, Username = "pipeline" }, connectionIsSecure: false));
+        Assert.Null(SmtpConnectionPool.RefuseLogin(new SmtpOptions { Host = "smtp.example.org", Security = security, Username = "pipeline", AllowPlaintextLogin = true }, connectionIsSecure: false));
+    }
 }

@@ -44,13 +44,25 @@ public class SubscribeRateLimitsSpecs
     }
 
     [Fact]
-    public void Many_clients_together_are_refused_past_the_instance_wide_limit_and_taken_again_in_the_next_window()
+    public void Emails_for_all_callers_together_are_refused_past_the_instance_wide_limit_and_taken_again_in_the_next_window()
     {
         var limits = Limits();
-        Assert.All(Enumerable.Range(0, 12), i => Assert.Null(limits.TryAcquire($"user{i}@example.org", $"10.0.{i}.1")));
+        Assert.All(Enumerable.Range(0, 12), _ => Assert.Null(limits.TryTakeEmail()));
 
-        Assert.Contains("right now", limits.TryAcquire("one-more@example.org", "10.0.99.1"));
+        Assert.Contains("right now", limits.TryTakeEmail());
         _clock.Now = _clock.Now.AddHours(1);
-        Assert.Null(limits.TryAcquire("one-more@example.org", "10.0.99.1"));
+        Assert.Null(limits.TryTakeEmail());
+    }
+
+    [Fact]
+    public void Calls_hammering_one_address_from_many_networks_do_not_use_up_the_shared_budget()
+    {
+        // Refused for the address, they count against nothing shared: everyone else can still subscribe.
+        var limits = Limits();
+        var refused = Enumerable.Range(1, 200).Count(i => limits.TryAcquire("victim@example.org", $"2001:db8:{i:x}::1") is not null);
+
+        Assert.Equal(197, refused);
+        Assert.Null(limits.TryAcquire("newcomer@example.org", "10.0.0.1"));
+        Assert.Null(limits.TryTakeEmail());
     }
 }

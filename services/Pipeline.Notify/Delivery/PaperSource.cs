@@ -45,6 +45,10 @@ public sealed class RankPaperSource(RankingService.RankingServiceClient rank, Ti
         {
             return Map(await rank.RecommendAsync(request, deadline: deadline, cancellationToken: cancellationToken));
         }
+        catch (RpcException e) when (e.StatusCode == StatusCode.Unauthenticated)
+        {
+            throw KeyRefused(e);
+        }
         catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
         {
             // Rank has not (yet) heard of the subscriber, e.g. its Redis was rebuilt: ask by interests.
@@ -64,6 +68,10 @@ public sealed class RankPaperSource(RankingService.RankingServiceClient rank, Ti
             try
             {
                 return Map(await rank.TrendingAsync(request, deadline: DateTime.UtcNow.AddSeconds(30), cancellationToken: cancellationToken));
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.Unauthenticated)
+            {
+                throw KeyRefused(e);
             }
             catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
             {
@@ -97,6 +105,10 @@ public sealed class RankPaperSource(RankingService.RankingServiceClient rank, Ti
         var request = new TrendingRequest { Window = Window(week), Limit = limit };
         return Map(await rank.TrendingAsync(request, deadline: DateTime.UtcNow.AddSeconds(30)));
     }
+
+    /// <summary>Rank refused notify's key: a digest failure that says what to fix.</summary>
+    private static InvalidOperationException KeyRefused(RpcException e) =>
+        new($"rank refused notify's API key ({e.Status.Detail}): give notify a key rank accepts, in Services__rank__apiKey or as its first Security__ApiKeys entry.", e);
 
     private static IReadOnlyList<DigestPaper> Map(RankedPapers answer) =>
         answer.Papers.Select(p => new DigestPaper(p.Id, p.Title, p.Authors, p.Categories, p.Url, p.Abstract, p.Reason,

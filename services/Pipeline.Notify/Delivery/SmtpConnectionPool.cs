@@ -34,6 +34,13 @@ public sealed class SmtpConnectionPool : IAsyncDisposable
     /// token is cancelled when the broker drops its connection). A transaction ends by itself, within
     /// the client's timeout (<c>Smtp:TimeoutSeconds</c>).
     /// </summary>
+    /// <summary>Why the password must not be sent over this connection, or null when it may.</summary>
+    public static string? RefuseLogin(SmtpOptions options, bool connectionIsSecure) =>
+        connectionIsSecure || options.PlaintextLoginAllowed
+            ? null
+            : $"{options.Host}:{options.Port} offered no TLS (Smtp__Security={options.Security}), so the password was not sent; " +
+              "use Smtp__Security=StartTls or SslOnConnect with a server that offers it, or set Smtp__AllowPlaintextLogin=true.";
+
     public async Task<string> SendAsync(MimeMessage message, CancellationToken cancellationToken)
     {
         await _slots.WaitAsync(cancellationToken);
@@ -117,6 +124,13 @@ public sealed class SmtpConnectionPool : IAsyncDisposable
             await client.ConnectAsync(connection, _options.Host, _options.Port, _options.Security, cancellationToken);
             if (!string.IsNullOrEmpty(_options.Username))
             {
+                // Auto and StartTlsWhenAvailable go on in clear when the server offers no STARTTLS
+                // (or an attacker strips it): the password is not sent then (SmtpOptions.Problem).
+                if (RefuseLogin(_options, client.IsSecure) is { } refusal)
+                {
+                    throw new MailKit.Security.AuthenticationException(refusal);
+                }
+
                 await client.AuthenticateAsync(_options.Username, _options.Password ?? "", cancellationToken);
             }
 

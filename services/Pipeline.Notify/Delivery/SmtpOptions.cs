@@ -29,10 +29,13 @@ public sealed class SmtpOptions
     /// </summary>
     public bool AllowPlaintextLogin { get; set; }
 
+    /// <summary>A login may go over a connection without TLS: allowed, or to this machine.</summary>
+    public bool PlaintextLoginAllowed => AllowPlaintextLogin || IsLoopback(Host);
+
     /// <summary>What is wrong with these settings, or null: checked when notify starts.</summary>
     public string? Problem()
     {
-        if (string.IsNullOrEmpty(Username) || Security != SecureSocketOptions.None || AllowPlaintextLogin || IsLoopback(Host))
+        if (string.IsNullOrEmpty(Username) || Security != SecureSocketOptions.None || PlaintextLoginAllowed)
         {
             return null;
         }

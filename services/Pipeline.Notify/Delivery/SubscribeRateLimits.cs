@@ -26,19 +26,29 @@ public sealed class SubscribeRateLimits(IOptions<NotifyOptions> options, TimePro
             Prune(now);
         }
 
-        if (!Take("client:" + ClientKey(client), o.SubscribePerClientLimit, TimeSpan.FromSeconds(o.SubscribePerClientWindowSeconds), now))
+        // The address first: calls hammering one inbox are refused before they count against
+        // the client (or anything shared).
+        if (!Take("address:" + address.ToLowerInvariant(), o.SubscribePerAddressLimit, TimeSpan.FromSeconds(o.SubscribePerAddressWindowSeconds), now))
         {
-            return "Too many subscription requests from this client; try again later.";
+            return "Too many subscription requests for this address; try again later.";
         }
 
-        if (!Take("all", o.SubscribeGlobalLimit, TimeSpan.FromSeconds(o.SubscribeGlobalWindowSeconds), now))
-        {
-            return "Too many subscription requests right now; try again later.";
-        }
-
-        return Take("address:" + address.ToLowerInvariant(), o.SubscribePerAddressLimit, TimeSpan.FromSeconds(o.SubscribePerAddressWindowSeconds), now)
+        return Take("client:" + ClientKey(client), o.SubscribePerClientLimit, TimeSpan.FromSeconds(o.SubscribePerClientWindowSeconds), now)
             ? null
-            : "Too many subscription requests for this address; try again later.";
+            : "Too many subscription requests from this client; try again later.";
+    }
+
+    /// <summary>
+    /// Counts one confirmation (or "already subscribed") email an open Subscribe is about to send,
+    /// for all callers together; null when allowed. Only calls that would send count, so refused,
+    /// invalid or repeated calls cannot use up the budget of everyone else.
+    /// </summary>
+    public string? TryTakeEmail()
+    {
+        var o = options.Value;
+        return Take("all-emails", o.SubscribeGlobalLimit, TimeSpan.FromSeconds(o.SubscribeGlobalWindowSeconds), clock.GetUtcNow())
+            ? null
+            : "Too many subscription requests right now; try again later.";
     }
 
     /// <summary>

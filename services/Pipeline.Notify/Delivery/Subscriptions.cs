@@ -193,6 +193,12 @@ public sealed class Subscriptions(
             return subscriber;
         }
 
+        if (rateLimits.TryTakeEmail() is { } busy)
+        {
+            await ReleaseGateAsync(subscriber.Id, gate);
+            throw new SubscriptionException(busy, rateLimited: true);
+        }
+
         var now = clock.GetUtcNow();
         var token = tokens.Issue(TokenPurpose.Confirm, subscriber.Id, TimeSpan.FromDays(options.Value.ConfirmationLinkDays));
         var message = EmailTemplates.Confirmation(mail.Sender, subscriber.Email, subscriber.Cadence, subscriber.Interests.Count + subscriber.SeedPaperIds.Count + subscriber.Authors.Count, Link("confirm", token),
@@ -238,6 +244,13 @@ public sealed class Subscriptions(
         if (await store.TakeConfirmationGateAsync(subscriber.Id, resendAfter) is not { } gate)
         {
             return subscriber;
+        }
+
+        // Counted and refused as a confirmation would be: the caller cannot tell the two apart.
+        if (rateLimits.TryTakeEmail() is { } busy)
+        {
+            await ReleaseGateAsync(subscriber.Id, gate);
+            throw new SubscriptionException(busy, rateLimited: true);
         }
 
         var message = EmailTemplates.AlreadySubscribed(mail.Sender, subscriber.Email, subscriber.Interests, PreferencesLink(subscriber.Id), UnsubscribeLink(subscriber.Id),

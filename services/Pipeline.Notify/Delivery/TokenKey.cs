@@ -29,11 +29,23 @@ public static class TokenKey
     /// they signed are still accepted, new links are signed with <c>Tokens:SigningKey</c>. Drop one
     /// once the mail it signed no longer matters (unsubscribe links never expire).
     /// </summary>
-    public static IReadOnlyList<byte[]> Previous(IConfiguration configuration) =>
-        configuration.GetSection("Tokens:PreviousSigningKeys").GetChildren()
+    public static IReadOnlyList<byte[]> Previous(IConfiguration configuration, IDatabase? redis = null)
+    {
+        var keys = configuration.GetSection("Tokens:PreviousSigningKeys").GetChildren()
             .Where(c => !string.IsNullOrEmpty(c.Value))
             .Select(c => c.Value!.Length >= 32
                 ? Encoding.UTF8.GetBytes(c.Value)
                 : throw new InvalidOperationException($"Tokens:PreviousSigningKeys:{c.Key} must be at least 32 characters."))
-            .ToArray();
+            .ToList();
+
+        // A deployment that ran on the key notify generated and now sets one: the generated key
+        // (still in notify's Redis) stays accepted, so the links it signed keep working. Delete
+        // notify:token-key to stop accepting them.
+        if (redis is not null && configuration["Tokens:SigningKey"] is { Length: > 0 } && redis.StringGet("notify:token-key") is { IsNullOrEmpty: false } generated)
+        {
+            keys.Add(Convert.FromBase64String(generated!));
+        }
+
+        return keys;
+    }
 }
