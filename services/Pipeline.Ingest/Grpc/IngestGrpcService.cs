@@ -182,6 +182,11 @@ public sealed class IngestGrpcService(PaperIntake intake, PaperStore store, Sour
     public override async Task<PollSourceResponse> PollSource(PollSourceRequest request, ServerCallContext context)
     {
         apiKeys.Require(context);
+        if (string.IsNullOrWhiteSpace(request.Source))
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"source is required; sources: {string.Join(", ", sources.Sources.Select(s => s.Name))}."));
+        }
+
         var source = sources.Find(request.Source.Trim())
             ?? throw new RpcException(new Status(StatusCode.NotFound, $"No source '{request.Source}'; sources: {string.Join(", ", sources.Sources.Select(s => s.Name))}."));
         if (!source.Options.Enabled)

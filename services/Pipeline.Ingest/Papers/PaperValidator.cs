@@ -47,18 +47,7 @@ public static partial class PaperValidator
     /// without its version ("2410.17243v2", "arxiv:2410.17243" and arXiv's DOI are "2410.17243"),
     /// else the id as given (trimmed).
     /// </summary>
-    public static string StoredId(string rawId)
-    {
-        var trimmed = rawId.Trim();
-        var unprefixed = ArxivAlias().Match(trimmed) is { Success: true } alias ? alias.Groups["rest"].Value : trimmed;
-        var arxiv = NewStyleArxivId().Match(unprefixed);
-        if (!arxiv.Success)
-        {
-            arxiv = OldStyleArxivId().Match(unprefixed);
-        }
-
-        return arxiv.Success ? arxiv.Groups["id"].Value : trimmed;
-    }
+    public static string StoredId(string rawId) => Pipeline.Contracts.PaperIds.Canonical(rawId);
 
     [GeneratedRegex(@"\s+")]
     private static partial Regex Whitespace();

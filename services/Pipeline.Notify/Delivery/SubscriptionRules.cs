@@ -99,6 +99,9 @@ public static class SubscriptionRules
             return (null, listError);
         }
 
+        // Kept as the papers are known everywhere: "arxiv:2410.17243v2" is 2410.17243.
+        seeds = seeds.Select(Pipeline.Contracts.PaperIds.Canonical).Distinct(StringComparer.Ordinal).ToList();
+
         if (authors.FirstOrDefault(a => !a.Any(char.IsLetter)) is { } nameless)
         {
             return (null, $"authors: '{nameless}' is not a name (an author is followed by name, such as 'Grace Hopper' or 'G. Hopper')");

@@ -62,7 +62,7 @@ public sealed class SubscriberChangedConsumer(
         var threshold = message.InstantThreshold > 0 ? message.InstantThreshold : configuration.GetValue("Ranking:DefaultInstantThreshold", 0.5);
         var profile = new SubscriberProfile(message.SubscriberId, interests, vectors, message.Cadence, threshold, message.ChangedAt);
         var preferences = new ProfilePreferences(
-            Bounded(message.SeedPaperIds), Bounded(message.Authors), Bounded(message.Categories));
+            Bounded((message.SeedPaperIds ?? []).Select(Pipeline.Contracts.PaperIds.Canonical).Distinct().ToArray()), Bounded(message.Authors), Bounded(message.Categories));
         using (await Subscribers.EnterAsync(message.SubscriberId.GetHashCode(StringComparison.Ordinal), cancellationToken))
         {
             if (!await store.SaveProfileAsync(profile, tx => feedbackStore.SavePreferences(tx, message.SubscriberId, preferences)))

@@ -122,15 +122,24 @@ public sealed class RankingGrpcService(
 
     public override async Task<RankedPapers> Recommend(RecommendRequest request, ServerCallContext context)
     {
-        var limit = Limit(request.Limit);
-        var since = Time(request.Since, "since");
         var subscriberId = request.SubscriberId.Trim();
-        RecommendInputs inputs;
         if (subscriberId.Length > 0)
         {
             // A subscriber's recommendations quote their interests and leave out what they were
-            // sent: personal data, for notify and operators (the key), not for whoever has the id.
+            // sent: personal data, for notify and operators (the key, checked first), not for
+            // whoever has the id.
             apiKeys.Require(context);
+            if (subscriberId.Length > MaxIdLength)
+            {
+                throw Invalid($"subscriber_id is longer than {MaxIdLength} characters.");
+            }
+        }
+
+        var limit = Limit(request.Limit);
+        var since = Time(request.Since, "since");
+        RecommendInputs inputs;
+        if (subscriberId.Length > 0)
+        {
             // Interests, then seed papers (one rank does not hold is skipped), moved by the
             // subscriber's votes (Rocchio: towards what they liked, away from what they did not).
             inputs = subscriberQueries.Of(subscriberId)
@@ -139,7 +148,8 @@ public sealed class RankingGrpcService(
         else
         {
             var interests = Clean(request.Interests, "interests");
-            var seeds = Clean(request.SeedPaperIds, "seed_paper_ids");
+            // As a user copies them: "2410.17243v2" or "arxiv:2410.17243" is 2410.17243.
+            var seeds = Clean(request.SeedPaperIds, "seed_paper_ids").Select(Pipeline.Contracts.PaperIds.Canonical).Distinct().ToList();
             if (interests.Count == 0 && seeds.Count == 0)
             {
                 // Blank entries count as none: an answer with nothing to rank from would look like "no papers".
@@ -170,7 +180,7 @@ public sealed class RankingGrpcService(
             return new RankedPapers();
         }
 
-        var excluded = SubscriberQueries.Excluded(request.ExcludePaperIds, inputs);
+        var excluded = SubscriberQueries.Excluded(request.ExcludePaperIds.Select(Pipeline.Contracts.PaperIds.Canonical), inputs);
         if (subscriberId.Length > 0)
         {
             // Rank serves before every history is loaded: this subscriber's is read now if the load has not reached it.
@@ -243,12 +253,19 @@ public sealed class RankingGrpcService(
 
     public override async Task<RankedPapers> Trending(TrendingRequest request, ServerCallContext context)
     {
+        if (!string.IsNullOrWhiteSpace(request.SubscriberId))
+        {
+            // What the page leaves out tells what the subscriber was sent: the key, checked first.
+            apiKeys.Require(context);
+        }
+
         var limit = Limit(request.Limit);
         var window = request.Window switch
         {
+            TrendingWindow.Unspecified or TrendingWindow.Day => TrendingWindowKind.Day,
             TrendingWindow.Week => TrendingWindowKind.Week,
             TrendingWindow.Month => TrendingWindowKind.Month,
-            _ => TrendingWindowKind.Day,
+            _ => throw Invalid($"window {(int)request.Window} is not a TrendingWindow: send TRENDING_WINDOW_DAY, _WEEK or _MONTH (unset is the day)."),
         };
         var category = request.Category?.Trim() ?? "";
         if (category.Length > 64)
@@ -265,8 +282,6 @@ public sealed class RankingGrpcService(
         var now = clock.GetUtcNow();
         if (subscriberId.Length > 0)
         {
-            // What the page leaves out tells what the subscriber was sent: the key, as for Recommend.
-            apiKeys.Require(context);
             return await SubscriberTrendingAsync(subscriberId, window, category, limit, now, context.CancellationToken);
         }
 
@@ -409,7 +424,8 @@ public sealed class RankingGrpcService(
             throw Invalid($"{field} is longer than {MaxIdLength} characters.");
         }
 
-        return id;
+        // As a user copies it: "2410.17243v2" or "arxiv:2410.17243" is the paper 2410.17243.
+        return Pipeline.Contracts.PaperIds.Canonical(id);
     }
 
     private static int Limit(int requested) => requested switch

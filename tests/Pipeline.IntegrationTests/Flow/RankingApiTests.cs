@@ -214,6 +214,26 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
     }
 
     [Fact]
+    public async Task Rank_takes_a_paper_id_in_the_forms_ingest_takes()
+    {
+        // As a user copies it from arXiv or a daily-papers page: versioned, prefixed, or the DOI.
+        var paper = Papers.SpeechRecognition(Papers.NewArxivId());
+        await SubmitAsync(paper);
+        await WaitUntilAsync(() => RankKnowsAsync(paper.Id), $"rank indexed {paper.Id}");
+        var plain = (await Pipeline.Rank.SimilarAsync(new SimilarRequest { PaperId = paper.Id, Limit = 5 })).Papers.Select(p => p.Id).ToArray();
+
+        foreach (var form in new[] { $"{paper.Id}v2", $"arxiv:{paper.Id}", $"hf:{paper.Id}", $"doi:10.48550/arXiv.{paper.Id}" })
+        {
+            Assert.Equal(plain, (await Pipeline.Rank.SimilarAsync(new SimilarRequest { PaperId = form, Limit = 5 })).Papers.Select(p => p.Id).ToArray());
+        }
+
+        var voted = await Pipeline.Rank.VoteAsync(new VoteRequest { PaperId = $"arxiv:{paper.Id}v1", VoterId = $"voter-{Guid.NewGuid():N}", Value = 1 }, PipelineFixture.WithApiKey);
+        Assert.Equal((paper.Id, 1), (voted.PaperId, voted.Votes));
+        var seeded = await Pipeline.Rank.RecommendAsync(new RecommendRequest { SeedPaperIds = { $"{paper.Id}v3" }, ExcludePaperIds = { $"arxiv:{paper.Id}" }, Limit = 10 });
+        Assert.DoesNotContain(seeded.Papers, p => p.Id == paper.Id);
+    }
+
+    [Fact]
     public async Task A_subscribers_own_pages_need_the_api_key_and_pages_by_interests_do_not()
     {
         // Recommend by subscriber quotes their interests; their trending page leaves out what they
@@ -229,6 +249,13 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
             Assert.Equal((StatusCode.Unauthenticated, StatusCode.Unauthenticated), (recommend.StatusCode, trending.StatusCode));
             Assert.DoesNotContain("invariants", recommend.Status.Detail + trending.Status.Detail, StringComparison.Ordinal);
         }
+
+        // The key is checked before anything else of the request.
+        var badLimit = await Assert.ThrowsAsync<RpcException>(() =>
+            Pipeline.Rank.RecommendAsync(new RecommendRequest { SubscriberId = subscriberId, Limit = 5_000 }).ResponseAsync);
+        var badTrending = await Assert.ThrowsAsync<RpcException>(() =>
+            Pipeline.Rank.TrendingAsync(new TrendingRequest { SubscriberId = subscriberId, Limit = 5_000 }).ResponseAsync);
+        Assert.Equal((StatusCode.Unauthenticated, StatusCode.Unauthenticated), (badLimit.StatusCode, badTrending.StatusCode));
 
         // The same pages with the key (notify's digests send it), and pages by interests stay open.
         await Pipeline.Rank.RecommendAsync(new RecommendRequest { SubscriberId = subscriberId, Limit = 5 }, PipelineFixture.WithApiKey);
@@ -398,6 +425,9 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
         Assert.Equal(StatusCode.InvalidArgument, await StatusOf(() => Pipeline.Rank.RecommendAsync(new RecommendRequest { Interests = { " " }, SeedPaperIds = { "" } }).ResponseAsync));
         Assert.Equal(StatusCode.InvalidArgument, await StatusOf(() => Pipeline.Rank.TrendingAsync(new TrendingRequest { Limit = -1 }).ResponseAsync));
         Assert.Equal(StatusCode.InvalidArgument, await StatusOf(() => Pipeline.Rank.TrendingAsync(new TrendingRequest { Limit = 1001 }).ResponseAsync));
+        // A window this version does not know is refused, not taken as the day.
+        Assert.Equal(StatusCode.InvalidArgument, await StatusOf(() => Pipeline.Rank.TrendingAsync(new TrendingRequest { Window = (TrendingWindow)9 }).ResponseAsync));
+        Assert.Equal(StatusCode.InvalidArgument, await StatusOf(() => Pipeline.Rank.RecommendAsync(new RecommendRequest { SubscriberId = new string('s', 200) }, PipelineFixture.WithApiKey).ResponseAsync));
         Assert.Equal(StatusCode.InvalidArgument, await StatusOf(() => Pipeline.Rank.SearchAsync(new SearchRequest { Query = "" }).ResponseAsync));
         Assert.Equal(StatusCode.InvalidArgument, await StatusOf(() => Pipeline.Rank.SearchAsync(new SearchRequest { Query = "qubits", Category = new string('c', 65) }).ResponseAsync));
         Assert.Equal(StatusCode.InvalidArgument, await StatusOf(() => Pipeline.Rank.SearchAsync(new SearchRequest { Query = "qubits", Authors = { "-" } }).ResponseAsync));
