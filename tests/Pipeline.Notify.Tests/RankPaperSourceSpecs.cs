@@ -28,8 +28,8 @@ public sealed class RankPaperSourceSpecs
     {
         var papers = new RankPaperSource(new RefusingRank(), TimeProvider.System);
 
-        var recommend = await Assert.ThrowsAsync<InvalidOperationException>(() => papers.RecommendAsync(Reader, DateTimeOffset.UtcNow.AddDays(-1), 10, [], CancellationToken.None));
-        var trending = await Assert.ThrowsAsync<InvalidOperationException>(() => papers.TrendingAsync(Reader, false, 10, CancellationToken.None));
+        var recommend = await Assert.ThrowsAsync<RankKeyRefusedException>(() => papers.RecommendAsync(Reader, DateTimeOffset.UtcNow.AddDays(-1), 10, [], CancellationToken.None));
+        var trending = await Assert.ThrowsAsync<RankKeyRefusedException>(() => papers.TrendingAsync(Reader, false, 10, CancellationToken.None));
 
         foreach (var e in new[] { recommend, trending })
         {

@@ -107,10 +107,13 @@ public sealed class RankPaperSource(RankingService.RankingServiceClient rank, Ti
     }
 
     /// <summary>Rank refused notify's key: a digest failure that says what to fix.</summary>
-    private static InvalidOperationException KeyRefused(RpcException e) =>
+    private static RankKeyRefusedException KeyRefused(RpcException e) =>
         new($"rank refused notify's API key ({e.Status.Detail}): give notify a key rank accepts, in Services__rank__apiKey or as its first Security__ApiKeys entry.", e);
 
     private static IReadOnlyList<DigestPaper> Map(RankedPapers answer) =>
         answer.Papers.Select(p => new DigestPaper(p.Id, p.Title, p.Authors, p.Categories, p.Url, p.Abstract, p.Reason,
             p.PublishedAt?.ToDateTimeOffset(), p.TraceParent is { Length: > 0 } t ? t : null)).ToArray();
 }
+
+/// <summary>Rank refused the API key notify sends: a configuration to fix, not an outage to wait out.</summary>
+public sealed class RankKeyRefusedException(string message, Exception inner) : InvalidOperationException(message, inner);

@@ -133,16 +133,9 @@ public sealed class Subscriptions(
             {
                 // Nor a bouncing one (its preferences, votes and history are its owner's): its owner
                 // is sent a confirmation link, and confirming resumes the subscription as it was,
-                // the click showing the mailbox takes mail again. The caller learns nothing of it,
-                // not even that the link could not be sent.
-                try
-                {
-                    return await SendConfirmationAsync(existing, cancellationToken);
-                }
-                catch (SubscriptionException)
-                {
-                    return existing;
-                }
+                // the click showing the mailbox takes mail again. A send that fails is answered as
+                // for a new address (the same statuses and words), so the answer tells nothing.
+                return await SendConfirmationAsync(existing, cancellationToken);
             }
 
             if (existing is null)
@@ -215,28 +208,30 @@ public sealed class Subscriptions(
         catch (Exception e)
         {
             await ReleaseGateAsync(subscriber.Id, gate);
-            if (e is SmtpUnavailableException)
-            {
-                throw new SubscriptionException(
-                    "Your subscription is saved, but the confirmation email could not be sent just now; please try again in a minute.", unavailable: true);
-            }
-
-            if (e is SmtpRecipientRejectedException)
-            {
-                throw new SubscriptionException($"The mail server refused to deliver to this address ({e.Message}); check the address and subscribe again.");
-            }
-
-            throw;
+            throw SendFailed(e);
         }
 
         return await store.UpdateAsync(subscriber.Id, current => current with { ConfirmationSentAt = now }) ?? subscriber;
     }
 
     /// <summary>
+    /// What an open Subscribe answers when its email could not be sent: the same for a new, pending,
+    /// bouncing or active address, so the status does not tell which it was.
+    /// </summary>
+    private static Exception SendFailed(Exception e) => e switch
+    {
+        SmtpUnavailableException => new SubscriptionException(
+            "Your subscription is saved, but the confirmation email could not be sent just now; please try again in a minute.", unavailable: true),
+        SmtpRecipientRejectedException => new SubscriptionException(
+            $"The mail server refused to deliver to this address ({e.Message}); check the address and subscribe again."),
+        _ => e,
+    };
+
+    /// <summary>
     /// Tells an active subscriber that someone asked to subscribe their address again, with the
     /// preferences and unsubscribe links, at most once per resend window (the confirmation gate).
-    /// A send that fails is logged by the mail sender and answered as if sent: the caller learns
-    /// nothing of the subscription either way.
+    /// A send that fails is answered as a confirmation's would be (<see cref="SendFailed"/>): the
+    /// caller learns nothing of the subscription either way.
     /// </summary>
     private async Task<Subscriber> SendAlreadySubscribedAsync(Subscriber subscriber, CancellationToken cancellationToken)
     {
@@ -259,9 +254,14 @@ public sealed class Subscriptions(
         {
             await mail.SendAsync(message, "already-subscribed", cancellationToken);
         }
-        catch (Exception e) when (e is SmtpUnavailableException or SmtpRecipientRejectedException or SmtpOutcomeUnknownException)
+        catch (SmtpOutcomeUnknownException)
+        {
+            // Counted as sent, as a confirmation would be.
+        }
+        catch (Exception e) when (e is SmtpUnavailableException or SmtpRecipientRejectedException)
         {
             await ReleaseGateAsync(subscriber.Id, gate);
+            throw SendFailed(e);
         }
 
         return subscriber;

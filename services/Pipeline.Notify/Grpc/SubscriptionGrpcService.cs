@@ -107,9 +107,18 @@ public sealed class SubscriptionGrpcService(
         {
             throw new RpcException(new Status(StatusCode.Unavailable, $"The SMTP server cannot take the digest now ({e.Message}); nothing was sent, try again later."));
         }
-        catch (RpcException e)
+        catch (RankKeyRefusedException e)
+        {
+            // Retrying cannot help: the keys need fixing.
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, e.Message + " Nothing was sent."));
+        }
+        catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.ResourceExhausted or StatusCode.Aborted)
         {
             throw new RpcException(new Status(StatusCode.Unavailable, $"Rank did not answer ({e.Status.Detail}); nothing was sent, try again later."));
+        }
+        catch (RpcException e)
+        {
+            throw new RpcException(new Status(StatusCode.Internal, $"Rank refused the digest's call ({e.StatusCode}: {e.Status.Detail}); nothing was sent."));
         }
 
         if (outcome.Kind is DigestOutcomeKind.InProgress)
@@ -138,9 +147,14 @@ public sealed class SubscriptionGrpcService(
 
     private async Task<Subscriber> Find(string id)
     {
-        if (string.IsNullOrWhiteSpace(id) || id.Length > 64)
+        if (string.IsNullOrWhiteSpace(id))
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, "subscriber_id is required."));
+        }
+
+        if (id.Length > 64)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "subscriber_id is longer than 64 characters; no subscriber has such an id."));
         }
 
         return await store.GetAsync(id) ?? throw new RpcException(new Status(StatusCode.NotFound, $"No subscriber '{id}'."));
@@ -166,11 +180,13 @@ public sealed class SubscriptionGrpcService(
         }
     }
 
+    /// <summary>Unset is daily; a value this version does not know is refused, not taken as daily.</summary>
     private static string CadenceName(Cadence cadence) => cadence switch
     {
+        Cadence.Unspecified or Cadence.Daily => "daily",
         Cadence.Weekly => "weekly",
         Cadence.Instant => "instant",
-        _ => "daily",
+        _ => throw new RpcException(new Status(StatusCode.InvalidArgument, $"cadence {(int)cadence} is not a Cadence: send CADENCE_DAILY, CADENCE_WEEKLY or CADENCE_INSTANT.")),
     };
 
     private static Cadence ToCadence(string cadence) => cadence switch

@@ -467,6 +467,18 @@ public sealed class DigestDeliveryTests(RabbitMqFixture rabbit, PipelineFixture 
     }
 
     [Fact]
+    public async Task Subscribe_with_a_cadence_this_version_does_not_know_is_refused_and_sends_nothing()
+    {
+        var email = $"future-client-{Guid.NewGuid():N}@example.org";
+        var e = await Assert.ThrowsAsync<RpcException>(() => Pipeline.Notify.SubscribeAsync(
+            new SubscribeRequest { Email = email, Cadence = (Cadence)7, Interests = { "lichens" } }).ResponseAsync);
+
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.Contains("cadence 7", e.Status.Detail);
+        await Pipeline.Smtp.AssertNoMoreMessagesAsync(TimeSpan.FromSeconds(2), m => IsTo(m, email));
+    }
+
+    [Fact]
     public async Task Subscribe_with_a_wrong_api_key_is_refused_and_sends_nothing()
     {
         // The key only adds the id to the answer; a wrong one is a mistake to report, not to ignore.

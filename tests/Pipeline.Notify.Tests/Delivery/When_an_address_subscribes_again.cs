@@ -70,4 +70,25 @@ public sealed class When_an_address_subscribes_again : IAsyncLifetime
         Assert.Equal((SubscriptionStatus.Active, null), (resumed.Status, resumed.BounceReason));
         Assert.Equal(["diffusion models"], resumed.Interests);
     }
+
+    [Fact]
+    public async Task While_the_smtp_server_is_down_an_active_a_bouncing_and_a_new_address_get_the_same_answer()
+    {
+        // The status alone must not tell whether an address is subscribed.
+        var active = await ActiveAsync("kept@example.org");
+        var bouncing = await ActiveAsync("bounced@example.org");
+        await _rig.Store.UpdateAsync(bouncing.Id, s => s with { Status = SubscriptionStatus.Bouncing, BounceReason = "550 mailbox full" });
+        await _rig.Smtp.StopAsync();
+
+        var answers = new List<(bool Unavailable, string Message)>();
+        foreach (var email in new[] { "kept@example.org", "bounced@example.org", "stranger@example.org" })
+        {
+            var e = await Assert.ThrowsAsync<SubscriptionException>(() => _rig.Subscriptions.SubscribeAsync(email, Daily("protein folding"), "someone", CancellationToken.None));
+            answers.Add((e.Unavailable, e.Message));
+        }
+
+        Assert.All(answers, a => Assert.Equal(answers[0], a));
+        Assert.True(answers[0].Unavailable);
+        Assert.Equal(["diffusion models"], (await _rig.Store.GetAsync(active.Id))!.Interests);
+    }
 }
