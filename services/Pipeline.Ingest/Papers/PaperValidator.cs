@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Pipeline.Contracts;
 using Pipeline.Contracts.Messages;
 
 namespace Pipeline.Ingest.Papers;
@@ -23,31 +24,20 @@ public static partial class PaperValidator
     /// <summary>How far past the intake's clock a publication or featuring time may be (a date given without a time zone, a clock a little ahead).</summary>
     public static readonly TimeSpan FutureTolerance = TimeSpan.FromDays(1);
 
-    // New-style arXiv ids (0704.0001 to 2410.17243), optionally with a version. Digits are 0-9
-    // only: .NET's \d matches every Unicode digit ("2410.17243v\u0661"), which is no arXiv id.
-    [GeneratedRegex(@"^(?<id>[0-9]{4}\.[0-9]{4,5})(v(?<v>[0-9]{1,4}))?$")]
-    private static partial Regex NewStyleArxivId();
-
-    // Old-style arXiv ids: archive(.subject class)/YYMMNNN, such as astro-ph/0601001 or math.GT/0309136.
-    [GeneratedRegex(@"^(?<id>[a-z]+(-[a-z]+)?(\.[A-Z]{2})?/[0-9]{7})(v(?<v>[0-9]{1,4}))?$")]
-    private static partial Regex OldStyleArxivId();
+    // The arXiv id forms (new and old style, with a version) and the prefixes that name an arXiv
+    // paper are shared with rank and notify: Pipeline.Contracts.PaperIds.
 
     // Papers from elsewhere carry their source as a prefix: hf:..., doi:10.1000/xyz, local:...
     [GeneratedRegex(@"^[a-z][a-z0-9-]{0,31}:[A-Za-z0-9._~:/()\-]{1,120}$")]
     private static partial Regex PrefixedId();
 
-    // An arXiv paper written with a prefix: "arxiv:2410.17243", Hugging Face's "hf:2410.17243" (its
-    // paper pages are arXiv ids), arXiv's own DOI "doi:10.48550/arXiv.2410.17243". The rest is
-    // taken as the id when it is an arXiv id, so the paper is one paper, not two.
-    [GeneratedRegex(@"^(?:arxiv:|hf:|doi:10\.48550/arxiv\.)(?<rest>.+)$", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
-    private static partial Regex ArxivAlias();
 
     /// <summary>
     /// The id a paper is stored under for <paramref name="rawId"/> as a user writes it: an arXiv id
     /// without its version ("2410.17243v2", "arxiv:2410.17243" and arXiv's DOI are "2410.17243"),
     /// else the id as given (trimmed).
     /// </summary>
-    public static string StoredId(string rawId) => Pipeline.Contracts.PaperIds.Canonical(rawId);
+    public static string StoredId(string rawId) => PaperIds.Canonical(rawId);
 
     [GeneratedRegex(@"\s+")]
     private static partial Regex Whitespace();
@@ -117,11 +107,11 @@ public static partial class PaperValidator
         string id;
         var version = submission.Version;
         bool isArxiv;
-        var unprefixed = ArxivAlias().Match(rawId) is { Success: true } alias ? alias.Groups["rest"].Value : rawId;
-        var arxiv = NewStyleArxivId().Match(unprefixed);
+        var unprefixed = PaperIds.ArxivAlias().Match(rawId) is { Success: true } alias ? alias.Groups["rest"].Value : rawId;
+        var arxiv = PaperIds.NewStyleArxivId().Match(unprefixed);
         if (!arxiv.Success)
         {
-            arxiv = OldStyleArxivId().Match(unprefixed);
+            arxiv = PaperIds.OldStyleArxivId().Match(unprefixed);
         }
 
         if (arxiv.Success)
