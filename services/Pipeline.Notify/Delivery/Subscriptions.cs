@@ -179,17 +179,10 @@ public sealed class Subscriptions(
     /// </summary>
     private async Task<Subscriber> SendConfirmationAsync(Subscriber subscriber, CancellationToken cancellationToken)
     {
-        var resendAfter = TimeSpan.FromSeconds(Math.Max(1, options.Value.ConfirmationResendSeconds));
-        if (await store.TakeConfirmationGateAsync(subscriber.Id, resendAfter) is not { } gate)
+        if (await TakeSendSlotAsync(subscriber) is not { } gate)
         {
             // Sent (or being sent) within the window: repeated calls do not flood the inbox.
             return subscriber;
-        }
-
-        if (rateLimits.TryTakeEmail() is { } busy)
-        {
-            await ReleaseGateAsync(subscriber.Id, gate);
-            throw new SubscriptionException(busy, rateLimited: true);
         }
 
         var now = clock.GetUtcNow();
@@ -235,17 +228,9 @@ public sealed class Subscriptions(
     /// </summary>
     private async Task<Subscriber> SendAlreadySubscribedAsync(Subscriber subscriber, CancellationToken cancellationToken)
     {
-        var resendAfter = TimeSpan.FromSeconds(Math.Max(1, options.Value.ConfirmationResendSeconds));
-        if (await store.TakeConfirmationGateAsync(subscriber.Id, resendAfter) is not { } gate)
+        if (await TakeSendSlotAsync(subscriber) is not { } gate)
         {
             return subscriber;
-        }
-
-        // Counted and refused as a confirmation would be: the caller cannot tell the two apart.
-        if (rateLimits.TryTakeEmail() is { } busy)
-        {
-            await ReleaseGateAsync(subscriber.Id, gate);
-            throw new SubscriptionException(busy, rateLimited: true);
         }
 
         var message = EmailTemplates.AlreadySubscribed(mail.Sender, subscriber.Email, subscriber.Interests, PreferencesLink(subscriber.Id), UnsubscribeLink(subscriber.Id),
@@ -265,6 +250,29 @@ public sealed class Subscriptions(
         }
 
         return subscriber;
+    }
+
+    /// <summary>
+    /// The right to send an open Subscribe's email (a confirmation or "already subscribed"): the
+    /// subscriber's gate for the resend window (null: one was sent or is being sent within it), and
+    /// one email of the budget all callers share, refused as RESOURCE_EXHAUSTED when it is spent
+    /// (the same for both kinds of email, so the caller cannot tell them apart).
+    /// </summary>
+    private async Task<string?> TakeSendSlotAsync(Subscriber subscriber)
+    {
+        var resendAfter = TimeSpan.FromSeconds(Math.Max(1, options.Value.ConfirmationResendSeconds));
+        if (await store.TakeConfirmationGateAsync(subscriber.Id, resendAfter) is not { } gate)
+        {
+            return null;
+        }
+
+        if (rateLimits.TryTakeEmail() is { } busy)
+        {
+            await ReleaseGateAsync(subscriber.Id, gate);
+            throw new SubscriptionException(busy, rateLimited: true);
+        }
+
+        return gate;
     }
 
     /// <summary>Gives the confirmation gate back; if Redis cannot be reached, the gate lapses with its window instead.</summary>
