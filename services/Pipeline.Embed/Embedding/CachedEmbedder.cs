@@ -13,7 +13,7 @@ public sealed class CachedEmbedder(EmbeddingBatcher batcher, EmbeddingCache cach
     /// <summary>One vector per text, in order, and how many of them came from the cache.</summary>
     public async Task<(float[][] Vectors, int CacheHits)> EmbedAsync(IReadOnlyList<string> texts, CancellationToken cancellationToken)
     {
-        var cached = await cache.GetManyAsync(ModelId, texts);
+        var cached = await cache.GetManyAsync(batcher.CacheId, texts);
         var vectors = new float[texts.Count][];
 
         // Identical texts in one call are embedded once.
@@ -47,7 +47,7 @@ public sealed class CachedEmbedder(EmbeddingBatcher batcher, EmbeddingCache cach
                 }
             }
 
-            await cache.SetManyAsync(ModelId, missingTexts, computed);
+            await cache.SetManyAsync(batcher.CacheId, missingTexts, computed);
         }
 
         return (vectors, hits);

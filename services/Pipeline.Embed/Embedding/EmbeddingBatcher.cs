@@ -56,6 +56,9 @@ public sealed class EmbeddingBatcher : IAsyncDisposable
     /// <summary>The id of the vectors this batcher's model makes (base model and precision).</summary>
     public string ModelId => _model.ModelId;
 
+    /// <summary>What the cache keys this batcher's vectors by: the model id and its files' fingerprint.</summary>
+    public string CacheId => _model.CacheId;
+
     /// <summary>One vector per text, in order; the texts may share a model run with other callers'.</summary>
     public Task<float[][]> EmbedAsync(IReadOnlyList<string> texts, CancellationToken cancellationToken = default)
     {

