@@ -51,10 +51,14 @@ public sealed class When_callers_share_model_runs(EmbedderFixture fixture)
         // Refused as the call is made (nothing queued), not by a task that fails later.
         var refused = Assert.IsType<EmbeddingQueueFullException>(Record.Exception(() => { _ = batcher.EmbedAsync(["one too many"]); }));
 
+        // An ingested paper (the bus consumer's call) is queued past the bound all the same.
+        var paper = batcher.EmbedAsync(["an ingested paper's title and abstract"], bounded: false);
+
         Assert.False(busy.IsCompleted, "the worker finished the long run before the bound was tested: make it longer");
         Assert.Contains("at most 4", refused.Message);
-        Assert.Equal(4, batcher.QueuedTexts);
+        Assert.Equal(5, batcher.QueuedTexts);
         await Task.WhenAll(busy, first, second);
+        Assert.Single(await paper);
         Assert.Equal(0, batcher.QueuedTexts);
         Assert.Single(await batcher.EmbedAsync(["taken again once the queue drained"]));
     }

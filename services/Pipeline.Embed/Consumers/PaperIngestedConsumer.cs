@@ -23,7 +23,8 @@ public sealed class PaperIngestedConsumer(CachedEmbedder embedder, ServiceIdenti
         using (var activity = identity.ActivitySource.StartActivity("embed paper"))
         {
             activity?.SetTag("paper.id", message.Paper.Id);
-            var (vectors, hits) = await embedder.EmbedAsync([text], context.CancellationToken);
+            // Not bounded by MaxQueuedTexts: open Embed calls filling the queue must not send papers to the error queue.
+            var (vectors, hits) = await embedder.EmbedAsync([text], context.CancellationToken, bounded: false);
             activity?.SetTag("embed.cache", hits > 0 ? "hit" : "miss");
             vector = vectors[0];
         }

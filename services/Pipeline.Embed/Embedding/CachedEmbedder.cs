@@ -10,8 +10,11 @@ public sealed class CachedEmbedder(EmbeddingBatcher batcher, EmbeddingCache cach
 {
     public string ModelId => batcher.ModelId;
 
-    /// <summary>One vector per text, in order, and how many of them came from the cache.</summary>
-    public async Task<(float[][] Vectors, int CacheHits)> EmbedAsync(IReadOnlyList<string> texts, CancellationToken cancellationToken)
+    /// <summary>
+    /// One vector per text, in order, and how many of them came from the cache. <paramref name="bounded"/>:
+    /// see <see cref="EmbeddingBatcher.EmbedAsync"/> (false for the bus consumer only).
+    /// </summary>
+    public async Task<(float[][] Vectors, int CacheHits)> EmbedAsync(IReadOnlyList<string> texts, CancellationToken cancellationToken, bool bounded = true)
     {
         var cached = await cache.GetManyAsync(batcher.CacheId, texts);
         var vectors = new float[texts.Count][];
@@ -38,7 +41,7 @@ public sealed class CachedEmbedder(EmbeddingBatcher batcher, EmbeddingCache cach
         if (misses.Count > 0)
         {
             var missingTexts = misses.Keys.ToArray();
-            var computed = await batcher.EmbedAsync(missingTexts, cancellationToken);
+            var computed = await batcher.EmbedAsync(missingTexts, cancellationToken, bounded);
             for (var m = 0; m < missingTexts.Length; m++)
             {
                 foreach (var i in misses[missingTexts[m]])

@@ -59,8 +59,15 @@ public sealed class EmbeddingBatcher : IAsyncDisposable
     /// <summary>What the cache keys this batcher's vectors by: the model id and its files' fingerprint.</summary>
     public string CacheId => _model.CacheId;
 
-    /// <summary>One vector per text, in order; the texts may share a model run with other callers'.</summary>
-    public Task<float[][]> EmbedAsync(IReadOnlyList<string> texts, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// One vector per text, in order; the texts may share a model run with other callers'.
+    /// <paramref name="bounded"/> false (the bus consumer's papers) queues past
+    /// <see cref="EmbeddingOptions.MaxQueuedTexts"/>: the consumer's own concurrency limit bounds
+    /// those, and a crowd of open <c>Embed</c> calls filling the queue must not push ingested papers
+    /// through their retries into the error queue. Their texts still count, so callers that are
+    /// bounded find the queue fuller.
+    /// </summary>
+    public Task<float[][]> EmbedAsync(IReadOnlyList<string> texts, CancellationToken cancellationToken = default, bool bounded = true)
     {
         if (texts.Count == 0)
         {
@@ -76,7 +83,7 @@ public sealed class EmbeddingBatcher : IAsyncDisposable
         // (RESOURCE_EXHAUSTED: try again later) instead of holding their text in memory for minutes.
         // One call alone is always taken, however large, so a call within MaxTextsPerCall can succeed.
         var queued = Interlocked.Add(ref _queuedTexts, texts.Count);
-        if (queued > _maxQueuedTexts && queued != texts.Count)
+        if (bounded && queued > _maxQueuedTexts && queued != texts.Count)
         {
             Interlocked.Add(ref _queuedTexts, -texts.Count);
             throw new EmbeddingQueueFullException($"{queued - texts.Count} texts are waiting for the model (at most {_maxQueuedTexts}); try again shortly.");
