@@ -50,6 +50,22 @@ public sealed class SmtpConnectionPoolSpecs
         Assert.Equal(1, server.Messages);
     }
 
+    [Fact]
+    public async Task A_server_that_does_not_answer_quit_after_taking_the_message_counts_as_sent()
+    {
+        // Without pooled connections each send ends with QUIT. The 250 is in hand by then: a QUIT
+        // that times out must not turn the send into a failure, which the caller would send again.
+        await using var server = HeldSmtpServer.Start(silentOnQuit: true);
+        server.Answer.TrySetResult();
+        await using var pool = new SmtpConnectionPool(Options.Create(new SmtpOptions { Host = "127.0.0.1", Port = server.Port, TimeoutSeconds = 2, MaxConnections = 0 }), TimeProvider.System);
+
+        var reply = await pool.SendAsync(Message(), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(20));
+
+        Assert.Contains("queued", reply, StringComparison.Ordinal);
+        Assert.Equal(1, server.Messages);
+        Assert.True(server.QuitReceived, "the client did not say QUIT: the test did not reach the case");
+    }
+
     private static MimeMessage Message()
     {
         var message = new MimeMessage { Subject = "An alert", MessageId = $"alert.s.{Guid.NewGuid():N}@pipeline.localhost" };
@@ -70,8 +86,12 @@ public sealed class SmtpConnectionPoolSpecs
         private readonly Task _serving;
         private int _messages;
 
-        private HeldSmtpServer()
+        private readonly bool _silentOnQuit;
+        private volatile bool _quitReceived;
+
+        private HeldSmtpServer(bool silentOnQuit)
         {
+            _silentOnQuit = silentOnQuit;
             _listener.Start();
             _serving = Task.Run(ServeAsync);
         }
@@ -84,7 +104,10 @@ public sealed class SmtpConnectionPoolSpecs
 
         public int Messages => Volatile.Read(ref _messages);
 
-        public static HeldSmtpServer Start() => new();
+        public bool QuitReceived => _quitReceived;
+
+        /// <param name="silentOnQuit">Never answer QUIT (hold the connection until disposed).</param>
+        public static HeldSmtpServer Start(bool silentOnQuit = false) => new(silentOnQuit);
 
         public async ValueTask DisposeAsync()
         {
@@ -147,6 +170,13 @@ public sealed class SmtpConnectionPoolSpecs
                             await writer.WriteLineAsync("250 2.0.0 queued");
                             break;
                         case "QUIT":
+                            _quitReceived = true;
+                            if (_silentOnQuit)
+                            {
+                                await Task.Delay(Timeout.Infinite, _stop.Token).ContinueWith(_ => { }, TaskScheduler.Default);
+                                return;
+                            }
+
                             await writer.WriteLineAsync("221 bye");
                             return;
                         default:

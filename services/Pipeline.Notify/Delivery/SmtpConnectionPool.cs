@@ -69,8 +69,7 @@ public sealed class SmtpConnectionPool : IAsyncDisposable
             }
             else
             {
-                await client.DisconnectAsync(quit: true, CancellationToken.None);
-                client.Dispose();
+                await QuitAsync(client);
             }
 
             client = null;
@@ -80,6 +79,27 @@ public sealed class SmtpConnectionPool : IAsyncDisposable
         {
             client?.Dispose();
             _slots.Release();
+        }
+    }
+
+    /// <summary>
+    /// Says QUIT and closes the connection once the server has answered the message: whatever goes
+    /// wrong now (no answer to QUIT, a reset) changes nothing for the email, which the server has,
+    /// and must not reach the caller as a failed send, which it would send again.
+    /// </summary>
+    private static async Task QuitAsync(SmtpClient client)
+    {
+        try
+        {
+            await client.DisconnectAsync(quit: true, CancellationToken.None);
+        }
+        catch (Exception)
+        {
+            // The 250 is in hand; the connection is closed below either way.
+        }
+        finally
+        {
+            client.Dispose();
         }
     }
 

@@ -21,28 +21,55 @@ public sealed class NotifyInstance
 }
 
 /// <summary>
-/// Keeps this instance's heartbeat alive (a beat every 5 s). It is not removed on a clean stop (the
-/// bus may still be finishing sends then); it lapses <see cref="NotifyInstance.HeartbeatTtl"/> later.
+/// Keeps this instance's heartbeat alive (a beat every 5 s) for as long as the process runs: through
+/// a Redis outage (a beat that fails or times out is logged and the next one tries again: the loop
+/// never ends the process) and through a clean stop until the host has stopped, since the bus,
+/// stopped after this service, may still be finishing sends then, and a heartbeat that lapsed
+/// first would let another instance take over their claims and send them again. It is not removed
+/// at the end; it lapses <see cref="NotifyInstance.HeartbeatTtl"/> later.
 /// </summary>
-public sealed class NotifyInstanceHeartbeat(NotifyInstance instance, IDatabase redis, ILogger<NotifyInstanceHeartbeat> logger) : BackgroundService
+public sealed class NotifyInstanceHeartbeat(NotifyInstance instance, IDatabase redis, IHostApplicationLifetime lifetime, ILogger<NotifyInstanceHeartbeat> logger)
+    : IHostedService, IDisposable
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    private readonly CancellationTokenSource _stopped = new();
+    private CancellationTokenRegistration _onStopped;
+    private Task? _beating;
+
+    /// <summary>Between beats; shorter only in tests.</summary>
+    public TimeSpan Interval { get; init; } = NotifyInstance.HeartbeatInterval;
+
+    /// <summary>The beating loop (for tests: it ends only when the host has stopped).</summary>
+    public Task? Beating => _beating;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _onStopped = lifetime.ApplicationStopped.Register(() => _stopped.Cancel());
+        _beating = Task.Run(BeatAsync, CancellationToken.None);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Does not stop the beat: that waits for <see cref="IHostApplicationLifetime.ApplicationStopped"/>.</summary>
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    private async Task BeatAsync()
     {
         var key = NotifyInstance.HeartbeatKeyPrefix + instance.Id;
-        using var timer = new PeriodicTimer(NotifyInstance.HeartbeatInterval);
+        using var timer = new PeriodicTimer(Interval);
         do
         {
             try
             {
                 await redis.StringSetAsync(key, "1", NotifyInstance.HeartbeatTtl);
             }
-            catch (RedisException e)
+            catch (Exception e)
             {
-                // Redis is down: no claim can be made either; the next beat tries again.
+                // Redis is down or frozen (RedisTimeoutException is a TimeoutException, not a
+                // RedisException), or anything else: no claim can be made either, and the next beat
+                // tries again. Nothing ends the loop but the host's stop.
                 logger.LogWarning("Heartbeat of notify instance {Instance} not written: {Error}", instance.Id, e.Message);
             }
         }
-        while (await WaitAsync(timer, stoppingToken));
+        while (await WaitAsync(timer, _stopped.Token));
     }
 
     private static async Task<bool> WaitAsync(PeriodicTimer timer, CancellationToken stoppingToken)
@@ -55,5 +82,12 @@ public sealed class NotifyInstanceHeartbeat(NotifyInstance instance, IDatabase r
         {
             return false;
         }
+    }
+
+    public void Dispose()
+    {
+        _onStopped.Dispose();
+        _stopped.Cancel();
+        _stopped.Dispose();
     }
 }
