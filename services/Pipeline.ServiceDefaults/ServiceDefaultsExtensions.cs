@@ -7,6 +7,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
@@ -162,6 +163,8 @@ public static class ServiceDefaultsExtensions
         var rabbit = RabbitMqAddress.Parse(builder.Configuration.GetConnectionString("rabbitmq") ?? "amqp://guest:guest@127.0.0.1:5672/");
         var prefetch = builder.Configuration.GetValue("Bus:PrefetchCount", 16);
         var quorum = QueueTypeIsQuorum(builder.Configuration["Bus:QueueType"]);
+        var outageIntervals = BusRetry.OutageIntervals(builder.Configuration);
+        builder.Services.AddSingleton(sp => new OutageRetry(outageIntervals, sp.GetRequiredService<ILogger<OutageRetry>>()));
         // Every publish from a consumer or a request waits at most this long for the broker's confirmation.
         builder.Services.AddSingleton(PublishDeadline.From(builder.Configuration));
 
@@ -201,15 +204,11 @@ public static class ServiceDefaultsExtensions
                 cfg.Durable = true;
                 cfg.AutoDelete = false;
                 cfg.PrefetchCount = prefetch;
-                // Transient failures are retried in place; what still fails goes to <queue>_error
-                // with the exception in its headers (MassTransit's fault handling).
-                // A message a consumer refuses as malformed (ArgumentException) cannot succeed on a
-                // retry: it goes to the error queue at once.
-                cfg.UseMessageRetry(r =>
-                {
-                    r.Exponential(5, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(300));
-                    r.Ignore<ArgumentException>();
-                });
+                // Transient failures are retried in place, and consumers wait out an outage of a
+                // dependency for about five minutes (BusRetry, OutageRetry); what still fails goes to <queue>_error with the exception in
+                // its headers (MassTransit's fault handling). A message a consumer refuses as
+                // malformed (ArgumentException) cannot succeed on a retry: it goes there at once.
+                cfg.UsePipelineRetry();
                 cfg.ConfigureEndpoints(context);
             });
         });

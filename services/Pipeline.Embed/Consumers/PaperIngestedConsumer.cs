@@ -11,12 +11,18 @@ namespace Pipeline.Embed.Consumers;
 /// Idempotent: a redelivery finds the vector in the cache (or computes the same one again) and
 /// publishes the same event, which rank applies idempotently.
 /// </summary>
-public sealed class PaperIngestedConsumer(CachedEmbedder embedder, ServiceIdentity identity, PublishDeadline publishDeadline) : IConsumer<PaperIngested>
+public sealed class PaperIngestedConsumer(CachedEmbedder embedder, ServiceIdentity identity, PublishDeadline publishDeadline, OutageRetry outages) : IConsumer<PaperIngested>
 {
     public async Task Consume(ConsumeContext<PaperIngested> context)
     {
+        Validate(context.Message);
+        // A publish the broker did not confirm in time is waited out (BusRetry), not sent to the error queue.
+        await outages.RunAsync(() => EmbedAndAnnounceAsync(context), $"PaperIngested {context.Message.Paper.Id}", context.CancellationToken);
+    }
+
+    private async Task EmbedAndAnnounceAsync(ConsumeContext<PaperIngested> context)
+    {
         var message = context.Message;
-        Validate(message);
         var text = PaperText.Of(message.Paper.Title, message.Paper.Abstract);
 
         float[] vector;

@@ -4,13 +4,14 @@ using Microsoft.Extensions.Options;
 using Pipeline.Contracts.Messages;
 using Pipeline.Notify.Delivery;
 using Pipeline.Notify.Storage;
+using Pipeline.ServiceDefaults.Messaging;
 
 namespace Pipeline.Notify.Consumers;
 
 /// <summary>
 /// Emails an instant alert once per (subscriber, paper), however often the message is delivered
 /// (<see cref="AlertSender"/>). When the SMTP server cannot take it (down, 4xx, no answer in
-/// time), the alert is kept in notify's Redis (<see cref="DeferredAlerts"/>) and the message is
+/// time, notify's login or TLS refused) or refuses this message (5xx to its data), the alert is kept in notify's Redis (<see cref="DeferredAlerts"/>) and the message is
 /// acknowledged: <see cref="DeferredAlertSender"/> sends it once the server is back, however long
 /// the outage lasts, and no message waits in a handler or lands in the error queue meanwhile.
 /// While <see cref="SmtpOutage"/> says the server is failing, a new alert is kept without a try.
@@ -22,15 +23,27 @@ public sealed class PaperMatchedConsumer(
     SmtpOutage outage,
     IOptions<NotifyOptions> options,
     TimeProvider clock,
-    ILogger<PaperMatchedConsumer> logger) : IConsumer<PaperMatched>
+    ILogger<PaperMatchedConsumer> logger,
+    OutageRetry outages) : IConsumer<PaperMatched>
 {
-    public async Task Consume(ConsumeContext<PaperMatched> context)
+    // Waits out an outage of notify's Redis (BusRetry) instead of parking the alert in the error queue.
+    public Task Consume(ConsumeContext<PaperMatched> context) =>
+        outages.RunAsync(() => SendOrKeepAsync(context), $"PaperMatched {context.Message.SubscriberId}/{context.Message.Paper.Id}", context.CancellationToken);
+
+    private async Task SendOrKeepAsync(ConsumeContext<PaperMatched> context)
     {
         var match = context.Message;
         if (Activity.Current is { } current)
         {
-            // The paper's trace, for the digests that will show it later.
-            await paperTraces.RememberAsync(match.Paper.Id, current.Id!);
+            // The paper's trace, for the digests that will show it later: a link, not worth the alert.
+            try
+            {
+                await paperTraces.RememberAsync(match.Paper.Id, current.Id!);
+            }
+            catch (Exception e) when (e is StackExchange.Redis.RedisException or TimeoutException)
+            {
+                logger.LogDebug("The trace of {Paper} was not kept for its digests: {Error}", match.Paper.Id, e.Message);
+            }
         }
 
         if (outage.Ongoing() is { } ongoing)
@@ -45,7 +58,7 @@ public sealed class PaperMatchedConsumer(
         {
             await alerts.SendAsync(match, context, context.CancellationToken);
         }
-        catch (SmtpUnavailableException e)
+        catch (Exception e) when (e is SmtpUnavailableException or SmtpMessageRejectedException)
         {
             await KeepAsync(match, 1, e.Message);
         }

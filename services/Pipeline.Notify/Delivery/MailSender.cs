@@ -10,7 +10,9 @@ namespace Pipeline.Notify.Delivery;
 /// Failures come out sorted: <see cref="SmtpRecipientRejectedException"/> (the address bounces) or
 /// <see cref="SmtpUnavailableException"/> (try again later). Every attempt is counted in
 /// <c>pipeline.notify.emails{kind, outcome}</c>: sent, rejected (a 5xx for the address: it bounces),
-/// unavailable (the server is down or answered 4xx: retried) or failed (anything else). Each
+/// unavailable (the server is down, answered 4xx or refused notify's login, TLS or sender: retried),
+/// refused (a 5xx to this message's data: <see cref="SmtpMessageRejectedException"/>) or failed
+/// (anything else). Each
 /// unavailable and each answered attempt is reported to <see cref="SmtpOutage"/>.
 /// </summary>
 public sealed class MailSender(IOptions<SmtpOptions> options, SmtpConnectionPool pool, ServiceIdentity identity, SmtpOutage? outage = null)
@@ -42,7 +44,7 @@ public sealed class MailSender(IOptions<SmtpOptions> options, SmtpConnectionPool
             {
                 outage?.Failed(sorted.Message);
             }
-            else if (sorted is SmtpRecipientRejectedException)
+            else if (sorted is SmtpRecipientRejectedException or SmtpMessageRejectedException)
             {
                 outage?.Answered();
             }
@@ -50,6 +52,7 @@ public sealed class MailSender(IOptions<SmtpOptions> options, SmtpConnectionPool
             Count(kind, sorted switch
             {
                 SmtpRecipientRejectedException => "rejected",
+                SmtpMessageRejectedException => "refused",
                 SmtpUnavailableException => "unavailable",
                 SmtpOutcomeUnknownException => "unanswered",
                 _ => "failed",

@@ -23,9 +23,25 @@ public sealed class SmtpRecipientRejectedException(string recipient, int replyCo
     public int ReplyCode { get; } = replyCode;
 }
 
+/// <summary>
+/// The server refused this message for good (a 5xx reply to its end of DATA: a content filter, its
+/// size): not the address, which keeps its mail, and not the server, which takes other messages.
+/// An alert is kept and tried again later, never dropped; the reply is in its record.
+/// </summary>
+public sealed class SmtpMessageRejectedException(int replyCode, string reply, Exception inner)
+    : Exception($"The SMTP server refused the message: {replyCode} {reply}", inner)
+{
+    public int ReplyCode { get; } = replyCode;
+}
+
 public static class SmtpFailures
 {
-    /// <summary>Sorts a MailKit failure into permanent-for-this-address, transient, or (null) neither.</summary>
+    /// <summary>
+    /// Sorts a MailKit failure into permanent-for-this-address, permanent-for-this-message,
+    /// transient, or (null) neither. A server that refuses notify itself (its login, its TLS, its
+    /// sender address) is transient: nothing can be sent until an operator fixes the settings, and
+    /// every email waits for that (and the health check says so) rather than being given up.
+    /// </summary>
     public static Exception? Classify(Exception e, CancellationToken cancellationToken) => e switch
     {
         SmtpOutcomeUnknownException => e,
@@ -33,6 +49,14 @@ public static class SmtpFailures
             new SmtpRecipientRejectedException(c.Mailbox?.Address ?? "", (int)c.StatusCode, c.Message, c),
         SmtpCommandException c when (int)c.StatusCode is >= 400 and < 500 =>
             new SmtpUnavailableException($"The SMTP server answered {(int)c.StatusCode}: {c.Message}", c),
+        SmtpCommandException { ErrorCode: SmtpErrorCode.SenderNotAccepted } c =>
+            new SmtpUnavailableException($"The SMTP server refused the sender address ({(int)c.StatusCode} {c.Message}); check Smtp__From", c),
+        SmtpCommandException { ErrorCode: SmtpErrorCode.MessageNotAccepted } c =>
+            new SmtpMessageRejectedException((int)c.StatusCode, c.Message, c),
+        MailKit.Security.AuthenticationException or MailKit.ServiceNotAuthenticatedException =>
+            new SmtpUnavailableException($"The SMTP server refused notify's login ({e.Message}); check Smtp__Username, Smtp__Password and Smtp__Security", e),
+        MailKit.Security.SslHandshakeException =>
+            new SmtpUnavailableException($"TLS with the SMTP server failed ({e.Message}); check its certificate and Smtp__Security", e),
         SmtpProtocolException or MailKit.ServiceNotConnectedException or IOException or System.Net.Sockets.SocketException or TimeoutException =>
             new SmtpUnavailableException($"The SMTP server is unreachable: {e.Message}", e),
         // MailKit reports its own timeout as a cancellation that nobody asked for.

@@ -217,6 +217,8 @@ public sealed class Subscriptions(
             "Your subscription is saved, but the confirmation email could not be sent just now; please try again in a minute.", unavailable: true),
         SmtpRecipientRejectedException => new SubscriptionException(
             $"The mail server refused to deliver to this address ({e.Message}); check the address and subscribe again."),
+        SmtpMessageRejectedException => new SubscriptionException(
+            "Your subscription is saved, but the mail server refused the confirmation email; please try again later.", unavailable: true),
         _ => e,
     };
 
@@ -243,7 +245,7 @@ public sealed class Subscriptions(
         {
             // Counted as sent, as a confirmation would be.
         }
-        catch (Exception e) when (e is SmtpUnavailableException or SmtpRecipientRejectedException)
+        catch (Exception e) when (e is SmtpUnavailableException or SmtpRecipientRejectedException or SmtpMessageRejectedException)
         {
             await ReleaseGateAsync(subscriber.Id, gate);
             throw SendFailed(e);

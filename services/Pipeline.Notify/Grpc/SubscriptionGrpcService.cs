@@ -107,6 +107,10 @@ public sealed class SubscriptionGrpcService(
         {
             throw new RpcException(new Status(StatusCode.Unavailable, $"The SMTP server cannot take the digest now ({e.Message}); nothing was sent, try again later."));
         }
+        catch (SmtpMessageRejectedException e)
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, $"{e.Message}; nothing was sent."));
+        }
         catch (RankKeyRefusedException e)
         {
             // Retrying cannot help: the keys need fixing.

@@ -16,12 +16,19 @@ namespace Pipeline.Rank.Consumers;
 /// </summary>
 public sealed class PaperEmbeddedConsumer(
     RankStore store, FeedbackStore feedback, PaperIndex index, RelevanceRanker relevance, InstantMatcher matcher, IConfiguration configuration, PublishDeadline publishDeadline,
-    StartupGate startup, TimeProvider clock) : IConsumer<PaperEmbedded>
+    StartupGate startup, TimeProvider clock, OutageRetry outages) : IConsumer<PaperEmbedded>
 {
     public async Task Consume(ConsumeContext<PaperEmbedded> context)
     {
         // Not before the indexes and the instant profiles are loaded (a match needs them all).
         await startup.WaitAsync(context.CancellationToken);
+        // Waits out an outage of rank's Redis or the broker (BusRetry) instead of parking the paper in
+        // the error queue; every step below is safe to run again.
+        await outages.RunAsync(() => IndexAndMatchAsync(context), $"PaperEmbedded {context.Message.Paper?.Id}", context.CancellationToken);
+    }
+
+    private async Task IndexAndMatchAsync(ConsumeContext<PaperEmbedded> context)
+    {
         var message = context.Message;
         // Checked before anything is stored: a paper saved with a vector of another length would
         // stop rank's next start, which loads every stored vector into the index.

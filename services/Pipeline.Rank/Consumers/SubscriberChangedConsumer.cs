@@ -4,6 +4,7 @@ using Pipeline.Contracts.Messages;
 using Pipeline.Rank.Ranking;
 using Pipeline.Rank.Ranking.Relevance;
 using Pipeline.Rank.Storage;
+using Pipeline.ServiceDefaults.Messaging;
 
 namespace Pipeline.Rank.Consumers;
 
@@ -22,12 +23,15 @@ namespace Pipeline.Rank.Consumers;
 /// </remarks>
 public sealed class SubscriberChangedConsumer(
     RankStore store, FeedbackStore feedbackStore, Feedback feedback, ProfileIndex profiles, TextEmbedder embedder, IConfiguration configuration,
-    StartupGate startup, KeptRankings keptRankings)
+    StartupGate startup, KeptRankings keptRankings, OutageRetry? outages = null)
     : IConsumer<SubscriberChanged>
 {
     private static readonly StripedLocks Subscribers = new();
 
-    public Task Consume(ConsumeContext<SubscriberChanged> context) => ApplyAsync(context.Message, context.CancellationToken);
+    // Waits out an outage of rank's Redis (BusRetry) instead of parking the message in the error queue.
+    public Task Consume(ConsumeContext<SubscriberChanged> context) => outages is null
+        ? ApplyAsync(context.Message, context.CancellationToken)
+        : outages.RunAsync(() => ApplyAsync(context.Message, context.CancellationToken), $"SubscriberChanged of {context.Message.SubscriberId}", context.CancellationToken);
 
     /// <summary>What consuming <paramref name="message"/> does (for tests: no bus needed).</summary>
     internal async Task ApplyAsync(SubscriberChanged message, CancellationToken cancellationToken)

@@ -196,6 +196,38 @@ public sealed class DigestDeliveryTests(RabbitMqFixture rabbit, PipelineFixture 
     }
 
     [Fact]
+    public async Task An_alert_whose_message_the_server_refuses_is_kept_not_sent_to_the_error_queue_and_arrives_once_when_it_is_taken()
+    {
+        var email = $"refused-{Guid.NewGuid():N}@example.org";
+        var (interest, paper) = DigestPapers.WhaleSong();
+        var id = await SubscribeAndConfirmAsync(email, interest);
+        var kept = $"alert:{id}:{paper.Id}";
+        // A content filter refuses this one message for good (554 to its data): not the address,
+        // not the server. The alert used to go through the bus's retries to the error queue.
+        Pipeline.Smtp.RejectMessages(554, m => m.To.Mailboxes.Any(a => a.Address == email), "5.7.1 Message refused by content filter");
+        try
+        {
+            await SubmitAsync(paper);
+
+            await WaitUntilAsync(async () => await KeptAlertAsync(kept) is not null, "notify keeps the refused alert");
+            Assert.Contains("content filter", (await KeptAlertAsync(kept))!.Value.LastError);
+            Assert.True((await Broker.QueueDepthAsync(Pipeline.VirtualHost, "notify-paper-matched_error") ?? 0) == 0, "no alert in the error queue");
+            // The address still takes mail: the subscription is not marked bouncing.
+            var subscriber = await Pipeline.Notify.GetSubscriberAsync(new GetSubscriberRequest { SubscriberId = id }, PipelineFixture.WithApiKey);
+            Assert.Equal(SubscriberStatus.Active, subscriber.Status);
+        }
+        finally
+        {
+            Pipeline.Smtp.ClearRejections();
+        }
+
+        var alert = (await Pipeline.Smtp.WaitForMessagesAsync(m => IsAlertTo(m, email), 1, Arrival)).Single().Message;
+        Assert.Contains(paper.Title, alert.TextBody);
+        await WaitUntilAsync(async () => await KeptAlertAsync(kept) is null, "notify forgets the alert once it is sent");
+        await Pipeline.Smtp.AssertNoMoreMessagesAsync(TimeSpan.FromSeconds(3), m => IsAlertTo(m, email));
+    }
+
+    [Fact]
     public async Task An_alert_smtp_cannot_take_is_kept_by_notify_not_the_broker_and_arrives_once_in_the_papers_trace_when_smtp_is_back()
     {
         var email = $"outage-{Guid.NewGuid():N}@example.org";

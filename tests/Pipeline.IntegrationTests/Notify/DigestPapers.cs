@@ -94,6 +94,10 @@ public static class DigestPapers
         "The fungi and bacteria that ripen washed-rind cheeses in twelve caves",
         "Swabs from washed-rind cheeses aged in twelve caves show each cave seeding its own rind community, which sets the cheese's colour and smell within three weeks.");
 
+    public static (string Interest, Paper Paper) WhaleSong() => Make("humpback whale song recorded by hydrophones",
+        "Humpback whale song changes across an ocean basin, recorded by seafloor hydrophones",
+        "Five years of seafloor hydrophone recordings show humpback whale song themes spreading eastward across the Pacific within two breeding seasons.");
+
     private static (string, Paper) Make(string interest, string title, string abstractText)
     {
         var paper = new Paper { Id = Papers.NewArxivId(), Version = 1, Title = title, Abstract = abstractText, Source = "integration-test" };

@@ -1,0 +1,41 @@
+using MailKit.Net.Smtp;
+using Pipeline.Notify.Delivery;
+
+namespace Pipeline.Notify.Tests;
+
+/// <summary>
+/// How a failed send is sorted decides what happens to the email: a refusal of notify itself (its
+/// login, TLS or sender) is an outage every email waits out, not an unknown failure that sent
+/// alerts through the bus's retries into the error queue.
+/// </summary>
+public sealed class SmtpFailuresSpecs
+{
+    [Fact]
+    public void A_refused_login_is_an_outage_that_names_the_settings_to_check()
+    {
+        var sorted = SmtpFailures.Classify(new MailKit.Security.AuthenticationException("535: 5.7.8 Authentication credentials invalid"), CancellationToken.None);
+
+        var unavailable = Assert.IsType<SmtpUnavailableException>(sorted);
+        Assert.Contains("Smtp__Password", unavailable.Message);
+    }
+
+    [Fact]
+    public void A_failed_tls_handshake_and_a_refused_sender_are_outages()
+    {
+        Assert.IsType<SmtpUnavailableException>(SmtpFailures.Classify(new MailKit.Security.SslHandshakeException("certificate expired"), CancellationToken.None));
+        var sender = SmtpFailures.Classify(new SmtpCommandException(SmtpErrorCode.SenderNotAccepted, SmtpStatusCode.MailboxUnavailable, "5.7.1 Sender not allowed"), CancellationToken.None);
+        Assert.Contains("Smtp__From", Assert.IsType<SmtpUnavailableException>(sender).Message);
+    }
+
+    [Fact]
+    public void A_message_refused_at_its_data_is_neither_the_address_bouncing_nor_an_outage()
+    {
+        var sorted = SmtpFailures.Classify(new SmtpCommandException(SmtpErrorCode.MessageNotAccepted, SmtpStatusCode.TransactionFailed, "5.7.1 Message refused by content filter"), CancellationToken.None);
+
+        var refused = Assert.IsType<SmtpMessageRejectedException>(sorted);
+        Assert.Equal(554, refused.ReplyCode);
+        // A 5xx to the recipient is still the address refused for good.
+        Assert.IsType<SmtpRecipientRejectedException>(SmtpFailures.Classify(
+            new SmtpCommandException(SmtpErrorCode.RecipientNotAccepted, SmtpStatusCode.MailboxUnavailable, new MimeKit.MailboxAddress("", "gone@example.org"), "5.1.1 No such user"), CancellationToken.None));
+    }
+}
