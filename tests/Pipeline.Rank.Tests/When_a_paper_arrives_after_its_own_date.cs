@@ -53,6 +53,23 @@ public class When_a_paper_arrives_after_its_own_date
     }
 
     [Fact]
+    public void Only_a_paper_that_is_news_may_raise_an_instant_alert()
+    {
+        // Announced today with a submission date three days old: news.
+        Assert.True(Paper("announced", TimeSpan.FromDays(3), Now.AddMinutes(-5), arrived: Now.AddMinutes(-4)).IsNewsAt(Now));
+        // A backfill of last year's papers: not news, whenever it arrives.
+        Assert.False(Paper("imported", TimeSpan.FromDays(400), Now, arrived: Now).IsNewsAt(Now));
+        // New upvotes of a paper that arrived three weeks ago: not news any more.
+        Assert.False(Paper("old news", TimeSpan.FromDays(22), Now.AddDays(-21), arrived: Now.AddDays(-21)).IsNewsAt(Now));
+        // A paper of last month that a daily-papers site features today: news, as on the site.
+        var featured = new IndexedPaper(new PaperSummary("featured", 1, "Title", "Abstract", [], ["cs.LG"], Now.AddDays(-30), "https://arxiv.org/abs/featured", "hf-daily", 40)
+        {
+            Metadata = new PaperMetadata { FeaturedAt = Now.AddHours(-2) },
+        }, Now) { FirstIngestedAt = Now.AddDays(-29), ArrivedAt = Now.AddDays(-29) };
+        Assert.True(featured.IsNewsAt(Now));
+    }
+
+    [Fact]
     public void A_paper_that_arrives_before_its_own_date_is_dated_by_it()
     {
         // Ingested before the time it gives (a source's clock, a time zone): its date stands.

@@ -15,7 +15,7 @@ namespace Pipeline.Rank.Consumers;
 /// ignored.
 /// </summary>
 public sealed class PaperEmbeddedConsumer(
-    RankStore store, FeedbackStore feedback, PaperIndex index, RelevanceRanker relevance, InstantMatcher matcher, IConfiguration configuration, PublishDeadline publishDeadline,
+    RankStore store, FeedbackStore feedback, Feedback opinions, PaperIndex index, RelevanceRanker relevance, InstantMatcher matcher, IConfiguration configuration, PublishDeadline publishDeadline,
     StartupGate startup, TimeProvider clock, OutageRetry outages) : IConsumer<PaperEmbedded>
 {
     public async Task Consume(ConsumeContext<PaperEmbedded> context)
@@ -68,10 +68,20 @@ public sealed class PaperEmbeddedConsumer(
 
         relevance.Add(paper);
 
+        // Alerts are for news: not for a paper brought in late (an import of old papers, a new
+        // version or new upvotes of one that arrived long ago), which would use up the day's alerts.
+        if (!paper.IsNewsAt(clock.GetUtcNow()))
+        {
+            return;
+        }
+
         foreach (var match in matcher.Match(message.Vector, message.Paper))
         {
             var subscriberId = match.Profile.SubscriberId;
-            if (await store.WasMatchedAsync(subscriberId, message.Paper.Id))
+            // Nor for one the subscriber was already sent (a digest asked for, an alert before
+            // rank's Redis was lost) or voted on: they have seen it.
+            if (opinions.WasSent(subscriberId, message.Paper.Id) || opinions.OpinionOf(subscriberId, paper.Ordinal) != 0
+                || await store.WasMatchedAsync(subscriberId, message.Paper.Id))
             {
                 continue;
             }

@@ -240,7 +240,7 @@ public sealed class RankingGrpcService(
                 {
                     Reason = string.Join("; ", new[]
                     {
-                        hits.TryGetValue(r.Paper.Ordinal, out var hit) && Recommender.HasEvidence(hit) ? InterestReason(hit, texts, inputs.InterestCount, liked.Count > 0) : "",
+                        hits.TryGetValue(r.Paper.Ordinal, out var hit) && Recommender.HasEvidence(hit) ? InterestReason(hit, texts, inputs.InterestCount, inputs.MovedByLikes) : "",
                         r.Reason,
                     }.Where(part => part.Length > 0)),
                 })
@@ -393,12 +393,11 @@ public sealed class RankingGrpcService(
         };
     }
 
-    private string InterestReason(RelevanceHit hit, IReadOnlyList<string> queries, int interestCount, bool shapedByVotes)
-    {
-        // Queries past the interests are seed papers, named by their titles: "your example paper 'Attention is all you need'".
-        var reason = relevance.Explain(hit, queries, hit.BestQuery >= interestCount ? "example paper" : "interest");
-        return shapedByVotes ? reason + " and papers you liked" : reason;
-    }
+    private string InterestReason(RelevanceHit hit, IReadOnlyList<string> queries, int interestCount, bool movedByLikes) =>
+        // Queries past the interests are seed papers, named by their titles: "your example paper
+        // 'Attention is all you need'", each query by what it is. Liked papers moved the vectors the
+        // similarity was measured from: said beside it, "(0.62, with the papers you liked)".
+        relevance.Explain(hit, queries, query => query >= interestCount ? "example paper" : "interest", movedByLikes ? "with the papers you liked" : null);
 
     private List<string> Clean(IEnumerable<string> values, string field)
     {

@@ -142,6 +142,9 @@ public sealed class Feedback
         return (liked, disliked);
     }
 
+    /// <summary>The vote <paramref name="voterId"/> gave paper <paramref name="ordinal"/>: +1, -1, or 0 for none.</summary>
+    public int OpinionOf(string voterId, int ordinal) => _opinions.TryGetValue(voterId, out var opinions) ? opinions.Of(ordinal) : 0;
+
     /// <summary>Votes held, summed over voters.</summary>
     public long VoteCount => _opinions.Values.Sum(o => (long)o.Entries.Length);
 

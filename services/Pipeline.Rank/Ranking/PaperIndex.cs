@@ -77,6 +77,15 @@ public sealed record IndexedPaper(PaperSummary Paper, DateTimeOffset IngestedAt)
     }
 
     /// <summary>
+    /// Whether the paper is news at <paramref name="now"/>, what an instant alert is for: its window
+    /// time (<see cref="WindowAt"/>) is within <see cref="ArrivalLag"/> of now. Not a paper brought
+    /// in late (an import of old papers, a new version or new upvotes of a paper that arrived long
+    /// ago), which windows also keep at its own date; a paper a daily-papers site features today
+    /// is news, as on the site.
+    /// </summary>
+    public bool IsNewsAt(DateTimeOffset now) => now - WindowAt <= ArrivalLag;
+
+    /// <summary>
     /// When the paper appeared to readers: its publication time (else when ingest first stored it,
     /// else when it stored this record) or,
     /// when a daily-papers site featured it later, that featuring (its time, else the start of its

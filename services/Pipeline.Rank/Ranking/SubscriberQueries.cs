@@ -15,6 +15,9 @@ public sealed record RecommendInputs(
 {
     /// <summary>How many of <see cref="Queries"/>, from the first, are interests; the rest are seed papers ("more like this one").</summary>
     public int InterestCount { get; init; } = Queries.Count;
+
+    /// <summary>Whether papers the subscriber liked moved the queries' vectors (rank holds at least one of them): reasons then say so.</summary>
+    public bool MovedByLikes { get; init; }
 }
 
 /// <summary>Builds <see cref="RecommendInputs"/> from a subscriber's profile or from a request's interests.</summary>
@@ -41,7 +44,8 @@ public sealed class SubscriberQueries(PaperIndex papers, ProfileIndex profiles, 
         // A seed paper rank does not hold (yet) is skipped for a subscriber: their profile stays usable.
         WithSeeds(queries, preferences);
         var (liked, disliked) = feedback.OpinionNumbersOf(subscriberId);
-        return new RecommendInputs(ApplyFeedback(queries, liked, disliked), preferences, liked, disliked) { InterestCount = profile.Interests.Count };
+        var moved = ApplyFeedback(queries, liked, disliked, out var movedByLikes);
+        return new RecommendInputs(moved, preferences, liked, disliked) { InterestCount = profile.Interests.Count, MovedByLikes = movedByLikes };
     }
 
     /// <summary>
@@ -68,23 +72,32 @@ public sealed class SubscriberQueries(PaperIndex papers, ProfileIndex profiles, 
 
     /// <summary>
     /// The paper numbers a Recommend leaves out besides the subscriber's history: the request's
-    /// <paramref name="excludePaperIds"/>, the dislikes and the seeds; sorted, each once. An id rank
-    /// never met has no number and no paper to leave out.
+    /// <paramref name="excludePaperIds"/>, the papers voted on (liked or not: the subscriber has
+    /// seen them, and a liked one, which the votes pull the queries towards, would otherwise come
+    /// back at the top) and the seeds; sorted, each once. An id rank never met has no number and no
+    /// paper to leave out.
     /// </summary>
     public static int[] Excluded(IEnumerable<string> excludePaperIds, RecommendInputs inputs) =>
         excludePaperIds.Concat(inputs.Preferences.SeedPaperIds)
             .Select(id => PaperOrdinals.TryGet(id, out var ordinal) ? ordinal : -1)
             .Concat(inputs.Disliked)
+            .Concat(inputs.Liked)
             .Where(ordinal => ordinal >= 0)
             .Distinct()
             .Order()
             .ToArray();
 
     /// <summary>Rocchio: the votes pull every query towards what was liked and away from what was not.</summary>
-    public List<RelevanceQuery> ApplyFeedback(List<RelevanceQuery> queries, IReadOnlyList<int> liked, IReadOnlyList<int> disliked)
+    public List<RelevanceQuery> ApplyFeedback(List<RelevanceQuery> queries, IReadOnlyList<int> liked, IReadOnlyList<int> disliked) =>
+        ApplyFeedback(queries, liked, disliked, out _);
+
+    /// <inheritdoc cref="ApplyFeedback(List{RelevanceQuery}, IReadOnlyList{int}, IReadOnlyList{int})"/>
+    /// <param name="movedByLikes">Whether a liked paper's vector moved the queries (rank holds at least one).</param>
+    public List<RelevanceQuery> ApplyFeedback(List<RelevanceQuery> queries, IReadOnlyList<int> liked, IReadOnlyList<int> disliked, out bool movedByLikes)
     {
         var likedCentroid = Centroid(liked);
         var dislikedCentroid = Centroid(disliked);
+        movedByLikes = likedCentroid is not null;
         if (likedCentroid is null && dislikedCentroid is null)
         {
             return queries;

@@ -140,6 +140,10 @@ public sealed class RelevanceRanker(PaperIndex index, RelevanceOptions? options 
     public string Explain(RelevanceHit hit, IReadOnlyList<string> queryTexts, string what = "interest") =>
         RelevanceReason.Explain(hit, queryTexts, what, terms => _lexical.Places(hit.Paper.Paper.Id, terms));
 
+    /// <summary>As above, naming each query by its index, with an optional note beside the similarity (<see cref="RelevanceReason"/>).</summary>
+    public string Explain(RelevanceHit hit, IReadOnlyList<string> queryTexts, Func<int, string> what, string? similarityNote) =>
+        RelevanceReason.Explain(hit, queryTexts, what, terms => _lexical.Places(hit.Paper.Paper.Id, terms), similarityNote);
+
     /// <summary>
     /// The <paramref name="limit"/> papers most relevant to any of <paramref name="queries"/>, best
     /// first, among those <paramref name="include"/> accepts. <paramref name="mode"/> chooses the

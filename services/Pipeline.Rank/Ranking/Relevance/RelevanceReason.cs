@@ -26,18 +26,31 @@ public static class RelevanceReason
     /// in its title and in its abstract (the lexical index knows without the abstract's text).
     /// </summary>
     public static string Explain(
-        RelevanceHit hit, IReadOnlyList<string> queryTexts, string what, Func<IReadOnlyList<string>, (bool InTitle, bool InAbstract)[]> places)
+        RelevanceHit hit, IReadOnlyList<string> queryTexts, string what, Func<IReadOnlyList<string>, (bool InTitle, bool InAbstract)[]> places) =>
+        Explain(hit, queryTexts, _ => what, places);
+
+    /// <summary>
+    /// As above, with <paramref name="what"/> naming each query by its index ("interest" for a
+    /// subscriber's interests, "example paper" for their seed papers), so a reason that quotes one
+    /// query for its words and another for its meaning calls each what it is.
+    /// <paramref name="similarityNote"/>, when given, goes beside the similarity ("0.62, with the
+    /// papers you liked"), since a vote moved the vector it was measured from.
+    /// </summary>
+    public static string Explain(
+        RelevanceHit hit, IReadOnlyList<string> queryTexts, Func<int, string> what, Func<IReadOnlyList<string>, (bool InTitle, bool InAbstract)[]> places,
+        string? similarityNote = null)
     {
         ArgumentNullException.ThrowIfNull(hit);
         ArgumentNullException.ThrowIfNull(queryTexts);
         ArgumentNullException.ThrowIfNull(places);
         var text = hit.BestQuery >= 0 && hit.BestQuery < queryTexts.Count ? queryTexts[hit.BestQuery] : "";
         var quoted = Quote(text);
-        var similarity = hit.Dense.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture);
+        var similarity = hit.Dense.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture)
+            + (string.IsNullOrEmpty(similarityNote) ? "" : ", " + similarityNote);
         // The cosine shown is of the query it belongs to: when the words of one interest matched
         // and the meaning of another, both are named.
         var meaning = hit.DenseQuery >= 0 && hit.DenseQuery != hit.BestQuery && hit.DenseQuery < queryTexts.Count
-            ? $"similar in meaning to your {what} {Quote(queryTexts[hit.DenseQuery])} ({similarity})"
+            ? $"similar in meaning to your {what(hit.DenseQuery)} {Quote(queryTexts[hit.DenseQuery])} ({similarity})"
             : $"similar in meaning ({similarity})";
 
         var inTitle = new List<string>();
@@ -67,8 +80,9 @@ public static class RelevanceReason
 
         if (inTitle.Count == 0 && inAbstract.Count == 0)
         {
-            var closest = hit.DenseQuery >= 0 && hit.DenseQuery < queryTexts.Count ? Quote(queryTexts[hit.DenseQuery]) : quoted;
-            return $"similar in meaning to your {what} {closest} ({similarity})";
+            var closestQuery = hit.DenseQuery >= 0 && hit.DenseQuery < queryTexts.Count ? hit.DenseQuery : hit.BestQuery;
+            var closest = closestQuery >= 0 && closestQuery < queryTexts.Count ? Quote(queryTexts[closestQuery]) : quoted;
+            return $"similar in meaning to your {what(closestQuery)} {closest} ({similarity})";
         }
 
         var where = new List<string>(2);
@@ -82,7 +96,7 @@ public static class RelevanceReason
             where.Add($"{Words(inAbstract)} in the abstract");
         }
 
-        return $"matches your {what} {quoted}: {string.Join(", ", where)}; {meaning}";
+        return $"matches your {what(hit.BestQuery)} {quoted}: {string.Join(", ", where)}; {meaning}";
     }
 
     private static string Words(List<string> words) =>
