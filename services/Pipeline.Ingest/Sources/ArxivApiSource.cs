@@ -15,19 +15,48 @@ namespace Pipeline.Ingest.Sources;
 /// pages, the cursor also holds where it is, so a restart mid-poll resumes at that page, and so
 /// does the next poll after one that stopped at <see cref="ArxivApiOptions.MaxResultsPerPoll"/>
 /// before reaching the watermark: the watermark moves only once every update after it was taken.
+/// Once a day (<see cref="ArxivApiOptions.DeepLookbackEvery"/>) a poll reads further down
+/// (<see cref="ArxivApiOptions.DeepLookback"/>, 30 days), for papers arXiv held for moderation
+/// longer than the lookback. An entry dated beyond tomorrow does not move the watermark.
 /// </summary>
-public sealed class ArxivApiSource(ArxivApiOptions options, SourceHttp http) : HttpPaperSource(SourceName, options, http)
+public sealed class ArxivApiSource(ArxivApiOptions options, SourceHttp http, TimeProvider? clock = null) : HttpPaperSource(SourceName, options, http)
 {
     public const string SourceName = "arxiv-api";
 
     /// <summary>Polls in a row that find one page empty before it is skipped (each asks <c>MaxAttempts</c> times).</summary>
     public const int PollsOnAnEmptyPage = 3;
 
+    /// <summary>How far ahead of now an entry's date may lie and still move the watermark (a clock's error, a time zone).</summary>
+    public static readonly TimeSpan FutureTolerance = TimeSpan.FromDays(1);
+
     private readonly ArxivApiOptions _options = options;
+    private readonly TimeProvider _clock = clock ?? TimeProvider.System;
 
     public override async Task PollAsync(SourcePoll poll, CancellationToken cancellationToken)
     {
+        // The cursor pages newest update first; another order would skip updates of older papers.
+        if (!string.Equals(_options.SortBy, "lastUpdatedDate", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new InvalidOperationException(
+                $"Sources:ArxivApi:SortBy is '{_options.SortBy}'; only lastUpdatedDate is supported: the poll's cursor relies on the newest updates coming first.");
+        }
+
+        var now = _clock.GetUtcNow();
         var cursor = ArxivApiCursor.Read(poll.Cursor);
+        // Now and then (DeepLookbackEvery) a poll reads further below the watermark (DeepLookback),
+        // for papers arXiv held for moderation longer than Lookback; a poll that resumes keeps its depth.
+        var deepOn = _options.DeepLookbackEvery > TimeSpan.Zero && _options.DeepLookback > _options.Lookback;
+        var deep = cursor.ResumeStart is not null
+            ? cursor.Deep == true
+            : deepOn && cursor.Watermark is not null && (cursor.DeepPolledAt is not { } last || now - last >= _options.DeepLookbackEvery);
+        var lookback = deep ? _options.DeepLookback : _options.Lookback;
+        ArxivApiCursor Cursor(DateTimeOffset? watermark, int? resumeStart, DateTimeOffset? pendingWatermark) =>
+            new(watermark, resumeStart, pendingWatermark)
+            {
+                Deep = resumeStart is not null && deep ? true : null,
+                // Written when a poll completes: a deep one, or the first (nothing lies below it yet).
+                DeepPolledAt = !deepOn ? null : resumeStart is null && (deep || cursor.Watermark is null) ? now : cursor.DeepPolledAt,
+            };
         var start = cursor.ResumeStart ?? 0;
         var pending = cursor.PendingWatermark;
         var taken = 0;
@@ -61,13 +90,13 @@ public sealed class ArxivApiSource(ArxivApiOptions options, SourceHttp http) : H
                     // The same page empty poll after poll: arXiv will not give it (the same query at
                     // the same place). Waiting on it would stop the source for good, newest papers
                     // included; skipping it loses this one page of the listing, said in the error.
-                    await poll.SaveCursorAsync(new ArxivApiCursor(cursor.Watermark, start + pageSize, pending).Write());
+                    await poll.SaveCursorAsync(Cursor(cursor.Watermark, start + pageSize, pending).Write());
                     throw new SourceErrorException(
                         $"arXiv answered an empty page at start {start} of {expected} results in {failedPolls} polls in a row; " +
                         $"entries {start} to {start + pageSize - 1} of this listing are skipped and the next poll goes on after them");
                 }
 
-                await poll.SaveCursorAsync(new ArxivApiCursor(cursor.Watermark, start, pending) { EmptyPolls = failedPolls }.Write());
+                await poll.SaveCursorAsync((Cursor(cursor.Watermark, start, pending) with { EmptyPolls = failedPolls }).Write());
                 throw new SourceErrorException(
                     $"arXiv answered an empty page at start {start} of {expected} results {emptyAnswers} times; the next poll asks for it again");
             }
@@ -76,7 +105,9 @@ public sealed class ArxivApiSource(ArxivApiOptions options, SourceHttp http) : H
             await poll.RejectAsync(feed.Rejections);
             await poll.SubmitAsync(feed.Papers, cancellationToken);
 
-            var newest = feed.Papers.Select(p => p.Metadata?.UpdatedAt ?? p.PublishedAt).Max();
+            // An entry dated beyond tomorrow (a wrong date in the feed) does not move the watermark:
+            // pinned there, it would stop every later poll after its first page.
+            var newest = feed.Papers.Select(p => p.Metadata?.UpdatedAt ?? p.PublishedAt).Where(t => t <= now + FutureTolerance).Max();
             if (newest > pending || pending is null)
             {
                 pending = newest ?? pending;
@@ -86,13 +117,13 @@ public sealed class ArxivApiSource(ArxivApiOptions options, SourceHttp http) : H
             taken += entries;
             // Papers arXiv announces late sit below the watermark: the poll reads on past it by the lookback.
             var oldest = feed.Papers.Select(p => p.Metadata?.UpdatedAt ?? p.PublishedAt).Min();
-            var reachedWatermark = oldest is { } o && cursor.Watermark is { } mark && o < mark - _options.Lookback;
+            var reachedWatermark = oldest is { } o && cursor.Watermark is { } mark && o < mark - lookback;
             var done = entries == 0
                 || reachedWatermark
                 || (feed.TotalResults is { } total && start >= total);
             if (done)
             {
-                await poll.SaveCursorAsync(new ArxivApiCursor(Later(pending, cursor.Watermark), null, null).Write());
+                await poll.SaveCursorAsync(Cursor(Later(pending, cursor.Watermark), null, null).Write());
                 return;
             }
 
@@ -102,17 +133,17 @@ public sealed class ArxivApiSource(ArxivApiOptions options, SourceHttp http) : H
                 {
                     // The first poll: what lies behind the cap is older than anything a user waits
                     // for, and the next poll starts from the newest paper seen.
-                    await poll.SaveCursorAsync(new ArxivApiCursor(pending, null, null).Write());
+                    await poll.SaveCursorAsync(Cursor(pending, null, null).Write());
                     return;
                 }
 
                 // Updates remain between here and the watermark: the next poll pages on from
                 // here until it reaches the watermark, and only then moves it.
-                await poll.SaveCursorAsync(new ArxivApiCursor(cursor.Watermark, start, pending).Write());
+                await poll.SaveCursorAsync(Cursor(cursor.Watermark, start, pending).Write());
                 return;
             }
 
-            await poll.SaveCursorAsync(new ArxivApiCursor(cursor.Watermark, start, pending).Write());
+            await poll.SaveCursorAsync(Cursor(cursor.Watermark, start, pending).Write());
         }
     }
 
@@ -152,6 +183,12 @@ public sealed record ArxivApiCursor(DateTimeOffset? Watermark, int? ResumeStart,
 {
     /// <summary>Polls in a row that ended on an empty page at <see cref="ResumeStart"/> (see <see cref="ArxivApiSource.PollsOnAnEmptyPage"/>).</summary>
     public int? EmptyPolls { get; init; }
+
+    /// <summary>The poll under way reads down to <see cref="ArxivApiOptions.DeepLookback"/> (kept while it resumes).</summary>
+    public bool? Deep { get; init; }
+
+    /// <summary>When the last deep poll (or the first poll) completed.</summary>
+    public DateTimeOffset? DeepPolledAt { get; init; }
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull };
 

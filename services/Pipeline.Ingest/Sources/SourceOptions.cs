@@ -99,7 +99,18 @@ public sealed class ArxivApiOptions : HttpSourceOptions
     /// </summary>
     public TimeSpan Lookback { get; set; } = TimeSpan.FromDays(5);
 
-    /// <summary>lastUpdatedDate (the default: the cursor relies on newest-first order), submittedDate or relevance.</summary>
+    /// <summary>
+    /// How far below the watermark the deep poll reads, made every <see cref="DeepLookbackEvery"/>:
+    /// a paper arXiv held for moderation longer than <see cref="Lookback"/> is announced dated by
+    /// its submission, below where ordinary polls stop. Costs that poll a month of the listing read
+    /// again (as duplicates), over several polls if it is longer than <see cref="MaxResultsPerPoll"/>.
+    /// </summary>
+    public TimeSpan DeepLookback { get; set; } = TimeSpan.FromDays(30);
+
+    /// <summary>Time between deep polls; zero: none.</summary>
+    public TimeSpan DeepLookbackEvery { get; set; } = TimeSpan.FromDays(1);
+
+    /// <summary>Only lastUpdatedDate: the cursor relies on newest-first order (any other value fails the poll, saying so).</summary>
     public string SortBy { get; set; } = "lastUpdatedDate";
 }
 

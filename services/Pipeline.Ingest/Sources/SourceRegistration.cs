@@ -37,7 +37,7 @@ public static class SourceRegistration
         builder.Services.AddSingleton<IPaperSource>(sp =>
         {
             var o = sp.GetRequiredService<IOptions<SourcesOptions>>().Value.ArxivApi;
-            return new ArxivApiSource(o, Http(sp, ArxivApiSource.SourceName, o));
+            return new ArxivApiSource(o, Http(sp, ArxivApiSource.SourceName, o), sp.GetRequiredService<TimeProvider>());
         });
         builder.Services.AddSingleton<IPaperSource>(sp =>
         {

@@ -21,7 +21,7 @@ public class ArxivApiSourceSpecs
     });
 
     private static ArxivApiSource Source(string baseUrl) => new(
-        new ArxivApiOptions { BaseUrl = baseUrl + "/api/query", Query = "all:testing", PageSize = 10, SortBy = "relevance", MinRequestInterval = TimeSpan.FromMilliseconds(10) },
+        new ArxivApiOptions { BaseUrl = baseUrl + "/api/query", Query = "all:testing", PageSize = 10, MinRequestInterval = TimeSpan.FromMilliseconds(10) },
         new SourceHttp(new HttpClient(), new ArxivApiOptions { MinRequestInterval = TimeSpan.Zero }, new PoliteGate(TimeSpan.FromMilliseconds(10), TimeProvider.System), TimeProvider.System, NullLogger.Instance));
 
     [SharedDataFact]
@@ -107,9 +107,9 @@ public class ArxivApiSourceSpecs
         });
     }
 
-    private static ArxivApiSource UpdatesSource(string baseUrl, int maxResultsPerPoll = 2_000) => new(
-        new ArxivApiOptions { BaseUrl = baseUrl + "/api/query", Categories = ["q-bio.PE"], PageSize = 10, MaxResultsPerPoll = maxResultsPerPoll, MinRequestInterval = TimeSpan.FromMilliseconds(1) },
-        new SourceHttp(new HttpClient(), new ArxivApiOptions { MinRequestInterval = TimeSpan.Zero }, new PoliteGate(TimeSpan.FromMilliseconds(1), TimeProvider.System), TimeProvider.System, NullLogger.Instance));
+    private static ArxivApiSource UpdatesSource(string baseUrl, int maxResultsPerPoll = 2_000, TimeSpan deepEvery = default, TimeProvider? clock = null) => new(
+        new ArxivApiOptions { BaseUrl = baseUrl + "/api/query", Categories = ["q-bio.PE"], PageSize = 10, MaxResultsPerPoll = maxResultsPerPoll, MinRequestInterval = TimeSpan.FromMilliseconds(1), DeepLookbackEvery = deepEvery },
+        new SourceHttp(new HttpClient(), new ArxivApiOptions { MinRequestInterval = TimeSpan.Zero }, new PoliteGate(TimeSpan.FromMilliseconds(1), TimeProvider.System), TimeProvider.System, NullLogger.Instance), clock);
 
     /// <summary><paramref name="count"/> papers updated one minute apart, the newest <paramref name="newest"/>, newest first.</summary>
     private static List<(string Id, DateTimeOffset Updated)> Updates(int first, int count, DateTimeOffset newest) =>
@@ -172,6 +172,75 @@ public class ArxivApiSourceSpecs
         Assert.Contains("2410.09999", second.Papers.Keys);
         Assert.Equal(Enumerable.Range(1_001, 20).Select(n => $"2410.{n:D5}"), second.Papers.Keys.Where(id => id.CompareTo("2410.01000") > 0 && id != "2410.09999").Order());
         Assert.Equal(new ArxivApiCursor(Monday.AddHours(3), null, null), ArxivApiCursor.Read(second.SavedCursor));
+    }
+
+    [Fact]
+    public async Task A_paper_held_for_moderation_longer_than_the_lookback_is_taken_by_the_daily_deep_poll()
+    {
+        var clock = new SettableClock(Monday.AddHours(1));
+        var papers = Updates(1, 30, Monday);
+        await using var server = await ServeUpdates(() => papers);
+        var source = UpdatesSource(server.BaseUrl, deepEvery: TimeSpan.FromDays(1), clock: clock);
+        var first = new RecordingPoll();
+        await source.PollAsync(first, CancellationToken.None);
+        Assert.Equal(Monday.AddHours(1), ArxivApiCursor.Read(first.SavedCursor).DeepPolledAt);
+
+        // Held twelve days, announced now dated by its submission: far below the 5-day lookback.
+        var held = ("2410.09998", Monday.AddDays(-12));
+        papers = [.. Updates(1_001, 20, Monday.AddHours(3)), .. papers, .. Updates(2_001, 30, Monday.AddDays(-8)), held];
+        clock.Now = Monday.AddHours(4);
+        var ordinary = new RecordingPoll(first.SavedCursor);
+        await source.PollAsync(ordinary, CancellationToken.None);
+        Assert.DoesNotContain("2410.09998", ordinary.Papers.Keys);
+
+        // A day after the last deep (here the first) poll, the next one reads 30 days down.
+        clock.Now = Monday.AddHours(26);
+        var deep = new RecordingPoll(ordinary.SavedCursor);
+        await source.PollAsync(deep, CancellationToken.None);
+
+        Assert.Contains("2410.09998", deep.Papers.Keys);
+        var cursor = ArxivApiCursor.Read(deep.SavedCursor);
+        Assert.Equal((Monday.AddHours(3), Monday.AddHours(26), (bool?)null), (cursor.Watermark, cursor.DeepPolledAt, cursor.Deep));
+    }
+
+    [Fact]
+    public async Task An_entry_dated_in_the_future_does_not_pin_the_watermark()
+    {
+        var clock = new SettableClock(Monday.AddHours(1));
+        // A wrong date in the feed puts one entry first, years ahead.
+        var papers = new List<(string Id, DateTimeOffset Updated)> { ("2410.07777", Monday.AddYears(3)) };
+        papers.AddRange(Updates(1, 30, Monday));
+        await using var server = await ServeUpdates(() => papers);
+        var source = UpdatesSource(server.BaseUrl, clock: clock);
+
+        var first = new RecordingPoll();
+        await source.PollAsync(first, CancellationToken.None);
+        Assert.Equal(Monday, ArxivApiCursor.Read(first.SavedCursor).Watermark);
+
+        // Later updates are still taken: the watermark was not set three years ahead.
+        papers = [papers[0], .. Updates(1_001, 25, Monday.AddHours(3)), .. papers.Skip(1)];
+        clock.Now = Monday.AddHours(4);
+        var second = new RecordingPoll(first.SavedCursor);
+        await source.PollAsync(second, CancellationToken.None);
+        Assert.Equal(25, second.Papers.Keys.Count(id => id.CompareTo("2410.01000") > 0 && id != "2410.07777"));
+        Assert.Equal(Monday.AddHours(3), ArxivApiCursor.Read(second.SavedCursor).Watermark);
+    }
+
+    [Fact]
+    public async Task Another_sort_order_fails_the_poll_with_the_setting_named()
+    {
+        var source = new ArxivApiSource(new ArxivApiOptions { Categories = ["cs.LG"], SortBy = "submittedDate" }, null!);
+
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => source.PollAsync(new RecordingPoll(), CancellationToken.None));
+
+        Assert.Contains("Sources:ArxivApi:SortBy", e.Message);
+    }
+
+    private sealed class SettableClock(DateTimeOffset now) : TimeProvider
+    {
+        public DateTimeOffset Now { get; set; } = now;
+
+        public override DateTimeOffset GetUtcNow() => Now;
     }
 
     [Fact]

@@ -49,7 +49,6 @@ public sealed class IngestSourcesFixture : IAsyncLifetime
                 ["Ingest__ImportListedResults"] = "1000",
                 ["Sources__ArxivApi__BaseUrl"] = Feeds.BaseUrl + "/api/query",
                 ["Sources__ArxivApi__Query"] = "all:testing",
-                ["Sources__ArxivApi__SortBy"] = "relevance",
                 ["Sources__ArxivApi__PageSize"] = "10",
                 ["Sources__ArxivApi__MinRequestInterval"] = "00:00:00.050",
                 ["Sources__HuggingFace__Enabled"] = "true",
