@@ -152,10 +152,15 @@ public sealed class PaperIntake(PaperStore store, IBus bus, PublishDeadline publ
 
     /// <summary>
     /// One paper per id: where an id occurs more than once in a batch (two versions in one page of
-    /// a JSON Lines file, a client that sends a paper twice), the highest version is taken and, on
-    /// equal or absent versions, the last occurrence (a file appended later holds the newer
-    /// record). The others are duplicates superseded within the request, not errors. The paper
-    /// is taken as new unless every occurrence was a replacement only of a paper already held.
+    /// a JSON Lines file, arXiv's record and Hugging Face's in one import, a client that sends a
+    /// paper twice), the occurrences are combined in their order as separate calls would have been
+    /// (<see cref="PaperMerge.Merge"/>: Hugging Face adds its upvotes to arXiv's record, a later
+    /// entry of the same version corrects an earlier one), except that an entry of a lower version
+    /// than one before it is superseded, as the store would refuse it. The combined paper is
+    /// answered at the entry with the highest version (on equal versions, the last); the others are
+    /// duplicates within the request, not errors, and say whether they were combined into it or
+    /// superseded. The paper is taken as new unless every occurrence was a replacement only of a
+    /// paper already held.
     /// </summary>
     private static List<(int Index, PaperSummary Paper, bool OnlyIfKnown)> TakeOnePerId(
         List<(int Index, PaperSummary Paper, bool OnlyIfKnown)> validated, IntakeResult[] results)
@@ -164,15 +169,28 @@ public sealed class PaperIntake(PaperStore store, IBus bus, PublishDeadline publ
         foreach (var occurrences in validated.GroupBy(v => v.Paper.Id, StringComparer.Ordinal))
         {
             var winner = occurrences.MaxBy(v => (v.Paper.Version, v.Index));
+            PaperSummary? combined = null;
+            var superseded = new HashSet<int>();
+            foreach (var occurrence in occurrences.OrderBy(v => v.Index))
+            {
+                if (combined is not null && occurrence.Paper.Version > 0 && occurrence.Paper.Version < combined.Version && !PaperMerge.IsEngagementOnly(occurrence.Paper))
+                {
+                    superseded.Add(occurrence.Index);
+                    continue;
+                }
+
+                combined = PaperMerge.Merge(combined, occurrence.Paper);
+            }
+
             foreach (var other in occurrences.Where(v => v.Index != winner.Index))
             {
-                var why = winner.Paper.Version > other.Paper.Version
+                var why = superseded.Contains(other.Index) || (winner.Paper.Version > other.Paper.Version && !PaperMerge.IsEngagementOnly(other.Paper) && other.Paper.Version > 0)
                     ? $"superseded within this request by version {winner.Paper.Version} of the same paper"
-                    : "superseded within this request by a later entry with the same id";
+                    : $"combined within this request with entry {winner.Index} of the same id";
                 results[other.Index] = new IntakeResult(other.Index, other.Paper.Id, IntakeOutcome.Duplicate, why);
             }
 
-            taken.Add(winner with { OnlyIfKnown = occurrences.All(v => v.OnlyIfKnown) });
+            taken.Add((winner.Index, combined!, occurrences.All(v => v.OnlyIfKnown)));
         }
 
         return taken;

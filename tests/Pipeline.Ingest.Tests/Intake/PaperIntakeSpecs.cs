@@ -127,7 +127,7 @@ public sealed class PaperIntakeSpecs : IAsyncLifetime
             results.Select(r => r.Outcome));
         Assert.Equal([0, 1, 2, 3, 4, 5], results.Select(r => r.Index));
         Assert.Contains("superseded within this request by version 3", results[0].Reason);
-        Assert.Contains("superseded within this request by a later entry", results[4].Reason);
+        Assert.Contains("combined within this request with entry 5", results[4].Reason);
         Assert.Equal(
             ["2410.00001 v3 Version three", "2410.00002 v0 Listening to honeybee hives", "2410.00003 v0 Sent last"],
             _ingest.Published.Select(p => $"{p.Paper.Id} v{p.Paper.Version} {p.Paper.Title}").Order(StringComparer.Ordinal));
@@ -161,5 +161,45 @@ public sealed class PaperIntakeSpecs : IAsyncLifetime
         Assert.Equal(("Breaking the Memory Barrier", "arxiv-api", 88, true), (stored!.Paper.Title, stored.Paper.Source, stored.Paper.Upvotes, stored.Published));
         // What went out last is what is stored: rank keeps the last event of a paper.
         Assert.Equal(stored.Fingerprint, PaperFingerprint.Record(_ingest.Published[^1].Paper));
+    }
+
+    [Fact]
+    public async Task Arxivs_record_and_hugging_faces_upvotes_in_one_batch_are_both_kept_whatever_their_order()
+    {
+        // One import holding arXiv's version 2 and Hugging Face's record of the same paper: the
+        // upvotes used to be dropped as "superseded", though two calls would have kept them.
+        var results = await _ingest.Intake.SubmitAsync(
+        [
+            Paper("2410.17243v2", title: "Breaking the Memory Barrier", source: "arxiv-api"),
+            Paper("2410.17243", title: "Breaking the Memory Barrier (HF copy)", source: "huggingface") with { Upvotes = 88 },
+            Paper("2410.20000", title: "HF first", source: "huggingface") with { Upvotes = 12 },
+            Paper("2410.20000v1", title: "arXiv after", source: "arxiv-api"),
+        ], CancellationToken.None);
+
+        Assert.Equal([IntakeOutcome.Accepted, IntakeOutcome.Duplicate, IntakeOutcome.Duplicate, IntakeOutcome.Accepted], results.Select(r => r.Outcome));
+        Assert.Contains("combined within this request with entry 0", results[1].Reason);
+        var first = await _ingest.Store.GetAsync("2410.17243");
+        Assert.Equal(("Breaking the Memory Barrier", 2, 88), (first!.Paper.Title, first.Paper.Version, first.Paper.Upvotes));
+        var second = await _ingest.Store.GetAsync("2410.20000");
+        Assert.Equal(("arXiv after", 1, 12), (second!.Paper.Title, second.Paper.Version, second.Paper.Upvotes));
+    }
+
+    [Fact]
+    public async Task A_later_entry_of_the_same_version_corrects_an_earlier_one_and_an_older_version_after_a_newer_is_superseded()
+    {
+        var results = await _ingest.Intake.SubmitAsync(
+        [
+            Paper("2410.30000v1", title: "Typo in the titel"),
+            Paper("2410.30000", title: "Typo in the title, fixed"),
+            Paper("2410.40000v2", title: "Version two"),
+            Paper("2410.40000v1", title: "Version one, sent late"),
+        ], CancellationToken.None);
+
+        // Answered at the versioned entry, with the correction combined into it.
+        Assert.Equal([IntakeOutcome.Accepted, IntakeOutcome.Duplicate, IntakeOutcome.Accepted, IntakeOutcome.Duplicate], results.Select(r => r.Outcome));
+        Assert.Contains("combined within this request with entry 0", results[1].Reason);
+        Assert.Equal(("Typo in the title, fixed", 1), ((await _ingest.Store.GetAsync("2410.30000"))!.Paper.Title, (await _ingest.Store.GetAsync("2410.30000"))!.Paper.Version));
+        Assert.Contains("superseded within this request by version 2", results[3].Reason);
+        Assert.Equal("Version two", (await _ingest.Store.GetAsync("2410.40000"))!.Paper.Title);
     }
 }
