@@ -66,6 +66,34 @@ public sealed class SmtpConnectionPoolSpecs
         Assert.True(server.QuitReceived, "the client did not say QUIT: the test did not reach the case");
     }
 
+    [Fact]
+    public async Task A_send_whose_claim_was_lost_while_it_waited_for_a_connection_sends_nothing()
+    {
+        // One connection, busy with a slow first send: the second waits past its claim's lease,
+        // and another sender took the email over meanwhile. It must not send as well.
+        await using var server = HeldSmtpServer.Start();
+        await using var pool = new SmtpConnectionPool(Options.Create(new SmtpOptions { Host = "127.0.0.1", Port = server.Port, TimeoutSeconds = 20, MaxConnections = 1 }), TimeProvider.System);
+        var first = pool.SendAsync(Message(), CancellationToken.None);
+        await server.DataReceived.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        var asked = 0;
+        var second = pool.SendAsync(Message(), CancellationToken.None, beforeTransaction: () =>
+        {
+            Interlocked.Increment(ref asked);
+            return Task.FromResult(false);
+        });
+
+        await Task.Delay(200);
+        Assert.Equal(0, Volatile.Read(ref asked)); // asked only once a connection is ready
+        server.Answer.TrySetResult();
+        await first.WaitAsync(TimeSpan.FromSeconds(20));
+        await Assert.ThrowsAsync<SmtpSendClaimLostException>(() => second.WaitAsync(TimeSpan.FromSeconds(20)));
+
+        Assert.Equal((1, 1), (Volatile.Read(ref asked), server.Messages));
+        // The connection is kept for the next send, whose claim holds.
+        Assert.Contains("queued", await pool.SendAsync(Message(), CancellationToken.None, beforeTransaction: () => Task.FromResult(true)).WaitAsync(TimeSpan.FromSeconds(20)));
+        Assert.Equal(2, server.Messages);
+    }
+
     private static MimeMessage Message()
     {
         var message = new MimeMessage { Subject = "An alert", MessageId = $"alert.s.{Guid.NewGuid():N}@pipeline.localhost" };

@@ -94,7 +94,12 @@ public sealed class AlertSender(
                 throw new DeliveryInProgressException($"The alert {deliveryKey} was taken over by another consumer.");
             }
 
-            await mail.SendAsync(message, "instant-alert", cancellationToken);
+            // And again once a connection is ready: a wait for one (a slow server, a full pool) may outlast the lease.
+            await mail.SendAsync(message, "instant-alert", cancellationToken, beforeTransaction: () => ledger.RenewAsync(attempt, SendLease));
+        }
+        catch (SmtpSendClaimLostException)
+        {
+            throw new DeliveryInProgressException($"The alert {deliveryKey} was taken over by another consumer while this one waited for an SMTP connection.");
         }
         catch (SmtpRecipientRejectedException e)
         {

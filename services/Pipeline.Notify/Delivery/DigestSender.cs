@@ -116,7 +116,14 @@ public sealed class DigestSender(
 
             var message = EmailTemplates.Digest(mail.Sender, subscriber.Email, digest,
                 subscriptions.UnsubscribeLink(subscriber.Id), subscriptions.PreferencesLink(subscriber.Id), messageId);
-            await mail.SendAsync(message, "digest", cancellationToken, links);
+            // And again once a connection is ready: a wait for one (a slow server, a full pool) may outlast the lease.
+            await mail.SendAsync(message, "digest", cancellationToken, links, beforeTransaction: () => ledger.RenewAsync(attempt, SendLease));
+        }
+        catch (SmtpSendClaimLostException)
+        {
+            logger.LogWarning("The {Period} digest of {Subscriber} is no longer claimed by this send (its lease ran out while it waited for an SMTP connection); not sent from here",
+                period.Id, subscriber.Id);
+            return new DigestOutcome(DigestOutcomeKind.InProgress, period, null);
         }
         catch (SmtpRecipientRejectedException e)
         {

@@ -20,7 +20,8 @@ public sealed class MailSender(IOptions<SmtpOptions> options, SmtpConnectionPool
     private readonly System.Diagnostics.Metrics.Counter<long> _emails = identity.Meter.CreateCounter<long>(
         "pipeline.notify.emails", unit: "{email}", description: "SMTP send attempts by kind (confirmation, already-subscribed, instant-alert, digest) and outcome");
 
-    public async Task SendAsync(MimeMessage message, string kind, CancellationToken cancellationToken, IEnumerable<ActivityLink>? links = null)
+    /// <param name="beforeTransaction">See <see cref="SmtpConnectionPool.SendAsync"/>: re-asserts a delivery's claim once a connection is ready.</param>
+    public async Task SendAsync(MimeMessage message, string kind, CancellationToken cancellationToken, IEnumerable<ActivityLink>? links = null, Func<Task<bool>>? beforeTransaction = null)
     {
         var smtp = options.Value;
         using var activity = identity.ActivitySource.StartActivity("smtp send", ActivityKind.Client, parentContext: default, links: links);
@@ -30,10 +31,17 @@ public sealed class MailSender(IOptions<SmtpOptions> options, SmtpConnectionPool
         activity?.SetTag("email.message_id", message.MessageId);
         try
         {
-            var reply = await pool.SendAsync(message, cancellationToken);
+            var reply = await pool.SendAsync(message, cancellationToken, beforeTransaction);
             activity?.SetTag("smtp.reply", reply);
             outage?.Answered();
             Count(kind, "sent");
+        }
+        catch (SmtpSendClaimLostException e)
+        {
+            // Not the server's doing: nothing was sent, and another sender has the email.
+            activity?.SetStatus(ActivityStatusCode.Error, e.Message);
+            Count(kind, "claim-lost");
+            throw;
         }
         catch (Exception e)
         {

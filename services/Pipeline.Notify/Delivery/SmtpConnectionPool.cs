@@ -41,13 +41,33 @@ public sealed class SmtpConnectionPool : IAsyncDisposable
             : $"{options.Host}:{options.Port} offered no TLS (Smtp__Security={options.Security}), so the password was not sent; " +
               "use Smtp__Security=StartTls or SslOnConnect with a server that offers it, or set Smtp__AllowPlaintextLogin=true.";
 
-    public async Task<string> SendAsync(MimeMessage message, CancellationToken cancellationToken)
+    /// <param name="beforeTransaction">
+    /// Asked once a connection is ready, right before the transaction: false (a delivery's claim
+    /// no longer this sender's, after a wait for a connection longer than its lease) sends nothing
+    /// and throws <see cref="SmtpSendClaimLostException"/>; the connection is kept for the next send.
+    /// </param>
+    public async Task<string> SendAsync(MimeMessage message, CancellationToken cancellationToken, Func<Task<bool>>? beforeTransaction = null)
     {
         await _slots.WaitAsync(cancellationToken);
         SmtpClient? client = null;
         try
         {
             (client, var connection) = await RentAsync(cancellationToken);
+            if (beforeTransaction is not null && !await beforeTransaction())
+            {
+                if (_options.MaxConnections > 0)
+                {
+                    _idle.Add((client, connection, _clock.GetUtcNow()));
+                }
+                else
+                {
+                    await QuitAsync(client);
+                }
+
+                client = null;
+                throw new SmtpSendClaimLostException();
+            }
+
             var handedOver = new HandedOver();
             string reply;
             try

@@ -15,6 +15,12 @@ public sealed class SmtpUnavailableException(string message, Exception inner) : 
 /// </summary>
 public sealed class SmtpOutcomeUnknownException(string message, Exception inner) : Exception(message, inner);
 
+/// <summary>
+/// The send's claim was no longer this sender's once a connection was ready (its lease ran out while
+/// the send waited for a pooled connection, and another took it over): nothing was sent.
+/// </summary>
+public sealed class SmtpSendClaimLostException() : Exception("The delivery's claim was lost while the send waited for an SMTP connection; nothing was sent.");
+
 /// <summary>The server refused the recipient for good (a 5xx reply to RCPT TO): the address bounces.</summary>
 public sealed class SmtpRecipientRejectedException(string recipient, int replyCode, string reply, Exception inner)
     : Exception($"{replyCode} {reply}", inner)
