@@ -78,4 +78,10 @@ public sealed class MailSender(IOptions<SmtpOptions> options, SmtpConnectionPool
         _emails.Add(1, new KeyValuePair<string, object?>("kind", kind), new KeyValuePair<string, object?>("outcome", outcome));
 
     public MailboxAddress Sender => new(options.Value.FromName, options.Value.From);
+
+    /// <summary>
+    /// The longest one send may take: the wait for each step of connecting, TLS, login and the
+    /// transaction (<see cref="SmtpOptions.TimeoutSeconds"/> each, six of them).
+    /// </summary>
+    public TimeSpan LongestSend => TimeSpan.FromSeconds(6 * Math.Max(1, options.Value.TimeoutSeconds));
 }

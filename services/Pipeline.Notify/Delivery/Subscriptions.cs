@@ -204,6 +204,7 @@ public sealed class Subscriptions(
             throw SendFailed(e);
         }
 
+        await RestartGateAsync(subscriber.Id, gate);
         return await store.UpdateAsync(subscriber.Id, current => current with { ConfirmationSentAt = now }) ?? subscriber;
     }
 
@@ -251,6 +252,7 @@ public sealed class Subscriptions(
             throw SendFailed(e);
         }
 
+        await RestartGateAsync(subscriber.Id, gate);
         return subscriber;
     }
 
@@ -263,7 +265,10 @@ public sealed class Subscriptions(
     private async Task<string?> TakeSendSlotAsync(Subscriber subscriber)
     {
         var resendAfter = TimeSpan.FromSeconds(Math.Max(1, options.Value.ConfirmationResendSeconds));
-        if (await store.TakeConfirmationGateAsync(subscriber.Id, resendAfter) is not { } gate)
+        // Held for the send's longest time as well: a slow server must not let a repeated call send
+        // a second email while the first is still being handed over (RestartGateAsync then counts
+        // the window from the send's end).
+        if (await store.TakeConfirmationGateAsync(subscriber.Id, resendAfter + mail.LongestSend) is not { } gate)
         {
             return null;
         }
@@ -275,6 +280,18 @@ public sealed class Subscriptions(
         }
 
         return gate;
+    }
+
+    /// <summary>Counts the resend window from now, the email sent; if Redis cannot be reached, the gate lapses a little later instead.</summary>
+    private async Task RestartGateAsync(string subscriberId, string gate)
+    {
+        try
+        {
+            await store.RestartConfirmationGateAsync(subscriberId, gate, TimeSpan.FromSeconds(Math.Max(1, options.Value.ConfirmationResendSeconds)));
+        }
+        catch (Exception e) when (e is StackExchange.Redis.RedisException or TimeoutException)
+        {
+        }
     }
 
     /// <summary>Gives the confirmation gate back; if Redis cannot be reached, the gate lapses with its window instead.</summary>

@@ -82,6 +82,20 @@ public sealed class SubscriberStore(IDatabase redis)
         return await redis.StringSetAsync(ConfirmationGateKey(id), token, hold, When.NotExists) ? token : null;
     }
 
+    private const string ExpireIfScript = """
+        if redis.call('GET', KEYS[1]) == ARGV[1] then
+          return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+        end
+        return 0
+        """;
+
+    /// <summary>
+    /// Once the email is sent: the gate now lapses <paramref name="window"/> after this moment
+    /// (it was taken for the send's longest time as well); only while it is still this one.
+    /// </summary>
+    public Task RestartConfirmationGateAsync(string id, string token, TimeSpan window) =>
+        redis.ScriptEvaluateAsync(ExpireIfScript, [ConfirmationGateKey(id)], [token, (long)window.TotalMilliseconds]);
+
     /// <summary>Gives the gate back after a confirmation that could not be sent, so the next call sends it; only while it is still this one.</summary>
     public Task ReleaseConfirmationGateAsync(string id, string token) =>
         redis.ScriptEvaluateAsync(DeleteIfScript, [ConfirmationGateKey(id)], [token]);

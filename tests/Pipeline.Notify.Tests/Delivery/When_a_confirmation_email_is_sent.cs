@@ -55,6 +55,31 @@ public sealed class When_a_confirmation_email_is_sent : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_repeat_while_a_slow_server_still_takes_the_first_email_sends_no_second_and_the_window_counts_from_the_send()
+    {
+        // A one-second resend window, and a server that answers each email after five seconds.
+        await using var rig = await NotifyRig.StartAsync(new NotifyOptions { ConfirmationResendSeconds = 1, SubscribePerAddressLimit = 100, SubscribePerClientLimit = 100 }, smtpTimeoutSeconds: 10);
+        const string email = "slow@example.org";
+        rig.Smtp.DelayAcceptance(TimeSpan.FromSeconds(5));
+        int Sent() => rig.Smtp.Messages.Count(e => e.EnvelopeTo.Contains(email, StringComparer.OrdinalIgnoreCase));
+
+        var first = rig.Subscriptions.SubscribeAsync(email, Daily(), "client", CancellationToken.None);
+        // The first email handed over and waiting for its answer, past the window.
+        await rig.Smtp.WaitForMessagesAsync(m => m.To.Mailboxes.Any(a => a.Address == email), 1, TimeSpan.FromSeconds(10));
+        await Task.Delay(1_200);
+        // Past the window, but the first email is still being handed over: the gate still holds.
+        await rig.Subscriptions.SubscribeAsync(email, Daily(), "client", CancellationToken.None);
+        await first;
+        rig.Smtp.DelayAcceptance(TimeSpan.Zero);
+        Assert.Equal(1, Sent());
+
+        // The window now counts from the send's end: a second later, a repeat sends again.
+        await Task.Delay(1_300);
+        await rig.Subscriptions.SubscribeAsync(email, Daily(), "client", CancellationToken.None);
+        Assert.Equal(2, Sent());
+    }
+
+    [Fact]
     public async Task Concurrent_subscribes_for_one_pending_address_send_one_confirmation()
     {
         const string email = "eager@example.org";
