@@ -304,9 +304,12 @@ start_redis() {
   require_free_port "$port" "redis-$name"
   mkdir -p "$dir"
   rm -f "$pidfile"
+  # Notify's delivery records are what stops an email going out twice: on disk before Redis answers.
+  local fsync=everysec
+  [[ "$name" == notify ]] && fsync=always
   start_detached "$pidfile" "$logs/redis-$name.log" \
     redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" \
-    --appendonly yes --appendfsync everysec --daemonize no
+    --appendonly yes --appendfsync "$fsync" --daemonize no
   wait_until 30 "$pidfile" "redis-server" "redis-$name" "$logs/redis-$name.log" redis_ready "$port"
   log "Redis     $name ready (127.0.0.1:$port, data in ${dir#"$root"/})"
 }

@@ -40,7 +40,9 @@ public sealed class The_local_runner
     public void Runs_redis_with_appendonly_everysec_and_rabbitmq_as_a_private_node_on_loopback()
     {
         var up = Repository.Read(ShellScript.Up);
-        Assert.Contains("--appendonly yes --appendfsync everysec", up);
+        Assert.Contains("--appendonly yes --appendfsync \"$fsync\"", up);
+        Assert.Contains("local fsync=everysec", up);
+        Assert.Contains("[[ \"$name\" == notify ]] && fsync=always", up);
         Assert.Contains("rabbitmq_node=pipeline@localhost", up);
         Assert.Contains("RABBITMQ_NODE_IP_ADDRESS=127.0.0.1", up);
     }
