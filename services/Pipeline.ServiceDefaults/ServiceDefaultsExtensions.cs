@@ -164,7 +164,8 @@ public static class ServiceDefaultsExtensions
         var prefetch = builder.Configuration.GetValue("Bus:PrefetchCount", 16);
         var quorum = QueueTypeIsQuorum(builder.Configuration["Bus:QueueType"]);
         var outageIntervals = BusRetry.OutageIntervals(builder.Configuration);
-        builder.Services.AddSingleton(sp => new OutageRetry(outageIntervals, sp.GetRequiredService<ILogger<OutageRetry>>()));
+        var maxHold = BusRetry.MaxHold(builder.Configuration);
+        builder.Services.AddSingleton(sp => new OutageRetry(outageIntervals, maxHold, sp.GetRequiredService<ILogger<OutageRetry>>()));
         // Every publish from a consumer or a request waits at most this long for the broker's confirmation.
         builder.Services.AddSingleton(PublishDeadline.From(builder.Configuration));
 
@@ -205,7 +206,7 @@ public static class ServiceDefaultsExtensions
                 cfg.AutoDelete = false;
                 cfg.PrefetchCount = prefetch;
                 // Transient failures are retried in place, and consumers wait out an outage of a
-                // dependency for about five minutes (BusRetry, OutageRetry); what still fails goes to <queue>_error with the exception in
+                // dependency for up to three minutes (BusRetry, OutageRetry); what still fails goes to <queue>_error with the exception in
                 // its headers (MassTransit's fault handling). A message a consumer refuses as
                 // malformed (ArgumentException) cannot succeed on a retry: it goes there at once.
                 cfg.UsePipelineRetry();

@@ -56,13 +56,21 @@ public static class NotifyDelivery
 
         var subscribers = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 10_000;
         Console.WriteLine($"notify delivery, {Environment.ProcessorCount} cores");
-        await DigestThroughputAsync(subscribers);
+        // NOTIFY_BENCH_FSYNC="everysec,always,..." runs the digests once per Redis AOF setting, in
+        // turn (none: no AOF, the default); notify's Redis runs with "always" in compose.
+        var fsyncs = (Environment.GetEnvironmentVariable("NOTIFY_BENCH_FSYNC") ?? "none").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        foreach (var fsync in fsyncs)
+        {
+            Console.WriteLine($"notify's Redis: {(fsync == "none" ? "no AOF" : $"AOF, appendfsync {fsync}")}");
+            await DigestThroughputAsync(subscribers, fsync);
+        }
+
         await AlertLatencyAsync(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 200);
     }
 
-    private static async Task DigestThroughputAsync(int subscribers)
+    private static async Task DigestThroughputAsync(int subscribers, string fsync = "none")
     {
-        await using var redisServer = await RedisServer.StartNewAsync();
+        await using var redisServer = await RedisServer.StartNewAsync(fsync == "none" ? null : new RedisServerOptions { AppendOnly = true, AppendFsync = fsync });
         await using var smtp = await SmtpSink.StartNewAsync();
         await using var redis = await ConnectionMultiplexer.ConnectAsync(redisServer.ConnectionString);
         var db = redis.GetDatabase();

@@ -94,6 +94,30 @@ public sealed class SmtpConnectionPoolSpecs
         Assert.Equal(2, server.Messages);
     }
 
+    [Fact]
+    public async Task A_claim_that_cannot_be_checked_sends_nothing_and_is_not_taken_for_an_smtp_outage()
+    {
+        // Notify's Redis timing out as the claim is re-asserted: nothing is sent, and the SMTP
+        // server, which is fine, must not be reported as failing (new alerts would then be kept
+        // without a try) nor its connection thrown away.
+        await using var server = HeldSmtpServer.Start();
+        server.Answer.TrySetResult();
+        var smtp = new SmtpOptions { Host = "127.0.0.1", Port = server.Port, TimeoutSeconds = 20, MaxConnections = 1 };
+        await using var pool = new SmtpConnectionPool(Options.Create(smtp), TimeProvider.System);
+        using var identity = new Pipeline.ServiceDefaults.ServiceIdentity("notify-test");
+        var outage = new SmtpOutage(TimeProvider.System);
+        var mail = new MailSender(Options.Create(smtp), pool, identity, outage);
+
+        var failed = await Assert.ThrowsAsync<SmtpSendClaimCheckFailedException>(() => mail.SendAsync(Message(), "instant-alert", CancellationToken.None,
+            beforeTransaction: () => throw new StackExchange.Redis.RedisTimeoutException("Timeout awaiting response", StackExchange.Redis.CommandStatus.Sent)));
+
+        Assert.IsType<StackExchange.Redis.RedisTimeoutException>(failed.InnerException);
+        Assert.Null(outage.Ongoing());
+        Assert.Equal(0, server.Messages);
+        await mail.SendAsync(Message(), "instant-alert", CancellationToken.None, beforeTransaction: () => Task.FromResult(true));
+        Assert.Equal((1, 1), (server.Messages, server.Connections));
+    }
+
     private static MimeMessage Message()
     {
         var message = new MimeMessage { Subject = "An alert", MessageId = $"alert.s.{Guid.NewGuid():N}@pipeline.localhost" };
@@ -116,6 +140,7 @@ public sealed class SmtpConnectionPoolSpecs
 
         private readonly bool _silentOnQuit;
         private volatile bool _quitReceived;
+        private int _connections;
 
         private HeldSmtpServer(bool silentOnQuit)
         {
@@ -133,6 +158,9 @@ public sealed class SmtpConnectionPoolSpecs
         public int Messages => Volatile.Read(ref _messages);
 
         public bool QuitReceived => _quitReceived;
+
+        /// <summary>Connections accepted so far.</summary>
+        public int Connections => Volatile.Read(ref _connections);
 
         /// <param name="silentOnQuit">Never answer QUIT (hold the connection until disposed).</param>
         public static HeldSmtpServer Start(bool silentOnQuit = false) => new(silentOnQuit);
@@ -160,6 +188,7 @@ public sealed class SmtpConnectionPoolSpecs
                 while (!_stop.IsCancellationRequested)
                 {
                     var client = await _listener.AcceptTcpClientAsync(_stop.Token);
+                    Interlocked.Increment(ref _connections);
                     sessions.Add(Task.Run(() => SessionAsync(client)));
                 }
             }

@@ -54,7 +54,7 @@ public sealed class BusRetrySpecs
     [Fact]
     public async Task A_stop_ends_the_wait_at_once_and_the_message_is_not_given_up()
     {
-        var retry = new OutageRetry([TimeSpan.FromMinutes(5)]);
+        var retry = new OutageRetry([TimeSpan.FromMinutes(5)], maxHold: TimeSpan.FromMinutes(10));
         using var stop = new CancellationTokenSource();
         var attempts = 0;
 
@@ -101,28 +101,33 @@ public sealed class BusRetrySpecs
     }
 
     [Fact]
-    public void The_default_waits_end_well_before_the_watchdog_takes_a_message_for_stuck()
+    public async Task A_message_is_held_no_longer_than_the_watchdogs_patience_allows_however_long_its_attempts()
     {
-        // The watchdog restarts a service whose message stays 300 s in its handler; attempts against
-        // a frozen Redis take its 5 s timeout each.
-        var waits = BusRetry.DefaultOutageIntervals;
-        var worst = waits.Aggregate(TimeSpan.Zero, (a, b) => a + b) + TimeSpan.FromSeconds(5) * (waits.Count + 1);
+        // Attempts that each take a while (embed down behind a 30 s patience, a publish deadline):
+        // the waits alone would fit, but the time held is what the watchdog judges.
+        var held = TimeSpan.Zero;
+        var retry = new OutageRetry([TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(20), TimeSpan.FromSeconds(30)], maxHold: TimeSpan.FromSeconds(60));
+        var attempts = 0;
 
-        Assert.True(worst < TimeSpan.FromSeconds(300) - TimeSpan.FromSeconds(60), $"{worst.TotalSeconds} s");
-        Assert.True(waits.Sum(w => w.TotalSeconds) >= 120, "an outage shorter than two minutes must be waited out");
+        var e = await Assert.ThrowsAsync<DependencyOutageException>(() => retry.RunAsync(() =>
+        {
+            attempts++;
+            held += TimeSpan.FromSeconds(20); // each attempt "takes" 20 s; the waits are not counted here
+            throw new RedisTimeoutException("Timeout awaiting response", CommandStatus.Sent);
+        }, "work", CancellationToken.None, held: () => held));
+
+        // 20 s held, +5 = 25 ≤ 60: again (40 s); 40 + 10 = 50 ≤ 60: again (60 s); 60 + 20 > 60: given up.
+        Assert.Equal(3, attempts);
+        Assert.IsType<RedisTimeoutException>(e.InnerException);
     }
 
     [Fact]
-    public void Waits_that_would_outlast_the_watchdogs_patience_are_refused_at_start()
+    public void The_longest_hold_is_sixty_percent_of_the_watchdogs_timeout()
     {
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["Bus:OutageRetrySeconds"] = "60,60,60,60",
-            ["Bus:ConsumerWatchdog:ConsumeTimeoutSeconds"] = "300",
-        }).Build();
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Bus:ConsumerWatchdog:ConsumeTimeoutSeconds"] = "100" }).Build();
 
-        var e = Assert.Throws<InvalidOperationException>(() => BusRetry.OutageIntervals(configuration));
-        Assert.Contains("ConsumeTimeoutSeconds", e.Message);
+        Assert.Equal(TimeSpan.FromSeconds(60), BusRetry.MaxHold(configuration));
+        Assert.Equal(TimeSpan.FromSeconds(180), BusRetry.MaxHold(new ConfigurationBuilder().Build()));
     }
 
     [Fact]
@@ -147,7 +152,7 @@ public sealed class BusRetrySpecs
                 var outages = new OutageRetry(outageIntervals);
                 e.Handler<Work>(async context =>
                 {
-                    await outages.RunAsync(() => handler(Interlocked.Increment(ref attempts)), "work", context.CancellationToken);
+                    await outages.RunAsync(context, () => handler(Interlocked.Increment(ref attempts)), "work");
                     done.TrySetResult(false);
                 });
             });

@@ -17,7 +17,7 @@ public sealed class PaperIngestedConsumer(CachedEmbedder embedder, ServiceIdenti
     {
         Validate(context.Message);
         // A publish the broker did not confirm in time is waited out (BusRetry), not sent to the error queue.
-        await outages.RunAsync(() => EmbedAndAnnounceAsync(context), $"PaperIngested {context.Message.Paper.Id}", context.CancellationToken);
+        await outages.RunAsync(context, () => EmbedAndAnnounceAsync(context), $"PaperIngested {context.Message.Paper.Id}");
     }
 
     private async Task EmbedAndAnnounceAsync(ConsumeContext<PaperIngested> context)

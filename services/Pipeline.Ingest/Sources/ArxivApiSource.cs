@@ -15,9 +15,10 @@ namespace Pipeline.Ingest.Sources;
 /// pages, the cursor also holds where it is, so a restart mid-poll resumes at that page, and so
 /// does the next poll after one that stopped at <see cref="ArxivApiOptions.MaxResultsPerPoll"/>
 /// before reaching the watermark: the watermark moves only once every update after it was taken.
-/// Once a day (<see cref="ArxivApiOptions.DeepLookbackEvery"/>) a poll reads further down
-/// (<see cref="ArxivApiOptions.DeepLookback"/>, 30 days), for papers arXiv held for moderation
-/// longer than the lookback. An entry dated beyond tomorrow does not move the watermark.
+/// Once a day (<see cref="ArxivApiOptions.DeepLookbackEvery"/>) a deep pass, after a poll's
+/// ordinary one and within its budget, reads further down (<see cref="ArxivApiOptions.DeepLookback"/>,
+/// 30 days), over as many polls as it needs, for papers arXiv held for moderation longer than the
+/// lookback. An entry dated beyond tomorrow does not move the watermark.
 /// </summary>
 public sealed class ArxivApiSource(ArxivApiOptions options, SourceHttp http, TimeProvider? clock = null) : HttpPaperSource(SourceName, options, http)
 {
@@ -43,23 +44,32 @@ public sealed class ArxivApiSource(ArxivApiOptions options, SourceHttp http, Tim
 
         var now = _clock.GetUtcNow();
         var cursor = ArxivApiCursor.Read(poll.Cursor);
-        // Now and then (DeepLookbackEvery) a poll reads further below the watermark (DeepLookback),
-        // for papers arXiv held for moderation longer than Lookback; a poll that resumes keeps its depth.
+        // A watermark a wrong date pinned ahead of now before such dates were left out: brought back to now.
+        if (cursor.Watermark > now || cursor.PendingWatermark > now)
+        {
+            cursor = cursor with { Watermark = cursor.Watermark > now ? now : cursor.Watermark, PendingWatermark = cursor.PendingWatermark > now ? now : cursor.PendingWatermark };
+        }
+
+        // Now and then (DeepLookbackEvery) a deep pass reads further below the watermark
+        // (DeepLookback), for papers arXiv held for moderation longer than Lookback. It comes after
+        // the ordinary pass of the same poll, with what is left of its budget, and goes on from
+        // where it stopped in the next polls: the newest papers are never held back by it.
         var deepOn = _options.DeepLookbackEvery > TimeSpan.Zero && _options.DeepLookback > _options.Lookback;
-        var deep = cursor.ResumeStart is not null
-            ? cursor.Deep == true
-            : deepOn && cursor.Watermark is not null && (cursor.DeepPolledAt is not { } last || now - last >= _options.DeepLookbackEvery);
-        var lookback = deep ? _options.DeepLookback : _options.Lookback;
         ArxivApiCursor Cursor(DateTimeOffset? watermark, int? resumeStart, DateTimeOffset? pendingWatermark) =>
             new(watermark, resumeStart, pendingWatermark)
             {
-                Deep = resumeStart is not null && deep ? true : null,
-                // Written when a poll completes: a deep one, or the first (nothing lies below it yet).
-                DeepPolledAt = !deepOn ? null : resumeStart is null && (deep || cursor.Watermark is null) ? now : cursor.DeepPolledAt,
+                DeepStart = deepOn ? cursor.DeepStart : null,
+                DeepMark = deepOn ? cursor.DeepMark : null,
+                // The first poll counts as deep: nothing lies below it yet.
+                DeepPolledAt = !deepOn ? null : cursor.Watermark is null && resumeStart is null ? now : cursor.DeepPolledAt,
             };
         var start = cursor.ResumeStart ?? 0;
         var pending = cursor.PendingWatermark;
         var taken = 0;
+        // Entries newer than the watermark this poll met: as many were added above a deep pass's
+        // place since the last poll (fewer than were, if arXiv announced some late: then the pass
+        // reads a few entries again, never skips one).
+        var newer = 0;
         var emptyAnswers = 0;
         var pageSize = Math.Clamp(_options.PageSize, 1, 2_000);
         while (true)
@@ -104,6 +114,7 @@ public sealed class ArxivApiSource(ArxivApiOptions options, SourceHttp http, Tim
             emptyAnswers = 0;
             await poll.RejectAsync(feed.Rejections);
             await poll.SubmitAsync(feed.Papers, cancellationToken);
+            newer += feed.Papers.Count(p => (p.Metadata?.UpdatedAt ?? p.PublishedAt) > cursor.Watermark);
 
             // An entry dated beyond tomorrow (a wrong date in the feed) does not move the watermark:
             // pinned there, it would stop every later poll after its first page.
@@ -117,13 +128,22 @@ public sealed class ArxivApiSource(ArxivApiOptions options, SourceHttp http, Tim
             taken += entries;
             // Papers arXiv announces late sit below the watermark: the poll reads on past it by the lookback.
             var oldest = feed.Papers.Select(p => p.Metadata?.UpdatedAt ?? p.PublishedAt).Min();
-            var reachedWatermark = oldest is { } o && cursor.Watermark is { } mark && o < mark - lookback;
+            var reachedWatermark = oldest is { } o && cursor.Watermark is { } mark && o < mark - _options.Lookback;
             var done = entries == 0
                 || reachedWatermark
                 || (feed.TotalResults is { } total && start >= total);
             if (done)
             {
-                await poll.SaveCursorAsync(Cursor(Later(pending, cursor.Watermark), null, null).Write());
+                var finished = Cursor(Later(pending, cursor.Watermark), null, null);
+                var deepDue = deepOn && cursor.Watermark is not null
+                    && (cursor.DeepStart is not null || cursor.DeepPolledAt is not { } last || now - last >= _options.DeepLookbackEvery);
+                if (deepDue && taken < _options.MaxResultsPerPoll)
+                {
+                    await DeepPassAsync(poll, finished, cursor.DeepStart is { } deepStart ? deepStart + newer : start, cursor.DeepMark ?? cursor.Watermark!.Value, taken, pageSize, now, cancellationToken);
+                    return;
+                }
+
+                await poll.SaveCursorAsync(finished.Write());
                 return;
             }
 
@@ -144,6 +164,50 @@ public sealed class ArxivApiSource(ArxivApiOptions options, SourceHttp http, Tim
             }
 
             await poll.SaveCursorAsync(Cursor(cursor.Watermark, start, pending).Write());
+        }
+    }
+
+    /// <summary>
+    /// The deep pass: pages on from <paramref name="start"/> until a page reaches further back than
+    /// <paramref name="mark"/> (the watermark when the pass began) less <see cref="ArxivApiOptions.DeepLookback"/>,
+    /// or the poll's budget is spent, in which case the next poll goes on from there. An empty page
+    /// ends this poll's part of it quietly (the next poll asks again). It moves no watermark.
+    /// </summary>
+    private async Task DeepPassAsync(SourcePoll poll, ArxivApiCursor finished, int start, DateTimeOffset mark, int taken, int pageSize, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            if (taken >= _options.MaxResultsPerPoll)
+            {
+                await poll.SaveCursorAsync((finished with { DeepStart = start, DeepMark = mark }).Write());
+                return;
+            }
+
+            var fetched = await FetchAsync(poll, PageUrl(start, pageSize), cancellationToken);
+            EnsureSuccess(fetched, HttpStatusCode.BadRequest);
+            var feed = await ParseAsync(poll, fetched, f => ArxivApiParser.Parse(new MemoryStream(f.Body, writable: false), SourceName));
+            if (fetched.Status == HttpStatusCode.BadRequest)
+            {
+                throw new SourceErrorException($"arXiv answered HTTP 400 to {fetched.Url}");
+            }
+
+            var entries = feed.Papers.Count + feed.Rejections.Count;
+            if (entries == 0 && feed.TotalResults is { } expected && start < expected)
+            {
+                await poll.SaveCursorAsync((finished with { DeepStart = start, DeepMark = mark }).Write());
+                return;
+            }
+
+            await poll.RejectAsync(feed.Rejections);
+            await poll.SubmitAsync(feed.Papers, cancellationToken);
+            start += entries;
+            taken += entries;
+            var oldest = feed.Papers.Select(p => p.Metadata?.UpdatedAt ?? p.PublishedAt).Min();
+            if (entries == 0 || oldest < mark - _options.DeepLookback || (feed.TotalResults is { } total && start >= total))
+            {
+                await poll.SaveCursorAsync((finished with { DeepStart = null, DeepMark = null, DeepPolledAt = now }).Write());
+                return;
+            }
         }
     }
 
@@ -184,10 +248,13 @@ public sealed record ArxivApiCursor(DateTimeOffset? Watermark, int? ResumeStart,
     /// <summary>Polls in a row that ended on an empty page at <see cref="ResumeStart"/> (see <see cref="ArxivApiSource.PollsOnAnEmptyPage"/>).</summary>
     public int? EmptyPolls { get; init; }
 
-    /// <summary>The poll under way reads down to <see cref="ArxivApiOptions.DeepLookback"/> (kept while it resumes).</summary>
-    public bool? Deep { get; init; }
+    /// <summary>Where the deep pass under way goes on in the next poll (see <see cref="ArxivApiOptions.DeepLookback"/>).</summary>
+    public int? DeepStart { get; init; }
 
-    /// <summary>When the last deep poll (or the first poll) completed.</summary>
+    /// <summary>The watermark when the deep pass under way began: it reads down to this less the deep lookback.</summary>
+    public DateTimeOffset? DeepMark { get; init; }
+
+    /// <summary>When the last deep pass (or the first poll) completed.</summary>
     public DateTimeOffset? DeepPolledAt { get; init; }
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull };

@@ -29,6 +29,21 @@ public sealed class SourcesOptions
     public HuggingFaceOptions HuggingFace { get; set; } = new();
 
     public JsonLinesOptions JsonLines { get; set; } = new();
+
+    /// <summary>What an enabled source cannot work with, in words naming the setting; null when nothing.</summary>
+    public string? Problem() =>
+        ArxivApi.Enabled && !string.Equals(ArxivApi.SortBy, "lastUpdatedDate", StringComparison.OrdinalIgnoreCase)
+            ? $"Sources:ArxivApi:SortBy is '{ArxivApi.SortBy}'; only lastUpdatedDate is supported: the poll's cursor relies on the newest updates coming first."
+            : null;
+}
+
+/// <summary>Fails ingest's start on a <see cref="SourcesOptions.Problem"/>, with its words.</summary>
+public sealed class SourcesOptionsValidator : Microsoft.Extensions.Options.IValidateOptions<SourcesOptions>
+{
+    public Microsoft.Extensions.Options.ValidateOptionsResult Validate(string? name, SourcesOptions options) =>
+        options.Problem() is { } problem
+            ? Microsoft.Extensions.Options.ValidateOptionsResult.Fail(problem)
+            : Microsoft.Extensions.Options.ValidateOptionsResult.Success;
 }
 
 /// <summary>What every source has.</summary>

@@ -14,7 +14,11 @@ public static class SourceRegistration
     /// </summary>
     public static WebApplicationBuilder AddPaperSources(this WebApplicationBuilder builder)
     {
-        builder.Services.Configure<SourcesOptions>(builder.Configuration.GetSection("Sources"));
+        // A setting the sources cannot work with stops ingest at start, naming it, rather than failing every poll.
+        builder.Services.AddOptions<SourcesOptions>()
+            .Bind(builder.Configuration.GetSection("Sources"))
+            .ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<SourcesOptions>, SourcesOptionsValidator>();
         foreach (var name in new[] { ArxivApiSource.SourceName, ArxivRssSource.SourceName, HuggingFaceSource.SourceName })
         {
             builder.Services.AddHttpClient(name, (sp, client) =>

@@ -28,7 +28,7 @@ public sealed class PaperMatchedConsumer(
 {
     // Waits out an outage of notify's Redis (BusRetry) instead of parking the alert in the error queue.
     public Task Consume(ConsumeContext<PaperMatched> context) =>
-        outages.RunAsync(() => SendOrKeepAsync(context), $"PaperMatched {context.Message.SubscriberId}/{context.Message.Paper.Id}", context.CancellationToken);
+        outages.RunAsync(context, () => SendOrKeepAsync(context), $"PaperMatched {context.Message.SubscriberId}/{context.Message.Paper.Id}");
 
     private async Task SendOrKeepAsync(ConsumeContext<PaperMatched> context)
     {

@@ -14,11 +14,14 @@ namespace Pipeline.Notify.Delivery;
 /// paper's trace. The first failure ends the round: while SMTP is down a round costs one attempt,
 /// and the rounds back off, doubling up to <c>Notify:AlertRetryMaxSeconds</c>; the first success
 /// clears the back-off, and the round goes on until nothing is due. An alert is kept until it goes
-/// out or its subscriber is no longer active; nothing expires it.
+/// out or its subscriber is no longer active, except one whose message the server refuses for good
+/// (a 5xx to its data): that one backs off alone without ending the round, and after
+/// <c>Notify:AlertRefusalsBeforeGivingUp</c> refusals is logged as "refused" and dropped.
 /// </summary>
 public sealed class DeferredAlertSender : BackgroundService
 {
     private readonly DeferredAlerts _store;
+    private readonly DeliveryLedger _ledger;
     private readonly AlertSender _alerts;
     private readonly IBus _bus;
     private readonly ServiceIdentity _identity;
@@ -28,10 +31,10 @@ public sealed class DeferredAlertSender : BackgroundService
     private long _waiting;
     private int _failures;
 
-    public DeferredAlertSender(DeferredAlerts store, AlertSender alerts, IBus bus, ServiceIdentity identity, IOptions<NotifyOptions> options,
+    public DeferredAlertSender(DeferredAlerts store, DeliveryLedger ledger, AlertSender alerts, IBus bus, ServiceIdentity identity, IOptions<NotifyOptions> options,
         TimeProvider clock, ILogger<DeferredAlertSender> logger)
     {
-        (_store, _alerts, _bus, _identity, _options, _clock, _logger) = (store, alerts, bus, identity, options, clock, logger);
+        (_store, _ledger, _alerts, _bus, _identity, _options, _clock, _logger) = (store, ledger, alerts, bus, identity, options, clock, logger);
         identity.Meter.CreateObservableGauge("pipeline.notify.alerts.deferred", () => Interlocked.Read(ref _waiting), unit: "{alert}",
             description: "Instant alerts kept in notify's Redis until the SMTP server takes them");
     }
@@ -109,6 +112,28 @@ public sealed class DeferredAlertSender : BackgroundService
         {
             // Another consumer is sending it (a redelivery of its message): taken for the lease, so
             // it comes back here only if that send fails, and then the ledger knows what went out.
+            return true;
+        }
+        catch (SmtpMessageRejectedException e)
+        {
+            // This message refused (a content filter): the server is answering, so the round goes
+            // on with the others, and this alert backs off alone, then is given up.
+            activity?.SetStatus(ActivityStatusCode.Error, e.Message);
+            var attempts = alert.Attempts + 1;
+            if (attempts >= Math.Max(1, _options.Value.AlertRefusalsBeforeGivingUp))
+            {
+                await _ledger.RecordRefusedAsync(new DeliveryRecord(due.DeliveryKey, alert.Match.SubscriberId, "instant", [], _clock.GetUtcNow(), "")
+                {
+                    Status = "refused", Period = "instant", Subject = e.Message,
+                });
+                await _store.RemoveAsync(due.DeliveryKey);
+                _logger.LogWarning("Deferred alert {Delivery} given up after {Attempts} refusals of its message: {Error}", due.DeliveryKey, attempts, e.Message);
+                return true;
+            }
+
+            await _store.DeferAsync(due.DeliveryKey, alert with { Attempts = attempts, LastError = e.Message },
+                _clock.GetUtcNow() + Backoff.Doubling(RetryInterval, _options.Value.AlertRetryMaxInterval, attempts));
+            _logger.LogWarning("Deferred alert {Delivery}: its message was refused (attempt {Attempt}): {Error}", due.DeliveryKey, attempts, e.Message);
             return true;
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)

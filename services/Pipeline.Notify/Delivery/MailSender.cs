@@ -36,11 +36,12 @@ public sealed class MailSender(IOptions<SmtpOptions> options, SmtpConnectionPool
             outage?.Answered();
             Count(kind, "sent");
         }
-        catch (SmtpSendClaimLostException e)
+        catch (Exception e) when (e is SmtpSendClaimLostException or SmtpSendClaimCheckFailedException)
         {
-            // Not the server's doing: nothing was sent, and another sender has the email.
+            // Not the server's doing: nothing was sent (another sender has the email, or the claim's
+            // store is out of reach), and the SMTP server is not reported as failing.
             activity?.SetStatus(ActivityStatusCode.Error, e.Message);
-            Count(kind, "claim-lost");
+            Count(kind, e is SmtpSendClaimLostException ? "claim-lost" : "claim-unchecked");
             throw;
         }
         catch (Exception e)

@@ -53,19 +53,35 @@ public sealed class SmtpConnectionPool : IAsyncDisposable
         try
         {
             (client, var connection) = await RentAsync(cancellationToken);
-            if (beforeTransaction is not null && !await beforeTransaction())
+            if (beforeTransaction is not null)
             {
-                if (_options.MaxConnections > 0)
+                bool mayGoOn;
+                Exception? failed = null;
+                try
                 {
-                    _idle.Add((client, connection, _clock.GetUtcNow()));
+                    mayGoOn = await beforeTransaction();
                 }
-                else
+                catch (Exception e)
                 {
-                    await QuitAsync(client);
+                    // Not the SMTP server's failure (the claim's store, out of reach): the connection is
+                    // sound, and the caller must not take this for an SMTP outage.
+                    (mayGoOn, failed) = (false, e);
                 }
 
-                client = null;
-                throw new SmtpSendClaimLostException();
+                if (!mayGoOn)
+                {
+                    if (_options.MaxConnections > 0)
+                    {
+                        _idle.Add((client, connection, _clock.GetUtcNow()));
+                    }
+                    else
+                    {
+                        await QuitAsync(client);
+                    }
+
+                    client = null;
+                    throw failed is null ? new SmtpSendClaimLostException() : new SmtpSendClaimCheckFailedException(failed);
+                }
             }
 
             var handedOver = new HandedOver();

@@ -21,6 +21,13 @@ public sealed class SmtpOutcomeUnknownException(string message, Exception inner)
 /// </summary>
 public sealed class SmtpSendClaimLostException() : Exception("The delivery's claim was lost while the send waited for an SMTP connection; nothing was sent.");
 
+/// <summary>
+/// The send's claim could not be checked once a connection was ready (its store failed or timed
+/// out, the inner exception): nothing was sent. Not an SMTP failure.
+/// </summary>
+public sealed class SmtpSendClaimCheckFailedException(Exception inner)
+    : Exception($"The delivery's claim could not be checked before the send ({inner.Message}); nothing was sent.", inner);
+
 /// <summary>The server refused the recipient for good (a 5xx reply to RCPT TO): the address bounces.</summary>
 public sealed class SmtpRecipientRejectedException(string recipient, int replyCode, string reply, Exception inner)
     : Exception($"{replyCode} {reply}", inner)

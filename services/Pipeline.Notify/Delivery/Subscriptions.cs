@@ -64,6 +64,12 @@ public sealed class NotifyOptions
     /// <summary>While SMTP keeps failing, the attempts at kept alerts back off, doubling up to this.</summary>
     public double AlertRetryMaxSeconds { get; set; } = 60;
 
+    /// <summary>
+    /// A kept alert whose message the SMTP server refuses for good (a 5xx to its data) this many
+    /// times is given up: logged as "refused" in the subscriber's deliveries and no longer tried.
+    /// </summary>
+    public int AlertRefusalsBeforeGivingUp { get; set; } = 5;
+
     /// <summary><see cref="AlertRetrySeconds"/>, at least 50 ms.</summary>
     public TimeSpan AlertRetryInterval => TimeSpan.FromSeconds(Math.Max(0.05, AlertRetrySeconds));
 
@@ -191,7 +197,14 @@ public sealed class Subscriptions(
             $"confirm.{subscriber.Id}.{now.ToUnixTimeSeconds()}@{SenderDomain()}");
         try
         {
-            await mail.SendAsync(message, "confirmation", cancellationToken);
+            // The gate again once a connection is ready: a wait for one (digests using every
+            // connection) may outlast it, and another call may have taken it and sent meanwhile.
+            await mail.SendAsync(message, "confirmation", cancellationToken, beforeTransaction: () => KeepGateAsync(subscriber.Id, gate));
+        }
+        catch (SmtpSendClaimLostException)
+        {
+            // Another call holds the gate now and sends (or sent) the email: nothing more from here.
+            return subscriber;
         }
         catch (SmtpOutcomeUnknownException)
         {
@@ -220,6 +233,8 @@ public sealed class Subscriptions(
             $"The mail server refused to deliver to this address ({e.Message}); check the address and subscribe again."),
         SmtpMessageRejectedException => new SubscriptionException(
             "Your subscription is saved, but the mail server refused the confirmation email; please try again later.", unavailable: true),
+        SmtpSendClaimCheckFailedException => new SubscriptionException(
+            "Your subscription is saved, but the confirmation email could not be sent just now; please try again in a minute.", unavailable: true),
         _ => e,
     };
 
@@ -240,13 +255,17 @@ public sealed class Subscriptions(
             $"again.{subscriber.Id}.{clock.GetUtcNow().ToUnixTimeSeconds()}@{SenderDomain()}");
         try
         {
-            await mail.SendAsync(message, "already-subscribed", cancellationToken);
+            await mail.SendAsync(message, "already-subscribed", cancellationToken, beforeTransaction: () => KeepGateAsync(subscriber.Id, gate));
+        }
+        catch (SmtpSendClaimLostException)
+        {
+            return subscriber;
         }
         catch (SmtpOutcomeUnknownException)
         {
             // Counted as sent, as a confirmation would be.
         }
-        catch (Exception e) when (e is SmtpUnavailableException or SmtpRecipientRejectedException or SmtpMessageRejectedException)
+        catch (Exception e) when (e is SmtpUnavailableException or SmtpRecipientRejectedException or SmtpMessageRejectedException or SmtpSendClaimCheckFailedException)
         {
             await ReleaseGateAsync(subscriber.Id, gate);
             throw SendFailed(e);
@@ -281,6 +300,11 @@ public sealed class Subscriptions(
 
         return gate;
     }
+
+    /// <summary>Holds the gate for a send about to start (the window and the send's longest time from now); false when it is no longer this call's.</summary>
+    private Task<bool> KeepGateAsync(string subscriberId, string gate) =>
+        store.RestartConfirmationGateAsync(subscriberId, gate,
+            TimeSpan.FromSeconds(Math.Max(1, options.Value.ConfirmationResendSeconds)) + mail.LongestSend);
 
     /// <summary>Counts the resend window from now, the email sent; if Redis cannot be reached, the gate lapses a little later instead.</summary>
     private async Task RestartGateAsync(string subscriberId, string gate)

@@ -51,21 +51,29 @@ public sealed class DeliveryLedger(IDatabase redis, NotifyInstance? instance = n
     /// </summary>
     private readonly ConcurrentDictionary<string, DeliveryRecord> _unrecorded = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// Claims of this process whose send failed (nothing went out) and that Redis did not take back
+    /// (<see cref="AbandonAsync"/> failed), by delivery key: the next attempt here takes them over
+    /// instead of finding its own dead claim "in progress" until its lease ends.
+    /// </summary>
+    private readonly ConcurrentDictionary<string, string> _unreleased = new(StringComparer.Ordinal);
+
     /// <summary>How many sent emails wait for Redis to record them (<see cref="CompleteWithinAsync"/>).</summary>
     public int UnrecordedCount => _unrecorded.Count;
 
     /// <summary>
     /// KEYS[1] the delivery, KEYS[2] this instance's heartbeat; ARGV[1] this claim
     /// ("sending:{me}:{random}"), ARGV[2] the lease (ms), ARGV[3] the heartbeat key prefix, ARGV[4]
-    /// the heartbeat TTL (ms). Claims a free delivery, or takes over one whose owner's heartbeat is
-    /// gone; answers the value it found otherwise. The heartbeat is written with the claim, so a
+    /// the heartbeat TTL (ms), ARGV[5] a claim of this process that failed and could not be released
+    /// (or ''). Claims a free delivery, that claim, or one whose owner's heartbeat is gone; answers
+    /// the value it found otherwise. The heartbeat is written with the claim, so a
     /// claim never has an owner that looks dead. (Claims written before the random part was added,
     /// "sending:{instance}", are read alike.)
     /// </summary>
     private const string ClaimScript = """
         redis.call('SET', KEYS[2], '1', 'PX', ARGV[4])
         local current = redis.call('GET', KEYS[1])
-        if not current then
+        if not current or (ARGV[5] ~= '' and current == ARGV[5]) then
           redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
           return 'claimed'
         end
@@ -144,9 +152,15 @@ public sealed class DeliveryLedger(IDatabase redis, NotifyInstance? instance = n
             return new DeliveryAttempt(await redis.StringGetAsync(key) == "sent" ? DeliveryClaim.AlreadySent : DeliveryClaim.InProgress, deliveryKey, owner);
         }
 
+        var unreleased = _unreleased.TryGetValue(deliveryKey, out var dead) ? dead : "";
         var found = (string?)await redis.ScriptEvaluateAsync(ClaimScript,
             [key, NotifyInstance.HeartbeatKeyPrefix + instance.Id],
-            [owner, (long)lease.TotalMilliseconds, NotifyInstance.HeartbeatKeyPrefix, (long)NotifyInstance.HeartbeatTtl.TotalMilliseconds]);
+            [owner, (long)lease.TotalMilliseconds, NotifyInstance.HeartbeatKeyPrefix, (long)NotifyInstance.HeartbeatTtl.TotalMilliseconds, unreleased]);
+        if (found is "claimed" or "sent")
+        {
+            _unreleased.TryRemove(deliveryKey, out _);
+        }
+
         var claim = found switch
         {
             "claimed" => DeliveryClaim.Claimed,
@@ -285,13 +299,29 @@ public sealed class DeliveryLedger(IDatabase redis, NotifyInstance? instance = n
         redis.ScriptEvaluateAsync(BounceScript, [Key(attempt.DeliveryKey), $"notify:deliveries:{record.SubscriberId}"],
             [attempt.Owner, JsonSerializer.Serialize(record, SubscriberStore.Json), LogLength - 1]);
 
+    /// <summary>Logs an email given up without being sent (the server refused its message for good); no claim changes.</summary>
+    public Task RecordRefusedAsync(DeliveryRecord record) =>
+        redis.ScriptEvaluateAsync(BounceScript, [Key(record.Id), $"notify:deliveries:{record.SubscriberId}"],
+            ["", JsonSerializer.Serialize(record, SubscriberStore.Json), LogLength - 1]);
+
     /// <summary>
     /// Lets a failed send be tried again at once instead of after the lease. Only for a send the
     /// SMTP server has not taken; it deletes the claim only while the key still holds it, never
     /// "sent" nor a claim another has taken since.
     /// </summary>
-    public Task AbandonAsync(DeliveryAttempt attempt) =>
-        redis.ScriptEvaluateAsync(ReleaseScript, [Key(attempt.DeliveryKey)], [attempt.Owner]);
+    public async Task AbandonAsync(DeliveryAttempt attempt)
+    {
+        try
+        {
+            await redis.ScriptEvaluateAsync(ReleaseScript, [Key(attempt.DeliveryKey)], [attempt.Owner]);
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            // Nothing went out: this process's next attempt may take the claim over (BeginAsync).
+            _unreleased[attempt.DeliveryKey] = attempt.Owner;
+            throw;
+        }
+    }
 
     public async Task<IReadOnlyList<DeliveryRecord>> ListAsync(string subscriberId, int limit)
     {

@@ -54,6 +54,8 @@ public sealed class NotifyInstanceHeartbeat(NotifyInstance instance, IDatabase r
     private async Task BeatAsync()
     {
         var key = NotifyInstance.HeartbeatKeyPrefix + instance.Id;
+        // Read once: Dispose may dispose the source while the last wait ends.
+        var stopped = _stopped.Token;
         using var timer = new PeriodicTimer(Interval);
         do
         {
@@ -69,7 +71,7 @@ public sealed class NotifyInstanceHeartbeat(NotifyInstance instance, IDatabase r
                 logger.LogWarning("Heartbeat of notify instance {Instance} not written: {Error}", instance.Id, e.Message);
             }
         }
-        while (await WaitAsync(timer, _stopped.Token));
+        while (await WaitAsync(timer, stopped));
     }
 
     private static async Task<bool> WaitAsync(PeriodicTimer timer, CancellationToken stoppingToken)

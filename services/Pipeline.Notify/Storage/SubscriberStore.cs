@@ -93,8 +93,8 @@ public sealed class SubscriberStore(IDatabase redis)
     /// Once the email is sent: the gate now lapses <paramref name="window"/> after this moment
     /// (it was taken for the send's longest time as well); only while it is still this one.
     /// </summary>
-    public Task RestartConfirmationGateAsync(string id, string token, TimeSpan window) =>
-        redis.ScriptEvaluateAsync(ExpireIfScript, [ConfirmationGateKey(id)], [token, (long)window.TotalMilliseconds]);
+    public async Task<bool> RestartConfirmationGateAsync(string id, string token, TimeSpan window) =>
+        (long)await redis.ScriptEvaluateAsync(ExpireIfScript, [ConfirmationGateKey(id)], [token, (long)window.TotalMilliseconds]) == 1;
 
     /// <summary>Gives the gate back after a confirmation that could not be sent, so the next call sends it; only while it is still this one.</summary>
     public Task ReleaseConfirmationGateAsync(string id, string token) =>

@@ -15,7 +15,7 @@ namespace Pipeline.Rank.Consumers;
 /// ignored.
 /// </summary>
 public sealed class PaperEmbeddedConsumer(
-    RankStore store, FeedbackStore feedback, Feedback opinions, PaperIndex index, RelevanceRanker relevance, InstantMatcher matcher, IConfiguration configuration, PublishDeadline publishDeadline,
+    RankStore store, FeedbackStore feedback, Feedback opinions, SentHistoryLoader sentHistory, PaperIndex index, RelevanceRanker relevance, InstantMatcher matcher, IConfiguration configuration, PublishDeadline publishDeadline,
     StartupGate startup, TimeProvider clock, OutageRetry outages) : IConsumer<PaperEmbedded>
 {
     public async Task Consume(ConsumeContext<PaperEmbedded> context)
@@ -24,7 +24,7 @@ public sealed class PaperEmbeddedConsumer(
         await startup.WaitAsync(context.CancellationToken);
         // Waits out an outage of rank's Redis or the broker (BusRetry) instead of parking the paper in
         // the error queue; every step below is safe to run again.
-        await outages.RunAsync(() => IndexAndMatchAsync(context), $"PaperEmbedded {context.Message.Paper?.Id}", context.CancellationToken);
+        await outages.RunAsync(context, () => IndexAndMatchAsync(context), $"PaperEmbedded {context.Message.Paper?.Id}");
     }
 
     private async Task IndexAndMatchAsync(ConsumeContext<PaperEmbedded> context)
@@ -78,6 +78,8 @@ public sealed class PaperEmbeddedConsumer(
         foreach (var match in matcher.Match(message.Vector, message.Paper))
         {
             var subscriberId = match.Profile.SubscriberId;
+            // Right after a start, the subscriber's history may not be loaded yet: read it now.
+            await sentHistory.EnsureLoadedAsync(subscriberId, context.CancellationToken);
             // Nor for one the subscriber was already sent (a digest asked for, an alert before
             // rank's Redis was lost) or voted on: they have seen it.
             if (opinions.WasSent(subscriberId, message.Paper.Id) || opinions.OpinionOf(subscriberId, paper.Ordinal) != 0

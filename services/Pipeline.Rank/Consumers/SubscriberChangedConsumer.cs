@@ -31,7 +31,7 @@ public sealed class SubscriberChangedConsumer(
     // Waits out an outage of rank's Redis (BusRetry) instead of parking the message in the error queue.
     public Task Consume(ConsumeContext<SubscriberChanged> context) => outages is null
         ? ApplyAsync(context.Message, context.CancellationToken)
-        : outages.RunAsync(() => ApplyAsync(context.Message, context.CancellationToken), $"SubscriberChanged of {context.Message.SubscriberId}", context.CancellationToken);
+        : outages.RunAsync(context, () => ApplyAsync(context.Message, context.CancellationToken), $"SubscriberChanged of {context.Message.SubscriberId}");
 
     /// <summary>What consuming <paramref name="message"/> does (for tests: no bus needed).</summary>
     internal async Task ApplyAsync(SubscriberChanged message, CancellationToken cancellationToken)

@@ -297,8 +297,8 @@ public sealed class RankingGrpcService(
     }
 
     /// <summary>
-    /// A subscriber's trending page: the front page without what they were sent or voted down
-    /// (the same papers a Recommend leaves out). Not kept: each subscriber's page is their own,
+    /// A subscriber's trending page: the front page without what they were sent, voted on or gave
+    /// as seeds (the same papers a Recommend leaves out). Not kept: each subscriber's page is their own,
     /// and walking a window's papers with a bitmap is cheap.
     /// </summary>
     private async Task<RankedPapers> SubscriberTrendingAsync(string subscriberId, TrendingWindowKind window, string category, int limit, DateTimeOffset now, CancellationToken cancellationToken)
@@ -310,8 +310,10 @@ public sealed class RankingGrpcService(
 
         // Rank serves before every history is loaded: this subscriber's is read now if the load has not reached it.
         await sentHistory.EnsureLoadedAsync(subscriberId, cancellationToken);
-        var (_, disliked) = feedback.OpinionNumbersOf(subscriberId);
-        using var leftOut = LeftOut.Of(feedback.SentTo(subscriberId), disliked);
+        // The papers a Recommend leaves out: sent, voted on (up or down), the subscriber's seed papers.
+        var (liked, disliked) = feedback.OpinionNumbersOf(subscriberId);
+        var seeds = feedback.PreferencesOf(subscriberId).SeedPaperIds.Select(id => PaperOrdinals.TryGet(id, out var ordinal) ? ordinal : -1);
+        using var leftOut = LeftOut.Of(feedback.SentTo(subscriberId), liked.Concat(disliked).Concat(seeds));
         return await AnswerAsync(TrendingPage(trending.Top(window, category, limit, now, leftOut), now));
     }
 

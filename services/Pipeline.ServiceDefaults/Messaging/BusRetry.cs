@@ -55,8 +55,8 @@ public static class BusRetry
 
     /// <summary>
     /// The inner layer's waits from <c>Bus:OutageRetrySeconds</c> (seconds, comma-separated; empty
-    /// or "0" for none: an outage then ends in the error queue at once). Refused when they add up to
-    /// 80 % or more of the consumer watchdog's timeout for a message in its handler.
+    /// or "0" for none: an outage then ends in the error queue at once). Whatever they add up to, a
+    /// message is held no longer than <see cref="MaxHold"/>.
     /// </summary>
     public static IReadOnlyList<TimeSpan> OutageIntervals(IConfiguration configuration)
     {
@@ -81,17 +81,17 @@ public static class BusRetry
             }
         }
 
-        var consumeTimeout = configuration.GetValue("Bus:ConsumerWatchdog:ConsumeTimeoutSeconds", 300.0);
-        var total = waits.Sum(w => w.TotalSeconds);
-        if (configuration.GetValue("Bus:ConsumerWatchdog:Enabled", true) && total >= consumeTimeout * 0.8)
-        {
-            throw new InvalidOperationException(
-                $"Bus:OutageRetrySeconds adds up to {total:F0} s, too close to Bus:ConsumerWatchdog:ConsumeTimeoutSeconds ({consumeTimeout:F0} s): " +
-                "the watchdog would restart the service while a message waits out an outage. Shorten the waits or raise the timeout.");
-        }
-
         return waits;
     }
+
+    /// <summary>
+    /// How long a message may be held waiting out an outage, from when it was received, attempts
+    /// and earlier retries included: 60 % of the consumer watchdog's timeout for a message in its
+    /// handler (<c>Bus:ConsumerWatchdog:ConsumeTimeoutSeconds</c>, 300 s: 180 s), which would
+    /// otherwise take the message for a stuck one and restart the service mid-outage.
+    /// </summary>
+    public static TimeSpan MaxHold(IConfiguration configuration) =>
+        TimeSpan.FromSeconds(0.6 * configuration.GetValue("Bus:ConsumerWatchdog:ConsumeTimeoutSeconds", 300.0));
 
     /// <summary>Adds the quick layer to a bus's (or an endpoint's) consume pipeline; consumers add the inner one (<see cref="OutageRetry"/>).</summary>
     public static void UsePipelineRetry(this IConsumePipeConfigurator configurator, QuickRetries? quick = null)
@@ -111,17 +111,43 @@ public sealed class DependencyOutageException(string message, Exception inner) :
 
 /// <summary>
 /// The inner layer of <see cref="BusRetry"/>: runs a consumer's work, and while it fails with an
-/// outage (<see cref="BusRetry.IsOutage"/>) waits and runs it again, each wait in turn; anything
-/// else is thrown at once (to the quick layer). The work must be safe to run again, as every
-/// consumer's already is for redeliveries. A stop (the consumer's token) ends a wait at once, and
-/// the message goes back to its queue.
+/// outage (<see cref="BusRetry.IsOutage"/>) waits and runs it again, each wait in turn, as long as
+/// the message has been held less than <paramref name="maxHold"/> (counted from its first
+/// attempt, through the quick layer's and a consumer's own retries of the same delivery, attempts
+/// included) once the next wait is over; anything else is thrown at once (to the quick layer).
+/// The work must be safe to run again, as every consumer's already is for redeliveries. A stop
+/// (the consumer's token) ends a wait at once, and the message goes back to its queue.
 /// </summary>
-public sealed class OutageRetry(IReadOnlyList<TimeSpan> waits, ILogger<OutageRetry>? logger = null)
+public sealed class OutageRetry(IReadOnlyList<TimeSpan> waits, TimeSpan? maxHold = null, ILogger<OutageRetry>? logger = null, TimeProvider? clock = null)
 {
+    private readonly TimeProvider _clock = clock ?? TimeProvider.System;
+
     public IReadOnlyList<TimeSpan> Waits { get; } = waits;
 
-    public async Task RunAsync(Func<Task> work, string what, CancellationToken cancellationToken)
+    /// <summary>The longest a message is held waiting out an outage.</summary>
+    public TimeSpan MaxHold { get; } = maxHold ?? TimeSpan.FromSeconds(180);
+
+    /// <summary>
+    /// Runs <paramref name="work"/> for the message of <paramref name="context"/>; the time held is
+    /// counted from the first attempt at this delivery (kept on its receive context, which every
+    /// retry of it shares).
+    /// </summary>
+    public Task RunAsync(ConsumeContext context, Func<Task> work, string what)
     {
+        ArgumentNullException.ThrowIfNull(context);
+        var started = context.ReceiveContext.GetOrAddPayload(() => new HeldSince(_clock.GetTimestamp())).Timestamp;
+        return RunAsync(work, what, context.CancellationToken, () => _clock.GetElapsedTime(started));
+    }
+
+    /// <summary>Runs <paramref name="work"/>; <paramref name="held"/> says how long the message has been held (from this call when not given).</summary>
+    public async Task RunAsync(Func<Task> work, string what, CancellationToken cancellationToken, Func<TimeSpan>? held = null)
+    {
+        if (held is null)
+        {
+            var started = _clock.GetTimestamp();
+            held = () => _clock.GetElapsedTime(started);
+        }
+
         for (var attempt = 0; ; attempt++)
         {
             try
@@ -136,16 +162,19 @@ public sealed class OutageRetry(IReadOnlyList<TimeSpan> waits, ILogger<OutageRet
             }
             catch (Exception e) when (BusRetry.IsOutage(e) && !cancellationToken.IsCancellationRequested)
             {
-                if (attempt >= Waits.Count)
+                var heldSoFar = held();
+                if (attempt >= Waits.Count || heldSoFar + Waits[attempt] > MaxHold)
                 {
-                    var waited = Waits.Aggregate(TimeSpan.Zero, (a, b) => a + b);
-                    throw new DependencyOutageException($"{what} failed through {attempt + 1} attempts over {waited.TotalSeconds:F0} s of waits, a dependency out of reach: {e.Message}", e);
+                    throw new DependencyOutageException(
+                        $"{what} failed through {attempt + 1} attempts over {heldSoFar.TotalSeconds:F0} s, a dependency out of reach: {e.Message}", e);
                 }
 
-                logger?.LogWarning("{Work} failed, a dependency out of reach ({Error}); trying again in {Wait} s (attempt {Attempt} of {Attempts})",
-                    what, e.Message, Waits[attempt].TotalSeconds, attempt + 1, Waits.Count + 1);
-                await Task.Delay(Waits[attempt], cancellationToken);
+                logger?.LogWarning("{Work} failed, a dependency out of reach ({Error}); trying again in {Wait} s (attempt {Attempt})",
+                    what, e.Message, Waits[attempt].TotalSeconds, attempt + 1);
+                await Task.Delay(Waits[attempt], _clock, cancellationToken);
             }
         }
     }
+
+    private sealed record HeldSince(long Timestamp);
 }

@@ -200,7 +200,61 @@ public class ArxivApiSourceSpecs
 
         Assert.Contains("2410.09998", deep.Papers.Keys);
         var cursor = ArxivApiCursor.Read(deep.SavedCursor);
-        Assert.Equal((Monday.AddHours(3), Monday.AddHours(26), (bool?)null), (cursor.Watermark, cursor.DeepPolledAt, cursor.Deep));
+        Assert.Equal((Monday.AddHours(3), Monday.AddHours(26), (int?)null), (cursor.Watermark, cursor.DeepPolledAt, cursor.DeepStart));
+    }
+
+    [Fact]
+    public async Task A_deep_pass_longer_than_a_poll_goes_on_over_the_next_polls_and_never_holds_back_new_papers()
+    {
+        var clock = new SettableClock(Monday.AddHours(1));
+        var papers = Updates(1, 20, Monday);
+        await using var server = await ServeUpdates(() => papers);
+        var source = UpdatesSource(server.BaseUrl, maxResultsPerPoll: 100, deepEvery: TimeSpan.FromDays(1), clock: clock);
+        var first = new RecordingPoll();
+        await source.PollAsync(first, CancellationToken.None);
+
+        // Two weeks of older updates under the 20 (60 of them), one held paper at the very bottom.
+        var held = ("2410.09997", Monday.AddDays(-20));
+        papers = [.. papers, .. Updates(3_001, 60, Monday.AddDays(-6)).Select((p, i) => (p.Id, p.Updated.AddHours(-4 * i))), held];
+        clock.Now = Monday.AddDays(1).AddHours(2);
+        var cursor = first.SavedCursor;
+        var taken = new HashSet<string>();
+        for (var poll = 0; poll < 8; poll++)
+        {
+            // Each poll: ten new papers on top, which that same poll takes whatever the deep pass is doing.
+            var fresh = Updates(10_000 + poll * 10, 10, clock.Now.AddMinutes(-1));
+            papers = [.. fresh, .. papers];
+            var recording = new RecordingPoll(cursor);
+            await source.PollAsync(recording, CancellationToken.None);
+            Assert.All(fresh, f => Assert.Contains(f.Id, recording.Papers.Keys));
+            taken.UnionWith(recording.Papers.Keys);
+            cursor = recording.SavedCursor;
+            clock.Now = clock.Now.AddHours(6);
+            if (ArxivApiCursor.Read(cursor).DeepStart is null && taken.Contains("2410.09997"))
+            {
+                break;
+            }
+        }
+
+        Assert.Contains("2410.09997", taken);
+        Assert.Null(ArxivApiCursor.Read(cursor).DeepStart);
+    }
+
+    [Fact]
+    public async Task A_watermark_pinned_ahead_of_now_by_an_earlier_version_is_brought_back()
+    {
+        var clock = new SettableClock(Monday.AddHours(4));
+        var papers = Updates(1, 40, Monday.AddHours(3));
+        await using var server = await ServeUpdates(() => papers);
+        var source = UpdatesSource(server.BaseUrl, clock: clock);
+        var pinned = new ArxivApiCursor(Monday.AddYears(3), null, null).Write();
+
+        var poll = new RecordingPoll(pinned);
+        await source.PollAsync(poll, CancellationToken.None);
+
+        // Read down to the lookback below now, not stopped after the first page; the watermark is now.
+        Assert.Equal(40, poll.Papers.Count);
+        Assert.Equal(Monday.AddHours(4), ArxivApiCursor.Read(poll.SavedCursor).Watermark);
     }
 
     [Fact]
@@ -315,5 +369,22 @@ public class ArxivApiSourceSpecs
         var source = new ArxivApiSource(new ArxivApiOptions { Categories = ["cs.LG", "cs.CL"], Query = "abs:diffusion" }, null!);
         Assert.Equal("(cat:cs.LG OR cat:cs.CL) AND (abs:diffusion)", source.SearchQuery());
         Assert.Contains("sortBy=lastUpdatedDate&sortOrder=descending", source.PageUrl(0, 100).ToString());
+    }
+}
+
+public class SourcesOptionsSpecs
+{
+    [Fact]
+    public void Another_sort_order_of_an_enabled_arxiv_source_stops_ingest_at_start_naming_the_setting()
+    {
+        var options = new SourcesOptions { ArxivApi = { Enabled = true, Categories = ["cs.LG"], SortBy = "submittedDate" } };
+
+        var result = new SourcesOptionsValidator().Validate(null, options);
+
+        Assert.True(result.Failed);
+        Assert.Contains("Sources:ArxivApi:SortBy", result.FailureMessage);
+        // Disabled, or sorted as the cursor needs: nothing to say.
+        Assert.True(new SourcesOptionsValidator().Validate(null, new SourcesOptions { ArxivApi = { Enabled = false, SortBy = "relevance" } }).Succeeded);
+        Assert.True(new SourcesOptionsValidator().Validate(null, new SourcesOptions { ArxivApi = { Enabled = true, SortBy = "LastUpdatedDate" } }).Succeeded);
     }
 }

@@ -293,6 +293,8 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
         // near-duplicate of the other, both relevant.
         var subscriberId = await SubscribeDailyAndConfirmAsync($"frances-{Guid.NewGuid():N}@example.org", "protein structure prediction");
         var (first, second) = (Papers.EnzymeDesign(), Papers.ProteinBinders());
+        var category = $"test.V{Guid.NewGuid():N}"[..16];
+        second.Categories.Add(category);
         async Task<string[]> Recommended(params string[] excluded) =>
             (await Pipeline.Rank.RecommendAsync(new RecommendRequest { SubscriberId = subscriberId, ExcludePaperIds = { excluded }, Limit = 50 }, PipelineFixture.WithApiKey))
                 .Papers.Select(p => p.Id).ToArray();
@@ -315,6 +317,17 @@ public sealed class RankingApiTests(RabbitMqFixture rabbit, PipelineFixture pipe
         var vote = await Pipeline.Rank.VoteAsync(new VoteRequest { PaperId = first.Id, VoterId = subscriberId, Value = -1 }, PipelineFixture.WithApiKey);
         Assert.True(vote.Changed);
         Assert.DoesNotContain(first.Id, await Recommended());
+
+        // An up-vote too: the subscriber has seen the paper, which the votes would otherwise pull
+        // to the top. Their trending page leaves it out as well; everyone else's still shows it.
+        async Task<string[]> TrendingFor(string? subscriber) =>
+            (await Pipeline.Rank.TrendingAsync(new TrendingRequest { SubscriberId = subscriber ?? "", Window = TrendingWindow.Week, Category = category, Limit = 10 }, subscriber is null ? null : PipelineFixture.WithApiKey))
+                .Papers.Select(p => p.Id).ToArray();
+        Assert.Contains(second.Id, await TrendingFor(subscriberId));
+        Assert.True((await Pipeline.Rank.VoteAsync(new VoteRequest { PaperId = second.Id, VoterId = subscriberId, Value = 1 }, PipelineFixture.WithApiKey)).Changed);
+        Assert.DoesNotContain(second.Id, await Recommended());
+        Assert.DoesNotContain(second.Id, await TrendingFor(subscriberId));
+        Assert.Contains(second.Id, await TrendingFor(null));
     }
 
     [Fact]

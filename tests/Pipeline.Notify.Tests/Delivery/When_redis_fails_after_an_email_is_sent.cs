@@ -159,4 +159,27 @@ public sealed class When_redis_fails_after_an_email_is_sent : IAsyncLifetime
             return null;
         }
     }
+
+    [Fact]
+    public async Task An_alert_whose_failed_claim_redis_could_not_release_is_sent_by_the_next_attempt_not_held_for_its_lease()
+    {
+        // SMTP down: the send fails and its claim is given back, but Redis times out on that one
+        // command. The claim used to stay for its 2-minute lease, the redelivery finding it "in
+        // progress" until its retries ran out and the alert went to the error queue.
+        var subscriber = await _rig.ActiveSubscriberAsync("instant7", cadence: "instant");
+        var match = new PaperMatched(subscriber.Id, new PaperSummary("2611.00071", 1, "Coral bleaching", "Reefs bleach in heatwaves.", ["Ada Lovelace"], ["q-bio.PE"],
+            DateTimeOffset.UtcNow.AddDays(-1), "https://arxiv.org/abs/2611.00071", "arxiv-api", 3), 0.71, "coral reefs", "matches your interest 'coral reefs'", DateTimeOffset.UtcNow);
+        await _rig.Smtp.StopAsync();
+        var oneKeyCalls = 0;
+        // The claim's renewal is the first call on the delivery alone; its release the second.
+        _rig.Redis.Fail(c => c.Keys.Count == 1 && c.Keys[0] == "notify:delivery:alert:instant7:2611.00071" && Interlocked.Increment(ref oneKeyCalls) == 2, times: 1);
+
+        await Assert.ThrowsAnyAsync<Exception>(() => _rig.Alerts.SendAsync(match, _rig.Bus, CancellationToken.None));
+        Assert.Equal(1, _rig.Redis.Failed);
+        _rig.Redis.Heal();
+        await _rig.Smtp.StartAsync();
+
+        Assert.Equal(AlertOutcome.Sent, await _rig.Alerts.SendAsync(match, _rig.Bus, CancellationToken.None));
+        Assert.Single(_rig.EmailsWithId($"alert.{subscriber.Id}.2611.00071@pipeline.localhost"));
+    }
 }
