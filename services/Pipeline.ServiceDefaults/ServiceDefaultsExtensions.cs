@@ -206,7 +206,7 @@ public static class ServiceDefaultsExtensions
                 cfg.AutoDelete = false;
                 cfg.PrefetchCount = prefetch;
                 // Transient failures are retried in place, and consumers wait out an outage of a
-                // dependency for up to three minutes (BusRetry, OutageRetry); what still fails goes to <queue>_error with the exception in
+                // dependency for up to two and a half minutes (BusRetry, OutageRetry); what still fails goes to <queue>_error with the exception in
                 // its headers (MassTransit's fault handling). A message a consumer refuses as
                 // malformed (ArgumentException) cannot succeed on a retry: it goes there at once.
                 cfg.UsePipelineRetry();

@@ -122,12 +122,14 @@ public sealed class BusRetrySpecs
     }
 
     [Fact]
-    public void The_longest_hold_is_sixty_percent_of_the_watchdogs_timeout()
+    public void The_longest_hold_is_half_the_watchdogs_timeout_and_unbounded_without_the_watchdog()
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Bus:ConsumerWatchdog:ConsumeTimeoutSeconds"] = "100" }).Build();
+        var noWatchdog = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Bus:ConsumerWatchdog:Enabled"] = "false" }).Build();
 
-        Assert.Equal(TimeSpan.FromSeconds(60), BusRetry.MaxHold(configuration));
-        Assert.Equal(TimeSpan.FromSeconds(180), BusRetry.MaxHold(new ConfigurationBuilder().Build()));
+        Assert.Equal(TimeSpan.FromSeconds(50), BusRetry.MaxHold(configuration));
+        Assert.Equal(TimeSpan.FromSeconds(150), BusRetry.MaxHold(new ConfigurationBuilder().Build()));
+        Assert.Equal(TimeSpan.MaxValue, BusRetry.MaxHold(noWatchdog));
     }
 
     [Fact]

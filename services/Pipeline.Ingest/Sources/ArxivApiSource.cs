@@ -60,6 +60,8 @@ public sealed class ArxivApiSource(ArxivApiOptions options, SourceHttp http, Tim
             {
                 DeepStart = deepOn ? cursor.DeepStart : null,
                 DeepMark = deepOn ? cursor.DeepMark : null,
+                DeepReached = deepOn ? cursor.DeepReached : null,
+                DeepEmptyPolls = deepOn ? cursor.DeepEmptyPolls : null,
                 // The first poll counts as deep: nothing lies below it yet.
                 DeepPolledAt = !deepOn ? null : cursor.Watermark is null && resumeStart is null ? now : cursor.DeepPolledAt,
             };
@@ -114,7 +116,9 @@ public sealed class ArxivApiSource(ArxivApiOptions options, SourceHttp http, Tim
             emptyAnswers = 0;
             await poll.RejectAsync(feed.Rejections);
             await poll.SubmitAsync(feed.Papers, cancellationToken);
-            newer += feed.Papers.Count(p => (p.Metadata?.UpdatedAt ?? p.PublishedAt) > cursor.Watermark);
+            // Only new submissions (a first version dated after the watermark, not beyond tomorrow):
+            // an estimate of what was added above a deep pass's place, which the pass checks by date.
+            newer += feed.Papers.Count(p => p.PublishedAt > cursor.Watermark && p.PublishedAt <= now + FutureTolerance);
 
             // An entry dated beyond tomorrow (a wrong date in the feed) does not move the watermark:
             // pinned there, it would stop every later poll after its first page.
@@ -134,16 +138,21 @@ public sealed class ArxivApiSource(ArxivApiOptions options, SourceHttp http, Tim
                 || (feed.TotalResults is { } total && start >= total);
             if (done)
             {
+                // Saved first: whatever the deep pass then does, this pass's papers and watermark stand.
                 var finished = Cursor(Later(pending, cursor.Watermark), null, null);
-                var deepDue = deepOn && cursor.Watermark is not null
+                await poll.SaveCursorAsync(finished.Write());
+                // Only after an ordinary pass that read from the top of the listing (not one that
+                // resumed a capped poll), so the next poll's count of new entries is measured from it.
+                var deepDue = deepOn && cursor.Watermark is not null && cursor.ResumeStart is null
                     && (cursor.DeepStart is not null || cursor.DeepPolledAt is not { } last || now - last >= _options.DeepLookbackEvery);
                 if (deepDue && taken < _options.MaxResultsPerPoll)
                 {
-                    await DeepPassAsync(poll, finished, cursor.DeepStart is { } deepStart ? deepStart + newer : start, cursor.DeepMark ?? cursor.Watermark!.Value, taken, pageSize, now, cancellationToken);
-                    return;
+                    var resume = cursor.DeepStart is { } deepStart
+                        ? new DeepPlace(deepStart + newer, cursor.DeepReached, cursor.DeepMark ?? cursor.Watermark!.Value, cursor.DeepEmptyPolls ?? 0)
+                        : new DeepPlace(start, null, cursor.Watermark!.Value, 0);
+                    await DeepPassAsync(poll, finished, resume, taken, pageSize, now, cancellationToken);
                 }
 
-                await poll.SaveCursorAsync(finished.Write());
                 return;
             }
 
@@ -167,19 +176,36 @@ public sealed class ArxivApiSource(ArxivApiOptions options, SourceHttp http, Tim
         }
     }
 
+    /// <summary>Where a deep pass stands: the offset to read next, the date it has read down to, its mark, and polls in a row that found an empty page there.</summary>
+    private sealed record DeepPlace(int Start, DateTimeOffset? Reached, DateTimeOffset Mark, int EmptyPolls);
+
     /// <summary>
-    /// The deep pass: pages on from <paramref name="start"/> until a page reaches further back than
-    /// <paramref name="mark"/> (the watermark when the pass began) less <see cref="ArxivApiOptions.DeepLookback"/>,
-    /// or the poll's budget is spent, in which case the next poll goes on from there. An empty page
-    /// ends this poll's part of it quietly (the next poll asks again). It moves no watermark.
+    /// The deep pass: pages down until a page reaches further back than the mark (the watermark
+    /// when the pass began) less <see cref="ArxivApiOptions.DeepLookback"/>, or the poll's budget is
+    /// spent, in which case the next poll goes on. The listing moves between polls (new entries on
+    /// top, revised papers leaving their place), so a resumed pass starts one entry above its
+    /// estimated place and steps back a page while a page's newest entry is older than the date it
+    /// had reached: entries may be read twice, none is skipped. An empty page before the last result ends this
+    /// poll's part (the next asks again); after <see cref="PollsOnAnEmptyPage"/> such polls the pass
+    /// ends, saying where. It moves no watermark.
     /// </summary>
-    private async Task DeepPassAsync(SourcePoll poll, ArxivApiCursor finished, int start, DateTimeOffset mark, int taken, int pageSize, DateTimeOffset now, CancellationToken cancellationToken)
+    private async Task DeepPassAsync(SourcePoll poll, ArxivApiCursor finished, DeepPlace place, int taken, int pageSize, DateTimeOffset now, CancellationToken cancellationToken)
     {
+        // A resumed pass reads from one entry before its estimate: that entry is one it read (or a
+        // newer one) unless the estimate overshot, which its date then shows.
+        var start = place.Reached is null ? place.Start : Math.Max(0, place.Start - 1);
+        var reached = place.Reached;
+        var checking = place.Reached is not null;
+        Task Save(int? at, DateTimeOffset? to, int emptyPolls = 0) => poll.SaveCursorAsync((finished with
+        {
+            DeepStart = at, DeepReached = to, DeepMark = at is null ? null : place.Mark, DeepEmptyPolls = emptyPolls == 0 ? null : emptyPolls,
+            DeepPolledAt = at is null ? now : finished.DeepPolledAt,
+        }).Write());
         while (true)
         {
             if (taken >= _options.MaxResultsPerPoll)
             {
-                await poll.SaveCursorAsync((finished with { DeepStart = start, DeepMark = mark }).Write());
+                await Save(start, reached);
                 return;
             }
 
@@ -192,20 +218,41 @@ public sealed class ArxivApiSource(ArxivApiOptions options, SourceHttp http, Tim
             }
 
             var entries = feed.Papers.Count + feed.Rejections.Count;
+            taken += Math.Max(1, entries);
             if (entries == 0 && feed.TotalResults is { } expected && start < expected)
             {
-                await poll.SaveCursorAsync((finished with { DeepStart = start, DeepMark = mark }).Write());
+                var emptyPolls = place.EmptyPolls + 1;
+                if (emptyPolls >= PollsOnAnEmptyPage)
+                {
+                    await Save(null, null);
+                    throw new SourceErrorException(
+                        $"arXiv answered an empty page at start {start} of {expected} results to the deep pass in {emptyPolls} polls in a row; the deep pass ends there");
+                }
+
+                await Save(start, reached, emptyPolls);
                 return;
             }
 
+            var dates = feed.Papers.Select(p => p.Metadata?.UpdatedAt ?? p.PublishedAt).OfType<DateTimeOffset>().ToArray();
+            if (checking && start > 0 && dates.Length > 0 && dates.Max() < reached)
+            {
+                // Past the place it had reached (the listing moved): a page further up.
+                start = Math.Max(0, start - pageSize);
+                continue;
+            }
+
+            checking = false;
             await poll.RejectAsync(feed.Rejections);
             await poll.SubmitAsync(feed.Papers, cancellationToken);
             start += entries;
-            taken += entries;
-            var oldest = feed.Papers.Select(p => p.Metadata?.UpdatedAt ?? p.PublishedAt).Min();
-            if (entries == 0 || oldest < mark - _options.DeepLookback || (feed.TotalResults is { } total && start >= total))
+            if (dates.Length > 0 && (reached is null || dates.Min() < reached))
             {
-                await poll.SaveCursorAsync((finished with { DeepStart = null, DeepMark = null, DeepPolledAt = now }).Write());
+                reached = dates.Min();
+            }
+
+            if (entries == 0 || reached < place.Mark - _options.DeepLookback || (feed.TotalResults is { } total && start >= total))
+            {
+                await Save(null, null);
                 return;
             }
         }
@@ -253,6 +300,12 @@ public sealed record ArxivApiCursor(DateTimeOffset? Watermark, int? ResumeStart,
 
     /// <summary>The watermark when the deep pass under way began: it reads down to this less the deep lookback.</summary>
     public DateTimeOffset? DeepMark { get; init; }
+
+    /// <summary>The oldest date the deep pass under way has read: a resumed pass checks it has not passed it.</summary>
+    public DateTimeOffset? DeepReached { get; init; }
+
+    /// <summary>Polls in a row whose deep pass found an empty page at <see cref="DeepStart"/>.</summary>
+    public int? DeepEmptyPolls { get; init; }
 
     /// <summary>When the last deep pass (or the first poll) completed.</summary>
     public DateTimeOffset? DeepPolledAt { get; init; }

@@ -60,15 +60,15 @@ public sealed class PaperMatchedConsumer(
         }
         catch (Exception e) when (e is SmtpUnavailableException or SmtpMessageRejectedException)
         {
-            await KeepAsync(match, 1, e.Message);
+            await KeepAsync(match, 1, e.Message, refusals: e is SmtpMessageRejectedException ? 1 : 0);
         }
     }
 
-    private async Task KeepAsync(PaperMatched match, int attempts, string why)
+    private async Task KeepAsync(PaperMatched match, int attempts, string why, int refusals = 0)
     {
         var key = AlertSender.DeliveryKey(match);
         var now = clock.GetUtcNow();
-        await deferred.DeferAsync(key, new DeferredAlert(match, Activity.Current?.Id, now, attempts, why),
+        await deferred.DeferAsync(key, new DeferredAlert(match, Activity.Current?.Id, now, attempts, why) { Refusals = refusals },
             now + options.Value.AlertRetryInterval);
         logger.LogWarning("The SMTP server cannot take the alert {Delivery} ({Error}); kept in notify's Redis until it can", key, why);
     }

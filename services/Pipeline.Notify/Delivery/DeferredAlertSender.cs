@@ -120,19 +120,20 @@ public sealed class DeferredAlertSender : BackgroundService
             // on with the others, and this alert backs off alone, then is given up.
             activity?.SetStatus(ActivityStatusCode.Error, e.Message);
             var attempts = alert.Attempts + 1;
-            if (attempts >= Math.Max(1, _options.Value.AlertRefusalsBeforeGivingUp))
+            var refusals = alert.Refusals + 1;
+            if (refusals >= Math.Max(1, _options.Value.AlertRefusalsBeforeGivingUp))
             {
                 await _ledger.RecordRefusedAsync(new DeliveryRecord(due.DeliveryKey, alert.Match.SubscriberId, "instant", [], _clock.GetUtcNow(), "")
                 {
                     Status = "refused", Period = "instant", Subject = e.Message,
                 });
                 await _store.RemoveAsync(due.DeliveryKey);
-                _logger.LogWarning("Deferred alert {Delivery} given up after {Attempts} refusals of its message: {Error}", due.DeliveryKey, attempts, e.Message);
+                _logger.LogWarning("Deferred alert {Delivery} given up after {Refusals} refusals of its message: {Error}", due.DeliveryKey, refusals, e.Message);
                 return true;
             }
 
-            await _store.DeferAsync(due.DeliveryKey, alert with { Attempts = attempts, LastError = e.Message },
-                _clock.GetUtcNow() + Backoff.Doubling(RetryInterval, _options.Value.AlertRetryMaxInterval, attempts));
+            await _store.DeferAsync(due.DeliveryKey, alert with { Attempts = attempts, Refusals = refusals, LastError = e.Message },
+                _clock.GetUtcNow() + Backoff.Doubling(RetryInterval, _options.Value.AlertRetryMaxInterval, refusals));
             _logger.LogWarning("Deferred alert {Delivery}: its message was refused (attempt {Attempt}): {Error}", due.DeliveryKey, attempts, e.Message);
             return true;
         }

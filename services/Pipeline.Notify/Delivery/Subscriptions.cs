@@ -185,11 +185,13 @@ public sealed class Subscriptions(
     /// </summary>
     private async Task<Subscriber> SendConfirmationAsync(Subscriber subscriber, CancellationToken cancellationToken)
     {
-        if (await TakeSendSlotAsync(subscriber) is not { } gate)
+        if (await TakeSendSlotAsync(subscriber) is not { } taken)
         {
             // Sent (or being sent) within the window: repeated calls do not flood the inbox.
             return subscriber;
         }
+
+        var gate = new GateToken(taken);
 
         var now = clock.GetUtcNow();
         var token = tokens.Issue(TokenPurpose.Confirm, subscriber.Id, TimeSpan.FromDays(options.Value.ConfirmationLinkDays));
@@ -213,11 +215,11 @@ public sealed class Subscriptions(
         }
         catch (Exception e)
         {
-            await ReleaseGateAsync(subscriber.Id, gate);
+            await ReleaseGateAsync(subscriber.Id, gate.Value);
             throw SendFailed(e);
         }
 
-        await RestartGateAsync(subscriber.Id, gate);
+        await RestartGateAsync(subscriber.Id, gate.Value);
         return await store.UpdateAsync(subscriber.Id, current => current with { ConfirmationSentAt = now }) ?? subscriber;
     }
 
@@ -246,10 +248,12 @@ public sealed class Subscriptions(
     /// </summary>
     private async Task<Subscriber> SendAlreadySubscribedAsync(Subscriber subscriber, CancellationToken cancellationToken)
     {
-        if (await TakeSendSlotAsync(subscriber) is not { } gate)
+        if (await TakeSendSlotAsync(subscriber) is not { } taken)
         {
             return subscriber;
         }
+
+        var gate = new GateToken(taken);
 
         var message = EmailTemplates.AlreadySubscribed(mail.Sender, subscriber.Email, subscriber.Interests, PreferencesLink(subscriber.Id), UnsubscribeLink(subscriber.Id),
             $"again.{subscriber.Id}.{clock.GetUtcNow().ToUnixTimeSeconds()}@{SenderDomain()}");
@@ -267,11 +271,11 @@ public sealed class Subscriptions(
         }
         catch (Exception e) when (e is SmtpUnavailableException or SmtpRecipientRejectedException or SmtpMessageRejectedException or SmtpSendClaimCheckFailedException)
         {
-            await ReleaseGateAsync(subscriber.Id, gate);
+            await ReleaseGateAsync(subscriber.Id, gate.Value);
             throw SendFailed(e);
         }
 
-        await RestartGateAsync(subscriber.Id, gate);
+        await RestartGateAsync(subscriber.Id, gate.Value);
         return subscriber;
     }
 
@@ -301,10 +305,33 @@ public sealed class Subscriptions(
         return gate;
     }
 
-    /// <summary>Holds the gate for a send about to start (the window and the send's longest time from now); false when it is no longer this call's.</summary>
-    private Task<bool> KeepGateAsync(string subscriberId, string gate) =>
-        store.RestartConfirmationGateAsync(subscriberId, gate,
-            TimeSpan.FromSeconds(Math.Max(1, options.Value.ConfirmationResendSeconds)) + mail.LongestSend);
+    /// <summary>The gate a send holds; it changes when the gate had lapsed and was taken again.</summary>
+    private sealed class GateToken(string value)
+    {
+        public string Value { get; set; } = value;
+    }
+
+    /// <summary>
+    /// Holds the gate for a send about to start (the window and the send's longest time from now).
+    /// False when another call holds it now (it sends); a gate that simply lapsed while this send
+    /// waited for a connection is taken again, so the email still goes out.
+    /// </summary>
+    private async Task<bool> KeepGateAsync(string subscriberId, GateToken gate)
+    {
+        var hold = TimeSpan.FromSeconds(Math.Max(1, options.Value.ConfirmationResendSeconds)) + mail.LongestSend;
+        if (await store.RestartConfirmationGateAsync(subscriberId, gate.Value, hold))
+        {
+            return true;
+        }
+
+        if (await store.TakeConfirmationGateAsync(subscriberId, hold) is { } again)
+        {
+            gate.Value = again;
+            return true;
+        }
+
+        return false;
+    }
 
     /// <summary>Counts the resend window from now, the email sent; if Redis cannot be reached, the gate lapses a little later instead.</summary>
     private async Task RestartGateAsync(string subscriberId, string gate)

@@ -111,6 +111,10 @@ public sealed class SubscriptionGrpcService(
         {
             throw new RpcException(new Status(StatusCode.FailedPrecondition, $"{e.Message}; nothing was sent."));
         }
+        catch (SmtpSendClaimCheckFailedException e)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, $"{e.Message} Try again shortly."));
+        }
         catch (RankKeyRefusedException e)
         {
             // Retrying cannot help: the keys need fixing.

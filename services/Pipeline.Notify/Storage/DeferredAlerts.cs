@@ -7,7 +7,11 @@ namespace Pipeline.Notify.Storage;
 /// <summary>An instant alert the SMTP server could not take, kept until it can.</summary>
 /// <param name="TraceParent">The W3C traceparent of the consume that deferred it: the paper's trace.</param>
 /// <param name="Attempts">Sends tried so far, the consumer's included.</param>
-public sealed record DeferredAlert(PaperMatched Match, string? TraceParent, DateTimeOffset DeferredAt, int Attempts, string LastError);
+public sealed record DeferredAlert(PaperMatched Match, string? TraceParent, DateTimeOffset DeferredAt, int Attempts, string LastError)
+{
+    /// <summary>Attempts the SMTP server answered with a refusal of this message (5xx to its data); other failures do not count.</summary>
+    public int Refusals { get; init; }
+}
 
 /// <summary>An alert taken from <see cref="DeferredAlerts"/> for one attempt.</summary>
 public sealed record DueAlert(string DeliveryKey, DeferredAlert Alert);

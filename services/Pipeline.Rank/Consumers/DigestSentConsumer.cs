@@ -11,10 +11,10 @@ public sealed class DigestSentConsumer(FeedbackStore store, Feedback feedback, S
 {
     public async Task Consume(ConsumeContext<DigestSent> context)
     {
-        await startup.WaitAsync(context.CancellationToken);
         // Waits out an outage of rank's Redis (BusRetry) instead of parking the message in the error queue.
         await outages.RunAsync(context, async () =>
         {
+            await startup.WaitAsync(context.CancellationToken);
             await store.SaveSentAsync(context.Message.SubscriberId, context.Message.PaperIds);
             feedback.MarkSent(context.Message.SubscriberId, context.Message.PaperIds);
         }, $"DigestSent of {context.Message.SubscriberId}");

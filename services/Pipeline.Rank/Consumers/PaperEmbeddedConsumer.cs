@@ -20,11 +20,14 @@ public sealed class PaperEmbeddedConsumer(
 {
     public async Task Consume(ConsumeContext<PaperEmbedded> context)
     {
-        // Not before the indexes and the instant profiles are loaded (a match needs them all).
-        await startup.WaitAsync(context.CancellationToken);
         // Waits out an outage of rank's Redis or the broker (BusRetry) instead of parking the paper in
-        // the error queue; every step below is safe to run again.
-        await outages.RunAsync(context, () => IndexAndMatchAsync(context), $"PaperEmbedded {context.Message.Paper?.Id}");
+        // the error queue; every step below is safe to run again. Not before the indexes and the
+        // instant profiles are loaded (a match needs them all): that wait counts as held too.
+        await outages.RunAsync(context, async () =>
+        {
+            await startup.WaitAsync(context.CancellationToken);
+            await IndexAndMatchAsync(context);
+        }, $"PaperEmbedded {context.Message.Paper?.Id}");
     }
 
     private async Task IndexAndMatchAsync(ConsumeContext<PaperEmbedded> context)
@@ -78,8 +81,16 @@ public sealed class PaperEmbeddedConsumer(
         foreach (var match in matcher.Match(message.Vector, message.Paper))
         {
             var subscriberId = match.Profile.SubscriberId;
-            // Right after a start, the subscriber's history may not be loaded yet: read it now.
-            await sentHistory.EnsureLoadedAsync(subscriberId, context.CancellationToken);
+            // Right after a start, the subscriber's history may not be loaded yet: read it now. One
+            // history that cannot be read (not an outage) does not cost the other subscribers their
+            // alerts: this one is judged by what rank marked as matched.
+            try
+            {
+                await sentHistory.EnsureLoadedAsync(subscriberId, context.CancellationToken);
+            }
+            catch (Exception e) when (!BusRetry.IsOutage(e) && e is not OperationCanceledException)
+            {
+            }
             // Nor for one the subscriber was already sent (a digest asked for, an alert before
             // rank's Redis was lost) or voted on: they have seen it.
             if (opinions.WasSent(subscriberId, message.Paper.Id) || opinions.OpinionOf(subscriberId, paper.Ordinal) != 0

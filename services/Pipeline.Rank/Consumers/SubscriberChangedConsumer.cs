@@ -82,9 +82,9 @@ public sealed class SubscriberChangedConsumer(
     }
 
     /// <summary>
-    /// How long a change waits for an embed service that does not answer (restarting, or not up
-    /// yet), on top of the bus's own retries, before it fails to the error queue: longer than embed
-    /// takes to start, well inside the consumer watchdog's 5 minutes for a message in its handler.
+    /// How long one attempt at a change waits for an embed service that does not answer
+    /// (restarting, or not up yet): longer than embed takes to start. The consumers' outage waits
+    /// (OutageRetry) repeat the attempt within the consumer watchdog's patience.
     /// </summary>
     internal TimeSpan EmbedPatience { get; set; } = TimeSpan.FromSeconds(30);
 

@@ -14,9 +14,10 @@ namespace Pipeline.ServiceDefaults.Messaging;
 /// the error queue at once). Inside, around each consumer's work (<see cref="OutageRetry"/>): when a
 /// dependency is out of reach (<see cref="IsOutage"/>: the service's Redis unreachable, timing out
 /// or loading its data after a restart, a gRPC service unavailable, a publish the broker did not
-/// confirm in time), the work is tried again after 5, 10, 20, 30, 60 and 60 s, about three minutes
-/// in all (<c>Bus:OutageRetrySeconds</c>; kept under the consumer watchdog's 300 s for a message in
-/// its handler, attempts included, which would otherwise restart the service mid-outage), so a Redis restart or a short network cut delays
+/// confirm in time), the work is tried again after 5, 10, 20, 30, 60 and 60 s
+/// (<c>Bus:OutageRetrySeconds</c>), for as long as the message has been held less than
+/// <see cref="MaxHold"/> (half the consumer watchdog's 300 s for a message in its handler, which
+/// would otherwise restart the service mid-outage), so a Redis restart or a short network cut delays
 /// messages instead of parking them in the error queue for an operator to replay. An outage that
 /// outlasts every wait ends in the error queue at once (<see cref="DependencyOutageException"/>,
 /// which the quick layer does not retry); a fault that is not an outage (a bug, Redis refusing
@@ -85,13 +86,17 @@ public static class BusRetry
     }
 
     /// <summary>
-    /// How long a message may be held waiting out an outage, from when it was received, attempts
-    /// and earlier retries included: 60 % of the consumer watchdog's timeout for a message in its
-    /// handler (<c>Bus:ConsumerWatchdog:ConsumeTimeoutSeconds</c>, 300 s: 180 s), which would
-    /// otherwise take the message for a stuck one and restart the service mid-outage.
+    /// How long a message may be held waiting out an outage, from its first attempt, attempts and
+    /// earlier retries included: half the consumer watchdog's timeout for a message in its handler
+    /// (<c>Bus:ConsumerWatchdog:ConsumeTimeoutSeconds</c>, 300 s: 150 s), which would otherwise take
+    /// the message for a stuck one and restart the service mid-outage; the other half leaves room
+    /// for the last attempt (an SMTP send takes up to six of its timeouts). Without the watchdog,
+    /// the waits alone bound it.
     /// </summary>
     public static TimeSpan MaxHold(IConfiguration configuration) =>
-        TimeSpan.FromSeconds(0.6 * configuration.GetValue("Bus:ConsumerWatchdog:ConsumeTimeoutSeconds", 300.0));
+        configuration.GetValue("Bus:ConsumerWatchdog:Enabled", true)
+            ? TimeSpan.FromSeconds(0.5 * configuration.GetValue("Bus:ConsumerWatchdog:ConsumeTimeoutSeconds", 300.0))
+            : TimeSpan.MaxValue;
 
     /// <summary>Adds the quick layer to a bus's (or an endpoint's) consume pipeline; consumers add the inner one (<see cref="OutageRetry"/>).</summary>
     public static void UsePipelineRetry(this IConsumePipeConfigurator configurator, QuickRetries? quick = null)
@@ -163,7 +168,7 @@ public sealed class OutageRetry(IReadOnlyList<TimeSpan> waits, TimeSpan? maxHold
             catch (Exception e) when (BusRetry.IsOutage(e) && !cancellationToken.IsCancellationRequested)
             {
                 var heldSoFar = held();
-                if (attempt >= Waits.Count || heldSoFar + Waits[attempt] > MaxHold)
+                if (attempt >= Waits.Count || MaxHold - heldSoFar < Waits[attempt])
                 {
                     throw new DependencyOutageException(
                         $"{what} failed through {attempt + 1} attempts over {heldSoFar.TotalSeconds:F0} s, a dependency out of reach: {e.Message}", e);

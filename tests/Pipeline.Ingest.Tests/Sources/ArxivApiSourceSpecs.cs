@@ -102,10 +102,12 @@ public class ArxivApiSourceSpecs
             ctx.Response.ContentType = "application/atom+xml";
             var body = instead?.Invoke(start, Interlocked.Increment(ref requests))
                 ?? Fixtures.ArxivPage(papers.Count, start, papers.Skip(start).Take(max)
-                    .Select(p => Fixtures.ArxivEntry(id: $"http://arxiv.org/abs/{p.Id}v1", updated: p.Updated.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture))));
+                    .Select(p => Fixtures.ArxivEntry(id: $"http://arxiv.org/abs/{p.Id}v1", updated: Stamp(p.Updated), published: Stamp(p.Updated))));
             await ctx.Response.Body.WriteAsync(Encoding.UTF8.GetBytes(body));
         });
     }
+
+    private static string Stamp(DateTimeOffset at) => at.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture);
 
     private static ArxivApiSource UpdatesSource(string baseUrl, int maxResultsPerPoll = 2_000, TimeSpan deepEvery = default, TimeProvider? clock = null) => new(
         new ArxivApiOptions { BaseUrl = baseUrl + "/api/query", Categories = ["q-bio.PE"], PageSize = 10, MaxResultsPerPoll = maxResultsPerPoll, MinRequestInterval = TimeSpan.FromMilliseconds(1), DeepLookbackEvery = deepEvery },
@@ -238,6 +240,84 @@ public class ArxivApiSourceSpecs
 
         Assert.Contains("2410.09997", taken);
         Assert.Null(ArxivApiCursor.Read(cursor).DeepStart);
+    }
+
+    [Fact]
+    public async Task A_deep_pass_whose_estimate_overshoots_steps_back_by_date_and_skips_nothing()
+    {
+        // New submissions arrive while a poll is under way, after its ordinary pass read the top
+        // and before its deep pass read its place: the next poll counts them as added above the
+        // deep pass's place, though that place was measured with them. The estimate then lies
+        // below the place; the pass finds out by date and steps back.
+        var clock = new SettableClock(Monday.AddHours(1));
+        var papers = Updates(1, 20, Monday);
+        Action<int>? onRequest = null;
+        await using var server = await ServeUpdates(() => papers, (_, request) =>
+        {
+            onRequest?.Invoke(request);
+            return null;
+        });
+        var source = UpdatesSource(server.BaseUrl, maxResultsPerPoll: 60, deepEvery: TimeSpan.FromDays(1), clock: clock);
+        var first = new RecordingPoll();
+        await source.PollAsync(first, CancellationToken.None);
+        var older = Updates(3_001, 80, Monday.AddDays(-6)).Select((p, i) => (p.Id, Updated: p.Updated.AddHours(-4 * i))).ToList();
+        papers = [.. papers, .. older];
+        clock.Now = Monday.AddDays(1).AddHours(2);
+
+        var taken = new HashSet<string>();
+        var cursor = first.SavedCursor;
+        var requests = server.Requests.Count;
+        // In the first deep poll, 25 new submissions land on top right after its fourth request.
+        onRequest = request =>
+        {
+            if (request == requests + 4)
+            {
+                papers = [.. Updates(20_001, 25, clock.Now.AddMinutes(-2)), .. papers];
+            }
+        };
+        var history = new List<string>();
+        for (var i = 0; i < 10; i++)
+        {
+            var recording = new RecordingPoll(cursor);
+            await source.PollAsync(recording, CancellationToken.None);
+            taken.UnionWith(recording.Papers.Keys);
+            cursor = recording.SavedCursor;
+            history.Add($"{recording.Papers.Count}: {cursor}");
+            onRequest = null;
+            clock.Now = clock.Now.AddHours(6);
+            if (ArxivApiCursor.Read(cursor).DeepStart is null && i > 0)
+            {
+                break;
+            }
+        }
+
+        var missed = older.Select(p => p.Id).Except(taken).ToArray();
+        Assert.True(missed.Length == 0, $"the deep pass skipped {string.Join(", ", missed)}; cursors: {string.Join(" | ", history)}");
+        Assert.Null(ArxivApiCursor.Read(cursor).DeepStart);
+    }
+
+    [Fact]
+    public async Task A_deep_pass_that_fails_keeps_what_the_ordinary_pass_of_its_poll_took()
+    {
+        var clock = new SettableClock(Monday.AddHours(1));
+        var papers = Updates(1, 20, Monday);
+        var deepBroken = false;
+        await using var server = await ServeUpdates(() => papers, (start, _) => deepBroken && start >= 40 ? "<feed xmlns='http://www.w3.org/2005/Atom'><entry><id>" : null);
+        var source = UpdatesSource(server.BaseUrl, deepEvery: TimeSpan.FromDays(1), clock: clock);
+        var first = new RecordingPoll();
+        await source.PollAsync(first, CancellationToken.None);
+
+        papers = [.. Updates(1_001, 10, Monday.AddDays(1)), .. papers, .. Updates(3_001, 40, Monday.AddDays(-6))];
+        clock.Now = Monday.AddDays(1).AddHours(2);
+        deepBroken = true;
+        var poll = new RecordingPoll(first.SavedCursor);
+        await Assert.ThrowsAnyAsync<Exception>(() => source.PollAsync(poll, CancellationToken.None));
+
+        // The ordinary pass's ten new papers were taken and its watermark saved: the next poll
+        // starts from the top, not from the broken deep page.
+        Assert.Equal(10, poll.Papers.Keys.Count(id => id.StartsWith("2410.010", StringComparison.Ordinal)));
+        var saved = ArxivApiCursor.Read(poll.SavedCursor);
+        Assert.Equal((Monday.AddDays(1), (int?)null), (saved.Watermark, saved.ResumeStart));
     }
 
     [Fact]

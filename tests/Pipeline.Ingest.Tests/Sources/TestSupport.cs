@@ -180,7 +180,8 @@ public static class Fixtures
         </feed>
         """;
 
-    public static string ArxivEntry(string id = "http://arxiv.org/abs/2410.17243v2", string title = "A   title\n   over two lines", string updated = "2024-10-24T10:00:00Z", string extra = "") => $"""
+    public static string ArxivEntry(string id = "http://arxiv.org/abs/2410.17243v2", string title = "A   title\n   over two lines", string updated = "2024-10-24T10:00:00Z", string extra = "",
+        string published = "2024-10-22T17:59:59Z") => $"""
           <entry>
             <id>{id}</id>
             <title>{title}</title>
@@ -191,7 +192,7 @@ public static class Fixtures
           with line breaks.  </summary>
             <category term="cs.LG" scheme="http://arxiv.org/schemas/atom"/>
             <category term="cs.CL" scheme="http://arxiv.org/schemas/atom"/>
-            <published>2024-10-22T17:59:59Z</published>
+            <published>{published}</published>
             <arxiv:primary_category term="cs.CL"/>
             <author><name>Ada Lovelace</name><arxiv:affiliation>Analytical Engines Ltd</arxiv:affiliation></author>
             <author><name>Alan Turing</name></author>

@@ -80,6 +80,20 @@ public sealed class When_a_confirmation_email_is_sent : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_gate_that_lapsed_while_the_send_waited_for_a_connection_is_taken_again_and_the_email_goes_out()
+    {
+        const string email = "lapsed@example.org";
+        // Right before the send re-asserts its gate, the gate lapses (a long wait for a pooled connection).
+        _rig.Redis.Before(c => c.Method.StartsWith("ScriptEvaluate", StringComparison.Ordinal) && c.Touches("notify:confirmation-gate:"),
+            async () => await _rig.Redis.Real.ExecuteAsync("EVAL", "for _, k in ipairs(redis.call('KEYS', 'notify:confirmation-gate:*')) do redis.call('DEL', k) end return 0", 0));
+
+        var subscriber = await _rig.Subscriptions.SubscribeAsync(email, Daily(), "client", CancellationToken.None);
+
+        Assert.Equal(SubscriptionStatus.Pending, subscriber.Status);
+        Assert.Single(ConfirmationsTo(email));
+    }
+
+    [Fact]
     public async Task Concurrent_subscribes_for_one_pending_address_send_one_confirmation()
     {
         const string email = "eager@example.org";

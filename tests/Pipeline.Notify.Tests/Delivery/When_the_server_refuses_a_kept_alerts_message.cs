@@ -32,7 +32,8 @@ public sealed class When_the_server_refuses_a_kept_alerts_message : IAsyncLifeti
         _rig.Smtp.RejectMessages(554, m => m.TextBody?.Contains("the filter refuses", StringComparison.Ordinal) == true, "5.7.1 Message refused by content filter");
         var kept = new DeferredAlerts(_rig.Redis.Real);
         var now = DateTimeOffset.UtcNow;
-        await kept.DeferAsync(AlertSender.DeliveryKey(refused), new DeferredAlert(refused, null, now, 1, "refused"), now.AddSeconds(-2));
+        // Kept through a long outage first (20 attempts): only refusals count towards giving up.
+        await kept.DeferAsync(AlertSender.DeliveryKey(refused), new DeferredAlert(refused, null, now, 20, "unreachable"), now.AddSeconds(-2));
         await kept.DeferAsync(AlertSender.DeliveryKey(fine), new DeferredAlert(fine, null, now, 1, "unreachable"), now.AddSeconds(-1));
         var options = Options.Create(new NotifyOptions { AlertRetrySeconds = 0.1, AlertRetryMaxSeconds = 0.4, AlertRefusalsBeforeGivingUp = 3 });
         using var sender = new DeferredAlertSender(kept, _rig.Ledger, _rig.Alerts, _rig.Bus, _rig.Identity, options, TimeProvider.System, NullLogger<DeferredAlertSender>.Instance);
@@ -58,6 +59,7 @@ public sealed class When_the_server_refuses_a_kept_alerts_message : IAsyncLifeti
         var givenUp = Assert.Single(log, r => r.Status == "refused");
         Assert.Equal(AlertSender.DeliveryKey(refused), givenUp.Id);
         Assert.Contains("content filter", givenUp.Subject);
+        Assert.Equal(3, _rig.Smtp.Rejected.Snapshot().Count(r => r.Recipient == subscriber.Email));
         // The address keeps its mail.
         Assert.Equal(SubscriptionStatus.Active, (await _rig.Store.GetAsync(subscriber.Id))!.Status);
     }
