@@ -15,6 +15,13 @@ builder.AddPipelineGrpcClient<RankingService.RankingServiceClient>("rank").WithP
 builder.Services.AddOptions<SmtpOptions>().Bind(builder.Configuration.GetSection("Smtp")).ValidateOnStart();
 builder.Services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<SmtpOptions>, SmtpOptionsValidator>();
 builder.Services.Configure<NotifyOptions>(builder.Configuration.GetSection("Notify"));
+// An alert's last attempt after waiting out an outage may be a whole SMTP send (six of its
+// timeouts): the waits leave room for it inside the consumer watchdog's patience.
+builder.Services.AddSingleton(sp => new Pipeline.ServiceDefaults.Messaging.OutageRetry(
+    Pipeline.ServiceDefaults.Messaging.BusRetry.OutageIntervals(builder.Configuration),
+    Pipeline.ServiceDefaults.Messaging.BusRetry.MaxHold(builder.Configuration,
+        longestAttempt: TimeSpan.FromSeconds(6 * Math.Max(1, builder.Configuration.GetValue("Smtp:TimeoutSeconds", 30)))),
+    sp.GetRequiredService<ILogger<Pipeline.ServiceDefaults.Messaging.OutageRetry>>()));
 builder.Services.AddSingleton(TimeProvider.System);
 
 // Storage: subscribers, the delivery ledger and log, the digest schedule, papers' traces, alerts kept through SMTP outages.

@@ -130,6 +130,8 @@ public sealed class BusRetrySpecs
         Assert.Equal(TimeSpan.FromSeconds(50), BusRetry.MaxHold(configuration));
         Assert.Equal(TimeSpan.FromSeconds(150), BusRetry.MaxHold(new ConfigurationBuilder().Build()));
         Assert.Equal(TimeSpan.MaxValue, BusRetry.MaxHold(noWatchdog));
+        // Notify's attempt may be an SMTP send of up to 180 s: 300 × 0.9 - 180 = 90 s of waits at most.
+        Assert.Equal(TimeSpan.FromSeconds(90), BusRetry.MaxHold(new ConfigurationBuilder().Build(), longestAttempt: TimeSpan.FromSeconds(180)));
     }
 
     [Fact]

@@ -61,6 +61,7 @@ public sealed class ArxivApiSource(ArxivApiOptions options, SourceHttp http, Tim
                 DeepStart = deepOn ? cursor.DeepStart : null,
                 DeepMark = deepOn ? cursor.DeepMark : null,
                 DeepReached = deepOn ? cursor.DeepReached : null,
+                DeepLastId = deepOn ? cursor.DeepLastId : null,
                 DeepEmptyPolls = deepOn ? cursor.DeepEmptyPolls : null,
                 // The first poll counts as deep: nothing lies below it yet.
                 DeepPolledAt = !deepOn ? null : cursor.Watermark is null && resumeStart is null ? now : cursor.DeepPolledAt,
@@ -72,19 +73,14 @@ public sealed class ArxivApiSource(ArxivApiOptions options, SourceHttp http, Tim
         // place since the last poll (fewer than were, if arXiv announced some late: then the pass
         // reads a few entries again, never skips one).
         var newer = 0;
+        // The last entry this pass read and its date: where a deep pass starting after it stands.
+        string? lastRead = null;
+        DateTimeOffset? lastReadAt = null;
         var emptyAnswers = 0;
         var pageSize = Math.Clamp(_options.PageSize, 1, 2_000);
         while (true)
         {
-            var fetched = await FetchAsync(poll, PageUrl(start, pageSize), cancellationToken);
-            // arXiv answers a bad query with HTTP 400 and an Atom feed that explains it.
-            EnsureSuccess(fetched, HttpStatusCode.BadRequest);
-            var feed = await ParseAsync(poll, fetched, f => ArxivApiParser.Parse(new MemoryStream(f.Body, writable: false), SourceName));
-            if (fetched.Status == HttpStatusCode.BadRequest)
-            {
-                throw new SourceErrorException($"arXiv answered HTTP 400 to {fetched.Url}");
-            }
-
+            var feed = await PageAsync(poll, start, pageSize, cancellationToken);
             var entries = feed.Papers.Count + feed.Rejections.Count;
             if (entries == 0 && feed.TotalResults is { } expected && start < expected)
             {
@@ -132,6 +128,11 @@ public sealed class ArxivApiSource(ArxivApiOptions options, SourceHttp http, Tim
             taken += entries;
             // Papers arXiv announces late sit below the watermark: the poll reads on past it by the lookback.
             var oldest = feed.Papers.Select(p => p.Metadata?.UpdatedAt ?? p.PublishedAt).Min();
+            if (feed.Papers.Count > 0)
+            {
+                (lastRead, lastReadAt) = (feed.Papers[^1].Id, feed.Papers[^1].Metadata?.UpdatedAt ?? feed.Papers[^1].PublishedAt);
+            }
+
             var reachedWatermark = oldest is { } o && cursor.Watermark is { } mark && o < mark - _options.Lookback;
             var done = entries == 0
                 || reachedWatermark
@@ -148,9 +149,15 @@ public sealed class ArxivApiSource(ArxivApiOptions options, SourceHttp http, Tim
                 if (deepDue && taken < _options.MaxResultsPerPoll)
                 {
                     var resume = cursor.DeepStart is { } deepStart
-                        ? new DeepPlace(deepStart + newer, cursor.DeepReached, cursor.DeepMark ?? cursor.Watermark!.Value, cursor.DeepEmptyPolls ?? 0)
-                        : new DeepPlace(start, null, cursor.Watermark!.Value, 0);
+                        ? new DeepPlace(deepStart + newer, cursor.DeepReached, cursor.DeepLastId, cursor.DeepMark ?? cursor.Watermark!.Value, cursor.DeepEmptyPolls ?? 0)
+                        : new DeepPlace(start, lastReadAt, lastRead, cursor.Watermark!.Value, 0);
                     await DeepPassAsync(poll, finished, resume, taken, pageSize, now, cancellationToken);
+                }
+                else if (cursor.DeepStart is { } pendingDeep && cursor.ResumeStart is null && newer > 0)
+                {
+                    // A deep pass under way, not run this poll (no budget left): its place moved down
+                    // with the new entries above it (the date check still guards the estimate).
+                    await poll.SaveCursorAsync((finished with { DeepStart = pendingDeep + newer }).Write());
                 }
 
                 return;
@@ -176,8 +183,22 @@ public sealed class ArxivApiSource(ArxivApiOptions options, SourceHttp http, Tim
         }
     }
 
-    /// <summary>Where a deep pass stands: the offset to read next, the date it has read down to, its mark, and polls in a row that found an empty page there.</summary>
-    private sealed record DeepPlace(int Start, DateTimeOffset? Reached, DateTimeOffset Mark, int EmptyPolls);
+    /// <summary>One page of the listing, parsed; arXiv's HTTP 400 (a bad query, explained in an Atom feed) fails the poll.</summary>
+    private async Task<ParsedFeed> PageAsync(SourcePoll poll, int start, int pageSize, CancellationToken cancellationToken)
+    {
+        var fetched = await FetchAsync(poll, PageUrl(start, pageSize), cancellationToken);
+        EnsureSuccess(fetched, HttpStatusCode.BadRequest);
+        var feed = await ParseAsync(poll, fetched, f => ArxivApiParser.Parse(new MemoryStream(f.Body, writable: false), SourceName));
+        return fetched.Status == HttpStatusCode.BadRequest
+            ? throw new SourceErrorException($"arXiv answered HTTP 400 to {fetched.Url}")
+            : feed;
+    }
+
+    /// <summary>
+    /// Where a deep pass stands: the offset to read next (an estimate once the listing moved), the
+    /// date and id of the last entry it read, its mark, and polls in a row that found an empty page there.
+    /// </summary>
+    private sealed record DeepPlace(int Start, DateTimeOffset? Reached, string? LastId, DateTimeOffset Mark, int EmptyPolls);
 
     /// <summary>
     /// The deep pass: pages down until a page reaches further back than the mark (the watermark
@@ -191,68 +212,72 @@ public sealed class ArxivApiSource(ArxivApiOptions options, SourceHttp http, Tim
     /// </summary>
     private async Task DeepPassAsync(SourcePoll poll, ArxivApiCursor finished, DeepPlace place, int taken, int pageSize, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        // A resumed pass reads from one entry before its estimate: that entry is one it read (or a
-        // newer one) unless the estimate overshot, which its date then shows.
+        // It reads from one entry before its estimate: that entry is the last one read (or a newer
+        // one) unless the estimate overshot, which that entry's date, or its id on equal dates, shows.
         var start = place.Reached is null ? place.Start : Math.Max(0, place.Start - 1);
-        var reached = place.Reached;
+        var (reached, lastId) = (place.Reached, place.LastId);
         var checking = place.Reached is not null;
-        Task Save(int? at, DateTimeOffset? to, int emptyPolls = 0) => poll.SaveCursorAsync((finished with
+        var readAny = false;
+        var emptyAnswers = 0;
+        Task Save(int? at, int emptyPolls = 0) => poll.SaveCursorAsync((finished with
         {
-            DeepStart = at, DeepReached = to, DeepMark = at is null ? null : place.Mark, DeepEmptyPolls = emptyPolls == 0 ? null : emptyPolls,
-            DeepPolledAt = at is null ? now : finished.DeepPolledAt,
+            DeepStart = at, DeepReached = at is null ? null : reached, DeepLastId = at is null ? null : lastId, DeepMark = at is null ? null : place.Mark,
+            DeepEmptyPolls = emptyPolls == 0 ? null : emptyPolls, DeepPolledAt = at is null ? now : finished.DeepPolledAt,
         }).Write());
         while (true)
         {
             if (taken >= _options.MaxResultsPerPoll)
             {
-                await Save(start, reached);
+                await Save(start);
                 return;
             }
 
-            var fetched = await FetchAsync(poll, PageUrl(start, pageSize), cancellationToken);
-            EnsureSuccess(fetched, HttpStatusCode.BadRequest);
-            var feed = await ParseAsync(poll, fetched, f => ArxivApiParser.Parse(new MemoryStream(f.Body, writable: false), SourceName));
-            if (fetched.Status == HttpStatusCode.BadRequest)
-            {
-                throw new SourceErrorException($"arXiv answered HTTP 400 to {fetched.Url}");
-            }
-
+            var feed = await PageAsync(poll, start, pageSize, cancellationToken);
             var entries = feed.Papers.Count + feed.Rejections.Count;
             taken += Math.Max(1, entries);
-            if (entries == 0 && feed.TotalResults is { } expected && start < expected)
-            {
-                var emptyPolls = place.EmptyPolls + 1;
-                if (emptyPolls >= PollsOnAnEmptyPage)
-                {
-                    await Save(null, null);
-                    throw new SourceErrorException(
-                        $"arXiv answered an empty page at start {start} of {expected} results to the deep pass in {emptyPolls} polls in a row; the deep pass ends there");
-                }
-
-                await Save(start, reached, emptyPolls);
-                return;
-            }
-
             var dates = feed.Papers.Select(p => p.Metadata?.UpdatedAt ?? p.PublishedAt).OfType<DateTimeOffset>().ToArray();
-            if (checking && start > 0 && dates.Length > 0 && dates.Max() < reached)
+            var overshot = checking && start > 0 && (entries == 0
+                || (dates.Length > 0 && (dates.Max() < reached || (dates.Max() == reached && lastId is not null && feed.Papers.All(p => p.Id != lastId)))));
+            if (overshot)
             {
-                // Past the place it had reached (the listing moved): a page further up.
+                // Past the place it had reached (the listing moved, or its end did): a page further up.
                 start = Math.Max(0, start - pageSize);
                 continue;
             }
 
-            checking = false;
+            if (entries == 0 && feed.TotalResults is { } expected && start < expected)
+            {
+                // arXiv's intermittent empty answer: asked again, then left for the next poll; the
+                // pass ends only after empty answers at its place in several polls in a row.
+                if (++emptyAnswers < Math.Max(1, HttpOptions.MaxAttempts))
+                {
+                    continue;
+                }
+
+                var emptyPolls = readAny ? 1 : place.EmptyPolls + 1;
+                if (emptyPolls >= PollsOnAnEmptyPage)
+                {
+                    await Save(null);
+                    throw new SourceErrorException(
+                        $"arXiv answered an empty page at start {start} of {expected} results to the deep pass in {emptyPolls} polls in a row; the deep pass ends there");
+                }
+
+                await Save(start, emptyPolls);
+                return;
+            }
+
+            (checking, readAny, emptyAnswers) = (false, true, 0);
             await poll.RejectAsync(feed.Rejections);
             await poll.SubmitAsync(feed.Papers, cancellationToken);
             start += entries;
-            if (dates.Length > 0 && (reached is null || dates.Min() < reached))
+            if (feed.Papers.Count > 0)
             {
-                reached = dates.Min();
+                (lastId, reached) = (feed.Papers[^1].Id, feed.Papers[^1].Metadata?.UpdatedAt ?? feed.Papers[^1].PublishedAt ?? reached);
             }
 
             if (entries == 0 || reached < place.Mark - _options.DeepLookback || (feed.TotalResults is { } total && start >= total))
             {
-                await Save(null, null);
+                await Save(null);
                 return;
             }
         }
@@ -303,6 +328,9 @@ public sealed record ArxivApiCursor(DateTimeOffset? Watermark, int? ResumeStart,
 
     /// <summary>The oldest date the deep pass under way has read: a resumed pass checks it has not passed it.</summary>
     public DateTimeOffset? DeepReached { get; init; }
+
+    /// <summary>The id of the last entry the deep pass under way read (its place, on equal dates).</summary>
+    public string? DeepLastId { get; init; }
 
     /// <summary>Polls in a row whose deep pass found an empty page at <see cref="DeepStart"/>.</summary>
     public int? DeepEmptyPolls { get; init; }

@@ -121,7 +121,7 @@ public sealed class DeferredAlertSender : BackgroundService
             activity?.SetStatus(ActivityStatusCode.Error, e.Message);
             var attempts = alert.Attempts + 1;
             var refusals = alert.Refusals + 1;
-            if (refusals >= Math.Max(1, _options.Value.AlertRefusalsBeforeGivingUp))
+            if (refusals >= Math.Max(2, _options.Value.AlertRefusalsBeforeGivingUp))
             {
                 await _ledger.RecordRefusedAsync(new DeliveryRecord(due.DeliveryKey, alert.Match.SubscriberId, "instant", [], _clock.GetUtcNow(), "")
                 {

@@ -66,7 +66,8 @@ public sealed class NotifyOptions
 
     /// <summary>
     /// A kept alert whose message the SMTP server refuses for good (a 5xx to its data) this many
-    /// times is given up: logged as "refused" in the subscriber's deliveries and no longer tried.
+    /// times (at least 2, the first when the alert was kept) is given up: logged as "refused" in the
+    /// subscriber's deliveries and no longer tried.
     /// </summary>
     public int AlertRefusalsBeforeGivingUp { get; set; } = 5;
 

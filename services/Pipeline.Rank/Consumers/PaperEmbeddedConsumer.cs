@@ -16,7 +16,7 @@ namespace Pipeline.Rank.Consumers;
 /// </summary>
 public sealed class PaperEmbeddedConsumer(
     RankStore store, FeedbackStore feedback, Feedback opinions, SentHistoryLoader sentHistory, PaperIndex index, RelevanceRanker relevance, InstantMatcher matcher, IConfiguration configuration, PublishDeadline publishDeadline,
-    StartupGate startup, TimeProvider clock, OutageRetry outages) : IConsumer<PaperEmbedded>
+    StartupGate startup, TimeProvider clock, OutageRetry outages, ILogger<PaperEmbeddedConsumer> logger) : IConsumer<PaperEmbedded>
 {
     public async Task Consume(ConsumeContext<PaperEmbedded> context)
     {
@@ -90,6 +90,8 @@ public sealed class PaperEmbeddedConsumer(
             }
             catch (Exception e) when (!BusRetry.IsOutage(e) && e is not OperationCanceledException)
             {
+                logger.LogWarning("The sent history of {Subscriber} could not be read ({Error}); the alert for {Paper} is judged by what rank marked as matched",
+                    subscriberId, e.Message, message.Paper.Id);
             }
             // Nor for one the subscriber was already sent (a digest asked for, an alert before
             // rank's Redis was lost) or voted on: they have seen it.

@@ -93,10 +93,23 @@ public static class BusRetry
     /// for the last attempt (an SMTP send takes up to six of its timeouts). Without the watchdog,
     /// the waits alone bound it.
     /// </summary>
-    public static TimeSpan MaxHold(IConfiguration configuration) =>
-        configuration.GetValue("Bus:ConsumerWatchdog:Enabled", true)
-            ? TimeSpan.FromSeconds(0.5 * configuration.GetValue("Bus:ConsumerWatchdog:ConsumeTimeoutSeconds", 300.0))
-            : TimeSpan.MaxValue;
+    /// <param name="longestAttempt">
+    /// For a service whose one attempt can take longer than half the watchdog's timeout (notify:
+    /// an SMTP send), the hold is the timeout less this and a margin of 10 %, if that is shorter.
+    /// </param>
+    public static TimeSpan MaxHold(IConfiguration configuration, TimeSpan? longestAttempt = null)
+    {
+        if (!configuration.GetValue("Bus:ConsumerWatchdog:Enabled", true))
+        {
+            return TimeSpan.MaxValue;
+        }
+
+        var timeout = TimeSpan.FromSeconds(configuration.GetValue("Bus:ConsumerWatchdog:ConsumeTimeoutSeconds", 300.0));
+        var half = timeout / 2;
+        return longestAttempt is { } longest && timeout * 0.9 - longest < half
+            ? TimeSpan.FromTicks(Math.Max(0, (timeout * 0.9 - longest).Ticks))
+            : half;
+    }
 
     /// <summary>Adds the quick layer to a bus's (or an endpoint's) consume pipeline; consumers add the inner one (<see cref="OutageRetry"/>).</summary>
     public static void UsePipelineRetry(this IConsumePipeConfigurator configurator, QuickRetries? quick = null)

@@ -276,7 +276,7 @@ public class ArxivApiSourceSpecs
             }
         };
         var history = new List<string>();
-        for (var i = 0; i < 10; i++)
+        for (var i = 0; i < 40; i++)
         {
             var recording = new RecordingPoll(cursor);
             await source.PollAsync(recording, CancellationToken.None);
@@ -294,6 +294,29 @@ public class ArxivApiSourceSpecs
         var missed = older.Select(p => p.Id).Except(taken).ToArray();
         Assert.True(missed.Length == 0, $"the deep pass skipped {string.Join(", ", missed)}; cursors: {string.Join(" | ", history)}");
         Assert.Null(ArxivApiCursor.Read(cursor).DeepStart);
+    }
+
+    [Fact]
+    public async Task An_empty_answer_to_the_deep_pass_is_asked_again_and_the_pass_goes_on()
+    {
+        var clock = new SettableClock(Monday.AddHours(1));
+        var papers = Updates(1, 20, Monday);
+        var emptied = 0;
+        await using var server = await ServeUpdates(() => papers,
+            (start, _) => start == 49 && Interlocked.Increment(ref emptied) == 1 ? Fixtures.ArxivPage(papers.Count, start, []) : null);
+        var source = UpdatesSource(server.BaseUrl, deepEvery: TimeSpan.FromDays(1), clock: clock);
+        var first = new RecordingPoll();
+        await source.PollAsync(first, CancellationToken.None);
+        var held = ("2410.09996", Monday.AddDays(-20));
+        papers = [.. papers, .. Updates(3_001, 40, Monday.AddDays(-6)).Select((p, i) => (p.Id, Updated: p.Updated.AddHours(-3 * i))), held];
+        clock.Now = Monday.AddDays(1).AddHours(2);
+
+        var deep = new RecordingPoll(first.SavedCursor);
+        await source.PollAsync(deep, CancellationToken.None);
+
+        Assert.True(emptied >= 2, "the deep pass did not ask for the emptied page again");
+        Assert.Contains("2410.09996", deep.Papers.Keys);
+        Assert.Null(ArxivApiCursor.Read(deep.SavedCursor).DeepStart);
     }
 
     [Fact]

@@ -82,6 +82,7 @@ public class When_an_embedded_paper_may_raise_instant_alerts(RedisFixture redis)
             .AddSingleton(startup)
             .AddSingleton(TimeProvider.System)
             .AddSingleton(new OutageRetry([]))
+            .AddLogging()
             .AddMassTransitTestHarness(x => x.AddConsumer<PaperEmbeddedConsumer>())
             .BuildServiceProvider(true);
     }
