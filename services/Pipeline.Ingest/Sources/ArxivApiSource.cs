@@ -69,9 +69,8 @@ public sealed class ArxivApiSource(ArxivApiOptions options, SourceHttp http, Tim
         var start = cursor.ResumeStart ?? 0;
         var pending = cursor.PendingWatermark;
         var taken = 0;
-        // Entries newer than the watermark this poll met: as many were added above a deep pass's
-        // place since the last poll (fewer than were, if arXiv announced some late: then the pass
-        // reads a few entries again, never skips one).
+        // New submissions this pass met above the watermark: an estimate of how far a deep pass's
+        // place moved down since the last poll, which the pass checks against the last entry it read.
         var newer = 0;
         // The last entry this pass read and its date: where a deep pass starting after it stands.
         string? lastRead = null;
