@@ -17,7 +17,51 @@ public sealed class NotifyInstance
 
     public static readonly TimeSpan HeartbeatInterval = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Written with every heartbeat, with the same TTL: it lapses only when every instance's
+    /// heartbeat has lapsed, which is what a Redis outage longer than <see cref="HeartbeatTtl"/>
+    /// (or every instance down at once) looks like from Redis.
+    /// </summary>
+    public const string AnyAliveKey = "notify:instances:any-alive";
+
+    /// <summary>
+    /// Set for <see cref="TakeoverHold"/> by the first beat that finds <see cref="AnyAliveKey"/>
+    /// gone: while it stands, no claim is taken over for a lapsed heartbeat. After an outage every
+    /// instance's heartbeat has lapsed, including those still in an SMTP transaction they began
+    /// before it; the hold gives them time to reach Redis and beat again before anyone judges them
+    /// dead.
+    /// </summary>
+    public const string TakeoverHoldKey = "notify:instances:takeover-hold";
+
     public string Id { get; } = Guid.NewGuid().ToString("N");
+
+    /// <summary>
+    /// How long takeovers wait once Redis is heard again after every heartbeat lapsed: two TTLs,
+    /// room for a live instance's client to reconnect (its retries back off up to 10 s) and beat
+    /// (every 5 s). Shorter only in tests.
+    /// </summary>
+    public TimeSpan TakeoverHold { get; init; } = 2 * HeartbeatTtl;
+
+    /// <summary>This instance's heartbeat key.</summary>
+    public string HeartbeatKey => HeartbeatKeyPrefix + Id;
+
+    /// <summary>
+    /// One beat: KEYS[1] the instance's heartbeat, KEYS[2] <see cref="AnyAliveKey"/>, KEYS[3]
+    /// <see cref="TakeoverHoldKey"/>; ARGV[1] the heartbeat TTL (ms), ARGV[2] the hold (ms).
+    /// <see cref="DeliveryLedger"/>'s claim script beats the same way.
+    /// </summary>
+    internal const string BeatScript = """
+        redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+        if redis.call('EXISTS', KEYS[2]) == 0 then
+          redis.call('SET', KEYS[3], '1', 'PX', ARGV[2])
+        end
+        redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
+        """;
+
+    /// <summary>Writes one heartbeat (<see cref="BeatScript"/>).</summary>
+    public Task BeatAsync(IDatabase redis) =>
+        redis.ScriptEvaluateAsync(BeatScript, [HeartbeatKey, AnyAliveKey, TakeoverHoldKey],
+            [(long)HeartbeatTtl.TotalMilliseconds, (long)TakeoverHold.TotalMilliseconds]);
 }
 
 /// <summary>
@@ -53,7 +97,6 @@ public sealed class NotifyInstanceHeartbeat(NotifyInstance instance, IDatabase r
 
     private async Task BeatAsync()
     {
-        var key = NotifyInstance.HeartbeatKeyPrefix + instance.Id;
         // Read once: Dispose may dispose the source while the last wait ends.
         var stopped = _stopped.Token;
         using var timer = new PeriodicTimer(Interval);
@@ -61,7 +104,7 @@ public sealed class NotifyInstanceHeartbeat(NotifyInstance instance, IDatabase r
         {
             try
             {
-                await redis.StringSetAsync(key, "1", NotifyInstance.HeartbeatTtl);
+                await instance.BeatAsync(redis);
             }
             catch (Exception e)
             {
