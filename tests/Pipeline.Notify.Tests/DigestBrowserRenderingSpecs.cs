@@ -82,6 +82,44 @@ public partial class DigestBrowserRenderingSpecs(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public async Task An_alert_with_a_long_unbroken_title_and_url_fits_600_pixels()
+    {
+        var chromium = FindChromium();
+        if (chromium is null)
+        {
+            Assert.False(Environment.GetEnvironmentVariable("CI") == "true", "CI runs test.sh, which installs chromium: it must be there.");
+            output.WriteLine("SKIPPED: chromium is not installed (apt-get install chromium); the alert was not rendered in a browser.");
+            return;
+        }
+
+        // TeX that TexMath leaves as written, and a URL: neither has a place to break a line.
+        var title = "$\\mathrm{Cu}_{2}\\mathrm{ZnSnS}_{4}\\hbox{-}\\mathrm{Cu}_{2}\\mathrm{ZnSnSe}_{4}\\hbox{-}\\mathrm{heterojunctions}$ " +
+            "https://example.org/" + new string('x', 120);
+        var paper = new Pipeline.Contracts.Messages.PaperSummary("2411.20001", 1, title, "An abstract.", ["Ada Lovelace"], ["cs.LG"], null,
+            "https://arxiv.org/abs/2411.20001", "api", 0);
+        var html = EmailTemplates.InstantAlert(new MimeKit.MailboxAddress("Papers", "papers@example.org"), "ada@example.org", paper, "by an author you follow",
+            DigestSamples.Unsubscribe, DigestSamples.Preferences, "alert.s1.2411.20001@example.org").HtmlBody!;
+        var dir = Directory.CreateTempSubdirectory("alert-render-");
+        try
+        {
+            var page = Path.Combine(dir.FullName, "alert.html");
+            await File.WriteAllTextAsync(page, html.Replace("</body>", Probe + "</body>", StringComparison.Ordinal));
+
+            var dom = await RunChromiumAsync(chromium, dir.FullName, "--dump-dom", new Uri(page).AbsoluteUri);
+            var json = ResultPattern().Match(dom);
+            Assert.True(json.Success, $"the page did not report its layout:\n{dom[..Math.Min(dom.Length, 2000)]}");
+            using var layout = JsonDocument.Parse(System.Net.WebUtility.HtmlDecode(json.Groups[1].Value));
+            output.WriteLine(layout.RootElement.ToString());
+
+            Assert.True(layout.RootElement.GetProperty("scrollWidth").GetInt32() <= 600, $"the alert is wider than 600 px: {layout.RootElement}");
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
     private static string? FindChromium() =>
         new[] { "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome" }.FirstOrDefault(File.Exists);
 

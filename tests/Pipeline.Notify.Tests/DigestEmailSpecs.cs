@@ -68,6 +68,58 @@ public class DigestEmailSpecs
     }
 
     [Fact]
+    public void The_heading_names_an_interest_whole_even_with_a_colon_in_it()
+    {
+        var digest = DigestComposer.Compose("sub-1", DigestSamples.Period, "daily", ["NLP: machine translation"], 10, [DigestSamples.Paper(1)], [], new HashSet<string>());
+        var message = Email(digest);
+
+        Assert.Contains(">1 new paper on NLP: machine translation</h1>", message.HtmlBody);
+        Assert.StartsWith("1 new paper on NLP: machine translation\n", message.TextBody!.ReplaceLineEndings("\n"));
+    }
+
+    [Fact]
+    public void The_trending_section_gives_authors_and_the_pdf_in_both_parts()
+    {
+        var message = Email(DigestSamples.Digest(papers: 1, trending: 1));
+        var text = message.TextBody!;
+        var trending = text[text.IndexOf("Trending today:", StringComparison.Ordinal)..];
+
+        Assert.Contains("Ada Lovelace, Alan Turing, Grace Hopper et al.", trending);
+        Assert.Contains("PDF: https://arxiv.org/pdf/2411.10100", trending);
+        Assert.Contains("href=\"https://arxiv.org/pdf/2411.10100\"", message.HtmlBody);
+    }
+
+    [Theory]
+    [InlineData(220)]
+    [InlineData(80)]
+    public void An_excerpt_of_text_without_spaces_is_cut_at_the_limit_not_at_an_early_space(int max)
+    {
+        // Chinese is written without spaces: the only space is right after the first words.
+        var chinese = "本文 " + string.Concat(Enumerable.Repeat("提出了一种基于扩散模型的蛋白质结构预测方法并在多个基准上取得了领先结果", 12));
+
+        var excerpt = DigestComposer.Excerpt(chinese, max);
+
+        Assert.Equal(max, excerpt.Length);
+        Assert.EndsWith("…", excerpt);
+        Assert.StartsWith(chinese[..(max - 1)], excerpt);
+    }
+
+    [Fact]
+    public void An_excerpt_never_splits_a_character_outside_the_basic_plane_and_keeps_word_boundaries_in_latin_text()
+    {
+        var math = string.Concat(Enumerable.Repeat("𝔽", 50)); // each one a surrogate pair
+        foreach (var max in new[] { 10, 11 })
+        {
+            var excerpt = DigestComposer.Excerpt(math, max);
+            var kept = excerpt[..^1];
+            Assert.True(excerpt.Length <= max);
+            Assert.True(kept.Length % 2 == 0 && char.IsLowSurrogate(kept[^1]), $"the cut fell inside a pair: {excerpt}");
+        }
+
+        Assert.Equal("We distil a diffusion model into a…", DigestComposer.Excerpt("We distil a diffusion model into a consistency model", 35));
+    }
+
+    [Fact]
     public void An_empty_digest_says_there_is_nothing_new()
     {
         var empty = DigestComposer.Compose("sub-1", DigestSamples.Period, "weekly", ["diffusion models"], 10, [], [DigestSamples.Paper(5)], new HashSet<string>());

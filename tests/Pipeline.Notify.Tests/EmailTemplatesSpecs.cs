@@ -43,6 +43,16 @@ public class EmailTemplatesSpecs
     }
 
     [Fact]
+    public void Both_parts_of_an_alert_link_the_abstract_and_the_pdf()
+    {
+        var message = Alert();
+
+        Assert.Contains("href=\"https://arxiv.org/pdf/2410.17243\"", message.HtmlBody);
+        Assert.Contains("Abstract: https://arxiv.org/abs/2410.17243", message.TextBody);
+        Assert.Contains("PDF: https://arxiv.org/pdf/2410.17243", message.TextBody);
+    }
+
+    [Fact]
     public void An_alert_offers_one_click_unsubscribe()
     {
         var message = Alert();

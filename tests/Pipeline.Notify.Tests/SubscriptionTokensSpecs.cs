@@ -53,6 +53,19 @@ public class SubscriptionTokensSpecs
     }
 
     [Fact]
+    public void A_token_gives_back_the_version_it_was_signed_with_and_a_changed_version_breaks_the_signature()
+    {
+        var tokens = new SubscriptionTokens(Key, _clock);
+        var token = tokens.Issue(TokenPurpose.Confirm, "sub-1", TimeSpan.FromDays(7), version: "n1");
+        Assert.Equal(("sub-1", "n1"), (tokens.Verify(token, TokenPurpose.Confirm).SubscriberId, tokens.Verify(token, TokenPurpose.Confirm).Version));
+        Assert.Null(tokens.Verify(tokens.Issue(TokenPurpose.Confirm, "sub-1", TimeSpan.FromDays(7)), TokenPurpose.Confirm).Version);
+
+        var other = tokens.Issue(TokenPurpose.Confirm, "sub-1", TimeSpan.FromDays(7), version: "n2");
+        Assert.False(tokens.Verify(other.Split('.')[0] + "." + token.Split('.')[1], TokenPurpose.Confirm).Valid);
+        Assert.Throws<ArgumentException>(() => tokens.Issue(TokenPurpose.Confirm, "sub-1", null, version: "a|b"));
+    }
+
+    [Fact]
     public void A_token_for_one_purpose_does_not_work_for_another()
     {
         var tokens = new SubscriptionTokens(Key, _clock);

@@ -41,8 +41,17 @@ public sealed record Digest(
                 return $"No new papers on {Topics(Interests)} {When}";
             }
 
+            return $"{Heading}: {DigestComposer.Excerpt(Templates.TexMath.ToUnicode(Papers[0].Title), 80)}";
+        }
+    }
+
+    /// <summary>"3 new papers on diffusion models": the subject without its top paper, the email's heading.</summary>
+    public string Heading
+    {
+        get
+        {
             var count = Papers.Count == 1 ? "1 new paper" : string.Create(CultureInfo.InvariantCulture, $"{Papers.Count} new papers");
-            return $"{count} on {Topics(Interests)}: {DigestComposer.Excerpt(Templates.TexMath.ToUnicode(Papers[0].Title), 80)}";
+            return $"{count} on {Topics(Interests)}";
         }
     }
 
@@ -84,7 +93,11 @@ public static class DigestComposer
         return new Digest(subscriberId, period, cadence, interests, papers, hot);
     }
 
-    /// <summary>At most <paramref name="max"/> characters, cut at a word boundary where there is one.</summary>
+    /// <summary>
+    /// At most <paramref name="max"/> characters, the ellipsis included, white space folded: cut at
+    /// the last word boundary when it leaves at least half, else (scripts written without spaces,
+    /// a long URL) at the limit, never inside a surrogate pair.
+    /// </summary>
     public static string Excerpt(string text, int max)
     {
         text = string.Join(' ', text.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries));
@@ -93,8 +106,14 @@ public static class DigestComposer
             return text;
         }
 
-        var cut = text.LastIndexOf(' ', max - 1);
-        return text[..(cut > 0 ? cut : max)].TrimEnd() + "…";
+        var room = Math.Max(1, max - 1);
+        var cut = text.LastIndexOf(' ', room);
+        if (cut < room / 2)
+        {
+            cut = char.IsHighSurrogate(text[room - 1]) && room > 1 ? room - 1 : room;
+        }
+
+        return text[..cut].TrimEnd() + "…";
     }
 
     /// <summary>The PDF of an arXiv paper; empty when the paper has no known PDF address.</summary>

@@ -13,7 +13,7 @@ public enum TokenPurpose
 }
 
 /// <summary>
-/// Signed tokens for the links in emails: <c>base64url(purpose|subscriber|expiry)</c> + "." +
+/// Signed tokens for the links in emails: <c>base64url(purpose|subscriber|expiry[|version])</c> + "." +
 /// <c>base64url(HMAC-SHA256)</c>. A token names one subscriber and one purpose, so it reveals and
 /// unlocks nothing about anyone else; the key never leaves the service. Tokens are signed with the
 /// current key and accepted under it or any of <paramref name="previousKeys"/> (<c>Tokens:PreviousSigningKeys</c>),
@@ -25,10 +25,22 @@ public sealed class SubscriptionTokens(byte[] key, TimeProvider clock, IReadOnly
 
     public const int MaxTokenLength = 512;
 
-    public string Issue(TokenPurpose purpose, string subscriberId, TimeSpan? lifetime)
+    /// <summary>
+    /// A token for <paramref name="purpose"/> on <paramref name="subscriberId"/>, valid for
+    /// <paramref name="lifetime"/> (null: for ever). <paramref name="version"/>, when given, is signed
+    /// with it and given back by <see cref="Verify"/>: a confirmation link names the request it was
+    /// sent for (<see cref="Storage.Subscriber.RequestNonce"/>).
+    /// </summary>
+    public string Issue(TokenPurpose purpose, string subscriberId, TimeSpan? lifetime, string? version = null)
     {
+        if (version is not null && (version.Length == 0 || version.Contains('|', StringComparison.Ordinal)))
+        {
+            throw new ArgumentException("A token's version is a non-empty word without '|'.", nameof(version));
+        }
+
         var expires = lifetime is { } l ? clock.GetUtcNow().Add(l).ToUnixTimeSeconds() : 0;
-        var payload = Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{purpose}|{subscriberId}|{expires}"));
+        var text = string.Create(CultureInfo.InvariantCulture, $"{purpose}|{subscriberId}|{expires}");
+        var payload = Encoding.UTF8.GetBytes(version is null ? text : $"{text}|{version}");
         return Base64Url(payload) + "." + Base64Url(HMACSHA256.HashData(key, payload));
     }
 
@@ -52,7 +64,7 @@ public sealed class SubscriptionTokens(byte[] key, TimeProvider clock, IReadOnly
         }
 
         var parts = Encoding.UTF8.GetString(payload).Split('|');
-        if (parts.Length != 3 || parts[0] != purpose.ToString() || !long.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out var expires))
+        if (parts.Length is not (3 or 4) || parts[0] != purpose.ToString() || !long.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out var expires))
         {
             return TokenCheck.Invalid("The link is not meant for this.");
         }
@@ -62,7 +74,7 @@ public sealed class SubscriptionTokens(byte[] key, TimeProvider clock, IReadOnly
             return TokenCheck.Invalid("The link has expired.", expired: true);
         }
 
-        return new TokenCheck(parts[1], null, false);
+        return new TokenCheck(parts[1], null, false) { Version = parts.Length == 4 ? parts[3] : null };
     }
 
     private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
@@ -79,6 +91,9 @@ public sealed class SubscriptionTokens(byte[] key, TimeProvider clock, IReadOnly
 public sealed record TokenCheck(string? SubscriberId, string? Error, bool Expired)
 {
     public bool Valid => SubscriberId is not null;
+
+    /// <summary>The version the token was issued with, if any (<see cref="SubscriptionTokens.Issue"/>).</summary>
+    public string? Version { get; init; }
 
     public static TokenCheck Invalid(string error, bool expired = false) => new(null, error, expired);
 }

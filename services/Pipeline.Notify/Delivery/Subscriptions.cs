@@ -148,7 +148,8 @@ public sealed class Subscriptions(
             if (existing is null)
             {
                 var created = Apply(new Subscriber(Guid.NewGuid().ToString("N"), address, preferences.Interests, preferences.Cadence, preferences.TimeZone,
-                    preferences.Hour, preferences.MaxPapers, preferences.InstantThreshold, SubscriptionStatus.Pending, now, now, null), preferences, now);
+                    preferences.Hour, preferences.MaxPapers, preferences.InstantThreshold, SubscriptionStatus.Pending, now, now, null), preferences, now)
+                    with { RequestNonce = NewRequestNonce() };
                 if (await store.CreateAsync(created))
                 {
                     return await SendConfirmationAsync(created, cancellationToken);
@@ -160,9 +161,19 @@ public sealed class Subscriptions(
             // Pending or unsubscribed: the new preferences replace the old, and a new confirmation is
             // due. Applied to the record as stored at the write, so a confirmation that came between
             // is kept (and then this call changes nothing).
+            // A request that changes what would be confirmed gets a new nonce: links sent for the
+            // earlier one stop confirming (a stranger's Subscribe cannot turn the owner's click on
+            // their own link into consent to the stranger's preferences). The same request again
+            // (a double submit) keeps it, and the first email's link still works.
             var subscriber = await store.UpdateAsync(existing.Id, current => current.Status is SubscriptionStatus.Active or SubscriptionStatus.Bouncing
                 ? null
-                : Apply(current, preferences, now) with { Status = SubscriptionStatus.Pending });
+                : Apply(current, preferences, now) with
+                {
+                    Status = SubscriptionStatus.Pending,
+                    RequestNonce = current.Status is SubscriptionStatus.Pending && current.RequestNonce is { } nonce && SamePreferences(current, Apply(current, preferences, now))
+                        ? nonce
+                        : NewRequestNonce(),
+                });
             if (subscriber is null)
             {
                 continue;
@@ -195,7 +206,7 @@ public sealed class Subscriptions(
         var gate = new GateToken(taken);
 
         var now = clock.GetUtcNow();
-        var token = tokens.Issue(TokenPurpose.Confirm, subscriber.Id, TimeSpan.FromDays(options.Value.ConfirmationLinkDays));
+        var token = tokens.Issue(TokenPurpose.Confirm, subscriber.Id, TimeSpan.FromDays(options.Value.ConfirmationLinkDays), subscriber.RequestNonce);
         var message = EmailTemplates.Confirmation(mail.Sender, subscriber.Email, subscriber.Cadence, subscriber.Interests.Count + subscriber.SeedPaperIds.Count + subscriber.Authors.Count, Link("confirm", token),
             $"confirm.{subscriber.Id}.{now.ToUnixTimeSeconds()}@{SenderDomain()}");
         try
@@ -360,11 +371,17 @@ public sealed class Subscriptions(
 
     public async Task<Subscriber> ConfirmAsync(string? token)
     {
-        var id = VerifiedId(token, TokenPurpose.Confirm);
+        var check = tokens.Verify(token, TokenPurpose.Confirm);
+        var id = check.Valid ? check.SubscriberId! : throw new SubscriptionException(check.Error!);
         var now = clock.GetUtcNow();
         var activated = false;
         var subscriber = await store.UpdateAsync(id, current =>
         {
+            if (current.Status is SubscriptionStatus.Pending && !ConfirmsRequest(current, check))
+            {
+                throw StaleConfirmation();
+            }
+
             activated = current.Status is SubscriptionStatus.Pending or SubscriptionStatus.Bouncing;
             return current.Status switch
             {
@@ -471,6 +488,38 @@ public sealed class Subscriptions(
 
     /// <summary>The subscriber a preferences link names, for the preferences page.</summary>
     public Task<Subscriber> ForPreferencesAsync(string? token) => FromToken(token, TokenPurpose.Preferences);
+
+    /// <summary>
+    /// The subscription a confirmation link would confirm, for the page that asks first; refused as
+    /// <see cref="ConfirmAsync"/> would refuse it (bad, expired or stale link, cancelled subscription).
+    /// </summary>
+    public async Task<Subscriber> ForConfirmationAsync(string? token)
+    {
+        var check = tokens.Verify(token, TokenPurpose.Confirm);
+        var subscriber = await store.GetAsync(check.Valid ? check.SubscriberId! : throw new SubscriptionException(check.Error!)) ?? throw NoLongerExists();
+        return subscriber.Status switch
+        {
+            SubscriptionStatus.Unsubscribed => throw new SubscriptionException("This subscription was cancelled; subscribe again to get a new link."),
+            SubscriptionStatus.Pending when !ConfirmsRequest(subscriber, check) => throw StaleConfirmation(),
+            _ => subscriber,
+        };
+    }
+
+    /// <summary>A pending subscription is confirmed only by a link sent for its current request (a record from before nonces takes any).</summary>
+    private static bool ConfirmsRequest(Subscriber pending, TokenCheck check) =>
+        pending.RequestNonce is null || string.Equals(pending.RequestNonce, check.Version, StringComparison.Ordinal);
+
+    private static SubscriptionException StaleConfirmation() => new(
+        "This link was sent for an earlier request: the subscription's preferences were changed since. Use the link in the newest confirmation email, or subscribe again.");
+
+    private static string NewRequestNonce() => Guid.NewGuid().ToString("N");
+
+    /// <summary>Whether two records ask for the same thing (what <see cref="Apply"/> writes, but the time).</summary>
+    private static bool SamePreferences(Subscriber a, Subscriber b) =>
+        a.Interests.SequenceEqual(b.Interests, StringComparer.Ordinal) && a.Cadence == b.Cadence && a.TimeZone == b.TimeZone && a.Hour == b.Hour
+        && a.MaxPapers == b.MaxPapers && a.InstantThreshold.Equals(b.InstantThreshold) && a.Weekday == b.Weekday && a.NoteWhenEmpty == b.NoteWhenEmpty
+        && a.SeedPaperIds.SequenceEqual(b.SeedPaperIds, StringComparer.Ordinal) && a.Authors.SequenceEqual(b.Authors, StringComparer.Ordinal)
+        && a.Categories.SequenceEqual(b.Categories, StringComparer.Ordinal);
 
     private static Subscriber Apply(Subscriber subscriber, Preferences p, DateTimeOffset now) => subscriber with
     {

@@ -23,10 +23,43 @@ public static class SubscriptionPages
 
     public static WebApplication MapSubscriptionPages(this WebApplication app)
     {
-        app.MapGet("/confirm", (string? token, SubscriptionTokens tokens) =>
-            ButtonPage(tokens, token, TokenPurpose.Confirm, "confirm", "Confirm your subscription", "Start receiving the papers you asked for?", "Confirm"));
+        // Anything but a refusal (Redis out of reach or timing out, a store contended past its
+        // retries) is a page that says to try again, never a blank 500 or a stack trace; the
+        // change may or may not have been saved, and every action here can be repeated.
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Pipeline.Notify.Pages");
+        var pages = app.MapGroup("").AddEndpointFilter(async (context, next) =>
+        {
+            try
+            {
+                return await next(context);
+            }
+            catch (Exception e) when (e is not SubscriptionException && !context.HttpContext.RequestAborted.IsCancellationRequested)
+            {
+                logger.LogError(e, "The page {Path} failed", context.HttpContext.Request.Path.Value);
+                return Page(503, "Please try again in a minute",
+                    "<p>Something went wrong on our side and your request may not have been carried out. Open the link again in a minute.</p>");
+            }
+        });
 
-        app.MapPost("/confirm", async (string? token, Subscriptions subscriptions) =>
+        pages.MapGet("/confirm", async (string? token, Subscriptions subscriptions) =>
+        {
+            try
+            {
+                // What the click would confirm, so its owner sees it is their own request.
+                var subscriber = await subscriptions.ForConfirmationAsync(token);
+                return Page(200, "Confirm your subscription",
+                    $"<form method=\"post\" action=\"confirm?token={WebUtility.HtmlEncode(Uri.EscapeDataString(token ?? ""))}\">" +
+                    $"<p>Start receiving {WebUtility.HtmlEncode(Cadence(subscriber.Cadence))} at {WebUtility.HtmlEncode(subscriber.Email)} about:</p>" +
+                    $"<ul>{string.Concat(Asked(subscriber).Select(line => $"<li>{WebUtility.HtmlEncode(line)}</li>"))}</ul>" +
+                    "<button type=\"submit\">Confirm</button></form>");
+            }
+            catch (SubscriptionException e)
+            {
+                return Refused(e, "This link does not work");
+            }
+        });
+
+        pages.MapPost("/confirm", async (string? token, Subscriptions subscriptions) =>
         {
             try
             {
@@ -39,10 +72,10 @@ public static class SubscriptionPages
             }
         });
 
-        app.MapGet("/unsubscribe", (string? token, SubscriptionTokens tokens) =>
+        pages.MapGet("/unsubscribe", (string? token, SubscriptionTokens tokens) =>
             ButtonPage(tokens, token, TokenPurpose.Unsubscribe, "unsubscribe", "Unsubscribe", "Stop all emails from this subscription?", "Unsubscribe"));
 
-        app.MapPost("/unsubscribe", async (string? token, Subscriptions subscriptions) =>
+        pages.MapPost("/unsubscribe", async (string? token, Subscriptions subscriptions) =>
         {
             try
             {
@@ -54,7 +87,7 @@ public static class SubscriptionPages
                 return Refused(e, "This link does not work");
             }
         });
-        app.MapGet("/preferences", async (string? token, Subscriptions subscriptions) =>
+        pages.MapGet("/preferences", async (string? token, Subscriptions subscriptions) =>
         {
             try
             {
@@ -67,7 +100,7 @@ public static class SubscriptionPages
             }
         });
 
-        app.MapPost("/preferences", async (HttpRequest request, Subscriptions subscriptions) =>
+        pages.MapPost("/preferences", async (HttpRequest request, Subscriptions subscriptions) =>
         {
             // The form is read before its token can be checked, so what anyone may send is small:
             // the whole body at most MaxFormBytes (Kestrel's default would be 30 MB).
@@ -81,22 +114,28 @@ public static class SubscriptionPages
             {
                 form = request.HasFormContentType ? await request.ReadFormAsync() : null;
             }
-            catch (Exception e) when (e is BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } or InvalidDataException)
+            catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
             {
                 return Page(413, "Your preferences were not saved", $"<p>The form is larger than {MaxFormBytes / 1024} KB; nothing was changed.</p>");
+            }
+            catch (Exception e) when (e is InvalidDataException or BadHttpRequestException)
+            {
+                return Page(400, "Your preferences were not saved", "<p>The form could not be read; nothing was changed.</p>");
             }
 
             var token = form?["token"].ToString() is { Length: > 0 } t ? t : request.Query["token"].ToString();
             try
             {
+                // A field left empty (or missing) keeps what is stored, as it shows in the form.
+                var current = await subscriptions.ForPreferencesAsync(token);
                 var updated = await subscriptions.UpdatePreferencesAsync(token, new PreferencesRequest(
                     (form?["interests"].ToString() ?? "").Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
                     form?["cadence"].ToString() ?? "",
                     form?["timezone"].ToString(),
-                    Int(form?["hour"].ToString()),
-                    Int(form?["max_papers"].ToString()),
-                    double.TryParse(form?["instant_threshold"].ToString(), NumberStyles.Float, CultureInfo.InvariantCulture, out var threshold) ? threshold : 0,
-                    Int(form?["weekday"].ToString()),
+                    Number(form, "hour", current.Hour),
+                    Number(form, "max_papers", current.MaxPapers),
+                    Fraction(form, "instant_threshold", current.InstantThreshold),
+                    Number(form, "weekday", current.Weekday),
                     form?["note_when_empty"].ToString() is "on" or "true",
                     Lines(form, "seed_paper_ids"),
                     Lines(form, "authors"),
@@ -127,6 +166,20 @@ public static class SubscriptionPages
                 $"<form method=\"post\" action=\"{action}?token={WebUtility.HtmlEncode(Uri.EscapeDataString(token ?? ""))}\">" +
                 $"<p>{WebUtility.HtmlEncode(question)}</p><button type=\"submit\">{WebUtility.HtmlEncode(button)}</button></form>");
 
+    private static string Cadence(string cadence) => cadence switch
+    {
+        "instant" => "instant alerts",
+        "weekly" => "a weekly digest",
+        _ => "a daily digest",
+    };
+
+    /// <summary>Each thing the subscription asks for, as a line a person reads.</summary>
+    private static IEnumerable<string> Asked(Subscriber subscriber) =>
+        subscriber.Interests
+            .Concat(subscriber.SeedPaperIds.Select(id => $"papers like arXiv {id}"))
+            .Concat(subscriber.Authors.Select(author => $"papers by {author}"))
+            .Concat(subscriber.Categories.Select(category => $"preferred category: {category}"));
+
     private static IResult Refused(SubscriptionException e, string title) => e.Unavailable
         ? Page(503, "Please try again in a minute", $"<p>{WebUtility.HtmlEncode(e.Message)}</p>")
         : Page(400, title, $"<p>{WebUtility.HtmlEncode(e.Message)}</p>");
@@ -137,7 +190,36 @@ public static class SubscriptionPages
             ? value.ToString().Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
             : null;
 
-    private static int Int(string? text) => int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) ? value : 0;
+    /// <summary>A whole-number field: empty or missing keeps <paramref name="stored"/>; anything else must be a number.</summary>
+    private static int Number(IFormCollection? form, string field, int stored)
+    {
+        var text = form?[field].ToString().Trim();
+        if (string.IsNullOrEmpty(text))
+        {
+            return stored;
+        }
+
+        return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value)
+            ? value
+            : throw new SubscriptionException($"{field} must be a whole number, not '{text}'.");
+    }
+
+    /// <summary>A decimal field, as <see cref="Number"/>; 0 is refused, since the API reads it as "the default".</summary>
+    private static double Fraction(IFormCollection? form, string field, double stored)
+    {
+        var text = form?[field].ToString().Trim();
+        if (string.IsNullOrEmpty(text))
+        {
+            return stored;
+        }
+
+        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || !double.IsFinite(value))
+        {
+            throw new SubscriptionException($"{field} must be a number between 0.01 and 1, not '{text}'.");
+        }
+
+        return value == 0 ? throw new SubscriptionException($"{field} must be between 0.01 and 1.") : value;
+    }
 
     private static string PreferencesForm(string token, Subscriber s, bool saved)
     {
@@ -168,7 +250,7 @@ public static class SubscriptionPages
         html.Append(CultureInfo.InvariantCulture, $"</select></label></p><p><label>At hour (0-23) <input type=\"number\" name=\"hour\" min=\"0\" max=\"23\" value=\"{s.Hour}\"></label> ");
         html.Append($"<label>in time zone <input type=\"text\" name=\"timezone\" value=\"{E(s.TimeZone)}\"></label></p>");
         html.Append(CultureInfo.InvariantCulture, $"<p><label>Papers per digest <input type=\"number\" name=\"max_papers\" min=\"1\" max=\"{SubscriptionRules.MaxPapersLimit}\" value=\"{s.MaxPapers}\"></label></p>");
-        html.Append(CultureInfo.InvariantCulture, $"<p><label>Instant alerts above similarity <input type=\"number\" name=\"instant_threshold\" min=\"0\" max=\"1\" step=\"0.01\" value=\"{s.InstantThreshold}\"></label></p>");
+        html.Append(CultureInfo.InvariantCulture, $"<p><label>Instant alerts above similarity <input type=\"number\" name=\"instant_threshold\" min=\"0.01\" max=\"1\" step=\"0.01\" value=\"{s.InstantThreshold}\"></label></p>");
         html.Append($"<p><label>Authors you follow, one per line (\"Grace Hopper\" also finds \"G. M. Hopper\")<br><textarea name=\"authors\" rows=\"3\" cols=\"50\">{E(string.Join("\n", s.Authors))}</textarea></label></p>");
         html.Append($"<p><label>Categories you prefer, one per line (such as cs.LG)<br><textarea name=\"categories\" rows=\"2\" cols=\"50\">{E(string.Join("\n", s.Categories))}</textarea></label></p>");
         html.Append($"<p><label>Papers like these, arXiv ids one per line<br><textarea name=\"seed_paper_ids\" rows=\"2\" cols=\"50\">{E(string.Join("\n", s.SeedPaperIds))}</textarea></label></p>");

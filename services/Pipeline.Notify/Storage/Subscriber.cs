@@ -43,6 +43,15 @@ public sealed record Subscriber(
 
     /// <summary>The SMTP server's permanent refusal that made this address bouncing.</summary>
     public string? BounceReason { get; init; }
+
+    /// <summary>
+    /// Names the request a pending subscription holds: a new random value whenever an open
+    /// Subscribe writes preferences that differ from those stored (or takes an unsubscribed address
+    /// back). The confirmation link is signed with it, so a link confirms only the request it was
+    /// sent for, not preferences somebody else put in its place since. Null for records written
+    /// before it existed, whose links are taken as before.
+    /// </summary>
+    public string? RequestNonce { get; init; }
 }
 
 /// <summary>One email that went out (Status "sent") or was refused for good ("bounced").</summary>

@@ -94,7 +94,7 @@ public static class EmailTemplates
     {
         var heading = digest.IsEmpty
             ? $"Nothing new on {Delivery.Digest.Topics(digest.Interests)} {digest.When}"
-            : digest.Subject[..digest.Subject.IndexOf(':', StringComparison.Ordinal)];
+            : digest.Heading;
         var intro = digest.IsEmpty
             ? "No new paper matched your interests since your last digest. We will write again when there is one."
             : $"Picked for you {digest.When}, the most relevant first.";

@@ -21,8 +21,8 @@ public sealed class When_an_address_subscribes_again : IAsyncLifetime
 
     private async Task<Subscriber> ActiveAsync(string email)
     {
-        var pending = await _rig.Subscriptions.SubscribeAsync(email, Daily("diffusion models"), "client", CancellationToken.None);
-        var active = await _rig.Subscriptions.ConfirmAsync(_rig.Tokens.Issue(TokenPurpose.Confirm, pending.Id, TimeSpan.FromDays(1)));
+        await _rig.Subscriptions.SubscribeAsync(email, Daily("diffusion models"), "client", CancellationToken.None);
+        var active = await _rig.Subscriptions.ConfirmAsync(ConfirmTokenIn(Assert.Single(EmailsTo(email, "Confirm"))));
         Assert.Equal(SubscriptionStatus.Active, active.Status);
         await Task.Delay(TimeSpan.FromSeconds(3.2)); // past the confirmation's resend window
         return active;
@@ -31,6 +31,57 @@ public sealed class When_an_address_subscribes_again : IAsyncLifetime
     private IReadOnlyList<MimeKit.MimeMessage> EmailsTo(string email, string subject) =>
         _rig.Smtp.Messages.Where(e => e.EnvelopeTo.Contains(email, StringComparer.OrdinalIgnoreCase) && e.Subject.Contains(subject, StringComparison.Ordinal))
             .Select(e => e.Message).ToArray();
+
+    /// <summary>The token of the confirmation link in <paramref name="email"/>, as its reader would click it.</summary>
+    private static string ConfirmTokenIn(MimeKit.MimeMessage email) =>
+        Uri.UnescapeDataString(System.Text.RegularExpressions.Regex.Match(email.TextBody ?? "", @"/confirm\?token=([^\s&]+)").Groups[1].Value);
+
+    [Fact]
+    public async Task A_pending_request_replaced_by_a_strangers_is_not_confirmed_by_the_link_sent_for_the_first()
+    {
+        var pending = await _rig.Subscriptions.SubscribeAsync("hedy@example.org", Daily("diffusion models"), "hedy", CancellationToken.None);
+        var link = ConfirmTokenIn(Assert.Single(EmailsTo("hedy@example.org", "Confirm")));
+
+        // Within the resend window: the stranger's request is stored, and no new email goes out.
+        await _rig.Subscriptions.SubscribeAsync("hedy@example.org", new PreferencesRequest(["Verify your account at evil.example"], "instant", "UTC", 7, 10, 0.01, 1, false, [], [], []),
+            "stranger", CancellationToken.None);
+        Assert.Single(EmailsTo("hedy@example.org", "Confirm"));
+
+        var refused = await Assert.ThrowsAsync<SubscriptionException>(() => _rig.Subscriptions.ConfirmAsync(link));
+        Assert.Contains("earlier request", refused.Message);
+        await Assert.ThrowsAsync<SubscriptionException>(() => _rig.Subscriptions.ForConfirmationAsync(link));
+        Assert.Equal(SubscriptionStatus.Pending, (await _rig.Store.GetAsync(pending.Id))!.Status);
+
+        // Subscribing again past the window sends a link for the request as it stands now.
+        await Task.Delay(TimeSpan.FromSeconds(3.2));
+        await _rig.Subscriptions.SubscribeAsync("hedy@example.org", Daily("diffusion models"), "hedy", CancellationToken.None);
+        var newest = ConfirmTokenIn(EmailsTo("hedy@example.org", "Confirm")[^1]);
+        Assert.Equal(["diffusion models"], (await _rig.Subscriptions.ForConfirmationAsync(newest)).Interests);
+        var confirmed = await _rig.Subscriptions.ConfirmAsync(newest);
+        Assert.Equal((SubscriptionStatus.Active, "daily"), (confirmed.Status, confirmed.Cadence));
+    }
+
+    [Fact]
+    public async Task The_same_request_twice_leaves_the_first_emails_link_working()
+    {
+        var pending = await _rig.Subscriptions.SubscribeAsync("linus@example.org", Daily("graph neural networks"), "linus", CancellationToken.None);
+        var link = ConfirmTokenIn(Assert.Single(EmailsTo("linus@example.org", "Confirm")));
+
+        await _rig.Subscriptions.SubscribeAsync("linus@example.org", Daily("graph neural networks"), "linus", CancellationToken.None);
+
+        Assert.Equal((SubscriptionStatus.Active, pending.Id), ((await _rig.Subscriptions.ConfirmAsync(link)).Status, pending.Id));
+    }
+
+    [Fact]
+    public async Task A_pending_record_from_before_request_nonces_is_confirmed_by_a_link_without_one()
+    {
+        var pending = await _rig.Subscriptions.SubscribeAsync("ada.old@example.org", Daily("diffusion models"), "ada", CancellationToken.None);
+        await _rig.Store.UpdateAsync(pending.Id, s => s with { RequestNonce = null });
+
+        var confirmed = await _rig.Subscriptions.ConfirmAsync(_rig.Tokens.Issue(TokenPurpose.Confirm, pending.Id, TimeSpan.FromDays(1)));
+
+        Assert.Equal(SubscriptionStatus.Active, confirmed.Status);
+    }
 
     [Fact]
     public async Task An_active_subscription_is_not_changed_and_its_owner_is_sent_the_preferences_link_once()
