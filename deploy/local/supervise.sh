@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs a command and starts it again whenever it exits with 75 (EX_TEMPFAIL): the code with which a
-# service's consumer watchdog asks to be restarted (docs/operations.md), as compose's
-# `restart: unless-stopped` would. Any other exit ends the loop with that code. SIGTERM or SIGINT
+# service's consumer watchdog asks to be restarted (docs/operations.md). Any other exit ends the
+# loop with that code (compose's `restart: unless-stopped` restarts after any exit; here a service
+# that fails at start or crashes stays down, and its log says why). SIGTERM or SIGINT
 # (deploy/local/down.sh) is passed on to the command, and the loop ends once it has exited.
 #
 #   deploy/local/supervise.sh dotnet services/Pipeline.Rank/bin/Release/net10.0/Pipeline.Rank.dll

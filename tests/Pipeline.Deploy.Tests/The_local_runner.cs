@@ -149,6 +149,32 @@ public sealed class The_local_runner
     }
 
     [Fact]
+    public void The_generated_secrets_file_holds_the_api_key_the_caller_gave_so_sourcing_it_gives_the_key_in_use()
+    {
+        // up.sh's own functions, run alone against a new .run directory.
+        var up = Repository.Read(ShellScript.Up);
+        var start = up.IndexOf("random_hex() {", StringComparison.Ordinal);
+        var end = up.IndexOf("\n}\n", up.IndexOf("load_secrets() {", StringComparison.Ordinal), StringComparison.Ordinal) + 3;
+        Assert.True(start > 0 && end > start, "up.sh no longer defines random_hex and load_secrets");
+        var dir = Directory.CreateTempSubdirectory("up-secrets-");
+        try
+        {
+            var script = $"set -euo pipefail\nroot='{dir.FullName}'\nrun='{dir.FullName}'\nlog() {{ :; }}\ndie() {{ echo \"$*\" >&2; exit 1; }}\n" +
+                up[start..end] + "\nPIPELINE_API_KEY=the-callers-key\nload_secrets\necho \"in use: $Security__ApiKeys__0\"\n" +
+                "unset PIPELINE_API_KEY\n. \"$secrets_file\"\necho \"sourced: $PIPELINE_API_KEY ${#NOTIFY_TOKEN_KEY}\"\n";
+            var result = ExternalTool.TryRun("bash", ["-c", script], timeout: TimeSpan.FromSeconds(30))!;
+
+            Assert.True(result.ExitCode == 0, result.Error);
+            Assert.Contains("in use: the-callers-key", result.Output);
+            Assert.Contains("sourced: the-callers-key 64", result.Output);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public void Runs_each_service_under_the_supervisor_that_restarts_it_on_exit_code_75()
     {
         Assert.Contains("start_detached \"$pidfile\" \"$logfile\" \"$here/supervise.sh\" dotnet \"$dll\"", Repository.Read(ShellScript.Up));
