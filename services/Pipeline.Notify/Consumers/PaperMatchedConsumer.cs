@@ -33,6 +33,9 @@ public sealed class PaperMatchedConsumer(
     private async Task SendOrKeepAsync(ConsumeContext<PaperMatched> context)
     {
         var match = context.Message;
+        // What a person searches the trace by (the subscriber by id: addresses stay out of traces).
+        Activity.Current?.SetTag("paper.id", match.Paper.Id);
+        Activity.Current?.SetTag("notify.subscriber_id", match.SubscriberId);
         if (Activity.Current is { } current)
         {
             // The paper's trace, for the digests that will show it later: a link, not worth the alert.
@@ -75,15 +78,22 @@ public sealed class PaperMatchedConsumer(
 }
 
 /// <summary>
-/// An alert claimed by another consumer is retried in place for about a minute, longer than a dead
-/// notify instance's heartbeat lives: by then the other send has finished, or its instance is gone
-/// and this one takes over, and the alert still goes out once. (An SMTP outage is not retried here:
+/// An alert claimed by another consumer is retried in place for about a minute and a half, longer
+/// than a dead notify instance's heartbeat lives and is then seen missing (the takeover grace): by
+/// then the other send has finished, or its instance is gone and this one takes over, and the alert
+/// still goes out once. (An SMTP outage is not retried here:
 /// the consumer keeps the alert for <see cref="DeferredAlertSender"/>.)
 /// </summary>
 public sealed class PaperMatchedConsumerDefinition : ConsumerDefinition<PaperMatchedConsumer>
 {
     public static readonly TimeSpan[] ClaimRetryIntervals =
-        [TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(8), TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(30)];
+        [
+            TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(8),
+            // Every 10 s from here: a dead owner's heartbeat is seen missing soon after it lapses,
+            // and the claim taken over soon after the grace.
+            TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(10),
+            TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(15),
+        ];
 
     protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator, IConsumerConfigurator<PaperMatchedConsumer> consumerConfigurator,
         IRegistrationContext context)

@@ -30,11 +30,11 @@ public sealed record DeliveryAttempt(DeliveryClaim Claim, string DeliveryKey, st
 /// "sending:{instance}:{random}" (with a lease) before the SMTP transaction and as "sent" after the
 /// server's 250 reply. A redelivered message finds "sent" and sends nothing. A claim whose notify
 /// instance has died (its <see cref="NotifyInstance"/> heartbeat has lapsed, within
-/// <see cref="NotifyInstance.HeartbeatTtl"/>) is taken over at once, so the redelivery of a crashed
+/// <see cref="NotifyInstance.HeartbeatTtl"/>, and been seen missing for
+/// <see cref="NotifyInstance.TakeoverGrace"/>) is taken over, so the redelivery of a crashed
 /// consumer's message sends the email instead of waiting out the lease; a claim without a live
-/// owner otherwise expires with its lease. When every heartbeat lapsed at once (a Redis outage
-/// longer than the TTL), no claim is taken over for <see cref="NotifyInstance.TakeoverHold"/> after
-/// Redis is heard again: an instance still sending beats again first. If the SMTP server had accepted the email just before
+/// owner otherwise expires with its lease. The grace is for an owner whose heartbeat lapsed only
+/// because Redis was out of its reach: it beats again first, and keeps its claim. If the SMTP server had accepted the email just before
 /// the crash, it goes out twice: the one window SMTP leaves open.
 /// A claim is released or renewed only by its own holder (compare-and-delete, compare-and-expire):
 /// a late release never frees another's claim, and nothing but a new claim replaces "sent".
@@ -64,32 +64,33 @@ public sealed class DeliveryLedger(IDatabase redis, NotifyInstance? instance = n
     public int UnrecordedCount => _unrecorded.Count;
 
     /// <summary>
-    /// KEYS[1] the delivery, KEYS[2] this instance's heartbeat, KEYS[3]
-    /// <see cref="NotifyInstance.AnyAliveKey"/>, KEYS[4] <see cref="NotifyInstance.TakeoverHoldKey"/>;
+    /// KEYS[1] the delivery, KEYS[2] this instance's heartbeat, KEYS[3] its missed-heartbeat mark;
     /// ARGV[1] this claim ("sending:{me}:{random}"), ARGV[2] the lease (ms), ARGV[3] the heartbeat
     /// key prefix, ARGV[4] the heartbeat TTL (ms), ARGV[5] a claim of this process that failed and
-    /// could not be released (or ''), ARGV[6] the takeover hold (ms). Claims a free delivery, that
-    /// claim, or one whose owner's heartbeat is gone while no takeover hold stands; answers the
-    /// value it found otherwise. It beats first, as <see cref="NotifyInstance.BeatScript"/> does
-    /// (so a claim never has an owner that looks dead, and the first call after every heartbeat
-    /// lapsed starts the hold before it could take anything over). (Claims written before the
-    /// random part was added, "sending:{instance}", are read alike.)
+    /// could not be released (or ''), ARGV[6] the takeover grace (ms), ARGV[7] the missed-mark
+    /// prefix, ARGV[8] the mark's lifetime (ms). Beats first, as <see cref="NotifyInstance.BeatScript"/>
+    /// does (so a claim never has an owner that looks dead). Claims a free delivery, that claim, or
+    /// one whose owner's heartbeat has been seen missing for the grace: the first call that finds
+    /// it missing marks the owner (<see cref="NotifyInstance.MissedKeyPrefix"/>), and the mark's
+    /// age, read from its TTL on Redis's clock, is how long. Answers the value it found otherwise.
+    /// (Claims written before the random part was added, "sending:{instance}", are read alike.)
     /// </summary>
     private const string ClaimScript = """
         redis.call('SET', KEYS[2], '1', 'PX', ARGV[4])
-        if redis.call('EXISTS', KEYS[3]) == 0 then
-          redis.call('SET', KEYS[4], '1', 'PX', ARGV[6])
-        end
-        redis.call('SET', KEYS[3], '1', 'PX', ARGV[4])
+        redis.call('DEL', KEYS[3])
         local current = redis.call('GET', KEYS[1])
         if not current or (ARGV[5] ~= '' and current == ARGV[5]) then
           redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
           return 'claimed'
         end
         local owner = string.match(current, '^sending:([^:]+)')
-        if owner and redis.call('EXISTS', ARGV[3] .. owner) == 0 and redis.call('EXISTS', KEYS[4]) == 0 then
-          redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-          return 'claimed'
+        if owner and redis.call('EXISTS', ARGV[3] .. owner) == 0 then
+          local missed = ARGV[7] .. owner
+          redis.call('SET', missed, '1', 'PX', ARGV[8], 'NX')
+          if tonumber(ARGV[8]) - redis.call('PTTL', missed) >= tonumber(ARGV[6]) then
+            redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+            return 'claimed'
+          end
         end
         return current
         """;
@@ -163,9 +164,9 @@ public sealed class DeliveryLedger(IDatabase redis, NotifyInstance? instance = n
 
         var unreleased = _unreleased.TryGetValue(deliveryKey, out var dead) ? dead : "";
         var found = (string?)await redis.ScriptEvaluateAsync(ClaimScript,
-            [key, instance.HeartbeatKey, NotifyInstance.AnyAliveKey, NotifyInstance.TakeoverHoldKey],
+            [key, instance.HeartbeatKey, instance.MissedKey],
             [owner, (long)lease.TotalMilliseconds, NotifyInstance.HeartbeatKeyPrefix, (long)NotifyInstance.HeartbeatTtl.TotalMilliseconds, unreleased,
-                (long)instance.TakeoverHold.TotalMilliseconds]);
+                (long)instance.TakeoverGrace.TotalMilliseconds, NotifyInstance.MissedKeyPrefix, (long)NotifyInstance.MissedMarkLifetime.TotalMilliseconds]);
         if (found is "claimed" or "sent")
         {
             _unreleased.TryRemove(deliveryKey, out _);

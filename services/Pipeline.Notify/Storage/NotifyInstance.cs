@@ -5,8 +5,8 @@ namespace Pipeline.Notify.Storage;
 /// <summary>
 /// This notify process, as the owner of the delivery claims it makes: a random id and a heartbeat
 /// key in notify's Redis (<c>notify:instance:{id}</c>) that lives while the process does. When the
-/// process dies, the key lapses within <see cref="HeartbeatTtl"/> and its claims may be taken over
-/// (<see cref="DeliveryLedger.BeginAsync"/>).
+/// process dies, the key lapses within <see cref="HeartbeatTtl"/>, and once it has been seen missing
+/// for <see cref="TakeoverGrace"/> its claims may be taken over (<see cref="DeliveryLedger.BeginAsync"/>).
 /// </summary>
 public sealed class NotifyInstance
 {
@@ -18,50 +18,45 @@ public sealed class NotifyInstance
     public static readonly TimeSpan HeartbeatInterval = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// Written with every heartbeat, with the same TTL: it lapses only when every instance's
-    /// heartbeat has lapsed, which is what a Redis outage longer than <see cref="HeartbeatTtl"/>
-    /// (or every instance down at once) looks like from Redis.
+    /// <c>notify:instance-missed:{id}</c>: set by the first claim that finds instance {id}'s
+    /// heartbeat gone, and deleted by that instance's next beat. Its age is how long the heartbeat
+    /// has been seen missing; a claim is taken over only once that is <see cref="TakeoverGrace"/>.
     /// </summary>
-    public const string AnyAliveKey = "notify:instances:any-alive";
+    public const string MissedKeyPrefix = "notify:instance-missed:";
 
-    /// <summary>
-    /// Set for <see cref="TakeoverHold"/> by the first beat that finds <see cref="AnyAliveKey"/>
-    /// gone: while it stands, no claim is taken over for a lapsed heartbeat. After an outage every
-    /// instance's heartbeat has lapsed, including those still in an SMTP transaction they began
-    /// before it; the hold gives them time to reach Redis and beat again before anyone judges them
-    /// dead.
-    /// </summary>
-    public const string TakeoverHoldKey = "notify:instances:takeover-hold";
+    /// <summary>How long a missed-heartbeat mark lives (its age is read from its remaining TTL).</summary>
+    public static readonly TimeSpan MissedMarkLifetime = TimeSpan.FromMinutes(10);
 
     public string Id { get; } = Guid.NewGuid().ToString("N");
 
     /// <summary>
-    /// How long takeovers wait once Redis is heard again after every heartbeat lapsed: two TTLs,
-    /// room for a live instance's client to reconnect (its retries back off up to 10 s) and beat
-    /// (every 5 s). Shorter only in tests.
+    /// How long an owner's heartbeat must have been seen missing before its claims are taken over:
+    /// a heartbeat also lapses for an instance alive and in an SMTP transaction when Redis was out
+    /// of its reach for more than <see cref="HeartbeatTtl"/> (whether or not others' lapsed too),
+    /// and it beats again within its client's reconnection (retries back off up to 10 s) and one
+    /// beat (5 s) of Redis answering. Shorter only in tests.
     /// </summary>
-    public TimeSpan TakeoverHold { get; init; } = 2 * HeartbeatTtl;
+    public TimeSpan TakeoverGrace { get; init; } = TimeSpan.FromSeconds(20);
 
     /// <summary>This instance's heartbeat key.</summary>
     public string HeartbeatKey => HeartbeatKeyPrefix + Id;
 
+    /// <summary>This instance's missed-heartbeat mark (<see cref="MissedKeyPrefix"/>).</summary>
+    public string MissedKey => MissedKeyPrefix + Id;
+
     /// <summary>
-    /// One beat: KEYS[1] the instance's heartbeat, KEYS[2] <see cref="AnyAliveKey"/>, KEYS[3]
-    /// <see cref="TakeoverHoldKey"/>; ARGV[1] the heartbeat TTL (ms), ARGV[2] the hold (ms).
-    /// <see cref="DeliveryLedger"/>'s claim script beats the same way.
+    /// One beat: KEYS[1] the instance's heartbeat, KEYS[2] its missed-heartbeat mark; ARGV[1] the
+    /// heartbeat TTL (ms). A beat clears the mark, so an instance that came back is not judged by
+    /// an old absence. <see cref="DeliveryLedger"/>'s claim script beats the same way.
     /// </summary>
     internal const string BeatScript = """
         redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
-        if redis.call('EXISTS', KEYS[2]) == 0 then
-          redis.call('SET', KEYS[3], '1', 'PX', ARGV[2])
-        end
-        redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
+        redis.call('DEL', KEYS[2])
         """;
 
     /// <summary>Writes one heartbeat (<see cref="BeatScript"/>).</summary>
     public Task BeatAsync(IDatabase redis) =>
-        redis.ScriptEvaluateAsync(BeatScript, [HeartbeatKey, AnyAliveKey, TakeoverHoldKey],
-            [(long)HeartbeatTtl.TotalMilliseconds, (long)TakeoverHold.TotalMilliseconds]);
+        redis.ScriptEvaluateAsync(BeatScript, [HeartbeatKey, MissedKey], [(long)HeartbeatTtl.TotalMilliseconds]);
 }
 
 /// <summary>
