@@ -170,8 +170,9 @@ public sealed class Subscriptions(
                 : Apply(current, preferences, now) with
                 {
                     Status = SubscriptionStatus.Pending,
-                    RequestNonce = current.Status is SubscriptionStatus.Pending && current.RequestNonce is { } nonce && SamePreferences(current, Apply(current, preferences, now))
-                        ? nonce
+                    // (null included: a record from before nonces keeps its links working too)
+                    RequestNonce = current.Status is SubscriptionStatus.Pending && SamePreferences(current, Apply(current, preferences, now))
+                        ? current.RequestNonce
                         : NewRequestNonce(),
                 });
             if (subscriber is null)
@@ -420,7 +421,14 @@ public sealed class Subscriptions(
     /// Replaces the preferences of the subscriber the preferences link names (as a form does: every
     /// field). Empty interests, an unspecified cadence or an empty time zone keep the current ones.
     /// </summary>
-    public async Task<Subscriber> UpdatePreferencesAsync(string? token, PreferencesRequest request)
+    public Task<Subscriber> UpdatePreferencesAsync(string? token, PreferencesRequest request) => UpdatePreferencesAsync(token, _ => request);
+
+    /// <summary>
+    /// <see cref="UpdatePreferencesAsync(string?, PreferencesRequest)"/> with the request made from
+    /// the record as stored at the write (the form fills the fields left empty from it, so a change
+    /// made meanwhile elsewhere is not undone by a stale read).
+    /// </summary>
+    public async Task<Subscriber> UpdatePreferencesAsync(string? token, Func<Subscriber, PreferencesRequest> requestFor)
     {
         var id = VerifiedId(token, TokenPurpose.Preferences);
         var now = clock.GetUtcNow();
@@ -433,6 +441,7 @@ public sealed class Subscriptions(
                 throw new SubscriptionException("This subscription is no longer active; subscribe again.", notActive: true);
             }
 
+            var request = requestFor(current);
             var filled = request with
             {
                 Interests = request.Interests.Any(i => !string.IsNullOrWhiteSpace(i)) ? request.Interests : current.Interests,
@@ -510,7 +519,8 @@ public sealed class Subscriptions(
         pending.RequestNonce is null || string.Equals(pending.RequestNonce, check.Version, StringComparison.Ordinal);
 
     private static SubscriptionException StaleConfirmation() => new(
-        "This link was sent for an earlier request: the subscription's preferences were changed since. Use the link in the newest confirmation email, or subscribe again.");
+        "This link was sent for an earlier request: the subscription's preferences were changed since. " +
+        "Subscribe again (in a minute, if you just did) for a link to what you ask for now, and check that its page lists it before you confirm.");
 
     private static string NewRequestNonce() => Guid.NewGuid().ToString("N");
 

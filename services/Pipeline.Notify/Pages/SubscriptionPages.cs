@@ -126,16 +126,15 @@ public static class SubscriptionPages
             var token = form?["token"].ToString() is { Length: > 0 } t ? t : request.Query["token"].ToString();
             try
             {
-                // A field left empty (or missing) keeps what is stored, as it shows in the form.
-                var current = await subscriptions.ForPreferencesAsync(token);
-                var updated = await subscriptions.UpdatePreferencesAsync(token, new PreferencesRequest(
+                // A number left empty (or missing) keeps what is stored at the write, as the form shows it.
+                var updated = await subscriptions.UpdatePreferencesAsync(token, current => new PreferencesRequest(
                     (form?["interests"].ToString() ?? "").Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
                     form?["cadence"].ToString() ?? "",
                     form?["timezone"].ToString(),
-                    Number(form, "hour", current.Hour),
-                    Number(form, "max_papers", current.MaxPapers),
+                    Number(form, "hour", current.Hour, min: 0),
+                    Number(form, "max_papers", current.MaxPapers, min: 1),
                     Fraction(form, "instant_threshold", current.InstantThreshold),
-                    Number(form, "weekday", current.Weekday),
+                    Number(form, "weekday", current.Weekday, min: 1),
                     form?["note_when_empty"].ToString() is "on" or "true",
                     Lines(form, "seed_paper_ids"),
                     Lines(form, "authors"),
@@ -190,8 +189,12 @@ public static class SubscriptionPages
             ? value.ToString().Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
             : null;
 
-    /// <summary>A whole-number field: empty or missing keeps <paramref name="stored"/>; anything else must be a number.</summary>
-    private static int Number(IFormCollection? form, string field, int stored)
+    /// <summary>
+    /// A whole-number field: empty or missing keeps <paramref name="stored"/>; anything else must be
+    /// a number of at least <paramref name="min"/> (0 would read as "the default" for some fields;
+    /// the upper bounds are checked with the rest of the preferences).
+    /// </summary>
+    private static int Number(IFormCollection? form, string field, int stored, int min)
     {
         var text = form?[field].ToString().Trim();
         if (string.IsNullOrEmpty(text))
@@ -199,9 +202,12 @@ public static class SubscriptionPages
             return stored;
         }
 
-        return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value)
-            ? value
-            : throw new SubscriptionException($"{field} must be a whole number, not '{text}'.");
+        if (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value))
+        {
+            throw new SubscriptionException($"{field} must be a whole number, not '{text}'.");
+        }
+
+        return value >= min ? value : throw new SubscriptionException($"{field} must be at least {min}.");
     }
 
     /// <summary>A decimal field, as <see cref="Number"/>; 0 is refused, since the API reads it as "the default".</summary>

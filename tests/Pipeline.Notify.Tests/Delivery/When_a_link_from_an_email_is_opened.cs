@@ -74,7 +74,7 @@ public sealed partial class When_a_link_from_an_email_is_opened : IAsyncLifetime
         Assert.Contains("a daily digest at hedy@example.org", page);
         Assert.Contains("<li>diffusion &lt;models&gt;</li>", page);
 
-        // A stranger replaces the pending request (within the resend window: no new email).
+        // A stranger replaces the pending request.
         await _rig.Subscriptions.SubscribeAsync("hedy@example.org", new PreferencesRequest(["Verify your account at evil.example"], "instant", "UTC", 7, 10, 0.01, 1, false, [], [], []),
             "stranger", CancellationToken.None);
 
@@ -107,7 +107,27 @@ public sealed partial class When_a_link_from_an_email_is_opened : IAsyncLifetime
         (status, page) = await PostFormAsync("/preferences", ("token", token), ("instant_threshold", "0"));
         Assert.Equal(HttpStatusCode.BadRequest, status);
         Assert.Contains("instant_threshold must be between 0.01 and 1", page);
+        (status, page) = await PostFormAsync("/preferences", ("token", token), ("max_papers", "0"));
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Contains("max_papers must be at least 1", page);
         Assert.Equal((18, 0.7), ((await _rig.Store.GetAsync(subscriber.Id))!.Hour, (await _rig.Store.GetAsync(subscriber.Id))!.InstantThreshold));
+    }
+
+    [Fact]
+    public async Task A_field_left_empty_keeps_what_is_stored_when_the_form_is_saved_not_what_it_was_when_read()
+    {
+        var subscriber = await _rig.ActiveSubscriberAsync("hopper");
+        var token = _rig.Tokens.Issue(TokenPurpose.Preferences, subscriber.Id, TimeSpan.FromDays(1));
+        // Another change (a second tab, the API) lands between the page's read and its write.
+        _rig.Redis.Before(call => call.Method is "Transaction" && call.Touches($"notify:subscriber:{subscriber.Id}"),
+            () => _rig.Store.UpdateAsync(subscriber.Id, s => s with { Hour = 21 }));
+
+        var (status, _) = await PostFormAsync("/preferences", ("token", token), ("interests", "compilers"), ("hour", ""));
+
+        Assert.Equal(HttpStatusCode.OK, status);
+        var saved = (await _rig.Store.GetAsync(subscriber.Id))!;
+        Assert.Equal(21, saved.Hour);
+        Assert.Equal(["compilers"], saved.Interests);
     }
 
     [Fact]
