@@ -11,6 +11,21 @@ namespace Pipeline.Notify.Tests;
 public sealed class SmtpFailuresSpecs
 {
     [Fact]
+    public void Addresses_a_server_repeats_in_its_reply_are_kept_out_of_what_is_logged_and_traced()
+    {
+        var greylisted = SmtpFailures.Classify(new SmtpCommandException(SmtpErrorCode.RecipientNotAccepted, SmtpStatusCode.MailboxBusy,
+            new MimeKit.MailboxAddress("", "bob.smith+papers@example.org"), "4.2.0 <bob.smith+papers@example.org>: Recipient address rejected: Greylisted"), CancellationToken.None);
+        var bounced = SmtpFailures.Classify(new SmtpCommandException(SmtpErrorCode.RecipientNotAccepted, SmtpStatusCode.MailboxUnavailable,
+            new MimeKit.MailboxAddress("", "gone@example.org"), "5.1.1 gone@example.org: no such user here"), CancellationToken.None);
+
+        Assert.Equal("The SMTP server answered 450: 4.2.0 <address>: Recipient address rejected: Greylisted", Assert.IsType<SmtpUnavailableException>(greylisted).Message);
+        var rejected = Assert.IsType<SmtpRecipientRejectedException>(bounced);
+        Assert.Equal("550 5.1.1 <address>: no such user here", rejected.Message);
+        Assert.Equal("gone@example.org", rejected.Recipient);
+        Assert.Equal("4.7.1 Try again later (queue full)", SmtpFailures.Redact("4.7.1 Try again later (queue full)"));
+    }
+
+    [Fact]
     public void A_refused_login_is_an_outage_that_names_the_settings_to_check()
     {
         var sorted = SmtpFailures.Classify(new MailKit.Security.AuthenticationException("535: 5.7.8 Authentication credentials invalid"), CancellationToken.None);

@@ -29,6 +29,8 @@ public sealed class IngestGrpcService(PaperIntake intake, PaperStore store, Sour
         }
 
         var submissions = request.Papers.Select(PaperMapping.ToSubmission).ToArray();
+        // The call's span: how many papers it brought (each paper's id is on embed's and rank's spans).
+        System.Diagnostics.Activity.Current?.SetTag("ingest.papers", submissions.Length);
         var results = await SubmitAsync(submissions, context.CancellationToken);
         return ToResponse(results);
     }

@@ -46,9 +46,16 @@ public sealed class MailSender(IOptions<SmtpOptions> options, SmtpConnectionPool
         }
         catch (Exception e)
         {
-            activity?.SetStatus(ActivityStatusCode.Error, e.Message);
-            activity?.AddException(e);
             var sorted = SmtpFailures.Classify(e, cancellationToken);
+            // The server's words without addresses, and no stack trace (whose inner messages would
+            // carry them): spans are exported.
+            var said = sorted?.Message ?? SmtpFailures.Redact(e.Message);
+            activity?.SetStatus(ActivityStatusCode.Error, said);
+            activity?.AddEvent(new ActivityEvent("exception", tags: new ActivityTagsCollection
+            {
+                ["exception.type"] = e.GetType().FullName,
+                ["exception.message"] = said,
+            }));
             if (sorted is SmtpUnavailableException or SmtpOutcomeUnknownException)
             {
                 outage?.Failed(sorted.Message);

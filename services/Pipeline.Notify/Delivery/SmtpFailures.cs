@@ -47,34 +47,46 @@ public sealed class SmtpMessageRejectedException(int replyCode, string reply, Ex
     public int ReplyCode { get; } = replyCode;
 }
 
-public static class SmtpFailures
+public static partial class SmtpFailures
 {
+    /// <summary>
+    /// The text with every email address in it replaced by <c>&lt;address&gt;</c>. SMTP replies
+    /// often repeat the recipient ("450 4.2.0 &lt;bob@example.org&gt;: Recipient address rejected:
+    /// Greylisted"), and the reply goes into log lines, span statuses and exported telemetry, where
+    /// notify names subscribers by id, never by address.
+    /// </summary>
+    public static string Redact(string text) => AddressPattern().Replace(text, "<address>");
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"<?[^\s<>""'(),;:@\[\]]+@[^\s<>""'(),;:@\[\]]+>?")]
+    private static partial System.Text.RegularExpressions.Regex AddressPattern();
+
     /// <summary>
     /// Sorts a MailKit failure into permanent-for-this-address, permanent-for-this-message,
     /// transient, or (null) neither. A server that refuses notify itself (its login, its TLS, its
     /// sender address) is transient: nothing can be sent until an operator fixes the settings, and
     /// every email waits for that (and the health check says so) rather than being given up.
     /// </summary>
+    /// <remarks>The messages it makes carry the server's words with addresses redacted (<see cref="Redact"/>).</remarks>
     public static Exception? Classify(Exception e, CancellationToken cancellationToken) => e switch
     {
         SmtpOutcomeUnknownException => e,
         SmtpCommandException { ErrorCode: SmtpErrorCode.RecipientNotAccepted } c when (int)c.StatusCode >= 500 =>
-            new SmtpRecipientRejectedException(c.Mailbox?.Address ?? "", (int)c.StatusCode, c.Message, c),
+            new SmtpRecipientRejectedException(c.Mailbox?.Address ?? "", (int)c.StatusCode, Redact(c.Message), c),
         SmtpCommandException c when (int)c.StatusCode is >= 400 and < 500 =>
-            new SmtpUnavailableException($"The SMTP server answered {(int)c.StatusCode}: {c.Message}", c),
+            new SmtpUnavailableException($"The SMTP server answered {(int)c.StatusCode}: {Redact(c.Message)}", c),
         SmtpCommandException { ErrorCode: SmtpErrorCode.SenderNotAccepted } c =>
-            new SmtpUnavailableException($"The SMTP server refused the sender address ({(int)c.StatusCode} {c.Message}); check Smtp__From", c),
+            new SmtpUnavailableException($"The SMTP server refused the sender address ({(int)c.StatusCode} {Redact(c.Message)}); check Smtp__From", c),
         SmtpCommandException { ErrorCode: SmtpErrorCode.MessageNotAccepted } c =>
-            new SmtpMessageRejectedException((int)c.StatusCode, c.Message, c),
+            new SmtpMessageRejectedException((int)c.StatusCode, Redact(c.Message), c),
         MailKit.Security.AuthenticationException or MailKit.ServiceNotAuthenticatedException =>
-            new SmtpUnavailableException($"The SMTP server refused notify's login ({e.Message}); check Smtp__Username, Smtp__Password and Smtp__Security", e),
+            new SmtpUnavailableException($"The SMTP server refused notify's login ({Redact(e.Message)}); check Smtp__Username, Smtp__Password and Smtp__Security", e),
         MailKit.Security.SslHandshakeException =>
-            new SmtpUnavailableException($"TLS with the SMTP server failed ({e.Message}); check its certificate and Smtp__Security", e),
+            new SmtpUnavailableException($"TLS with the SMTP server failed ({Redact(e.Message)}); check its certificate and Smtp__Security", e),
         SmtpProtocolException or MailKit.ServiceNotConnectedException or IOException or System.Net.Sockets.SocketException or TimeoutException =>
-            new SmtpUnavailableException($"The SMTP server is unreachable: {e.Message}", e),
+            new SmtpUnavailableException($"The SMTP server is unreachable: {Redact(e.Message)}", e),
         // MailKit reports its own timeout as a cancellation that nobody asked for.
         OperationCanceledException when !cancellationToken.IsCancellationRequested =>
-            new SmtpUnavailableException($"The SMTP server did not answer in time: {e.Message}", e),
+            new SmtpUnavailableException($"The SMTP server did not answer in time: {Redact(e.Message)}", e),
         _ => null,
     };
 }

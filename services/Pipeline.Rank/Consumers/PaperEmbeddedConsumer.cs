@@ -20,6 +20,8 @@ public sealed class PaperEmbeddedConsumer(
 {
     public async Task Consume(ConsumeContext<PaperEmbedded> context)
     {
+        // What a person searches the trace by.
+        Activity.Current?.SetTag("paper.id", context.Message.Paper.Id);
         // Waits out an outage of rank's Redis or the broker (BusRetry) instead of parking the paper in
         // the error queue; every step below is safe to run again. Not before the indexes and the
         // instant profiles are loaded (a match needs them all): that wait counts as held too.

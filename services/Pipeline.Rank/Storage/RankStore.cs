@@ -250,9 +250,13 @@ public sealed class RankStore(IDatabase redis)
         return details;
     }
 
-    /// <summary>Remembers the trace a paper arrived in (its <c>PaperEmbedded</c> consume span).</summary>
+    /// <summary>
+    /// Remembers the trace a paper arrived in (its first <c>PaperEmbedded</c> consume span): kept
+    /// once written, so a later record of the paper (new upvotes from a re-poll, a new version) does
+    /// not point a digest's link at a poll that never reached an inbox.
+    /// </summary>
     public Task SaveTraceParentAsync(string paperId, string traceParent) =>
-        redis.HashSetAsync(PaperKey(paperId), "trace_parent", traceParent);
+        redis.HashSetAsync(PaperKey(paperId), "trace_parent", traceParent, When.NotExists);
 
     /// <summary>
     /// Saves an active subscriber's profile unless rank's Redis holds a later change of the

@@ -99,7 +99,8 @@ public sealed class PipelineFlowTests(RabbitMqFixture rabbit, PipelineFixture pi
         var email = $"alan-{Guid.NewGuid():N}@example.org";
         await SubscribeAndConfirmAsync(email, "quantum error correction");
 
-        await SubmitAsync(Papers.QuantumErrorCorrection());
+        var paper = Papers.QuantumErrorCorrection();
+        await SubmitAsync(paper);
 
         var alert = (await Pipeline.Smtp.WaitForMessagesAsync(m => IsAlertTo(m, email), 1, Arrival)).Single().Message;
         var send = await Pipeline.Traces.WaitForSpanAsync(
@@ -128,6 +129,15 @@ public sealed class PipelineFlowTests(RabbitMqFixture rabbit, PipelineFixture pi
         AssertHop(chain, "rank", OtlpSpanKind.Consumer);
         AssertHop(chain, "rank", OtlpSpanKind.Producer);
         AssertHop(chain, "notify", OtlpSpanKind.Consumer);
+
+        // The tags a person finds the trace by: the paper on rank's and notify's consume spans,
+        // the subscriber by id (never by address) on notify's, the count on the call.
+        var paperId = paper.Id;
+        Assert.Equal("1", root.Attribute("ingest.papers"));
+        Assert.Contains(chain, s => s.ServiceName == "rank" && s.Kind == OtlpSpanKind.Consumer && s.Attribute("paper.id") == paperId);
+        Assert.Contains(chain, s => s.ServiceName == "notify" && s.Kind == OtlpSpanKind.Consumer && s.Attribute("paper.id") == paperId
+            && !string.IsNullOrEmpty(s.Attribute("notify.subscriber_id")));
+        Assert.DoesNotContain(chain, s => s.Attributes.Values.Any(v => v.Contains(email, StringComparison.OrdinalIgnoreCase)));
     }
 
     [Fact]

@@ -60,6 +60,20 @@ public class When_rank_state_round_trips_through_redis(RedisFixture redis) : ICl
     }
 
     [Fact]
+    public async Task A_paper_keeps_the_trace_it_arrived_in_when_a_later_record_of_it_comes()
+    {
+        var store = new RankStore(redis.NewDatabase());
+        var paper = FullPaper("2611.00003");
+        await store.SavePaperAsync(paper, new ClusteredVectors(1).Paper());
+        const string arrival = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+        await store.SaveTraceParentAsync(paper.Paper.Id, arrival);
+        await store.SaveTraceParentAsync(paper.Paper.Id, "00-11111111111111111111111111111111-2222222222222222-01"); // a re-poll's new upvotes
+
+        Assert.Equal(arrival, Assert.Single(await store.GetAnswerDetailsAsync([paper.Paper.Id])).TraceParent);
+    }
+
+    [Fact]
     public async Task Thousands_of_papers_load_in_batches_each_exactly_once()
     {
         var store = new RankStore(redis.NewDatabase());
