@@ -159,14 +159,29 @@ public sealed class The_local_runner
         var dir = Directory.CreateTempSubdirectory("up-secrets-");
         try
         {
-            var script = $"set -euo pipefail\nroot='{dir.FullName}'\nrun='{dir.FullName}'\nlog() {{ :; }}\ndie() {{ echo \"$*\" >&2; exit 1; }}\n" +
-                up[start..end] + "\nPIPELINE_API_KEY=the-callers-key\nload_secrets\necho \"in use: $Security__ApiKeys__0\"\n" +
-                "unset PIPELINE_API_KEY\n. \"$secrets_file\"\necho \"sourced: $PIPELINE_API_KEY ${#NOTIFY_TOKEN_KEY}\"\n";
-            var result = ExternalTool.TryRun("bash", ["-c", script], timeout: TimeSpan.FromSeconds(30))!;
+            var functions = $"set -euo pipefail\nroot='{dir.FullName}'\nrun='{dir.FullName}'\nlog() {{ :; }}\ndie() {{ echo \"$*\" >&2; exit 1; }}\n" + up[start..end];
+            (int Code, string Output, string Error) Run(string key) =>
+                ExternalTool.TryRun("bash", ["-c", functions + $"\nPIPELINE_API_KEY='{key}'\nload_secrets\necho \"in use: $Security__ApiKeys__0\"\n" +
+                    "unset PIPELINE_API_KEY\n. \"$secrets_file\"\necho \"sourced: $PIPELINE_API_KEY $NOTIFY_TOKEN_KEY\"\n"], timeout: TimeSpan.FromSeconds(30)) is { } r
+                    ? (r.ExitCode, r.Output, r.Error)
+                    : throw new InvalidOperationException("bash did not run");
 
-            Assert.True(result.ExitCode == 0, result.Error);
-            Assert.Contains("in use: the-callers-key", result.Output);
-            Assert.Contains("sourced: the-callers-key 64", result.Output);
+            // First run: the caller's API key and a generated signing key.
+            var first = Run("the-callers-key");
+            Assert.True(first.Code == 0, first.Error);
+            Assert.Contains("in use: the-callers-key", first.Output);
+            var signing = System.Text.RegularExpressions.Regex.Match(first.Output, "sourced: the-callers-key ([0-9a-f]{64})").Groups[1].Value;
+            Assert.NotEmpty(signing);
+
+            // A later run with another key: the file follows it, and the signing key stays.
+            var second = Run("another-key");
+            Assert.Contains($"sourced: another-key {signing}", second.Output);
+
+            // A key the file could not hold safely is refused before anything is written.
+            var refused = Run("a key; touch pwned");
+            Assert.NotEqual(0, refused.Code);
+            Assert.Contains("may hold only letters", refused.Error);
+            Assert.Contains($"PIPELINE_API_KEY=another-key", File.ReadAllText(Path.Combine(dir.FullName, "secrets.env")));
         }
         finally
         {
