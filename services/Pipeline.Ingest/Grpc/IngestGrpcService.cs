@@ -10,7 +10,8 @@ using Pipeline.ServiceDefaults.Messaging;
 
 namespace Pipeline.Ingest.Grpc;
 
-public sealed class IngestGrpcService(PaperIntake intake, PaperStore store, SourceRunner sources, ApiKeyValidator apiKeys, IConfiguration configuration) : IngestService.IngestServiceBase
+public sealed class IngestGrpcService(PaperIntake intake, PaperStore store, SourceRunner sources, ApiKeyValidator apiKeys, IConfiguration configuration, ServiceIdentity identity)
+    : IngestService.IngestServiceBase
 {
     /// <summary>Papers per SubmitPapers call; larger imports go in several calls.</summary>
     public const int MaxPapersPerCall = 1_000;
@@ -69,6 +70,8 @@ public sealed class IngestGrpcService(PaperIntake intake, PaperStore store, Sour
         var batch = new List<PaperSubmission>(ImportBatchSize);
         async Task FlushAsync()
         {
+            // Each batch is a trace of its own, linked to the call (BatchTrace).
+            using var batchTrace = BatchTrace.Start(identity.ActivitySource, "import batch", batch.Count);
             var offset = taken;
             var results = await SubmitAsync(batch, context.CancellationToken);
             taken += batch.Count;

@@ -46,9 +46,9 @@ public sealed class SourceRunner(
     {
         var gate = _running.GetOrAdd(source.Name, _ => new SemaphoreSlim(1, 1));
         await gate.WaitAsync(cancellationToken);
-        // The poll is where its papers' traces begin (a PollSource call's span is its parent): its
-        // fetches and parses are children, and the PaperIngested of every paper it brought in is
-        // published inside it, so embed, rank and notify continue the same trace.
+        // The poll's span (a PollSource call's span is its parent): its fetches and parses are
+        // children; each batch of papers it submits is a trace of its own linked to it
+        // (BatchTrace), which embed, rank and notify continue.
         using var activity = ActivitySourceOf().StartActivity($"poll {source.Name}");
         activity?.SetTag("ingest.source", source.Name);
         try
@@ -116,6 +116,8 @@ public sealed class SourceRunner(
                 return;
             }
 
+            // Each batch (a page) is a trace of its own, linked to the poll (BatchTrace).
+            using var batch = Papers.BatchTrace.Start(runner.ActivitySourceOf(), $"submit {source}", papers.Count);
             var results = await runner._intake.SubmitAsync(papers, cancellationToken);
             var rejected = new List<SourceRejectionRecord>();
             var now = runner._clock.GetUtcNow();

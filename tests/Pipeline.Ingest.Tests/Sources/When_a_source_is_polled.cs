@@ -5,9 +5,9 @@ using Pipeline.Ingest.Tests.Intake;
 namespace Pipeline.Ingest.Tests.Sources;
 
 /// <summary>
-/// A scheduled poll starts the trace of the papers it brings in: its fetch and parse spans are its
-/// children, and each paper's PaperIngested is published inside it, so embed, rank and notify
-/// carry on the same trace ("from the request or poll that brought it in").
+/// A scheduled poll is a trace with its fetch and parse spans; each batch of papers it submits is
+/// a trace of its own, linked to the poll, with each paper's PaperIngested published inside it, so
+/// embed, rank and notify carry on that trace, and no trace grows with the size of a poll.
 /// </summary>
 public sealed class When_a_source_is_polled : IAsyncLifetime
 {
@@ -34,7 +34,7 @@ public sealed class When_a_source_is_polled : IAsyncLifetime
     }
 
     [Fact]
-    public async Task The_poll_is_one_trace_holding_its_fetch_and_every_paper_it_announced()
+    public async Task The_poll_holds_its_fetch_and_each_batch_it_announced_is_a_trace_linked_to_it()
     {
         Assert.Null(Activity.Current); // as in the scheduler's loop: nothing to continue
         var source = new TwoPapersSource();
@@ -43,17 +43,24 @@ public sealed class When_a_source_is_polled : IAsyncLifetime
 
         Activity poll;
         Activity fetch;
+        Activity batch;
         lock (_spans)
         {
             poll = Assert.Single(_spans, s => s.OperationName == "poll two-papers");
             fetch = Assert.Single(_spans, s => s.OperationName == "fetch two-papers");
+            batch = Assert.Single(_spans, s => s.OperationName == "submit two-papers");
         }
 
         Assert.Equal(default, poll.ParentSpanId);
         Assert.Equal(poll.SpanId, fetch.ParentSpanId);
         Assert.Equal(2, (int)poll.GetTagItem("ingest.papers.new")!);
         Assert.Equal(["2410.00011", "2410.00012"], _ingest.Published.Select(p => p.Paper.Id).Order());
-        Assert.All(_ingest.PublishedTraces, t => Assert.Equal(poll.TraceId, t));
+        // The batch: a root of its own, linked to the poll, holding the papers' announcements.
+        Assert.Equal(default, batch.ParentSpanId);
+        Assert.NotEqual(poll.TraceId, batch.TraceId);
+        Assert.Equal((poll.TraceId, poll.SpanId), (Assert.Single(batch.Links).Context.TraceId, batch.Links.Single().Context.SpanId));
+        Assert.Equal(2, (int)batch.GetTagItem("ingest.papers")!);
+        Assert.All(_ingest.PublishedTraces, t => Assert.Equal(batch.TraceId, t));
     }
 
     /// <summary>A source whose one page holds two papers, fetched inside a span as HTTP sources do.</summary>

@@ -269,6 +269,12 @@ public sealed class IngestSourcesTests(RabbitMqFixture broker, IngestSourcesFixt
 
         var first = await Import();
         Assert.Equal((1_199, 1), (first.Accepted, first.Rejected));
+        // Each batch of 500 is a trace of its own, linked to the call: none grows with the stream.
+        var call = await ingest.Telemetry.WaitForSpanAsync(s => s.ServiceName == "ingest" && s.Name.EndsWith("IngestService/ImportPapers", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
+        var batches = await ingest.Telemetry.WaitForSpansAsync(s => s.Name == "import batch" && s.Links.Any(l => l.SpanId == call.SpanId), 3, TimeSpan.FromSeconds(30));
+        Assert.All(batches, b => Assert.Null(b.ParentSpanId));
+        Assert.Equal(3, batches.Select(b => b.TraceId).Distinct().Count());
+        Assert.Equal(["200", "500", "500"], batches.Select(b => b.Attribute("ingest.papers")!).Order());
         // 1,200 papers, answers listed for 1,000 at most: the rejected one alone, with its place in the stream.
         Assert.True(first.ResultsLimited);
         var rejected = Assert.Single(first.Results);
