@@ -20,6 +20,8 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # The deploy tests lint deploy/local/*.sh and let docker-compose parse the compose file (no engine needed).
 command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
 command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || need+=(docker-compose)
+# The tests send signals with the kill program (not the shell's builtin): procps, not in minimal images.
+[ -x /bin/kill ] || [ -x /usr/bin/kill ] || need+=(procps)
 if [ ${#need[@]} -gt 0 ]; then
   echo "Installing ${need[*]} from Debian's packages"
   as_root=()
@@ -37,7 +39,9 @@ if [ ${#need[@]} -gt 0 ]; then
   # broker would hold port 5672, which deploy/local/up.sh needs. Stopped and disabled, as up.sh does.
   for unit in rabbitmq-server redis-server; do
     [[ " ${need[*]} " == *" $unit "* ]] || continue
-    if command -v service >/dev/null 2>&1 && service "$unit" status >/dev/null 2>&1; then
+    # Stopped whatever "status" says: without root, the broker's status check can fail (it cannot
+    # read the Erlang cookie) while the broker runs.
+    if command -v service >/dev/null 2>&1; then
       "${as_root[@]}" service "$unit" stop >/dev/null 2>&1 || true
     fi
     if command -v systemctl >/dev/null 2>&1; then
@@ -65,6 +69,12 @@ dotnet build Pipeline.sln -c Release -nologo --no-restore -clp:ErrorsOnly
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+# epmd (Erlang's port mapper) is started by the test brokers and outlives them by design; one this
+# run started is stopped at the end once no Erlang node uses it, so the run leaves no process behind.
+epmd_before=0
+if command -v epmd >/dev/null 2>&1 && epmd -names >/dev/null 2>&1; then
+  epmd_before=1
+fi
 status=0
 # A test that hangs must not hold CI until its deadline: after 8 minutes on one test the test host
 # is stopped and the test named (--blame-hang). A test's own waits are at most 3 minutes, but the
@@ -73,6 +83,11 @@ status=0
 timeout --kill-after=60s 40m \
   dotnet test Pipeline.sln -c Release --no-build -nologo \
     --blame-hang-timeout 8m --blame-hang-dump-type none "$@" 2>&1 | tee "$log" || status=$?
+
+if [ "$epmd_before" -eq 0 ] && command -v epmd >/dev/null 2>&1 && epmd -names >/dev/null 2>&1 \
+  && ! epmd -names 2>/dev/null | grep -q '^name '; then
+  epmd -kill >/dev/null 2>&1 || true
+fi
 
 # One line that any CI reads: the sum over all test assemblies (0 where a run printed no summary).
 sum() { { grep -oE "$1: +[0-9]+" "$log" || true; } | awk '{s+=$2} END {print s+0}'; }
