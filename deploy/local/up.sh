@@ -179,17 +179,17 @@ secrets_file="$run/secrets.env"
 load_secrets() {
   local api_key="${Security__ApiKeys__0:-${PIPELINE_API_KEY:-}}"
   local signing_key="${Tokens__SigningKey:-${NOTIFY_TOKEN_KEY:-}}"
-  local key
-  for key in "$api_key" "$signing_key"; do
-    # Written to a file that is sourced: no quotes, spaces or shell characters.
-    [[ -z "$key" || "$key" =~ ^[A-Za-z0-9._~+/=-]+$ ]] \
-      || die "the API key and the signing key may hold only letters, digits and . _ ~ + / = - (set Security__ApiKeys__0 / Tokens__SigningKey to such a key)"
-  done
   local stored_api="" stored_signing=""
   if [[ -f "$secrets_file" ]]; then
-    stored_api="$(sed -n 's/^PIPELINE_API_KEY=//p' "$secrets_file")"
-    stored_signing="$(sed -n 's/^NOTIFY_TOKEN_KEY=//p' "$secrets_file")"
+    stored_api="$(sed -n 's/^\(export \)\{0,1\}PIPELINE_API_KEY=//p' "$secrets_file" | tail -n 1)"
+    stored_signing="$(sed -n 's/^\(export \)\{0,1\}NOTIFY_TOKEN_KEY=//p' "$secrets_file" | tail -n 1)"
   fi
+  local key
+  for key in "$api_key" "$signing_key" "$stored_api" "$stored_signing"; do
+    # Written to (or read from) a file that is sourced: no quotes, spaces or shell characters.
+    [[ -z "$key" || "$key" =~ ^[A-Za-z0-9._+/=-]+$ ]] \
+      || die "the API key and the signing key may hold only letters, digits and . _ + / = - (the caller's Security__ApiKeys__0 / Tokens__SigningKey, or the values in $secrets_file)"
+  done
   local generated=0
   [[ -n "$api_key" ]] || api_key="${stored_api:-}"
   [[ -n "$signing_key" ]] || signing_key="${stored_signing:-}"
@@ -197,10 +197,13 @@ load_secrets() {
   [[ -n "$signing_key" ]] || { signing_key="$(random_hex)"; generated=1; }
   if [[ "$api_key" != "$stored_api" || "$signing_key" != "$stored_signing" ]]; then
     (
+      # Before the file is opened, so it is never readable by others.
       umask 077
-      printf '# Written by deploy/local/up.sh: the keys in use. Send PIPELINE_API_KEY as the x-api-key gRPC header.\n'
-      printf 'PIPELINE_API_KEY=%s\nNOTIFY_TOKEN_KEY=%s\n' "$api_key" "$signing_key"
-    ) >"$secrets_file"
+      {
+        printf '# Written by deploy/local/up.sh: the keys in use. Send PIPELINE_API_KEY as the x-api-key gRPC header.\n'
+        printf 'PIPELINE_API_KEY=%s\nNOTIFY_TOKEN_KEY=%s\n' "$api_key" "$signing_key"
+      } >"$secrets_file"
+    )
     if [[ $generated == 1 ]]; then
       log "Generated keys into $secrets_file"
     else

@@ -149,6 +149,7 @@ public sealed class The_local_runner
     }
 
     [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
     public void The_generated_secrets_file_holds_the_api_key_the_caller_gave_so_sourcing_it_gives_the_key_in_use()
     {
         // up.sh's own functions, run alone against a new .run directory.
@@ -182,6 +183,8 @@ public sealed class The_local_runner
             Assert.NotEqual(0, refused.Code);
             Assert.Contains("may hold only letters", refused.Error);
             Assert.Contains($"PIPELINE_API_KEY=another-key", File.ReadAllText(Path.Combine(dir.FullName, "secrets.env")));
+            Assert.NotEqual(0, Run("~/key").Code); // a leading ~ would be expanded when sourced
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(dir.FullName, "secrets.env")));
         }
         finally
         {

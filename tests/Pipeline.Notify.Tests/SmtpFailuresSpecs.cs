@@ -23,6 +23,8 @@ public sealed class SmtpFailuresSpecs
         Assert.Equal("550 5.1.1 <address>: no such user here", rejected.Message);
         Assert.Equal("gone@example.org", rejected.Recipient);
         Assert.Equal("4.7.1 Try again later (queue full)", SmtpFailures.Redact("4.7.1 Try again later (queue full)"));
+        Assert.Equal("550 5.1.1 <address> and <address> unknown; Message-ID kept",
+            SmtpFailures.Redact("550 5.1.1 \"bob smith\"@example.org and ada@[192.0.2.1] unknown; Message-ID kept"));
     }
 
     [Fact]

@@ -78,8 +78,8 @@ public sealed class PaperMatchedConsumer(
 }
 
 /// <summary>
-/// An alert claimed by another consumer is retried in place for about a minute and a half, longer
-/// than a dead notify instance's heartbeat lives and is then seen missing (the takeover grace): by
+/// An alert claimed by another consumer is retried in place for 75 s, longer than a dead notify
+/// instance's heartbeat lives and is then seen missing (the takeover grace): by
 /// then the other send has finished, or its instance is gone and this one takes over, and the alert
 /// still goes out once. (An SMTP outage is not retried here:
 /// the consumer keeps the alert for <see cref="DeferredAlertSender"/>.)
@@ -91,8 +91,10 @@ public sealed class PaperMatchedConsumerDefinition : ConsumerDefinition<PaperMat
             TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(8),
             // Every 10 s from here: a dead owner's heartbeat is seen missing soon after it lapses,
             // and the claim taken over soon after the grace.
+            // 75 s in all: with the longest send and the wait to record it, within the consumer
+            // watchdog's 300 s.
             TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(10),
-            TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(15),
+            TimeSpan.FromSeconds(10),
         ];
 
     protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator, IConsumerConfigurator<PaperMatchedConsumer> consumerConfigurator,

@@ -140,11 +140,18 @@ public sealed class DeferredAlertSender : BackgroundService
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {
             _failures++;
-            activity?.SetStatus(ActivityStatusCode.Error, e.Message);
-            await _store.DeferAsync(due.DeliveryKey, alert with { Attempts = alert.Attempts + 1, LastError = e.Message }, _clock.GetUtcNow() + RetryInterval);
+            // An SMTP failure MailSender could not sort carries the server's words, which may hold
+            // the recipient's address: redacted, and logged without the exception's inner messages.
+            var said = SmtpFailures.Redact(e.Message);
+            activity?.SetStatus(ActivityStatusCode.Error, said);
+            await _store.DeferAsync(due.DeliveryKey, alert with { Attempts = alert.Attempts + 1, LastError = said }, _clock.GetUtcNow() + RetryInterval);
             if (e is SmtpUnavailableException)
             {
-                _logger.LogWarning("Deferred alert {Delivery} still waits for the SMTP server (attempt {Attempt}): {Error}", due.DeliveryKey, alert.Attempts + 1, e.Message);
+                _logger.LogWarning("Deferred alert {Delivery} still waits for the SMTP server (attempt {Attempt}): {Error}", due.DeliveryKey, alert.Attempts + 1, said);
+            }
+            else if (e.GetType().Namespace?.StartsWith("MailKit", StringComparison.Ordinal) == true)
+            {
+                _logger.LogWarning("Deferred alert {Delivery} failed at attempt {Attempt} ({Type}: {Error}); kept for the next round", due.DeliveryKey, alert.Attempts + 1, e.GetType().Name, said);
             }
             else
             {

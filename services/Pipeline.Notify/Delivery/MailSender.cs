@@ -32,7 +32,7 @@ public sealed class MailSender(IOptions<SmtpOptions> options, SmtpConnectionPool
         try
         {
             var reply = await pool.SendAsync(message, cancellationToken, beforeTransaction);
-            activity?.SetTag("smtp.reply", reply);
+            activity?.SetTag("smtp.reply", SmtpFailures.Redact(reply));
             outage?.Answered();
             Count(kind, "sent");
         }

@@ -57,7 +57,8 @@ public static partial class SmtpFailures
     /// </summary>
     public static string Redact(string text) => AddressPattern().Replace(text, "<address>");
 
-    [System.Text.RegularExpressions.GeneratedRegex(@"<?[^\s<>""'(),;:@\[\]]+@[^\s<>""'(),;:@\[\]]+>?")]
+    // A local part plain or quoted ("bob smith"@...), a domain named or an address literal (@[192.0.2.1]).
+    [System.Text.RegularExpressions.GeneratedRegex(@"<?(?:""[^""\r\n]*""|[^\s<>""'(),;:@\[\]]+)@(?:\[[^\]\s]*\]|[^\s<>""'(),;:@\[\]]+)>?")]
     private static partial System.Text.RegularExpressions.Regex AddressPattern();
 
     /// <summary>

@@ -84,12 +84,18 @@ public sealed class DeliveryLedger(IDatabase redis, NotifyInstance? instance = n
           return 'claimed'
         end
         local owner = string.match(current, '^sending:([^:]+)')
-        if owner and redis.call('EXISTS', ARGV[3] .. owner) == 0 then
+        if owner then
           local missed = ARGV[7] .. owner
-          redis.call('SET', missed, '1', 'PX', ARGV[8], 'NX')
-          if tonumber(ARGV[8]) - redis.call('PTTL', missed) >= tonumber(ARGV[6]) then
-            redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-            return 'claimed'
+          if redis.call('EXISTS', ARGV[3] .. owner) == 1 then
+            -- Alive: a mark left from an earlier lapse must not count against a later one.
+            redis.call('DEL', missed)
+          else
+            redis.call('SET', missed, '1', 'PX', ARGV[8], 'NX')
+            local left = redis.call('PTTL', missed)
+            if left >= 0 and tonumber(ARGV[8]) - left >= tonumber(ARGV[6]) then
+              redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+              return 'claimed'
+            end
           end
         end
         return current
@@ -103,8 +109,18 @@ public sealed class DeliveryLedger(IDatabase redis, NotifyInstance? instance = n
         return 0
         """;
 
-    /// <summary>KEYS[1] the delivery; ARGV[1] the claim, ARGV[2] the lease (ms). Extends the lease only while the key holds that claim.</summary>
+    /// <summary>
+    /// KEYS[1] the delivery, KEYS[2] this instance's heartbeat and KEYS[3] its missed-heartbeat mark
+    /// (both absent without an instance); ARGV[1] the claim, ARGV[2] the lease (ms), ARGV[3] the
+    /// heartbeat TTL (ms). Extends the lease only while the key holds that claim, and beats as it
+    /// does: an owner whose connection just came back, renewing before its SMTP transaction, is
+    /// alive from then on to anyone judging its claim, not only from its next beat.
+    /// </summary>
     private const string RenewScript = """
+        if KEYS[2] then
+          redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
+          redis.call('DEL', KEYS[3])
+        end
         if redis.call('GET', KEYS[1]) == ARGV[1] then
           redis.call('PEXPIRE', KEYS[1], ARGV[2])
           return 1
@@ -187,7 +203,9 @@ public sealed class DeliveryLedger(IDatabase redis, NotifyInstance? instance = n
     /// another took it, or the email was sent meanwhile), and then nothing may be sent.
     /// </summary>
     public async Task<bool> RenewAsync(DeliveryAttempt attempt, TimeSpan lease) =>
-        (long)await redis.ScriptEvaluateAsync(RenewScript, [Key(attempt.DeliveryKey)], [attempt.Owner, (long)lease.TotalMilliseconds]) == 1;
+        (long)await redis.ScriptEvaluateAsync(RenewScript,
+            instance is null ? [Key(attempt.DeliveryKey)] : [Key(attempt.DeliveryKey), instance.HeartbeatKey, instance.MissedKey],
+            [attempt.Owner, (long)lease.TotalMilliseconds, (long)NotifyInstance.HeartbeatTtl.TotalMilliseconds]) == 1;
 
     /// <summary>
     /// Marks the delivery sent, with its record and a log entry (once, however often it is called).

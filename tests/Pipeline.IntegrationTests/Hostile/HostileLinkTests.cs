@@ -47,6 +47,21 @@ public sealed class HostileLinkTests(RabbitMqFixture rabbit, PipelineFixture pip
         await Pipeline.Notify.GetSubscriberAsync(new GetSubscriberRequest { SubscriberId = id }, PipelineFixture.WithApiKey);
 
     [Fact]
+    public async Task A_refused_address_is_told_to_its_caller_and_kept_out_of_notifys_logs()
+    {
+        var marker = $"leak{Guid.NewGuid():N}";
+        var refused = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => Pipeline.Notify.SubscribeAsync(new SubscribeRequest
+        {
+            Email = $"{marker}@@example.org", Cadence = Cadence.Daily, Interests = { "honeybee swarming" },
+        }, PipelineFixture.WithApiKey).ResponseAsync);
+        Assert.Equal(Grpc.Core.StatusCode.InvalidArgument, refused.StatusCode);
+
+        // Logs are exported; subscribers appear in them by id only (docs/operations.md).
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        Assert.DoesNotContain(marker, await File.ReadAllTextAsync(Pipeline.Services["notify"].LogPath));
+    }
+
+    [Fact]
     public async Task Broken_tampered_expired_and_misdirected_links_get_a_clear_400_page_and_change_nothing_and_replays_are_harmless()
     {
         // A subscriber with markup in an interest, confirmed from the email, with a digest (or its

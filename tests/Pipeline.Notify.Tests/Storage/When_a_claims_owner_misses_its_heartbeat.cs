@@ -88,6 +88,37 @@ public sealed class When_a_claims_owner_misses_its_heartbeat : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_sender_that_renews_its_claim_after_its_connection_came_back_is_alive_before_its_next_beat()
+    {
+        var sending = await _senders.BeginAsync(Key, Lease);
+        await LapseAsync(_sender);
+        Assert.Equal(DeliveryClaim.InProgress, (await _others.BeginAsync(Key, Lease)).Claim);
+        await Task.Delay(Grace / 2);
+
+        // Right before its SMTP transaction; no beat of its own comes before the grace ends.
+        Assert.True(await _senders.RenewAsync(sending, Lease));
+        await Task.Delay(Grace);
+
+        Assert.Equal(DeliveryClaim.InProgress, (await _others.BeginAsync(Key, Lease)).Claim);
+    }
+
+    [Fact]
+    public async Task A_mark_left_from_an_earlier_lapse_is_cleared_when_a_claim_finds_the_owner_alive()
+    {
+        await _senders.BeginAsync(Key, Lease);
+        await LapseAsync(_sender);
+        Assert.Equal(DeliveryClaim.InProgress, (await _others.BeginAsync(Key, Lease)).Claim);
+        // The heartbeat comes back without clearing the mark (as an instance of an older version beats).
+        await _redis.StringSetAsync(_sender.HeartbeatKey, "1", NotifyInstance.HeartbeatTtl);
+        Assert.Equal(DeliveryClaim.InProgress, (await _others.BeginAsync(Key, Lease)).Claim);
+        await Task.Delay(PastGrace);
+
+        await LapseAsync(_sender);
+
+        Assert.Equal(DeliveryClaim.InProgress, (await _others.BeginAsync(Key, Lease)).Claim);
+    }
+
+    [Fact]
     public async Task Looking_again_and_again_does_not_restart_the_grace()
     {
         await _senders.BeginAsync(Key, Lease);
