@@ -47,15 +47,8 @@ public partial class DigestBrowserRenderingSpecs(ITestOutputHelper output)
         var dir = Directory.CreateTempSubdirectory("digest-render-");
         try
         {
-            var page = Path.Combine(dir.FullName, "digest.html");
-            await File.WriteAllTextAsync(page, html.Replace("</body>", Probe + "</body>", StringComparison.Ordinal));
-
-            var dom = await RunChromiumAsync(chromium, dir.FullName, "--dump-dom", new Uri(page).AbsoluteUri);
-            var json = ResultPattern().Match(dom);
-            Assert.True(json.Success, $"the page did not report its layout:\n{dom[..Math.Min(dom.Length, 2000)]}");
-            using var layout = JsonDocument.Parse(System.Net.WebUtility.HtmlDecode(json.Groups[1].Value));
+            using var layout = await LayoutOfAsync(chromium, dir.FullName, html);
             var root = layout.RootElement;
-            output.WriteLine(root.ToString());
 
             Assert.Equal(600, root.GetProperty("viewport").GetInt32());
             Assert.True(root.GetProperty("scrollWidth").GetInt32() <= 600, $"the page is wider than 600 px: {root.GetProperty("scrollWidth")}");
@@ -103,14 +96,7 @@ public partial class DigestBrowserRenderingSpecs(ITestOutputHelper output)
         var dir = Directory.CreateTempSubdirectory("alert-render-");
         try
         {
-            var page = Path.Combine(dir.FullName, "alert.html");
-            await File.WriteAllTextAsync(page, html.Replace("</body>", Probe + "</body>", StringComparison.Ordinal));
-
-            var dom = await RunChromiumAsync(chromium, dir.FullName, "--dump-dom", new Uri(page).AbsoluteUri);
-            var json = ResultPattern().Match(dom);
-            Assert.True(json.Success, $"the page did not report its layout:\n{dom[..Math.Min(dom.Length, 2000)]}");
-            using var layout = JsonDocument.Parse(System.Net.WebUtility.HtmlDecode(json.Groups[1].Value));
-            output.WriteLine(layout.RootElement.ToString());
+            using var layout = await LayoutOfAsync(chromium, dir.FullName, html);
 
             Assert.True(layout.RootElement.GetProperty("scrollWidth").GetInt32() <= 600, $"the alert is wider than 600 px: {layout.RootElement}");
         }
@@ -118,6 +104,20 @@ public partial class DigestBrowserRenderingSpecs(ITestOutputHelper output)
         {
             dir.Delete(recursive: true);
         }
+    }
+
+    /// <summary>Renders <paramref name="html"/> at 600 px with <see cref="Probe"/> and answers what the page reported of its layout.</summary>
+    private async Task<JsonDocument> LayoutOfAsync(string chromium, string workDir, string html)
+    {
+        var page = Path.Combine(workDir, "measured.html");
+        await File.WriteAllTextAsync(page, html.Replace("</body>", Probe + "</body>", StringComparison.Ordinal));
+
+        var dom = await RunChromiumAsync(chromium, workDir, "--dump-dom", new Uri(page).AbsoluteUri);
+        var json = ResultPattern().Match(dom);
+        Assert.True(json.Success, $"the page did not report its layout:\n{dom[..Math.Min(dom.Length, 2000)]}");
+        var layout = JsonDocument.Parse(System.Net.WebUtility.HtmlDecode(json.Groups[1].Value));
+        output.WriteLine(layout.RootElement.ToString());
+        return layout;
     }
 
     private static string? FindChromium() =>
