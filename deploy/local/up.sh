@@ -184,26 +184,28 @@ load_secrets() {
     stored_api="$(sed -n 's/^\(export \)\{0,1\}PIPELINE_API_KEY=//p' "$secrets_file" | tail -n 1)"
     stored_signing="$(sed -n 's/^\(export \)\{0,1\}NOTIFY_TOKEN_KEY=//p' "$secrets_file" | tail -n 1)"
   fi
-  local key
-  for key in "$api_key" "$signing_key" "$stored_api" "$stored_signing"; do
-    # Written to (or read from) a file that is sourced: no quotes, spaces or shell characters.
-    [[ -z "$key" || "$key" =~ ^[A-Za-z0-9._+/=-]+$ ]] \
-      || die "the API key and the signing key may hold only letters, digits and . _ + / = - (the caller's Security__ApiKeys__0 / Tokens__SigningKey, or the values in $secrets_file)"
-  done
   local generated=0
   [[ -n "$api_key" ]] || api_key="${stored_api:-}"
   [[ -n "$signing_key" ]] || signing_key="${stored_signing:-}"
   [[ -n "$api_key" ]] || { api_key="$(random_hex)"; generated=1; }
   [[ -n "$signing_key" ]] || { signing_key="$(random_hex)"; generated=1; }
+  local key
+  for key in "$api_key" "$signing_key"; do
+    # Written to a file that is sourced: no quotes, spaces or shell characters.
+    [[ "$key" =~ ^[A-Za-z0-9._+/=-]+$ ]] \
+      || die "the API key and the signing key may hold only letters, digits and . _ + / = - (the caller's Security__ApiKeys__0 / Tokens__SigningKey, or the values in $secrets_file)"
+  done
   if [[ "$api_key" != "$stored_api" || "$signing_key" != "$stored_signing" ]]; then
     (
-      # Before the file is opened, so it is never readable by others.
+      # A new file made under umask 077 and moved over the old one: never readable by others, and
+      # a write that fails (a full disk) leaves the keys in use where they were.
       umask 077
       {
         printf '# Written by deploy/local/up.sh: the keys in use. Send PIPELINE_API_KEY as the x-api-key gRPC header.\n'
         printf 'PIPELINE_API_KEY=%s\nNOTIFY_TOKEN_KEY=%s\n' "$api_key" "$signing_key"
-      } >"$secrets_file"
-    )
+      } >"$secrets_file.tmp.$$"
+      mv -f "$secrets_file.tmp.$$" "$secrets_file"
+    ) || { rm -f "$secrets_file.tmp.$$"; die "could not write $secrets_file"; }
     if [[ $generated == 1 ]]; then
       log "Generated keys into $secrets_file"
     else

@@ -25,6 +25,12 @@ public sealed class SmtpFailuresSpecs
         Assert.Equal("4.7.1 Try again later (queue full)", SmtpFailures.Redact("4.7.1 Try again later (queue full)"));
         Assert.Equal("550 5.1.1 <address> and <address> unknown; Message-ID kept",
             SmtpFailures.Redact("550 5.1.1 \"bob smith\"@example.org and ada@[192.0.2.1] unknown; Message-ID kept"));
+        Assert.Equal("550 <address> unknown", SmtpFailures.Redact("550 <o'brien@example.org> unknown"));
+        // A reply of any length (MailKit sets none) costs a bounded time and keeps its start.
+        var endless = "451 " + new string('x', 200_000) + " bob@example.org";
+        var redacted = SmtpFailures.Redact(endless);
+        Assert.Equal(SmtpFailures.MaxRedactedLength + 1, redacted.Length);
+        Assert.StartsWith("451 xxx", redacted);
     }
 
     [Fact]

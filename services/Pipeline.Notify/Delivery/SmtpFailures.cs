@@ -55,10 +55,34 @@ public static partial class SmtpFailures
     /// Greylisted"), and the reply goes into log lines, span statuses and exported telemetry, where
     /// notify names subscribers by id, never by address.
     /// </summary>
-    public static string Redact(string text) => AddressPattern().Replace(text, "<address>");
+    /// <remarks>
+    /// A server's reply has no length limit in MailKit; past <see cref="MaxRedactedLength"/>
+    /// characters the rest is cut (the pattern's work grows with the square of a run without an
+    /// "@"), and a reply the pattern cannot finish in time is withheld whole.
+    /// </remarks>
+    public static string Redact(string text)
+    {
+        if (text.Length > MaxRedactedLength)
+        {
+            text = text[..MaxRedactedLength] + "…";
+        }
 
-    // A local part plain or quoted ("bob smith"@...), a domain named or an address literal (@[192.0.2.1]).
-    [System.Text.RegularExpressions.GeneratedRegex(@"<?(?:""[^""\r\n]*""|[^\s<>""'(),;:@\[\]]+)@(?:\[[^\]\s]*\]|[^\s<>""'(),;:@\[\]]+)>?")]
+        try
+        {
+            return AddressPattern().Replace(text, "<address>");
+        }
+        catch (System.Text.RegularExpressions.RegexMatchTimeoutException)
+        {
+            return "<reply withheld>";
+        }
+    }
+
+    public const int MaxRedactedLength = 2048;
+
+    // A local part plain (o'brien too) or quoted ("bob smith"@...), a domain named or an address
+    // literal (@[192.0.2.1]).
+    [System.Text.RegularExpressions.GeneratedRegex(@"<?(?:""[^""\r\n]*""|[^\s<>""(),;:@\[\]]+)@(?:\[[^\]\s]*\]|[^\s<>""'(),;:@\[\]]+)>?",
+        System.Text.RegularExpressions.RegexOptions.None, matchTimeoutMilliseconds: 200)]
     private static partial System.Text.RegularExpressions.Regex AddressPattern();
 
     /// <summary>

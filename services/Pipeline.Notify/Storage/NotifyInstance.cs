@@ -19,8 +19,9 @@ public sealed class NotifyInstance
 
     /// <summary>
     /// <c>notify:instance-missed:{id}</c>: set by the first claim that finds instance {id}'s
-    /// heartbeat gone, and deleted by that instance's next beat. Its age is how long the heartbeat
-    /// has been seen missing; a claim is taken over only once that is <see cref="TakeoverGrace"/>.
+    /// heartbeat gone, and deleted by that instance's next beat, claim or renewal, or by a claim
+    /// that finds its heartbeat back. Its age is how long the heartbeat has been seen missing; a
+    /// claim is taken over only once that is <see cref="TakeoverGrace"/>.
     /// </summary>
     public const string MissedKeyPrefix = "notify:instance-missed:";
 
